@@ -1,0 +1,62 @@
+"""cloudeploy: one API to deploy scikit-learn models locally, on Vertex AI or SageMaker.
+
+The public API is what this module exports. Names are resolved lazily so that
+``import cloudeploy`` stays cheap (no scikit-learn, server or cloud SDK import).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # lifecycle
+    "deploy": "cloudeploy.api",
+    "endpoint": "cloudeploy.api",
+    "models": "cloudeploy.api",
+    "set_traffic": "cloudeploy.api",
+    "promote": "cloudeploy.api",
+    "rollback": "cloudeploy.api",
+    "Deployment": "cloudeploy.api",
+    # workflows
+    "batch_predict": "cloudeploy.batch",
+    "monitor": "cloudeploy.monitoring",
+    "RolloutPlan": "cloudeploy.rollout.plan",
+    "BatchSpec": "cloudeploy.batch.spec",
+    "MonitorSpec": "cloudeploy.monitoring.spec",
+    # packaging
+    "build_package": "cloudeploy.packaging",
+    "load_package": "cloudeploy.packaging",
+    # value types
+    "Scaling": "cloudeploy.types",
+    "TrafficSplit": "cloudeploy.types",
+    "ModelVersion": "cloudeploy.types",
+    "EndpointStatus": "cloudeploy.types",
+    "DeployedVersion": "cloudeploy.types",
+    "get_provider": "cloudeploy.providers",
+}
+
+__all__ = sorted(_EXPORTS) + ["errors", "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cloudeploy.api import Deployment, deploy, endpoint, models, promote, rollback, set_traffic
+    from cloudeploy.packaging import build_package, load_package
+    from cloudeploy.providers import get_provider
+    from cloudeploy.types import DeployedVersion, EndpointStatus, ModelVersion, Scaling, TrafficSplit
+
+
+def __getattr__(name: str) -> Any:
+    if name == "errors":
+        return importlib.import_module("cloudeploy.errors")
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'cloudeploy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

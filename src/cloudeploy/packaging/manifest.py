@@ -1,0 +1,127 @@
+"""The package manifest, ``cloudeploy.json``.
+
+A package is a directory holding one model file and this manifest. The manifest
+records the sha256 of every other file in the directory, so a package's
+identity (``Manifest.digest``) is the sha256 of its sorted file listing: the same
+model bytes packaged twice give the same digest, which is how registries make
+uploads idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from cloudeploy.errors import PackageError
+from cloudeploy.packaging.schema import InputSchema
+
+MANIFEST_NAME = "cloudeploy.json"
+MANIFEST_VERSION = 1
+
+ModelFormat = Literal["joblib", "pickle", "skops", "onnx"]
+OutputKind = Literal["class_labels", "probabilities", "regression", "unknown"]
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``cloudeploy.json`` holds.
+
+    ``files`` maps each file's path relative to the package directory to its
+    sha256; ``model_file`` is one of them. ``frameworks`` maps library names
+    (``scikit-learn``, ``numpy``, ``joblib``, ...) to the versions the model was
+    saved with. ``baseline`` is reserved for training statistics (monitoring).
+    """
+
+    name: str
+    format: ModelFormat
+    model_file: str
+    files: dict[str, str]
+    schema: InputSchema
+    output_kind: OutputKind = "unknown"
+    classes: list[Any] | None = None
+    frameworks: dict[str, str] = field(default_factory=dict)
+    python_version: str = ""
+    created_at: str = ""
+    baseline: dict[str, Any] | None = None
+    trusted_types: list[str] = field(default_factory=list)
+    manifest_version: int = MANIFEST_VERSION
+
+    @property
+    def digest(self) -> str:
+        """sha256 over the sorted ``path:sha256`` lines: the package's identity."""
+        listing = "\n".join(f"{path}:{sha}" for path, sha in sorted(self.files.items()))
+        return hashlib.sha256(listing.encode()).hexdigest()
+
+    @property
+    def sklearn_version(self) -> str | None:
+        return self.frameworks.get("scikit-learn")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest_version": self.manifest_version,
+            "name": self.name,
+            "format": self.format,
+            "model_file": self.model_file,
+            "files": dict(sorted(self.files.items())),
+            "digest": self.digest,
+            "schema": self.schema.to_dict(),
+            "output_kind": self.output_kind,
+            "classes": self.classes,
+            "frameworks": self.frameworks,
+            "python_version": self.python_version,
+            "created_at": self.created_at,
+            "trusted_types": self.trusted_types,
+            "baseline": self.baseline,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        try:
+            return cls(
+                name=data["name"],
+                format=data["format"],
+                model_file=data["model_file"],
+                files=dict(data["files"]),
+                schema=InputSchema.from_dict(data.get("schema", {})),
+                output_kind=data.get("output_kind", "unknown"),
+                classes=data.get("classes"),
+                frameworks=dict(data.get("frameworks", {})),
+                python_version=data.get("python_version", ""),
+                created_at=data.get("created_at", ""),
+                baseline=data.get("baseline"),
+                trusted_types=list(data.get("trusted_types", [])),
+                manifest_version=int(data.get("manifest_version", MANIFEST_VERSION)),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise PackageError(f"invalid {MANIFEST_NAME}: {error!r}") from None
+
+    def write(self, package_dir: Path) -> Path:
+        path = Path(package_dir) / MANIFEST_NAME
+        path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+        return path
+
+
+def read_manifest(package_dir: str | Path) -> Manifest:
+    """Parse ``cloudeploy.json`` without verifying digests (see ``verify_package``)."""
+    path = Path(package_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise PackageError(
+            f"{package_dir} is not a cloudeploy package: {MANIFEST_NAME} is missing",
+            hint="build one with `cloudeploy package MODEL -o DIR`",
+        )
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise PackageError(f"{path}: invalid JSON: {error}") from None
+    return Manifest.from_dict(data)

@@ -1,0 +1,42 @@
+"""cloudeploy's pytest plugin (entry point ``pytest11``).
+
+Fixtures import their emulator only when a test asks for them, so the plugin
+costs nothing for test suites that do not use them.
+
+- ``vertex_emulator``: a running Vertex AI + Cloud Storage emulator for the
+  test session, reset before each test; see ``cloudeploy.testing.vertex``.
+- ``sagemaker_emulator``: a running SageMaker emulation for the test session,
+  reset before each test; see ``cloudeploy.testing.sagemaker``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def _vertex_emulator_session():
+    from cloudeploy.testing.vertex import start_emulator
+
+    with start_emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def vertex_emulator(_vertex_emulator_session):
+    _vertex_emulator_session.reset()
+    yield _vertex_emulator_session
+
+
+@pytest.fixture(scope="session")
+def _sagemaker_emulator_session():
+    from cloudeploy.testing.sagemaker import start_emulation
+
+    with start_emulation() as emulation:
+        yield emulation
+
+
+@pytest.fixture
+def sagemaker_emulator(_sagemaker_emulator_session):
+    _sagemaker_emulator_session.reset()
+    yield _sagemaker_emulator_session
