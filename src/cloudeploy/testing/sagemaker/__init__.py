@@ -1,0 +1,19 @@
+"""SageMaker emulation for tests: moto plus what moto lacks, on 127.0.0.1.
+
+What it adds to moto (S3, IAM, CloudWatch, Application Auto Scaling, SageMaker):
+
+- endpoint lifecycles Creating/Updating -> InService or Failed, driven by describe
+  calls; UpdateEndpoint with blue/green ``DeploymentConfig`` and alarm rollback;
+- InvokeEndpoint answered by the real model (``cloudeploy serve`` processes),
+  with CloudWatch metrics per invocation and data capture to S3;
+- transform jobs that write real output, monitoring schedules,
+  StopTransformJob, DeleteModelPackage and DeleteModelPackageGroup;
+- describe responses without moto's empty placeholders.
+
+Use :func:`start_emulation`, the ``sagemaker_emulator`` pytest fixture, or
+``cloudeploy emulator sagemaker``.
+"""
+
+from cloudeploy.testing.sagemaker.emulation import SageMakerEmulation, start_emulation
+
+__all__ = ["SageMakerEmulation", "start_emulation"]

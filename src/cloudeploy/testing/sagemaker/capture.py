@@ -1,0 +1,88 @@
+"""Data capture: invocations written to S3 in SageMaker's capture format.
+
+When the serving endpoint config has ``DataCaptureConfig`` with capture enabled,
+a sampled invocation becomes one JSON line in
+``{DestinationS3Uri}/{endpoint}/{variant}/yyyy/mm/dd/hh/{mm-ss-mmm}-{uuid}.jsonl``::
+
+    {"captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
+                                       "data": "...", "encoding": "CSV"},
+                     "endpointOutput": {...}},
+     "eventMetadata": {"eventId": "...", "inferenceTime": "2026-01-01T00:00:00Z"},
+     "eventVersion": "0"}
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import random
+import uuid
+from typing import Any
+
+from cloudeploy.testing.sagemaker import backends
+
+DEFAULT_CSV_TYPES = ("text/csv",)
+DEFAULT_JSON_TYPES = ("application/json", "application/jsonlines")
+
+
+def _encode(data: bytes, content_type: str, config: dict[str, Any]) -> tuple[str, str]:
+    headers = config.get("CaptureContentTypeHeader") or {}
+    base_type = content_type.split(";")[0].strip().lower()
+    csv_types = tuple(t.lower() for t in headers.get("CsvContentTypes", DEFAULT_CSV_TYPES))
+    json_types = tuple(t.lower() for t in headers.get("JsonContentTypes", DEFAULT_JSON_TYPES))
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode(), "BASE64"
+    if base_type in csv_types:
+        return text, "CSV"
+    if base_type in json_types:
+        return text, "JSON"
+    return base64.b64encode(data).decode(), "BASE64"
+
+
+def record(
+    account: str,
+    config: dict[str, Any],
+    *,
+    endpoint: str,
+    variant: str,
+    request: tuple[bytes, str],
+    response: tuple[bytes, str],
+    inference_id: str | None = None,
+) -> str | None:
+    """Write one capture record if capture is on and this call is sampled; return its S3 URI."""
+    if not config or not config.get("EnableCapture", True):
+        return None
+    if random.uniform(0, 100) >= float(config.get("InitialSamplingPercentage", 100)):
+        return None
+    modes = {option.get("CaptureMode") for option in config.get("CaptureOptions", [])}
+    capture_data: dict[str, Any] = {}
+    for label, mode, (data, content_type) in (
+        ("endpointInput", "INPUT", request),
+        ("endpointOutput", "OUTPUT", response),
+    ):
+        if modes & {mode.title(), "InputAndOutput"} or not modes:
+            text, encoding = _encode(data, content_type, config)
+            capture_data[label] = {
+                "observedContentType": content_type,
+                "mode": mode,
+                "data": text,
+                "encoding": encoding,
+            }
+    now = dt.datetime.now(dt.timezone.utc)
+    event = {
+        "captureData": capture_data,
+        "eventMetadata": {
+            "eventId": str(uuid.uuid4()),
+            "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            **({"inferenceId": inference_id} if inference_id else {}),
+        },
+        "eventVersion": "0",
+    }
+    destination = config["DestinationS3Uri"].rstrip("/")
+    name = f"{now:%M-%S}-{now.microsecond // 1000:03d}-{uuid.uuid4().hex[:8]}.jsonl"
+    uri = f"{destination}/{endpoint}/{variant}/{now:%Y/%m/%d/%H}/{name}"
+    backends.write_object(account, uri, (json.dumps(event) + "\n").encode())
+    return uri

@@ -1,0 +1,168 @@
+"""The SageMaker emulation: moto plus cloudeploy's extensions, over HTTP on 127.0.0.1.
+
+::
+
+    with start_emulation(port=0, region="us-east-1") as emu:
+        sm = emu.client("sagemaker")          # boto3, dummy credentials
+        settings = emu.profile_settings()     # a `sagemaker` profile for cloudeploy
+
+One emulation serves S3, IAM, CloudWatch, Application Auto Scaling, SageMaker
+and the SageMaker runtime. moto's backends are process-global, so one emulation
+per process is the norm; :meth:`SageMakerEmulation.reset` empties every backend
+and stops the model servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from cloudeploy.errors import ValidationError
+
+DUMMY_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+ACCOUNT_ID = "123456789012"
+ROLE_NAME = "cloudeploy-sagemaker-execution"
+SERVING_IMAGE = f"{ACCOUNT_ID}.dkr.ecr.{{region}}.amazonaws.com/cloudeploy-serving:latest"
+
+_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+class SageMakerEmulation:
+    """A running emulation. Use :func:`start_emulation` to get one."""
+
+    def __init__(self, *, port: int = 0, region: str = "us-east-1", host: str = "127.0.0.1") -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValidationError(f"the emulation only listens on loopback, not {host!r}")
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self._host = host
+        self._port = port
+        self._server = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulation is not running; call start() first")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    @property
+    def settle_on_describe(self) -> bool:
+        """True (default): one describe call finishes a pending operation; False: one step per call."""
+        from cloudeploy.testing.sagemaker.state import STATE
+
+        return STATE.settle_on_describe
+
+    @settle_on_describe.setter
+    def settle_on_describe(self, value: bool) -> None:
+        from cloudeploy.testing.sagemaker.state import STATE
+
+        STATE.settle_on_describe = bool(value)
+
+    def start(self) -> SageMakerEmulation:
+        from moto.server import ThreadedMotoServer
+
+        from cloudeploy.testing.sagemaker.install import install
+
+        install()
+        # werkzeug logs every request to stderr; keep test and CLI output readable.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and stop every model server (no orphan processes)."""
+        from cloudeploy.testing.sagemaker.state import STATE
+
+        STATE.reset()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def reset(self) -> None:
+        """Forget every resource in every backend and stop the model servers."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        from cloudeploy.testing.sagemaker.state import STATE
+
+        STATE.reset()
+        moto_api_backend.reset()
+
+    def client(self, service_name: str, **kwargs: Any) -> Any:
+        """A boto3 client for ``service_name`` pointed at the emulation, with dummy credentials."""
+        import boto3
+        from botocore.config import Config
+
+        kwargs.setdefault("config", Config(retries={"mode": "standard", "max_attempts": 3}))
+        return boto3.client(
+            service_name,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            **DUMMY_CREDENTIALS,
+            **kwargs,
+        )
+
+    def profile_settings(self, bucket: str = "cloudeploy-test", prefix: str = "cloudeploy") -> dict[str, Any]:
+        """Settings of a ``sagemaker`` profile for this emulation.
+
+        Creates the bucket and an execution role (both idempotent).
+        """
+        s3 = self.client("s3")
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        if bucket not in existing:
+            if self.region == "us-east-1":
+                s3.create_bucket(Bucket=bucket)
+            else:
+                s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region}
+                )
+        iam = self.client("iam")
+        try:
+            role_arn = iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            role_arn = iam.create_role(
+                RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY)
+            )["Role"]["Arn"]
+        return {
+            "region": self.region,
+            "bucket": bucket,
+            "prefix": prefix,
+            "role_arn": role_arn,
+            "serving_image": SERVING_IMAGE.format(region=self.region),
+            "endpoint_url": self.endpoint_url,
+        }
+
+    def __enter__(self) -> SageMakerEmulation:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def start_emulation(port: int = 0, region: str = "us-east-1") -> Iterator[SageMakerEmulation]:
+    """Run an emulation on 127.0.0.1:``port`` (0: a free port) for the ``with`` block."""
+    emulation = SageMakerEmulation(port=port, region=region).start()
+    try:
+        yield emulation
+    finally:
+        emulation.stop()

@@ -1,0 +1,30 @@
+"""Attach the extensions to moto's response classes (once per process).
+
+moto looks an action's handler up on the response class at call time, so adding
+a function as a method of ``SageMakerResponse`` adds (or replaces) the operation
+for in-process use and for ``ThreadedMotoServer`` alike.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_LOCK = threading.Lock()
+_INSTALLED = False
+
+
+def install() -> None:
+    global _INSTALLED
+    with _LOCK:
+        if _INSTALLED:
+            return
+        from moto.sagemaker.responses import SageMakerResponse
+        from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+        from cloudeploy.testing.sagemaker import api_endpoints, runtime
+
+        for module in (api_endpoints,):
+            for name in module.HANDLERS:
+                setattr(SageMakerResponse, name, getattr(module, name))
+        SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
+        _INSTALLED = True

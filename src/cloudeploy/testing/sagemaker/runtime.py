@@ -1,0 +1,81 @@
+"""sagemaker-runtime InvokeEndpoint: real predictions from the variant's model server.
+
+Picks the variant by the endpoint's weights (or ``TargetVariant``), forwards the
+body to that variant's ``cloudeploy serve`` process, records CloudWatch metrics
+and, when enabled, a data-capture record. Errors have the service's shapes:
+``ValidationError`` for an unknown or not-ready endpoint, ``ModelError`` (424)
+carrying the container's status and message for a 4xx/5xx from the model.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from cloudeploy.testing.sagemaker import capture, metrics
+from cloudeploy.testing.sagemaker.errors import ModelError, RuntimeValidationError
+from cloudeploy.testing.sagemaker.state import STATE
+
+
+def invoke_endpoint(self):
+    account, region = self.current_account, self.region
+    name = self.path.split("?")[0].split("/")[2]
+    with STATE.lock:
+        runtime = STATE.endpoints.get((account, region, name))
+    if runtime is None:
+        raise RuntimeValidationError(f"Endpoint {name} of account {account} not found.")
+    if runtime.status not in ("InService", "Updating") or not runtime.variants:
+        raise RuntimeValidationError(
+            f"Endpoint {name} of account {account} is not in service (status {runtime.status})."
+        )
+    headers = {key.lower(): value for key, value in self.headers.items()}
+    content_type = headers.get("content-type") or "application/octet-stream"
+    accept = headers.get("accept")
+    body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
+    try:
+        variant, server = runtime.route(headers.get("x-amzn-sagemaker-target-variant"))
+    except LookupError as error:
+        raise RuntimeValidationError(str(error)) from None
+    log_stream = (
+        f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{name}"
+    )
+    started = time.perf_counter()
+    try:
+        if server is None or not server.running:
+            raise httpx.ConnectError("the model server is not running")
+        answer = server.invoke(body, content_type, accept)
+        status, answer_body = answer.status_code, answer.content
+        answer_type = answer.headers.get("content-type", "application/json")
+    except httpx.HTTPError as error:
+        status, answer_body, answer_type = 500, str(error).encode(), "text/plain"
+    latency_us = (time.perf_counter() - started) * 1e6
+    metrics.record_invocation(account, region, name, variant.name, status=status, latency_us=latency_us)
+    if status >= 400:
+        text = answer_body.decode(errors="replace")
+        kind = "client" if status < 500 else "server"
+        raise ModelError(
+            f'Received {kind} error ({status}) from primary with message "{text}". '
+            f"See {log_stream} in account {account} for more information.",
+            status=status,
+            body=text,
+            log_stream_arn=log_stream,
+        )
+    capture.record(
+        account,
+        runtime.config.get("DataCaptureConfig") or {},
+        endpoint=name,
+        variant=variant.name,
+        request=(body, content_type),
+        response=(answer_body, answer_type),
+        inference_id=headers.get("x-amzn-sagemaker-inference-id"),
+    )
+    response_headers = {
+        "Content-Type": answer_type,
+        "x-Amzn-Invoked-Production-Variant": variant.name,
+    }
+    if "x-amzn-sagemaker-custom-attributes" in headers:
+        response_headers["X-Amzn-SageMaker-Custom-Attributes"] = headers[
+            "x-amzn-sagemaker-custom-attributes"
+        ]
+    return 200, response_headers, answer_body
