@@ -1,0 +1,109 @@
+"""Prometheus metrics of one model server, served at ``/metrics``.
+
+Every series carries ``model`` and ``version`` labels so that a gateway or a
+promotion gate scraping several versions can tell them apart:
+
+- ``cloudeploy_requests_total{route,code}``: prediction requests answered
+  (``route`` is ``predict`` or ``invocations``; health, metrics and docs are not counted).
+- ``cloudeploy_request_errors_total{route,code}``: those answered with 4xx or 5xx.
+- ``cloudeploy_request_duration_seconds{route}``: latency histogram, receipt to response.
+- ``cloudeploy_batch_rows`` / ``cloudeploy_batch_requests``: rows and requests per
+  ``predict`` call (micro-batching at work); ``cloudeploy_predict_duration_seconds``.
+- ``cloudeploy_inflight_requests``: prediction requests admitted and not yet answered.
+- ``cloudeploy_capture_dropped_total``: capture records dropped.
+
+Each app has its own registry, so several apps in one process (an emulator
+serving several models) do not collide. With ``serve(workers=N > 1)`` the
+processes share prometheus_client's multiprocess directory
+(``$PROMETHEUS_MULTIPROC_DIR``, set by :func:`cloudeploy.serving.serve`), so any
+worker's ``/metrics`` reports the sum over all workers.
+"""
+
+from __future__ import annotations
+
+import os
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class ServerMetrics:
+    """The metric objects of one app, with label children cached for the hot path."""
+
+    def __init__(self, model: str, version: str) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.model = model
+        self.version = version
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("model", "version")
+        self._requests = Counter(
+            "cloudeploy_requests_total", "Prediction requests answered.",
+            (*labels, "route", "code"), registry=self.registry,
+        )
+        self._errors = Counter(
+            "cloudeploy_request_errors_total", "Prediction requests answered with 4xx or 5xx.",
+            (*labels, "route", "code"), registry=self.registry,
+        )
+        self._duration = Histogram(
+            "cloudeploy_request_duration_seconds", "Prediction request latency, receipt to response.",
+            (*labels, "route"), buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self._batch_rows = Histogram(
+            "cloudeploy_batch_rows", "Rows per predict call.",
+            labels, buckets=BATCH_BUCKETS, registry=self.registry,
+        ).labels(model, version)
+        self._batch_requests = Histogram(
+            "cloudeploy_batch_requests", "Requests coalesced into one predict call.",
+            labels, buckets=BATCH_BUCKETS, registry=self.registry,
+        ).labels(model, version)
+        self._predict_duration = Histogram(
+            "cloudeploy_predict_duration_seconds", "Duration of one predict call.",
+            labels, buckets=LATENCY_BUCKETS, registry=self.registry,
+        ).labels(model, version)
+        self.inflight = Gauge(
+            "cloudeploy_inflight_requests", "Prediction requests admitted and not yet answered.",
+            labels, multiprocess_mode="livesum", registry=self.registry,
+        ).labels(model, version)
+        self._capture_dropped = Counter(
+            "cloudeploy_capture_dropped_total", "Capture records dropped (queue full or write failed).",
+            labels, registry=self.registry,
+        ).labels(model, version)
+        self._children: dict[tuple[str, int], tuple] = {}
+
+    def observe_request(self, route: str, code: int, seconds: float) -> None:
+        key = (route, code)
+        children = self._children.get(key)
+        if children is None:
+            status = str(code)
+            children = (
+                self._requests.labels(self.model, self.version, route, status),
+                self._errors.labels(self.model, self.version, route, status) if code >= 400 else None,
+                self._duration.labels(self.model, self.version, route),
+            )
+            self._children[key] = children
+        requests, errors, duration = children
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        duration.observe(seconds)
+
+    def observe_batch(self, rows: int, requests: int, seconds: float) -> None:
+        self._batch_rows.observe(rows)
+        self._batch_requests.observe(requests)
+        self._predict_duration.observe(seconds)
+
+    def capture_dropped(self) -> None:
+        self._capture_dropped.inc()
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
