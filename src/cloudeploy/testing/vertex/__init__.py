@@ -1,0 +1,23 @@
+"""A Vertex AI v1 REST + Cloud Storage emulator that the real SDKs talk to.
+
+::
+
+    from cloudeploy.testing.vertex import start_emulator
+
+    with start_emulator() as emu:
+        emu.init_sdk()                      # google-cloud-aiplatform, REST, anonymous
+        settings = emu.profile_settings()   # a cloudeploy "vertex" profile
+        ...
+        emu.reset()                         # forget everything between tests
+
+Served: models (upload, versions, aliases, delete), endpoints (create, traffic,
+deploy, undeploy, predict through real model servers), batch prediction jobs,
+model deployment monitoring jobs and the operations the SDK polls. State
+changes are driven by polls, never by sleeps.
+"""
+
+from __future__ import annotations
+
+from cloudeploy.testing.vertex.emulator import VertexEmulator, start_emulator
+
+__all__ = ["VertexEmulator", "start_emulator"]

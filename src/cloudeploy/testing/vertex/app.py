@@ -1,0 +1,290 @@
+"""The HTTP layer: Vertex AI v1 REST paths mapped onto the region backends.
+
+Deliberately thin: each route parses the path and the JSON body, takes the
+backend's lock, calls one store method and writes its result. Errors leave as
+:class:`ApiError` in the service's shape. Predictions are forwarded to the model
+server outside the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cloudeploy.testing.vertex._wire import ApiError, invalid
+from cloudeploy.testing.vertex.backend import Backends, RegionBackend
+
+
+@dataclass
+class Call:
+    """One request, as a handler sees it."""
+
+    backend: RegionBackend
+    name: str  # the resource path without the /v1/ or /ui/ prefix, custom verb removed
+    body: dict[str, Any]
+    query: dict[str, str]
+    groups: dict[str, str]
+
+
+Handler = Callable[[Call], Any]
+_LOCATION = r"projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)"
+ROUTES: list[tuple[str, re.Pattern[str], str | None, Handler]] = []
+
+
+def route(method: str, pattern: str, verb: str | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler for ``method`` on ``/v1/<pattern>[:verb]`` (also ``/ui/``)."""
+
+    def register(handler: Handler) -> Handler:
+        ROUTES.append((method, re.compile(f"^{_LOCATION}{pattern}$"), verb, handler))
+        return handler
+
+    return register
+
+
+def _page(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    return {key: items} if items else {}
+
+
+# -- operations ------------------------------------------------------------------
+
+
+@route("GET", r"(?:/[A-Za-z]+/[^/]+)?/operations/[^/]+")
+def get_operation(call: Call) -> Any:
+    return call.backend.operations.get(call.name).to_json()
+
+
+# -- models ----------------------------------------------------------------------
+
+
+@route("POST", r"/models", "upload")
+def upload_model(call: Call) -> Any:
+    return call.backend.models.upload(call.body).to_json()
+
+
+@route("GET", r"/models")
+def list_models(call: Call) -> Any:
+    return _page(call.backend.models.list(call.query.get("filter")), "models")
+
+
+@route("GET", r"/models/[^/]+")
+def get_model(call: Call) -> Any:
+    backend = call.backend
+    return backend.models.to_json(backend.models.version(call.name))
+
+
+@route("GET", r"/models/[^/]+", "listVersions")
+def list_model_versions(call: Call) -> Any:
+    return _page(call.backend.models.list_versions(call.name, call.query.get("filter")), "models")
+
+
+@route("POST", r"/models/[^/]+", "mergeVersionAliases")
+def merge_version_aliases(call: Call) -> Any:
+    return call.backend.models.merge_aliases(call.name, call.body)
+
+
+@route("DELETE", r"/models/[^/@]+")
+def delete_model(call: Call) -> Any:
+    return call.backend.models.delete(call.name).to_json()
+
+
+@route("DELETE", r"/models/[^/]+", "deleteVersion")
+def delete_model_version(call: Call) -> Any:
+    if "@" not in call.name:
+        raise invalid("deleteVersion needs a versioned name: models/ID@VERSION.")
+    return call.backend.models.delete_version(call.name).to_json()
+
+
+# -- endpoints -------------------------------------------------------------------
+
+
+@route("POST", r"/endpoints")
+def create_endpoint(call: Call) -> Any:
+    return call.backend.endpoints.create(call.body, call.query.get("endpointId")).to_json()
+
+
+@route("GET", r"/endpoints")
+def list_endpoints(call: Call) -> Any:
+    return _page(call.backend.endpoints.list(call.query.get("filter")), "endpoints")
+
+
+@route("GET", r"/endpoints/[^/]+")
+def get_endpoint(call: Call) -> Any:
+    return call.backend.endpoints.get(call.name)
+
+
+@route("PATCH", r"/endpoints/[^/]+")
+def update_endpoint(call: Call) -> Any:
+    return call.backend.endpoints.patch(call.name, call.body, call.query.get("updateMask"))
+
+
+@route("DELETE", r"/endpoints/[^/]+")
+def delete_endpoint(call: Call) -> Any:
+    return call.backend.endpoints.delete(call.name).to_json()
+
+
+@route("POST", r"/endpoints/[^/]+", "deployModel")
+def deploy_model(call: Call) -> Any:
+    return call.backend.endpoints.deploy(call.name, call.body).to_json()
+
+
+@route("POST", r"/endpoints/[^/]+", "undeployModel")
+def undeploy_model(call: Call) -> Any:
+    return call.backend.endpoints.undeploy(call.name, call.body).to_json()
+
+
+def _predict(call: Call, endpoint: str, deployed_model_id: str | None) -> Any:
+    instances = call.body.get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise invalid("instances must be a non-empty list.")
+    with call.backend.lock:
+        deployed = call.backend.endpoints.route(endpoint, deployed_model_id)
+    predictions = deployed.server.predict(instances, call.body.get("parameters"))
+    return {
+        "predictions": predictions,
+        "deployedModelId": deployed.id,
+        "model": deployed.model_name,
+        "modelVersionId": deployed.version.version_id,
+        "modelDisplayName": deployed.version.display_name,
+    }
+
+
+@route("POST", r"/endpoints/[^/]+", "predict")
+def predict(call: Call) -> Any:
+    return _predict(call, call.name, None)
+
+
+@route("POST", r"/endpoints/[^/]+/deployedModels/(?P<deployed_model>[^/]+)", "predict")
+def predict_deployed_model(call: Call) -> Any:
+    """Predict on one deployed model, bypassing the split (dedicated endpoints' path)."""
+    return _predict(call, call.name.split("/deployedModels/")[0], call.groups["deployed_model"])
+
+
+# -- batch prediction jobs --------------------------------------------------------
+
+
+@route("POST", r"/batchPredictionJobs")
+def create_batch_job(call: Call) -> Any:
+    return call.backend.batch.create(call.body)
+
+
+@route("GET", r"/batchPredictionJobs")
+def list_batch_jobs(call: Call) -> Any:
+    return _page(call.backend.batch.list(call.query.get("filter")), "batchPredictionJobs")
+
+
+@route("GET", r"/batchPredictionJobs/[^/]+")
+def get_batch_job(call: Call) -> Any:
+    return call.backend.batch.get(call.name)
+
+
+@route("POST", r"/batchPredictionJobs/[^/]+", "cancel")
+def cancel_batch_job(call: Call) -> Any:
+    call.backend.batch.cancel(call.name)
+    return {}
+
+
+@route("DELETE", r"/batchPredictionJobs/[^/]+")
+def delete_batch_job(call: Call) -> Any:
+    return call.backend.batch.delete(call.name, call.backend.operations).to_json()
+
+
+# -- model deployment monitoring jobs ----------------------------------------------
+
+
+@route("POST", r"/modelDeploymentMonitoringJobs")
+def create_monitoring_job(call: Call) -> Any:
+    return call.backend.monitoring.create(call.body)
+
+
+@route("GET", r"/modelDeploymentMonitoringJobs")
+def list_monitoring_jobs(call: Call) -> Any:
+    return _page(call.backend.monitoring.list(call.query.get("filter")), "modelDeploymentMonitoringJobs")
+
+
+@route("GET", r"/modelDeploymentMonitoringJobs/[^/]+")
+def get_monitoring_job(call: Call) -> Any:
+    return call.backend.monitoring.get(call.name)
+
+
+@route("PATCH", r"/modelDeploymentMonitoringJobs/[^/]+")
+def update_monitoring_job(call: Call) -> Any:
+    return call.backend.monitoring.update(call.name, call.body, call.query.get("updateMask")).to_json()
+
+
+@route("POST", r"/modelDeploymentMonitoringJobs/[^/]+", "pause")
+def pause_monitoring_job(call: Call) -> Any:
+    call.backend.monitoring.pause(call.name)
+    return {}
+
+
+@route("POST", r"/modelDeploymentMonitoringJobs/[^/]+", "resume")
+def resume_monitoring_job(call: Call) -> Any:
+    call.backend.monitoring.resume(call.name)
+    return {}
+
+
+@route("DELETE", r"/modelDeploymentMonitoringJobs/[^/]+")
+def delete_monitoring_job(call: Call) -> Any:
+    return call.backend.monitoring.delete(call.name).to_json()
+
+
+# -- dispatch --------------------------------------------------------------------
+
+
+def dispatch(backends: Backends, method: str, path: str, raw_body: bytes, query: dict[str, str]) -> tuple[int, Any]:
+    """Find the route for ``method path`` and run it; returns (HTTP status, JSON body)."""
+    _, _, rest = path.lstrip("/").partition("/")  # drop the "v1" or "ui" prefix
+    name, _, verb = rest.partition(":")
+    verb = verb or None
+    try:
+        body = json.loads(raw_body) if raw_body else {}
+    except ValueError:
+        return 400, invalid("Request body is not valid JSON.").body()
+    if not isinstance(body, dict):
+        return 400, invalid("Request body must be a JSON object.").body()
+    for route_method, pattern, route_verb, handler in ROUTES:
+        match = pattern.match(name)
+        if route_method != method or route_verb != verb or match is None:
+            continue
+        groups = match.groupdict()
+        backend = backends.get(groups["project"], groups["region"])
+        call = Call(backend=backend, name=name, body=body, query=query, groups=groups)
+        try:
+            if handler in (predict, predict_deployed_model):
+                return 200, handler(call)
+            with backend.lock:
+                return 200, handler(call)
+        except ApiError as error:
+            return error.http_status, error.body()
+    return 501, ApiError("UNIMPLEMENTED", f"The emulator does not implement {method} {path}.").body()
+
+
+def create_app(backends: Backends):
+    """The Starlette application serving ``/v1/...`` and ``/ui/...``."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def handle(request: Request) -> Response:
+        raw = await request.body()
+        query = dict(request.query_params)
+        status, body = await run_in_threadpool(
+            dispatch, backends, request.method, request.url.path, raw, query
+        )
+        return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+    async def health(request: Request) -> Response:
+        return Response("ok", media_type="text/plain")
+
+    methods = ["GET", "POST", "PATCH", "DELETE", "PUT"]
+    return Starlette(
+        routes=[
+            Route("/healthz", health),
+            Route("/{prefix:path}", handle, methods=methods),
+        ]
+    )

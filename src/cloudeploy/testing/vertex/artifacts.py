@@ -1,0 +1,63 @@
+"""Model artifacts: from a Cloud Storage prefix to a package a server can load.
+
+A Vertex model's ``artifactUri`` is a folder. It holds either a cloudeploy
+package (``cloudeploy.json`` beside the model file) or, prebuilt-container
+style, a bare ``model.joblib`` / ``model.pkl``, which is wrapped into a package
+with :func:`cloudeploy.packaging.build_package` (trusted: the user uploaded it
+to their own emulated bucket).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from cloudeploy.testing.vertex._wire import ApiError, invalid
+from cloudeploy.testing.vertex.storage import Bucketeer
+
+MANIFEST = "cloudeploy.json"
+#: The file names Vertex AI's prebuilt scikit-learn containers load.
+PREBUILT_MODEL_FILES = ("model.joblib", "model.pkl")
+PREBUILT_IMAGE_PREFIXES = tuple(
+    f"{zone}-docker.pkg.dev/vertex-ai/prediction/" for zone in ("us", "europe", "asia")
+)
+
+
+def is_prebuilt_image(image_uri: str) -> bool:
+    return image_uri.startswith(PREBUILT_IMAGE_PREFIXES)
+
+
+def check_artifacts(storage: Bucketeer, artifact_uri: str, image_uri: str) -> None:
+    """Refuse an upload whose artifacts the container could not load, as Vertex does."""
+    names = [n.rsplit("/", 1)[-1] for n in storage.list(artifact_uri)]
+    if not names:
+        raise invalid(f"There are no files under \"{artifact_uri}\" to copy.")
+    if is_prebuilt_image(image_uri) and not any(n in PREBUILT_MODEL_FILES for n in names):
+        raise invalid(
+            f"Model directory {artifact_uri} is expected to contain exactly one of: "
+            f"[{', '.join(PREBUILT_MODEL_FILES)}]."
+        )
+    if not is_prebuilt_image(image_uri) and not any(n in (MANIFEST, *PREBUILT_MODEL_FILES) for n in names):
+        raise invalid(
+            f"Model directory {artifact_uri} holds neither a cloudeploy package ({MANIFEST}) "
+            f"nor one of {', '.join(PREBUILT_MODEL_FILES)}."
+        )
+
+
+def materialize(storage: Bucketeer, artifact_uri: str, workdir: Path) -> Path:
+    """Download ``artifact_uri`` under ``workdir`` and return a package directory."""
+    download = Path(tempfile.mkdtemp(prefix="artifact-", dir=workdir))
+    storage.download_prefix(artifact_uri, download)
+    if (download / MANIFEST).is_file():
+        return download
+    model_file = next((download / n for n in PREBUILT_MODEL_FILES if (download / n).is_file()), None)
+    if model_file is None:
+        raise ApiError("FAILED_PRECONDITION", f"No loadable model found under {artifact_uri}.")
+    from cloudeploy.errors import CloudeployError
+    from cloudeploy.packaging import build_package
+
+    out = Path(tempfile.mkdtemp(prefix="package-", dir=workdir)) / "package"
+    try:
+        return Path(build_package(model_file, out, trust=True).path)
+    except CloudeployError as error:
+        raise ApiError("FAILED_PRECONDITION", f"Model under {artifact_uri} cannot be loaded: {error}") from None

@@ -1,0 +1,92 @@
+"""Long-running operations, finished by the polls that ask about them.
+
+Every mutating call that Vertex AI answers with an operation registers one here
+with an ``advance`` callable. Nothing runs on a timer: each GET of the operation
+(or of the resource it changes) calls ``advance()`` once, which returns the
+response when the work is done, ``None`` while it is still going, or raises
+:class:`ApiError`, which ends the operation with that error. So tests go exactly
+as fast as their client polls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudeploy.testing.vertex._wire import ApiError, IdSource, not_found, now, typed
+
+Advance = Callable[[], "dict[str, Any] | None"]
+
+
+@dataclass
+class Operation:
+    name: str
+    target: str
+    metadata_type: str
+    advance: Advance | None
+    create_time: str = field(default_factory=now)
+    update_time: str = ""
+    done: bool = False
+    response: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    def step(self) -> None:
+        """Advance the work once, if it is not finished."""
+        if self.done or self.advance is None:
+            return
+        try:
+            result = self.advance()
+        except ApiError as error:
+            self.done, self.error = True, error.rpc_status()
+        else:
+            if result is not None:
+                self.done, self.response = True, result
+        if self.done:
+            self.advance = None
+            self.update_time = now()
+
+    def to_json(self) -> dict[str, Any]:
+        generic = {"createTime": self.create_time, "updateTime": self.update_time or self.create_time}
+        body: dict[str, Any] = {
+            "name": self.name,
+            "metadata": typed(self.metadata_type, {"genericMetadata": generic}),
+            "done": self.done,
+        }
+        if self.error is not None:
+            body["error"] = self.error
+        elif self.response is not None:
+            body["response"] = self.response
+        return body
+
+
+class OperationStore:
+    """The operations of one project and region."""
+
+    def __init__(self, ids: IdSource) -> None:
+        self._ids = ids
+        self._operations: dict[str, Operation] = {}
+
+    def start(self, target: str, metadata_type: str, advance: Advance) -> Operation:
+        """Register an operation on resource ``target``; it is not done yet."""
+        name = f"{target}/operations/{self._ids.next()}"
+        operation = Operation(name=name, target=target, metadata_type=metadata_type, advance=advance)
+        self._operations[name] = operation
+        return operation
+
+    def get(self, name: str) -> Operation:
+        """The operation, advanced by one step: this GET is the poll that drives it."""
+        operation = self._operations.get(name)
+        if operation is None:
+            raise not_found(f"Operation {name} not found.")
+        operation.step()
+        return operation
+
+    def settle(self, target: str) -> None:
+        """Advance the pending operations on ``target`` (a GET of the resource polls too)."""
+        for operation in list(self._operations.values()):
+            if operation.target == target and not operation.done:
+                operation.step()
+
+    def pending(self, target: str) -> list[Operation]:
+        return [o for o in self._operations.values() if o.target == target and not o.done]
