@@ -23,7 +23,7 @@ _EXPORTS = {
     "write_image_context": "cloudeploy.serving.image",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["ModelServer", "ServerSettings", "create_app", "serve", "write_image_context"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from cloudeploy.serving.app import ModelServer, create_app

@@ -15,6 +15,7 @@ error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -152,13 +153,12 @@ class MicroBatcher:
     @staticmethod
     def _deliver(batch: list[_Item], results: list[Any]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any]]] = {}
-        for item, result in zip(batch, results):
+        for item, result in zip(batch, results, strict=True):
             by_loop.setdefault(item.loop, []).append((item.future, result))
         for loop, pairs in by_loop.items():
-            try:
+            # A loop closed while we predicted has nobody waiting on it.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, pairs)
-            except RuntimeError:  # the loop closed while we predicted: nobody is waiting
-                pass
 
 
 def _resolve(pairs: list[tuple[asyncio.Future, Any]]) -> None:
