@@ -124,6 +124,16 @@ class SageMakerEmulation:
 
         Creates the bucket and an execution role (both idempotent).
         """
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._profile_settings(bucket, prefix)
+        except ClientError as error:
+            raise ValidationError(
+                f"cannot prepare bucket {bucket!r} and the execution role: {error.response['Error']['Message']}"
+            ) from None
+
+    def _profile_settings(self, bucket: str, prefix: str) -> dict[str, Any]:
         s3 = self.client("s3")
         existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         if bucket not in existing:

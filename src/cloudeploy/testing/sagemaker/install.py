@@ -21,9 +21,15 @@ def install() -> None:
         from moto.sagemaker.responses import SageMakerResponse
         from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
-        from cloudeploy.testing.sagemaker import api_endpoints, runtime
+        from cloudeploy.testing.sagemaker import (
+            api_endpoints,
+            monitoring,
+            registry,
+            runtime,
+            transform,
+        )
 
-        for module in (api_endpoints,):
+        for module in (api_endpoints, transform, monitoring, registry):
             for name in module.HANDLERS:
                 setattr(SageMakerResponse, name, getattr(module, name))
         SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
