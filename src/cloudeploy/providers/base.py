@@ -221,8 +221,10 @@ class Provider(ABC):
         progress: ProgressCallback = no_progress,
     ) -> EndpointStatus:
         """Stop serving ``version``: first move its traffic to the others
-        (proportionally), then remove it. Undeploying the only version with traffic
-        is refused (ConflictError). Undeploying a version not deployed is a no-op.
+        (proportionally), then remove it. Undeploying a version that carries all
+        the traffic while other versions are deployed is refused (ConflictError:
+        move traffic first); undeploying the last version empties the endpoint.
+        Undeploying a version that is not deployed is a no-op.
         """
 
     @abstractmethod

@@ -1,0 +1,272 @@
+"""The Python API: deploy, set traffic, promote, roll back, look up.
+
+Every function takes ``provider=`` (a name) and ``profile=`` (a profile name, a
+:class:`~cloudeploy.config.Profile`, or an already built provider instance) and
+otherwise uses the configured default (the local provider when there is no
+``cloudeploy.toml``).
+
+    >>> dep = cloudeploy.deploy(pipeline, name="house-price")          # doctest: +SKIP
+    >>> dep.predict([[8.3, 41.0, 6.9, 1.0, 322.0, 2.5, 37.9, -122.2]])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cloudeploy.errors import SchemaMismatchError, ValidationError
+from cloudeploy.providers import get_provider
+from cloudeploy.providers.base import Prediction, ProgressCallback, Provider, no_progress
+from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
+
+log = logging.getLogger("cloudeploy")
+
+
+
+def resolve_provider(provider: str | Provider | None = None, profile: Any = None) -> Provider:
+    """A provider instance from a name, a profile, or an instance given as either."""
+    if isinstance(provider, Provider):
+        return provider
+    if isinstance(profile, Provider):
+        return profile
+    return get_provider(profile, provider=provider)
+
+
+@dataclass
+class Deployment:
+    """A handle on an endpoint (and, after ``deploy``, the version just deployed)."""
+
+    name: str
+    provider: Provider
+    version: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.status().url
+
+    def status(self) -> EndpointStatus:
+        return self.provider.get_endpoint(self.name)
+
+    def predict(self, instances: Sequence[Any], *, version: str | None = None) -> list[Any]:
+        """Predictions for ``instances`` through the endpoint's split (or one ``version``)."""
+        return self.predict_detailed(instances, version=version).predictions
+
+    def predict_detailed(self, instances: Sequence[Any], *, version: str | None = None) -> Prediction:
+        """Like ``predict`` but also says which version answered."""
+        return self.provider.predict(self.name, _as_instances(instances), version=version)
+
+    def set_traffic(self, split: Mapping[str, int], **kwargs: Any) -> EndpointStatus:
+        return self.provider.set_traffic(self.name, TrafficSplit(split), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Deployment(name={self.name!r}, provider={self.provider.name!r}, version={self.version!r})"
+
+
+def package_model(
+    model: Any,
+    name: str,
+    workdir: Path,
+    *,
+    schema: Any = None,
+    baseline: Any = None,
+    trust: bool = False,
+) -> Path:
+    """A package directory for ``model``: used as-is if it already is one, else built in ``workdir``."""
+    from cloudeploy.packaging import build_package
+    from cloudeploy.packaging.manifest import MANIFEST_NAME
+
+    if isinstance(model, (str, Path)) and (Path(model) / MANIFEST_NAME).is_file() and baseline is None and schema is None:
+        return Path(model)
+    return build_package(
+        model, workdir / "package", name=name, schema=schema, baseline=baseline, trust=trust
+    ).path
+
+
+def deploy(
+    model: Any,
+    name: str,
+    *,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    traffic: int | None = None,
+    scaling: Scaling | None = None,
+    machine_type: str | None = None,
+    model_name: str | None = None,
+    aliases: Sequence[str] = (),
+    schema: Any = None,
+    baseline: Any = None,
+    trust: bool = False,
+    strict: bool = False,
+    wait: bool = True,
+    timeout: float | None = None,
+    progress: ProgressCallback = no_progress,
+    options: Mapping[str, Any] | None = None,
+) -> Deployment:
+    """Package ``model``, register it as a version, and serve it on endpoint ``name``.
+
+    ``model`` is a fitted estimator/Pipeline, a model file, or a package directory.
+    The model is registered under ``model_name`` (default: ``name``). The first
+    version of an endpoint takes 100% of traffic; a later one takes ``traffic``
+    percent (default 0) and the others shrink proportionally. Re-running with
+    the same model converges: the same digest is the same version, and a
+    version already deployed is not deployed twice.
+
+    A version whose input schema differs from the versions already serving is
+    deployed with a warning, or refused with ``strict=True``.
+    """
+    backend = resolve_provider(provider, profile)
+    model_name = model_name or name
+    options = dict(options or {})
+    upload_options = {"trust": True} if trust and backend.name == "local" else {}
+    with tempfile.TemporaryDirectory(prefix="cloudeploy-") as workdir:
+        progress("packaging model")
+        package_dir = package_model(model, model_name, Path(workdir), schema=schema, baseline=baseline, trust=trust)
+        progress(f"uploading {model_name}")
+        version = backend.upload_model(
+            package_dir, model_name, aliases=aliases, progress=progress, options=upload_options or None,
+            timeout=timeout, wait=wait,
+        )
+    endpoint_options = {k: v for k, v in options.items() if k in ("port", "host")}
+    deploy_options = {k: v for k, v in options.items() if k not in ("port", "host")}
+    status = backend.create_endpoint(
+        name, model=model_name, wait=wait, timeout=timeout, progress=progress,
+        options=endpoint_options or None,
+    )
+    _check_schema(backend, status, version, strict=strict)
+    backend.deploy(
+        name,
+        version,
+        traffic=traffic,
+        scaling=scaling,
+        machine_type=machine_type,
+        wait=wait,
+        timeout=timeout,
+        progress=progress,
+        options=deploy_options or None,
+    )
+    return Deployment(name=name, provider=backend, version=version.version)
+
+
+def _check_schema(backend: Provider, status: EndpointStatus, version: ModelVersion, *, strict: bool) -> None:
+    """Warn (or refuse when strict) if ``version`` takes other inputs than the serving versions."""
+    serving = [d.version for d in status.deployments if d.version != version.version]
+    if not serving:
+        return
+    new_schema = _schema_of(backend, version)
+    for other in serving:
+        old_schema = _schema_of(backend, backend.get_model_version(status.model, other))
+        if new_schema is None or old_schema is None or new_schema == old_schema:
+            continue
+        message = (
+            f"{version.version} takes inputs {_describe(new_schema)} but {other} on {status.name} takes "
+            f"{_describe(old_schema)}: clients sending {other}'s inputs will get errors"
+        )
+        if strict:
+            raise SchemaMismatchError(message, hint="deploy to a new endpoint, or drop --strict to allow it")
+        log.warning(message)
+        return
+
+
+def _schema_of(backend: Provider, version: ModelVersion) -> dict | None:
+    """The version's input schema as a dict, when the provider can tell."""
+    from cloudeploy.packaging.manifest import read_manifest
+
+    try:
+        return read_manifest(version.uri).schema.to_dict()
+    except Exception:  # remote URIs: the provider does not keep a local copy
+        return None
+
+
+def _describe(schema: dict) -> str:
+    names = [f["name"] for f in schema.get("features", [])]
+    shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+    return f"({len(names)} features: {shown})"
+
+
+def _as_instances(instances: Any) -> list[Any]:
+    """Accept lists, NumPy arrays and DataFrames; send JSON-ready rows."""
+    if hasattr(instances, "to_dict") and hasattr(instances, "columns"):
+        return instances.to_dict(orient="records")
+    if hasattr(instances, "tolist"):
+        return instances.tolist()
+    if isinstance(instances, (list, tuple)):
+        return list(instances)
+    raise ValidationError(f"instances must be a list, an array or a DataFrame, got {type(instances).__name__}")
+
+
+def endpoint(name: str, *, provider: str | Provider | None = None, profile: Any = None) -> Deployment:
+    """A handle on an existing endpoint (NotFoundError if it does not exist)."""
+    backend = resolve_provider(provider, profile)
+    backend.get_endpoint(name)
+    return Deployment(name=name, provider=backend)
+
+
+def models(
+    name: str | None = None, *, provider: str | Provider | None = None, profile: Any = None
+) -> list[str] | list[ModelVersion]:
+    """Model names, or the versions of model ``name``."""
+    backend = resolve_provider(provider, profile)
+    return backend.list_versions(name) if name else backend.list_models()
+
+
+def set_traffic(
+    endpoint: str,
+    split: Mapping[str, int] | TrafficSplit,
+    *,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    wait: bool = True,
+    timeout: float | None = None,
+    progress: ProgressCallback = no_progress,
+) -> EndpointStatus:
+    """Apply ``split`` ({version: percent}, summing to 100) to ``endpoint``."""
+    backend = resolve_provider(provider, profile)
+    if not isinstance(split, TrafficSplit):
+        split = TrafficSplit(split)
+    return backend.set_traffic(endpoint, split, wait=wait, timeout=timeout, progress=progress)
+
+
+def promote(
+    endpoint: str,
+    to: str,
+    *,
+    plan: Any = None,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    progress: ProgressCallback = no_progress,
+    timeout: float | None = None,
+) -> EndpointStatus:
+    """Move all of ``endpoint``'s traffic to version ``to``.
+
+    Without a plan this is immediate. Stepwise promotion with gates takes a
+    ``RolloutPlan`` (``cloudeploy.rollout``).
+    """
+    backend = resolve_provider(provider, profile)
+    if plan is not None:
+        from cloudeploy.rollout import run_promotion
+
+        return run_promotion(backend, endpoint, to, plan, progress=progress)
+    label = normalize_version(to)
+    return backend.set_traffic(endpoint, TrafficSplit({label: 100}), timeout=timeout, progress=progress)
+
+
+def rollback(
+    endpoint: str,
+    *,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    progress: ProgressCallback = no_progress,
+    timeout: float | None = None,
+) -> EndpointStatus:
+    """Return ``endpoint`` to its split before the last traffic change."""
+    from cloudeploy.errors import ConflictError
+
+    backend = resolve_provider(provider, profile)
+    previous = backend.previous_traffic(endpoint)
+    if previous is None:
+        raise ConflictError(f"endpoint {endpoint!r} has no earlier traffic split to go back to")
+    return backend.set_traffic(endpoint, previous, timeout=timeout, progress=progress)

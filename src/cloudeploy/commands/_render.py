@@ -1,0 +1,37 @@
+"""Rich renderings shared by the lifecycle commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def endpoint_table(console: Any, endpoints: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="endpoints", title_justify="left")
+    for column in ("endpoint", "provider", "state", "url", "version", "traffic", "replicas", "scaling"):
+        table.add_column(column)
+    for endpoint in endpoints:
+        deployments = endpoint["deployments"] or [None]
+        for index, dep in enumerate(deployments):
+            first = index == 0
+            table.add_row(
+                endpoint["name"] if first else "",
+                endpoint["provider"] if first else "",
+                _state(endpoint["state"]) if first else "",
+                endpoint["url"] if first else "",
+                dep["version"] if dep else "-",
+                f"{dep['traffic']}%" if dep else "-",
+                str(dep["replicas"]) if dep else "-",
+                f"{dep['scaling']['min_replicas']}..{dep['scaling']['max_replicas']}" if dep else "-",
+            )
+    console.print(table)
+
+
+def _state(state: str) -> str:
+    colour = {"running": "green", "stopped": "yellow", "down": "red"}.get(state, "white")
+    return f"[{colour}]{state}[/{colour}]"
+
+
+def split_line(traffic: dict[str, int]) -> str:
+    return ", ".join(f"{v}={p}%" for v, p in traffic.items()) or "(no traffic)"

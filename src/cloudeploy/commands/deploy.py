@@ -1,0 +1,50 @@
+"""``cloudeploy deploy MODEL --name ENDPOINT``."""
+
+from __future__ import annotations
+
+import click
+
+from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.option("--name", "-n", required=True, help="Endpoint name (also the model name unless --model-name).")
+@click.option("--model-name", default=None, help="Register the model under this name.")
+@click.option("--traffic", type=click.IntRange(0, 100), default=None,
+              help="Percent for this version (default: 100 for the first version, else 0).")
+@click.option("--min-replicas", type=int, default=1, show_default=True)
+@click.option("--max-replicas", type=int, default=None, help="Default: --min-replicas (no autoscaling).")
+@click.option("--target", type=float, default=None, help="Autoscaling target (CPU %% or requests in flight).")
+@click.option("--scale-on", type=click.Choice(["cpu", "requests"]), default="cpu", show_default=True)
+@click.option("--machine-type", default=None, help="Machine/instance type (cloud providers).")
+@click.option("--alias", "aliases", multiple=True, help="Alias for this version (repeatable).")
+@click.option("--port", type=int, default=None, help="Local provider: the endpoint's port.")
+@click.option("--trust", is_flag=True, help="Load a pickle that imports globals outside the allowlist.")
+@click.option("--strict", is_flag=True, help="Refuse a version whose input schema differs from the serving one.")
+@click.option("--timeout", type=float, default=None, help="Seconds to wait (default: the provider's).")
+@provider_options
+@output_option
+def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target, scale_on, machine_type,
+           aliases, port, trust, strict, timeout, provider, profile, output):
+    """Upload MODEL (a model file or package directory) and deploy it to endpoint --name."""
+    from cloudeploy.api import deploy as deploy_model
+    from cloudeploy.types import Scaling
+
+    scaling = Scaling(min_replicas=min_replicas, max_replicas=max_replicas, target=target, metric=scale_on)
+    options = {"port": port} if port is not None else None
+    deployment = deploy_model(
+        model, name, provider=provider, profile=profile, traffic=traffic, scaling=scaling,
+        machine_type=machine_type, model_name=model_name, aliases=aliases, trust=trust, strict=strict,
+        timeout=timeout, progress=progress_printer(output), options=options,
+    )
+    status = deployment.status()
+    data = {"endpoint": status.to_dict(), "version": deployment.version}
+
+    def render(console, data):
+        from cloudeploy.commands._render import split_line
+
+        console.print(f"[green]deployed[/green] {data['version']} to [bold]{name}[/bold] at {status.url}")
+        console.print(f"traffic: {split_line(status.traffic.to_dict())}")
+
+    emit(output, data, render)

@@ -1,0 +1,77 @@
+"""``cloudeploy endpoints list|show|stop|start|delete``."""
+
+from __future__ import annotations
+
+import click
+
+from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+
+
+@click.group()
+def endpoints():
+    """List, show, stop, start and delete endpoints."""
+
+
+def _render_one(console, data):
+    from cloudeploy.commands._render import endpoint_table
+
+    endpoint_table(console, [data])
+
+
+@endpoints.command("list")
+@provider_options
+@output_option
+def list_endpoints(provider, profile, output):
+    """List endpoints with their versions, traffic and replicas."""
+    from cloudeploy.api import resolve_provider
+    from cloudeploy.commands._render import endpoint_table
+
+    data = [e.to_dict() for e in resolve_provider(provider, profile).list_endpoints()]
+    emit(output, data, lambda console, d: endpoint_table(console, d) if d else console.print("no endpoints"))
+
+
+@endpoints.command("show")
+@click.argument("name")
+@provider_options
+@output_option
+def show(name, provider, profile, output):
+    """Show one endpoint as the provider reports it now."""
+    from cloudeploy.api import resolve_provider
+
+    emit(output, resolve_provider(provider, profile).get_endpoint(name).to_dict(), _render_one)
+
+
+@endpoints.command("stop")
+@click.argument("name")
+@provider_options
+@output_option
+def stop(name, provider, profile, output):
+    """Stop serving NAME, keeping its state (local provider)."""
+    from cloudeploy.api import resolve_provider
+
+    emit(output, resolve_provider(provider, profile).stop_endpoint(name).to_dict(), _render_one)
+
+
+@endpoints.command("start")
+@click.argument("name")
+@click.option("--timeout", type=float, default=None)
+@provider_options
+@output_option
+def start(name, timeout, provider, profile, output):
+    """Start a stopped endpoint from its recorded state (local provider)."""
+    from cloudeploy.api import resolve_provider
+
+    emit(output, resolve_provider(provider, profile).start_endpoint(name, timeout=timeout).to_dict(), _render_one)
+
+
+@endpoints.command("delete")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Undeploy every version first.")
+@provider_options
+@output_option
+def delete(name, force, provider, profile, output):
+    """Delete NAME (refused while it serves a version, unless --force)."""
+    from cloudeploy.api import resolve_provider
+
+    resolve_provider(provider, profile).delete_endpoint(name, force=force, progress=progress_printer(output))
+    emit(output, {"deleted": name}, lambda console, d: console.print(f"deleted endpoint {name}"))

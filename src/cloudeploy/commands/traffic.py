@@ -1,0 +1,46 @@
+"""``cloudeploy traffic ENDPOINT VERSION=PCT ...`` and ``cloudeploy rollback ENDPOINT``."""
+
+from __future__ import annotations
+
+import click
+
+from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+
+
+def _render_split(verb):
+    def render(console, data):
+        from cloudeploy.commands._render import split_line
+
+        console.print(f"{verb} [bold]{data['name']}[/bold]: {split_line(data['traffic'])}")
+
+    return render
+
+
+@click.command()
+@click.argument("endpoint")
+@click.argument("split", nargs=-1, required=True)
+@click.option("--timeout", type=float, default=None)
+@provider_options
+@output_option
+def traffic(endpoint, split, timeout, provider, profile, output):
+    """Set ENDPOINT's split, e.g. `cloudeploy traffic house-price v1=90 v2=10`."""
+    from cloudeploy.api import set_traffic
+    from cloudeploy.types import TrafficSplit
+
+    status = set_traffic(endpoint, TrafficSplit.parse(split), provider=provider, profile=profile,
+                         timeout=timeout, progress=progress_printer(output))
+    emit(output, status.to_dict(), _render_split("traffic on"))
+
+
+@click.command()
+@click.argument("endpoint")
+@click.option("--timeout", type=float, default=None)
+@provider_options
+@output_option
+def rollback(endpoint, timeout, provider, profile, output):
+    """Return ENDPOINT to its split before the last traffic change."""
+    from cloudeploy.api import rollback as roll_back
+
+    status = roll_back(endpoint, provider=provider, profile=profile, timeout=timeout,
+                       progress=progress_printer(output))
+    emit(output, status.to_dict(), _render_split("rolled back"))

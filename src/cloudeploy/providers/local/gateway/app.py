@@ -1,0 +1,153 @@
+"""The endpoint's HTTP face: splits traffic across versions and forwards to replicas.
+
+Prediction routes (the same shapes as the model server, so clients need not
+know a gateway is there):
+
+- ``POST /predict`` (Vertex AI style) and ``POST /invocations`` (SageMaker style)
+  go to a version drawn from the traffic split;
+- ``POST /versions/{version}/predict`` or the header
+  ``X-Cloudeploy-Target-Version`` pin a version (as SageMaker's ``TargetVariant``).
+
+Every answer carries ``X-Cloudeploy-Version``. A forward that fails before the
+replica answered (connection refused: the replica died) is retried on another
+replica; predictions have no side effects, so a read error is retried too.
+
+Admin routes under ``/_cloudeploy/``: ``status``, ``reload`` (apply the state
+file now; answers when the new routing table is in place), ``window`` (metrics of
+one version over a time range), and ``/metrics`` for Prometheus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cloudeploy.errors import OperationFailed
+from cloudeploy.providers.local.gateway.metrics import VersionMetrics
+from cloudeploy.providers.local.gateway.supervisor import Supervisor
+
+FORWARD_ATTEMPTS = 3
+_PASS_HEADERS = ("content-type", "accept", "x-request-id")
+
+
+def _error(status: int, message: str, code: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": status, "message": message, "status": code}}, status_code=status)
+
+
+def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpoint: str) -> Starlette:
+    client: httpx.AsyncClient | None = None
+    reload_lock = asyncio.Lock()
+
+    async def forward(request: Request, path: str, version: str | None) -> Response:
+        body = await request.body()
+        table = supervisor.table
+        if version is None:
+            version = table.pick_version()
+            if version is None:
+                return _error(503, f"endpoint {endpoint} has no version with traffic", "UNAVAILABLE")
+        elif version not in table.replicas:
+            return _error(404, f"version {version} is not deployed on endpoint {endpoint}", "NOT_FOUND")
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _PASS_HEADERS}
+        tried: tuple = ()
+        started = time.perf_counter()
+        last_error = ""
+        for _ in range(FORWARD_ATTEMPTS):
+            replica = supervisor.table.pick_replica(version, exclude=tried)
+            if replica is None:
+                break
+            tried += (replica,)
+            replica.in_flight += 1
+            try:
+                answer = await client.post(f"{replica.url}{path}", content=body, headers=headers)
+            except httpx.TransportError as error:
+                last_error = f"{type(error).__name__}: {error}"
+                continue
+            finally:
+                replica.in_flight -= 1
+            latency_ms = (time.perf_counter() - started) * 1000
+            metrics.record(version, answer.status_code, latency_ms)
+            out_headers = {
+                k: v for k, v in answer.headers.items()
+                if k.lower() in ("content-type", "retry-after") or k.lower().startswith("x-cloudeploy")
+            }
+            out_headers["X-Cloudeploy-Version"] = version
+            return Response(answer.content, status_code=answer.status_code, headers=out_headers)
+        metrics.record(version, 503, (time.perf_counter() - started) * 1000)
+        return _error(503, f"no replica of {version} could answer ({last_error or 'none ready'})", "UNAVAILABLE")
+
+    async def predict(request: Request) -> Response:
+        pinned = request.headers.get("x-cloudeploy-target-version")
+        return await forward(request, "/predict", pinned)
+
+    async def invocations(request: Request) -> Response:
+        pinned = request.headers.get("x-cloudeploy-target-version") or request.headers.get(
+            "x-amzn-sagemaker-target-variant"
+        )
+        return await forward(request, "/invocations", pinned)
+
+    async def version_predict(request: Request) -> Response:
+        return await forward(request, "/predict", request.path_params["version"])
+
+    async def health(request: Request) -> Response:
+        table = supervisor.table
+        ready = any(table.replicas.get(v) for v, p in table.traffic.items() if p > 0)
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    async def status(request: Request) -> Response:
+        return JSONResponse({"endpoint": endpoint, **supervisor.status()})
+
+    async def reload(request: Request) -> Response:
+        async with reload_lock:
+            try:
+                await asyncio.to_thread(supervisor.reconcile)
+            except OperationFailed as error:
+                return _error(409, str(error), "FAILED_PRECONDITION")
+        return JSONResponse({"endpoint": endpoint, **supervisor.status()})
+
+    async def window(request: Request) -> Response:
+        try:
+            version = request.query_params["version"]
+            since = float(request.query_params.get("since", 0))
+            until = request.query_params.get("until")
+            stats = metrics.window(version, since, float(until) if until else None)
+        except (KeyError, ValueError) as error:
+            return _error(400, f"bad window query: {error}", "INVALID_ARGUMENT")
+        return JSONResponse(stats.to_dict())
+
+    async def prometheus(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        nonlocal client
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0, connect=2.0),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return Starlette(
+        routes=[
+            Route("/predict", predict, methods=["POST"]),
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/versions/{version}/predict", version_predict, methods=["POST"]),
+            Route("/health", health),
+            Route("/ping", health),
+            Route("/metrics", prometheus),
+            Route("/_cloudeploy/status", status),
+            Route("/_cloudeploy/reload", reload, methods=["POST"]),
+            Route("/_cloudeploy/window", window),
+        ],
+        lifespan=lifespan,
+    )

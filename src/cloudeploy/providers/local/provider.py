@@ -1,0 +1,585 @@
+"""The local provider: a registry and live endpoints on this machine, no cloud account.
+
+State lives in SQLite under ``$CLOUDEPLOY_HOME`` (default ``./.cloudeploy``);
+packages are stored by digest. Each endpoint is a gateway process (see
+``gateway/``) that outlives the CLI, splits traffic across versions and
+supervises the versions' model-server replicas. This class only writes desired
+state and asks the gateway to apply it, which is what makes every call safe to
+re-run after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cloudeploy.errors import (
+    ConflictError,
+    NotFoundError,
+    OperationFailed,
+    ProviderError,
+    TransientError,
+    ValidationError,
+)
+from cloudeploy.providers.base import (
+    Prediction,
+    ProgressCallback,
+    Provider,
+    VersionMetrics,
+    no_progress,
+    wait_until,
+)
+from cloudeploy.providers.local.artifacts import ArtifactStore
+from cloudeploy.providers.local.processes import (
+    ensure_port_free,
+    free_port,
+    pid_alive,
+    spawn_daemon,
+    terminate,
+)
+from cloudeploy.providers.local.state import DeploymentRow, EndpointRow, StateStore, VersionRow
+from cloudeploy.types import (
+    DeployedVersion,
+    EndpointStatus,
+    ModelVersion,
+    Scaling,
+    TrafficSplit,
+    normalize_version,
+)
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$|^[a-z]$")
+DEFAULT_TIMEOUT_S = 180.0
+
+
+def check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValidationError(
+            f"invalid {kind} name {name!r}",
+            hint="use lowercase letters, digits, '-', '_' or '.', starting with a letter or digit (max 63)",
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if not ALIAS_RE.match(alias) or alias == "latest" or re.fullmatch(r"v?\d+", alias):
+        raise ValidationError(
+            f"invalid alias {alias!r}",
+            hint="aliases look like 'prod' or 'champion-2' (lowercase start, no bare numbers, not 'latest')",
+        )
+    return alias
+
+
+class LocalProvider(Provider):
+    """Endpoints are processes on 127.0.0.1; see the module docstring."""
+
+    name = "local"
+    known_options = frozenset({"port", "host", "capture_sample", "trust"})
+
+    def __init__(self, profile) -> None:
+        super().__init__(profile)
+        home = profile.get("home") or os.environ.get("CLOUDEPLOY_HOME") or ".cloudeploy"
+        self.home = Path(home).resolve()
+        self.store = StateStore(self.home)
+        self.artifacts = ArtifactStore(self.home / "artifacts")
+
+    # -- registry ---------------------------------------------------------------
+
+    def upload_model(
+        self,
+        package_dir: Path,
+        model: str,
+        *,
+        aliases: Sequence[str] = (),
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        from cloudeploy.packaging import verify_package
+
+        options = self.check_options(options)
+        check_name("model", model)
+        aliases = [check_alias(a) for a in aliases]
+        progress(f"verifying package {package_dir}")
+        manifest = verify_package(Path(package_dir))
+        trusted = bool(options.get("trust"))
+        if not trusted:
+            self._check_safe(Path(package_dir), manifest)
+        existing = next((v for v in self.store.versions(model) if v.digest == manifest.digest), None)
+        if existing is None:
+            progress(f"storing package {manifest.digest[:12]}")
+            self.artifacts.sweep_partial()
+            stored = self.artifacts.put(Path(package_dir), manifest.digest)
+            existing = self.store.add_version(
+                model, manifest.digest, str(stored), manifest.to_dict(), trusted=trusted
+            )
+        if aliases:
+            self.store.set_aliases(model, existing.number, aliases)
+        return self.get_model_version(model, existing.label)
+
+    def _check_safe(self, package_dir: Path, manifest) -> None:
+        """Refuse pickle-based packages that import globals outside the allowlist."""
+        if manifest.format not in ("joblib", "pickle"):
+            return
+        from cloudeploy.errors import UnsafeModelError
+        from cloudeploy.packaging import scan_pickle
+
+        offending = scan_pickle(package_dir / manifest.model_file)
+        if offending:
+            raise UnsafeModelError(
+                f"{manifest.model_file} imports globals outside the allowlist: {', '.join(offending)}",
+                globals=offending,
+                hint="if you trust this file, pass options={'trust': True} (CLI: --trust)",
+            )
+
+    def _version_row(self, model: str, version: str) -> VersionRow:
+        versions = self.store.versions(model)
+        if not versions:
+            known = ", ".join(self.store.models()) or "none"
+            raise NotFoundError(f"model {model!r} not found (models: {known})")
+        if version in ("latest", None):
+            return versions[-1]
+        for row in versions:
+            if version in row.aliases:
+                return row
+        try:
+            label = normalize_version(version)
+        except ValidationError:
+            label = None
+        for row in versions:
+            if row.label == label:
+                return row
+        known = ", ".join(v.label for v in versions)
+        raise NotFoundError(f"model {model!r} has no version or alias {version!r} (versions: {known})")
+
+    def get_model_version(self, model: str, version: str = "latest") -> ModelVersion:
+        return _model_version(self._version_row(model, version))
+
+    def list_models(self) -> list[str]:
+        return self.store.models()
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        rows = self.store.versions(model)
+        if not rows:
+            raise NotFoundError(f"model {model!r} not found")
+        return [_model_version(row) for row in rows]
+
+    def set_aliases(self, model: str, version: str, aliases: Sequence[str]) -> ModelVersion:
+        row = self._version_row(model, version)
+        self.store.set_aliases(model, row.number, [check_alias(a) for a in aliases])
+        return self.get_model_version(model, row.label)
+
+    # -- endpoints --------------------------------------------------------------
+
+    def create_endpoint(
+        self,
+        name: str,
+        *,
+        model: str,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> EndpointStatus:
+        options = self.check_options(options)
+        check_name("endpoint", name)
+        row = self.store.endpoint(name)
+        if row is not None and row.model != model:
+            raise ConflictError(
+                f"endpoint {name!r} serves model {row.model!r}, not {model!r}",
+                hint="use another endpoint name, or deploy versions of the same model",
+            )
+        if row is None:
+            host = options.get("host", "127.0.0.1")
+            port = options.get("port")
+            if port is not None:
+                ensure_port_free(host, int(port))
+            else:
+                port = free_port(host)
+            progress(f"creating endpoint {name} on http://{host}:{port}")
+            row = self.store.add_endpoint(name, model, int(port), host)
+        elif options.get("port") is not None and int(options["port"]) != row.port:
+            raise ConflictError(
+                f"endpoint {name!r} already listens on port {row.port}, not {options['port']}"
+            )
+        if row.desired_state == "running":
+            self._ensure_gateway(row, timeout=timeout, progress=progress, wait=wait)
+        return self.get_endpoint(name)
+
+    def _gateway_status(self, row: EndpointRow, timeout: float = 2.0) -> dict | None:
+        try:
+            answer = httpx.get(f"{_url(row)}/_cloudeploy/status", timeout=timeout)
+        except httpx.TransportError:
+            return None
+        if answer.status_code != 200:
+            return None
+        data = answer.json()
+        return data if data.get("endpoint") == row.name else None
+
+    def _ensure_gateway(
+        self, row: EndpointRow, *, timeout: float | None, progress: ProgressCallback, wait: bool = True
+    ) -> None:
+        if pid_alive(row.gateway_pid) and self._gateway_status(row) is not None:
+            return
+        progress(f"starting gateway for {row.name}")
+        ensure_port_free(row.host, row.port)
+        args = [
+            sys.executable, "-m", "cloudeploy.providers.local.gateway",
+            "--home", str(self.home), "--endpoint", row.name,
+        ]
+        pid = spawn_daemon(args, log_path=self.home / "logs" / row.name / "gateway.log")
+        if not wait:
+            return
+
+        def ready() -> bool:
+            if self._gateway_status(row) is not None:
+                return True
+            if not pid_alive(pid):
+                current = self.store.endpoint(row.name)
+                if current and pid_alive(current.gateway_pid):
+                    return False  # another gateway won the lock; wait for it
+                raise OperationFailed(
+                    f"the gateway for {row.name} exited: {_tail(self.home / 'logs' / row.name / 'gateway.log')}"
+                )
+            return False
+
+        wait_until(
+            ready,
+            timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout,
+            what=f"endpoint {row.name} to start",
+            how_to_check=f"cloudeploy endpoints show {row.name}",
+            progress=progress,
+            interval=0.1,
+            max_interval=0.5,
+        )
+
+    def _reload(self, row: EndpointRow, *, timeout: float | None) -> dict | None:
+        """Ask the gateway to apply the state file; None if the endpoint is stopped."""
+        if row.desired_state != "running":
+            return None
+        self._ensure_gateway(row, timeout=timeout, progress=no_progress)
+        try:
+            answer = httpx.post(
+                f"{_url(row)}/_cloudeploy/reload",
+                timeout=DEFAULT_TIMEOUT_S if timeout is None else max(timeout, 1.0),
+            )
+        except httpx.TimeoutException:
+            from cloudeploy.errors import OperationTimeout
+
+            raise OperationTimeout(
+                f"endpoint {row.name} is still applying the change; it may still be in progress",
+                hint=f"cloudeploy endpoints show {row.name}",
+            ) from None
+        except httpx.TransportError as error:
+            raise TransientError(f"endpoint {row.name} did not answer: {error}") from None
+        if answer.status_code == 409:
+            raise OperationFailed(answer.json()["error"]["message"])
+        if answer.status_code != 200:
+            raise ProviderError(f"endpoint {row.name} failed to apply the change: {answer.text[:300]}")
+        return answer.json()
+
+    def _endpoint_row(self, name: str) -> EndpointRow:
+        row = self.store.endpoint(name)
+        if row is None:
+            known = ", ".join(e.name for e in self.store.endpoints()) or "none"
+            raise NotFoundError(f"endpoint {name!r} not found (endpoints: {known})")
+        return row
+
+    def get_endpoint(self, name: str) -> EndpointStatus:
+        row = self._endpoint_row(name)
+        status = self._gateway_status(row) if pid_alive(row.gateway_pid) else None
+        running = status.get("versions", {}) if status else {}
+        deployments = []
+        for dep in self.store.deployments(name):
+            live = running.get(dep.version, {})
+            deployments.append(
+                DeployedVersion(
+                    version=dep.version,
+                    traffic=row.traffic.get(dep.version, 0),
+                    scaling=Scaling(dep.min_replicas, dep.max_replicas, dep.target, dep.metric),  # type: ignore[arg-type]
+                    machine_type=dep.machine_type,
+                    replicas=int(live.get("replicas", 0)),
+                    state="serving" if live.get("replicas") else ("stopped" if status is None else "starting"),
+                )
+            )
+        if row.desired_state == "stopped":
+            state = "stopped"
+        elif status is None:
+            state = "down"
+        else:
+            state = "running"
+        return EndpointStatus(
+            name=name,
+            provider=self.name,
+            model=row.model,
+            state=state,
+            url=_url(row),
+            deployments=tuple(deployments),
+            provider_id=str(row.gateway_pid or ""),
+        )
+
+    def list_endpoints(self) -> list[EndpointStatus]:
+        return [self.get_endpoint(row.name) for row in self.store.endpoints()]
+
+    def deploy(
+        self,
+        endpoint: str,
+        version: ModelVersion,
+        *,
+        traffic: int | None = None,
+        scaling: Scaling | None = None,
+        machine_type: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> EndpointStatus:
+        self.check_options(options)
+        row = self._endpoint_row(endpoint)
+        if version.model != row.model:
+            raise ValidationError(
+                f"endpoint {endpoint!r} serves model {row.model!r}; {version.ref} is another model"
+            )
+        if traffic is not None and (isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 <= traffic <= 100):
+            raise ValidationError(f"traffic must be a whole percent between 0 and 100, got {traffic!r}")
+        scaling = scaling or Scaling()
+        label = version.version
+        current = TrafficSplit(row.traffic)
+        deployed = {d.version for d in self.store.deployments(endpoint)}
+        deployment = DeploymentRow(
+            endpoint=endpoint,
+            version=label,
+            min_replicas=scaling.min_replicas,
+            max_replicas=scaling.max_replicas,  # type: ignore[arg-type]
+            target=scaling.target,
+            metric=scaling.metric,
+            machine_type=machine_type or "local",
+            created_at="",
+        )
+        # Phase 1: bring the version up with no traffic; on failure nothing else changed.
+        staged = current.to_dict() if label in deployed else ({**current.to_dict(), label: 0} if current else {})
+        progress(f"starting {label} on {endpoint} ({scaling.min_replicas} replica(s))")
+        row = self.store.update_serving(endpoint, traffic=staged, upsert=deployment, remember_previous=False)
+        try:
+            self._reload(row, timeout=timeout)
+        except OperationFailed:
+            if label not in deployed:
+                row = self.store.update_serving(
+                    endpoint, traffic=current.to_dict(), remove_version=label, remember_previous=False
+                )
+                self._reload(row, timeout=timeout)
+            raise
+        # Phase 2: give it its traffic.
+        serving = TrafficSplit(staged)
+        if traffic is None:
+            has_traffic = any(p > 0 for v, p in serving.items() if v != label)
+            percent = serving.get(label, 0) if label in deployed else (0 if has_traffic else 100)
+        else:
+            percent = traffic
+        target = serving.with_new_version(label, percent) if serving else TrafficSplit({label: 100})
+        if target.to_dict() != row.traffic:
+            progress(f"routing {percent}% of {endpoint} to {label}")
+            row = self.store.update_serving(endpoint, traffic=target.to_dict())
+            self._reload(row, timeout=timeout)
+        return self.get_endpoint(endpoint)
+
+    def set_traffic(
+        self,
+        endpoint: str,
+        split: TrafficSplit,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> EndpointStatus:
+        if not isinstance(split, TrafficSplit):
+            split = TrafficSplit(split)
+        row = self._endpoint_row(endpoint)
+        deployed = [d.version for d in self.store.deployments(endpoint)]
+        unknown = [v for v in split if v not in deployed]
+        if unknown:
+            raise NotFoundError(
+                f"version(s) {', '.join(unknown)} not deployed on {endpoint} (deployed: {', '.join(deployed) or 'none'})"
+            )
+        if not split and deployed:
+            raise ValidationError("a traffic split must give 100% to the deployed versions")
+        full = {v: split.get(v, 0) for v in deployed}
+        if full == row.traffic:
+            return self.get_endpoint(endpoint)
+        progress(f"setting traffic on {endpoint}: " + ", ".join(f"{v}={p}%" for v, p in full.items()))
+        new_row = self.store.update_serving(endpoint, traffic=full)
+        try:
+            self._reload(new_row, timeout=timeout)
+        except OperationFailed:
+            self.store.update_serving(endpoint, traffic=row.traffic, remember_previous=False)
+            raise
+        return self.get_endpoint(endpoint)
+
+    def previous_traffic(self, endpoint: str) -> TrafficSplit | None:
+        row = self._endpoint_row(endpoint)
+        if not row.previous_traffic:
+            return None
+        deployed = {d.version for d in self.store.deployments(endpoint)}
+        previous = {v: p for v, p in row.previous_traffic.items() if v in deployed}
+        if sum(previous.values()) != 100:
+            return None  # a version it named was undeployed since: nothing safe to go back to
+        return TrafficSplit(previous)
+
+    def undeploy(
+        self,
+        endpoint: str,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> EndpointStatus:
+        row = self._endpoint_row(endpoint)
+        label = normalize_version(version)
+        deployed = [d.version for d in self.store.deployments(endpoint)]
+        if label not in deployed:
+            return self.get_endpoint(endpoint)
+        current = TrafficSplit(row.traffic)
+        others = [v for v in deployed if v != label]
+        if others and current.get(label, 0) == 100:
+            raise ConflictError(
+                f"{label} carries all of {endpoint}'s traffic",
+                hint=f"move traffic to another version first: cloudeploy traffic {endpoint} {others[0]}=100",
+            )
+        remaining = current.without(label).to_dict() if others else {}
+        progress(f"undeploying {label} from {endpoint}")
+        new_row = self.store.update_serving(endpoint, traffic=remaining, remove_version=label)
+        self._reload(new_row, timeout=timeout)
+        return self.get_endpoint(endpoint)
+
+    def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> Prediction:
+        row = self._endpoint_row(endpoint)
+        path = f"/versions/{normalize_version(version)}/predict" if version else "/predict"
+        try:
+            answer = httpx.post(f"{_url(row)}{path}", json={"instances": instances}, timeout=60.0)
+        except httpx.TransportError as error:
+            state = "stopped" if row.desired_state == "stopped" else "not answering"
+            raise ProviderError(
+                f"endpoint {endpoint} is {state} ({type(error).__name__})",
+                hint=f"cloudeploy endpoints start {endpoint}",
+            ) from None
+        return _prediction(endpoint, answer)
+
+    def delete_endpoint(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> None:
+        row = self.store.endpoint(name)
+        if row is None:
+            return
+        deployed = [d.version for d in self.store.deployments(name)]
+        if deployed and not force:
+            raise ConflictError(
+                f"endpoint {name!r} still serves {', '.join(deployed)}",
+                hint="undeploy them first, or pass force=True (CLI: --force)",
+            )
+        progress(f"stopping endpoint {name}")
+        self.store.set_desired_state(name, "deleting")
+        if row.gateway_pid:
+            terminate(row.gateway_pid, timeout=60 if timeout is None else timeout)
+        self.store.delete_endpoint(name)
+
+    # -- local-only ---------------------------------------------------------------
+
+    def stop_endpoint(self, name: str) -> EndpointStatus:
+        row = self._endpoint_row(name)
+        self.store.set_desired_state(name, "stopped")
+        if row.gateway_pid:
+            terminate(row.gateway_pid, timeout=60)
+        return self.get_endpoint(name)
+
+    def start_endpoint(self, name: str, *, wait: bool = True, timeout: float | None = None) -> EndpointStatus:
+        self._endpoint_row(name)
+        self.store.set_desired_state(name, "running")
+        self._ensure_gateway(self._endpoint_row(name), timeout=timeout, progress=no_progress, wait=wait)
+        return self.get_endpoint(name)
+
+    def version_metrics(
+        self, endpoint: str, version: str, *, since: float, until: float | None = None
+    ) -> VersionMetrics:
+        row = self._endpoint_row(endpoint)
+        params = {"version": normalize_version(version), "since": since}
+        if until is not None:
+            params["until"] = until
+        try:
+            data = httpx.get(f"{_url(row)}/_cloudeploy/window", params=params, timeout=10).json()
+        except httpx.TransportError as error:
+            raise ProviderError(f"endpoint {endpoint} did not answer: {error}") from None
+        return VersionMetrics(
+            version=data["version"],
+            requests=data["requests"],
+            errors=data["errors"],
+            p99_ms=data["p99_ms"],
+            window_start=data["since"],
+            window_end=data["until"],
+        )
+
+    def capture_dir(self, endpoint: str) -> Path:
+        """Where the endpoint's replicas write request/response capture files."""
+        return self.home / "capture" / endpoint
+
+
+def _url(row: EndpointRow) -> str:
+    return f"http://{row.host}:{row.port}"
+
+
+def _model_version(row: VersionRow) -> ModelVersion:
+    frameworks = row.manifest.get("frameworks", {})
+    return ModelVersion(
+        model=row.model,
+        version=row.label,
+        digest=row.digest,
+        uri=row.path,
+        aliases=row.aliases,
+        created_at=row.created_at,
+        framework="scikit-learn" if "scikit-learn" in frameworks else row.manifest.get("format", ""),
+        framework_version=frameworks.get("scikit-learn", ""),
+        provider_id=f"{row.model}/{row.number}",
+    )
+
+
+def _prediction(endpoint: str, answer: httpx.Response) -> Prediction:
+    try:
+        data = answer.json()
+    except ValueError:
+        data = {}
+    if answer.status_code >= 400:
+        message = (data.get("error") or {}).get("message") if isinstance(data, dict) else None
+        message = message or answer.text[:300]
+        if answer.status_code == 404:
+            raise NotFoundError(message)
+        if answer.status_code in (429, 503):
+            raise TransientError(f"endpoint {endpoint} is busy: {message}")
+        if answer.status_code < 500:
+            raise ValidationError(message)
+        raise ProviderError(f"endpoint {endpoint} failed ({answer.status_code}): {message}")
+    return Prediction(
+        predictions=data.get("predictions", []),
+        version=answer.headers.get("x-cloudeploy-version") or data.get("modelVersionId", ""),
+        model=answer.headers.get("x-cloudeploy-model", ""),
+        raw=data,
+    )
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

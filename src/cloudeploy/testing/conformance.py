@@ -1,0 +1,235 @@
+"""The provider contract as a reusable test class.
+
+Written once, run against every provider, the way fsspec's abstract tests are
+reused by each filesystem. Subclass it in a test module and provide a
+``provider`` fixture that returns a provider on a clean backend::
+
+    from cloudeploy.testing.conformance import ProviderConformance
+
+    class TestMyProviderConformance(ProviderConformance):
+        @pytest.fixture
+        def provider(self, tmp_path):
+            return MyProvider(Profile(name="test", provider="mine", settings={...}))
+
+``make_package(seed)`` (overridable) builds small packages whose digests differ
+by seed; ``predict_tolerance`` lets float predictions differ in the last bits on
+providers whose wire format goes through float32 or protobuf.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from cloudeploy.errors import CloudeployError, ConflictError, NotFoundError, ValidationError
+from cloudeploy.types import Scaling, TrafficSplit
+
+_names = itertools.count()
+
+
+def _training_data(seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] - 0.25 * X[:, 2] + rng.normal(scale=0.1, size=120) > 0).astype(int)
+    return X, y
+
+
+def fitted_classifier(seed: int = 0):
+    """A small LogisticRegression; different seeds give different coefficients."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _training_data(seed)
+    return LogisticRegression(C=1.0 + seed).fit(X, y)
+
+
+def sample_instances(n: int = 5, seed: int = 99) -> list[list[float]]:
+    X, _ = _training_data(seed)
+    return X[:n].round(4).tolist()
+
+
+class ProviderConformance:
+    """Behavioural tests of ``cloudeploy.providers.base.Provider``."""
+
+    predict_tolerance = 0.0
+
+    @pytest.fixture
+    def provider(self):  # pragma: no cover - subclasses provide it
+        raise NotImplementedError("subclass ProviderConformance and provide a `provider` fixture")
+
+    @pytest.fixture
+    def make_package(self, tmp_path: Path):
+        from cloudeploy.packaging import build_package
+
+        def make(seed: int = 0) -> Path:
+            out = tmp_path / f"package-{seed}-{next(_names)}"
+            return build_package(fitted_classifier(seed), out, name="conformance").path
+
+        return make
+
+    @pytest.fixture
+    def model_name(self) -> str:
+        return f"conf-{next(_names)}"
+
+    @pytest.fixture
+    def deployed(self, provider, make_package, model_name):
+        """An endpoint serving v1 at 100%; yields (endpoint name, v1)."""
+        v1 = provider.upload_model(make_package(0), model_name)
+        provider.create_endpoint(model_name, model=model_name)
+        provider.deploy(model_name, v1, scaling=Scaling(1, 1))
+        yield model_name, v1
+        provider.delete_endpoint(model_name, force=True)
+
+    def assert_predictions_match(self, actual, expected) -> None:
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            if self.predict_tolerance:
+                assert float(a) == pytest.approx(float(e), abs=self.predict_tolerance)
+            else:
+                assert a == e
+
+    # -- registry ----------------------------------------------------------------
+
+    def test_upload_creates_version_v1(self, provider, make_package, model_name):
+        version = provider.upload_model(make_package(0), model_name)
+        assert version.model == model_name
+        assert version.version == "v1"
+        assert model_name in provider.list_models()
+
+    def test_upload_same_package_twice_returns_same_version(self, provider, make_package, model_name):
+        package = make_package(0)
+        first = provider.upload_model(package, model_name)
+        second = provider.upload_model(package, model_name)
+        assert second.version == first.version
+        assert second.digest == first.digest
+        assert [v.version for v in provider.list_versions(model_name)] == ["v1"]
+
+    def test_different_packages_get_increasing_versions(self, provider, make_package, model_name):
+        versions = [provider.upload_model(make_package(seed), model_name).version for seed in (0, 1, 2)]
+        assert versions == ["v1", "v2", "v3"]
+        assert provider.get_model_version(model_name, "latest").version == "v3"
+
+    def test_alias_resolves_and_moves_between_versions(self, provider, make_package, model_name):
+        provider.upload_model(make_package(0), model_name, aliases=["champion"])
+        assert provider.get_model_version(model_name, "champion").version == "v1"
+        provider.upload_model(make_package(1), model_name, aliases=["champion"])
+        assert provider.get_model_version(model_name, "champion").version == "v2"
+        assert "champion" not in provider.get_model_version(model_name, "v1").aliases
+
+    def test_unknown_model_or_version_is_not_found(self, provider, make_package, model_name):
+        with pytest.raises(NotFoundError):
+            provider.get_model_version(f"{model_name}-missing", "v1")
+        provider.upload_model(make_package(0), model_name)
+        with pytest.raises(NotFoundError):
+            provider.get_model_version(model_name, "v9")
+
+    # -- endpoints -----------------------------------------------------------------
+
+    def test_create_endpoint_twice_is_one_endpoint(self, provider, model_name):
+        provider.create_endpoint(model_name, model=model_name)
+        provider.create_endpoint(model_name, model=model_name)
+        assert [e.name for e in provider.list_endpoints()].count(model_name) == 1
+        provider.delete_endpoint(model_name)
+
+    def test_first_version_takes_all_traffic(self, provider, deployed):
+        endpoint, v1 = deployed
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100}
+
+    def test_predictions_come_from_the_model(self, provider, deployed):
+        endpoint, _ = deployed
+        instances = sample_instances()
+        result = provider.predict(endpoint, instances)
+        expected = fitted_classifier(0).predict(instances).tolist()
+        self.assert_predictions_match(result.predictions, expected)
+        assert result.version == "v1"
+
+    def test_second_version_defaults_to_zero_traffic(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        status = provider.deploy(endpoint, v2)
+        assert status.traffic.to_dict() == {"v1": 100, "v2": 0}
+
+    def test_second_version_with_traffic_shrinks_the_first(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        status = provider.deploy(endpoint, v2, traffic=10)
+        assert status.traffic.to_dict() == {"v1": 90, "v2": 10}
+
+    def test_deploying_the_same_version_again_converges(self, provider, deployed):
+        endpoint, v1 = deployed
+        status = provider.deploy(endpoint, v1)
+        assert [d.version for d in status.deployments] == ["v1"]
+        assert status.traffic.to_dict() == {"v1": 100}
+
+    def test_predict_on_a_pinned_version(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        provider.deploy(endpoint, v2, traffic=0)
+        instances = sample_instances()
+        result = provider.predict(endpoint, instances, version="v2")
+        assert result.version == "v2"
+        self.assert_predictions_match(result.predictions, fitted_classifier(1).predict(instances).tolist())
+
+    def test_set_traffic_applies_and_remembers_previous(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        provider.deploy(endpoint, v2, traffic=0)
+        status = provider.set_traffic(endpoint, TrafficSplit({"v1": 50, "v2": 50}))
+        assert status.traffic.to_dict() == {"v1": 50, "v2": 50}
+        assert provider.previous_traffic(endpoint).to_dict() == {"v1": 100, "v2": 0}
+
+    def test_split_not_summing_to_100_is_refused_and_changes_nothing(self, provider, deployed):
+        endpoint, _ = deployed
+        with pytest.raises(ValidationError):
+            provider.set_traffic(endpoint, TrafficSplit({"v1": 60}))
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100}
+
+    def test_split_naming_an_undeployed_version_is_refused(self, provider, deployed):
+        endpoint, _ = deployed
+        with pytest.raises(NotFoundError):
+            provider.set_traffic(endpoint, TrafficSplit({"v1": 50, "v7": 50}))
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100}
+
+    def test_undeploy_moves_traffic_to_the_others(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        provider.deploy(endpoint, v2, traffic=30)
+        status = provider.undeploy(endpoint, "v2")
+        assert status.traffic.to_dict() == {"v1": 100}
+        assert [d.version for d in status.deployments] == ["v1"]
+
+    def test_undeploy_of_the_version_with_all_traffic_is_refused(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        provider.deploy(endpoint, v2, traffic=0)
+        with pytest.raises(ConflictError):
+            provider.undeploy(endpoint, "v1")
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100, "v2": 0}
+
+    def test_delete_endpoint_that_serves_is_refused_without_force(self, provider, deployed):
+        endpoint, _ = deployed
+        with pytest.raises(ConflictError):
+            provider.delete_endpoint(endpoint)
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100}
+
+    def test_delete_with_force_then_again_is_a_no_op(self, provider, deployed):
+        endpoint, _ = deployed
+        provider.delete_endpoint(endpoint, force=True)
+        provider.delete_endpoint(endpoint, force=True)
+        with pytest.raises(NotFoundError):
+            provider.get_endpoint(endpoint)
+
+    def test_unknown_endpoint_is_not_found(self, provider, model_name):
+        with pytest.raises(NotFoundError):
+            provider.get_endpoint(f"{model_name}-nope")
+        with pytest.raises(NotFoundError):
+            provider.predict(f"{model_name}-nope", sample_instances(1))
+
+    def test_bad_input_is_a_validation_error(self, provider, deployed):
+        endpoint, _ = deployed
+        with pytest.raises(CloudeployError) as raised:
+            provider.predict(endpoint, [[1.0, 2.0]])
+        assert not isinstance(raised.value, NotFoundError)
