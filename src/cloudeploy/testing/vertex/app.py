@@ -201,7 +201,9 @@ def create_monitoring_job(call: Call) -> Any:
 
 @route("GET", r"/modelDeploymentMonitoringJobs")
 def list_monitoring_jobs(call: Call) -> Any:
-    return _page(call.backend.monitoring.list(call.query.get("filter")), "modelDeploymentMonitoringJobs")
+    return _page(
+        call.backend.monitoring.list(call.query.get("filter")), "modelDeploymentMonitoringJobs"
+    )
 
 
 @route("GET", r"/modelDeploymentMonitoringJobs/[^/]+")
@@ -211,7 +213,9 @@ def get_monitoring_job(call: Call) -> Any:
 
 @route("PATCH", r"/modelDeploymentMonitoringJobs/[^/]+")
 def update_monitoring_job(call: Call) -> Any:
-    return call.backend.monitoring.update(call.name, call.body, call.query.get("updateMask")).to_json()
+    return call.backend.monitoring.update(
+        call.name, call.body, call.query.get("updateMask")
+    ).to_json()
 
 
 @route("POST", r"/modelDeploymentMonitoringJobs/[^/]+", "pause")
@@ -234,7 +238,9 @@ def delete_monitoring_job(call: Call) -> Any:
 # -- dispatch --------------------------------------------------------------------
 
 
-def dispatch(backends: Backends, method: str, path: str, raw_body: bytes, query: dict[str, str]) -> tuple[int, Any]:
+def dispatch(
+    backends: Backends, method: str, path: str, raw_body: bytes, query: dict[str, str]
+) -> tuple[int, Any]:
     """Find the route for ``method path`` and run it; returns (HTTP status, JSON body)."""
     _, _, rest = path.lstrip("/").partition("/")  # drop the "v1" or "ui" prefix
     name, _, verb = rest.partition(":")
@@ -259,7 +265,9 @@ def dispatch(backends: Backends, method: str, path: str, raw_body: bytes, query:
                 return 200, handler(call)
         except ApiError as error:
             return error.http_status, error.body()
-    return 501, ApiError("UNIMPLEMENTED", f"The emulator does not implement {method} {path}.").body()
+    return 501, ApiError(
+        "UNIMPLEMENTED", f"The emulator does not implement {method} {path}."
+    ).body()
 
 
 def create_app(backends: Backends):

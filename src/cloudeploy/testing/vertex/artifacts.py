@@ -31,13 +31,15 @@ def check_artifacts(storage: Bucketeer, artifact_uri: str, image_uri: str) -> No
     """Refuse an upload whose artifacts the container could not load, as Vertex does."""
     names = [n.rsplit("/", 1)[-1] for n in storage.list(artifact_uri)]
     if not names:
-        raise invalid(f"There are no files under \"{artifact_uri}\" to copy.")
+        raise invalid(f'There are no files under "{artifact_uri}" to copy.')
     if is_prebuilt_image(image_uri) and not any(n in PREBUILT_MODEL_FILES for n in names):
         raise invalid(
             f"Model directory {artifact_uri} is expected to contain exactly one of: "
             f"[{', '.join(PREBUILT_MODEL_FILES)}]."
         )
-    if not is_prebuilt_image(image_uri) and not any(n in (MANIFEST, *PREBUILT_MODEL_FILES) for n in names):
+    if not is_prebuilt_image(image_uri) and not any(
+        n in (MANIFEST, *PREBUILT_MODEL_FILES) for n in names
+    ):
         raise invalid(
             f"Model directory {artifact_uri} holds neither a cloudeploy package ({MANIFEST}) "
             f"nor one of {', '.join(PREBUILT_MODEL_FILES)}."
@@ -50,7 +52,9 @@ def materialize(storage: Bucketeer, artifact_uri: str, workdir: Path) -> Path:
     storage.download_prefix(artifact_uri, download)
     if (download / MANIFEST).is_file():
         return download
-    model_file = next((download / n for n in PREBUILT_MODEL_FILES if (download / n).is_file()), None)
+    model_file = next(
+        (download / n for n in PREBUILT_MODEL_FILES if (download / n).is_file()), None
+    )
     if model_file is None:
         raise ApiError("FAILED_PRECONDITION", f"No loadable model found under {artifact_uri}.")
     from cloudeploy.errors import CloudeployError
@@ -60,4 +64,6 @@ def materialize(storage: Bucketeer, artifact_uri: str, workdir: Path) -> Path:
     try:
         return Path(build_package(model_file, out, trust=True).path)
     except CloudeployError as error:
-        raise ApiError("FAILED_PRECONDITION", f"Model under {artifact_uri} cannot be loaded: {error}") from None
+        raise ApiError(
+            "FAILED_PRECONDITION", f"Model under {artifact_uri} cannot be loaded: {error}"
+        ) from None

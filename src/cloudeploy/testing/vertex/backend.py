@@ -31,7 +31,9 @@ class RegionBackend:
     servers happen outside it so that slow predictions do not block the API.
     """
 
-    def __init__(self, project: str, region: str, *, ids: IdSource, storage: Bucketeer, workdir: Path) -> None:
+    def __init__(
+        self, project: str, region: str, *, ids: IdSource, storage: Bucketeer, workdir: Path
+    ) -> None:
         self.parent = f"projects/{project}/locations/{region}"
         self.lock = threading.RLock()
         self._storage = storage
@@ -39,14 +41,18 @@ class RegionBackend:
         self.operations = OperationStore(ids)
         self.models = ModelStore(self.parent, ids, self.operations)
         self.models.check_artifacts = lambda uri, image: check_artifacts(storage, uri, image)
-        self.endpoints = EndpointStore(self.parent, ids, self.operations, self.models, self.start_server)
+        self.endpoints = EndpointStore(
+            self.parent, ids, self.operations, self.models, self.start_server
+        )
         self.batch = BatchJobStore(self.parent, ids, self.models, storage, self.start_server)
         self.monitoring = MonitoringJobStore(self.parent, ids, self.operations, self.endpoints)
 
     def start_server(self, version: Version, label: str) -> ModelServer:
         """Start a model server for ``version``; it is not ready yet when this returns."""
         package_dir = materialize(self._storage, version.artifact_uri, self._workdir)
-        server = ModelServer(package_dir, model=version.display_name, version=f"v{version.version_id}")
+        server = ModelServer(
+            package_dir, model=version.display_name, version=f"v{version.version_id}"
+        )
         server.start()
         return server
 

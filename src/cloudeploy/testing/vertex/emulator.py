@@ -28,7 +28,12 @@ class VertexEmulator:
     """A Vertex AI + Cloud Storage emulator; use :func:`start_emulator` to run one."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, project: str = DEFAULT_PROJECT, region: str = DEFAULT_REGION
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        project: str = DEFAULT_PROJECT,
+        region: str = DEFAULT_REGION,
     ) -> None:
         self.host = host
         self.port = port
@@ -66,10 +71,16 @@ class VertexEmulator:
         self._storage.start()
         self._backends = Backends(Bucketeer(self.storage_endpoint, self.project))
         config = uvicorn.Config(
-            create_app(self._backends), host=self.host, port=self.port, log_level="warning", lifespan="off"
+            create_app(self._backends),
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="vertex-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name="vertex-emulator", daemon=True
+        )
         self._thread.start()
         started = threading.Event()
         for _ in range(int(_STARTUP_TIMEOUT / 0.02)):
@@ -147,7 +158,11 @@ class VertexEmulator:
 
 @contextlib.contextmanager
 def start_emulator(
-    host: str = "127.0.0.1", port: int = 0, *, project: str = DEFAULT_PROJECT, region: str = DEFAULT_REGION
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    project: str = DEFAULT_PROJECT,
+    region: str = DEFAULT_REGION,
 ) -> Iterator[VertexEmulator]:
     """Run an emulator for the ``with`` block (``port=0`` picks a free port)."""
     emulator = VertexEmulator(host, port, project=project, region=region).start()

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudeploy.testing.vertex._wire import (
-    ApiError,
     EMPTY,
+    ApiError,
     IdSource,
     as_int,
     invalid,
@@ -49,7 +49,14 @@ KNOWN_METRICS = {
     "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle",
     "aiplatform.googleapis.com/prediction/online/request_count",
 }
-ENDPOINT_FIELDS = ("displayName", "description", "labels", "network", "encryptionSpec", "dedicatedEndpointEnabled")
+ENDPOINT_FIELDS = (
+    "displayName",
+    "description",
+    "labels",
+    "network",
+    "encryptionSpec",
+    "dedicatedEndpointEnabled",
+)
 
 StartServer = Callable[[Version, str], ModelServer]
 
@@ -115,7 +122,9 @@ def _check_split(split: dict[str, Any], allowed: set[str], what: str) -> dict[st
     cleaned: dict[str, int] = {}
     for key, value in split.items():
         if key not in allowed:
-            raise invalid(f"{what} refers to deployed model {key!r}, which is not deployed on this endpoint.")
+            raise invalid(
+                f"{what} refers to deployed model {key!r}, which is not deployed on this endpoint."
+            )
         percent = as_int(value, f"traffic for {key}")
         if percent < 0 or percent > 100:
             raise invalid(f"{what}: traffic for {key} must be between 0 and 100, got {percent}.")
@@ -201,7 +210,9 @@ class EndpointStore:
             key = camel.get(path, path)
             if key == "trafficSplit":
                 # An empty split is allowed: the endpoint keeps its models but serves nothing.
-                endpoint.traffic = _check_split(body.get("trafficSplit") or {}, set(endpoint.deployed), "traffic_split")
+                endpoint.traffic = _check_split(
+                    body.get("trafficSplit") or {}, set(endpoint.deployed), "traffic_split"
+                )
                 endpoint._credit.clear()
             elif key in ("displayName", "description", "labels"):
                 if key == "displayName" and not body.get(key):
@@ -233,7 +244,12 @@ class EndpointStore:
         request = dict(body.get("deployedModel") or {})
         version = self._models.version(request.get("model") or "")
         spec = self._check_resources(request)
-        for key in ("displayName", "serviceAccount", "enableAccessLogging", "disableContainerLogging"):
+        for key in (
+            "displayName",
+            "serviceAccount",
+            "enableAccessLogging",
+            "disableContainerLogging",
+        ):
             if key in request:
                 spec[key] = request[key]
         dm_id = self._ids.next()
@@ -256,7 +272,9 @@ class EndpointStore:
                 server.stop()
                 raise
             self._starting.pop(dm_id, None)
-            deployed = DeployedModel(id=dm_id, version=version, model_name=model_name, spec=spec, server=server)
+            deployed = DeployedModel(
+                id=dm_id, version=version, model_name=model_name, spec=spec, server=server
+            )
             endpoint.deployed[dm_id] = deployed
             endpoint.traffic = {k: v for k, v in new_split.items() if k in endpoint.deployed}
             endpoint._credit.clear()
@@ -276,7 +294,9 @@ class EndpointStore:
             raise invalid("deployed_model.dedicated_resources is required for this model.")
         machine_type = (resources.get("machineSpec") or {}).get("machineType")
         if not machine_type:
-            raise invalid("deployed_model.dedicated_resources.machine_spec.machine_type is required.")
+            raise invalid(
+                "deployed_model.dedicated_resources.machine_spec.machine_type is required."
+            )
         minimum = as_int(resources.get("minReplicaCount"), "min_replica_count")
         if minimum < 1:
             raise invalid(f"min_replica_count must be greater than or equal to 1, got {minimum}.")
@@ -293,7 +313,9 @@ class EndpointStore:
         return {"dedicatedResources": resources}
 
     @staticmethod
-    def _split_after_deploy(endpoint: Endpoint, split: dict[str, Any] | None, dm_id: str) -> dict[str, int]:
+    def _split_after_deploy(
+        endpoint: Endpoint, split: dict[str, Any] | None, dm_id: str
+    ) -> dict[str, int]:
         """The split once the deploy finishes; key ``"0"`` is the model being deployed."""
         if not split:
             if not endpoint.deployed:
@@ -348,7 +370,9 @@ class EndpointStore:
         if deployed_model_id is not None:
             deployed = endpoint.deployed.get(deployed_model_id)
             if deployed is None:
-                raise not_found(f"Deployed model {deployed_model_id} not found on endpoint {endpoint.name}.")
+                raise not_found(
+                    f"Deployed model {deployed_model_id} not found on endpoint {endpoint.name}."
+                )
             return deployed
         return endpoint.pick()
 

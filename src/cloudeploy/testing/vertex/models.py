@@ -142,7 +142,12 @@ class ModelStore:
         parent_model = body.get("parentModel")
         if parent_model:
             model = self.model(parent_model)
-            taken = {a: v.version_id for v in model.versions.values() for a in v.aliases if a != DEFAULT_ALIAS}
+            taken = {
+                a: v.version_id
+                for v in model.versions.values()
+                for a in v.aliases
+                if a != DEFAULT_ALIAS
+            }
             clash = sorted(a for a in aliases if a in taken)
             if clash:
                 raise invalid(
@@ -154,7 +159,9 @@ class ModelStore:
             if not _MODEL_ID_RE.match(model_id):
                 raise invalid(f"Invalid model id {model_id!r}: use [a-z0-9][a-z0-9-]{{0,62}}.")
             if model_id in self._models:
-                raise ApiError("ALREADY_EXISTS", f"Model {self.parent}/models/{model_id} already exists.")
+                raise ApiError(
+                    "ALREADY_EXISTS", f"Model {self.parent}/models/{model_id} already exists."
+                )
             target = f"{self.parent}/models/{model_id}"
 
         def advance() -> dict[str, Any]:
@@ -166,7 +173,9 @@ class ModelStore:
 
         return self._operations.start(target, "UploadModelOperationMetadata", advance)
 
-    def _register(self, name: str, spec: dict[str, Any], aliases: list[str], *, is_new: bool) -> Version:
+    def _register(
+        self, name: str, spec: dict[str, Any], aliases: list[str], *, is_new: bool
+    ) -> Version:
         model_id = name.rsplit("/", 1)[-1]
         if is_new:
             if model_id in self._models:
@@ -204,7 +213,8 @@ class ModelStore:
         }
         if version.deployments:
             body["deployedModels"] = [
-                {"endpoint": endpoint, "deployedModelId": dm_id} for endpoint, dm_id in version.deployments
+                {"endpoint": endpoint, "deployedModelId": dm_id}
+                for endpoint, dm_id in version.deployments
             ]
         return body
 
@@ -213,7 +223,9 @@ class ModelStore:
         found = [self.to_json(m.default_version()) for m in self._models.values()]
         return [m for m in found if matches_filter(m, filter_expression)]
 
-    def list_versions(self, name: str, filter_expression: str | None = None) -> list[dict[str, Any]]:
+    def list_versions(
+        self, name: str, filter_expression: str | None = None
+    ) -> list[dict[str, Any]]:
         model = self.model(name)
         found = [self.to_json(v) for v in model.versions.values()]
         return [m for m in found if matches_filter(m, filter_expression)]
@@ -231,11 +243,15 @@ class ModelStore:
         removes = [c[1:] for c in changes if c.startswith("-")]
         _check_aliases(adds + removes)
         if DEFAULT_ALIAS in removes:
-            raise invalid("The default alias cannot be removed; give it to another version instead.")
+            raise invalid(
+                "The default alias cannot be removed; give it to another version instead."
+            )
         for alias in adds:
             holder = next((v for v in model.versions.values() if alias in v.aliases), None)
             if holder is not None and holder is not version and alias != DEFAULT_ALIAS:
-                raise invalid(f"Version alias {alias!r} is already used by version {holder.version_id} of {model.name}.")
+                raise invalid(
+                    f"Version alias {alias!r} is already used by version {holder.version_id} of {model.name}."
+                )
         for alias in adds:
             if alias == DEFAULT_ALIAS:
                 for other in model.versions.values():
@@ -252,7 +268,9 @@ class ModelStore:
     def delete(self, name: str) -> Operation:
         """Delete a model and all its versions; refused while any is deployed."""
         model = self.model(name)
-        deployed = sorted({endpoint for v in model.versions.values() for endpoint, _ in v.deployments})
+        deployed = sorted(
+            {endpoint for v in model.versions.values() for endpoint, _ in v.deployments}
+        )
         if deployed:
             raise precondition(
                 f"Model {model.name} is deployed or being deployed at the following Endpoint(s): "

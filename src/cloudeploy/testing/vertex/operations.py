@@ -47,7 +47,10 @@ class Operation:
             self.update_time = now()
 
     def to_json(self) -> dict[str, Any]:
-        generic = {"createTime": self.create_time, "updateTime": self.update_time or self.create_time}
+        generic = {
+            "createTime": self.create_time,
+            "updateTime": self.update_time or self.create_time,
+        }
         body: dict[str, Any] = {
             "name": self.name,
             "metadata": typed(self.metadata_type, {"genericMetadata": generic}),
@@ -70,7 +73,9 @@ class OperationStore:
     def start(self, target: str, metadata_type: str, advance: Advance) -> Operation:
         """Register an operation on resource ``target``; it is not done yet."""
         name = f"{target}/operations/{self._ids.next()}"
-        operation = Operation(name=name, target=target, metadata_type=metadata_type, advance=advance)
+        operation = Operation(
+            name=name, target=target, metadata_type=metadata_type, advance=advance
+        )
         self._operations[name] = operation
         return operation
 

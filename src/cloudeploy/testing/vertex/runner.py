@@ -36,14 +36,16 @@ class ModelServer:
     the server answers ``/health``). ``stop()`` terminates and reaps the process.
     """
 
-    def __init__(self, package_dir: Path, *, model: str, version: str, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, package_dir: Path, *, model: str, version: str, host: str = "127.0.0.1"
+    ) -> None:
         self.package_dir = Path(package_dir)
         self.model = model
         self.version = version
         self.host = host
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
 
     @property
     def url(self) -> str:
@@ -87,7 +89,10 @@ class ModelServer:
         try:
             reply = httpx.post(f"{self.url}/predict", json=body, timeout=PREDICT_TIMEOUT)
         except httpx.HTTPError as error:
-            raise ApiError("UNAVAILABLE", f"model server for {self.model} {self.version} is unreachable: {error}") from None
+            raise ApiError(
+                "UNAVAILABLE",
+                f"model server for {self.model} {self.version} is unreachable: {error}",
+            ) from None
         if 400 <= reply.status_code < 500:
             raise ApiError("INVALID_ARGUMENT", _error_text(reply))
         if reply.status_code != 200:

@@ -8,6 +8,7 @@ the real ``google-cloud-storage`` client pointed at the emulator, like any clien
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from cloudeploy.testing.vertex._wire import ApiError, invalid
@@ -66,10 +67,8 @@ class Bucketeer:
     def ensure_bucket(self, name: str) -> None:
         from google.api_core.exceptions import Conflict
 
-        try:
+        with contextlib.suppress(Conflict):
             self._client.create_bucket(name)
-        except Conflict:
-            pass
 
     def list(self, uri: str) -> list[str]:
         """Object names under the ``gs://`` prefix ``uri`` (a missing bucket lists nothing)."""

@@ -1,0 +1,596 @@
+"""The Vertex AI provider: the cloudeploy contract on google-cloud-aiplatform.
+
+Models are Vertex models with versions; endpoints are Vertex endpoints whose
+resource id is the cloudeploy endpoint name; a deployed version is a
+DeployedModel, and splits by version label are translated to and from
+deployed-model ids here, never shown to the caller. Long-running operations are
+polled by cloudeploy itself, so ``timeout`` is honoured as given (the SDK's own
+waits stop at 900 s), with progress reported on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudeploy.errors import ConflictError, NotFoundError, PackageError, ValidationError
+from cloudeploy.providers.base import (
+    Prediction,
+    ProgressCallback,
+    Provider,
+    no_progress,
+    wait_until,
+)
+from cloudeploy.providers.vertex import mapping
+from cloudeploy.providers.vertex.containers import PREBUILT_FILE_NAMES, choose_container
+from cloudeploy.providers.vertex.errors import translated
+from cloudeploy.providers.vertex.sdk import VertexClients
+from cloudeploy.providers.vertex.settings import VertexSettings
+from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
+
+if TYPE_CHECKING:
+    from cloudeploy.config import Profile
+
+#: Seconds to wait for an operation when the caller gives no timeout.
+DEFAULT_TIMEOUT = 3600.0
+
+
+class VertexProvider(Provider):
+    """Google Vertex AI (or the cloudeploy Vertex emulator, via ``api_endpoint``).
+
+    Options: ``service_account`` and ``serving_image`` override the profile's for
+    one call; ``labels`` adds labels to what is created.
+    """
+
+    name = "vertex"
+    known_options = frozenset({"service_account", "serving_image", "labels"})
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(profile)
+        self.settings = VertexSettings.from_profile(profile.name, dict(profile.settings))
+        self.clients = VertexClients(self.settings)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _model_name(self, model: str) -> str:
+        return f"{self.settings.parent}/models/{mapping.check_name(model, 'model')}"
+
+    def _endpoint_name(self, endpoint: str) -> str:
+        return f"{self.settings.parent}/endpoints/{mapping.check_name(endpoint, 'endpoint')}"
+
+    def _labels(self, options: Mapping[str, Any], **extra: str) -> dict[str, str]:
+        labels = {
+            str(k): mapping.label_value(str(v))
+            for k, v in dict(options.get("labels") or {}).items()
+        }
+        labels.update({k: mapping.label_value(v) for k, v in extra.items()})
+        labels[mapping.MANAGED_LABEL] = "true"
+        return labels
+
+    def _wait(
+        self,
+        operation: Any,
+        *,
+        what: str,
+        timeout: float | None,
+        progress: ProgressCallback,
+        how_to_check: str,
+    ) -> Any:
+        """Poll ``operation`` until done (honouring ``timeout``) and return its result."""
+        progress(f"waiting for {what}")
+
+        def done() -> bool:
+            with translated(what):
+                return operation.done(retry=None)
+
+        wait_until(
+            done,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            what=what,
+            how_to_check=how_to_check,
+            progress=progress,
+            interval=0.05,
+        )
+        with translated(what):
+            return operation.result(timeout=60)
+
+    # -- registry ------------------------------------------------------------
+
+    def _versions(self, model: str) -> list[Any]:
+        """Vertex versions of ``model`` by version id; [] if the model does not exist."""
+        try:
+            with translated(f"listing versions of {model}"):
+                found = list(self.clients.models.list_model_versions(name=self._model_name(model)))
+        except NotFoundError:
+            return []
+        return sorted(found, key=lambda m: int(m.version_id))
+
+    def upload_model(
+        self,
+        package_dir: Path,
+        model: str,
+        *,
+        aliases: Sequence[str] = (),
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Stage the package and register it as a new version (idempotent by digest).
+
+        The registration is always awaited, since the version label is only known
+        once Vertex AI has assigned it; ``timeout`` bounds that wait.
+        """
+        from cloudeploy.packaging.manifest import read_manifest
+
+        options = self.check_options(options)
+        aliases = mapping.check_aliases(list(aliases))
+        model_name = self._model_name(model)
+        package_dir = Path(package_dir)
+        if not package_dir.is_dir():
+            raise PackageError(
+                f"{package_dir} is not a package directory",
+                hint="build one with `cloudeploy package`",
+            )
+        manifest = read_manifest(package_dir)
+        digest = manifest.digest
+        versions = self._versions(model)
+        for existing in versions:
+            if mapping.model_version(existing, model).digest == digest:
+                progress(
+                    f"{model} {mapping.version_label(existing.version_id)} already holds this package"
+                )
+                return (
+                    self.set_aliases(model, mapping.version_label(existing.version_id), aliases)
+                    if aliases
+                    else mapping.model_version(existing, model)
+                )
+
+        container = choose_container(
+            model_format=manifest.format,
+            sklearn_version=manifest.sklearn_version,
+            region=self.settings.region,
+            serving_image=options.get("serving_image") or self.settings.serving_image,
+        )
+        progress(f"container: {container.image_uri} ({container.reason})")
+        prefix = "/".join(
+            p for p in (self.settings.staging_prefix, "cloudeploy", model, digest[:16]) if p
+        )
+        artifact_uri = f"gs://{self.settings.bucket}/{prefix}"
+        extra = {}
+        prebuilt_name = PREBUILT_FILE_NAMES.get(manifest.format)
+        if container.prebuilt and prebuilt_name and Path(manifest.model_file).name != prebuilt_name:
+            extra[prebuilt_name] = (
+                package_dir / manifest.model_file
+            )  # the name prebuilt images load
+        progress(f"staging package to {artifact_uri}")
+        with translated(f"staging the package to {artifact_uri}"):
+            self.clients.upload_folder(package_dir, artifact_uri, extra)
+
+        self._release_aliases(model, versions, aliases)
+        labels = self._labels(
+            options,
+            **{
+                mapping.MODEL_LABEL: model,
+                mapping.DIGEST_LABEL: digest,
+                mapping.FORMAT_LABEL: manifest.format,
+            },
+        )
+        if manifest.sklearn_version:
+            labels[mapping.SKLEARN_LABEL] = mapping.label_value(
+                manifest.sklearn_version.replace(".", "_")
+            )
+        spec: dict[str, Any] = {
+            "display_name": model,
+            "artifact_uri": artifact_uri,
+            "labels": labels,
+            "version_aliases": [*aliases, mapping.DEFAULT_ALIAS],
+            "version_description": f"{mapping.DIGEST_PREFIX}{digest}",
+            "container_spec": {"image_uri": container.image_uri},
+        }
+        if not container.prebuilt:
+            spec["container_spec"].update(
+                {
+                    "predict_route": "/predict",
+                    "health_route": "/health",
+                    "ports": [{"container_port": 8080}],
+                }
+            )
+        if self.settings.encryption_key:
+            spec["encryption_spec"] = {"kms_key_name": self.settings.encryption_key}
+        request: dict[str, Any] = {"parent": self.settings.parent, "model": spec}
+        if versions:
+            request["parent_model"] = model_name
+        else:
+            request["model_id"] = model
+        progress(f"registering a new version of {model}")
+        with translated(f"uploading {model}"):
+            operation = self.clients.models.upload_model(request=request)
+        response = self._wait(
+            operation,
+            what=f"the upload of {model}",
+            timeout=timeout,
+            progress=progress,
+            how_to_check=f"run `cloudeploy models show {model}`",
+        )
+        return self.get_model_version(model, mapping.version_label(response.model_version_id))
+
+    def _release_aliases(
+        self, model: str, versions: list[Any], aliases: Sequence[str], keep: str | None = None
+    ) -> None:
+        """Take ``aliases`` away from the versions holding them (except ``keep``)."""
+        for existing in versions:
+            taken = [a for a in aliases if a in existing.version_aliases]
+            if taken and existing.version_id != keep:
+                with translated(f"moving aliases of {model}"):
+                    self.clients.models.merge_version_aliases(
+                        name=f"{self._model_name(model)}@{existing.version_id}",
+                        version_aliases=[f"-{a}" for a in taken],
+                    )
+
+    def get_model_version(self, model: str, version: str = "latest") -> ModelVersion:
+        model_name = self._model_name(model)
+        if version == "latest":
+            versions = self._versions(model)
+            if not versions:
+                raise NotFoundError(
+                    f"model {model!r} not found on Vertex AI ({self.settings.parent})"
+                )
+            return mapping.model_version(versions[-1], model)
+        try:
+            ref = normalize_version(version)[1:]
+        except ValidationError:
+            ref = version
+        try:
+            with translated(f"getting {model}@{version}"):
+                found = self.clients.models.get_model(name=f"{model_name}@{ref}")
+        except NotFoundError:
+            versions = self._versions(model)
+            if not versions:
+                raise NotFoundError(
+                    f"model {model!r} not found on Vertex AI ({self.settings.parent})"
+                ) from None
+            known = ", ".join(mapping.version_label(v.version_id) for v in versions)
+            raise NotFoundError(
+                f"model {model!r} has no version or alias {version!r} (versions: {known})"
+            ) from None
+        return mapping.model_version(found, model)
+
+    def list_models(self) -> list[str]:
+        with translated("listing models"):
+            found = self.clients.models.list_models(
+                parent=self.settings.parent, filter=f"labels.{mapping.MANAGED_LABEL}=true"
+            )
+            return sorted({m.name.rsplit("/", 1)[-1] for m in found})
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        versions = self._versions(model)
+        if not versions:
+            raise NotFoundError(f"model {model!r} not found on Vertex AI ({self.settings.parent})")
+        return [mapping.model_version(v, model) for v in versions]
+
+    def set_aliases(self, model: str, version: str, aliases: Sequence[str]) -> ModelVersion:
+        aliases = mapping.check_aliases(list(aliases))
+        target = self.get_model_version(model, version)
+        if not aliases:
+            return target
+        version_id = target.version[1:]
+        self._release_aliases(model, self._versions(model), aliases, keep=version_id)
+        with translated(f"setting aliases of {model} {target.version}"):
+            updated = self.clients.models.merge_version_aliases(
+                name=f"{self._model_name(model)}@{version_id}", version_aliases=aliases
+            )
+        return mapping.model_version(updated, model)
+
+    # -- endpoints -----------------------------------------------------------
+
+    def _endpoint(self, name: str) -> Any:
+        with translated(f"getting endpoint {name}"):
+            return self.clients.endpoints.get_endpoint(name=self._endpoint_name(name))
+
+    def _status(self, endpoint: Any) -> EndpointStatus:
+        return mapping.endpoint_status(endpoint, self.settings.predict_base)
+
+    def create_endpoint(
+        self,
+        name: str,
+        *,
+        model: str,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> EndpointStatus:
+        """Create ``endpoints/NAME`` or adopt the existing one (labelling it for ``model``)."""
+        options = self.check_options(options)
+        mapping.check_name(model, "model")
+        try:
+            existing = self._endpoint(name)
+        except NotFoundError:
+            existing = None
+        if existing is not None:
+            if dict(existing.labels).get(mapping.MODEL_LABEL) != model:
+                progress(f"adopting endpoint {name}")
+                labels = {
+                    **dict(existing.labels),
+                    **self._labels(options, **{mapping.MODEL_LABEL: model}),
+                }
+                with translated(f"labelling endpoint {name}"):
+                    existing = self.clients.endpoints.update_endpoint(
+                        endpoint={"name": existing.name, "labels": labels},
+                        update_mask={"paths": ["labels"]},
+                    )
+            return self._status(existing)
+        body: dict[str, Any] = {
+            "display_name": name,
+            "labels": self._labels(options, **{mapping.MODEL_LABEL: model}),
+        }
+        if self.settings.network:
+            body["network"] = self.settings.network
+        if self.settings.encryption_key:
+            body["encryption_spec"] = {"kms_key_name": self.settings.encryption_key}
+        progress(f"creating endpoint {name}")
+        try:
+            with translated(f"creating endpoint {name}"):
+                operation = self.clients.endpoints.create_endpoint(
+                    parent=self.settings.parent, endpoint=body, endpoint_id=name
+                )
+        except ConflictError:  # created concurrently: converge on it
+            return self._status(self._endpoint(name))
+        if not wait or timeout == 0:
+            return EndpointStatus(
+                name=name, provider=self.name, model=model, state="creating", url=""
+            )
+        self._wait(
+            operation,
+            what=f"the creation of endpoint {name}",
+            timeout=timeout,
+            progress=progress,
+            how_to_check=f"run `cloudeploy endpoints show {name}`",
+        )
+        return self.get_endpoint(name)
+
+    def get_endpoint(self, name: str) -> EndpointStatus:
+        return self._status(self._endpoint(name))
+
+    def list_endpoints(self) -> list[EndpointStatus]:
+        with translated("listing endpoints"):
+            found = self.clients.endpoints.list_endpoints(
+                parent=self.settings.parent, filter=f"labels.{mapping.MANAGED_LABEL}=true"
+            )
+            return sorted((self._status(e) for e in found), key=lambda s: s.name)
+
+    def deploy(
+        self,
+        endpoint: str,
+        version: ModelVersion,
+        *,
+        traffic: int | None = None,
+        scaling: Scaling | None = None,
+        machine_type: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> EndpointStatus:
+        options = self.check_options(options)
+        if traffic is not None and not 0 <= traffic <= 100:
+            raise ValidationError(f"traffic must be between 0 and 100, got {traffic}")
+        current = self._endpoint(endpoint)
+        label = normalize_version(version.version)
+        before = mapping.traffic_of(current)
+        if label in mapping.deployed_versions(current):
+            if traffic is None or before.percents.get(label) == traffic:
+                progress(f"{label} is already deployed on {endpoint}")
+                return self._status(current)
+            return self.set_traffic(
+                endpoint, before.with_new_version(label, traffic), progress=progress
+            )
+        if traffic is None:
+            traffic = 0 if before else 100
+        after = before.with_new_version(label, traffic)
+        ids = {v: d.id for v, d in mapping.deployed_versions(current).items()}
+        split = {ids[v]: p for v, p in after.items() if v != label}
+        split["0"] = after[label]
+        deployed_model: dict[str, Any] = {
+            "model": f"{self._model_name(version.model)}@{label[1:]}",
+            "display_name": f"{version.model}-{label}",
+            "dedicated_resources": mapping.dedicated_resources(scaling or Scaling(), machine_type),
+        }
+        service_account = options.get("service_account") or self.settings.service_account
+        if service_account:
+            deployed_model["service_account"] = service_account
+        progress(f"deploying {version.model} {label} to {endpoint} at {traffic}%")
+        with translated(f"deploying {label} to {endpoint}"):
+            operation = self.clients.endpoints.deploy_model(
+                endpoint=current.name, deployed_model=deployed_model, traffic_split=split
+            )
+        if not wait or timeout == 0:
+            return self._status(current)
+        self._wait(
+            operation,
+            what=f"the deployment of {label} to {endpoint}",
+            timeout=timeout,
+            progress=progress,
+            how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
+        )
+        status = self._status(self._endpoint(endpoint))
+        if before and status.traffic.to_dict() != before.to_dict():
+            self._remember(endpoint, before)
+        return status
+
+    def _remember(self, endpoint: str, split: TrafficSplit) -> Any:
+        current = self._endpoint(endpoint)
+        labels = {**dict(current.labels), mapping.PREVIOUS_LABEL: mapping.encode_split(split)}
+        with translated(f"recording the previous split of {endpoint}"):
+            return self.clients.endpoints.update_endpoint(
+                endpoint={"name": current.name, "labels": labels}, update_mask={"paths": ["labels"]}
+            )
+
+    def set_traffic(
+        self,
+        endpoint: str,
+        split: TrafficSplit,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> EndpointStatus:
+        """Apply ``split`` in one update, which also records the split it replaces."""
+        if not isinstance(split, TrafficSplit):
+            split = TrafficSplit(split)
+        current = self._endpoint(endpoint)
+        deployed = mapping.deployed_versions(current)
+        unknown = sorted(set(split) - set(deployed), key=lambda v: int(v[1:]))
+        if unknown:
+            raise NotFoundError(
+                f"{', '.join(unknown)} not deployed on endpoint {endpoint} "
+                f"(deployed: {', '.join(deployed) or 'none'})",
+                hint="deploy a version before giving it traffic",
+            )
+        before = mapping.traffic_of(current)
+        wanted = {d.id: split.percents.get(v, 0) for v, d in deployed.items()}
+        if not split:
+            wanted = {}
+        labels = {**dict(current.labels), mapping.PREVIOUS_LABEL: mapping.encode_split(before)}
+        progress(
+            f"setting traffic of {endpoint}: {', '.join(f'{v}={p}' for v, p in split.items()) or 'none'}"
+        )
+        with translated(f"setting the traffic of {endpoint}"):
+            updated = self.clients.endpoints.update_endpoint(
+                endpoint={"name": current.name, "traffic_split": wanted, "labels": labels},
+                update_mask={"paths": ["traffic_split", "labels"]},
+            )
+        return self._status(updated)
+
+    def previous_traffic(self, endpoint: str) -> TrafficSplit | None:
+        return mapping.decode_split(
+            dict(self._endpoint(endpoint).labels).get(mapping.PREVIOUS_LABEL)
+        )
+
+    def undeploy(
+        self,
+        endpoint: str,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> EndpointStatus:
+        label = normalize_version(version)
+        current = self._endpoint(endpoint)
+        deployed = mapping.deployed_versions(current)
+        if label not in deployed:
+            return self._status(current)
+        split = mapping.traffic_of(current)
+        others = sum(p for v, p in split.items() if v != label)
+        if split.percents.get(label, 0) and not others:
+            raise ConflictError(
+                f"{label} serves all the traffic of endpoint {endpoint}; undeploying it would stop the endpoint",
+                hint=f"move traffic to another version first (`cloudeploy traffic {endpoint} ...`), "
+                "or delete the endpoint with --force",
+            )
+        if split.percents.get(label, 0):
+            self.set_traffic(endpoint, split.without(label), progress=progress)
+        progress(f"undeploying {label} from {endpoint}")
+        with translated(f"undeploying {label} from {endpoint}"):
+            operation = self.clients.endpoints.undeploy_model(
+                endpoint=current.name, deployed_model_id=deployed[label].id
+            )
+        if wait and timeout != 0:
+            self._wait(
+                operation,
+                what=f"the undeployment of {label} from {endpoint}",
+                timeout=timeout,
+                progress=progress,
+                how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
+            )
+        return self.get_endpoint(endpoint)
+
+    def predict(
+        self, endpoint: str, instances: list[Any], *, version: str | None = None
+    ) -> Prediction:
+        name = self._endpoint_name(endpoint)
+        if version is None:
+            with translated(f"predicting on {endpoint}"):
+                response = self.clients.predictions.predict(
+                    endpoint=name, instances=[self.clients.value(i) for i in instances]
+                )
+            predictions = [self.clients.plain(p) for p in response.predictions]
+            return Prediction(
+                predictions=predictions,
+                version=mapping.version_label(response.model_version_id or "1"),
+                model=response.model_display_name,
+                raw={"deployed_model_id": response.deployed_model_id},
+            )
+        label = normalize_version(version)
+        deployed = mapping.deployed_versions(self._endpoint(endpoint))
+        if label not in deployed:
+            raise NotFoundError(
+                f"{label} is not deployed on endpoint {endpoint} (deployed: {', '.join(deployed) or 'none'})"
+            )
+        with translated(f"predicting on {endpoint} {label}"):
+            body = self.clients.post(
+                f"{name}/deployedModels/{deployed[label].id}:predict", {"instances": instances}
+            )
+        return Prediction(
+            predictions=body["predictions"],
+            version=mapping.version_label(body.get("modelVersionId") or label[1:]),
+            model=body.get("modelDisplayName", ""),
+            raw={"deployed_model_id": body.get("deployedModelId")},
+        )
+
+    def delete_endpoint(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> None:
+        try:
+            current = self._endpoint(name)
+        except NotFoundError:
+            return
+        deployed = mapping.deployed_versions(current)
+        if deployed and not force:
+            raise ConflictError(
+                f"endpoint {name} still serves {', '.join(deployed)}",
+                hint="undeploy the versions first, or pass --force to undeploy everything",
+            )
+        if deployed:
+            progress(f"stopping traffic to {name}")
+            with translated(f"clearing the traffic of {name}"):
+                self.clients.endpoints.update_endpoint(
+                    endpoint={"name": current.name, "traffic_split": {}},
+                    update_mask={"paths": ["traffic_split"]},
+                )
+            for label, model in deployed.items():
+                progress(f"undeploying {label} from {name}")
+                with translated(f"undeploying {label} from {name}"):
+                    operation = self.clients.endpoints.undeploy_model(
+                        endpoint=current.name, deployed_model_id=model.id
+                    )
+                self._wait(
+                    operation,
+                    what=f"the undeployment of {label} from {name}",
+                    timeout=timeout,
+                    progress=progress,
+                    how_to_check=f"run `cloudeploy endpoints show {name}`",
+                )
+        progress(f"deleting endpoint {name}")
+        try:
+            with translated(f"deleting endpoint {name}"):
+                operation = self.clients.endpoints.delete_endpoint(name=current.name)
+        except NotFoundError:
+            return
+        if wait and timeout != 0:
+            self._wait(
+                operation,
+                what=f"the deletion of endpoint {name}",
+                timeout=timeout,
+                progress=progress,
+                how_to_check=f"run `cloudeploy endpoints show {name}`",
+            )
