@@ -71,7 +71,7 @@ def record(
                 "data": text,
                 "encoding": encoding,
             }
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     event = {
         "captureData": capture_data,
         "eventMetadata": {

@@ -30,7 +30,7 @@ from cloudeploy.testing.sagemaker.runner import ModelServer
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def record_invocation(
         {"Name": "EndpointName", "Value": endpoint},
         {"Name": "VariantName", "Value": variant},
     ]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     values = {
         "Invocations": (1.0, "None"),
         "Invocation4XXErrors": (1.0 if 400 <= status < 500 else 0.0, "None"),
@@ -71,7 +71,7 @@ def evaluate_alarm(account: str, region: str, alarm) -> None:
     compare = _COMPARE.get(alarm.comparison_operator)
     if alarm.namespace != NAMESPACE or compare is None or not alarm.statistic:
         return
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(seconds=int(alarm.period) * int(alarm.evaluation_periods))
     wanted = {(d.name, d.value) for d in alarm.dimensions}
     values = []
@@ -82,7 +82,7 @@ def evaluate_alarm(account: str, region: str, alarm) -> None:
             continue
         timestamp = datum.timestamp
         if timestamp.tzinfo is None:
-            timestamp = timestamp.replace(tzinfo=dt.timezone.utc)
+            timestamp = timestamp.replace(tzinfo=dt.UTC)
         if timestamp >= since and hasattr(datum, "value"):
             values.append(float(datum.value))
     if not values:

@@ -44,7 +44,7 @@ class ModelServer:
         self.model = model
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         command = [
             sys.executable, "-m", "cloudeploy.cli", "serve", str(self.package_dir),
             "--port", str(self.port), "--host", "127.0.0.1",

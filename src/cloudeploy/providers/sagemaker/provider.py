@@ -1,0 +1,578 @@
+"""``SageMakerProvider``: the provider contract on Amazon SageMaker, with boto3.
+
+How cloudeploy's notions map (names in ``naming.py``):
+
+- a model is a model package group, a version ``vN`` its package version N;
+- an endpoint is a SageMaker endpoint of the same name; each deployed version is
+  a production variant named after it, its traffic percent the variant weight;
+- a deploy or undeploy is an UpdateEndpoint to a new endpoint config holding all
+  live variants; a traffic change is UpdateEndpointWeightsAndCapacities;
+- autoscaling is a target-tracking policy per variant (``scaling.py``);
+- what SageMaker cannot hold (an endpoint with nothing deployed yet, the split
+  before the last change) is an endpoint record in S3 (``records.py``).
+
+After every update the endpoint's config is read back: SageMaker can silently
+return an endpoint to its old config (an auto-rollback alarm, a container that
+failed its health check), and that is an ``OperationFailed``, never success.
+Old endpoint configs are deleted only once the endpoint serves the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudeploy.errors import ConflictError, NotFoundError, OperationFailed, ValidationError
+from cloudeploy.providers.base import Prediction, Provider, VersionMetrics, no_progress, wait_until
+from cloudeploy.providers.sagemaker import mapping, naming
+from cloudeploy.providers.sagemaker import scaling as autoscaling
+from cloudeploy.providers.sagemaker.client import Clients
+from cloudeploy.providers.sagemaker.errors import error_code, translated
+from cloudeploy.providers.sagemaker.records import EndpointRecords
+from cloudeploy.providers.sagemaker.registry import Registry
+from cloudeploy.providers.sagemaker.settings import SageMakerSettings
+from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
+
+if TYPE_CHECKING:
+    from cloudeploy.config import Profile
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+#: SageMaker's own waiters allow an endpoint 60 minutes.
+DEFAULT_TIMEOUT = 3600.0
+
+
+class SageMakerProvider(Provider):
+    """Options for :meth:`deploy` and :meth:`undeploy`:
+
+    - ``deployment_config``: a SageMaker ``DeploymentConfig`` (blue/green traffic
+      routing, ``AutoRollbackConfiguration`` alarms) for the UpdateEndpoint;
+    - ``data_capture``: ``True`` or ``{"destination": "s3://...", "sampling_percentage": 20}``
+      to capture requests and responses (default destination
+      ``s3://<bucket>/<prefix>/capture``).
+    """
+
+    name = "sagemaker"
+    known_options = frozenset({"deployment_config", "data_capture"})
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(profile)
+        self.settings = SageMakerSettings.from_profile(profile.name, dict(profile.settings))
+        self.clients = Clients(self.settings)
+        self.registry = Registry(self.clients)
+        self.records = EndpointRecords(self.clients)
+
+    # -- registry -------------------------------------------------------------
+
+    def upload_model(
+        self,
+        package_dir: Path,
+        model: str,
+        *,
+        aliases: Sequence[str] = (),
+        wait: bool = True,
+        timeout: float | None = None,
+        progress=no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        if options:
+            raise ValidationError(f"upload_model takes no options on sagemaker, got {', '.join(options)}")
+        return self.registry.upload(Path(package_dir), model, aliases, progress)
+
+    def get_model_version(self, model: str, version: str = "latest") -> ModelVersion:
+        return self.registry.get(model, version)
+
+    def list_models(self) -> list[str]:
+        return self.registry.list_models()
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return self.registry.list_versions(model)
+
+    def set_aliases(self, model: str, version: str, aliases: Sequence[str]) -> ModelVersion:
+        return self.registry.set_aliases(model, version, aliases)
+
+    # -- reading endpoints ------------------------------------------------------
+
+    def _url(self, name: str) -> str:
+        base = self.settings.endpoint_url or f"https://runtime.sagemaker.{self.settings.region}.amazonaws.com"
+        return f"{base.rstrip('/')}/endpoints/{name}/invocations"
+
+    def _describe(self, name: str) -> dict[str, Any] | None:
+        with translated(f"describing endpoint {name}"):
+            try:
+                return self.clients.sagemaker.describe_endpoint(EndpointName=name)
+            except Exception as error:
+                if error_code(error) == "ValidationException" and "Could not find" in str(error):
+                    return None
+                raise
+
+    def _config(self, name: str | None) -> dict[str, Any] | None:
+        if not name:
+            return None
+        with translated(f"describing endpoint config {name}"):
+            try:
+                return self.clients.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+            except Exception as error:
+                if error_code(error) == "ValidationException":
+                    return None
+                raise
+
+    def _status(self, name: str, description: dict[str, Any] | None, record: dict[str, Any] | None) -> EndpointStatus:
+        model = (record or {}).get("model", name)
+        if description is None:
+            return mapping.status_of(name, model, None, None, {}, self._url(name))
+        config = self._config(description.get("EndpointConfigName"))
+        labels = [v["VariantName"] for v in description.get("ProductionVariants", [])]
+        return mapping.status_of(
+            name, model, description, config, autoscaling.read(self.clients, name, labels), self._url(name)
+        )
+
+    def get_endpoint(self, name: str) -> EndpointStatus:
+        description = self._describe(name)
+        record = self.records.get(name)
+        if description is None and record is None:
+            raise NotFoundError(f"endpoint {name!r} not found on sagemaker ({self.settings.region})")
+        return self._status(name, description, record)
+
+    def list_endpoints(self) -> list[EndpointStatus]:
+        names = set(self.records.names())
+        sm = self.clients.sagemaker
+        with translated("listing endpoints"):
+            for page in sm.get_paginator("list_endpoints").paginate():
+                for summary in page["Endpoints"]:
+                    tags = sm.list_tags(ResourceArn=summary["EndpointArn"]).get("Tags", [])
+                    if naming.MANAGED_TAG in tags:
+                        names.add(summary["EndpointName"])
+        statuses = []
+        for name in sorted(names):
+            try:
+                statuses.append(self.get_endpoint(name))
+            except NotFoundError:
+                continue  # deleted while listing
+        return statuses
+
+    def previous_traffic(self, endpoint: str) -> TrafficSplit | None:
+        record = self.records.get(endpoint)
+        if record is None:
+            self.get_endpoint(endpoint)  # NotFoundError for an unknown endpoint
+            return None
+        previous = record.get("previous_traffic")
+        return TrafficSplit(previous) if previous else None
+
+    # -- waiting ----------------------------------------------------------------
+
+    def _settle(self, name: str, timeout: float | None, progress) -> dict[str, Any]:
+        """Poll DescribeEndpoint until no change is in progress; return the description."""
+        seen: list[str] = []
+
+        def check() -> dict[str, Any] | None:
+            description = self._describe(name)
+            if description is None:
+                raise NotFoundError(f"endpoint {name!r} disappeared while waiting for it")
+            status = description["EndpointStatus"]
+            if not seen or seen[-1] != status:
+                seen.append(status)
+                progress(f"endpoint {name}: {status}")
+            return None if status in mapping.BUSY else description
+
+        return wait_until(
+            check,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            what=f"endpoint {name} to leave {seen[-1] if seen else 'its update'}",
+            how_to_check=f"`cloudeploy endpoints show {name}` or `aws sagemaker describe-endpoint --endpoint-name {name}`",
+            progress=progress,
+        )
+
+    # -- changing endpoints -----------------------------------------------------
+
+    def create_endpoint(
+        self,
+        name: str,
+        *,
+        model: str,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress=no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> EndpointStatus:
+        if options:
+            raise ValidationError(f"create_endpoint takes no options on sagemaker, got {', '.join(options)}")
+        naming.check_name(name, "endpoint")
+        naming.check_name(model, "model")
+        description = self._describe(name)
+        record = self.records.get(name)
+        if record is None:
+            progress(f"recording endpoint {name}" + (" (adopting the existing SageMaker endpoint)" if description else ""))
+            record = {"name": name, "model": model, "previous_traffic": None}
+            self.records.put(record)
+        return self._status(name, description, record)
+
+    def _ensure_model(self, version: ModelVersion) -> str:
+        name = naming.sagemaker_model_name(version.model, version.version)
+        sm = self.clients.sagemaker
+        with translated(f"creating the SageMaker model for {version.ref}"):
+            try:
+                sm.describe_model(ModelName=name)
+                return name
+            except Exception as error:
+                if error_code(error) != "ValidationException":
+                    raise
+            package = sm.describe_model_package(ModelPackageName=version.provider_id)
+            container = package["InferenceSpecification"]["Containers"][0]
+            request: dict[str, Any] = {
+                "ModelName": name,
+                "PrimaryContainer": {"Image": container["Image"], "ModelDataUrl": container["ModelDataUrl"]},
+                "ExecutionRoleArn": self.settings.role_arn,
+                "Tags": naming.tags(**{"cloudeploy-model": version.model, "cloudeploy-version": version.version}),
+            }
+            if self.settings.vpc_config:
+                request["VpcConfig"] = self.settings.vpc_config
+            sm.create_model(**request)
+        return name
+
+    def _live_variants(self, description: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+        """Variant specs of the serving config, with the live weights and counts."""
+        if description is None:
+            return {}
+        config = self._config(description.get("EndpointConfigName")) or {}
+        live = {v["VariantName"]: v for v in description.get("ProductionVariants", [])}
+        variants = {}
+        for spec in config.get("ProductionVariants", []):
+            name = spec["VariantName"]
+            spec = {k: v for k, v in spec.items() if k in ("VariantName", "ModelName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight")}
+            if name in live:
+                spec["InitialVariantWeight"] = float(live[name].get("CurrentWeight", spec.get("InitialVariantWeight", 1.0)))
+                spec["InitialInstanceCount"] = int(live[name].get("CurrentInstanceCount", spec.get("InitialInstanceCount", 1)))
+            variants[name] = spec
+        return variants
+
+    def _capture_config(self, options: dict[str, Any], description: dict[str, Any] | None) -> dict[str, Any] | None:
+        wanted = options.get("data_capture")
+        if wanted is None:
+            current = self._config((description or {}).get("EndpointConfigName")) or {}
+            return current.get("DataCaptureConfig")
+        if wanted is False:
+            return None
+        wanted = {} if wanted is True else dict(wanted)
+        unknown = set(wanted) - {"destination", "sampling_percentage"}
+        if unknown:
+            raise ValidationError(f"data_capture takes destination and sampling_percentage, not {', '.join(sorted(unknown))}")
+        percent = wanted.get("sampling_percentage", 100)
+        if not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise ValidationError(f"data_capture sampling_percentage must be an integer 0..100, got {percent!r}")
+        config = {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": percent,
+            "DestinationS3Uri": wanted.get("destination") or f"s3://{self.settings.bucket}/{self.settings.key('capture')}",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]},
+        }
+        if self.settings.kms_key_id:
+            config["KmsKeyId"] = self.settings.kms_key_id
+        return config
+
+    def _apply(
+        self,
+        endpoint: str,
+        variants: list[dict[str, Any]],
+        description: dict[str, Any] | None,
+        options: dict[str, Any],
+        *,
+        wait: bool,
+        timeout: float | None,
+        progress,
+    ) -> None:
+        """Make ``endpoint`` serve exactly ``variants``; verify; then delete old configs."""
+        capture = self._capture_config(options, description)
+        config_name = naming.endpoint_config_name(endpoint, variants, {"capture": capture, "kms": self.settings.kms_key_id})
+        sm = self.clients.sagemaker
+        if description is not None and description.get("EndpointConfigName") == config_name:
+            return  # already serving exactly this
+        with translated(f"updating endpoint {endpoint}"):
+            if self._config(config_name) is None:
+                request: dict[str, Any] = {
+                    "EndpointConfigName": config_name,
+                    "ProductionVariants": variants,
+                    "Tags": naming.tags(**{"cloudeploy-endpoint": endpoint}),
+                }
+                if capture:
+                    request["DataCaptureConfig"] = capture
+                if self.settings.kms_key_id:
+                    request["KmsKeyId"] = self.settings.kms_key_id
+                sm.create_endpoint_config(**request)
+            if description is None:
+                progress(f"creating endpoint {endpoint} ({config_name})")
+                sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=naming.tags())
+            else:
+                progress(f"updating endpoint {endpoint} to {config_name}")
+                update: dict[str, Any] = {"EndpointName": endpoint, "EndpointConfigName": config_name}
+                if options.get("deployment_config"):
+                    update["DeploymentConfig"] = options["deployment_config"]
+                sm.update_endpoint(**update)
+        if not wait or timeout == 0:
+            return
+        final = self._settle(endpoint, timeout, progress)
+        if final["EndpointStatus"] == "Failed":
+            reason = final.get("FailureReason", "no reason given")
+            if description is None:
+                # Nothing served before: remove the failed endpoint so a re-run starts clean.
+                with translated(f"removing the failed endpoint {endpoint}"):
+                    sm.delete_endpoint(EndpointName=endpoint)
+                    sm.delete_endpoint_config(EndpointConfigName=config_name)
+            raise OperationFailed(f"endpoint {endpoint} failed: {reason}", hint="fix the cause and re-run the same command")
+        if final.get("EndpointConfigName") != config_name:
+            reason = final.get("FailureReason", "no reason given")
+            raise OperationFailed(
+                f"SageMaker rolled endpoint {endpoint} back to {final.get('EndpointConfigName')}: {reason}",
+                hint="the previous versions still serve; fix the cause and re-run",
+            )
+        self._delete_old_configs(endpoint, keep=config_name)
+
+    def _delete_old_configs(self, endpoint: str, keep: str | None) -> None:
+        pattern = re.compile(rf"^{re.escape(endpoint[:52])}-[0-9a-f]{{10}}$")
+        sm = self.clients.sagemaker
+        with translated(f"deleting old configs of {endpoint}"):
+            for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=endpoint[:52]):
+                for config in page["EndpointConfigs"]:
+                    name = config["EndpointConfigName"]
+                    if name != keep and pattern.match(name):
+                        sm.delete_endpoint_config(EndpointConfigName=name)
+
+    def _ready_description(self, endpoint: str, timeout: float | None, progress) -> dict[str, Any] | None:
+        description = self._describe(endpoint)
+        if description is None:
+            if self.records.get(endpoint) is None:
+                raise NotFoundError(
+                    f"endpoint {endpoint!r} not found on sagemaker",
+                    hint=f"create it first: `cloudeploy endpoints create {endpoint}` or deploy with --create",
+                )
+            return None
+        if description["EndpointStatus"] in mapping.BUSY:
+            description = self._settle(endpoint, timeout, progress)
+        return description
+
+    def deploy(
+        self,
+        endpoint: str,
+        version: ModelVersion,
+        *,
+        traffic: int | None = None,
+        scaling: Scaling | None = None,
+        machine_type: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress=no_progress,
+        options: Mapping[str, Any] | None = None,
+    ) -> EndpointStatus:
+        options = self.check_options(options)
+        if traffic is not None and (isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 <= traffic <= 100):
+            raise ValidationError(f"traffic must be a whole percent 0..100, got {traffic!r}")
+        if scaling is not None:
+            scaling = autoscaling.check(scaling)
+        description = self._ready_description(endpoint, timeout, progress)
+        label = version.version
+        model_name = self._ensure_model(version)
+        live = self._live_variants(description)
+        current = mapping.traffic_of(description) if description else TrafficSplit({})
+        if not live:
+            split = TrafficSplit({label: 100})
+        elif label in live:
+            split = current.with_new_version(label, traffic) if traffic is not None else current
+        else:
+            split = current.with_new_version(label, traffic if traffic is not None else 0)
+        spec = dict(live.get(label, {}))
+        spec.update(
+            VariantName=label,
+            ModelName=model_name,
+            InstanceType=machine_type or spec.get("InstanceType") or DEFAULT_INSTANCE_TYPE,
+            InitialInstanceCount=scaling.min_replicas if scaling else spec.get("InitialInstanceCount", 1),
+        )
+        live[label] = spec
+        variants = []
+        for name in sorted(live, key=lambda v: int(v[1:]) if mapping.is_version_label(v) else math.inf):
+            variants.append({**live[name], "InitialVariantWeight": float(split.percents.get(name, 0))})
+        if description is not None and split.to_dict() != current.to_dict():
+            self.records.update(endpoint, previous_traffic=current.to_dict())
+        progress(f"deploying {version.ref} to {endpoint} ({split.percents.get(label, 0)}% of traffic)")
+        self._apply(endpoint, variants, description, options, wait=wait, timeout=timeout, progress=progress)
+        if scaling is not None and wait and timeout != 0:
+            autoscaling.apply(self.clients, endpoint, label, scaling)
+        return self.get_endpoint(endpoint)
+
+    def set_traffic(
+        self,
+        endpoint: str,
+        split: TrafficSplit,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress=no_progress,
+    ) -> EndpointStatus:
+        if not isinstance(split, TrafficSplit):
+            split = TrafficSplit(split)
+        description = self._ready_description(endpoint, timeout, progress)
+        deployed = [v for v in self._live_variants(description) if mapping.is_version_label(v)]
+        unknown = [v for v in split if v not in deployed]
+        if unknown:
+            raise NotFoundError(
+                f"{', '.join(unknown)} not deployed on endpoint {endpoint} (deployed: {', '.join(deployed) or 'none'})"
+            )
+        if not split:
+            raise ValidationError("a traffic split needs at least one version with traffic")
+        wanted = {v: split.percents.get(v, 0) for v in deployed}
+        current = mapping.traffic_of(description)
+        if wanted == current.to_dict():
+            return self._status(endpoint, description, self.records.get(endpoint))
+        self.records.update(endpoint, previous_traffic=current.to_dict())
+        progress(f"setting traffic of {endpoint}: {', '.join(f'{v}={p}' for v, p in wanted.items())}")
+        with translated(f"setting the traffic of {endpoint}"):
+            self.clients.sagemaker.update_endpoint_weights_and_capacities(
+                EndpointName=endpoint,
+                DesiredWeightsAndCapacities=[{"VariantName": v, "DesiredWeight": float(p)} for v, p in wanted.items()],
+            )
+        if wait and timeout != 0:
+            final = self._settle(endpoint, timeout, progress)
+            if mapping.traffic_of(final).to_dict() != wanted:
+                raise OperationFailed(
+                    f"endpoint {endpoint} did not take the new split: it serves {mapping.traffic_of(final).to_dict()}",
+                    hint="re-run the same command",
+                )
+        return self.get_endpoint(endpoint)
+
+    def undeploy(
+        self,
+        endpoint: str,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress=no_progress,
+    ) -> EndpointStatus:
+        label = normalize_version(version)
+        description = self._ready_description(endpoint, timeout, progress)
+        live = self._live_variants(description)
+        if label not in live:
+            return self.get_endpoint(endpoint)
+        current = mapping.traffic_of(description)
+        others = {v: p for v, p in current.items() if v != label}
+        if not others:
+            raise ConflictError(
+                f"{label} is the only version on endpoint {endpoint}",
+                hint=f"delete the endpoint instead: `cloudeploy endpoints delete {endpoint} --force`",
+            )
+        if current.percents.get(label, 0) == 100:
+            raise ConflictError(
+                f"{label} has all the traffic of endpoint {endpoint}",
+                hint="move traffic to another version first (`cloudeploy traffic`)",
+            )
+        split = current.without(label)
+        variants = [{**live[v], "InitialVariantWeight": float(split.percents.get(v, 0))} for v in live if v != label]
+        self.records.update(endpoint, previous_traffic=current.to_dict())
+        progress(f"removing {label} from {endpoint}")
+        self._apply(endpoint, variants, description, {}, wait=wait, timeout=timeout, progress=progress)
+        if wait and timeout != 0:
+            autoscaling.remove(self.clients, endpoint, label)
+        return self.get_endpoint(endpoint)
+
+    def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> Prediction:
+        request: dict[str, Any] = {
+            "EndpointName": endpoint,
+            "Body": json.dumps({"instances": instances}).encode(),
+            "ContentType": "application/json",
+            "Accept": "application/json",
+        }
+        if version is not None:
+            request["TargetVariant"] = normalize_version(version)
+        with translated(f"predicting on {endpoint}"):
+            answer = self.clients.runtime.invoke_endpoint(**request)
+            body = answer["Body"].read()
+        data = json.loads(body)
+        predictions = data.get("predictions", data) if isinstance(data, dict) else data
+        return Prediction(
+            predictions=predictions,
+            version=answer.get("InvokedProductionVariant", version or ""),
+            model=data.get("model", "") if isinstance(data, dict) else "",
+            raw=data if isinstance(data, dict) else {"predictions": data},
+        )
+
+    def delete_endpoint(
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress=no_progress,
+    ) -> None:
+        description = self._describe(name)
+        if description is None:
+            if self.records.get(name) is not None:
+                self.records.delete(name)
+            self._delete_old_configs(name, keep=None)
+            return
+        labels = [v["VariantName"] for v in description.get("ProductionVariants", [])]
+        if labels and not force:
+            raise ConflictError(
+                f"endpoint {name} still serves {', '.join(labels)}",
+                hint=f"pass force to undeploy everything and delete it (`cloudeploy endpoints delete {name} --force`)",
+            )
+        for label in labels:
+            autoscaling.remove(self.clients, name, label)
+        progress(f"deleting endpoint {name}")
+        with translated(f"deleting endpoint {name}"):
+            self.clients.sagemaker.delete_endpoint(EndpointName=name)
+        if wait and timeout != 0:
+            wait_until(
+                lambda: self._describe(name) is None,
+                timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+                what=f"endpoint {name} to be deleted",
+                how_to_check=f"`aws sagemaker describe-endpoint --endpoint-name {name}`",
+                progress=progress,
+            )
+            self._delete_old_configs(name, keep=None)
+        self.records.delete(name)
+
+    # -- metrics ------------------------------------------------------------------
+
+    def version_metrics(
+        self, endpoint: str, version: str, *, since: float, until: float | None = None
+    ) -> VersionMetrics:
+        """Sums of Invocations and 4XX/5XX errors, and p99 ModelLatency, from CloudWatch."""
+        import datetime as dt
+
+        label = normalize_version(version)
+        until = time.time() if until is None else until
+        start = dt.datetime.fromtimestamp(since, dt.UTC)
+        end = dt.datetime.fromtimestamp(max(until, since + 1), dt.UTC)
+        period = max(60, int(math.ceil((end - start).total_seconds() / 60)) * 60)
+        dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": label}]
+        cloudwatch = self.clients.cloudwatch
+
+        def total(metric: str) -> float:
+            points = cloudwatch.get_metric_statistics(
+                Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dimensions,
+                StartTime=start, EndTime=end, Period=period, Statistics=["Sum"],
+            )["Datapoints"]  # fmt: skip
+            return sum(p.get("Sum", 0.0) for p in points)
+
+        with translated(f"reading metrics of {endpoint}/{label}"):
+            requests = int(total("Invocations"))
+            errors = int(total("Invocation4XXErrors") + total("Invocation5XXErrors"))
+            latency = cloudwatch.get_metric_statistics(
+                Namespace="AWS/SageMaker", MetricName="ModelLatency", Dimensions=dimensions,
+                StartTime=start, EndTime=end, Period=period, ExtendedStatistics=["p99"],
+            )["Datapoints"]  # fmt: skip
+        p99_values = [p.get("ExtendedStatistics", {}).get("p99") for p in latency]
+        p99_values = [v for v in p99_values if v is not None]
+        return VersionMetrics(
+            version=label,
+            requests=requests,
+            errors=errors,
+            p99_ms=max(p99_values) / 1000.0 if p99_values else None,  # ModelLatency is in microseconds
+            window_start=since,
+            window_end=until,
+        )
