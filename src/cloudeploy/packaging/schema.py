@@ -114,7 +114,7 @@ class InputSchema:
                     f"row {index}: expected a list of {width} values or an object keyed by feature name",
                     row=index,
                 )
-            rows.append([self._coerce(feature, value, index) for feature, value in zip(self.features, values)])
+            rows.append([self._coerce(feature, value, index) for feature, value in zip(self.features, values, strict=True)])
         return rows
 
     def _coerce(self, feature: Feature, value: Any, row: int) -> Any:

@@ -1,0 +1,386 @@
+"""Building packages: a model (object, file or package) -> a verified package directory.
+
+The package is written to a temporary sibling directory and moved into place
+at the end, so ``output_dir`` never holds a half-written package. In-memory
+estimators are saved uncompressed with joblib as ``model.joblib``: the name the
+prebuilt Vertex AI and SageMaker scikit-learn containers load, and byte-for-byte
+the same output for the same estimator, so the package digest is stable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cloudeploy.errors import ConflictError, NotFoundError, PackageError, ValidationError
+from cloudeploy.packaging.allowlist import Allowlist
+from cloudeploy.packaging.infer import (
+    OUTPUT_KINDS,
+    check_fitted,
+    infer_classes,
+    infer_output_kind,
+    infer_schema,
+)
+from cloudeploy.packaging.load import load_model_file, verify_package
+from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest, sha256_file
+from cloudeploy.packaging.schema import InputSchema
+from cloudeploy.packaging.versions import check_sklearn_version, framework_versions, python_version
+
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+SUPPORTED_SUFFIXES = PICKLE_SUFFIXES + (".skops", ".onnx")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+SchemaLike = InputSchema | Sequence[str] | Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
+class Package:
+    """A built package: its directory and its manifest."""
+
+    path: Path
+    manifest: Manifest
+
+    @property
+    def digest(self) -> str:
+        return self.manifest.digest
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / self.manifest.model_file
+
+
+@dataclass
+class _Model:
+    """What building learned about the model before the manifest is written."""
+
+    file_name: str
+    format: str
+    estimator: Any = None
+    sklearn_version: str | None = None
+    schema: InputSchema | None = None
+    output_kind: str | None = None
+    classes: list[Any] | None = None
+    allowed: tuple[str, ...] = ()
+
+
+def build_package(
+    model: Any,
+    output_dir: str | Path,
+    *,
+    name: str | None = None,
+    schema: SchemaLike = None,
+    output_kind: str | None = None,
+    baseline: Any = None,
+    trust: bool = False,
+    allowed_globals: Iterable[str] = (),
+    overwrite: bool = False,
+    allow_version_mismatch: bool = False,
+) -> Package:
+    """Write a package for ``model`` to ``output_dir`` and return it.
+
+    ``model`` is a fitted estimator or Pipeline, a path to a ``.joblib``,
+    ``.pkl``, ``.pickle``, ``.skops`` or ``.onnx`` file, or a package directory
+    (verified, then copied). Pickle-based files are scanned against the
+    allowlist before they are unpickled (UnsafeModelError lists the offending
+    globals) unless ``trust``; ``allowed_globals`` extends the allowlist. A file
+    saved with another scikit-learn is refused unless ``allow_version_mismatch``.
+
+    ``schema``: None to derive it from the model, an InputSchema, a list of
+    names or ``{name: type}``. ``output_kind``: None (class labels for
+    classifiers, regression values for regressors) or one of
+    ``class_labels``, ``probabilities``, ``regression``. ``baseline``: None, a
+    ready dict, or training data (ndarray / DataFrame) for
+    ``cloudeploy.monitoring.baseline.compute_baseline``.
+
+    A non-empty ``output_dir`` is refused unless ``overwrite``, and even then
+    only when it holds a package (its contents are replaced).
+    """
+    target = Path(output_dir)
+    allowlist = Allowlist(allowed_globals)
+    _check_target(target, overwrite)
+    if name is not None and not _NAME.match(name):
+        raise ValidationError(
+            f"invalid package name {name!r}",
+            hint="use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    staging = _staging_dir(target)
+    try:
+        if isinstance(model, (str, os.PathLike)):
+            source = Path(model)
+            if source.is_dir():
+                manifest = _copy_package(
+                    source, target, staging, name, output_kind, baseline, schema
+                )
+            else:
+                manifest = _package_file(
+                    source,
+                    staging,
+                    target,
+                    name,
+                    schema,
+                    output_kind,
+                    baseline,
+                    trust,
+                    allowlist,
+                    allow_version_mismatch,
+                )
+        else:
+            manifest = _package_estimator(
+                model, staging, target, name, schema, output_kind, baseline, trust, allowlist
+            )
+        manifest.write(staging)
+        _publish(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Package(path=target, manifest=manifest)
+
+
+# -- sources ---------------------------------------------------------------
+
+
+def _package_estimator(
+    model, staging, target, name, schema, output_kind, baseline, trust, allowlist
+) -> Manifest:
+    import joblib
+
+    check_fitted(model)
+    file_name = "model.joblib"
+    joblib.dump(model, staging / file_name)
+    allowed: tuple[str, ...] = ()
+    from cloudeploy.packaging.scan import scan_file
+
+    offending = scan_file(staging / file_name, allowlist).offending
+    if offending and not trust:
+        from cloudeploy.packaging.unpickle import unsafe_error
+
+        raise unsafe_error(
+            f"{type(model).__name__} (saved as {file_name})",
+            offending,
+            hint="the package could only be loaded trusted: allow these names with "
+            "allowed_globals=[...] or pass trust=True if you will also load it trusted",
+        )
+    allowed = tuple(sorted(set(offending) | allowlist.extra_exact))
+    info = _Model(file_name, "joblib", estimator=model, allowed=allowed)
+    return _manifest(info, staging, target, name, schema, output_kind, baseline)
+
+
+def _package_file(
+    source, staging, target, name, schema, output_kind, baseline, trust, allowlist, allow_mismatch
+) -> Manifest:
+    if not source.is_file():
+        raise NotFoundError(f"model file {source} does not exist")
+    suffix = source.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ValidationError(
+            f"{source}: unsupported model file type {suffix or '(none)'}",
+            hint=f"cloudeploy packages {', '.join(SUPPORTED_SUFFIXES)} files or fitted estimators",
+        )
+    if suffix == ".onnx":
+        info = _describe_onnx(source)
+    elif suffix == ".skops":
+        estimator = load_model_file(
+            source, "skops", trust=trust, allowlist=allowlist, allow_version_mismatch=allow_mismatch
+        )
+        info = _Model(
+            "model.skops",
+            "skops",
+            estimator=estimator,
+            allowed=tuple(sorted(allowlist.extra_exact)),
+        )
+    else:
+        info = _load_pickle_source(source, trust, allowlist, allow_mismatch)
+    if info.estimator is not None:
+        check_fitted(info.estimator)
+    shutil.copyfile(source, staging / info.file_name)
+    return _manifest(
+        info, staging, target, name or _default_name(source.stem), schema, output_kind, baseline
+    )
+
+
+def _load_pickle_source(
+    source: Path, trust: bool, allowlist: Allowlist, allow_mismatch: bool
+) -> _Model:
+    from cloudeploy.packaging.scan import scan_file
+
+    # Scanning never runs the file, so a trusted file is scanned too, for its
+    # format and recorded scikit-learn version.
+    scanned = scan_file(source, allowlist)
+    saved_versions = sorted(scanned.sklearn_versions)
+    for saved in saved_versions:
+        check_sklearn_version(saved, allow_mismatch=allow_mismatch, source=str(source))
+    estimator = load_model_file(
+        source, "joblib", trust=trust, allowlist=allowlist, allow_version_mismatch=allow_mismatch
+    )
+    joblib_format = scanned.joblib_format or source.suffix.lower() == ".joblib"
+    allowed = tuple(sorted(set(scanned.offending if trust else ()) | allowlist.extra_exact))
+    return _Model(
+        "model.joblib" if joblib_format else "model.pkl",
+        "joblib" if joblib_format else "pickle",
+        estimator=estimator,
+        sklearn_version=saved_versions[0] if saved_versions else None,
+        allowed=allowed,
+    )
+
+
+def _describe_onnx(source: Path) -> _Model:
+    from cloudeploy.packaging.onnx_format import describe
+
+    schema, kind, classes = describe(source)
+    return _Model("model.onnx", "onnx", schema=schema, output_kind=kind, classes=classes)
+
+
+def _copy_package(source, target, staging, name, output_kind, baseline, schema) -> Manifest:
+    if source.resolve() == target.resolve():
+        raise ValidationError(f"{source} is both the package to copy and the output directory")
+    if schema is not None:
+        raise ValidationError(
+            "re-packaging keeps the package's schema; build from the model file to change it"
+        )
+    manifest = verify_package(source)
+    for file_name in manifest.files:
+        destination = staging / file_name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / file_name, destination)
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if output_kind is not None:
+        if output_kind not in OUTPUT_KINDS:
+            raise ValidationError(
+                f"unknown output kind {output_kind!r}; expected one of {', '.join(OUTPUT_KINDS)}"
+            )
+        changes["output_kind"] = output_kind
+    if baseline is not None:
+        changes["baseline"] = _baseline(baseline, manifest.schema)
+    return replace(manifest, **changes)
+
+
+# -- the manifest -----------------------------------------------------------
+
+
+def _manifest(info: _Model, staging, target, name, schema, output_kind, baseline) -> Manifest:
+    estimator = info.estimator
+    if estimator is not None:
+        resolved_schema = infer_schema(estimator, schema)
+        kind = infer_output_kind(estimator, output_kind)
+        classes = infer_classes(estimator) if kind in ("class_labels", "probabilities") else None
+    else:
+        resolved_schema = _onnx_schema(info, schema)
+        kind = _onnx_output_kind(info, output_kind)
+        classes = info.classes if kind in ("class_labels", "probabilities") else None
+    frameworks = framework_versions(info.format)
+    if info.sklearn_version:
+        frameworks["scikit-learn"] = info.sklearn_version
+    if info.format == "onnx":
+        frameworks.pop("scikit-learn", None)  # the graph does not need scikit-learn to run
+    return Manifest(
+        name=name or _default_name(target.name),
+        format=info.format,  # type: ignore[arg-type]
+        model_file=info.file_name,
+        files={info.file_name: sha256_file(staging / info.file_name)},
+        schema=resolved_schema,
+        output_kind=kind,  # type: ignore[arg-type]
+        classes=classes,
+        frameworks=frameworks,
+        python_version=python_version(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        baseline=_baseline(baseline, resolved_schema),
+        trusted_types=list(info.allowed),
+    )
+
+
+def _onnx_schema(info: _Model, schema: SchemaLike) -> InputSchema:
+    from cloudeploy.packaging.infer import _explicit_schema
+
+    width = len(info.schema) if info.schema is not None else None
+    if schema is not None:
+        return _explicit_schema(schema, None, width)
+    if info.schema is None:
+        raise PackageError(
+            "the ONNX model's input width is not fixed, so its schema cannot be inferred",
+            hint="pass schema=[...] (CLI --feature-names a,b,c)",
+        )
+    return info.schema
+
+
+def _onnx_output_kind(info: _Model, requested: str | None) -> str:
+    if requested is None:
+        return info.output_kind or "unknown"
+    if requested not in OUTPUT_KINDS:
+        raise ValidationError(
+            f"unknown output kind {requested!r}; expected one of {', '.join(OUTPUT_KINDS)}"
+        )
+    if requested == "probabilities" and info.output_kind != "class_labels":
+        raise ValidationError("this ONNX model has no probability output")
+    return requested
+
+
+def _baseline(baseline: Any, schema: InputSchema) -> dict[str, Any] | None:
+    if baseline is None or isinstance(baseline, dict):
+        return baseline
+    try:
+        from cloudeploy.monitoring.baseline import compute_baseline
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("cloudeploy"):
+            raise
+        raise PackageError(
+            "computing baseline statistics from training data needs cloudeploy.monitoring.baseline, "
+            "which this installation does not have",
+            hint="pass baseline=None, or a ready statistics dict",
+        ) from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return compute_baseline(baseline, schema)
+
+
+def _default_name(stem: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:63]
+    return cleaned or "model"
+
+
+# -- the output directory --------------------------------------------------
+
+
+def _check_target(target: Path, overwrite: bool) -> None:
+    if target.exists() and not target.is_dir():
+        raise ConflictError(f"{target} exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise ConflictError(
+                f"{target} is not empty",
+                hint="pass overwrite=True (CLI --overwrite) to replace the package in it",
+            )
+        if not (target / MANIFEST_NAME).is_file():
+            raise ConflictError(
+                f"{target} is not empty and holds no {MANIFEST_NAME}: refusing to replace its contents",
+                hint="choose a new or empty directory",
+            )
+
+
+def _staging_dir(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staging.chmod(0o755)
+    return staging
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Move the finished package into place, replacing an old one only at the end."""
+    old = None
+    if target.exists():
+        if any(target.iterdir()):
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            target.rename(old)
+        else:
+            target.rmdir()
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,182 @@
+"""Loading pickle and joblib files: restricted by the allowlist unless trusted.
+
+:func:`load_pickle_file` is the only place cloudeploy unpickles a model. Untrusted
+files are first scanned (:mod:`cloudeploy.packaging.scan`) and refused with the
+offending globals; then, as defence in depth, they are loaded by a subclass of
+joblib's ``NumpyUnpickler`` that
+
+- resolves only allowed globals (``find_class``), never a module;
+- calls only classes and known reconstructor functions (``REDUCE``, ``NEWOBJ``,
+  ``OBJ``, ``INST`` check the callee before calling it);
+- refuses ``BUILD`` on a class or module (no monkey-patching of library code);
+- reads joblib's object arrays (nested pickles) with the same restrictions.
+
+Plain pickle files go through the same unpickler: it reads them unchanged.
+"""
+
+from __future__ import annotations
+
+import pickle
+import types
+from pathlib import Path
+from typing import Any
+
+from cloudeploy.errors import PackageError, UnsafeModelError
+from cloudeploy.packaging.allowlist import UFUNC_RECONSTRUCT, Allowlist, global_name
+from cloudeploy.packaging.scan import ScanResult, scan_file
+
+
+def unsafe_error(
+    path: Path | str, offending: list[str], *, hint: str | None = None
+) -> UnsafeModelError:
+    listed = ", ".join(offending)
+    return UnsafeModelError(
+        f"{path} imports or calls globals outside the allowlist: {listed}",
+        globals=offending,
+        hint=hint
+        or "only load files you trust: pass trust=True (CLI --trust), or allow specific "
+        "names with allowed_globals=[...] (CLI --allow-global module.name)",
+    )
+
+
+def check_pickle_file(path: Path, allowlist: Allowlist) -> ScanResult:
+    """Scan ``path`` and raise UnsafeModelError listing what it would import."""
+    result = scan_file(path, allowlist)
+    if result.offending:
+        raise unsafe_error(path, result.offending)
+    return result
+
+
+def load_pickle_file(path: Path, *, trust: bool = False, allowlist: Allowlist | None = None) -> Any:
+    """Unpickle a pickle/joblib file: plainly when trusted, else restricted.
+
+    The caller has already scanned an untrusted file (``check_pickle_file``);
+    the restricted unpickler re-checks every global and call as it goes.
+    """
+    import joblib
+
+    if trust:
+        try:
+            return joblib.load(path)
+        except Exception as error:  # noqa: BLE001 - any unpickling failure
+            raise PackageError(f"cannot load {path}: {type(error).__name__}: {error}") from None
+    from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
+
+    allowlist = allowlist or Allowlist()
+    with (
+        open(path, "rb") as handle,
+        _validate_fileobject_and_memmap(handle, str(path)) as (stream, _),
+    ):
+        if isinstance(stream, str):
+            raise PackageError(f"{path}: joblib files older than 0.10 are not supported")
+        unpickler = _restricted_unpickler_class()(str(path), stream, allowlist)
+        try:
+            return unpickler.load()
+        except UnsafeModelError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any unpickling failure
+            raise PackageError(f"cannot load {path}: {type(error).__name__}: {error}") from None
+
+
+_CLASS = None
+
+
+def _restricted_unpickler_class():
+    """Build the class on first use: it subclasses joblib's (heavy-ish) unpickler."""
+    global _CLASS
+    if _CLASS is None:
+        _CLASS = _make_restricted_unpickler()
+    return _CLASS
+
+
+def _make_restricted_unpickler():
+    from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
+    from joblib.numpy_pickle_utils import _ensure_native_byte_order
+
+    class RestrictedUnpickler(NumpyUnpickler):
+        dispatch = NumpyUnpickler.dispatch.copy()
+
+        def __init__(self, filename: str, stream: Any, allowlist: Allowlist) -> None:
+            super().__init__(filename, stream, ensure_native_byte_order=True)
+            self.allowlist = allowlist
+            self.ufunc_reconstruct = _guarded_ufunc_reconstruct(allowlist)
+            self.callable_ids: set[int] = {id(self.ufunc_reconstruct)}
+
+        def find_class(self, module: str, name: str) -> Any:
+            path = global_name(module, name) if self.proto < 3 else f"{module}.{name}"
+            if path in UFUNC_RECONSTRUCT:
+                return self.ufunc_reconstruct
+            if not self.allowlist.allows(path):
+                raise unsafe_error(self.filename, [path])
+            obj = super().find_class(module, name)
+            if isinstance(obj, types.ModuleType):
+                raise unsafe_error(self.filename, [path])
+            if self.allowlist.may_call(path):
+                self.callable_ids.add(id(obj))
+            return obj
+
+        def persistent_load(self, pid: Any) -> Any:
+            raise unsafe_error(self.filename, ["<persistent id>"])
+
+        def _check_callable(self, func: Any) -> None:
+            if id(func) not in self.callable_ids:
+                what = getattr(func, "__qualname__", None) or type(func).__name__
+                raise unsafe_error(self.filename, [f"<call of {what}>"])
+
+        def load_reduce(self) -> None:
+            self._check_callable(self.stack[-2])
+            super().load_reduce()
+
+        def load_newobj(self) -> None:
+            self._check_callable(self.stack[-2])
+            super().load_newobj()
+
+        def load_newobj_ex(self) -> None:
+            self._check_callable(self.stack[-3])
+            super().load_newobj_ex()
+
+        def _instantiate(self, klass: Any, args: Any) -> Any:
+            self._check_callable(klass)
+            return super()._instantiate(klass, args)
+
+        def load_build(self) -> None:
+            inst = self.stack[-2]
+            if isinstance(inst, (type, types.ModuleType)):
+                raise unsafe_error(self.filename, [f"<BUILD on {getattr(inst, '__name__', inst)}>"])
+            pickle._Unpickler.load_build(self)
+            wrapper = self.stack[-1]
+            if isinstance(wrapper, NumpyArrayWrapper):
+                self.stack[-1] = self._read_array(wrapper)
+
+        def _read_array(self, wrapper: Any) -> Any:
+            if getattr(wrapper, "dtype", None) is not None and getattr(
+                wrapper.dtype, "hasobject", False
+            ):
+                # joblib reads these with a fresh, unrestricted Unpickler.
+                nested = RestrictedUnpickler(self.filename, self.file_handle, self.allowlist)
+                nested.callable_ids = self.callable_ids
+                nested.ufunc_reconstruct = self.ufunc_reconstruct
+                return _ensure_native_byte_order(nested.load())
+            return wrapper.read(self, self.ensure_native_byte_order)
+
+        dispatch[pickle.REDUCE[0]] = load_reduce
+        dispatch[pickle.NEWOBJ[0]] = load_newobj
+        dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+        dispatch[pickle.BUILD[0]] = load_build
+
+    return RestrictedUnpickler
+
+
+def _guarded_ufunc_reconstruct(allowlist: Allowlist):
+    """NumPy < 1.20's ufunc importer, limited to allowed names."""
+
+    def _ufunc_reconstruct(module: Any, name: Any) -> Any:
+        if not (isinstance(module, str) and isinstance(name, str)) or not allowlist.allows(
+            f"{module}.{name}"
+        ):
+            raise unsafe_error("model file", [f"{module}.{name}"])
+        from cloudeploy.packaging.allowlist import resolve
+
+        return resolve(f"{module}.{name}")
+
+    return _ufunc_reconstruct
