@@ -1,0 +1,163 @@
+"""``MonitorSpec``: what to monitor, against which thresholds, and where to alert.
+
+A spec is a frozen value that validates itself on construction, so a bad
+threshold or sampling rate is refused before anything is configured or
+computed. Thresholds follow Vertex AI: a score *above* its threshold is a
+breach, and features without their own threshold get ``default_threshold``
+(0.3, Vertex AI's backend default).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cloudeploy.errors import ValidationError
+
+DEFAULT_THRESHOLD = 0.3
+Kind = Literal["skew", "drift"]
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: str | float | int, *, what: str = "duration") -> float:
+    """Seconds in ``value``: a number of seconds, or ``"90s"``, ``"15m"``, ``"1h"``, ``"2d"``.
+
+    Raises ValidationError naming ``what`` for anything else or a non-positive value.
+    """
+    if isinstance(value, bool):
+        raise ValidationError(f"{what} must be a duration such as 3600 or '1h', got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION_RE.match(str(value))
+        if not match:
+            raise ValidationError(
+                f"{what} must be a duration such as 3600, '90s', '15m', '1h' or '1d', got {value!r}"
+            )
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValidationError(f"{what} must be positive, got {value!r}")
+    return seconds
+
+
+def _check_threshold(label: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{label} must be a number in [0, 1], got {value!r}")
+    if not (0.0 <= float(value) <= 1.0):
+        raise ValidationError(f"{label} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """Skew and drift monitoring settings for one endpoint.
+
+    - ``skew_thresholds`` / ``drift_thresholds``: per-feature thresholds in [0, 1].
+    - ``default_threshold``: for every feature without its own (0.3).
+    - ``window``: the serving window compared, in seconds (``"1h"`` accepted).
+    - ``interval``: how often monitoring runs, in seconds (Vertex AI rounds it up
+      to whole hours).
+    - ``sample_rate``: fraction of requests captured, in (0, 1].
+    - ``alert_emails`` / ``webhook_url``: where breaches are sent besides the log.
+    - ``features``: the features to monitor, or ``None`` for all of them.
+    """
+
+    skew_thresholds: Mapping[str, float] = field(default_factory=dict)
+    drift_thresholds: Mapping[str, float] = field(default_factory=dict)
+    default_threshold: float = DEFAULT_THRESHOLD
+    window: float | str = 3600.0
+    sample_rate: float = 1.0
+    alert_emails: tuple[str, ...] = ()
+    webhook_url: str | None = None
+    interval: float | str = 3600.0
+    features: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(
+            self, "default_threshold", _check_threshold("default_threshold", self.default_threshold)
+        )
+        for attribute in ("skew_thresholds", "drift_thresholds"):
+            raw = getattr(self, attribute)
+            if not isinstance(raw, Mapping):
+                raise ValidationError(
+                    f"{attribute} must map feature names to thresholds, got {raw!r}"
+                )
+            cleaned = {
+                str(name): _check_threshold(
+                    f"{attribute.split('_')[0]} threshold for {name!r}", value
+                )
+                for name, value in raw.items()
+            }
+            set_(self, attribute, cleaned)
+        set_(self, "window", parse_duration(self.window, what="window"))
+        set_(self, "interval", parse_duration(self.interval, what="interval"))
+        rate = self.sample_rate
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float))
+            or not (0.0 < float(rate) <= 1.0)
+        ):
+            raise ValidationError(f"sample_rate must be in (0, 1], got {rate!r}")
+        set_(self, "sample_rate", float(rate))
+        emails = (
+            (self.alert_emails,) if isinstance(self.alert_emails, str) else tuple(self.alert_emails)
+        )
+        for email in emails:
+            if not isinstance(email, str) or "@" not in email.strip("@"):
+                raise ValidationError(f"alert e-mail {email!r} is not an e-mail address")
+        set_(self, "alert_emails", emails)
+        if self.webhook_url is not None and not str(self.webhook_url).startswith(
+            ("http://", "https://")
+        ):
+            raise ValidationError(f"webhook_url must be an http(s) URL, got {self.webhook_url!r}")
+        if self.features is not None:
+            features = (self.features,) if isinstance(self.features, str) else tuple(self.features)
+            if not features:
+                raise ValidationError(
+                    "features is empty: give at least one feature, or None for all"
+                )
+            set_(self, "features", tuple(str(f) for f in features))
+
+    def threshold_for(self, feature: str, kind: Kind = "skew") -> float:
+        """The threshold that applies to ``feature`` for ``kind`` (skew or drift)."""
+        table = self.skew_thresholds if kind == "skew" else self.drift_thresholds
+        return table.get(feature, self.default_threshold)
+
+    @property
+    def interval_hours(self) -> int:
+        """The interval rounded up to whole hours, as Vertex AI schedules it."""
+        return max(1, math.ceil(float(self.interval) / 3600.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "skew_thresholds": dict(self.skew_thresholds),
+            "drift_thresholds": dict(self.drift_thresholds),
+            "default_threshold": self.default_threshold,
+            "window": self.window,
+            "sample_rate": self.sample_rate,
+            "alert_emails": list(self.alert_emails),
+            "webhook_url": self.webhook_url,
+            "interval": self.interval,
+            "features": list(self.features) if self.features is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MonitorSpec:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidationError(
+                f"unknown monitor setting(s): {', '.join(unknown)}",
+                hint=f"known settings: {', '.join(sorted(known))}",
+            )
+        values = dict(data)
+        for key in ("alert_emails", "features"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
+        return cls(**values)
