@@ -1,0 +1,113 @@
+"""Malicious pickle files for the tests: each would create ``marker`` when unpickled.
+
+They are written the way attackers write them (``__reduce__`` returning a call),
+in the forms that bypass denylist scanners: plain pickle, compressed joblib,
+``operator.methodcaller`` and ``importlib.import_module`` chains, and a payload
+placed after an inline NumPy array (or inside an object array) in a joblib file.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import operator
+import os
+import pickle
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+
+class Call:
+    """Pickles as ``func(*args)``."""
+
+    def __init__(self, func, *args):
+        self.func = func
+        self.args = args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+    def __call__(self, *args):  # pickle wants the reduce callable to be callable
+        raise AssertionError("never called in the tests")
+
+
+def touch_command(marker: Path) -> str:
+    return f"touch {marker}"
+
+
+def os_system(marker: Path) -> Call:
+    return Call(os.system, touch_command(marker))
+
+
+def builtins_exec(marker: Path) -> Call:
+    return Call(builtins.exec, f"open({str(marker)!r}, 'w').close()")
+
+
+def methodcaller_chain(marker: Path) -> Call:
+    """``methodcaller('system', cmd)(__import__('os'))``: no os.system global at all."""
+    return Call(
+        operator.methodcaller("system", touch_command(marker)), Call(builtins.__import__, "os")
+    )
+
+
+def importlib_chain(marker: Path) -> Call:
+    """``getattr(importlib.import_module('os'), 'system')(cmd)``."""
+    system = Call(builtins.getattr, Call(importlib.import_module, "os"), "system")
+    return Call(system, touch_command(marker))
+
+
+def write_pickle(path: Path, payload) -> Path:
+    path.write_bytes(pickle.dumps(payload, protocol=4))
+    return path
+
+
+def write_joblib(path: Path, payload, compress=0) -> Path:
+    joblib.dump(payload, path, compress=compress)
+    return path
+
+
+def write_after_inline_array(path: Path, marker: Path) -> Path:
+    """A joblib file whose payload comes right after raw NumPy array bytes."""
+    joblib.dump([np.arange(1000, dtype=np.float64), os_system(marker)], path)
+    return path
+
+
+def write_in_object_array(path: Path, marker: Path) -> Path:
+    """A joblib file whose payload sits in the nested pickle of an object array."""
+    array = np.empty(2, dtype=object)
+    array[0], array[1] = "benign", builtins_exec(marker)
+    joblib.dump(array, path)
+    return path
+
+
+def stack_global_via_memo(marker: Path) -> bytes:
+    """``os.system`` named through memoised strings fetched back with BINGET."""
+    cmd = touch_command(marker).encode()
+    return (
+        b"\x80\x04"
+        + b"\x8c\x02os\x94"  # SHORT_BINUNICODE 'os', MEMOIZE -> 0
+        + b"\x8c\x06system\x94"  # SHORT_BINUNICODE 'system', MEMOIZE -> 1
+        + b"00"  # POP POP
+        + b"h\x00h\x01\x93"  # BINGET 0, BINGET 1, STACK_GLOBAL
+        + b"\x8c"
+        + bytes([len(cmd)])
+        + cmd
+        + b"\x85R."  # TUPLE1, REDUCE, STOP
+    )
+
+
+def stack_global_computed(marker: Path) -> bytes:
+    """STACK_GLOBAL whose module name is computed (``str('os')``) rather than a literal."""
+    cmd = touch_command(marker).encode()
+    return (
+        b"\x80\x04"
+        + b"\x8c\x08builtins\x8c\x03str\x93"  # builtins.str (allowed)
+        + b"\x8c\x02os\x85R"  # str('os')
+        + b"\x8c\x06system\x93"  # STACK_GLOBAL(str('os'), 'system')
+        + b"\x8c"
+        + bytes([len(cmd)])
+        + cmd
+        + b"\x85R."
+    )
