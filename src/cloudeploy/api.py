@@ -232,24 +232,43 @@ def set_traffic(
 
 def promote(
     endpoint: str,
-    to: str,
+    to: str | None = None,
     *,
     plan: Any = None,
+    resume: bool = False,
+    native: bool = False,
     provider: str | Provider | None = None,
     profile: Any = None,
     progress: ProgressCallback = no_progress,
+    on_event: Any = None,
     timeout: float | None = None,
-) -> EndpointStatus:
+) -> Any:
     """Move all of ``endpoint``'s traffic to version ``to``.
 
-    Without a plan this is immediate. Stepwise promotion with gates takes a
-    ``RolloutPlan`` (``cloudeploy.rollout``).
+    Without a plan this is immediate and returns the endpoint's status. With a
+    :class:`~cloudeploy.rollout.plan.RolloutPlan` (or ``resume=True``, which
+    continues a stopped rollout from its recorded step) traffic moves step by
+    step behind the plan's gates and a
+    :class:`~cloudeploy.rollout.result.PromotionResult` is returned: ``outcome``
+    is ``promoted`` or ``rolled_back`` (traffic back at the starting split), with
+    the decision log. ``native=True`` hands the plan to SageMaker's own
+    blue/green deployment instead (SageMaker provider only). ``on_event``
+    receives :class:`~cloudeploy.rollout.executor.RolloutEvent` objects for a
+    live view.
     """
     backend = resolve_provider(provider, profile)
-    if plan is not None:
+    if native:
+        from cloudeploy.rollout.native_sagemaker import run_native_promotion
+
+        return run_native_promotion(backend, endpoint, to, plan, progress=progress, timeout=timeout)
+    if plan is not None or resume:
         from cloudeploy.rollout import run_promotion
 
-        return run_promotion(backend, endpoint, to, plan, progress=progress)
+        extra = {"on_event": on_event} if on_event is not None else {}
+        return run_promotion(backend, endpoint, to, plan, resume=resume, progress=progress,
+                             timeout=timeout, **extra)
+    if to is None:
+        raise ValidationError("say which version to promote (to=...)")
     label = normalize_version(to)
     return backend.set_traffic(endpoint, TrafficSplit({label: 100}), timeout=timeout, progress=progress)
 
@@ -262,10 +281,19 @@ def rollback(
     progress: ProgressCallback = no_progress,
     timeout: float | None = None,
 ) -> EndpointStatus:
-    """Return ``endpoint`` to its split before the last traffic change."""
+    """Return ``endpoint`` to its split before the last traffic change.
+
+    If a rollout on ``endpoint`` was stopped (killed, Ctrl-C) or ended promoted
+    and still serves the promoted split, this goes back to the split that
+    rollout started from instead, and records it in the rollout's log. A
+    promote running right now is not interrupted: ConflictError.
+    """
     from cloudeploy.errors import ConflictError
+    from cloudeploy.rollout import rollback_stopped
 
     backend = resolve_provider(provider, profile)
+    if rollback_stopped(backend, endpoint, progress=progress, timeout=timeout) is not None:
+        return backend.get_endpoint(endpoint)
     previous = backend.previous_traffic(endpoint)
     if previous is None:
         raise ConflictError(f"endpoint {endpoint!r} has no earlier traffic split to go back to")

@@ -1,0 +1,404 @@
+"""The client-side rollout executor: set the split, bake, judge, go on or roll back.
+
+Provider-agnostic: it uses only ``get_endpoint``, ``set_traffic`` and
+``version_metrics`` of the provider contract. For each step it
+
+1. records the step in the state store, then applies the step's split;
+2. bakes: every poll it reads the new and the current version's metrics for
+   the window since the split was in place and runs the gates; a broken gate
+   (once ``min_requests`` were seen) rolls back at once, without waiting for
+   the bake to end;
+3. after the bake, with ``min_requests`` seen and no broken gate, goes on.
+
+Rolling back sets the split the rollout started from. Every decision lands in
+the decision log with the numbers it was based on, and the state is saved at
+every transition, so a process killed at any point leaves a rollout that
+``resume`` continues from its recorded step (the bake window keeps its start)
+and that ``rollback_stopped`` undoes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cloudeploy.errors import ConflictError, NotFoundError, ValidationError
+from cloudeploy.providers.base import ProgressCallback, no_progress
+from cloudeploy.rollout import result as actions
+from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
+from cloudeploy.rollout.plan import RolloutPlan, format_duration
+from cloudeploy.rollout.result import Decision, PromotionResult
+from cloudeploy.rollout.state import (
+    INTERRUPTED,
+    PROMOTED,
+    ROLLED_BACK,
+    RUNNING,
+    RolloutState,
+    RolloutStore,
+    store_for,
+)
+from cloudeploy.types import TrafficSplit, normalize_version
+
+if TYPE_CHECKING:
+    from cloudeploy.providers.base import Provider, VersionMetrics
+
+
+@dataclass(frozen=True)
+class RolloutEvent:
+    """What the executor is doing now, for live views.
+
+    ``kind`` is ``step`` (a split was applied), ``sample`` (gates read during a
+    bake), ``decision`` (a decision was logged) or ``done``.
+    """
+
+    kind: str
+    state: RolloutState
+    plan: RolloutPlan
+    step: int
+    percent: int
+    split: dict[str, int]
+    new: VersionMetrics | None = None
+    baseline: VersionMetrics | None = None
+    gates: tuple[GateResult, ...] = ()
+    decision: Decision | None = None
+    at: float = field(default_factory=time.time)
+
+
+EventCallback = Callable[[RolloutEvent], None]
+
+
+def _no_events(event: RolloutEvent) -> None:
+    pass
+
+
+def step_split(from_split: TrafficSplit, version: str, percent: int) -> TrafficSplit:
+    """``from_split`` with ``version`` at ``percent`` and the others shrunk proportionally."""
+    return from_split.with_new_version(version, percent)
+
+
+def baseline_version(from_split: dict[str, int], version: str) -> str | None:
+    """The version the new one is compared with: the largest share of the starting split."""
+    others = [(p, v) for v, p in from_split.items() if v != version and p > 0]
+    return max(others)[1] if others else None
+
+
+class RolloutExecutor:
+    """Runs one rollout of ``state.to_version`` on ``state.endpoint``.
+
+    The caller holds ``store``'s lock for the whole run (see :func:`run_promotion`).
+    ``clock`` gives wall-clock seconds (metrics windows are wall-clock) and
+    ``sleep`` waits; both are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        state: RolloutState,
+        store: RolloutStore,
+        *,
+        progress: ProgressCallback = no_progress,
+        on_event: EventCallback = _no_events,
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.provider = provider
+        self.state = state
+        self.store = store
+        self.plan = RolloutPlan.from_dict(state.plan)
+        self.gates = build_gates(self.plan)
+        self.progress = progress
+        self.on_event = on_event
+        self.timeout = timeout
+        self.clock = clock
+        self.sleep = sleep
+        self.from_split = TrafficSplit(state.from_split)
+        self.baseline = baseline_version(state.from_split, state.to_version)
+
+    # -- the run ----------------------------------------------------------------
+
+    def run(self) -> PromotionResult:
+        """Go through the remaining steps; return the outcome.
+
+        On KeyboardInterrupt or any error the state is saved as ``interrupted``
+        (resumable) and the exception propagates.
+        """
+        state = self.state
+        state.status, state.pid = RUNNING, os.getpid()
+        self._save()
+        try:
+            for index in range(max(state.step_index, 0), len(self.plan.steps)):
+                percent = self.plan.steps[index]
+                if percent <= self.from_split.get(state.to_version, 0) and percent < 100:
+                    continue  # the version already had that much when we started
+                self._apply_step(index, percent)
+                if percent == 100 and not self.plan.final_bake:
+                    break
+                verdict = self._bake(index, percent)
+                if verdict is not None:
+                    return self._roll_back(index, percent, *verdict)
+                if percent < 100:
+                    self._decide(actions.PROCEED, index, percent, "gates passed", *self._last_reading)
+            return self._finish_promoted()
+        except BaseException as error:
+            if not state.finished:
+                state.status = INTERRUPTED
+                reason = "interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt) else f"stopped by an error: {error}"
+                state.reason = reason
+                self._decide(actions.INTERRUPT, state.step_index, self._percent(state.step_index), reason)
+            raise
+
+    def _apply_step(self, index: int, percent: int) -> None:
+        state = self.state
+        split = step_split(self.from_split, state.to_version, percent)
+        resuming = state.step_index == index and state.step_started_at is not None
+        if not resuming:
+            state.step_index, state.step_started_at = index, None
+            self._save()
+        self.progress(f"step {index + 1}/{len(self.plan.steps)}: {state.to_version} at {percent}%")
+        self.provider.set_traffic(state.endpoint, split, timeout=self.timeout, progress=self.progress)
+        if not resuming:
+            state.step_started_at = self.clock()
+            self._decide(actions.STEP, index, percent, f"traffic set to {_split_text(split)}")
+        self._emit("step", index, percent)
+
+    def _bake(self, index: int, percent: int) -> tuple[str, dict, list] | None:
+        """Bake step ``index``; None if it passed, else ``(reason, metrics, gates)``."""
+        plan, state = self.plan, self.state
+        start = state.step_started_at or self.clock()
+        bake_end, wait_end = start + plan.bake_s, start + plan.wait_limit_s
+        interval = min(5.0, max(0.2, plan.bake_s / 10))
+        while True:
+            now = self.clock()
+            new, base, results = self._read(start, now)
+            self._last_reading = (_metrics_dict(new, base), [r.to_dict() for r in results])
+            state.heartbeat = now
+            self._save()
+            self._emit("sample", index, percent, new=new, baseline=base, gates=tuple(results))
+            enough = new.requests >= plan.min_requests
+            broken = [r for r in results if r.passed is False]
+            if enough and broken:
+                reason = "; ".join(f"{r.gate} broke: {_value_text(r)}" for r in broken)
+                return reason, *self._last_reading
+            if enough and now >= bake_end:
+                return None
+            if now >= wait_end:
+                reason = (f"not enough traffic: {new.requests} of {plan.min_requests} requests to "
+                          f"{state.to_version} within {format_duration(plan.wait_limit_s)}")
+                return reason, *self._last_reading
+            self.sleep(max(0.0, min(interval, (bake_end if now < bake_end else wait_end) - now)))
+
+    def _read(self, start: float, now: float) -> tuple[VersionMetrics, VersionMetrics | None, list[GateResult]]:
+        state = self.state
+        new = self.provider.version_metrics(state.endpoint, state.to_version, since=start, until=now)
+        base = (
+            self.provider.version_metrics(state.endpoint, self.baseline, since=start, until=now)
+            if self.baseline else None
+        )
+        window = StepWindow(self.provider, state.endpoint, state.to_version, new, base, self.plan.min_requests)
+        return new, base, [gate.evaluate(window) for gate in self.gates]
+
+    # -- endings ----------------------------------------------------------------
+
+    def _roll_back(self, index: int, percent: int, reason: str, metrics: dict, gates: list) -> PromotionResult:
+        self.progress(f"rolling back: {reason}")
+        self.provider.set_traffic(self.state.endpoint, self.from_split, timeout=self.timeout, progress=self.progress)
+        self.state.status, self.state.reason = ROLLED_BACK, reason
+        self._decide(actions.ROLLBACK, index, percent, reason, metrics, gates, split=self.from_split.to_dict())
+        return self._result()
+
+    def _finish_promoted(self) -> PromotionResult:
+        state = self.state
+        last = len(self.plan.steps) - 1
+        reason = f"{state.to_version} serves 100% after {len(self.plan.steps)} step(s)"
+        state.status, state.reason = PROMOTED, reason
+        metrics, gates = getattr(self, "_last_reading", ({}, []))
+        self._decide(actions.PROMOTED, last, 100, reason, metrics, gates)
+        return self._result()
+
+    def _result(self) -> PromotionResult:
+        state = self.state
+        traffic = self.provider.get_endpoint(state.endpoint).traffic.to_dict()
+        self._emit("done", state.step_index, self._percent(state.step_index))
+        return result_of(state, traffic)
+
+    # -- bookkeeping ------------------------------------------------------------
+
+    def _decide(self, action: str, index: int, percent: int, reason: str,
+                metrics: dict | None = None, gates: list | None = None, *, split: dict | None = None) -> None:
+        state = self.state
+        if split is None:
+            split = step_split(self.from_split, state.to_version, percent).to_dict() if index >= 0 else state.from_split
+        decision = Decision(action, index, percent, split, reason, self.clock(), metrics or {}, gates or [])
+        state.decisions.append(decision.to_dict())
+        self._save()
+        self.progress(f"{action}: {reason}")
+        self._emit("decision", index, percent, decision=decision)
+
+    def _save(self) -> None:
+        self.state.heartbeat = self.clock()
+        self.store.save(self.state)
+
+    def _percent(self, index: int) -> int:
+        return self.plan.steps[index] if 0 <= index < len(self.plan.steps) else 0
+
+    def _emit(self, kind: str, index: int, percent: int, **extra: Any) -> None:
+        split = step_split(self.from_split, self.state.to_version, percent).to_dict() if index >= 0 else {}
+        self.on_event(RolloutEvent(kind, self.state, self.plan, index, percent, split, **extra))
+
+    _last_reading: tuple[dict, list] = ({}, [])
+
+
+def result_of(state: RolloutState, traffic: dict[str, int]) -> PromotionResult:
+    """The :class:`PromotionResult` a finished ``state`` stands for."""
+    return PromotionResult(
+        endpoint=state.endpoint,
+        version=state.to_version,
+        outcome=state.status,
+        from_split=dict(state.from_split),
+        traffic=dict(traffic),
+        decisions=tuple(Decision.from_dict(d) for d in state.decisions),
+        plan=dict(state.plan),
+        reason=state.reason,
+    )
+
+
+# -- entry points -----------------------------------------------------------------
+
+
+def run_promotion(
+    provider: Provider,
+    endpoint: str,
+    to: str | None,
+    plan: RolloutPlan | None = None,
+    *,
+    resume: bool = False,
+    progress: ProgressCallback = no_progress,
+    on_event: EventCallback = _no_events,
+    timeout: float | None = None,
+    store: RolloutStore | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PromotionResult:
+    """Promote ``to`` on ``endpoint`` step by step under ``plan``, or ``resume`` a stopped rollout.
+
+    Returns a result whose ``outcome`` is ``promoted`` or ``rolled_back`` (a
+    rolled-back promotion is an answer, not an exception; the CLI maps it to
+    exit status 3). Raises ConflictError if another promote holds the endpoint,
+    or if a stopped rollout exists and ``resume`` is not set (resume it or roll
+    it back first); ValidationError/NotFoundError for a bad version or plan.
+    On Ctrl-C or an error the rollout is left ``interrupted`` and resumable.
+    """
+    store = store or store_for(provider, endpoint)
+    with store.locked():
+        previous = store.load()
+        if resume:
+            state = _resumable(previous, endpoint, to)
+        else:
+            if previous is not None and not previous.finished:
+                raise ConflictError(
+                    f"a rollout of {previous.to_version} on {endpoint} stopped at step "
+                    f"{previous.step_index + 1} ({previous.status})",
+                    hint=f"continue it with: cloudeploy promote {endpoint} --resume; "
+                         f"or undo it with: cloudeploy rollback {endpoint}",
+                )
+            state = _new_state(provider, endpoint, to, plan or RolloutPlan())
+        executor = RolloutExecutor(provider, state, store, progress=progress, on_event=on_event,
+                                   timeout=timeout, clock=clock, sleep=sleep)
+        if resume:
+            executor._decide(actions.RESUME, state.step_index, executor._percent(state.step_index),
+                             f"resumed by pid {os.getpid()}")
+        return executor.run()
+
+
+def _new_state(provider: Provider, endpoint: str, to: str | None, plan: RolloutPlan) -> RolloutState:
+    if not to:
+        raise ValidationError("say which version to promote (--to VERSION)")
+    status = provider.get_endpoint(endpoint)
+    version = provider.get_model_version(status.model, to).version
+    if status.deployment(version) is None:
+        deployed = ", ".join(d.version for d in status.deployments) or "none"
+        raise NotFoundError(
+            f"{version} is not deployed on {endpoint} (deployed: {deployed})",
+            hint=f"deploy it with no traffic first: cloudeploy deploy MODEL --endpoint {endpoint} --traffic 0",
+        )
+    from_split = status.traffic.to_dict()
+    if not from_split or sum(from_split.values()) != 100:
+        raise ConflictError(f"endpoint {endpoint} serves no traffic; there is nothing to promote from")
+    return RolloutState(endpoint=endpoint, provider=provider.name, to_version=version,
+                        plan=plan.to_dict(), from_split=from_split)
+
+
+def _resumable(previous: RolloutState | None, endpoint: str, to: str | None) -> RolloutState:
+    if previous is None or previous.finished:
+        what = "no rollout was recorded" if previous is None else f"the last rollout {previous.status.replace('_', ' ')}"
+        raise ConflictError(f"nothing to resume on {endpoint}: {what}")
+    if to is not None and normalize_version_or_none(to) not in (previous.to_version, None):
+        raise ValidationError(
+            f"the stopped rollout on {endpoint} promotes {previous.to_version}, not {to}",
+            hint="drop --to with --resume, or roll the stopped rollout back first",
+        )
+    return previous
+
+
+def normalize_version_or_none(version: str) -> str | None:
+    try:
+        return normalize_version(version)
+    except ValidationError:
+        return None  # an alias: the stored rollout names the version it resolved to
+
+
+def rollback_stopped(
+    provider: Provider,
+    endpoint: str,
+    *,
+    progress: ProgressCallback = no_progress,
+    timeout: float | None = None,
+    store: RolloutStore | None = None,
+) -> PromotionResult | None:
+    """Undo the endpoint's rollout if one is stopped (or ended promoted and still
+    serves the promoted split): set its starting split and record the decision.
+
+    Returns None when there is no such rollout (the caller falls back to the
+    provider's previous split). ConflictError if a promote is running right now.
+    """
+    store = store or store_for(provider, endpoint)
+    state = store.load()
+    if state is None or state.status == ROLLED_BACK:
+        return None
+    with store.locked():
+        state = store.load()
+        if state is None or state.status == ROLLED_BACK:
+            return None
+        current = provider.get_endpoint(endpoint).traffic.to_dict()
+        if state.status == PROMOTED:
+            final = TrafficSplit(state.from_split).with_new_version(state.to_version, 100).to_dict()
+            if {v: p for v, p in current.items() if p} != {v: p for v, p in final.items() if p}:
+                return None  # traffic moved on since the promotion: not ours to undo
+        from_split = TrafficSplit(state.from_split)
+        progress(f"rolling back the rollout of {state.to_version}: {_split_text(from_split)}")
+        provider.set_traffic(endpoint, from_split, timeout=timeout, progress=progress)
+        was = state.status
+        state.status, state.reason = ROLLED_BACK, f"rolled back by request ({was} at step {state.step_index + 1})"
+        decision = Decision(actions.ROLLBACK, state.step_index, 0, from_split.to_dict(), state.reason)
+        state.decisions.append(decision.to_dict())
+        state.pid = os.getpid()
+        store.save(state)
+        return result_of(state, provider.get_endpoint(endpoint).traffic.to_dict())
+
+
+def _metrics_dict(new: VersionMetrics, base: VersionMetrics | None) -> dict[str, Any]:
+    return {"new": new.to_dict(), "baseline": base.to_dict() if base else None}
+
+
+def _value_text(result: GateResult) -> str:
+    if result.gate == "error_rate":
+        return f"{result.value:.2%} > {result.threshold:.2%} ({result.detail})"
+    return f"{result.value:.3g} > {result.threshold:g} ({result.detail})"
+
+
+def _split_text(split: TrafficSplit | dict[str, int]) -> str:
+    return ", ".join(f"{v}={p}%" for v, p in dict(split).items())

@@ -1,0 +1,255 @@
+"""The rollout plan: traffic steps, bake time, minimum traffic, and gates.
+
+One plan drives every provider. It comes from Python (``RolloutPlan(...)``),
+from CLI flags, or from a TOML/YAML file kept in the user's repository::
+
+    # rollout.toml
+    steps = [5, 25, 50, 100]
+    bake = "10m"
+    min_requests = 200
+    max_error_rate = "1%"
+    max_p99_ms = 300
+    max_p99_ratio = 1.5          # new p99 at most 1.5x the current version's
+
+    [gates.drift]                # further gates by registered name (rollout.gates)
+    max = 0.3
+
+Flags given on the command line override the file's values
+(:meth:`RolloutPlan.with_overrides`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cloudeploy.errors import ValidationError
+
+DEFAULT_STEPS = (5, 25, 50, 100)
+DEFAULT_BAKE_S = 600.0
+DEFAULT_MIN_REQUESTS = 100
+DEFAULT_MAX_ERROR_RATE = 0.01
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: str | float | int, *, what: str = "duration") -> float:
+    """Seconds for ``"10m"``, ``"30s"``, ``"1h"``, ``"500ms"`` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValidationError(f"invalid {what} {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION_RE.match(str(value))
+        if not match:
+            raise ValidationError(
+                f"invalid {what} {value!r}", hint="durations look like 500ms, 30s, 10m or 1h"
+            )
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ValidationError(f"{what} must not be negative, got {value!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest of ``500ms``, ``30s``, ``10m``, ``1h`` that says ``seconds`` exactly."""
+    if seconds and seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def parse_rate(value: str | float | int, *, what: str = "error rate") -> float:
+    """A fraction in [0, 1] from ``0.01`` or ``"1%"``."""
+    if isinstance(value, bool):
+        raise ValidationError(f"invalid {what} {value!r}")
+    text = str(value).strip()
+    try:
+        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValidationError(f"invalid {what} {value!r}", hint="give a fraction (0.01) or a percent (1%)") from None
+    if not 0 <= rate <= 1:
+        raise ValidationError(f"{what} must be between 0 and 1 (0% and 100%), got {value!r}")
+    return rate
+
+
+def parse_steps(value: str | Sequence[int | str]) -> tuple[int, ...]:
+    """Traffic steps from ``"5,25,50,100"`` or a list; strictly rising, ending at 100."""
+    items = [s for s in value.split(",") if s.strip()] if isinstance(value, str) else list(value)
+    steps: list[int] = []
+    for item in items:
+        text = str(item).strip().rstrip("%")
+        if isinstance(item, bool) or not text.isdigit():
+            raise ValidationError(f"invalid traffic step {item!r}", hint="steps are whole percents like 5,25,50,100")
+        steps.append(int(text))
+    if not steps:
+        raise ValidationError("a rollout needs at least one traffic step")
+    if any(not 0 < s <= 100 for s in steps):
+        raise ValidationError(f"traffic steps must be between 1 and 100, got {steps}")
+    if any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ValidationError(f"traffic steps must rise strictly, got {steps}")
+    if steps[-1] != 100:
+        raise ValidationError(f"the last traffic step must be 100, got {steps}", hint="append 100 to --steps")
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """How to move traffic to a new version, and when to stop.
+
+    - ``steps``: the new version's percent at each step, rising to 100.
+    - ``bake_s``: seconds each step serves before it is judged (also the
+      metrics window). A step whose new version has not yet seen
+      ``min_requests`` requests keeps baking, up to ``max_wait_s`` (default
+      three bakes), and is then judged "not enough traffic" and rolled back.
+    - ``max_error_rate``: the new version's 5xx share that fails a step.
+    - ``max_p99_ms``: the new version's p99 latency that fails a step.
+    - ``max_p99_ratio``: the new version's p99 over the current version's
+      (measured in the same window) that fails a step; not judged when the
+      current version has fewer than ``min_requests`` in the window.
+    - ``gates``: further gates by registered name with their settings
+      (see :mod:`cloudeploy.rollout.gates`), e.g. ``{"drift": {"max": 0.3}}``.
+    - ``final_bake``: whether the 100% step bakes and is judged too (the
+      starting split is still restorable until the plan ends).
+
+    ``None`` disables a threshold. Every gate that can fail does so as soon as
+    ``min_requests`` have been seen, without waiting for the bake to end.
+    """
+
+    steps: tuple[int, ...] = DEFAULT_STEPS
+    bake_s: float = DEFAULT_BAKE_S
+    min_requests: int = DEFAULT_MIN_REQUESTS
+    max_error_rate: float | None = DEFAULT_MAX_ERROR_RATE
+    max_p99_ms: float | None = None
+    max_p99_ratio: float | None = None
+    max_wait_s: float | None = None
+    final_bake: bool = True
+    gates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", parse_steps(self.steps))
+        object.__setattr__(self, "bake_s", parse_duration(self.bake_s, what="bake time"))
+        if self.max_wait_s is not None:
+            object.__setattr__(self, "max_wait_s", parse_duration(self.max_wait_s, what="max wait"))
+            if self.max_wait_s < self.bake_s:
+                raise ValidationError(
+                    f"max wait ({format_duration(self.max_wait_s)}) is shorter than the bake time "
+                    f"({format_duration(self.bake_s)})"
+                )
+        if isinstance(self.min_requests, bool) or not isinstance(self.min_requests, int) or self.min_requests < 0:
+            raise ValidationError(f"min requests must be a whole number >= 0, got {self.min_requests!r}")
+        if self.max_error_rate is not None:
+            object.__setattr__(self, "max_error_rate", parse_rate(self.max_error_rate, what="max error rate"))
+        for name in ("max_p99_ms", "max_p99_ratio"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValidationError(f"{name.replace('_', ' ')} must be a positive number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if not isinstance(self.gates, Mapping):
+            raise ValidationError("gates must map a gate name to its settings")
+        object.__setattr__(self, "gates", {str(k): dict(v or {}) for k, v in self.gates.items()})
+        from cloudeploy.rollout.gates import build_gates
+
+        build_gates(self)  # refuses unknown gate names and bad settings now, not mid-rollout
+
+    @property
+    def wait_limit_s(self) -> float:
+        """How long a step may bake while waiting for ``min_requests``."""
+        return self.max_wait_s if self.max_wait_s is not None else 3 * self.bake_s
+
+    def with_overrides(self, **values: Any) -> RolloutPlan:
+        """A copy with the given fields replaced; ``None`` values are ignored."""
+        given = {k: v for k, v in values.items() if v is not None}
+        unknown = set(given) - set(self.__dataclass_fields__)
+        if unknown:
+            raise ValidationError(f"unknown rollout plan field(s): {', '.join(sorted(unknown))}")
+        return replace(self, **given)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": list(self.steps),
+            "bake_s": self.bake_s,
+            "min_requests": self.min_requests,
+            "max_error_rate": self.max_error_rate,
+            "max_p99_ms": self.max_p99_ms,
+            "max_p99_ratio": self.max_p99_ratio,
+            "max_wait_s": self.max_wait_s,
+            "final_bake": self.final_bake,
+            "gates": {k: dict(v) for k, v in self.gates.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "rollout plan") -> RolloutPlan:
+        """Build a plan from a mapping; ``bake``/``max_wait`` take durations like ``"10m"``.
+
+        Unknown keys are refused, naming ``source``.
+        """
+        data = dict(data)
+        aliases = {"bake": "bake_s", "max_wait": "max_wait_s"}
+        for short, long in aliases.items():
+            if short in data:
+                if long in data:
+                    raise ValidationError(f"{source}: give {short!r} or {long!r}, not both")
+                data[long] = data.pop(short)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            known = ", ".join(sorted({*cls.__dataclass_fields__, *aliases} - set(aliases.values())))
+            raise ValidationError(f"{source}: unknown key(s) {', '.join(unknown)}", hint=f"known keys: {known}")
+        if "steps" in data and not isinstance(data["steps"], (str, list, tuple)):
+            raise ValidationError(f"{source}: steps must be a list of percents")
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RolloutPlan:
+        """Read a plan from a ``.toml``, ``.yaml`` or ``.yml`` file.
+
+        A TOML file may hold the plan at top level or under ``[rollout]``; so may YAML.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise ValidationError(f"cannot read rollout plan {path}: {error.strerror or error}") from None
+        suffix = path.suffix.lower()
+        if suffix == ".toml":
+            import tomllib
+
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as error:
+                raise ValidationError(f"{path}: invalid TOML: {error}") from None
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                data = yaml.safe_load(text) or {}
+            except yaml.YAMLError as error:
+                raise ValidationError(f"{path}: invalid YAML: {error}") from None
+        else:
+            raise ValidationError(f"rollout plan {path} must be a .toml, .yaml or .yml file")
+        if not isinstance(data, dict):
+            raise ValidationError(f"{path}: a rollout plan must be a table of settings")
+        if set(data) == {"rollout"} and isinstance(data["rollout"], dict):
+            data = data["rollout"]
+        return cls.from_dict(data, source=str(path))
+
+    def describe(self) -> list[str]:
+        """One line per setting, for ``--dry-run`` and logs."""
+        lines = [
+            "steps: " + " → ".join(f"{s}%" for s in self.steps),
+            f"bake: {format_duration(self.bake_s)} per step"
+            + ("" if self.final_bake else " (100% not judged)"),
+            f"min requests per step: {self.min_requests} (wait at most {format_duration(self.wait_limit_s)})",
+        ]
+        from cloudeploy.rollout.gates import build_gates
+
+        lines += [f"gate: {gate.describe()}" for gate in build_gates(self)]
+        return lines
