@@ -1,0 +1,31 @@
+"""``python -m cloudeploy.batch JOB_DIR``: run (or resume) a planned local job.
+
+This is the background runner that ``batch_predict(..., wait=False)`` and
+``cloudeploy batch --no-wait`` start; its exit code says whether the job
+succeeded, and the job directory says the rest.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    from cloudeploy.batch.engine import run_job
+    from cloudeploy.batch.jobdir import JobDir
+    from cloudeploy.errors import CloudeployError
+
+    if len(argv) != 1:
+        print("usage: python -m cloudeploy.batch JOB_DIR", file=sys.stderr)
+        return 2
+    try:
+        run_job(JobDir(Path(argv[0])))
+    except CloudeployError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,394 @@
+"""The local batch engine: planned chunks, scored by worker processes, written as parts.
+
+A job is *planned* once (:func:`plan_job`): the model is resolved to a package,
+the input is fingerprinted and cut into chunks, the needed columns are checked
+against the input's header, and all of it is stored in the job directory
+(:mod:`cloudeploy.batch.jobdir`). :func:`run_job` then scores the chunks that
+are not finished yet: each worker process loads the model once and, per chunk,
+reads only that chunk's bytes, checks the rows with numpy masks, predicts in
+one call and writes the chunk's part file and failed rows atomically. Memory is
+bounded by ``chunk_rows`` times the number of workers, whatever the input size.
+When every chunk is done the parts are concatenated in order into the
+destination and the failed rows, numbered across the whole input, into the
+errors file beside it.
+
+Killing a job loses at most the chunks in flight: running it again with the
+same spec (the job id derives from it) skips finished chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from cloudeploy.batch.jobdir import JobDir, write_json
+from cloudeploy.batch.spec import PREDICTION_COLUMN, BatchSpec, errors_uri
+from cloudeploy.errors import ConflictError, OperationFailed, ValidationError
+
+#: ``progress(chunks_done, chunks_total, rows_done)``
+ChunkProgress = Callable[[int, int, int], None]
+
+
+def _no_progress(done: int, total: int, rows: int) -> None:
+    pass
+
+
+# -- planning ------------------------------------------------------------------
+
+
+def derive_job_id(spec: BatchSpec, model_digest: str, input_fingerprint: list[dict[str, Any]]) -> str:
+    """A job id that is the same exactly when the same model scores the same input the same way."""
+    identity = {
+        **{k: v for k, v in spec.to_dict().items() if k not in ("job_id", "workers", "model", "options")},
+        "model_digest": model_digest,
+        "input": input_fingerprint,
+        "destination": os.path.abspath(spec.destination),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return f"batch-{digest[:12]}"
+
+
+def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = None, trust: bool = False) -> JobDir:
+    """Create (or find) the job directory for ``spec`` under ``home`` and return it.
+
+    ``model`` overrides ``spec.model`` (an estimator object, for the Python
+    API). Re-planning a spec whose job exists returns that job unchanged; a job
+    id given explicitly with a different spec is a ConflictError.
+    """
+    from cloudeploy.batch import io
+    from cloudeploy.batch.model import resolve_model
+
+    home = Path(home)
+    resolved = resolve_model(spec.model if model is None else model, provider, home, trust=trust)
+    files = io.expand_source(spec.source)
+    fingerprint = io.fingerprint(files)
+    job_id = spec.job_id or derive_job_id(spec, resolved.digest, fingerprint)
+    spec = spec.with_job_id(job_id)
+    job = JobDir(home / job_id)
+    if job.exists():
+        recorded = job.record()
+        if recorded["model_digest"] != resolved.digest or recorded["input"] != fingerprint or (
+            BatchSpec.from_dict(recorded["spec"]) != spec
+        ):
+            raise ConflictError(
+                f"batch job {job_id} exists with another model, input or spec",
+                hint="use another --job-id, or leave it out to derive one from the spec",
+            )
+        return job
+    from cloudeploy.packaging import read_manifest
+
+    schema = read_manifest(resolved.package_dir).schema
+    columns = _feature_columns(spec, schema)
+    _check_header(files[0], spec.input_format, [*spec.carry_columns, *columns])
+    chunks = io.plan_chunks(files, spec.input_format, spec.chunk_rows)  # type: ignore[arg-type]
+    job.create(
+        {
+            "spec": spec.to_dict(),
+            "model": resolved.label,
+            "package_dir": str(resolved.package_dir),
+            "model_digest": resolved.digest,
+            "trust": trust,
+            "input": fingerprint,
+            "feature_columns": columns,
+            "chunks": chunks,
+            "destination": os.path.abspath(spec.destination),
+            "errors": os.path.abspath(errors_uri(spec.destination)),
+            "created_at": time.time(),
+        }
+    )
+    job.write_status(state="pending", chunks_total=len(chunks))
+    return job
+
+
+def _feature_columns(spec: BatchSpec, schema) -> list[str]:
+    """The input columns that feed the model's features, in the model's order."""
+    if not spec.features:
+        return schema.names
+    if len(spec.features) != len(schema):
+        raise ValidationError(
+            f"features names {len(spec.features)} column(s) but the model takes {len(schema)} "
+            f"({', '.join(schema.names)})"
+        )
+    if schema.named and list(spec.features) != schema.names:
+        raise ValidationError(
+            f"the model was fitted on named features ({', '.join(schema.names)}); features must name the same, "
+            f"got {', '.join(spec.features)}"
+        )
+    return list(spec.features)
+
+
+def _check_header(path: str, fmt: str, needed: list[str]) -> None:
+    """Refuse at once an input that lacks a needed column (rather than failing every row)."""
+    import orjson
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    elif fmt == "csv":
+        import csv
+
+        with open(path, newline="") as handle:
+            names = next(csv.reader(handle), [])
+    else:
+        names = None
+        with open(path, "rb") as handle:
+            for line in handle:
+                if line.strip():
+                    try:
+                        first = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        return  # a bad first record is reported as a failed row
+                    names = list(first) if isinstance(first, dict) else None
+                    break
+        if names is None:
+            return
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ValidationError(
+            f"{path} has no column(s) {', '.join(missing)} (it has: {', '.join(names) or 'none'})",
+            hint="check --id-column and the model's features, or pass --feature for each input column",
+        )
+
+
+# -- running -------------------------------------------------------------------
+
+
+def run_job(job: JobDir, *, progress: ChunkProgress = _no_progress) -> dict[str, Any]:
+    """Score every unfinished chunk, then assemble the outputs. Returns the final status.
+
+    This is the body of the runner process (``python -m cloudeploy.batch``):
+    it forks its workers, so call it from a process without threads of its own.
+
+    Raises ConflictError if another process runs the job, and OperationFailed
+    when more than ``max_error_rate`` of the rows failed (the errors file is
+    written either way; the destination only on success).
+    """
+    record = job.record()
+    spec = BatchSpec.from_dict(record["spec"])
+    lock = job.lock()
+    try:
+        chunks = record["chunks"]
+        pending = [c for c in chunks if c["index"] not in job.finished()]
+        job.write_status(
+            state="running", pid=os.getpid(), chunks_total=len(chunks), started_at=time.time(), message=""
+        )
+        try:
+            _score(job, record, spec, pending, len(chunks), progress)
+            return _finish(job, record, spec)
+        except BaseException as error:
+            message = error.message if isinstance(error, OperationFailed) else f"{type(error).__name__}: {error}"
+            job.write_status(state="failed", message=message, finished_at=time.time())
+            raise
+    finally:
+        JobDir.unlock(lock)
+
+
+def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], total: int, progress: ChunkProgress) -> None:
+    context = _context(job, record, spec)
+    done = total - len(pending)
+    rows = sum(r["records"] for r in job.finished().values())
+    progress(done, total, rows)
+    workers = min(spec.workers or os.cpu_count() or 1, len(pending))
+    _init_worker(context)
+    if workers <= 1:
+        for chunk in pending:
+            rows += process_chunk(chunk)["records"]
+            done += 1
+            progress(done, total, rows)
+        return
+    import multiprocessing
+
+    # fork shares the model loaded above; it is safe because run_job runs in
+    # its own runner process (python -m cloudeploy.batch) that starts no threads.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        queue = iter(pending)
+        # A bounded number of chunks in flight keeps memory flat and cancels fast.
+        running = {pool.submit(process_chunk, c) for c in _take(queue, 2 * workers)}
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                rows += future.result()["records"]
+                done += 1
+                progress(done, total, rows)
+            running |= {pool.submit(process_chunk, c) for c in _take(queue, len(finished))}
+
+
+def _take(iterator, count: int) -> list:
+    return [item for _, item in zip(range(count), iterator, strict=False)]
+
+
+def _context(job: JobDir, record: dict, spec: BatchSpec) -> dict[str, Any]:
+    return {
+        "job_dir": str(job.path),
+        "package_dir": record["package_dir"],
+        "trust": record["trust"],
+        "input_format": spec.input_format,
+        "output_format": spec.output_format,
+        "carry": list(spec.carry_columns),
+        "features": record["feature_columns"],
+        "batch_rows": spec.chunk_rows,
+    }
+
+
+def _finish(job: JobDir, record: dict, spec: BatchSpec) -> dict[str, Any]:
+    from cloudeploy.batch import io
+
+    finished = job.finished()
+    chunks = record["chunks"]
+    records = failed = written = 0
+    errors_path = Path(record["errors"])
+    errors_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = errors_path.with_name(f".{errors_path.name}.tmp")
+    with open(tmp, "wb") as out:
+        for chunk in chunks:
+            meta = finished[chunk["index"]]
+            with open(job.errors_path(chunk["index"]), "rb") as handle:
+                for line in handle:
+                    failure = json.loads(line)
+                    failure["row"] += records + 1
+                    out.write(json.dumps(failure, default=str).encode() + b"\n")
+            records += meta["records"]
+            failed += meta["failed"]
+            written += meta["rows"]
+    os.replace(tmp, errors_path)
+    counts = {"records": records, "rows": written, "failed_rows": failed, "errors": str(errors_path)}
+    if records and failed / records > spec.max_error_rate:
+        raise OperationFailed(
+            f"{failed} of {records} rows failed ({failed / records:.1%}), more than max_error_rate "
+            f"{spec.max_error_rate:.1%}; see {errors_path}",
+            hint="fix the input, or raise --max-error-rate to accept the rest",
+        )
+    parts = [job.part_path(c["index"], spec.output_format) for c in chunks]  # type: ignore[arg-type]
+    io.assemble(parts, Path(record["destination"]), spec.output_format, spec.output_columns)  # type: ignore[arg-type]
+    return job.write_status(
+        state="succeeded", finished_at=time.time(), outputs=[record["destination"]], **counts
+    )
+
+
+# -- the worker ----------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(context: dict[str, Any]) -> None:
+    """Load the model once per process (and keep pyarrow to one thread: the workers are the parallelism)."""
+    import pyarrow as pa
+
+    from cloudeploy.packaging import load_package
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    key = (context["package_dir"], context["trust"])
+    if _WORKER.get("key") != key:
+        _WORKER["model"] = load_package(context["package_dir"], trust=context["trust"])
+        _WORKER["key"] = key
+    _WORKER["context"] = context
+
+
+def process_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """Score one chunk; write its part, its failed rows, then its finished record. Returns the record."""
+    from cloudeploy.batch import io
+    from cloudeploy.batch.validate import check_rows
+
+    context = _WORKER["context"]
+    model = _WORKER["model"]
+    job = JobDir(Path(context["job_dir"]))
+    index = chunk["index"]
+    fmt = context["output_format"]
+    carry = context["carry"]
+    numeric = {c for c, f in zip(context["features"], model.schema.features, strict=True) if f.type in ("number", "integer")}
+    writer = io.PartWriter(job.part_path(index, fmt), fmt)
+    failures: list[dict[str, Any]] = []
+    records = 0
+    try:
+        for batch in io.read_chunk(
+            chunk,
+            context["input_format"],
+            features=context["features"],
+            numeric=numeric,
+            carry=carry,
+            batch_rows=context["batch_rows"],
+        ):
+            for record_number, reason in batch.rejected:
+                failures.append({"row": records + record_number, "reason": reason})
+            checked = check_rows(batch.table, context["features"], model.schema)
+            failed = dict(checked.failures)
+            ok = checked.ok
+            predictions, rejected = _predict(model, checked.model_input)
+            if rejected:
+                import numpy as np
+
+                kept = np.flatnonzero(ok)
+                for position, reason in rejected.items():
+                    failed[int(kept[position])] = reason
+                    ok[kept[position]] = False
+            carried = batch.table.select(carry).to_pylist() if failed and carry else None
+            for row, reason in sorted(failed.items()):
+                failure = {"row": records + int(batch.records[row]), "reason": reason}
+                if carried is not None:
+                    failure.update(carried[row])
+                failures.append(failure)
+            writer.write(_output_table(batch.table, carry, ok, predictions, fmt))
+            records += batch.total
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    failures.sort(key=lambda f: f["row"])
+    with open(job.errors_path(index).with_suffix(".tmp"), "wb") as handle:
+        for failure in failures:
+            handle.write(json.dumps(failure, default=str).encode() + b"\n")
+    os.replace(job.errors_path(index).with_suffix(".tmp"), job.errors_path(index))
+    meta = {
+        "index": index,
+        "records": records,
+        "rows": writer.rows,
+        "failed": len(failures),
+        "pid": os.getpid(),
+        "finished_at": time.time(),
+    }
+    write_json(job.done_path(index), meta)
+    return meta
+
+
+def _predict(model, model_input) -> tuple[list[Any], dict[int, str]]:
+    """Predictions for every row, isolating rows the model itself refuses.
+
+    A chunk the estimator rejects (an unseen category, say) is split in halves
+    until the offending rows are found, so one bad row costs a few predict
+    calls, not a call per row. Returns the predictions of the accepted rows and
+    ``{position: reason}`` for the refused ones.
+    """
+    if len(model_input) == 0:
+        return [], {}
+    try:
+        return list(model.predict(model_input)), {}
+    except (ValueError, TypeError) as error:
+        if len(model_input) == 1:
+            return [], {0: f"the model rejected the row: {error}"}
+    middle = len(model_input) // 2
+    take = (lambda a, b: model_input.iloc[a:b]) if hasattr(model_input, "iloc") else (lambda a, b: model_input[a:b])
+    first, first_rejected = _predict(model, take(0, middle))
+    second, second_rejected = _predict(model, take(middle, len(model_input)))
+    rejected = {**first_rejected, **{middle + k: v for k, v in second_rejected.items()}}
+    return first + second, rejected
+
+
+def _output_table(table, carry: list[str], ok, predictions: list[Any], fmt: str):
+    import pyarrow as pa
+
+    out = table.select(carry).filter(pa.array(ok)) if carry else pa.table({})
+    values = predictions
+    if fmt == "csv" and predictions and isinstance(predictions[0], (list, dict)):
+        values = [json.dumps(p) for p in predictions]
+    column = pa.array(values) if values else pa.array([], pa.float64())
+    if not carry:
+        return pa.table({PREDICTION_COLUMN: column})
+    return out.append_column(PREDICTION_COLUMN, column)
