@@ -1,0 +1,73 @@
+"""The HTML report: self-contained, one plot per feature, most severe first."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.baseline import compute_baseline
+from cloudeploy.monitoring.detection import compute_skew
+from cloudeploy.monitoring.report import write_report
+
+IMAGE = re.compile(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
+
+
+@pytest.fixture(scope="module")
+def result():
+    rng = np.random.default_rng(11)
+    training = pd.DataFrame(
+        {
+            "age": rng.normal(40, 8, 2000),
+            "income": rng.normal(3000, 500, 2000),
+            "city": rng.choice(["Paris", "Berlin"], 2000),
+        }
+    )
+    serving = training.assign(age=training["age"] + 12, city="Rome")
+    return compute_skew(compute_baseline(training), serving, labels={"endpoint": "<houses>"})
+
+
+def test_the_page_embeds_one_png_per_feature(tmp_path, result):
+    page = write_report(result, tmp_path / "report.html").read_text()
+    images = IMAGE.findall(page)
+    assert len(images) == len(result.features)
+    assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
+
+
+def test_the_page_needs_no_other_file(tmp_path, result):
+    page = write_report(result, tmp_path / "report.html").read_text()
+    assert not re.search(r'(src|href)="(?!data:|#)', page)
+
+
+def test_features_appear_most_severe_first(tmp_path, result):
+    page = write_report(result, tmp_path / "report.html").read_text()
+    order = re.findall(r'<section id="f-\d+" data-feature="([^"]+)"', page)
+    assert order == [f.name for f in result.by_severity()]
+    assert order != sorted(order)  # severity, not the alphabet, decides
+
+
+def test_each_section_states_the_score_against_its_threshold(tmp_path, result):
+    page = write_report(result, tmp_path / "report.html").read_text()
+    age = result["age"]
+    assert f"{age.score:.4f} against threshold {age.threshold:g}" in page
+
+
+def test_labels_and_title_are_escaped(tmp_path, result):
+    page = write_report(result, tmp_path / "r.html", title="a <b> title").read_text()
+    assert "&lt;houses&gt;" in page and "a &lt;b&gt; title" in page
+    assert "<houses>" not in page
+
+
+def test_the_json_file_holds_the_same_result(tmp_path, result):
+    write_report(result, tmp_path / "r.html", json_path=tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text()) == json.loads(json.dumps(result.to_dict()))
+
+
+def test_a_directory_as_the_report_path_is_refused(tmp_path, result):
+    with pytest.raises(ValidationError, match="is a directory"):
+        write_report(result, tmp_path)
