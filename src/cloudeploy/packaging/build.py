@@ -337,10 +337,10 @@ def _baseline(baseline: Any, schema: InputSchema) -> dict[str, Any] | None:
             hint="pass baseline=None, or a ready statistics dict",
         ) from None
     columns = getattr(baseline, "columns", None)
-    if not schema.named and columns is not None and len(columns) == len(schema):
-        if [str(c) for c in columns] != schema.names:
-            # A model fitted on an array: the CSV's header names are not its features.
-            baseline = baseline.to_numpy()
+    positional_frame = not schema.named and columns is not None and len(columns) == len(schema)
+    if positional_frame and [str(c) for c in columns] != schema.names:
+        # A model fitted on an array: the CSV's header names are not its features.
+        baseline = baseline.to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return compute_baseline(baseline, schema)
