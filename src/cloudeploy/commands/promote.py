@@ -1,27 +1,79 @@
-"""``cloudeploy promote ENDPOINT --to VERSION``."""
+"""``cloudeploy promote ENDPOINT --to VERSION [plan flags]``.
+
+With no plan flag (``--steps``, ``--bake``, ``--min-requests``, gate
+thresholds, ``--plan``) traffic moves at once. With any of them the promotion
+runs step by step behind gates (``cloudeploy.rollout``); flags override the
+plan file's values. Exit status: 0 promoted, 3 rolled back (a gate broke),
+130 interrupted (resumable), the error's own code otherwise.
+"""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
 
+EXIT_INTERRUPTED = 130
+
 
 @click.command()
 @click.argument("endpoint")
-@click.option("--to", "to", required=True, help="The version that should get 100% (v3, 3 or an alias).")
-@click.option("--timeout", type=float, default=None)
+@click.option("--to", "to", default=None, help="The version to promote (v3, 3 or an alias).")
+@click.option("--steps", default=None, help="Percent of traffic per step, e.g. 5,25,50,100.")
+@click.option("--bake", default=None, help="Time each step serves before it is judged: 500ms, 30s, 10m, 1h.")
+@click.option("--min-requests", type=int, default=None, help="Requests the new version must see per step.")
+@click.option("--max-wait", default=None, help="How long a step may wait for --min-requests (default 3 bakes).")
+@click.option("--max-error-rate", default=None, help="Largest 5xx share of the new version: 0.01 or 1%.")
+@click.option("--max-p99-ms", type=float, default=None, help="Largest p99 latency of the new version (ms).")
+@click.option("--max-p99-ratio", type=float, default=None,
+              help="Largest p99 of the new version relative to the current one (e.g. 1.5).")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
+              help="A rollout plan file (.toml, .yaml); flags override its values.")
+@click.option("--native", is_flag=True, help="SageMaker: run the plan as the service's blue/green deployment.")
+@click.option("--resume", is_flag=True, help="Continue a stopped rollout from its recorded step.")
+@click.option("--dry-run", is_flag=True, help="Print the plan as it would run, change nothing.")
+@click.option("--live/--no-live", default=None, help="Live view (default: when stderr is a terminal).")
+@click.option("--timeout", type=float, default=None, help="Seconds to wait for each traffic change.")
 @provider_options
 @output_option
-def promote(endpoint, to, timeout, provider, profile, output):
-    """Move all of ENDPOINT's traffic to version --to."""
-    from cloudeploy.api import promote as promote_version
+def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, max_p99_ms, max_p99_ratio,
+            plan_file, native, resume, dry_run, live, timeout, provider, profile, output):
+    """Move ENDPOINT's traffic to version --to, at once or step by step with guardrails."""
     from cloudeploy.api import resolve_provider
+    from cloudeploy.errors import ValidationError
 
+    overrides = dict(steps=steps, bake_s=bake, min_requests=min_requests, max_wait_s=max_wait,
+                     max_error_rate=max_error_rate, max_p99_ms=max_p99_ms, max_p99_ratio=max_p99_ratio)
+    wants_plan = plan_file is not None or any(v is not None for v in overrides.values())
+    if resume and (wants_plan or native):
+        raise ValidationError("--resume continues with the stopped rollout's own plan; drop the plan flags")
+    if not resume and to is None:
+        raise ValidationError("say which version to promote: --to VERSION")
+    plan = None
+    if wants_plan or native:
+        from cloudeploy.rollout.plan import RolloutPlan
+
+        plan = RolloutPlan.from_file(plan_file) if plan_file else RolloutPlan()
+        plan = plan.with_overrides(**overrides)
     backend = resolve_provider(provider, profile)
+    if dry_run:
+        _dry_run(backend, endpoint, to, plan, native, output)
+        return
+    if plan is None and not resume:
+        _promote_now(backend, endpoint, to, timeout, output)
+        return
+    _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output)
+
+
+def _promote_now(backend, endpoint, to, timeout, output):
+    from cloudeploy.api import promote as promote_version
+
     status = backend.get_endpoint(endpoint)
     version = backend.get_model_version(status.model, to).version
-    status = promote_version(endpoint, version, provider=backend, timeout=timeout, progress=progress_printer(output))
+    status = promote_version(endpoint, version, provider=backend, timeout=timeout,
+                             progress=progress_printer(output))
 
     def render(console, data):
         from cloudeploy.commands._render import split_line
@@ -29,3 +81,84 @@ def promote(endpoint, to, timeout, provider, profile, output):
         console.print(f"[green]promoted[/green] {version} on [bold]{endpoint}[/bold]: {split_line(data['traffic'])}")
 
     emit(output, status.to_dict(), render)
+
+
+def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output):
+    from cloudeploy.api import promote as promote_version
+    from cloudeploy.commands._output import stderr_console
+    from cloudeploy.errors import RolledBack
+
+    console = stderr_console()
+    use_live = (console.is_terminal if live is None else live) and output != "json" and not native
+    kwargs = dict(plan=plan, resume=resume, native=native, provider=backend, timeout=timeout)
+    try:
+        if use_live:
+            from cloudeploy.rollout.live import LiveView
+
+            with LiveView(console) as view:
+                result = promote_version(endpoint, to, on_event=view, **kwargs)
+        else:
+            result = promote_version(endpoint, to, progress=progress_printer(output), **kwargs)
+    except KeyboardInterrupt:
+        _interrupted(backend, endpoint, output, timeout)
+        return
+    emit(output, result.to_dict(), _render_result)
+    if result.rolled_back:
+        sys.exit(RolledBack.exit_code)
+
+
+def _interrupted(backend, endpoint, output, timeout):
+    """After Ctrl-C: offer to roll back now or leave the rollout for ``--resume``."""
+    from cloudeploy.commands._output import stderr_console
+
+    console = stderr_console()
+    console.print(f"[yellow]promotion of {endpoint} interrupted[/yellow]; traffic stays where it was.")
+    if output != "json" and sys.stdin.isatty():
+        try:
+            roll_back = click.confirm("Roll back to the split it started from now?", default=False, err=True)
+        except (click.Abort, KeyboardInterrupt):
+            roll_back = False
+        if roll_back:
+            from cloudeploy.api import rollback
+
+            status = rollback(endpoint, provider=backend, timeout=timeout, progress=progress_printer(output))
+            console.print(f"rolled back {endpoint}: " + ", ".join(f"{v}={p}%" for v, p in status.traffic.items()))
+            sys.exit(EXIT_INTERRUPTED)
+    console.print(f"resume with: cloudeploy promote {endpoint} --resume   "
+                  f"or undo with: cloudeploy rollback {endpoint}")
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _dry_run(backend, endpoint, to, plan, native, output):
+    from cloudeploy.rollout.dry_run import describe_rollout
+
+    data = describe_rollout(backend, endpoint, to, plan, native=native)
+
+    def render(console, data):
+        console.print(f"[bold]promote {data['version']} on {data['endpoint']}[/bold] (dry run: nothing changes)")
+        console.print("from: " + _split(data["from_split"]))
+        for number, step in enumerate(data["steps"], 1):
+            bake = f", bake {step['bake']}" if step["bake"] else ""
+            console.print(f"  {number}. {_split(step['split'])}{bake}")
+        for line in data["checks"]:
+            console.print(f"  {line}")
+        if data.get("native"):
+            console.print("SageMaker request:")
+            console.print_json(data=data["native"])
+
+    emit(output, data, render)
+
+
+def _render_result(console, data):
+    outcome = data["outcome"]
+    color = "green" if outcome == "promoted" else "red"
+    console.print(f"[{color}]{outcome.replace('_', ' ')}[/{color}] {data['version']} on "
+                  f"[bold]{data['endpoint']}[/bold]: {_split(data['traffic'])}")
+    if data.get("reason"):
+        console.print(f"  {data['reason']}")
+    for decision in data["decisions"]:
+        console.print(f"  [dim]{decision['action']:>9} {decision['percent']:>3}%[/dim]  {decision['reason']}")
+
+
+def _split(split):
+    return ", ".join(f"{v}={p}%" for v, p in split.items()) or "(empty)"

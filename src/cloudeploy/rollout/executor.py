@@ -45,6 +45,9 @@ from cloudeploy.types import TrafficSplit, normalize_version
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider, VersionMetrics
 
+#: Seconds between heartbeat saves of the state while a step bakes.
+HEARTBEAT_S = 2.0
+
 
 @dataclass(frozen=True)
 class RolloutEvent:
@@ -175,8 +178,8 @@ class RolloutExecutor:
             now = self.clock()
             new, base, results = self._read(start, now)
             self._last_reading = (_metrics_dict(new, base), [r.to_dict() for r in results])
-            state.heartbeat = now
-            self._save()
+            if time.monotonic() - self._saved_at >= HEARTBEAT_S:
+                self._save()
             self._emit("sample", index, percent, new=new, baseline=base, gates=tuple(results))
             enough = new.requests >= plan.min_requests
             broken = [r for r in results if r.passed is False]
@@ -241,6 +244,7 @@ class RolloutExecutor:
     def _save(self) -> None:
         self.state.heartbeat = self.clock()
         self.store.save(self.state)
+        self._saved_at = time.monotonic()
 
     def _percent(self, index: int) -> int:
         return self.plan.steps[index] if 0 <= index < len(self.plan.steps) else 0
@@ -250,6 +254,7 @@ class RolloutExecutor:
         self.on_event(RolloutEvent(kind, self.state, self.plan, index, percent, split, **extra))
 
     _last_reading: tuple[dict, list] = ({}, [])
+    _saved_at: float = 0.0
 
 
 def result_of(state: RolloutState, traffic: dict[str, int]) -> PromotionResult:
