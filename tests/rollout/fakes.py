@@ -12,7 +12,14 @@ from collections.abc import Callable
 from cloudeploy.config import Profile
 from cloudeploy.errors import NotFoundError
 from cloudeploy.providers.base import VersionMetrics
-from cloudeploy.types import DeployedVersion, EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
+from cloudeploy.types import (
+    DeployedVersion,
+    EndpointStatus,
+    ModelVersion,
+    Scaling,
+    TrafficSplit,
+    normalize_version,
+)
 
 Behaviour = Callable[[str, int, float], tuple[int, int, float | None]]
 

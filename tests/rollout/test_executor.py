@@ -158,9 +158,8 @@ def test_version_not_deployed_is_refused_before_any_change(tmp_path, clock):
 def test_promote_while_another_holds_the_endpoint_is_refused(tmp_path, clock):
     provider = make_provider(tmp_path, clock)
     other = FileRolloutStore(tmp_path, "fake", "ep")
-    with other.locked():
-        with pytest.raises(ConflictError, match="another promote is running"):
-            promote(provider, clock)
+    with other.locked(), pytest.raises(ConflictError, match="another promote is running"):
+        promote(provider, clock)
     assert provider.traffic_calls == []
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from cloudeploy.errors import ValidationError
-from cloudeploy.rollout.plan import RolloutPlan, format_duration, parse_duration, parse_rate, parse_steps
+from cloudeploy.rollout.plan import (
+    RolloutPlan,
+    format_duration,
+    parse_duration,
+    parse_rate,
+    parse_steps,
+)
 
 
 @pytest.mark.parametrize("text, seconds", [("10m", 600), ("30s", 30), ("1h", 3600), ("500ms", 0.5), ("45", 45),

@@ -92,7 +92,7 @@ def parse_steps(value: str | Sequence[int | str]) -> tuple[int, ...]:
         raise ValidationError("a rollout needs at least one traffic step")
     if any(not 0 < s <= 100 for s in steps):
         raise ValidationError(f"traffic steps must be between 1 and 100, got {steps}")
-    if any(b <= a for a, b in zip(steps, steps[1:])):
+    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
         raise ValidationError(f"traffic steps must rise strictly, got {steps}")
     if steps[-1] != 100:
         raise ValidationError(f"the last traffic step must be 100, got {steps}", hint="append 100 to --steps")
