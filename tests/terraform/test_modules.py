@@ -53,7 +53,8 @@ def test_every_variable_has_a_description_a_type_and_a_default_or_validation(dir
     incomplete = [
         name
         for name, body in blocks(directory, "variable").items()
-        if not body.get("description") or "type" not in body
+        if not body.get("description")
+        or "type" not in body
         or ("default" not in body and "validation" not in body)
     ]
     assert incomplete == []
@@ -61,7 +62,9 @@ def test_every_variable_has_a_description_a_type_and_a_default_or_validation(dir
 
 @pytest.mark.parametrize("directory", tf_dirs(), ids=DIR_IDS)
 def test_every_output_has_a_description(directory):
-    assert [n for n, body in blocks(directory, "output").items() if not body.get("description")] == []
+    assert [
+        n for n, body in blocks(directory, "output").items() if not body.get("description")
+    ] == []
 
 
 @pytest.mark.parametrize("directory", list(MODULES.values()), ids=list(MODULES))
@@ -92,8 +95,12 @@ def test_sagemaker_module_pins_aws_provider_5_or_6():
 
 @pytest.mark.parametrize("module", list(MODULES), ids=list(MODULES))
 def test_create_toggles_are_booleans(module):
-    toggles = {n: b for n, b in blocks(MODULES[module], "variable").items() if n.startswith("create_")}
-    assert toggles and all(body["type"] == "${bool}" or body["type"] == "bool" for body in toggles.values())
+    toggles = {
+        n: b for n, b in blocks(MODULES[module], "variable").items() if n.startswith("create_")
+    }
+    assert toggles and all(
+        body["type"] == "${bool}" or body["type"] == "bool" for body in toggles.values()
+    )
 
 
 @pytest.mark.parametrize("cloud", list(EXAMPLES), ids=list(EXAMPLES))
@@ -151,7 +158,10 @@ def test_vertex_grants_no_project_wide_predefined_vertex_role():
         for (rtype, _), body in resources(MODULES["vertex"]).items()
         if rtype == "google_project_iam_member"
     ]
-    assert not any("roles/aiplatform" in role or "roles/owner" in role or "roles/editor" in role for role in roles)
+    assert not any(
+        "roles/aiplatform" in role or "roles/owner" in role or "roles/editor" in role
+        for role in roles
+    )
 
 
 def _statements(document):
@@ -163,7 +173,10 @@ def test_sagemaker_passrole_is_conditioned_on_sagemaker():
     passing = [s for s in deployer["statement"] if "iam:PassRole" in s["actions"]]
     assert len(passing) == 1
     condition = passing[0]["condition"][0]
-    assert (condition["variable"], condition["values"]) == ("iam:PassedToService", ["sagemaker.amazonaws.com"])
+    assert (condition["variable"], condition["values"]) == (
+        "iam:PassedToService",
+        ["sagemaker.amazonaws.com"],
+    )
     assert passing[0]["resources"] == ["${local.execution_role_arn}"]
 
 
@@ -175,7 +188,9 @@ def test_sagemaker_execution_role_reads_alarms_for_guarded_updates():
 
 def test_sagemaker_execution_role_objects_are_limited_to_the_prefix():
     execution = resources(MODULES["sagemaker"], "data")[("aws_iam_policy_document", "execution")]
-    object_statements = [s for s in execution["statement"] if any(a.startswith("s3:") for a in s["actions"])]
+    object_statements = [
+        s for s in execution["statement"] if any(a.startswith("s3:") for a in s["actions"])
+    ]
     for statement in object_statements:
         if statement["actions"] == ["s3:ListBucket"]:
             assert statement["condition"][0]["variable"] == "s3:prefix"
@@ -186,9 +201,20 @@ def test_sagemaker_execution_role_objects_are_limited_to_the_prefix():
 def test_sagemaker_deployer_changes_only_resources_tagged_cloudeploy_managed():
     deployer = resources(MODULES["sagemaker"], "data")[("aws_iam_policy_document", "deployer")]
     mutating = [
-        s for s in deployer["statement"]
+        s
+        for s in deployer["statement"]
         if any(re.match(r"sagemaker:(Create|Delete|Update|Stop|AddTags)", a) for a in s["actions"])
     ]
     for statement in mutating:
         variables = {c["variable"] for c in statement["condition"]}
-        assert variables & {"aws:RequestTag/cloudeploy-managed", "aws:ResourceTag/cloudeploy-managed"}, statement["sid"]
+        assert variables & {
+            "aws:RequestTag/cloudeploy-managed",
+            "aws:ResourceTag/cloudeploy-managed",
+        }, statement["sid"]
+
+
+@pytest.mark.parametrize("module", list(MODULES), ids=list(MODULES))
+def test_module_readme_lists_every_input_and_output(module):
+    readme = (MODULES[module] / "README.md").read_text()
+    names = set(blocks(MODULES[module], "variable")) | set(blocks(MODULES[module], "output"))
+    assert [name for name in sorted(names) if f"| `{name}` |" not in readme] == []

@@ -83,11 +83,15 @@ def _render_show(console, data) -> None:
 
 @config.command("from-terraform")
 @click.argument("source", metavar="PATH")
-@click.option("--profile", required=True, help="Name of the profile to write (replaced if it exists).")
+@click.option(
+    "--profile", required=True, help="Name of the profile to write (replaced if it exists)."
+)
 @_CONFIG_FILE
 @click.option("--default", "make_default", is_flag=True, help="Also make it the default profile.")
 @click.option("--api-endpoint", default=None, help="Vertex AI emulator URL (emulator only).")
-@click.option("--storage-endpoint", default=None, help="Cloud Storage emulator URL (emulator only).")
+@click.option(
+    "--storage-endpoint", default=None, help="Cloud Storage emulator URL (emulator only)."
+)
 @click.option("--endpoint-url", default=None, help="SageMaker emulation URL (emulator only).")
 @output_option
 def from_terraform(
@@ -114,7 +118,12 @@ def from_terraform(
             "endpoint_url": endpoint_url,
         },
     )
-    data = {"profile": profile, "config_path": str(path), "default": make_default, **result.to_dict()}
+    data = {
+        "profile": profile,
+        "config_path": str(path),
+        "default": make_default,
+        **result.to_dict(),
+    }
     emit(output, data, _render_handoff)
 
 
