@@ -233,3 +233,32 @@ def test_tampered_package_directory_is_not_copied(classifier, tmp_path):
         handle.write(b"\0")
     with pytest.raises(IntegrityError, match="model.joblib"):
         build_package(original.path, tmp_path / "copy")
+
+
+def test_estimator_that_cannot_be_pickled_is_a_package_error(training_data, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = training_data
+    model = make_pipeline(FunctionTransformer(lambda data: data * 2), LogisticRegression()).fit(
+        X, y
+    )
+    with pytest.raises(PackageError, match="cannot save Pipeline"):
+        build_package(model, tmp_path / "pkg")
+
+
+def test_estimator_referencing_a_function_outside_the_allowlist_is_refused(training_data, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from cloudeploy.errors import UnsafeModelError
+
+    X, y = training_data
+    model = make_pipeline(FunctionTransformer(json.dumps, validate=False), LogisticRegression())
+    model.steps[1] = ("model", LogisticRegression().fit(X, y))
+    model.steps[0][1].fit(X)
+    with pytest.raises(UnsafeModelError) as refused:
+        build_package(model, tmp_path / "pkg")
+    assert refused.value.globals == ["json.dumps"]

@@ -182,3 +182,34 @@ def test_allowed_globals_load_a_custom_class_without_trust(tmp_path, custom_mode
     loaded = load_package(package.path, allowed_globals=allowed)
     assert loaded.predict([[1.0, 2.0, 3.0]]) == [7]
     assert package.manifest.trusted_types == allowed
+
+
+@pytest.mark.parametrize("form", ["plain-os-system", "joblib-zlib", "methodcaller-chain"])
+def test_serving_a_package_holding_it_fails_without_running_it(form, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    writer, expected = FORMS[form]
+    marker = tmp_path / "pwned"
+    path = writer(tmp_path / "evil", marker)
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / path.name).write_bytes(path.read_bytes())
+    Manifest(
+        name="evil",
+        format="joblib",
+        model_file=path.name,
+        files={path.name: sha256_file(package / path.name)},
+        schema=InputSchema.positional(3),
+    ).write(package)
+    cloudeploy = Path(sys.executable).with_name("cloudeploy")
+    completed = subprocess.run(
+        [str(cloudeploy), "serve", str(package), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == UnsafeModelError.exit_code
+    assert all(fragment in completed.stderr for fragment in expected)
+    assert not marker.exists()

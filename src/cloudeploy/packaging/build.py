@@ -153,7 +153,14 @@ def _package_estimator(
 
     check_fitted(model)
     file_name = "model.joblib"
-    joblib.dump(model, staging / file_name)
+    try:
+        joblib.dump(model, staging / file_name)
+    except Exception as error:  # noqa: BLE001 - PicklingError, AttributeError, TypeError ...
+        raise PackageError(
+            f"cannot save {type(model).__name__} with joblib: {type(error).__name__}: {error}",
+            hint="lambdas and functions defined inside other functions cannot be pickled; "
+            "define them at module level in an importable module",
+        ) from None
     allowed: tuple[str, ...] = ()
     from cloudeploy.packaging.scan import scan_file
 
