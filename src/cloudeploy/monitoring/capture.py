@@ -146,6 +146,7 @@ class _RecordFilter:
         self.since = to_epoch(since, what="since")
         self.until = to_epoch(until, what="until")
         self.version = version
+        self.active = not (self.since is None and self.until is None and version is None)
 
     def __call__(self, record: dict[str, Any]) -> bool:
         ts = record.get("ts")
@@ -226,7 +227,7 @@ def _add_records(
 
     groups: dict[tuple[str, ...], list[Any]] = {}
     for record in records:
-        if not keep(record):
+        if keep.active and not keep(record):
             continue
         names = record.get("features")
         instances = record.get("instances")

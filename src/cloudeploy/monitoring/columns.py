@@ -84,8 +84,13 @@ def _rows_chunk(rows: Sequence[Any], names: list[str] | None) -> Chunk:
 
 
 def _column_array(values: Sequence[Any]) -> np.ndarray:
-    if all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
-        return np.asarray(values, dtype=np.float64)
+    """Floats when the values convert (None becomes NaN) and are not booleans, else objects."""
+    first = next((v for v in values if v is not None), None)
+    if not isinstance(first, (bool, np.bool_, str)):
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
     array = np.empty(len(values), dtype=object)
     array[:] = list(values)
     return array
@@ -169,7 +174,7 @@ def as_float(column: np.ndarray, feature: str) -> np.ndarray:
     if column.dtype.kind in "fiu":
         return column.astype(np.float64, copy=False)
     try:
-        return np.array([np.nan if v is None else v for v in column], dtype=np.float64)
+        return np.asarray(column, dtype=np.float64)
     except (TypeError, ValueError):
         bad = next(v for v in column if not _is_number(v))
         raise ValidationError(
