@@ -111,3 +111,32 @@ def stack_global_computed(marker: Path) -> bytes:
         + cmd
         + b"\x85R."
     )
+
+
+def scipy_distribution_template(marker: Path) -> bytes:
+    """A scipy.stats distribution whose ``__setstate__`` would exec() a template from the pickle."""
+    import copy
+
+    import scipy.stats
+
+    distribution = copy.copy(scipy.stats.norm)
+    distribution._parse_arg_template = f"open({str(marker)!r}, 'w').close()"
+    return pickle.dumps(distribution, protocol=4)
+
+
+def randomstate_with_custom_constructor(marker: Path) -> bytes:
+    """numpy's RandomState pickle helper, told to 'construct' with builtins.exec."""
+    from numpy.random import _pickle
+
+    ctor = getattr(_pickle, "__randomstate_ctor")
+    return pickle.dumps(
+        Call(ctor, f"open({str(marker)!r}, 'w').close()", builtins.exec), protocol=4
+    )
+
+
+def randomstate_with_library_constructor(marker: Path) -> bytes:
+    """The same helper trampolining into an allowed library function (numpy.fromstring-like)."""
+    from numpy.random import _pickle
+
+    ctor = getattr(_pickle, "__randomstate_ctor")
+    return pickle.dumps(Call(ctor, "1,2", np.asarray), protocol=4)

@@ -60,6 +60,11 @@ FORMS = {
     ),
     "stack-global-via-memo": (_raw(payloads.stack_global_via_memo), ["system"]),
     "stack-global-computed-operands": (_raw(payloads.stack_global_computed), ["STACK_GLOBAL"]),
+    "scipy-stats-exec-template": (_raw(payloads.scipy_distribution_template), ["scipy.stats"]),
+    "randomstate-ctor-trampoline": (
+        _raw(payloads.randomstate_with_custom_constructor),
+        ["builtins.exec", "__randomstate_ctor with constructor"],
+    ),
 }
 
 
@@ -213,3 +218,24 @@ def test_serving_a_package_holding_it_fails_without_running_it(form, tmp_path):
     assert completed.returncode == UnsafeModelError.exit_code
     assert all(fragment in completed.stderr for fragment in expected)
     assert not marker.exists()
+
+
+def test_numpy_pickle_helpers_cannot_trampoline_into_library_functions(tmp_path):
+    from cloudeploy.packaging.unpickle import load_pickle_file
+
+    path = tmp_path / "trampoline.pkl"
+    path.write_bytes(payloads.randomstate_with_library_constructor(tmp_path / "pwned"))
+    assert any("with constructor numpy.asarray" in name for name in scan_pickle(path))
+    with pytest.raises(UnsafeModelError):
+        load_pickle_file(path)
+
+
+def test_models_holding_numpy_random_states_still_load(training_data, tmp_path):
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = training_data
+    model = RandomForestClassifier(n_estimators=3, random_state=np.random.RandomState(0)).fit(X, y)
+    model.generator_ = np.random.default_rng(0)
+    loaded = load_package(build_package(model, tmp_path / "pkg").path)
+    assert loaded.predict(X[:5].tolist()) == model.predict(X[:5]).tolist()

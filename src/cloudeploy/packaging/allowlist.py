@@ -84,6 +84,14 @@ UFUNC_RECONSTRUCT: frozenset[str] = frozenset(
     {"numpy.core._ufunc_reconstruct", "numpy._core._ufunc_reconstruct"}
 )
 
+BIT_GENERATOR_CTOR = "numpy.random._pickle.__bit_generator_ctor"
+#: Allowed load-time functions that call an argument: only their default
+#: argument is accepted, otherwise they would call any allowed function.
+CALLS_ITS_ARGUMENT: dict[str, int] = {
+    "numpy.random._pickle.__randomstate_ctor": 1,
+    "numpy.random._pickle.__generator_ctor": 1,
+}
+
 #: Modules (and everything below them) refused even under an allowed prefix.
 DENIED_MODULES: tuple[str, ...] = (
     "numpy.ctypeslib",
@@ -103,6 +111,8 @@ DENIED_MODULES: tuple[str, ...] = (
     "numpy.ma.mrecords",
     "numpy.__config__",
     "scipy._lib",
+    # rv_generic.__setstate__ exec()s a code template taken from the pickled state.
+    "scipy.stats",
     "scipy.LowLevelCallable",
     "scipy.misc",
     "scipy.sparse._matrix_io",
@@ -113,6 +123,8 @@ DENIED_MODULES: tuple[str, ...] = (
     "sklearn.utils._joblib",
     "sklearn.utils._set_output.check_library_installed",
     "sklearn._config",
+    # unpickled listener handles connect to a socket named in the pickle.
+    "sklearn.callback",
     "sklearn._build_utils",
     "sklearn.__check_build",
     "sklearn._min_dependencies",

@@ -32,7 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cloudeploy.packaging.allowlist import UFUNC_RECONSTRUCT, Allowlist, global_name
+from cloudeploy.packaging.allowlist import (
+    BIT_GENERATOR_CTOR,
+    CALLS_ITS_ARGUMENT,
+    UFUNC_RECONSTRUCT,
+    Allowlist,
+    global_name,
+)
 
 NUMPY_ARRAY_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 _CLASS_FIRST_ARG = ("copyreg._reconstructor",)
@@ -192,6 +198,11 @@ class _Machine:
                 return self.ufunc_reconstruct(func, args)
             if self.allowlist.allows(func.path) and not self.allowlist.may_call(func.path):
                 self.result.flag(func.path)
+            position = CALLS_ITS_ARGUMENT.get(func.path)
+            if position is not None and isinstance(args, tuple) and len(args) > position:
+                callee = args[position]
+                if not (isinstance(callee, _Global) and callee.path == BIT_GENERATOR_CTOR):
+                    self.result.flag(f"<{func.path} with constructor {_describe(callee)}>")
         elif not isinstance(func, _Opaque):
             self.result.flag(f"<call of {_describe(func)}>")
         return _Call(func, args)

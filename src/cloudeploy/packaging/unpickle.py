@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from cloudeploy.errors import PackageError, UnsafeModelError
-from cloudeploy.packaging.allowlist import UFUNC_RECONSTRUCT, Allowlist, global_name
+from cloudeploy.packaging.allowlist import (
+    BIT_GENERATOR_CTOR,
+    CALLS_ITS_ARGUMENT,
+    UFUNC_RECONSTRUCT,
+    Allowlist,
+    global_name,
+    resolve,
+)
 from cloudeploy.packaging.scan import ScanResult, scan_file
 
 
@@ -99,13 +106,13 @@ def _make_restricted_unpickler():
         def __init__(self, filename: str, stream: Any, allowlist: Allowlist) -> None:
             super().__init__(filename, stream, ensure_native_byte_order=True)
             self.allowlist = allowlist
-            self.ufunc_reconstruct = _guarded_ufunc_reconstruct(allowlist)
-            self.callable_ids: set[int] = {id(self.ufunc_reconstruct)}
+            self.guards = _guards(allowlist, filename)
+            self.callable_ids: set[int] = {id(guard) for guard in self.guards.values()}
 
         def find_class(self, module: str, name: str) -> Any:
             path = global_name(module, name) if self.proto < 3 else f"{module}.{name}"
-            if path in UFUNC_RECONSTRUCT:
-                return self.ufunc_reconstruct
+            if path in self.guards:
+                return self.guards[path]
             if not self.allowlist.allows(path):
                 raise unsafe_error(self.filename, [path])
             obj = super().find_class(module, name)
@@ -155,7 +162,7 @@ def _make_restricted_unpickler():
                 # joblib reads these with a fresh, unrestricted Unpickler.
                 nested = RestrictedUnpickler(self.filename, self.file_handle, self.allowlist)
                 nested.callable_ids = self.callable_ids
-                nested.ufunc_reconstruct = self.ufunc_reconstruct
+                nested.guards = self.guards
                 return _ensure_native_byte_order(nested.load())
             return wrapper.read(self, self.ensure_native_byte_order)
 
@@ -167,16 +174,34 @@ def _make_restricted_unpickler():
     return RestrictedUnpickler
 
 
-def _guarded_ufunc_reconstruct(allowlist: Allowlist):
-    """NumPy < 1.20's ufunc importer, limited to allowed names."""
+def _guards(allowlist: Allowlist, filename: str) -> dict[str, Any]:
+    """Stand-ins for load-time functions that would otherwise call or import anything."""
+    import copyreg
 
-    def _ufunc_reconstruct(module: Any, name: Any) -> Any:
-        if not (isinstance(module, str) and isinstance(name, str)) or not allowlist.allows(
-            f"{module}.{name}"
-        ):
-            raise unsafe_error("model file", [f"{module}.{name}"])
-        from cloudeploy.packaging.allowlist import resolve
+    def ufunc_reconstruct(module: Any, name: Any) -> Any:
+        # NumPy < 1.20's ufunc importer, limited to allowed names.
+        path = f"{module}.{name}"
+        if not (isinstance(module, str) and isinstance(name, str)) or not allowlist.allows(path):
+            raise unsafe_error(filename, [path])
+        return resolve(path)
 
-        return resolve(f"{module}.{name}")
+    def reconstructor(cls: Any, base: Any, state: Any) -> Any:
+        if not (isinstance(cls, type) and isinstance(base, type)):
+            raise unsafe_error(filename, ["<copyreg._reconstructor of a non-class>"])
+        return copyreg._reconstructor(cls, base, state)
 
-    return _ufunc_reconstruct
+    guards: dict[str, Any] = {path: ufunc_reconstruct for path in UFUNC_RECONSTRUCT}
+    guards["copyreg._reconstructor"] = reconstructor
+    default_ctor = resolve(BIT_GENERATOR_CTOR)
+    for path in CALLS_ITS_ARGUMENT:
+        guards[path] = _default_constructor_only(resolve(path), default_ctor, path, filename)
+    return guards
+
+
+def _default_constructor_only(real: Any, default_ctor: Any, path: str, filename: str) -> Any:
+    def constructor(*args: Any) -> Any:
+        if len(args) > 1 and args[1] is not default_ctor:
+            raise unsafe_error(filename, [f"<{path} with constructor {args[1]!r}>"])
+        return real(*args)
+
+    return constructor
