@@ -200,13 +200,18 @@ class Registry:
             metadata = dict(package.get("CustomerMetadataProperties") or {})
             held = [a for a in metadata.get(ALIASES, "").split(",") if a]
             wanted = list(dict.fromkeys(held + aliases)) if label == target else [a for a in held if a not in aliases]
-            if wanted == held and (label != target or held):
+            if wanted == held:
                 continue
-            metadata[ALIASES] = ",".join(wanted)
+            metadata.pop(ALIASES, None)
+            update: dict[str, Any] = {
+                "ModelPackageArn": package["ModelPackageArn"],
+                "ModelApprovalStatus": "Approved" if wanted else "PendingManualApproval",
+                "CustomerMetadataProperties": metadata,
+            }
+            if wanted:
+                metadata[ALIASES] = ",".join(wanted)
+            else:
+                update["CustomerMetadataPropertiesToRemove"] = [ALIASES]
             with translated(f"setting aliases of {model} {label}"):
-                self.clients.sagemaker.update_model_package(
-                    ModelPackageArn=package["ModelPackageArn"],
-                    ModelApprovalStatus="Approved" if wanted else "PendingManualApproval",
-                    CustomerMetadataProperties=metadata,
-                )
+                self.clients.sagemaker.update_model_package(**update)
         return self.get(model, target)
