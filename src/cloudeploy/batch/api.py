@@ -67,7 +67,7 @@ def batch_predict(
     """
     carry = ([id_column] if id_column else []) + [c for c in carry_columns if c != id_column]
     spec = BatchSpec(
-        model=model if isinstance(model, (str, os.PathLike)) and str(model) else type(model).__name__,
+        model=os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__,
         source=str(input),
         destination=str(output),
         input_format=input_format,
@@ -132,6 +132,8 @@ def plan_local(spec: BatchSpec, provider: Any, model: Any = None, *, trust: bool
 
 
 def _submit_local(spec, provider, model, *, trust, wait, timeout, progress) -> LocalBatchJob:
+    from cloudeploy.batch.engine import worker_count
+
     job = plan_local(spec, provider, model, trust=trust)
     state = job.status().state
     if state == "succeeded":
@@ -139,6 +141,13 @@ def _submit_local(spec, provider, model, *, trust, wait, timeout, progress) -> L
         return job
     if state == "running":
         progress(f"batch job {job.job_id} is already running; following it")
+    elif wait and timeout is None and worker_count(job.job) == 1:
+        # One worker needs no process of its own: run here and spare a Python start.
+        from cloudeploy.batch.engine import run_job
+
+        progress(f"running batch job {job.job_id}")
+        run_job(job.job, progress=lambda done, total, rows: progress(f"{done}/{total} chunks, {rows} rows"))
+        return job
     else:
         progress(f"running batch job {job.job_id}")
         job.start()

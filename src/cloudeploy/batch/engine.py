@@ -84,8 +84,10 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
     from cloudeploy.packaging import read_manifest
 
     schema = read_manifest(resolved.package_dir).schema
-    columns = _feature_columns(spec, schema)
-    _check_header(files[0], spec.input_format, [*spec.carry_columns, *columns])
+    names = _input_columns(files[0], spec.input_format)  # type: ignore[arg-type]
+    _check_columns(files[0], names, list(spec.carry_columns))
+    columns = _feature_columns(spec, schema, names)
+    _check_columns(files[0], names, [*spec.carry_columns, *columns])
     chunks = io.plan_chunks(files, spec.input_format, spec.chunk_rows)  # type: ignore[arg-type]
     job.create(
         {
@@ -106,10 +108,25 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
     return job
 
 
-def _feature_columns(spec: BatchSpec, schema) -> list[str]:
-    """The input columns that feed the model's features, in the model's order."""
+def _feature_columns(spec: BatchSpec, schema, names: list[str] | None) -> list[str]:
+    """The input columns that feed the model's features, in the model's order.
+
+    Without ``spec.features``: the model's feature names; for a model fitted
+    on a plain array (features ``x0..``) whose names the input lacks, the
+    input's columns other than the carried ones, in input order, when their
+    number matches.
+    """
     if not spec.features:
-        return schema.names
+        if schema.named or names is None or all(n in names for n in schema.names):
+            return schema.names
+        rest = [n for n in names if n not in spec.carry_columns]
+        if len(rest) != len(schema):
+            raise ValidationError(
+                f"the model takes {len(schema)} unnamed features but the input has {len(rest)} other "
+                f"column(s) ({', '.join(rest)})",
+                hint="name the input columns to use with features (CLI: --feature COL, once per feature)",
+            )
+        return rest
     if len(spec.features) != len(schema):
         raise ValidationError(
             f"features names {len(spec.features)} column(s) but the model takes {len(schema)} "
@@ -123,32 +140,34 @@ def _feature_columns(spec: BatchSpec, schema) -> list[str]:
     return list(spec.features)
 
 
-def _check_header(path: str, fmt: str, needed: list[str]) -> None:
-    """Refuse at once an input that lacks a needed column (rather than failing every row)."""
+def _input_columns(path: str, fmt: str) -> list[str] | None:
+    """The column names of the input's first file (JSON Lines: of its first record), if known."""
     import orjson
 
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        names = pq.read_schema(path).names
-    elif fmt == "csv":
+        return pq.read_schema(path).names
+    if fmt == "csv":
         import csv
 
         with open(path, newline="") as handle:
-            names = next(csv.reader(handle), [])
-    else:
-        names = None
-        with open(path, "rb") as handle:
-            for line in handle:
-                if line.strip():
-                    try:
-                        first = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        return  # a bad first record is reported as a failed row
-                    names = list(first) if isinstance(first, dict) else None
-                    break
-        if names is None:
-            return
+            return next(csv.reader(handle), [])
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    first = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    return None  # a bad first record is reported as a failed row
+                return list(first) if isinstance(first, dict) else None
+    return None
+
+
+def _check_columns(path: str, names: list[str] | None, needed: list[str]) -> None:
+    """Refuse at once an input that lacks a needed column (rather than failing every row)."""
+    if names is None:
+        return
     missing = [c for c in needed if c not in names]
     if missing:
         raise ValidationError(
@@ -160,11 +179,19 @@ def _check_header(path: str, fmt: str, needed: list[str]) -> None:
 # -- running -------------------------------------------------------------------
 
 
+def worker_count(job: JobDir) -> int:
+    """How many worker processes a run of ``job`` would use now."""
+    record = job.record()
+    pending = len(record["chunks"]) - len(job.finished())
+    return max(1, min(record["spec"].get("workers") or os.cpu_count() or 1, pending))
+
+
 def run_job(job: JobDir, *, progress: ChunkProgress = _no_progress) -> dict[str, Any]:
     """Score every unfinished chunk, then assemble the outputs. Returns the final status.
 
-    This is the body of the runner process (``python -m cloudeploy.batch``):
-    it forks its workers, so call it from a process without threads of its own.
+    With more than one worker (:func:`worker_count`) this forks, so it belongs
+    in a process without threads of its own: the runner process
+    (``python -m cloudeploy.batch``). With one worker it runs in the caller.
 
     Raises ConflictError if another process runs the job, and OperationFailed
     when more than ``max_error_rate`` of the rows failed (the errors file is
@@ -195,7 +222,7 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
     done = total - len(pending)
     rows = sum(r["records"] for r in job.finished().values())
     progress(done, total, rows)
-    workers = min(spec.workers or os.cpu_count() or 1, len(pending))
+    workers = worker_count(job)
     _init_worker(context)
     if workers <= 1:
         for chunk in pending:

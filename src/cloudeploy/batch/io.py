@@ -312,8 +312,8 @@ class PartWriter:
 
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self._tmp, table.schema)
-            elif table.schema != self._parquet.schema_arrow:
-                table = table.cast(self._parquet.schema_arrow)
+            elif table.schema != self._parquet.schema:
+                table = table.cast(self._parquet.schema)
             self._parquet.write_table(table)
         else:
             if self._handle is None:
