@@ -75,10 +75,10 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
             latency_ms = (time.perf_counter() - started) * 1000
             metrics.record(version, answer.status_code, latency_ms)
             out_headers = {
-                k: v for k, v in answer.headers.items()
+                k.lower(): v for k, v in answer.headers.items()
                 if k.lower() in ("content-type", "retry-after") or k.lower().startswith("x-cloudeploy")
             }
-            out_headers["X-Cloudeploy-Version"] = version
+            out_headers["x-cloudeploy-version"] = version
             return Response(answer.content, status_code=answer.status_code, headers=out_headers)
         metrics.record(version, 503, (time.perf_counter() - started) * 1000)
         return _error(503, f"no replica of {version} could answer ({last_error or 'none ready'})", "UNAVAILABLE")
