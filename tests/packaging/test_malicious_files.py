@@ -239,3 +239,29 @@ def test_models_holding_numpy_random_states_still_load(training_data, tmp_path):
     model.generator_ = np.random.default_rng(0)
     loaded = load_package(build_package(model, tmp_path / "pkg").path)
     assert loaded.predict(X[:5].tolist()) == model.predict(X[:5]).tolist()
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        pytest.param(lambda np: np.arange(7, dtype=np.int8), id="int8"),
+        pytest.param(lambda np: np.array(["a", "bcdefg"]), id="unicode"),
+        pytest.param(
+            lambda np: np.zeros(3, dtype=[("a", "<i4"), ("b", "<f8", (2,))]), id="structured"
+        ),
+        pytest.param(lambda np: np.array(["2024-01-01"], dtype="datetime64[ns]"), id="datetime"),
+        pytest.param(
+            lambda np: np.ones((2, 3), dtype=np.complex128, order="F"), id="complex-fortran"
+        ),
+        pytest.param(lambda np: np.zeros((0, 5)), id="empty"),
+    ],
+)
+def test_payload_after_any_inline_array_is_found(array, tmp_path):
+    import os
+
+    import joblib
+    import numpy as np
+
+    path = tmp_path / "evil.joblib"
+    joblib.dump([array(np), payloads.os_system(tmp_path / "pwned")], path)
+    assert scan_pickle(path) == [f"{os.system.__module__}.system"]

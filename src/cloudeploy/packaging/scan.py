@@ -476,8 +476,6 @@ class _Machine:
 
 def _array_layout(state: dict) -> tuple[int, int, bool]:
     """(element count, item size, has Python objects) of a NumpyArrayWrapper state."""
-    import numpy as np
-
     shape = state.get("shape")
     if not isinstance(shape, tuple) or not all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
@@ -486,27 +484,53 @@ def _array_layout(state: dict) -> tuple[int, int, bool]:
     count = 1
     for n in shape:
         count *= n
-    dtype = state.get("dtype")
+    dtype = _materialize_dtype(state.get("dtype"))
+    itemsize, hasobject = dtype.itemsize, dtype.hasobject
+    return count, itemsize, hasobject
+
+
+_DTYPE = ("numpy.dtype", "numpy._core.multiarray.dtype")
+_LITERALS = (str, bytes, int, float, bool, type(None))
+
+
+def _materialize_dtype(value: Any, depth: int = 0) -> Any:
+    """Build the numpy dtype a pickle describes, exactly as unpickling would.
+
+    Only ``numpy.dtype(literals)`` plus its pickled state is accepted; the
+    loader reads ``dtype.itemsize`` bytes per element, so the scan must too.
+    """
+    import numpy as np
+
     if not (
-        isinstance(dtype, _Call)
-        and isinstance(dtype.func, _Global)
-        and dtype.func.path in ("numpy.dtype", "numpy._core.multiarray.dtype")
-        and isinstance(dtype.args, tuple)
-        and dtype.args
-        and isinstance(dtype.args[0], str)
-        and len(dtype.args[0]) < 32
+        isinstance(value, _Call) and isinstance(value.func, _Global) and value.func.path in _DTYPE
     ):
         raise ScanError("NumpyArrayWrapper dtype is not a plain numpy.dtype")
+    if (
+        depth > 8
+        or not isinstance(value.args, tuple)
+        or not all(isinstance(a, _LITERALS) for a in value.args)
+    ):
+        raise ScanError("numpy.dtype with arguments that are not literals")
     try:
-        base = np.dtype(dtype.args[0])
-    except TypeError:
-        raise ScanError(f"unknown dtype {dtype.args[0]!r}") from None
-    itemsize, hasobject = base.itemsize, base.hasobject
-    dtype_state = dtype.state
-    if isinstance(dtype_state, tuple) and len(dtype_state) >= 8:
-        elsize, flags = dtype_state[5], dtype_state[7]
-        if isinstance(elsize, int) and elsize > 0:
-            itemsize = elsize
-        if isinstance(flags, int) and flags & 1:
-            hasobject = True
-    return count, itemsize, hasobject
+        dtype = np.dtype(*value.args)
+        if value.state is not None:
+            dtype.__setstate__(_materialize_state(value.state, depth + 1))
+    except ScanError:
+        raise
+    except Exception as error:  # noqa: BLE001 - numpy rejects the description
+        raise ScanError(f"invalid numpy dtype: {error}") from None
+    return dtype
+
+
+def _materialize_state(value: Any, depth: int) -> Any:
+    if isinstance(value, _Call):
+        return _materialize_dtype(value, depth)
+    if isinstance(value, tuple):
+        return tuple(_materialize_state(v, depth) for v in value)
+    if isinstance(value, list):
+        return [_materialize_state(v, depth) for v in value]
+    if isinstance(value, dict):
+        return {k: _materialize_state(v, depth) for k, v in value.items()}
+    if isinstance(value, _LITERALS):
+        return value
+    raise ScanError("numpy dtype state holds something other than literals and dtypes")
