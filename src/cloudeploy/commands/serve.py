@@ -30,6 +30,7 @@ def _default_port() -> int:
 @click.option("--model", "model_name", default=None, help="Model name reported with predictions. [default: the manifest's name]")
 @click.option("--version", "version_label", default="v1", show_default=True, help="Version label reported with predictions.")
 @click.option("--trust", is_flag=True, help="Load a pickle/joblib package whose digest is not a recorded one.")
+@click.option("--allow-global", "allowed_globals", multiple=True, metavar="MODULE.NAME", help="Let the model file import this global (repeatable; MODULE.* for a module).")
 @click.option("--allow-version-mismatch", is_flag=True, help="Serve a model saved with another scikit-learn version.")
 @click.option("--capture-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="CLOUDEPLOY_CAPTURE_DIR", help="Write sampled request/response capture (JSONL) here.")
 @click.option("--capture-sample", type=float, default=None, help="Share of requests captured, 0..1. [default: 1.0 with --capture-dir]")
@@ -47,6 +48,7 @@ def serve(
     model_name: str | None,
     version_label: str,
     trust: bool,
+    allowed_globals: tuple[str, ...],
     allow_version_mismatch: bool,
     capture_dir: Path | None,
     capture_sample: float | None,
@@ -73,6 +75,7 @@ def serve(
         model=model_name,
         version=version_label,
         trust=trust,
+        allowed_globals=tuple(allowed_globals),
         allow_version_mismatch=allow_version_mismatch,
         capture_dir=capture_dir,
         capture_sample=capture_sample,

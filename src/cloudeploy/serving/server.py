@@ -100,7 +100,10 @@ def run_process(
         from cloudeploy.packaging import load_package
 
         return load_package(
-            package_dir, trust=settings.trust, allow_version_mismatch=settings.allow_version_mismatch
+            package_dir,
+            trust=settings.trust,
+            allowed_globals=settings.allowed_globals,
+            allow_version_mismatch=settings.allow_version_mismatch,
         )
 
     def failed(error: BaseException) -> None:

@@ -48,6 +48,8 @@ class ServerSettings:
       how long the batcher may hold a batch open for more requests, only while it
       sees concurrent traffic (0 = purely greedy: take whatever is queued).
     - ``capture_dir`` / ``capture_sample``: sampled request/response capture (JSONL).
+    - ``trust`` / ``allowed_globals`` / ``allow_version_mismatch``: passed to
+      ``load_package`` (what a pickle may import beyond the default allowlist).
     - ``drain_timeout``: seconds in-flight requests get to finish after SIGTERM.
     - ``workers``: SO_REUSEPORT listener processes (only :func:`serve` uses it).
     """
@@ -58,6 +60,7 @@ class ServerSettings:
     model: str | None = None
     version: str = "v1"
     trust: bool = False
+    allowed_globals: tuple[str, ...] = ()
     allow_version_mismatch: bool = False
     capture_dir: Path | None = field(default_factory=_env_capture_dir)
     capture_sample: float | None = None

@@ -1,0 +1,58 @@
+"""Body size limit and overload protection."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import httpx
+import pytest
+
+from tests.serving.helpers import SLOW_ARGS, ServerProcess, rows
+
+
+@pytest.fixture(scope="module")
+def limited_server(forest_package):
+    server = ServerProcess([str(forest_package), "--port", "0", "--max-body-bytes", "2000"])
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_body_over_the_limit_is_413(limited_server, breast_cancer):
+    server = limited_server
+    features, _ = breast_cancer
+    reply = httpx.post(f"{server.url}/predict", json={"instances": rows(features, 0, 20)})
+    assert reply.status_code == 413
+    assert "2000" in reply.json()["error"]["message"]
+
+
+def test_chunked_body_over_the_limit_is_413(limited_server):
+    server = limited_server
+
+    def chunks():
+        for _ in range(10):
+            yield b"[" * 500
+
+    reply = httpx.post(f"{server.url}/predict", content=chunks())
+    assert reply.status_code == 413
+
+
+def test_body_under_the_limit_is_served(limited_server, breast_cancer):
+    server = limited_server
+    features, _ = breast_cancer
+    assert httpx.post(f"{server.url}/predict", json={"instances": rows(features)}).status_code == 200
+
+
+def test_overload_beyond_the_queue_is_503_with_retry_after(start_server, slow_package, breast_cancer):
+    server = start_server(slow_package, *SLOW_ARGS, "--max-queue", 2, "--max-batch", 1)
+    features, _ = breast_cancer
+    body = {"instances": rows(features)}
+    with httpx.Client(timeout=60) as client, concurrent.futures.ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda _: client.post(f"{server.url}/predict", json=body), range(16)))
+    codes = [reply.status_code for reply in replies]
+    assert set(codes) == {200, 503}
+    rejected = [reply for reply in replies if reply.status_code == 503]
+    assert all(reply.headers.get("retry-after") for reply in rejected)
+    assert all(reply.json()["error"]["status"] == "UNAVAILABLE" for reply in rejected)
