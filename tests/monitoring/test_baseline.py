@@ -29,6 +29,17 @@ def test_numerical_counts_equal_numpy_histogram_on_the_stored_edges(data):
     assert stored["bin_counts"] == expected.tolist()
 
 
+@pytest.mark.parametrize(
+    ("offset", "scale"), [(0.0, 1e-300), (1e12, 1.0), (-5e6, 1e3), (0.0, 1e150)]
+)
+def test_counts_are_exact_at_any_magnitude(offset, scale):
+    values = offset + scale * np.random.default_rng(2).normal(size=(3000, 1))
+    stored = feature(compute_baseline(iter([values[:10], values[10:]])), "x0")
+    expected, _ = np.histogram(values[:, 0], bins=np.array(stored["bin_edges"]))
+    assert stored["bin_counts"] == expected.tolist()
+    assert stored["bin_edges"][0] <= values.min() and stored["bin_edges"][-1] >= values.max()
+
+
 def test_numerical_edges_are_equal_width_and_cover_the_range(data):
     stored = feature(compute_baseline(data, bins=20), "x1")
     edges = np.array(stored["bin_edges"])

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.baseline import compute_baseline
 from cloudeploy.monitoring.detection import compute_drift, compute_skew
 from cloudeploy.monitoring.result import MonitoringResult
@@ -153,3 +154,8 @@ def test_drift_compares_the_current_window_with_the_previous_one(training, basel
 def test_drift_of_identical_windows_is_zero(training, baseline):
     result = compute_drift(training, training, baseline)
     assert all(f.score == 0.0 for f in result.features)
+
+
+def test_capture_filters_on_in_memory_data_are_refused(training, baseline):
+    with pytest.raises(ValidationError, match="since.*capture files"):
+        compute_skew(baseline, training, since=0)

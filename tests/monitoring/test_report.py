@@ -32,35 +32,38 @@ def result():
     return compute_skew(compute_baseline(training), serving, labels={"endpoint": "<houses>"})
 
 
-def test_the_page_embeds_one_png_per_feature(tmp_path, result):
-    page = write_report(result, tmp_path / "report.html").read_text()
+@pytest.fixture(scope="module")
+def page(result, tmp_path_factory) -> str:
+    return write_report(result, tmp_path_factory.mktemp("report") / "report.html").read_text()
+
+
+def test_the_page_embeds_one_png_per_feature(page, result):
     images = IMAGE.findall(page)
     assert len(images) == len(result.features)
     assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
 
 
-def test_the_page_needs_no_other_file(tmp_path, result):
-    page = write_report(result, tmp_path / "report.html").read_text()
+def test_the_page_needs_no_other_file(page):
     assert not re.search(r'(src|href)="(?!data:|#)', page)
 
 
-def test_features_appear_most_severe_first(tmp_path, result):
-    page = write_report(result, tmp_path / "report.html").read_text()
+def test_features_appear_most_severe_first(page, result):
     order = re.findall(r'<section id="f-\d+" data-feature="([^"]+)"', page)
     assert order == [f.name for f in result.by_severity()]
     assert order != sorted(order)  # severity, not the alphabet, decides
 
 
-def test_each_section_states_the_score_against_its_threshold(tmp_path, result):
-    page = write_report(result, tmp_path / "report.html").read_text()
+def test_each_section_states_the_score_against_its_threshold(page, result):
     age = result["age"]
     assert f"{age.score:.4f} against threshold {age.threshold:g}" in page
 
 
-def test_labels_and_title_are_escaped(tmp_path, result):
-    page = write_report(result, tmp_path / "r.html", title="a <b> title").read_text()
-    assert "&lt;houses&gt;" in page and "a &lt;b&gt; title" in page
-    assert "<houses>" not in page
+def test_labels_and_title_are_escaped(result):
+    from cloudeploy.monitoring.report import render_html
+
+    html = render_html(result, title="a <b> title")
+    assert "&lt;houses&gt;" in html and "a &lt;b&gt; title" in html
+    assert "<houses>" not in html
 
 
 def test_the_json_file_holds_the_same_result(tmp_path, result):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from os import PathLike
 from typing import Any
 
+from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.baseline import OTHER, baseline_features
 from cloudeploy.monitoring.histogram import FeatureHistogram, HistogramSet, serving_histograms
 from cloudeploy.monitoring.result import FeatureResult, Kind, MonitoringResult
@@ -42,6 +43,12 @@ def _histograms(
         from cloudeploy.monitoring.capture import capture_histograms
 
         return capture_histograms(source, baseline, features=spec.features, **capture_filters)
+    given = sorted(k for k, v in capture_filters.items() if v is not None)
+    if given:
+        raise ValidationError(
+            f"{', '.join(given)} filter(s) capture files; the serving data given is "
+            f"{type(source).__name__}, not a capture directory or file"
+        )
     return serving_histograms(source, baseline, features=spec.features)
 
 
