@@ -112,10 +112,10 @@ fi
 
 CHECK_LIST="$(IFS=,; echo "${AWS_CHECKS[*]},${GCP_CHECKS[*]}")"
 
-# Offline and quiet: no Bridgecrew/Prisma API, no version check, no module download.
+# Offline: no guideline/mapping download from the Prisma API, no PyPI update check,
+# no external module download; terraform is the only framework scanned.
 export BC_SKIP_MAPPING=TRUE
-export CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
-export ENABLE_SECRETS_SCAN_ALL_FILES=false
+export CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
 
 exec "$VENV/bin/checkov" \
   --directory "$ROOT/terraform" \

@@ -22,7 +22,7 @@ locals {
   serving_member  = "serviceAccount:${local.serving_email}"
   deployer_member = "serviceAccount:${local.deployer_email}"
 
-  created_channels = [for channel in google_monitoring_notification_channel.email : channel.id]
+  created_channels = [for channel in google_monitoring_notification_channel.email : channel.name]
   all_channels     = concat(local.created_channels, var.notification_channels)
 
   apis = [
@@ -198,7 +198,7 @@ resource "google_project_iam_custom_role" "deployer" {
   project     = var.project
   role_id     = replace("${var.name_prefix}_deployer", "-", "_")
   title       = "cloudeploy deployer"
-  description = "Model registry, endpoints, batch prediction and model monitoring on Vertex AI, plus reading metrics for promotion gates."
+  description = "Model registry, endpoints, batch prediction and model monitoring on Vertex AI, reading metrics for promotion gates, and bucket metadata."
   permissions = [
     "aiplatform.batchPredictionJobs.cancel",
     "aiplatform.batchPredictionJobs.create",
@@ -230,6 +230,8 @@ resource "google_project_iam_custom_role" "deployer" {
     "monitoring.notificationChannels.get",
     "monitoring.notificationChannels.list",
     "monitoring.timeSeries.list",
+    # The SDKs check that the staging bucket exists before uploading to it.
+    "storage.buckets.get",
   ]
 
   depends_on = [google_project_service.this]
