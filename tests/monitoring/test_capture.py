@@ -171,3 +171,13 @@ def test_drift_from_capture_compares_the_last_two_windows(capture_dir, rows, bas
     result = compute_drift_from_capture(capture_dir, baseline, spec, now=HOUR + 1200)
     assert (result.baseline_rows, result.serving_rows) == (300, 300)
     assert [f.name for f in result.breached] == ["a"]
+
+
+def test_feature_names_with_brackets_are_matched_exactly(capture_dir):
+    baseline = compute_baseline([[0.0, 1.0], [1.0, 2.0]])
+    first = capture_record(HOUR, ["x0]", "x0", "x1"], [[9.0, 0.5, 0.5]])
+    second = capture_record(HOUR + 1, ["x0]", "x1", "x0"], [[9.0, 1.5, 0.25]])
+    write_capture(capture_dir, [first, second])
+    counted = capture_histograms(capture_dir, baseline)
+    expected = serving_histograms([[0.5, 0.5], [0.25, 1.5]], baseline)
+    assert counted.to_dict() == expected.to_dict()

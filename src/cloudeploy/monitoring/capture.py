@@ -258,13 +258,15 @@ def _shared_features(block: bytes) -> tuple[list[str], int] | None:
     end = first.find(b"]", start)
     if start < 0 or end < 0:
         return None
+    raw = first[start : end + 1]
     try:
         names = orjson.loads(first).get("features")
+        # The raw bytes must hold the whole list (a "]" inside a name would cut it short).
+        if not isinstance(names, list) or orjson.loads(b"{" + raw + b"}") != {"features": names}:
+            return None
     except (orjson.JSONDecodeError, AttributeError):
         return None
-    if not isinstance(names, list):
-        return None
-    return names, block.count(first[start : end + 1])
+    return names, block.count(raw)
 
 
 def _add_block_with_arrow(histograms: HistogramSet, block: bytes, keep: _RecordFilter) -> bool:
