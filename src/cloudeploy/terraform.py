@@ -42,7 +42,7 @@ from cloudeploy.errors import ConfigError, ValidationError
 PROVIDER_OUTPUT = "cloudeploy_provider"
 
 #: File names looked for, in order, when the source is a directory.
-OUTPUT_FILENAMES = ("terraform-outputs.json", "terraform-output.json", "outputs.json")
+OUTPUT_FILENAMES = ("terraform-outputs.json", "outputs.json")
 
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -344,7 +344,7 @@ def handoff_from_outputs(
     """
     where = f"{source}: " if source else ""
     provider = outputs.get(PROVIDER_OUTPUT)
-    if provider not in OUTPUTS:
+    if not isinstance(provider, str) or provider not in OUTPUTS:
         found = "missing" if provider is None else repr(provider)
         raise ConfigError(
             f"{where}output {PROVIDER_OUTPUT!r} is {found}; expected one of {', '.join(sorted(OUTPUTS))}",

@@ -197,3 +197,8 @@ def test_from_terraform_can_make_the_profile_the_default(tmp_path):
 def test_from_terraform_refuses_a_profile_name_that_toml_would_need_quoted(tmp_path):
     with pytest.raises(ValidationError, match="profile name"):
         from_terraform(DATA / "sagemaker-outputs.json", "my profile", config=tmp_path / "c.toml")
+
+
+def test_provider_output_that_is_not_a_string_is_refused():
+    with pytest.raises(ConfigError, match="cloudeploy_provider"):
+        handoff_from_outputs(values("vertex", cloudeploy_provider=["vertex"]))
