@@ -25,6 +25,7 @@ allowed, so ``sklearn.base`` + ``np.load`` cannot reach ``numpy.load``.
 
 from __future__ import annotations
 
+import _compat_pickle
 import importlib
 import re
 import types
@@ -204,19 +205,13 @@ DENIED_WORDS: frozenset[str] = frozenset(
 )
 
 _WORD_SPLIT = re.compile(r"_+")
-_PY2_NAMES = None
 
 
 def _py3_name(module: str, name: str) -> tuple[str, str]:
     """Apply pickle's Python 2 name mapping (``__builtin__`` -> ``builtins``)."""
-    global _PY2_NAMES
-    if _PY2_NAMES is None:
-        import _compat_pickle
-
-        _PY2_NAMES = _compat_pickle
-    if (module, name) in _PY2_NAMES.NAME_MAPPING:
-        return _PY2_NAMES.NAME_MAPPING[(module, name)]
-    return _PY2_NAMES.IMPORT_MAPPING.get(module, module), name
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
 def global_name(module: str, name: str) -> str:
@@ -253,30 +248,18 @@ class Allowlist:
         self.extra_exact = frozenset(e for e in extra if not e.endswith(".*"))
         self.extra_prefixes = tuple(e[:-1] for e in extra if e.endswith(".*"))
 
-    def _named_ok(self, path: str) -> bool:
-        if path in self.extra_exact:
-            return True
-        if path.startswith(self.extra_prefixes):
-            return True
-        if path in DEFAULT_ALLOWED_GLOBALS:
-            return True
-        return path.startswith(ALLOWED_PREFIXES) and not _is_denied(path)
+    def _extra(self, path: str) -> bool:
+        return path in self.extra_exact or path.startswith(self.extra_prefixes)
 
     def allows(self, path: str) -> bool:
-        """Whether ``path`` may be imported (by name, then by what it resolves to)."""
-        if not self._named_ok(path):
-            return False
-        if path in self.extra_exact or path in DEFAULT_ALLOWED_GLOBALS:
+        """Whether ``path`` may be imported: by its name, then by what it resolves to."""
+        if self._extra(path) or path in DEFAULT_ALLOWED_GLOBALS:
             return True
-        if path.startswith(self.extra_prefixes):
-            return True
-        return _resolves_safely(path)
+        return path.startswith(ALLOWED_PREFIXES) and not _is_denied(path) and _resolves_safely(path)
 
     def may_call(self, path: str) -> bool:
         """Whether unpickling may call ``path`` (already known to be allowed)."""
-        if path in LOAD_TIME_FUNCTIONS or path in self.extra_exact:
-            return True
-        if path.startswith(self.extra_prefixes):
+        if path in LOAD_TIME_FUNCTIONS or self._extra(path):
             return True
         last = path.rsplit(".", 1)[-1]
         # Cython's pickle helpers: they only call ``cls.__new__(cls)``.
