@@ -17,6 +17,9 @@ Being named is not enough to be *called* while loading: a call during
 unpickling must go to a class or to one of the known reconstructor functions
 (:data:`LOAD_TIME_FUNCTIONS`); library functions such as
 ``numpy.core._ufunc_reconstruct`` import by name and so are refused as callees.
+Load-time helpers that call one of their arguments (NumPy's RandomState and
+Generator constructors) are only accepted with their default argument
+(:data:`CALLS_ITS_ARGUMENT`), else they would call any allowed function.
 
 A name is also resolved (importing only allowed modules) and refused if it is a
 module or if the object's real home (``__module__.__qualname__``) is not
