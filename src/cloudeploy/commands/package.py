@@ -144,7 +144,8 @@ def _render(console, data: dict) -> None:
         + (f", classes {data['classes']}" if data["classes"] else "")
     )
     versions = ", ".join(f"{k} {v}" for k, v in data["frameworks"].items())
-    console.print(f"  frameworks  {versions}; Python {data['python_version']}")
+    console.print(f"  frameworks  {versions}")
+    console.print(f"  python      {data['python_version']}")
     if data["trusted_types"]:
         console.print(
             f"  [yellow]allowed beyond the allowlist: {', '.join(data['trusted_types'])}[/yellow]"
