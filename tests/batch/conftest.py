@@ -56,7 +56,7 @@ def slow_package(training_data, tmp_path_factory):
     from cloudeploy.packaging import build_package
 
     features, labels = training_data
-    model = RandomForestClassifier(n_estimators=400, max_depth=4, random_state=0).fit(features, labels)
+    model = RandomForestClassifier(n_estimators=250, max_depth=3, random_state=0).fit(features, labels)
     return build_package(model, tmp_path_factory.mktemp("slow") / "package", name="slow").path
 
 

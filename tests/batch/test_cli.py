@@ -1,0 +1,90 @@
+"""``cloudeploy batch``: JSON reports, clear errors, formats from extensions, status of a job."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cloudeploy.cli import cli
+from tests.batch.conftest import read_output, write_frame
+
+
+@pytest.fixture
+def run(workdir):
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_json_output_reports_the_finished_job(run, workdir, forest_package, rows):
+    source = write_frame(rows(200), workdir / "in.csv")
+
+    result = run("batch", forest_package, "--source", source, "--destination", workdir / "out.jsonl",
+                 "--id-column", "id", "--workers", "1", "--output", "json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["state"], report["rows"], report["failed_rows"]) == ("succeeded", 200, 0)
+    assert report["outputs"] == [str(workdir / "out.jsonl")]
+    assert list(read_output(workdir / "out.jsonl").columns) == ["id", "prediction"]
+
+
+def test_formats_given_as_options_override_the_extensions(run, workdir, forest_package, rows):
+    source = write_frame(rows(30), workdir / "in.data", fmt="csv")
+
+    result = run("batch", forest_package, "-s", source, "-d", workdir / "out.txt", "--input-format", "csv",
+                 "--output-format", "jsonl", "--id-column", "id", "-O", "json")
+
+    assert result.exit_code == 0, result.output
+    lines = (workdir / "out.txt").read_text().splitlines()
+    assert len(lines) == 30 and set(json.loads(lines[0])) == {"id", "prediction"}
+
+
+def test_an_unknown_extension_without_a_format_is_a_clear_error(run, workdir, forest_package, rows):
+    source = write_frame(rows(5), workdir / "in.data", fmt="csv")
+
+    result = run("batch", forest_package, "-s", source, "-d", workdir / "out.csv")
+
+    assert result.exit_code == 2
+    assert "cannot tell the input format" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_source_exits_not_found(run, workdir, forest_package):
+    result = run("batch", forest_package, "-s", workdir / "nope.csv", "-d", workdir / "out.csv")
+
+    assert result.exit_code == 4
+    assert "no input files found" in result.stderr
+
+
+def test_missing_arguments_are_named(run):
+    result = run("batch", "--source", "in.csv")
+
+    assert result.exit_code == 2
+    assert "MODEL" in result.stderr and "--destination" in result.stderr
+
+
+def test_status_reports_an_existing_job(run, workdir, forest_package, rows):
+    source = write_frame(rows(50), workdir / "in.csv")
+    first = json.loads(run("batch", forest_package, "-s", source, "-d", workdir / "out.csv", "--id-column", "id",
+                           "-O", "json").stdout)
+
+    result = run("batch", "--status", first["job_id"], "-O", "json")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["state"] == "succeeded"
+
+
+def test_a_failed_job_exits_with_the_provider_error_code(run, workdir, forest_package, rows):
+    frame = rows(20).astype({"f0": object})
+    frame.loc[:9, "f0"] = "bad"
+    source = write_frame(frame, workdir / "in.csv")
+
+    result = run("batch", forest_package, "-s", source, "-d", workdir / "out.csv", "--id-column", "id",
+                 "--max-error-rate", "0.2")
+
+    assert result.exit_code == 6
+    assert "10 of 20 rows failed" in result.stderr

@@ -1,0 +1,65 @@
+"""A killed job resumes: finished chunks are neither redone nor duplicated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from cloudeploy import batch_predict
+from tests.batch.conftest import read_output, write_frame
+from tests.batch.test_local_engine import expected_predictions
+
+
+def _kill_after_first_chunks(job, timeout: float = 120.0) -> None:
+    """SIGKILL the job's runner and its workers once at least one chunk has finished."""
+    deadline = time.monotonic() + timeout
+    while job.status().chunks_done < 1:
+        assert time.monotonic() < deadline, "the job finished no chunk in time"
+        assert job.process.poll() is None, "the runner exited before it was killed"
+        time.sleep(0.01)
+    os.killpg(job.process.pid, signal.SIGKILL)
+    job.process.wait()
+
+
+def test_a_killed_job_resumes_without_redoing_or_duplicating_chunks(workdir, slow_package, rows):
+    frame = rows(1000)
+    source = write_frame(frame, workdir / "in.csv")
+    arguments = dict(id_column="id", chunk_rows=40, workers=1)
+
+    job = batch_predict(slow_package, source, str(workdir / "out.csv"), wait=False, **arguments)
+    try:
+        _kill_after_first_chunks(job)
+    finally:
+        job.stop()
+    interrupted = job.status()
+    finished_before = job.job.finished()
+    assert interrupted.state == "interrupted"
+    assert 1 <= interrupted.chunks_done < interrupted.chunks_total
+
+    resumed = batch_predict(slow_package, source, str(workdir / "out.csv"), **arguments)
+
+    assert resumed.job_id == job.job_id
+    finished_after = resumed.job.finished()
+    assert {i: finished_after[i] for i in finished_before} == finished_before
+    output = read_output(resumed.outputs()[0])
+    assert output["id"].tolist() == frame["id"].tolist()
+    assert output["prediction"].tolist() == expected_predictions(slow_package, frame)
+
+
+def test_an_interrupted_job_says_so_and_how_to_resume(workdir, slow_package, rows):
+    import pytest
+
+    from cloudeploy.errors import OperationFailed
+
+    source = write_frame(rows(1000), workdir / "in.csv")
+    job = batch_predict(slow_package, source, str(workdir / "out.csv"), id_column="id", chunk_rows=40,
+                        workers=1, wait=False)
+    try:
+        _kill_after_first_chunks(job)
+    finally:
+        job.stop()
+
+    with pytest.raises(OperationFailed, match="interrupted") as raised:
+        job.wait(timeout=5)
+    assert "resume" in (raised.value.hint or "")
