@@ -87,3 +87,18 @@ def test_rows_of_the_wrong_width_are_refused():
 def test_a_malformed_baseline_is_refused():
     with pytest.raises(ValidationError, match="not a cloudeploy baseline"):
         serving_histograms([[1.0]], {"x": 1})
+
+
+def test_integer_categories_get_the_same_keys_as_in_training():
+    baseline = {
+        "features": [
+            {
+                "name": "zip",
+                "type": "categorical",
+                "categories": {"10115": 3, "75001": 1},
+                "other": 0,
+            }
+        ]
+    }
+    histograms = serving_histograms([[10115], [75001], [10115]], baseline)
+    assert dict(histograms["zip"].categories) == {"10115": 2, "75001": 1}

@@ -84,16 +84,27 @@ def _rows_chunk(rows: Sequence[Any], names: list[str] | None) -> Chunk:
 
 
 def _column_array(values: Sequence[Any]) -> np.ndarray:
-    """Floats when the values convert (None becomes NaN) and are not booleans, else objects."""
+    """Numbers and booleans as a numpy array of their own kind (None becomes NaN), else objects.
+
+    Integers stay integers, so that a categorical feature sent as ``10115``
+    gets the key ``"10115"`` (as the model server's schema coercion gives), not ``"10115.0"``.
+    """
     first = next((v for v in values if v is not None), None)
-    if not isinstance(first, (bool, np.bool_, str)):
+    if not isinstance(first, (str, bytes)):
         try:
-            return np.asarray(values, dtype=np.float64)
+            array = np.asarray(values)
         except (TypeError, ValueError):
-            pass
-    array = np.empty(len(values), dtype=object)
-    array[:] = list(values)
-    return array
+            array = None
+        if array is not None and array.ndim == 1 and array.dtype.kind in "biuf":
+            return array
+        if array is not None and array.ndim == 1 and array.dtype.kind == "O":
+            try:
+                return np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                pass
+    objects = np.empty(len(values), dtype=object)
+    objects[:] = list(values)
+    return objects
 
 
 def to_chunk(data: Any, names: list[str] | None = None) -> Chunk:
