@@ -75,9 +75,9 @@ def start_server():
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_server(forest_package):
-    """One server for the read-only contract tests of a module."""
+    """One server (``--model bc --version v7``) for the read-only contract tests."""
     server = ServerProcess([str(forest_package), "--port", "0", "--model", "bc", "--version", "v7"])
     try:
         server.wait_ready()
