@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import ConflictError, NotFoundError, ValidationError
@@ -51,7 +51,7 @@ HEARTBEAT_S = 2.0
 
 @dataclass(frozen=True)
 class RolloutEvent:
-    """What the executor is doing now, for live views.
+    """What the executor is doing now, for live views (``state`` is a snapshot).
 
     ``kind`` is ``step`` (a split was applied), ``sample`` (gates read during a
     bake), ``decision`` (a decision was logged) or ``done``.
@@ -251,7 +251,8 @@ class RolloutExecutor:
 
     def _emit(self, kind: str, index: int, percent: int, **extra: Any) -> None:
         split = step_split(self.from_split, self.state.to_version, percent).to_dict() if index >= 0 else {}
-        self.on_event(RolloutEvent(kind, self.state, self.plan, index, percent, split, **extra))
+        snapshot = replace(self.state, decisions=list(self.state.decisions))
+        self.on_event(RolloutEvent(kind, snapshot, self.plan, index, percent, split, **extra))
 
     _last_reading: tuple[dict, list] = ({}, [])
     _saved_at: float = 0.0

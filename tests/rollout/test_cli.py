@@ -1,0 +1,129 @@
+"""`cloudeploy promote` and `cloudeploy rollback` in-process, on the in-memory provider."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import cloudeploy.api
+from cloudeploy.cli import cli
+from cloudeploy.rollout.state import store_for
+from tests.rollout.fakes import FakeClock, FakeProvider
+
+FAST = ["--steps", "50,100", "--bake", "100ms", "--min-requests", "1", "--no-live"]
+
+
+@pytest.fixture
+def provider(tmp_path, monkeypatch):
+    fake = FakeProvider(tmp_path, FakeClock())
+    fake.clock.now = 0.0  # metrics windows are wall-clock here; only their length matters
+    monkeypatch.setattr(cloudeploy.api, "resolve_provider", lambda *args, **kwargs: fake)
+    return fake
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def failing(version, percent, seconds):
+    requests = max(1, int(100 * seconds * percent / 100))
+    return requests, requests, 10.0
+
+
+def test_promote_with_a_plan_prints_the_outcome_and_decisions_as_json(provider):
+    result = run("promote", "ep", "--to", "v2", *FAST, "--output", "json")
+    report = json.loads(result.output)
+    assert result.exit_code == 0
+    assert report["outcome"] == "promoted"
+    assert report["traffic"] == {"v1": 0, "v2": 100}
+    assert [d["action"] for d in report["decisions"]] == ["step", "proceed", "step", "promoted"]
+
+
+def test_rolled_back_promotion_exits_with_status_3(provider):
+    provider.behaviours["v2"] = failing
+    result = run("promote", "ep", "--to", "v2", *FAST, "--max-error-rate", "1%", "--output", "json")
+    assert result.exit_code == 3
+    assert json.loads(result.output)["outcome"] == "rolled_back"
+    assert provider.split == {"v1": 100, "v2": 0}
+
+
+def test_promote_without_plan_flags_moves_traffic_at_once(provider):
+    result = run("promote", "ep", "--to", "v2", "--output", "json")
+    assert result.exit_code == 0
+    assert provider.traffic_calls == [{"v1": 0, "v2": 100}]
+
+
+def test_dry_run_prints_each_step_split_and_changes_nothing(provider):
+    result = run("promote", "ep", "--to", "v2", "--steps", "10,50,100", "--bake", "2m", "--dry-run", "-O", "json")
+    plan = json.loads(result.output)
+    assert result.exit_code == 0
+    assert [s["split"] for s in plan["steps"]] == [{"v1": 90, "v2": 10}, {"v1": 50, "v2": 50}, {"v1": 0, "v2": 100}]
+    assert {s["bake"] for s in plan["steps"]} == {"2m"}
+    assert provider.traffic_calls == []
+
+
+def test_dry_run_as_text_names_the_steps(provider):
+    result = run("promote", "ep", "--to", "v2", "--steps", "25,100", "--dry-run")
+    assert "v1=75%, v2=25%" in result.output
+    assert "dry run" in result.output
+
+
+def test_flags_override_the_plan_file(provider, tmp_path):
+    path = tmp_path / "rollout.toml"
+    path.write_text('steps = [10, 100]\nbake = "30s"\nmax_p99_ms = 250\n')
+    result = run("promote", "ep", "--to", "v2", "--plan", str(path), "--bake", "5s", "--dry-run", "-O", "json")
+    plan = json.loads(result.output)["plan"]
+    assert (plan["steps"], plan["bake_s"], plan["max_p99_ms"]) == ([10, 100], 5.0, 250.0)
+
+
+def test_bad_bake_is_a_clear_error_with_status_2(provider):
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--bake", "soon"])
+    assert result.exit_code == 2
+    assert "invalid bake time 'soon'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_resume_with_plan_flags_is_refused(provider):
+    result = CliRunner().invoke(cli, ["promote", "ep", "--resume", "--steps", "50,100"])
+    assert result.exit_code == 2
+    assert "--resume continues with the stopped rollout's own plan" in result.output
+
+
+def test_promote_without_to_is_refused(provider):
+    result = CliRunner().invoke(cli, ["promote", "ep", "--bake", "1s"])
+    assert result.exit_code == 2
+    assert "--to VERSION" in result.output
+
+
+def test_interrupted_promote_exits_130_and_says_how_to_resume(provider):
+    def ctrl_c_while_baking(version, percent, seconds):
+        raise KeyboardInterrupt
+
+    provider.behaviours["v2"] = ctrl_c_while_baking
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", *FAST])
+    assert result.exit_code == 130
+    assert "cloudeploy promote ep --resume" in result.output
+    assert store_for(provider, "ep").load().status == "interrupted"
+    assert provider.split == {"v1": 50, "v2": 50}
+
+
+def test_rollback_command_returns_a_stopped_rollout_to_its_starting_split(provider):
+    from cloudeploy.rollout.state import RolloutState
+
+    provider.set_traffic("ep", {"v1": 50, "v2": 50})
+    store_for(provider, "ep").save(RolloutState(endpoint="ep", provider="fake", to_version="v2",
+                                                plan={"steps": [50, 100], "bake_s": 1}, from_split={"v1": 100, "v2": 0},
+                                                status="interrupted", step_index=0))
+    result = run("rollback", "ep", "--output", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.output)["traffic"] == {"v1": 100, "v2": 0}
+
+
+def test_live_view_runs_the_promotion_to_the_end(provider):
+    result = run("promote", "ep", "--to", "v2", "--steps", "50,100", "--bake", "100ms", "--min-requests", "1",
+                 "--live")
+    assert result.exit_code == 0
+    assert "promote v2 on ep" in result.output
+    assert provider.split == {"v1": 0, "v2": 100}
