@@ -87,12 +87,6 @@ def update_endpoint(self) -> ActionResult:
     runtime = _runtime(self, self._get_param("EndpointName"))
     config_name = self._get_param("EndpointConfigName")
     config = _config(self, config_name)
-    if runtime.status != "InService" or runtime.busy:
-        raise ValidationException(
-            f"Cannot update in-progress endpoint \"{runtime.record.arn}\"."
-            if runtime.status != "Failed"
-            else f"Cannot update failed endpoint \"{runtime.record.arn}\"; delete and recreate it."
-        )
     deployment_config = self._get_param("DeploymentConfig")
     if self._get_param("RetainDeploymentConfig") and not deployment_config:
         deployment_config = runtime.last_deployment_config
@@ -107,15 +101,20 @@ def update_endpoint(self) -> ActionResult:
         raise ValidationException(
             f"The alarm(s) {', '.join(missing)} in AutoRollbackConfiguration do not exist."
         )
-    runtime.start_update(config_name, config, plan)
+    with runtime.lock:
+        if runtime.status != "InService" or runtime.busy:
+            raise ValidationException(
+                f"Cannot update in-progress endpoint \"{runtime.record.arn}\"."
+                if runtime.status != "Failed"
+                else f"Cannot update failed endpoint \"{runtime.record.arn}\"; delete and recreate it."
+            )
+        runtime.start_update(config_name, config, plan)
     return ActionResult({"EndpointArn": runtime.record.arn})
 
 
 def update_endpoint_weights_and_capacities(self) -> ActionResult:
     runtime = _runtime(self, self._get_param("EndpointName"))
     desired = self._get_param("DesiredWeightsAndCapacities") or []
-    if runtime.status != "InService" or runtime.busy:
-        raise ValidationException(f'Cannot update in-progress endpoint "{runtime.record.arn}".')
     by_name: dict[str, dict[str, Any]] = {}
     known = {v.name for v in runtime.variants}
     for item in desired:
@@ -130,7 +129,10 @@ def update_endpoint_weights_and_capacities(self) -> ActionResult:
         if item.get("DesiredWeight", 0) < 0:
             raise ValidationException(f"DesiredWeight of variant {name} must be >= 0")
         by_name[name] = item
-    runtime.start_weights(by_name)
+    with runtime.lock:
+        if runtime.status != "InService" or runtime.busy:
+            raise ValidationException(f'Cannot update in-progress endpoint "{runtime.record.arn}".')
+        runtime.start_weights(by_name)
     return ActionResult({"EndpointArn": runtime.record.arn})
 
 
