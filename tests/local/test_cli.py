@@ -120,9 +120,7 @@ def _processes_under(home: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if str(home) in cmdline and ("cloudeploy.providers.local.gateway" in cmdline):
-            pids.append(int(proc.name))
-        elif str(home) in cmdline and " serve " in cmdline:
+        if str(home) in cmdline and ("cloudeploy.providers.local.gateway" in cmdline) or str(home) in cmdline and " serve " in cmdline:
             pids.append(int(proc.name))
     return [p for p in pids if pid_alive(p)]
 

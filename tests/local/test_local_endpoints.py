@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from cloudeploy.errors import ConflictError, OperationFailed, ValidationError
+from cloudeploy.errors import ConflictError, OperationFailed, ProviderError, ValidationError
 from cloudeploy.packaging import build_package
 from cloudeploy.packaging.manifest import read_manifest
 from cloudeploy.providers.local.processes import pid_alive
@@ -54,7 +54,7 @@ def test_endpoint_keeps_serving_after_stop_and_start(local_provider, tmp_path):
     _serve_v1(local_provider, tmp_path)
     stopped = local_provider.stop_endpoint("ep")
     assert stopped.state == "stopped"
-    with pytest.raises(Exception):
+    with pytest.raises(ProviderError, match="stopped"):
         local_provider.predict("ep", sample_instances(1))
     started = local_provider.start_endpoint("ep")
     assert started.state == "running"

@@ -85,7 +85,7 @@ class ProviderConformance:
 
     def assert_predictions_match(self, actual, expected) -> None:
         assert len(actual) == len(expected)
-        for a, e in zip(actual, expected):
+        for a, e in zip(actual, expected, strict=True):
             if self.predict_tolerance:
                 assert float(a) == pytest.approx(float(e), abs=self.predict_tolerance)
             else:

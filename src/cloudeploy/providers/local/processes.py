@@ -47,10 +47,9 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     # A zombie still answers kill(0); treat it as gone.
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/stat") as handle:
-            if handle.read().split(") ", 1)[1].startswith("Z"):
-                return False
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as handle:
+        if handle.read().split(") ", 1)[1].startswith("Z"):
+            return False
     return True
 
 

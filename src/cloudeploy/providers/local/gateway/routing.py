@@ -42,7 +42,7 @@ class RoutingTable:
         weighted = [(v, p) for v, p in self.traffic.items() if p > 0 and self.replicas.get(v)]
         if not weighted:
             return None
-        versions, weights = zip(*weighted)
+        versions, weights = zip(*weighted, strict=True)
         return (rng or random).choices(versions, weights=weights, k=1)[0]
 
     def pick_replica(self, version: str, exclude: tuple[Replica, ...] = ()) -> Replica | None:
