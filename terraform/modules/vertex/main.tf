@@ -295,13 +295,8 @@ resource "google_artifact_registry_repository_iam_member" "deployer" {
   member     = local.deployer_member
 }
 
-resource "google_artifact_registry_repository_iam_member" "serving" {
-  project    = var.project
-  location   = var.region
-  repository = var.create_artifact_registry ? google_artifact_registry_repository.serving[0].name : local.repository_id
-  role       = "roles/artifactregistry.reader"
-  member     = local.serving_member
-}
+# No grant for the serving account: the Vertex AI service agent pulls the image,
+# and it may read repositories of its own project.
 
 # -- Monitoring ---------------------------------------------------------------
 
