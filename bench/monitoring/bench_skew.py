@@ -154,7 +154,7 @@ def scenario(rows: int, features: int, categorical: bool, runs: int) -> dict:
     }
 
 
-def render(results: list[dict]) -> str:
+def render(results: list[dict], baseline: dict | None = None) -> str:
     lines = [
         "# Monitoring benchmark: skew from capture files",
         "",
@@ -178,6 +178,13 @@ def render(results: list[dict]) -> str:
             f"| {r['rows']:,} | {r['features']} | {kind} | {r['capture_mb']:.0f} MB | {r['median_wall_s']:.2f} s "
             f"| {r['median_cpu_s']:.2f} s | {r['peak_rss_mb']:.0f} MB | {load} |"
         )
+    if baseline:
+        lines += [
+            "",
+            f"Training baseline (`bench_baseline.py`): {baseline['rows']:,} rows x {baseline['features']} "
+            f"features in chunks of {baseline['chunk_rows']:,}, one streaming pass: "
+            f"{baseline['wall_s']:.2f} s wall, {baseline['cpu_s']:.2f} s CPU, peak RSS {baseline['peak_rss_mb']:.0f} MB.",
+        ]
     lines += ["", "Raw runs:", "", "```json", json.dumps(results, indent=1), "```", ""]
     return "\n".join(lines)
 
@@ -197,6 +204,9 @@ def main() -> None:
         "--categorical", action="store_true", help="also run the mixed-type (orjson) scenario"
     )
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--baseline", action="store_true", help="also time bench_baseline.py at --rows"
+    )
     args = parser.parse_args()
     results = (
         [scenario(args.small_rows, args.features, False, args.runs)] if args.small_rows else []
@@ -204,7 +214,16 @@ def main() -> None:
     results.append(scenario(args.rows, args.features, False, args.runs))
     if args.categorical:
         results.append(scenario(args.rows, args.features, True, 1))
-    text = render(results)
+    baseline = None
+    if args.baseline:
+        output = subprocess.run(
+            [sys.executable, str(HERE / "bench_baseline.py"), "--rows", str(args.rows)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        baseline = json.loads(output.stdout)
+    text = render(results, baseline)
     print(text)
     if not args.no_write:
         (HERE / "RESULTS.md").write_text(text)
