@@ -8,7 +8,10 @@ from google.api_core import exceptions
 
 def test_create_with_a_caller_chosen_id(aiplatform):
     endpoint = aiplatform.Endpoint.create(display_name="fraud", endpoint_id="fraud-detector")
-    assert endpoint.resource_name == "projects/test-project/locations/us-central1/endpoints/fraud-detector"
+    assert (
+        endpoint.resource_name
+        == "projects/test-project/locations/us-central1/endpoints/fraud-detector"
+    )
 
 
 def test_create_without_an_id_gets_a_numeric_one(aiplatform):

@@ -13,7 +13,10 @@ def test_upload_stages_the_artifact_in_emulated_storage(upload):
 
     model = upload()
     bucket, _, prefix = model.uri[len("gs://") :].partition("/")
-    names = [blob.name for blob in storage.Client(project="test-project").list_blobs(bucket, prefix=prefix)]
+    names = [
+        blob.name
+        for blob in storage.Client(project="test-project").list_blobs(bucket, prefix=prefix)
+    ]
     assert bucket == BUCKET
     assert any(name.endswith("/model.joblib") for name in names)
 
@@ -46,7 +49,12 @@ def test_non_default_version_leaves_default_where_it_was(aiplatform, upload):
 
 def test_version_aliases_resolve_with_at_alias(aiplatform, upload):
     first = upload()
-    upload(seed=1, parent_model=first.resource_name, version_aliases=["champion"], is_default_version=False)
+    upload(
+        seed=1,
+        parent_model=first.resource_name,
+        version_aliases=["champion"],
+        is_default_version=False,
+    )
     assert aiplatform.Model(f"{first.resource_name}@champion").version_id == "2"
 
 
@@ -130,7 +138,9 @@ def test_default_version_cannot_be_deleted_while_others_exist(aiplatform, upload
 def test_prebuilt_image_without_a_model_file_fails_the_upload(aiplatform, upload):
     from google.cloud import storage
 
-    storage.Client(project="test-project").bucket(BUCKET).blob("empty/readme.txt").upload_from_string("hi")
+    storage.Client(project="test-project").bucket(BUCKET).blob(
+        "empty/readme.txt"
+    ).upload_from_string("hi")
     with pytest.raises(exceptions.BadRequest, match="model.joblib"):
         aiplatform.Model.upload(
             display_name="broken",

@@ -9,6 +9,7 @@ server outside the lock.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,10 @@ class Call:
     groups: dict[str, str]
 
 
+logger = logging.getLogger(__name__)
 Handler = Callable[[Call], Any]
+#: Longest a GET of an unfinished operation is held waiting for it to be able to finish.
+LONG_POLL_SECONDS = 5.0
 _LOCATION = r"projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], str | None, Handler]] = []
 
@@ -259,12 +263,17 @@ def dispatch(
         backend = backends.get(groups["project"], groups["region"])
         call = Call(backend=backend, name=name, body=body, query=query, groups=groups)
         try:
+            if handler is get_operation:
+                backend.operations.await_progress(name, LONG_POLL_SECONDS)
             if handler in (predict, predict_deployed_model):
                 return 200, handler(call)
             with backend.lock:
                 return 200, handler(call)
         except ApiError as error:
             return error.http_status, error.body()
+        except Exception as error:  # a bug in the emulator: answer like the service would
+            logger.exception("emulator error on %s %s", method, path)
+            return 500, ApiError("INTERNAL", f"Internal error: {error!r}").body()
     return 501, ApiError(
         "UNIMPLEMENTED", f"The emulator does not implement {method} {path}."
     ).body()

@@ -20,7 +20,7 @@ from cloudeploy.testing.vertex.endpoints import EndpointStore
 from cloudeploy.testing.vertex.models import ModelStore, Version
 from cloudeploy.testing.vertex.monitoring import MonitoringJobStore
 from cloudeploy.testing.vertex.operations import OperationStore
-from cloudeploy.testing.vertex.runner import ModelServer
+from cloudeploy.testing.vertex.runner import ModelServer, stop_all
 from cloudeploy.testing.vertex.storage import Bucketeer
 
 
@@ -92,6 +92,7 @@ class Backends:
 
     def reset(self) -> None:
         """Stop every model server and forget every resource in every region."""
+        stop_all(self.servers())  # all at once: each drains in parallel
         with self._lock:
             backends, self._backends = list(self._backends.values()), {}
         for backend in backends:

@@ -38,7 +38,7 @@ from cloudeploy.testing.vertex._wire import (
 )
 from cloudeploy.testing.vertex.models import ModelStore, Version
 from cloudeploy.testing.vertex.operations import Operation, OperationStore
-from cloudeploy.testing.vertex.runner import ModelServer
+from cloudeploy.testing.vertex.runner import ModelServer, stop_all
 
 _ENDPOINT_ID_RE = re.compile(r"^(?:[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[1-9][0-9]{0,9})$")
 #: Seconds a model server may take to answer /health before the deploy fails.
@@ -282,7 +282,9 @@ class EndpointStore:
             version.deployments.append((endpoint.name, dm_id))
             return typed("DeployModelResponse", {"deployedModel": deployed.to_json()})
 
-        return self._operations.start(endpoint.name, "DeployModelOperationMetadata", advance)
+        return self._operations.start(
+            endpoint.name, "DeployModelOperationMetadata", advance, probe=server.ready
+        )
 
     def _check_resources(self, request: dict[str, Any]) -> dict[str, Any]:
         if "automaticResources" in request and "dedicatedResources" not in request:
@@ -384,7 +386,6 @@ class EndpointStore:
 
     def clear(self) -> None:
         """Forget every endpoint and stop every model server."""
-        for server in self.servers():
-            server.stop()
+        stop_all(self.servers())
         self._starting.clear()
         self._endpoints.clear()

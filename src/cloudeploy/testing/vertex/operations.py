@@ -10,6 +10,7 @@ as fast as their client polls.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from cloudeploy.testing.vertex._wire import ApiError, IdSource, not_found, now, typed
 
 Advance = Callable[[], "dict[str, Any] | None"]
+Probe = Callable[[], bool]
 
 
 @dataclass
@@ -25,6 +27,8 @@ class Operation:
     target: str
     metadata_type: str
     advance: Advance | None
+    #: Optional lock-free check that the next step can finish (e.g. a server is healthy).
+    probe: Probe | None = None
     create_time: str = field(default_factory=now)
     update_time: str = ""
     done: bool = False
@@ -70,11 +74,13 @@ class OperationStore:
         self._ids = ids
         self._operations: dict[str, Operation] = {}
 
-    def start(self, target: str, metadata_type: str, advance: Advance) -> Operation:
+    def start(
+        self, target: str, metadata_type: str, advance: Advance, probe: Probe | None = None
+    ) -> Operation:
         """Register an operation on resource ``target``; it is not done yet."""
         name = f"{target}/operations/{self._ids.next()}"
         operation = Operation(
-            name=name, target=target, metadata_type=metadata_type, advance=advance
+            name=name, target=target, metadata_type=metadata_type, advance=advance, probe=probe
         )
         self._operations[name] = operation
         return operation
@@ -86,6 +92,25 @@ class OperationStore:
             raise not_found(f"Operation {name} not found.")
         operation.step()
         return operation
+
+    def await_progress(self, name: str, timeout: float) -> None:
+        """Hold a poll for up to ``timeout`` s until the operation's probe says it can finish.
+
+        Called without the backend lock. It only shortens the client's back-off
+        (a deploy whose server becomes healthy mid-poll finishes on this poll
+        instead of the next one); the operation still changes only in :meth:`get`.
+        """
+        operation = self._operations.get(name)
+        if operation is None or operation.done or operation.probe is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if operation.probe():
+                    return
+            except ApiError:
+                return
+            time.sleep(0.05)
 
     def settle(self, target: str) -> None:
         """Advance the pending operations on ``target`` (a GET of the resource polls too)."""

@@ -104,19 +104,31 @@ class ModelServer:
         return self._log.read().decode(errors="replace")
 
     def stop(self) -> None:
+        """Terminate (the server drains and exits) and reap; kill after 10 s."""
+        stop_all([self])
+
+    def _signal_stop(self) -> subprocess.Popen[bytes] | None:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.terminate()
+        return process
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+
+def stop_all(servers: list[ModelServer]) -> None:
+    """Stop several servers at once: signal them all, then reap each."""
+    processes = [(server, server._signal_stop()) for server in servers]
+    for server, process in processes:
+        if process is not None:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-        self._log.close()
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        server._log.close()
 
 
 def _error_text(reply: Any) -> str:
