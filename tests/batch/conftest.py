@@ -100,7 +100,7 @@ def write_frame(frame, path, fmt: str | None = None) -> str:
     return str(path)
 
 
-def read_output(path) -> "object":
+def read_output(path):
     """A job's output as a DataFrame, ids as text."""
     import pandas as pd
 

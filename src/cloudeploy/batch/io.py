@@ -191,7 +191,8 @@ def _read_csv(path: str, header: bytes, data: bytes, features, numeric, carry) -
         rejected.clear()
         return pacsv.read_csv(
             io.BytesIO(header + data),
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=len(header) + len(data) + 1),
+            # Default (1 MiB) blocks: one block for the whole chunk parses several times slower.
+            read_options=pacsv.ReadOptions(use_threads=False),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             # Empty fields are nulls (missing values), also in text columns.
             convert_options=pacsv.ConvertOptions(
@@ -221,7 +222,7 @@ def _read_jsonl(data: bytes, features, numeric, carry) -> ChunkBatch:
     try:
         table = pajson.read_json(
             io.BytesIO(data),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=1 << 22),
             parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
         )
         absent = [c for c in needed if c not in table.column_names]

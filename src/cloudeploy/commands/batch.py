@@ -71,10 +71,7 @@ def batch(model, source, destination, input_format, output_format, id_column, ca
         max_error_rate=max_error_rate, chunk_rows=chunk_rows, workers=workers, job_id=job_id,
     )
     job = submit(spec, provider=backend, trust=trust, wait=False, progress=progress_printer(output))
-    if wait:
-        status = _wait_with_bar(job, timeout, show=output != "json")
-    else:
-        status = job.status()
+    status = _wait_with_bar(job, timeout, show=output != "json") if wait else job.status()
     emit(output, status.to_dict(), _render)
 
 

@@ -1,0 +1,193 @@
+"""Batch prediction benchmark: the local engine vs the naive script vs in-process predict.
+
+    .venv/bin/python bench/batch/bench_batch.py                # 1,000,000 rows x 30 features
+    .venv/bin/python bench/batch/bench_batch.py --rows 200000  # a quicker look
+
+Every contender runs in its own process, in the same run, on the same files,
+with a 100-tree random forest:
+
+- ``naive``: pandas ``read_csv`` / ``read_parquet``, ``predict``, ``to_csv`` / ``to_parquet``;
+- ``engine-wN``: ``cloudeploy.batch_predict`` with N worker processes (a fresh job each time);
+- ``in-process``: ``predict`` on the already loaded array (the load is not timed).
+
+Wall time is measured around the process (so imports count for everybody
+except in-process predict); peak memory is the highest sum of RSS over the
+process and its children, sampled every 20 ms. Results are printed as a
+Markdown table and written to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+
+
+def make_data(workdir: Path, rows: int, features: int, trees: int) -> dict[str, Path]:
+    """The model package, the raw model file, and the CSV/Parquet inputs (cached in ``workdir``)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    paths = {
+        "csv": workdir / f"input-{rows}x{features}.csv",
+        "parquet": workdir / f"input-{rows}x{features}.parquet",
+        "model": workdir / f"forest-{trees}x{features}.joblib",
+        "package": workdir / f"forest-{trees}x{features}-package",
+    }
+    if not paths["model"].exists():
+        import joblib
+        from sklearn.ensemble import RandomForestClassifier
+
+        rng = np.random.default_rng(0)
+        train = rng.normal(size=(20_000, features))
+        target = (train[:, 0] + train[:, 1] * train[:, 2] - train[:, 3] > 0).astype(int)
+        model = RandomForestClassifier(n_estimators=trees, max_depth=12, random_state=0).fit(train, target)
+        joblib.dump(model, paths["model"])
+    if not paths["package"].exists():
+        from cloudeploy.packaging import build_package
+
+        build_package(paths["model"], paths["package"], name="bench-forest", trust=True)
+    if not paths["csv"].exists() or not paths["parquet"].exists():
+        rng = np.random.default_rng(1)
+        columns = {"id": pa.array([f"row-{i:08d}" for i in range(rows)])}
+        for j in range(features):
+            columns[f"x{j}"] = pa.array(rng.normal(size=rows))
+        table = pa.table(columns)
+        pacsv.write_csv(table, paths["csv"])
+        pq.write_table(table, paths["parquet"], row_group_size=100_000)
+    return paths
+
+
+NAIVE = """
+import sys, joblib, pandas as pd
+model = joblib.load(sys.argv[1])
+fmt, source, destination = sys.argv[2:5]
+frame = pd.read_csv(source) if fmt == "csv" else pd.read_parquet(source)
+out = frame[["id"]].copy()
+out["prediction"] = model.predict(frame.drop(columns=["id"]).to_numpy())
+out.to_csv(destination, index=False) if fmt == "csv" else out.to_parquet(destination, index=False)
+"""
+
+ENGINE = """
+import sys, cloudeploy
+package, source, destination, workers = sys.argv[1:5]
+job = cloudeploy.batch_predict(package, source, destination, id_column="id", workers=int(workers))
+assert job.status().state == "succeeded"
+"""
+
+IN_PROCESS = """
+import sys, time, joblib, pyarrow.parquet as pq
+model = joblib.load(sys.argv[1])
+features = pq.read_table(sys.argv[2]).drop(["id"]).to_pandas().to_numpy()
+started = time.perf_counter()
+model.predict(features)
+print(time.perf_counter() - started)
+"""
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants, in bytes."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [pid]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/statm") as handle:
+                total += int(handle.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            pass
+        stack.extend(children.get(current, []))
+    return total
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, float | str]:
+    """Run ``argv``; wall seconds, peak tree RSS in MiB, and its stdout."""
+    peak = 0
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(process.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, _ = process.communicate()
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode:
+        raise SystemExit(f"{argv[:3]} failed with exit code {process.returncode}")
+    return {"seconds": elapsed, "peak_mib": peak / 2**20, "stdout": stdout.strip()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=30)
+    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "cloudeploy-bench-batch")
+    parser.add_argument("--workers", default="1,2", help="engine worker counts to run, comma separated")
+    parser.add_argument("--json", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    paths = make_data(args.workdir, args.rows, args.features, args.trees)
+    results: dict[str, dict] = {}
+
+    in_process = measure([PYTHON, "-c", IN_PROCESS, str(paths["model"]), str(paths["parquet"])])
+    results["in-process predict"] = {**in_process, "seconds": float(in_process["stdout"])}
+    for fmt in ("csv", "parquet"):
+        source = str(paths[fmt])
+        out = args.workdir / f"naive-out.{fmt}"
+        results[f"{fmt}: naive script"] = measure([PYTHON, "-c", NAIVE, str(paths["model"]), fmt, source, str(out)])
+        for workers in [int(w) for w in args.workers.split(",")]:
+            home = args.workdir / "home"
+            shutil.rmtree(home, ignore_errors=True)
+            env = {**os.environ, "CLOUDEPLOY_HOME": str(home)}
+            out = args.workdir / f"engine-out.{fmt}"
+            results[f"{fmt}: engine, {workers} worker(s)"] = measure(
+                [PYTHON, "-c", ENGINE, str(paths["package"]), source, str(out), str(workers)], env=env
+            )
+
+    predict_rate = args.rows / results["in-process predict"]["seconds"]
+    print(f"\n{args.rows:,} rows x {args.features} features, {args.trees}-tree forest, {os.cpu_count()} cores\n")
+    print("| run | seconds | rows/s | share of in-process throughput | peak MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for name, result in results.items():
+        rate = args.rows / result["seconds"]
+        print(f"| {name} | {result['seconds']:.1f} | {rate:,.0f} | {rate / predict_rate:.0%} | {result['peak_mib']:.0f} |")
+    for fmt in ("csv", "parquet"):
+        naive = results[f"{fmt}: naive script"]["seconds"]
+        best = min(v["seconds"] for k, v in results.items() if k.startswith(f"{fmt}: engine"))
+        print(f"\n{fmt}: best engine run is {naive / best:.1f}x the naive script")
+    args.json.write_text(json.dumps({"rows": args.rows, "features": args.features, "trees": args.trees,
+                                     "cores": os.cpu_count(), "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
