@@ -60,15 +60,18 @@ def test_a_complete_last_line_without_newline_is_kept(capture_dir):
     assert len(list(read_capture(capture_dir))) == 1
 
 
-def test_a_malformed_line_in_the_middle_is_skipped_with_a_warning(capture_dir, caplog):
-    path = write_capture(capture_dir, [capture_record(HOUR, NAMES, [[1.0, 2.0, 3.0]])])
+@pytest.mark.parametrize("block_bytes", [50, 1 << 20])
+def test_a_malformed_line_in_the_middle_is_skipped_with_a_warning(capture_dir, caplog, block_bytes):
+    path = write_capture(
+        capture_dir, [capture_record(HOUR + i, NAMES, [[1.0, 2.0, 3.0]]) for i in range(3)]
+    )
     with path.open("ab") as handle:
         handle.write(b"{not json\n")
-        handle.write(orjson.dumps(capture_record(HOUR + 2, NAMES, [[1.0, 2.0, 3.0]])) + b"\n")
+        handle.write(orjson.dumps(capture_record(HOUR + 9, NAMES, [[1.0, 2.0, 3.0]])) + b"\n")
     with caplog.at_level(logging.WARNING, logger="cloudeploy.monitoring.capture"):
-        records = list(read_capture(capture_dir))
-    assert [r["ts"] for r in records] == [HOUR, HOUR + 2]
-    assert f"{path}:2" in caplog.text
+        records = list(read_capture(capture_dir, block_bytes=block_bytes))
+    assert [r["ts"] - HOUR for r in records] == [0, 1, 2, 9]
+    assert f"{path}:4:" in caplog.text
 
 
 def test_records_are_filtered_by_time_and_version(capture_dir):

@@ -113,32 +113,38 @@ def capture_files(source: Any, *, since: Any = None, until: Any = None) -> list[
 
 
 def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Blocks of whole lines and the 1-based number of each block's first line.
+    """Blocks of whole lines (without the last newline) and each block's byte offset in the file.
 
     A last line without its newline is yielded only when it parses as JSON.
     """
-    line_number = 1
+    offset = 0
     with path.open("rb") as handle:
         rest = b""
         while True:
             data = handle.read(block_bytes)
             if not data:
                 break
-            data = rest + data
             cut = data.rfind(b"\n")
             if cut < 0:
-                rest = data
+                rest += data
                 continue
-            block, rest = data[:cut], data[cut + 1 :]
-            yield block, line_number
-            line_number += block.count(b"\n") + 1
+            block = b"".join((rest, memoryview(data)[:cut]))  # one copy, not two
+            yield block, offset
+            offset += len(block) + 1
+            rest = data[cut + 1 :]
         if rest.strip():
             try:
                 orjson.loads(rest)
             except orjson.JSONDecodeError:
-                logger.debug("%s:%d: skipping a partially written last line", path, line_number)
+                logger.debug("%s: skipping a partially written last line", path)
                 return
-            yield rest, line_number
+            yield rest, offset
+
+
+def _line_number(path: Path, offset: int) -> int:
+    """The 1-based number of the line starting at byte ``offset`` (only computed for warnings)."""
+    with path.open("rb") as handle:
+        return handle.read(offset).count(b"\n") + 1
 
 
 class _RecordFilter:
@@ -157,23 +163,21 @@ class _RecordFilter:
         return self.version is None or record.get("version") == self.version
 
 
-def _parse_lines(block: bytes, path: Path, first_line: int) -> Iterator[dict[str, Any]]:
-    for offset, line in enumerate(block.split(b"\n")):
+def _parse_lines(block: bytes, path: Path, offset: int) -> Iterator[dict[str, Any]]:
+    for index, line in enumerate(block.split(b"\n")):
         if not line.strip():
             continue
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError as error:
-            logger.warning(
-                "%s:%d: skipping a malformed capture line (%s)", path, first_line + offset, error
-            )
+            where = f"{path}:{_line_number(path, offset) + index}"
+            logger.warning("%s: skipping a malformed capture line (%s)", where, error)
             continue
         if isinstance(record, dict):
             yield record
         else:
-            logger.warning(
-                "%s:%d: skipping a capture line that is not an object", path, first_line + offset
-            )
+            where = f"{path}:{_line_number(path, offset) + index}"
+            logger.warning("%s: skipping a capture line that is not an object", where)
 
 
 def read_capture(
@@ -190,8 +194,8 @@ def read_capture(
     """
     keep = _RecordFilter(since, until, version)
     for path in capture_files(source, since=since, until=until):
-        for block, first_line in _blocks(path, block_bytes):
-            yield from (record for record in _parse_lines(block, path, first_line) if keep(record))
+        for block, offset in _blocks(path, block_bytes):
+            yield from (record for record in _parse_lines(block, path, offset) if keep(record))
 
 
 def capture_histograms(
@@ -213,10 +217,10 @@ def capture_histograms(
     keep = _RecordFilter(since, until, version)
     numeric_only = all(h.kind == "numerical" for h in histograms.histograms.values())
     for path in capture_files(source, since=since, until=until):
-        for block, first_line in _blocks(path, block_bytes):
+        for block, offset in _blocks(path, block_bytes):
             if numeric_only and _add_block_with_arrow(histograms, block, keep):
                 continue
-            _add_records(histograms, _parse_lines(block, path, first_line), keep, path)
+            _add_records(histograms, _parse_lines(block, path, offset), keep, path)
     return histograms
 
 
