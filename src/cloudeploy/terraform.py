@@ -83,7 +83,7 @@ VERTEX_OUTPUTS: tuple[Output, ...] = (
         "region",
         setting="region",
         required=True,
-        pattern=r"^[a-z]+-[a-z]+[0-9]$",
+        pattern=r"^[a-z]+-[a-z]+[0-9]+$",
         means="a Google Cloud region such as europe-west4",
     ),
     Output(
@@ -148,7 +148,7 @@ SAGEMAKER_OUTPUTS: tuple[Output, ...] = (
         "region",
         setting="region",
         required=True,
-        pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$",
+        pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$",
         means="an AWS region such as eu-west-1",
     ),
     Output(

@@ -202,3 +202,8 @@ def test_from_terraform_refuses_a_profile_name_that_toml_would_need_quoted(tmp_p
 def test_provider_output_that_is_not_a_string_is_refused():
     with pytest.raises(ConfigError, match="cloudeploy_provider"):
         handoff_from_outputs(values("vertex", cloudeploy_provider=["vertex"]))
+
+
+def test_region_with_a_two_digit_number_is_accepted():
+    handoff = handoff_from_outputs(values("vertex", region="europe-west10", endpoints=...))
+    assert handoff.settings["region"] == "europe-west10"
