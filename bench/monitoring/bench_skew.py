@@ -178,6 +178,19 @@ def render(results: list[dict], baseline: dict | None = None) -> str:
             f"| {r['rows']:,} | {r['features']} | {kind} | {r['capture_mb']:.0f} MB | {r['median_wall_s']:.2f} s "
             f"| {r['median_cpu_s']:.2f} s | {r['peak_rss_mb']:.0f} MB | {load} |"
         )
+    main_runs = [r for r in results if not r["categorical"] and r["rows"] >= 1_000_000]
+    if main_runs:
+        r = main_runs[-1]
+        verdict = "met" if r["median_wall_s"] < 5 else "NOT met"
+        lines += [
+            "",
+            f"Target (under 5 s wall for 1,000,000 rows x 30 features): **{verdict}** in this run "
+            f"({r['median_wall_s']:.2f} s median wall, {r['median_cpu_s']:.2f} s CPU summed over threads, "
+            f"load average {r['load_average'][0]:.1f} on {os.cpu_count()} cores).",
+            "Most of the CPU is pyarrow parsing JSON numbers on both cores; wall time approaches",
+            "CPU / cores only when the machine is otherwise idle. Peak RSS does not grow with the",
+            "number of rows (compare the two sizes): files are read in 16 MB blocks.",
+        ]
     if baseline:
         lines += [
             "",
