@@ -33,7 +33,8 @@ def record_invocation(
         {"Name": "EndpointName", "Value": endpoint},
         {"Name": "VariantName", "Value": variant},
     ]
-    now = dt.datetime.now(dt.UTC)
+    # moto keeps metric timestamps as naive UTC; an aware one breaks its comparisons.
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     values = {
         "Invocations": (1.0, "None"),
         "Invocation4XXErrors": (1.0 if 400 <= status < 500 else 0.0, "None"),
