@@ -127,3 +127,22 @@ def test_live_view_runs_the_promotion_to_the_end(provider):
     assert result.exit_code == 0
     assert "promote v2 on ep" in result.output
     assert provider.split == {"v1": 0, "v2": 100}
+
+
+def test_rollout_stopped_by_an_error_says_how_to_resume(provider):
+    from cloudeploy.errors import ProviderError
+
+    def broken(version, percent, seconds):
+        raise ProviderError("metrics endpoint is gone")
+
+    provider.behaviours["v2"] = broken
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", *FAST])
+    assert result.exit_code == ProviderError.exit_code
+    assert "metrics endpoint is gone" in result.output
+    assert "cloudeploy promote ep --resume" in result.output
+
+
+def test_promote_refused_before_starting_does_not_talk_about_resuming(provider):
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v9", *FAST])
+    assert result.exit_code == 4
+    assert "--resume" not in result.output

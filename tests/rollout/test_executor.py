@@ -257,3 +257,30 @@ def test_state_file_holds_the_plan_split_and_decisions(tmp_path, clock):
     assert state.from_split == {"v1": 100, "v2": 0}
     assert state.status == "promoted"
     assert [d["action"] for d in state.decisions] == ["step", "proceed", "step", "proceed", "step", "promoted"]
+
+
+def test_a_transient_metrics_failure_is_retried(tmp_path, clock):
+    from cloudeploy.errors import TransientError
+
+    failures = iter([True, True])
+
+    def flaky(version, percent, seconds):
+        if next(failures, False):
+            raise TransientError("throttled")
+        requests = int(100 * seconds * percent / 100)
+        return requests, 0, 20.0
+
+    provider = make_provider(tmp_path, clock, v2=flaky)
+    assert promote(provider, clock).outcome == "promoted"
+
+
+def test_lasting_metrics_failure_stops_the_rollout_resumably(tmp_path, clock):
+    from cloudeploy.errors import TransientError
+
+    def down(version, percent, seconds):
+        raise TransientError("metrics unavailable")
+
+    provider = make_provider(tmp_path, clock, v2=down)
+    with pytest.raises(TransientError):
+        promote(provider, clock)
+    assert store_for(provider, "ep").load().status == "interrupted"

@@ -86,7 +86,7 @@ def _promote_now(backend, endpoint, to, timeout, output):
 def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output):
     from cloudeploy.api import promote as promote_version
     from cloudeploy.commands._output import stderr_console
-    from cloudeploy.errors import RolledBack
+    from cloudeploy.errors import CloudeployError, RolledBack
 
     console = stderr_console()
     use_live = (console.is_terminal if live is None else live) and output != "json" and not native
@@ -102,9 +102,24 @@ def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout
     except KeyboardInterrupt:
         _interrupted(backend, endpoint, output, timeout)
         return
+    except CloudeployError:
+        if not native and _stopped_here(backend, endpoint):
+            console.print(f"[yellow]the rollout on {endpoint} stopped[/yellow]; once the cause is fixed: "
+                          f"cloudeploy promote {endpoint} --resume   or: cloudeploy rollback {endpoint}", soft_wrap=True)
+        raise
     emit(output, result.to_dict(), _render_result)
     if result.rolled_back:
         sys.exit(RolledBack.exit_code)
+
+
+def _stopped_here(backend, endpoint) -> bool:
+    """Whether this process left a stopped rollout behind (as opposed to being refused one)."""
+    import os
+
+    from cloudeploy.rollout.state import INTERRUPTED, store_for
+
+    state = store_for(backend, endpoint).load()
+    return state is not None and state.status == INTERRUPTED and state.pid == os.getpid()
 
 
 def _interrupted(backend, endpoint, output, timeout):
@@ -125,7 +140,7 @@ def _interrupted(backend, endpoint, output, timeout):
             console.print(f"rolled back {endpoint}: " + ", ".join(f"{v}={p}%" for v, p in status.traffic.items()))
             sys.exit(EXIT_INTERRUPTED)
     console.print(f"resume with: cloudeploy promote {endpoint} --resume   "
-                  f"or undo with: cloudeploy rollback {endpoint}")
+                  f"or undo with: cloudeploy rollback {endpoint}", soft_wrap=True)
     sys.exit(EXIT_INTERRUPTED)
 
 

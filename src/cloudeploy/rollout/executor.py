@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError, NotFoundError, ValidationError
+from cloudeploy.errors import ConflictError, NotFoundError, TransientError, ValidationError
 from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.rollout import result as actions
 from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 #: Seconds between heartbeat saves of the state while a step bakes.
 HEARTBEAT_S = 2.0
+#: Consecutive transient failures reading metrics before a rollout stops (resumable).
+MAX_FAILED_READS = 5
 
 
 @dataclass(frozen=True)
@@ -174,9 +176,20 @@ class RolloutExecutor:
         start = state.step_started_at or self.clock()
         bake_end, wait_end = start + plan.bake_s, start + plan.wait_limit_s
         interval = min(5.0, max(0.2, plan.bake_s / 10))
+        failed_reads = 0
         while True:
             now = self.clock()
-            new, base, results = self._read(start, now)
+            try:
+                new, base, results = self._read(start, now)
+            except TransientError as error:
+                # A throttled or flaky metrics read must not end a rollout; a lasting one does.
+                failed_reads += 1
+                if failed_reads >= MAX_FAILED_READS:
+                    raise
+                self.progress(f"reading metrics failed ({error}); retrying")
+                self.sleep(interval)
+                continue
+            failed_reads = 0
             self._last_reading = (_metrics_dict(new, base), [r.to_dict() for r in results])
             if time.monotonic() - self._saved_at >= HEARTBEAT_S:
                 self._save()
