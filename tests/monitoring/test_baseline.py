@@ -105,6 +105,12 @@ def test_missing_values_are_counted_apart():
     assert (feature(baseline, "b")["count"], feature(baseline, "b")["missing"]) == (1, 2)
 
 
+def test_nullable_integer_columns_are_numerical_with_missing_values():
+    frame = pd.DataFrame({"rooms": pd.array([1, None, 3], dtype="Int64")})
+    stored = feature(compute_baseline(frame), "rooms")
+    assert (stored["type"], stored["count"], stored["missing"]) == ("numerical", 2, 1)
+
+
 def test_rare_categories_beyond_max_categories_are_summed_in_other():
     values = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2
     stored = feature(compute_baseline([[v] for v in values], max_categories=2), "x0")

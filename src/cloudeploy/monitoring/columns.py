@@ -48,7 +48,18 @@ def _frame_chunk(frame: Any, names: list[str] | None) -> Chunk:
             f"data has no column(s) {', '.join(missing)}; it has {', '.join(columns) or 'none'}"
         )
     by_name = dict(zip(columns, frame.columns, strict=True))
-    return {n: frame[by_name[n]].to_numpy() for n in wanted}
+    return {n: _series_array(frame[by_name[n]]) for n in wanted}
+
+
+def _series_array(series: Any) -> np.ndarray:
+    """A column's values; nullable numeric dtypes (``Int64``, ``Float64``) become floats with NaN."""
+    from pandas.api.extensions import ExtensionDtype
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    dtype = series.dtype
+    if isinstance(dtype, ExtensionDtype) and is_numeric_dtype(dtype) and not is_bool_dtype(dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy()
 
 
 def _array_chunk(array: np.ndarray, names: list[str] | None) -> Chunk:
