@@ -101,7 +101,12 @@ def _plot(feature: FeatureResult) -> str:
         axes.set_xlabel(f"{feature.name} (categories{shown})")
     axes.set_ylabel("relative frequency")
     score = "n/a" if feature.score is None else f"{feature.score:.4f}"
-    axes.set_title(f"{feature.metric} = {score} (threshold {feature.threshold:g})", fontsize=10)
+    status = " — BREACHED" if feature.breached else ""
+    axes.set_title(
+        f"{feature.name}: {feature.metric} = {score} (threshold {feature.threshold:g}){status}",
+        fontsize=10,
+        color="#b00020" if feature.breached else "black",
+    )
     axes.legend(fontsize=8)
     figure.tight_layout()
     buffer = io.BytesIO()
