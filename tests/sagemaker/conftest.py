@@ -51,16 +51,24 @@ def cloudwatch(emu, settings):
     return emu.client("cloudwatch")
 
 
+_TARBALLS: dict[int, bytes] = {}
+
+
 def package_tarball(seed: int, workdir: Path) -> bytes:
-    """``model.tar.gz`` holding a cloudeploy package of ``fitted_classifier(seed)``."""
+    """``model.tar.gz`` holding a cloudeploy package of ``fitted_classifier(seed)``.
+
+    Built once per seed per test session: packaging is not what these tests test.
+    """
     from cloudeploy.packaging import build_package
 
-    package = build_package(fitted_classifier(seed), workdir / f"package-{seed}", name="emulated").path
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(Path(package).iterdir()):
-            archive.add(path, arcname=path.name)
-    return buffer.getvalue()
+    if seed not in _TARBALLS:
+        package = build_package(fitted_classifier(seed), workdir / f"package-{seed}", name="emulated").path
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for path in sorted(Path(package).iterdir()):
+                archive.add(path, arcname=path.name)
+        _TARBALLS[seed] = buffer.getvalue()
+    return _TARBALLS[seed]
 
 
 @pytest.fixture

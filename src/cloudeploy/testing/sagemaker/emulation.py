@@ -119,6 +119,22 @@ class SageMakerEmulation:
             **kwargs,
         )
 
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point any AWS SDK at the emulation.
+
+        ``AWS_ENDPOINT_URL`` plus dummy credentials and the region; for code that
+        builds its own clients (the SageMaker Python SDK, the AWS CLI). Apply them
+        to a test's environment only (e.g. ``monkeypatch.setenv``).
+        """
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": DUMMY_CREDENTIALS["aws_session_token"],
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+
     def profile_settings(self, bucket: str = "cloudeploy-test", prefix: str = "cloudeploy") -> dict[str, Any]:
         """Settings of a ``sagemaker`` profile for this emulation.
 
