@@ -260,7 +260,10 @@ class VertexProvider(Provider):
     def list_models(self) -> list[str]:
         with translated("listing models"):
             found = self.clients.models.list_models(
-                parent=self.settings.parent, filter=f"labels.{mapping.MANAGED_LABEL}=true"
+                request={
+                    "parent": self.settings.parent,
+                    "filter": f"labels.{mapping.MANAGED_LABEL}=true",
+                }
             )
             return sorted({m.name.rsplit("/", 1)[-1] for m in found})
 
@@ -357,7 +360,10 @@ class VertexProvider(Provider):
     def list_endpoints(self) -> list[EndpointStatus]:
         with translated("listing endpoints"):
             found = self.clients.endpoints.list_endpoints(
-                parent=self.settings.parent, filter=f"labels.{mapping.MANAGED_LABEL}=true"
+                request={
+                    "parent": self.settings.parent,
+                    "filter": f"labels.{mapping.MANAGED_LABEL}=true",
+                }
             )
             return sorted((self._status(e) for e in found), key=lambda s: s.name)
 
