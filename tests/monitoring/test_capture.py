@@ -86,7 +86,12 @@ def test_records_are_filtered_by_time_and_version(capture_dir):
 def test_files_of_hours_outside_the_window_are_not_opened(capture_dir):
     write_capture(capture_dir, [capture_record(HOUR, NAMES, [[1, 2, 3]])])
     later = write_capture(capture_dir, [capture_record(HOUR + 7200, NAMES, [[1, 2, 3]])])
-    assert capture_files(capture_dir, since=HOUR + 3600) == [later]
+    assert capture_files(capture_dir, since=HOUR + 3600) == [later.resolve()]
+
+
+def test_a_file_given_twice_is_read_once(capture_dir):
+    path = write_capture(capture_dir, [capture_record(HOUR, NAMES, [[1, 2, 3]])])
+    assert len(list(read_capture([capture_dir, path]))) == 1
 
 
 def test_iso_times_are_accepted(capture_dir):

@@ -109,7 +109,8 @@ def capture_files(source: Any, *, since: Any = None, until: Any = None) -> list[
         ):
             continue
         kept.append(path)
-    return sorted(kept, key=lambda p: (_file_hour(p) or 0.0, p.name))
+    unique = dict.fromkeys(path.resolve() for path in kept)  # a file named twice is read once
+    return sorted(unique, key=lambda p: (_file_hour(p) or 0.0, p.name))
 
 
 def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, int]]:
