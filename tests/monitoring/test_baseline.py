@@ -38,6 +38,8 @@ def test_counts_are_exact_at_any_magnitude(offset, scale):
     expected, _ = np.histogram(values[:, 0], bins=np.array(stored["bin_edges"]))
     assert stored["bin_counts"] == expected.tolist()
     assert stored["bin_edges"][0] <= values.min() and stored["bin_edges"][-1] >= values.max()
+    width = stored["bin_edges"][1] - stored["bin_edges"][0]
+    assert values.max() - values.min() > 19 * width  # the bins span the data, not a wider grid
 
 
 def test_numerical_edges_are_equal_width_and_cover_the_range(data):

@@ -29,9 +29,9 @@ from cloudeploy.errors import ValidationError
 
 #: Cells per output bin. 2048 keeps the slack under ~1% of a bin at 16 KB per bin.
 CELLS_PER_BIN = 2048
-#: The grid is never finer than 2^-40 of the largest magnitude, which keeps cell
-#: indices exact in float64 (< 2^41) and gives constant features a finite grid.
-_RELATIVE_RESOLUTION_BITS = 40
+#: The grid is never finer than 2^-50 of the largest magnitude, which keeps cell
+#: indices exact in float64 (< 2^51) and gives constant features a finite grid.
+_RELATIVE_RESOLUTION_BITS = 50
 
 
 class GridHistogram:
