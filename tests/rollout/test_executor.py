@@ -284,3 +284,23 @@ def test_lasting_metrics_failure_stops_the_rollout_resumably(tmp_path, clock):
     with pytest.raises(TransientError):
         promote(provider, clock)
     assert store_for(provider, "ep").load().status == "interrupted"
+
+
+def test_rollout_stopped_while_rolling_back_finishes_the_rollback_when_resumed(tmp_path, clock):
+    provider = make_provider(tmp_path, clock, v2=failing_at(0.5))
+    set_traffic = provider.set_traffic
+
+    def ctrl_c_on_the_way_back(endpoint, split, **kwargs):
+        if split.get("v1") == 100:
+            provider.set_traffic = set_traffic
+            raise KeyboardInterrupt
+        return set_traffic(endpoint, split, **kwargs)
+
+    provider.set_traffic = ctrl_c_on_the_way_back
+    with pytest.raises(KeyboardInterrupt):
+        promote(provider, clock)
+    assert store_for(provider, "ep").load().status == "rolling_back"
+
+    result = run_promotion(provider, "ep", None, resume=True, clock=clock, sleep=clock.sleep)
+    assert result.outcome == "rolled_back"
+    assert provider.split == {"v1": 100, "v2": 0}

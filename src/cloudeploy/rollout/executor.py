@@ -35,6 +35,7 @@ from cloudeploy.rollout.state import (
     INTERRUPTED,
     PROMOTED,
     ROLLED_BACK,
+    ROLLING_BACK,
     RUNNING,
     RolloutState,
     RolloutStore,
@@ -129,9 +130,13 @@ class RolloutExecutor:
         """Go through the remaining steps; return the outcome.
 
         On KeyboardInterrupt or any error the state is saved as ``interrupted``
-        (resumable) and the exception propagates.
+        (resumable) and the exception propagates. A rollout stopped while it was
+        rolling back stays ``rolling_back``: running it again finishes the rollback.
         """
         state = self.state
+        if state.status == ROLLING_BACK:
+            return self._roll_back(state.step_index, self._percent(state.step_index),
+                                   f"{state.reason} (finished after a restart)", {}, [])
         state.status, state.pid = RUNNING, os.getpid()
         self._save()
         try:
@@ -149,11 +154,13 @@ class RolloutExecutor:
                     self._decide(actions.PROCEED, index, percent, "gates passed", *self._last_reading)
             return self._finish_promoted()
         except BaseException as error:
-            if not state.finished:
+            if state.status == RUNNING:
                 state.status = INTERRUPTED
-                reason = "interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt) else f"stopped by an error: {error}"
-                state.reason = reason
-                self._decide(actions.INTERRUPT, state.step_index, self._percent(state.step_index), reason)
+            if not state.finished:
+                why = "interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt) else f"stopped by an error: {error}"
+                if state.status == INTERRUPTED:
+                    state.reason = why
+                self._decide(actions.INTERRUPT, state.step_index, self._percent(state.step_index), why)
             raise
 
     def _apply_step(self, index: int, percent: int) -> None:
@@ -221,6 +228,8 @@ class RolloutExecutor:
 
     def _roll_back(self, index: int, percent: int, reason: str, metrics: dict, gates: list) -> PromotionResult:
         self.progress(f"rolling back: {reason}")
+        self.state.status, self.state.reason = ROLLING_BACK, reason
+        self._save()  # decided: a restart from here finishes the rollback, never the rollout
         self.provider.set_traffic(self.state.endpoint, self.from_split, timeout=self.timeout, progress=self.progress)
         self.state.status, self.state.reason = ROLLED_BACK, reason
         self._decide(actions.ROLLBACK, index, percent, reason, metrics, gates, split=self.from_split.to_dict())

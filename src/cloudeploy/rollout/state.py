@@ -2,7 +2,8 @@
 
 A :class:`RolloutState` holds everything needed to continue or undo a rollout:
 the plan, the split it started from, the target version, the current step and
-when it started, the decision log, the status, and the pid and heartbeat of the
+when it started, the decision log, the status (running, interrupted, rolling_back,
+promoted, rolled_back), and the pid and heartbeat of the
 process running it.
 
 A :class:`RolloutStore` keeps one state per endpoint and the lock that makes
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 RUNNING = "running"
 PROMOTED = "promoted"
 ROLLED_BACK = "rolled_back"
+ROLLING_BACK = "rolling_back"  # a gate broke; the starting split is being restored
 INTERRUPTED = "interrupted"
 FINISHED = frozenset({PROMOTED, ROLLED_BACK})
 
