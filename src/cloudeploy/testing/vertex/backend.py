@@ -63,6 +63,7 @@ class RegionBackend:
         with self.lock:
             self.endpoints.clear()
             self.batch.clear()
+            self.monitoring.clear()
             self.models.clear()
 
 
