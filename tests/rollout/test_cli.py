@@ -27,6 +27,10 @@ def run(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def ctrl_c_while_baking(version, percent, seconds):
+    raise KeyboardInterrupt
+
+
 def failing(version, percent, seconds):
     requests = max(1, int(100 * seconds * percent / 100))
     return requests, requests, 10.0
@@ -98,9 +102,6 @@ def test_promote_without_to_is_refused(provider):
 
 
 def test_interrupted_promote_exits_130_and_says_how_to_resume(provider):
-    def ctrl_c_while_baking(version, percent, seconds):
-        raise KeyboardInterrupt
-
     provider.behaviours["v2"] = ctrl_c_while_baking
     result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", *FAST])
     assert result.exit_code == 130
@@ -146,3 +147,26 @@ def test_promote_refused_before_starting_does_not_talk_about_resuming(provider):
     result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v9", *FAST])
     assert result.exit_code == 4
     assert "--resume" not in result.output
+
+
+def test_ctrl_c_at_a_terminal_offers_to_roll_back_and_does_it_when_asked(provider, monkeypatch):
+    import cloudeploy.commands.promote as command
+
+    monkeypatch.setattr(command, "_interactive", lambda: True)
+    provider.behaviours["v2"] = ctrl_c_while_baking
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", *FAST], input="y\n")
+    assert "Roll back to the split it started from now?" in result.output
+    assert result.exit_code == 130
+    assert provider.split == {"v1": 100, "v2": 0}
+    assert store_for(provider, "ep").load().status == "rolled_back"
+
+
+def test_ctrl_c_at_a_terminal_leaves_the_rollout_resumable_when_declined(provider, monkeypatch):
+    import cloudeploy.commands.promote as command
+
+    monkeypatch.setattr(command, "_interactive", lambda: True)
+    provider.behaviours["v2"] = ctrl_c_while_baking
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", *FAST], input="n\n")
+    assert result.exit_code == 130
+    assert "cloudeploy promote ep --resume" in result.output
+    assert provider.split == {"v1": 50, "v2": 50}

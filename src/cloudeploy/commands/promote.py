@@ -112,6 +112,11 @@ def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout
         sys.exit(RolledBack.exit_code)
 
 
+def _interactive() -> bool:
+    """Whether a person can answer a question on stdin."""
+    return sys.stdin.isatty()
+
+
 def _stopped_here(backend, endpoint) -> bool:
     """Whether this process left a stopped rollout behind (as opposed to being refused one)."""
     import os
@@ -128,7 +133,7 @@ def _interrupted(backend, endpoint, output, timeout):
 
     console = stderr_console()
     console.print(f"[yellow]promotion of {endpoint} interrupted[/yellow]; traffic stays where it was.")
-    if output != "json" and sys.stdin.isatty():
+    if output != "json" and _interactive():
         try:
             roll_back = click.confirm("Roll back to the split it started from now?", default=False, err=True)
         except (click.Abort, KeyboardInterrupt):
