@@ -84,9 +84,9 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
     from cloudeploy.packaging import read_manifest
 
     schema = read_manifest(resolved.package_dir).schema
-    names = _input_columns(files[0], spec.input_format)  # type: ignore[arg-type]
+    names = input_columns(files[0], spec.input_format)  # type: ignore[arg-type]
     _check_columns(files[0], names, list(spec.carry_columns))
-    columns = _feature_columns(spec, schema, names)
+    columns = feature_columns(spec, schema, names)
     _check_columns(files[0], names, [*spec.carry_columns, *columns])
     chunks = io.plan_chunks(files, spec.input_format, spec.chunk_rows)  # type: ignore[arg-type]
     job.create(
@@ -108,7 +108,7 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
     return job
 
 
-def _feature_columns(spec: BatchSpec, schema, names: list[str] | None) -> list[str]:
+def feature_columns(spec: BatchSpec, schema, names: list[str] | None) -> list[str]:
     """The input columns that feed the model's features, in the model's order.
 
     Without ``spec.features``: the model's feature names; for a model fitted
@@ -140,7 +140,7 @@ def _feature_columns(spec: BatchSpec, schema, names: list[str] | None) -> list[s
     return list(spec.features)
 
 
-def _input_columns(path: str, fmt: str) -> list[str] | None:
+def input_columns(path: str, fmt: str) -> list[str] | None:
     """The column names of the input's first file (JSON Lines: of its first record), if known."""
     import orjson
 

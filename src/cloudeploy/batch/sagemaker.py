@@ -1,0 +1,186 @@
+"""Batch prediction on SageMaker: a transform job from a BatchSpec.
+
+The input is staged (checked row by row, see :mod:`cloudeploy.batch.staging`)
+as header-less CSV parts under ``s3://<bucket>/<prefix>/batch/<job-id>/input/``;
+the transform job reads them with ``SplitType=Line`` and ``BatchStrategy=
+MultiRecord`` and writes ``.../output/part-NNNNN.csv.out`` with ``AssembleWith=
+Line``: one prediction per input line, in order. The ids are joined back on the
+client from the staged ids, line for line. (SageMaker's own ``JoinSource=Input``
+would need the id column in the model's input and an ``InputFilter`` to drop
+it; the client-side join gives the same output without sending ids to the
+model.) The model is the registered version (a package path is uploaded to the
+registry first), created as a SageMaker Model by the provider.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cloudeploy.batch.cloudjob import CloudBatchJob, publish_errors
+from cloudeploy.batch.jobdir import JobDir
+from cloudeploy.batch.spec import BatchSpec
+from cloudeploy.batch.staging import check_local_source, csv_lines, parse_prediction, stage_input
+from cloudeploy.errors import NotFoundError
+from cloudeploy.providers.base import ProgressCallback, no_progress
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+_STATES = {"InProgress": "running", "Stopping": "running", "Completed": "succeeded", "Failed": "failed", "Stopped": "failed"}
+
+
+class SageMakerBatchJob(CloudBatchJob):
+    """A SageMaker transform job named after the job id."""
+
+    provider = "sagemaker"
+
+    def _describe(self) -> dict[str, Any]:
+        from cloudeploy.providers.sagemaker.errors import translated
+
+        with translated(f"describing transform job {self.job_id}"):
+            return self.backend.clients.sagemaker.describe_transform_job(TransformJobName=self.job_id)
+
+    def remote_state(self) -> tuple[str, str]:
+        description = self._describe()
+        status = description["TransformJobStatus"]
+        message = description.get("FailureReason", "") or ("stopped" if status == "Stopped" else "")
+        return _STATES.get(status, "running"), message
+
+    def predictions_of(self, index: int) -> Iterable[Any]:
+        from cloudeploy.providers.sagemaker.errors import translated
+
+        bucket, key = _split(f"{self.record['output_uri']}/part-{index:05d}.csv.out")
+        with translated(f"reading s3://{bucket}/{key}"):
+            body = self.backend.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return [parse_prediction(line) for line in body.decode().splitlines() if line.strip()]
+
+    def upload(self, path: Path, uri: str) -> None:
+        from cloudeploy.providers.sagemaker.errors import translated
+
+        bucket, key = _split(uri)
+        with translated(f"uploading {uri}"):
+            self.backend.clients.s3.upload_file(str(path), bucket, key)
+
+    def remote_ids(self) -> dict[str, str]:
+        return {"transform_job": self.job_id, "model_name": self.record["model_name"]}
+
+
+def submit_sagemaker(
+    spec: BatchSpec,
+    provider: Any,
+    *,
+    wait: bool = True,
+    timeout: float | None = None,
+    progress: ProgressCallback = no_progress,
+) -> SageMakerBatchJob:
+    """Stage the input, create the transform job (once), and follow it if ``wait``."""
+    from cloudeploy.batch.api import local_home
+    from cloudeploy.batch.engine import derive_job_id
+    from cloudeploy.batch.io import fingerprint
+    from cloudeploy.providers.sagemaker.errors import translated
+
+    files = check_local_source(spec.source)
+    version, schema = _model_version(spec, provider, progress)
+    job_id = spec.job_id or derive_job_id(spec, version.digest, fingerprint(files))
+    spec = spec.with_job_id(job_id)
+    job = JobDir(local_home(provider) / job_id)
+    base = f"s3://{provider.settings.bucket}/{provider.settings.key('batch', job_id)}"
+    if not job.exists():
+        job.create({"spec": spec.to_dict(), "provider": "sagemaker", "model": version.ref,
+                    "input_uri": f"{base}/input", "output_uri": f"{base}/output", "model_name": ""})
+    record = job.record()
+    progress(f"checking and staging the input under {record['input_uri']}")
+
+    def upload_part(index: int, features) -> None:
+        bucket, key = _split(f"{record['input_uri']}/part-{index:05d}.csv")
+        with translated(f"staging s3://{bucket}/{key}"):
+            provider.clients.s3.put_object(Bucket=bucket, Key=key, Body=csv_lines(features))
+
+    stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
+    publish_errors(spec, job)
+    model_name = provider._ensure_model(version)
+    record["model_name"] = model_name
+    job.create(record)
+    handle = SageMakerBatchJob(job, provider)
+    try:
+        handle._describe()
+        progress(f"following the existing transform job {job_id}")
+    except NotFoundError:
+        progress(f"creating transform job {job_id} with model {model_name}")
+        with translated(f"creating transform job {job_id}"):
+            provider.clients.sagemaker.create_transform_job(**_request(spec, job_id, model_name, record))
+    if wait:
+        handle.wait(timeout, progress=lambda s: progress(f"transform job {job_id}: {s.state}"), interval=1.0)
+    return handle
+
+
+def _request(spec: BatchSpec, job_id: str, model_name: str, record: dict[str, Any]) -> dict[str, Any]:
+    from cloudeploy.providers.sagemaker import naming
+
+    return {
+        "TransformJobName": job_id,
+        "ModelName": model_name,
+        "BatchStrategy": spec.options.get("batch_strategy", "MultiRecord"),
+        "MaxPayloadInMB": int(spec.options.get("max_payload_mb", 6)),
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": record["input_uri"] + "/"}},
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+            "CompressionType": "None",
+        },
+        "TransformOutput": {"S3OutputPath": record["output_uri"], "Accept": "text/csv", "AssembleWith": "Line"},
+        "TransformResources": {
+            "InstanceType": spec.machine_type or DEFAULT_INSTANCE_TYPE,
+            "InstanceCount": spec.replica_count,
+        },
+        "Tags": naming.tags(**{"cloudeploy-batch-job": job_id}),
+    }
+
+
+def sagemaker_job(job_id: str, provider: Any) -> SageMakerBatchJob:
+    from cloudeploy.batch.api import local_home
+
+    job = JobDir(local_home(provider) / job_id)
+    if not job.exists():
+        raise NotFoundError(f"no SageMaker batch job {job_id!r} recorded under {local_home(provider)}")
+    return SageMakerBatchJob(job, provider)
+
+
+def _model_version(spec: BatchSpec, provider: Any, progress: ProgressCallback):
+    """The registered version to run and its input schema (uploading a local package first)."""
+    from cloudeploy.batch.api import local_home
+    from cloudeploy.batch.model import resolve_model, split_reference
+    from cloudeploy.packaging import read_manifest
+
+    if Path(spec.model).expanduser().exists():
+        resolved = resolve_model(spec.model, None, local_home(provider))
+        manifest = read_manifest(resolved.package_dir)
+        name = spec.options.get("model_name") or manifest.name
+        progress(f"registering {spec.model} as a version of {name}")
+        return provider.upload_model(resolved.package_dir, name, progress=progress), manifest.schema
+    name, version_label = split_reference(spec.model)
+    version = provider.get_model_version(name, version_label)
+    return version, _schema_from_artifact(provider, version.uri)
+
+
+def _schema_from_artifact(provider: Any, uri: str):
+    """The input schema in the ``cloudeploy.json`` of a registered ``model.tar.gz``."""
+    from cloudeploy.packaging import MANIFEST_NAME, Manifest
+    from cloudeploy.providers.sagemaker.errors import translated
+
+    bucket, key = _split(uri)
+    with translated(f"reading {uri}"):
+        body = provider.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+        member = archive.extractfile(MANIFEST_NAME)
+        if member is None:
+            raise NotFoundError(f"{uri} holds no {MANIFEST_NAME}: it is not a cloudeploy package")
+        return Manifest.from_dict(json.loads(member.read())).schema
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
