@@ -36,7 +36,7 @@ async def _submit_while_busy(batcher: MicroBatcher, gate: threading.Event, reque
 def test_requests_queued_while_predicting_share_one_call():
     calls: list[int] = []
     gate = threading.Event()
-    batcher = MicroBatcher(_gated_predict(calls, gate))
+    batcher = MicroBatcher(_gated_predict(calls, gate), inline_when_idle=False)
     results = asyncio.run(_submit_while_busy(batcher, gate, [[[2]], [[3], [4]], [[5]]]))
     batcher.close()
     assert results == [[2], [4], [6, 8], [10]]
@@ -46,7 +46,7 @@ def test_requests_queued_while_predicting_share_one_call():
 def test_a_failing_request_does_not_fail_the_requests_batched_with_it():
     calls: list[int] = []
     gate = threading.Event()
-    batcher = MicroBatcher(_gated_predict(calls, gate))
+    batcher = MicroBatcher(_gated_predict(calls, gate), inline_when_idle=False)
     results = asyncio.run(_submit_while_busy(batcher, gate, [[[2]], [[-1]], [[3]]]))
     batcher.close()
     assert results[:2] == [[2], [4]] and results[3] == [6]
@@ -56,7 +56,7 @@ def test_a_failing_request_does_not_fail_the_requests_batched_with_it():
 def test_max_batch_caps_the_rows_per_call():
     calls: list[int] = []
     gate = threading.Event()
-    batcher = MicroBatcher(_gated_predict(calls, gate), max_batch=2)
+    batcher = MicroBatcher(_gated_predict(calls, gate), max_batch=2, inline_when_idle=False)
     asyncio.run(_submit_while_busy(batcher, gate, [[[2]], [[3]], [[4]], [[5]], [[6]]]))
     batcher.close()
     assert calls == [1, 2, 2, 1]
@@ -66,13 +66,45 @@ def test_a_lone_request_is_predicted_without_waiting_for_the_window():
     calls: list[int] = []
     gate = threading.Event()
     gate.set()
-    batcher = MicroBatcher(_gated_predict(calls, gate), batch_wait_ms=5000)
+    batcher = MicroBatcher(_gated_predict(calls, gate), batch_wait_ms=5000, inline_when_idle=False)
 
     async def one():
         return await asyncio.wait_for(batcher.submit([[7]]), timeout=2)
 
     assert asyncio.run(one()) == [14]
     batcher.close()
+
+
+def _thread_recording_predict(threads: list[str]):
+    def predict(batch):
+        threads.append(threading.current_thread().name)
+        return [row[0] for row in batch]
+
+    return predict
+
+
+def test_a_lone_request_is_predicted_inline_on_the_event_loop():
+    threads: list[str] = []
+    batcher = MicroBatcher(_thread_recording_predict(threads))
+
+    async def one():
+        return await batcher.submit([[3]]), threading.current_thread().name
+
+    result, loop_thread = asyncio.run(one())
+    assert result == [3]
+    assert threads == [loop_thread]
+
+
+def test_overlapping_requests_go_to_the_worker_thread_together():
+    threads: list[str] = []
+    batcher = MicroBatcher(_thread_recording_predict(threads))
+
+    async def several():
+        return await asyncio.gather(*(batcher.submit([[i]]) for i in range(5)))
+
+    assert asyncio.run(several()) == [[0], [1], [2], [3], [4]]
+    batcher.close()
+    assert threads == ["cloudeploy-predict"]
 
 
 def test_concurrent_http_requests_are_coalesced_in_the_server(start_server, slow_package, breast_cancer):

@@ -10,7 +10,7 @@ from cloudeploy.packaging import load_package
 from cloudeploy.serving import ServerSettings, create_app
 
 with warnings.catch_warnings():  # starlette nags about httpx; the client works the same
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 

@@ -128,6 +128,7 @@ class ModelServer:
                 rate=settings.capture_rate,
                 on_drop=self.metrics.capture_dropped,
             )
+        self._validate = payloads.RowValidator(model.schema)
         self._headers = {
             "x-cloudeploy-model": self.model_name,
             "x-cloudeploy-version": settings.version,
@@ -193,9 +194,9 @@ class ModelServer:
                 raise HTTPProblem(503, "not ready: the model is not loaded yet", headers={"retry-after": "1"})
             body = await _read_body(request, self.settings.max_body_bytes)
             if request_csv:
-                rows = payloads.parse_csv(body, model.schema)
+                rows = payloads.parse_csv(body, self._validate)
             else:
-                rows = payloads.parse_json(body, model.schema, allow_bare_list=sagemaker)
+                rows = payloads.parse_json(body, self._validate, allow_bare_list=sagemaker)
             predictions = await self._admit_and_predict(rows)
         except HTTPProblem as problem:
             response = _error(problem.status, problem.message, problem.headers, text=answer_csv)

@@ -1,7 +1,8 @@
 """Request bodies in, response bodies out: JSON (Vertex AI shape) and CSV (SageMaker).
 
 Parsing turns a body into validated rows in schema order (through
-``InputSchema.rows``, which raises ``InputError`` naming the row and field);
+``InputSchema.rows``, which raises ``InputError`` naming the row and field, or
+its exact fast path :class:`RowValidator`);
 anything malformed raises :class:`HTTPProblem` with a 4xx status. Encoding turns
 predictions into the response body. Errors use Vertex AI's JSON shape,
 ``{"error": {"code", "message", "status"}}``, or plain text for CSV clients.
@@ -56,7 +57,7 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
-def parse_json(body: bytes, schema: InputSchema, *, allow_bare_list: bool) -> list[list[Any]]:
+def parse_json(body: bytes, validate: RowValidator, *, allow_bare_list: bool) -> list[list[Any]]:
     """Rows from ``{"instances": [...], "parameters": {...}}`` (or a bare list if allowed)."""
     try:
         document = orjson.loads(body)
@@ -75,14 +76,48 @@ def parse_json(body: bytes, schema: InputSchema, *, allow_bare_list: bool) -> li
     else:
         expected = '{"instances": [...]} or a list of instances' if allow_bare_list else '{"instances": [...]}'
         raise HTTPProblem(400, f"request body must be {expected}, got {type(document).__name__}")
-    return schema.rows(instances)
+    return validate(instances)
 
 
-def parse_csv(body: bytes, schema: InputSchema) -> list[list[Any]]:
+class RowValidator:
+    """``schema.rows(instances)``, with a fast path for the common case.
+
+    When every feature is a ``number`` and every instance is a list of the right
+    length holding only finite ints and floats, the result is those values as
+    floats, exactly what ``schema.rows`` returns, at a few percent of its cost
+    (it dominates a single-row request otherwise). Anything else, valid or not,
+    goes through ``schema.rows``, so error messages come from one place.
+    """
+
+    def __init__(self, schema: InputSchema) -> None:
+        self.schema = schema
+        self._width = len(schema.features)
+        self._all_numbers = all(f.type == "number" for f in schema.features)
+
+    def __call__(self, instances: Any) -> list[list[Any]]:
+        if not (self._all_numbers and type(instances) is list and instances):
+            return self.schema.rows(instances)
+        rows = []
+        for instance in instances:
+            if type(instance) is not list or len(instance) != self._width:
+                return self.schema.rows(instances)
+            for value in instance:
+                kind = type(value)
+                if kind is float:
+                    if value - value != 0.0:  # NaN or infinity
+                        return self.schema.rows(instances)
+                elif kind is not int:
+                    return self.schema.rows(instances)
+            rows.append([float(value) for value in instance])
+        return rows
+
+
+def parse_csv(body: bytes, validate: RowValidator) -> list[list[Any]]:
     """Rows from CSV without header (a first line equal to the feature names is skipped).
 
     Empty cells are missing values; ``true``/``false`` are accepted for boolean features.
     """
+    schema = validate.schema
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -108,7 +143,7 @@ def parse_csv(body: bytes, schema: InputSchema) -> list[list[Any]]:
             else:
                 row.append(cell)
         rows.append(row)
-    return schema.rows(rows)
+    return validate(rows)
 
 
 def encode_json(predictions: list[Any], version: str) -> bytes:

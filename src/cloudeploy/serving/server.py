@@ -62,7 +62,11 @@ def serve(package_dir: str | Path, settings: ServerSettings | None = None) -> No
 def bind_socket(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> socket.socket:
     """A TCP socket bound to ``host:port`` (0 picks a free port), listening unless told not to."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be TCP explicitly: asyncio only sets TCP_NODELAY on accepted
+    # sockets whose proto says TCP, and without it every answer waits ~40 ms
+    # for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

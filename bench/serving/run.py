@@ -1,0 +1,229 @@
+"""Serving benchmark: `cloudeploy serve` against the tutorial Flask app, same model, same load.
+
+The model is a 100-tree RandomForestClassifier trained on scikit-learn's bundled
+breast-cancer data (30 features). Three servers are measured in one run, each with
+`wrk` sending single-row JSON `POST /predict` requests at concurrency 1, 8 and 64:
+
+- ``cloudeploy``: ``cloudeploy serve PACKAGE --workers 2`` (micro-batching);
+- ``cloudeploy-constant``: the same server and settings serving a DummyClassifier,
+  which answers a constant: the gap to ``cloudeploy`` is what the model costs;
+- ``flask``: bench/serving/flask_app.py (``app.run(threaded=True)``).
+
+Each cell runs for ``--duration`` seconds after a short warm-up. Results go to
+bench/results/serving-<UTC time>.json and a Markdown table is printed.
+
+Usage: .venv/bin/python bench/serving/run.py [--duration 10] [--connections 1,8,64] [--workers 2]
+Needs wrk: apt-get install -y wrk
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE.parent / "results"
+READY = re.compile(r"cloudeploy serve: ready on (http://\S+)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per cell")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server and concurrency")
+    parser.add_argument("--connections", default="1,8,64", help="comma-separated concurrency levels")
+    parser.add_argument("--workers", type=int, default=2, help="cloudeploy serve --workers")
+    parser.add_argument("--servers", default="cloudeploy,cloudeploy-constant,flask")
+    parser.add_argument("--serve-arg", action="append", default=[], help="extra cloudeploy serve argument")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk", file=sys.stderr)
+        return 2
+    levels = [int(c) for c in args.connections.split(",")]
+    with tempfile.TemporaryDirectory(prefix="cloudeploy-bench-") as scratch:
+        scratch = Path(scratch)
+        forest_package, constant_package, model_file, instance = _build_models(scratch)
+        body = json.dumps({"instances": [instance]})
+        script = scratch / "post.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(body)}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        servers = {
+            "cloudeploy": lambda port: _cloudeploy(forest_package, port, args.workers, args.serve_arg),
+            "cloudeploy-constant": lambda port: _cloudeploy(constant_package, port, args.workers, args.serve_arg),
+            "flask": lambda port: _flask(model_file, port),
+        }
+        results = []
+        for name in args.servers.split(","):
+            process, url = servers[name](_free_port())
+            try:
+                check = httpx.post(f"{url}/predict", content=body, headers={"Content-Type": "application/json"})
+                check.raise_for_status()
+                print(f"{name}: {url} answers {check.json()['predictions']}", file=sys.stderr)
+                for connections in levels:
+                    _wrk(url, script, connections, args.warmup)
+                    cell = _wrk(url, script, connections, args.duration)
+                    cell.update(server=name, connections=connections)
+                    print(f"  c={connections}: {cell['requests_per_s']:.0f} req/s, p99 {cell['p99_ms']:.1f} ms", file=sys.stderr)
+                    results.append(cell)
+            finally:
+                _stop(process)
+    report = {
+        "benchmark": "serving",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": _machine(),
+        "duration_s": args.duration,
+        "workers": args.workers,
+        "model": "RandomForestClassifier(n_estimators=100, random_state=0) on breast-cancer (30 features)",
+        "load_generator": "wrk -t1, single-row JSON POST /predict",
+        "results": results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"serving-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(render_table(report))
+    print(f"\nsaved {path}", file=sys.stderr)
+    return 0
+
+
+def _build_models(scratch: Path):
+    import joblib
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.dummy import DummyClassifier
+    from sklearn.ensemble import RandomForestClassifier
+
+    from cloudeploy.packaging import build_package
+
+    features, target = load_breast_cancer(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=100, random_state=0).fit(features, target)
+    constant = DummyClassifier(strategy="constant", constant=1).fit(features, target)
+    forest_package = build_package(forest, scratch / "forest", name="breast-cancer-forest").path
+    constant_package = build_package(constant, scratch / "constant", name="constant").path
+    model_file = scratch / "model.joblib"
+    joblib.dump(forest, model_file)
+    return forest_package, constant_package, model_file, features[0].tolist()
+
+
+def _cloudeploy(package: Path, port: int, workers: int, extra: list[str]):
+    command = [
+        sys.executable, "-m", "cloudeploy.cli", "serve", str(package),
+        "--port", str(port), "--workers", str(workers), *extra,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    assert process.stderr is not None
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line and process.poll() is not None:
+            raise RuntimeError(f"cloudeploy serve exited with {process.returncode}")
+        match = READY.search(line)
+        if match:
+            # Keep draining stderr so the server never blocks on a full pipe.
+            threading.Thread(target=process.stderr.read, daemon=True).start()
+            return process, match.group(1)
+    raise RuntimeError("cloudeploy serve never became ready")
+
+
+def _flask(model_file: Path, port: int):
+    command = [sys.executable, str(HERE / "flask_app.py"), str(model_file), str(port)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return process, url
+        except httpx.HTTPError:
+            if process.poll() is not None:
+                raise RuntimeError(f"flask app exited with {process.returncode}") from None
+            time.sleep(0.1)
+    raise RuntimeError("flask app never answered")
+
+
+def _wrk(url: str, script: Path, connections: int, duration: int) -> dict:
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency",
+        "-s", str(script), f"{url}/predict",
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> dict:
+    """Throughput, latency percentiles (ms) and errors from ``wrk --latency`` output."""
+
+    def ms(value: str) -> float:
+        number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    percentiles = {f"p{p}_ms": ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.M)}
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "requests": requests,
+        **percentiles,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+    }
+
+
+def render_table(report: dict) -> str:
+    flask = {r["connections"]: r["requests_per_s"] for r in report["results"] if r["server"] == "flask"}
+    lines = [
+        "| server | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | × flask |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        ratio = f"{r['requests_per_s'] / flask[r['connections']]:.1f}" if flask.get(r["connections"]) else "–"
+        lines.append(
+            f"| {r['server']} | {r['connections']} | {r['requests_per_s']:.0f} | {r.get('p50_ms', 0):.1f} | "
+            f"{r.get('p90_ms', 0):.1f} | {r.get('p99_ms', 0):.1f} | {r['non_2xx'] + r['socket_errors']} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
