@@ -121,11 +121,9 @@ def test_native_canary_of_a_failing_version_is_rolled_back_by_the_service(provid
 
 
 def test_native_canary_of_a_healthy_version_ends_with_it_serving_everything(provider, step_by_step):
-    from cloudeploy.rollout.native_sagemaker import run_native_promotion
-
-    plan = RolloutPlan(steps=(50, 100), bake_s=8, min_requests=0, max_error_rate=0.05)
+    plan = RolloutPlan(steps=(50, 100), bake_s=4, min_requests=0, max_error_rate=0.05)
     with invocations(provider):
-        result = run_native_promotion(provider, ENDPOINT, "v2", plan, poll_s=1.0)
+        result = cloudeploy.promote(ENDPOINT, "v2", plan=plan, native=True, provider=provider)
     assert result.outcome == "promoted"
     assert result.traffic == {"v1": 0, "v2": 100, "v3": 0}
     assert result.plan["native"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
