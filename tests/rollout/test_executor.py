@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cloudeploy.errors import ConflictError, NotFoundError, ValidationError
-from cloudeploy.rollout import RolloutPlan, rollback_stopped, run_promotion
+from cloudeploy.rollout import RolloutPlan, gates, rollback_stopped, run_promotion
 from cloudeploy.rollout.gates import Gate, GateResult, register_gate
 from cloudeploy.rollout.state import FileRolloutStore, store_for
 from tests.rollout.fakes import FakeClock, FakeProvider
@@ -131,7 +131,7 @@ def test_step_without_enough_requests_waits_then_rolls_back(tmp_path, clock):
     assert rollback.at - step.at >= PLAN.wait_limit_s
 
 
-def test_registered_gate_takes_part_in_the_judgement(tmp_path, clock):
+def test_registered_gate_takes_part_in_the_judgement(tmp_path, clock, monkeypatch):
     class AlwaysBreaks(Gate):
         name = "always"
 
@@ -141,6 +141,7 @@ def test_registered_gate_takes_part_in_the_judgement(tmp_path, clock):
         def evaluate(self, window):
             return GateResult(self.name, False, window.new.requests, 0, "by design")
 
+    monkeypatch.setattr(gates, "_REGISTRY", dict(gates._REGISTRY))  # registered for this test only
     register_gate("always", lambda settings: AlwaysBreaks())
     provider = make_provider(tmp_path, clock)
     result = promote(provider, clock, plan=PLAN.with_overrides(gates={"always": {}}))

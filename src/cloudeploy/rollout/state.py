@@ -98,8 +98,15 @@ class RolloutStore(ABC):
     def release(self) -> None:
         """Give the lock back (a no-op if not held)."""
 
+    @property
+    @abstractmethod
+    def holds_lock(self) -> bool:
+        """Whether this store object holds the lock."""
+
     def is_locked(self) -> bool:
-        """Whether another process holds the lock right now."""
+        """Whether another process holds the lock right now (never this store's own hold)."""
+        if self.holds_lock:
+            return False
         try:
             self.acquire()
         except ConflictError:
@@ -167,6 +174,10 @@ class FileRolloutStore(RolloutStore):
                 hint="wait for it to finish, or stop it (Ctrl-C) and then use --resume or cloudeploy rollback",
             ) from None
         self._lock_fd = fd
+
+    @property
+    def holds_lock(self) -> bool:
+        return self._lock_fd is not None
 
     def release(self) -> None:
         if self._lock_fd is not None:
