@@ -547,7 +547,8 @@ class SageMakerProvider(Provider):
         label = normalize_version(version)
         until = time.time() if until is None else until
         start = dt.datetime.fromtimestamp(since, dt.UTC)
-        end = dt.datetime.fromtimestamp(max(until, since + 1), dt.UTC)
+        # CloudWatch takes whole seconds and an exclusive end: round the end up.
+        end = dt.datetime.fromtimestamp(math.ceil(max(until, since + 1)) + 1, dt.UTC)
         period = max(60, int(math.ceil((end - start).total_seconds() / 60)) * 60)
         dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": label}]
         cloudwatch = self.clients.cloudwatch
