@@ -23,6 +23,8 @@ from cloudeploy.types import DeployedVersion, EndpointStatus, ModelVersion, Scal
 
 MANAGED_LABEL = "cloudeploy-managed"
 MODEL_LABEL = "cloudeploy-model"
+#: On endpoints cloudeploy created (not adopted): removable if their first deployment fails.
+CREATED_LABEL = "cloudeploy-created"
 DIGEST_LABEL = "cloudeploy-digest"
 FORMAT_LABEL = "cloudeploy-format"
 SKLEARN_LABEL = "cloudeploy-sklearn"

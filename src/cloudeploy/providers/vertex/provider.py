@@ -10,11 +10,19 @@ waits stop at 900 s), with progress reported on the way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError, NotFoundError, PackageError, ValidationError
+from cloudeploy.errors import (
+    CloudeployError,
+    ConflictError,
+    NotFoundError,
+    OperationFailed,
+    PackageError,
+    ValidationError,
+)
 from cloudeploy.providers.base import (
     Prediction,
     ProgressCallback,
@@ -24,7 +32,7 @@ from cloudeploy.providers.base import (
 )
 from cloudeploy.providers.vertex import mapping
 from cloudeploy.providers.vertex.containers import PREBUILT_FILE_NAMES, choose_container
-from cloudeploy.providers.vertex.errors import translated
+from cloudeploy.providers.vertex.errors import translate, translated
 from cloudeploy.providers.vertex.sdk import VertexClients
 from cloudeploy.providers.vertex.settings import VertexSettings
 from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
@@ -34,6 +42,8 @@ if TYPE_CHECKING:
 
 #: Seconds to wait for an operation when the caller gives no timeout.
 DEFAULT_TIMEOUT = 3600.0
+#: Seconds between "still waiting" progress messages.
+PROGRESS_EVERY = 10.0
 
 
 class VertexProvider(Provider):
@@ -77,12 +87,27 @@ class VertexProvider(Provider):
         progress: ProgressCallback,
         how_to_check: str,
     ) -> Any:
-        """Poll ``operation`` until done (honouring ``timeout``) and return its result."""
+        """Poll ``operation`` until done and return its result.
+
+        cloudeploy polls instead of ``operation.result()`` so that ``timeout`` is
+        honoured as given (None: :data:`DEFAULT_TIMEOUT`) rather than the SDK's
+        900 s, and progress is reported every :data:`PROGRESS_EVERY` seconds. An
+        operation that ends in error raises OperationFailed with the service's
+        message (ValidationError when the service calls the request invalid).
+        """
+        from google.api_core.exceptions import GoogleAPICallError
+
         progress(f"waiting for {what}")
+        started = last_report = time.monotonic()
 
         def done() -> bool:
+            nonlocal last_report
             with translated(what):
-                return operation.done(retry=None)
+                finished = operation.done(retry=None)
+            if not finished and time.monotonic() - last_report >= PROGRESS_EVERY:
+                last_report = time.monotonic()
+                progress(f"still waiting for {what} ({last_report - started:.0f}s)")
+            return finished
 
         wait_until(
             done,
@@ -92,8 +117,13 @@ class VertexProvider(Provider):
             progress=progress,
             interval=0.05,
         )
-        with translated(what):
+        try:
             return operation.result(timeout=60)
+        except GoogleAPICallError as error:
+            failure = translate(error, what)
+            if isinstance(failure, (ValidationError, NotFoundError)):
+                raise failure from error
+            raise OperationFailed(failure.message, hint=how_to_check) from error
 
     # -- registry ------------------------------------------------------------
 
@@ -327,7 +357,9 @@ class VertexProvider(Provider):
             return self._status(existing)
         body: dict[str, Any] = {
             "display_name": name,
-            "labels": self._labels(options, **{mapping.MODEL_LABEL: model}),
+            "labels": self._labels(
+                options, **{mapping.MODEL_LABEL: model, mapping.CREATED_LABEL: "true"}
+            ),
         }
         if self.settings.network:
             body["network"] = self.settings.network
@@ -414,17 +446,38 @@ class VertexProvider(Provider):
             )
         if not wait or timeout == 0:
             return self._status(current)
-        self._wait(
-            operation,
-            what=f"the deployment of {label} to {endpoint}",
-            timeout=timeout,
-            progress=progress,
-            how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
-        )
+        try:
+            self._wait(
+                operation,
+                what=f"the deployment of {label} to {endpoint}",
+                timeout=timeout,
+                progress=progress,
+                how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
+            )
+        except (OperationFailed, ValidationError) as error:
+            if not before and dict(current.labels).get(mapping.CREATED_LABEL) == "true":
+                self._remove_orphan(endpoint, error, progress)
+            raise
         status = self._status(self._endpoint(endpoint))
         if before and status.traffic.to_dict() != before.to_dict():
             self._remember(endpoint, before)
         return status
+
+    def _remove_orphan(
+        self, endpoint: str, error: CloudeployError, progress: ProgressCallback
+    ) -> None:
+        """Delete an endpoint cloudeploy created whose first deploy failed, so none is left behind."""
+        progress(f"removing endpoint {endpoint}: its first deployment failed")
+        try:
+            self.delete_endpoint(endpoint, progress=progress)
+        except CloudeployError as cleanup:
+            error.hint = (
+                f"the empty endpoint {endpoint} could not be removed ({cleanup.message}); delete it"
+            )
+        else:
+            error.hint = (
+                f"endpoint {endpoint} (created for this deployment, never served) was removed"
+            )
 
     def _remember(self, endpoint: str, split: TrafficSplit) -> Any:
         current = self._endpoint(endpoint)
