@@ -170,3 +170,13 @@ def test_ctrl_c_at_a_terminal_leaves_the_rollout_resumable_when_declined(provide
     assert result.exit_code == 130
     assert "cloudeploy promote ep --resume" in result.output
     assert provider.split == {"v1": 50, "v2": 50}
+
+
+def test_dry_run_of_resume_shows_the_steps_left(provider):
+    provider.behaviours["v2"] = ctrl_c_while_baking
+    CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--steps", "10,50,100", "--bake", "1s", "--no-live"])
+    result = run("promote", "ep", "--resume", "--dry-run", "-O", "json")
+    plan = json.loads(result.output)
+    assert plan["resume"] is True
+    assert [s["percent"] for s in plan["steps"]] == [10, 50, 100]
+    assert plan["from_split"] == {"v1": 100, "v2": 0}

@@ -90,3 +90,10 @@ def test_promote_process_that_is_left_alone_reports_promoted_as_json(endpoint, b
     report = json.loads((tmp_path / "promote.log").read_text())
     assert report["outcome"] == "promoted"
     assert report["traffic"] == {"v1": 0, "v2": 100, "v3": 0, "v4": 0}
+
+
+def test_sigterm_leaves_the_rollout_interrupted_with_the_split_where_it_was(endpoint, baking_promote):
+    baking_promote.terminate()
+    assert baking_promote.wait(timeout=30) == 130
+    assert store_for(endpoint.provider, "ep").load().status == "interrupted"
+    assert endpoint.provider.get_endpoint("ep").traffic.to_dict() == {"v1": 50, "v2": 50, "v3": 0, "v4": 0}

@@ -9,6 +9,7 @@ plan file's values. Exit status: 0 promoted, 3 rolled back (a gate broke),
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -92,13 +93,8 @@ def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout
     use_live = (console.is_terminal if live is None else live) and output != "json" and not native
     kwargs = dict(plan=plan, resume=resume, native=native, provider=backend, timeout=timeout)
     try:
-        if use_live:
-            from cloudeploy.rollout.live import LiveView
-
-            with LiveView(console) as view:
-                result = promote_version(endpoint, to, on_event=view, **kwargs)
-        else:
-            result = promote_version(endpoint, to, progress=progress_printer(output), **kwargs)
+        with _sigterm_as_interrupt():
+            result = _run(promote_version, endpoint, to, kwargs, use_live, console, output)
     except KeyboardInterrupt:
         _interrupted(backend, endpoint, output, timeout)
         return
@@ -110,6 +106,34 @@ def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout
     emit(output, result.to_dict(), _render_result)
     if result.rolled_back:
         sys.exit(RolledBack.exit_code)
+
+
+def _run(promote_version, endpoint, to, kwargs, use_live, console, output):
+    if use_live:
+        from cloudeploy.rollout.live import LiveView
+
+        with LiveView(console) as view:
+            return promote_version(endpoint, to, on_event=view, **kwargs)
+    return promote_version(endpoint, to, progress=progress_printer(output), **kwargs)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Treat SIGTERM (a cancelled CI job) like Ctrl-C, so the rollout is saved as interrupted."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _interactive() -> bool:
