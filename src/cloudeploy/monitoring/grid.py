@@ -32,6 +32,23 @@ CELLS_PER_BIN = 2048
 #: The grid is never finer than 2^-50 of the largest magnitude, which keeps cell
 #: indices exact in float64 (< 2^51) and gives constant features a finite grid.
 _RELATIVE_RESOLUTION_BITS = 50
+#: Cell edges k·2^e must be representable: 2^-1074 is the smallest float64 step.
+_SMALLEST_EXPONENT = -1074
+#: Far below the float64 maximum, so that bin edges beyond the data and sums of squares stay finite.
+_LARGEST_MAGNITUDE = 1e100
+
+
+def _cell(value: float, exponent: int) -> int:
+    """``floor(value / 2^exponent)``; a negative value whose quotient underflows is in cell -1."""
+    cell = math.floor(math.ldexp(value, -exponent))
+    return -1 if cell == 0 and value < 0 else cell
+
+
+def _cells(values: np.ndarray, exponent: int) -> np.ndarray:
+    """:func:`_cell` for an array, as floats holding whole numbers."""
+    cells = np.floor(np.ldexp(values, -exponent))
+    cells[(cells == 0) & (values < 0)] = -1
+    return cells
 
 
 class GridHistogram:
@@ -66,15 +83,20 @@ class GridHistogram:
                 f"feature {self.name!r} has infinite values", hint="drop or clip them first"
             )
         low, high = float(values.min()), float(values.max())
+        if max(abs(low), abs(high)) > _LARGEST_MAGNITUDE:
+            raise ValidationError(
+                f"feature {self.name!r} has values beyond ±1e100, too large to summarise",
+                hint="rescale the feature",
+            )
         self._add_moments(values)
         self.min, self.max = min(self.min, low), max(self.max, high)
         exponent = self._exponent_for(self.min, self.max)
-        origin = int(math.floor(math.ldexp(self.min, -exponent)))
+        origin = _cell(self.min, exponent)
         if self.exponent is None:
             self.exponent, self.origin = exponent, origin
         elif (exponent, origin) != (self.exponent, self.origin):
             self._regrid(exponent, origin)
-        cells = np.floor(np.ldexp(values, -self.exponent)) - self.origin
+        cells = _cells(values, self.exponent) - self.origin
         self.counts += np.bincount(cells.astype(np.int64), minlength=self.cells)
 
     def _add_moments(self, values: np.ndarray) -> None:
@@ -91,23 +113,25 @@ class GridHistogram:
     def _exponent_for(self, low: float, high: float) -> int:
         magnitude = max(abs(low), abs(high))
         floor = (math.frexp(magnitude)[1] if magnitude else 0) - _RELATIVE_RESOLUTION_BITS
-        span = high - low
-        exponent = floor if span == 0 else max(floor, math.floor(math.log2(span / self.cells)) - 1)
+        floor = max(floor, _SMALLEST_EXPONENT)
+        if high == low:
+            exponent = floor
+        else:  # halves keep the span finite near the float limits; -1 keeps the guess low
+            log_span = math.log2(high / 2 - low / 2) + 1
+            exponent = max(floor, math.floor(log_span - math.log2(self.cells)) - 1)
         while self._cells_spanned(low, high, exponent) > self.cells:
             exponent += 1
         return exponent
 
     @staticmethod
     def _cells_spanned(low: float, high: float, exponent: int) -> int:
-        return (
-            int(math.floor(math.ldexp(high, -exponent)))
-            - int(math.floor(math.ldexp(low, -exponent)))
-            + 1
-        )
+        return _cell(high, exponent) - _cell(low, exponent) + 1
 
     def _regrid(self, exponent: int, origin: int) -> None:
         occupied = np.nonzero(self.counts)[0]
-        shift = exponent - self.exponent
+        # Cell indices are below 2^63 in magnitude, so shifting by 63 already gives
+        # floor(k / 2^shift) for any larger shift (numpy's >> is undefined past 63).
+        shift = min(exponent - self.exponent, 63)
         merged = ((occupied + self.origin) >> shift) - origin
         counts = np.zeros(self.cells, dtype=np.int64)
         np.add.at(counts, merged, self.counts[occupied])
