@@ -15,7 +15,8 @@ JSON-ready dict that goes into ``Manifest.baseline``::
 Numerical bins are equal-width and exact: see :mod:`cloudeploy.monitoring.grid`
 for how one streaming pass gets exact counts without knowing the range first.
 The edges cover ``[min, max]`` (they may reach a little beyond, by less than ~1%
-of a bin). Categorical features keep the ``max_categories`` most frequent values;
+of a bin). Numerical values must be finite and within ±1e100; NaN and None are
+counted as missing. Categorical features keep the ``max_categories`` most frequent values;
 the rest are summed in ``"other"`` (and serving values outside the kept ones are
 then compared against that bucket). ``count`` excludes missing values.
 
