@@ -180,3 +180,18 @@ def test_dry_run_of_resume_shows_the_steps_left(provider):
     assert plan["resume"] is True
     assert [s["percent"] for s in plan["steps"]] == [10, 50, 100]
     assert plan["from_split"] == {"v1": 100, "v2": 0}
+
+
+def test_dry_run_of_native_mode_shows_the_sagemaker_request(provider):
+    result = run("promote", "ep", "--to", "v2", "--native", "--steps", "10,100", "--bake", "5m",
+                 "--max-error-rate", "1%", "--dry-run", "-O", "json")
+    native = json.loads(result.output)["native"]
+    routing = native["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert (routing["Type"], routing["WaitIntervalInSeconds"]) == ("CANARY", 300)
+    assert native["Alarms"][0]["MetricName"] == "Invocation5XXErrors"
+
+
+def test_native_mode_on_another_provider_is_refused(provider):
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--native", "--steps", "10,100"])
+    assert result.exit_code == 2
+    assert "--native needs the sagemaker provider" in result.output
