@@ -62,7 +62,9 @@ def package_tarball(seed: int, workdir: Path) -> bytes:
     from cloudeploy.packaging import build_package
 
     if seed not in _TARBALLS:
-        package = build_package(fitted_classifier(seed), workdir / f"package-{seed}", name="emulated").path
+        package = build_package(
+            fitted_classifier(seed), workdir / f"package-{seed}", name="emulated"
+        ).path
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
             for path in sorted(Path(package).iterdir()):
@@ -92,7 +94,10 @@ def put_model(sm, s3, settings, tmp_path):
         sm.create_model(
             ModelName=name,
             ExecutionRoleArn=settings["role_arn"],
-            PrimaryContainer={"Image": settings["serving_image"], "ModelDataUrl": f"s3://{BUCKET}/{key}"},
+            PrimaryContainer={
+                "Image": settings["serving_image"],
+                "ModelDataUrl": f"s3://{BUCKET}/{key}",
+            },
         )
         return name
 
@@ -128,7 +133,9 @@ def in_service(sm):
     """in_service(endpoint) -> describe response, after the boto3 waiter returns."""
 
     def wait(endpoint: str) -> dict:
-        sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"MaxAttempts": 3})
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=endpoint, WaiterConfig={"MaxAttempts": 3}
+        )
         return sm.describe_endpoint(EndpointName=endpoint)
 
     return wait

@@ -25,16 +25,35 @@ def test_deploy_then_predict_returns_the_models_predictions(profile_env, tmp_pat
     model_file = tmp_path / "model.joblib"
     joblib.dump(fitted_classifier(2), model_file)
     runner = CliRunner()
-    deployed = runner.invoke(cli, ["deploy", str(model_file), "--name", "house", "--profile", profile_env, "--output", "json"])
+    deployed = runner.invoke(
+        cli,
+        [
+            "deploy",
+            str(model_file),
+            "--name",
+            "house",
+            "--profile",
+            profile_env,
+            "--output",
+            "json",
+        ],
+    )
     assert deployed.exit_code == 0, deployed.output
     assert json.loads(deployed.stdout)["endpoint"]["traffic"] == {"v1": 100}
     rows = sample_instances()
-    predicted = runner.invoke(cli, ["predict", "house", "-i", json.dumps(rows), "--profile", profile_env, "--output", "json"])
+    predicted = runner.invoke(
+        cli,
+        ["predict", "house", "-i", json.dumps(rows), "--profile", profile_env, "--output", "json"],
+    )
     assert predicted.exit_code == 0, predicted.output
-    assert json.loads(predicted.stdout)["predictions"] == fitted_classifier(2).predict(rows).tolist()
+    assert (
+        json.loads(predicted.stdout)["predictions"] == fitted_classifier(2).predict(rows).tolist()
+    )
 
 
 def test_predict_on_an_unknown_endpoint_is_a_clean_error(profile_env):
-    result = CliRunner().invoke(cli, ["predict", "nope", "-i", "[[1, 2, 3, 4]]", "--profile", profile_env])
+    result = CliRunner().invoke(
+        cli, ["predict", "nope", "-i", "[[1, 2, 3, 4]]", "--profile", profile_env]
+    )
     assert result.exit_code == 4
     assert "Traceback" not in result.output

@@ -12,14 +12,19 @@ from tests.sagemaker.conftest import expected, instances
 
 def invoke(runtime, endpoint: str, rows, **extra) -> dict:
     answer = runtime.invoke_endpoint(
-        EndpointName=endpoint, Body=json.dumps({"instances": rows}), ContentType="application/json", **extra
+        EndpointName=endpoint,
+        Body=json.dumps({"instances": rows}),
+        ContentType="application/json",
+        **extra,
     )
     return {"variant": answer["InvokedProductionVariant"], **json.loads(answer["Body"].read())}
 
 
 def guarded(alarm: str, routing: dict) -> dict:
     return {
-        "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"WaitIntervalInSeconds": 0, **routing}},
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"WaitIntervalInSeconds": 0, **routing}
+        },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": alarm}]},
     }
 
@@ -81,7 +86,9 @@ def test_failed_endpoint_waiter_raises(failed, sm):
     from botocore.exceptions import WaiterError
 
     with pytest.raises(WaiterError, match="Failed"):
-        sm.get_waiter("endpoint_in_service").wait(EndpointName=failed, WaiterConfig={"MaxAttempts": 2})
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=failed, WaiterConfig={"MaxAttempts": 2}
+        )
 
 
 def test_creating_an_existing_endpoint_is_refused(failed, sm):
@@ -138,14 +145,18 @@ def test_alarm_in_alarm_rolls_back_a_guarded_update(serving, sm, cloudwatch, put
     sm.update_endpoint(
         EndpointName=serving,
         EndpointConfigName="c2",
-        DeploymentConfig=guarded("errors", {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}),
+        DeploymentConfig=guarded(
+            "errors", {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+        ),
     )
     described = sm.describe_endpoint(EndpointName=serving)
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "c1")
     assert "errors" in described["FailureReason"]
 
 
-def test_errors_of_the_canary_trip_its_alarm_and_roll_back(emu, serving, sm, runtime, cloudwatch, put_model, put_config):
+def test_errors_of_the_canary_trip_its_alarm_and_roll_back(
+    emu, serving, sm, runtime, cloudwatch, put_model, put_config
+):
     cloudwatch.put_metric_alarm(
         AlarmName="canary-4xx", Namespace="AWS/SageMaker", MetricName="Invocation4XXErrors",
         Dimensions=[{"Name": "EndpointName", "Value": serving}, {"Name": "VariantName", "Value": "v2"}],
@@ -158,7 +169,10 @@ def test_errors_of_the_canary_trip_its_alarm_and_roll_back(emu, serving, sm, run
     sm.update_endpoint(
         EndpointName=serving,
         EndpointConfigName="c2",
-        DeploymentConfig=guarded("canary-4xx", {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}}),
+        DeploymentConfig=guarded(
+            "canary-4xx",
+            {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}},
+        ),
     )
     sm.describe_endpoint(EndpointName=serving)  # new fleet provisioned
     during = sm.describe_endpoint(EndpointName=serving)  # canary takes traffic
@@ -170,7 +184,9 @@ def test_errors_of_the_canary_trip_its_alarm_and_roll_back(emu, serving, sm, run
     assert "canary-4xx" in after["FailureReason"]
 
 
-def test_guarded_update_without_alarms_firing_completes(serving, sm, cloudwatch, put_model, put_config):
+def test_guarded_update_without_alarms_firing_completes(
+    serving, sm, cloudwatch, put_model, put_config
+):
     cloudwatch.put_metric_alarm(
         AlarmName="quiet", Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors",
         Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=0,
@@ -178,39 +194,63 @@ def test_guarded_update_without_alarms_firing_completes(serving, sm, cloudwatch,
     )  # fmt: skip
     put_model("m2", 1)
     put_config("c2", {"v2": ("m2", 1.0)})
-    config = guarded("quiet", {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50}})
+    config = guarded(
+        "quiet", {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50}}
+    )
     sm.update_endpoint(EndpointName=serving, EndpointConfigName="c2", DeploymentConfig=config)
     described = sm.describe_endpoint(EndpointName=serving)
     assert described["EndpointConfigName"] == "c2"
-    assert described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "LINEAR"
+    assert (
+        described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
+            "Type"
+        ]
+        == "LINEAR"
+    )
 
 
 @pytest.mark.parametrize(
     ("routing", "message"),
     [
-        ({"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 60}}, "CanarySize must be at most 50%"),
+        (
+            {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 60}},
+            "CanarySize must be at most 50%",
+        ),
         ({"Type": "CANARY"}, "needs CanarySize"),
-        ({"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 5}}, "between 10% and 50%"),
-        ({"Type": "LINEAR", "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 3}}, "larger than the new fleet"),
+        (
+            {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 5}},
+            "between 10% and 50%",
+        ),
+        (
+            {"Type": "LINEAR", "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 3}},
+            "larger than the new fleet",
+        ),
     ],
 )
-def test_traffic_routing_outside_the_service_limits_is_refused(failed, sm, cloudwatch, routing, message):
+def test_traffic_routing_outside_the_service_limits_is_refused(
+    failed, sm, cloudwatch, routing, message
+):
     cloudwatch.put_metric_alarm(
         AlarmName="a", Namespace="AWS/SageMaker", MetricName="Invocations", Statistic="Sum",
         Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
     )  # fmt: skip
     with pytest.raises(ClientError, match=message) as raised:
-        sm.update_endpoint(EndpointName=failed, EndpointConfigName="c-gone", DeploymentConfig=guarded("a", routing))
+        sm.update_endpoint(
+            EndpointName=failed, EndpointConfigName="c-gone", DeploymentConfig=guarded("a", routing)
+        )
     assert raised.value.response["Error"]["Code"] == "ValidationException"
 
 
 def test_rollback_alarm_that_does_not_exist_is_refused(failed, sm):
     config = guarded("no-such-alarm", {"Type": "ALL_AT_ONCE"})
     with pytest.raises(ClientError, match="no-such-alarm"):
-        sm.update_endpoint(EndpointName=failed, EndpointConfigName="c-gone", DeploymentConfig=config)
+        sm.update_endpoint(
+            EndpointName=failed, EndpointConfigName="c-gone", DeploymentConfig=config
+        )
 
 
-def test_weights_decide_the_variant_and_target_variant_overrides(sm, runtime, put_model, put_config, in_service):
+def test_weights_decide_the_variant_and_target_variant_overrides(
+    sm, runtime, put_model, put_config, in_service
+):
     put_model("m1", 0)
     put_model("m2", 1)
     put_config("c12", {"v1": ("m1", 1.0), "v2": ("m2", 0.0)})
@@ -222,7 +262,10 @@ def test_weights_decide_the_variant_and_target_variant_overrides(sm, runtime, pu
     assert (pinned["variant"], pinned["predictions"]) == ("v2", expected(1, rows))
     sm.update_endpoint_weights_and_capacities(
         EndpointName="ep",
-        DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredWeight": 0.0}, {"VariantName": "v2", "DesiredWeight": 1.0}],
+        DesiredWeightsAndCapacities=[
+            {"VariantName": "v1", "DesiredWeight": 0.0},
+            {"VariantName": "v2", "DesiredWeight": 1.0},
+        ],
     )
     weights = {v["VariantName"]: v["CurrentWeight"] for v in in_service("ep")["ProductionVariants"]}
     assert weights == {"v1": 0.0, "v2": 1.0}
@@ -232,7 +275,8 @@ def test_weights_decide_the_variant_and_target_variant_overrides(sm, runtime, pu
 def test_weights_for_an_unknown_variant_are_refused(serving, sm):
     with pytest.raises(ClientError, match="not present within endpoint configuration"):
         sm.update_endpoint_weights_and_capacities(
-            EndpointName=serving, DesiredWeightsAndCapacities=[{"VariantName": "v9", "DesiredWeight": 1.0}]
+            EndpointName=serving,
+            DesiredWeightsAndCapacities=[{"VariantName": "v9", "DesiredWeight": 1.0}],
         )
 
 

@@ -18,7 +18,11 @@ def create_transform(sm, name: str, model: str, input_uri: str) -> None:
             "ContentType": "text/csv",
             "SplitType": "Line",
         },
-        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/out", "Accept": "text/csv", "AssembleWith": "Line"},
+        TransformOutput={
+            "S3OutputPath": f"s3://{BUCKET}/out",
+            "Accept": "text/csv",
+            "AssembleWith": "Line",
+        },
         TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
     )
 
@@ -26,10 +30,16 @@ def create_transform(sm, name: str, model: str, input_uri: str) -> None:
 def test_transform_job_writes_a_prediction_per_input_line(sm, s3, put_model):
     put_model("m1", 0)
     rows = instances(6)
-    s3.put_object(Bucket=BUCKET, Key="in/part-1.csv", Body="\n".join(",".join(map(str, r)) for r in rows))
+    s3.put_object(
+        Bucket=BUCKET, Key="in/part-1.csv", Body="\n".join(",".join(map(str, r)) for r in rows)
+    )
     create_transform(sm, "job", "m1", f"s3://{BUCKET}/in/")
-    assert sm.list_transform_jobs()["TransformJobSummaries"][0]["TransformJobStatus"] == "InProgress"
-    sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="job", WaiterConfig={"MaxAttempts": 2})
+    assert (
+        sm.list_transform_jobs()["TransformJobSummaries"][0]["TransformJobStatus"] == "InProgress"
+    )
+    sm.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName="job", WaiterConfig={"MaxAttempts": 2}
+    )
     assert sm.describe_transform_job(TransformJobName="job")["TransformJobStatus"] == "Completed"
     output = s3.get_object(Bucket=BUCKET, Key="out/part-1.csv.out")["Body"].read().decode()
     assert [int(line) for line in output.split()] == expected(0, rows)
@@ -88,9 +98,31 @@ def schedule_config(endpoint: str, cron: str = "cron(0 * ? * * *)") -> dict:
         "ScheduleConfig": {"ScheduleExpression": cron},
         "MonitoringType": "DataQuality",
         "MonitoringJobDefinition": {
-            "MonitoringInputs": [{"EndpointInput": {"EndpointName": endpoint, "LocalPath": "/opt/ml/processing/input"}}],
-            "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {"S3Uri": f"s3://{BUCKET}/monitoring", "LocalPath": "/opt/ml/processing/output"}}]},
-            "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 20}},
+            "MonitoringInputs": [
+                {
+                    "EndpointInput": {
+                        "EndpointName": endpoint,
+                        "LocalPath": "/opt/ml/processing/input",
+                    }
+                }
+            ],
+            "MonitoringOutputConfig": {
+                "MonitoringOutputs": [
+                    {
+                        "S3Output": {
+                            "S3Uri": f"s3://{BUCKET}/monitoring",
+                            "LocalPath": "/opt/ml/processing/output",
+                        }
+                    }
+                ]
+            },
+            "MonitoringResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                    "VolumeSizeInGB": 20,
+                }
+            },
             "MonitoringAppSpecification": {"ImageUri": "monitor:latest"},
             "RoleArn": "arn:aws:iam::123456789012:role/monitor",
         },
@@ -98,35 +130,66 @@ def schedule_config(endpoint: str, cron: str = "cron(0 * ? * * *)") -> dict:
 
 
 def test_schedule_is_pending_then_scheduled(sm, endpoint):
-    sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint))
-    assert sm.list_monitoring_schedules()["MonitoringScheduleSummaries"][0]["MonitoringScheduleStatus"] == "Pending"
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint)
+    )
+    assert (
+        sm.list_monitoring_schedules()["MonitoringScheduleSummaries"][0]["MonitoringScheduleStatus"]
+        == "Pending"
+    )
     described = sm.describe_monitoring_schedule(MonitoringScheduleName="drift")
-    assert (described["MonitoringScheduleStatus"], described["EndpointName"]) == ("Scheduled", endpoint)
+    assert (described["MonitoringScheduleStatus"], described["EndpointName"]) == (
+        "Scheduled",
+        endpoint,
+    )
 
 
 def test_schedules_are_listed_by_endpoint(sm, endpoint):
-    sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint))
-    assert [s["MonitoringScheduleName"] for s in sm.list_monitoring_schedules(EndpointName=endpoint)["MonitoringScheduleSummaries"]] == ["drift"]
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint)
+    )
+    assert [
+        s["MonitoringScheduleName"]
+        for s in sm.list_monitoring_schedules(EndpointName=endpoint)["MonitoringScheduleSummaries"]
+    ] == ["drift"]
     assert sm.list_monitoring_schedules(EndpointName="other")["MonitoringScheduleSummaries"] == []
 
 
 def test_update_replaces_the_schedule(sm, endpoint):
-    sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint))
-    sm.update_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint, "cron(0 0 ? * * *)"))
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint)
+    )
+    sm.update_monitoring_schedule(
+        MonitoringScheduleName="drift",
+        MonitoringScheduleConfig=schedule_config(endpoint, "cron(0 0 ? * * *)"),
+    )
     described = sm.describe_monitoring_schedule(MonitoringScheduleName="drift")
-    assert described["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == "cron(0 0 ? * * *)"
+    assert (
+        described["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"]
+        == "cron(0 0 ? * * *)"
+    )
 
 
 def test_stop_and_start_toggle_the_schedule(sm, endpoint):
-    sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint))
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint)
+    )
     sm.stop_monitoring_schedule(MonitoringScheduleName="drift")
-    assert sm.describe_monitoring_schedule(MonitoringScheduleName="drift")["MonitoringScheduleStatus"] == "Stopped"
+    assert (
+        sm.describe_monitoring_schedule(MonitoringScheduleName="drift")["MonitoringScheduleStatus"]
+        == "Stopped"
+    )
     sm.start_monitoring_schedule(MonitoringScheduleName="drift")
-    assert sm.describe_monitoring_schedule(MonitoringScheduleName="drift")["MonitoringScheduleStatus"] == "Scheduled"
+    assert (
+        sm.describe_monitoring_schedule(MonitoringScheduleName="drift")["MonitoringScheduleStatus"]
+        == "Scheduled"
+    )
 
 
 def test_deleted_schedule_is_not_found(sm, endpoint):
-    sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint))
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint)
+    )
     sm.delete_monitoring_schedule(MonitoringScheduleName="drift")
     with pytest.raises(ClientError) as raised:
         sm.describe_monitoring_schedule(MonitoringScheduleName="drift")
@@ -134,20 +197,29 @@ def test_deleted_schedule_is_not_found(sm, endpoint):
 
 
 def test_duplicate_schedule_is_resource_in_use(sm, endpoint):
-    sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint))
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint)
+    )
     with pytest.raises(ClientError) as raised:
-        sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint))
+        sm.create_monitoring_schedule(
+            MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint)
+        )
     assert raised.value.response["Error"]["Code"] == "ResourceInUse"
 
 
 def test_schedule_for_an_unknown_endpoint_is_refused(sm, settings):
     with pytest.raises(ClientError, match="Could not find endpoint"):
-        sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config("nope"))
+        sm.create_monitoring_schedule(
+            MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config("nope")
+        )
 
 
 def test_schedule_with_a_bad_expression_is_refused(sm, endpoint):
     with pytest.raises(ClientError, match="ScheduleExpression"):
-        sm.create_monitoring_schedule(MonitoringScheduleName="drift", MonitoringScheduleConfig=schedule_config(endpoint, "hourly"))
+        sm.create_monitoring_schedule(
+            MonitoringScheduleName="drift",
+            MonitoringScheduleConfig=schedule_config(endpoint, "hourly"),
+        )
 
 
 # -- registry -----------------------------------------------------------------
@@ -198,4 +270,6 @@ def test_empty_group_is_deleted(sm, group):
 
 def test_deleting_an_unknown_package_is_refused(sm, group):
     with pytest.raises(ClientError, match="does not exist"):
-        sm.delete_model_package(ModelPackageName="arn:aws:sagemaker:us-east-1:123456789012:model-package/house/9")
+        sm.delete_model_package(
+            ModelPackageName="arn:aws:sagemaker:us-east-1:123456789012:model-package/house/9"
+        )

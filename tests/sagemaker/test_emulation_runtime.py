@@ -32,7 +32,9 @@ def endpoint(sm, put_model, put_config, in_service):
 
 def test_json_request_gets_the_models_predictions(endpoint, runtime):
     rows = instances()
-    answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=json.dumps({"instances": rows}), ContentType="application/json")
+    answer = runtime.invoke_endpoint(
+        EndpointName=endpoint, Body=json.dumps({"instances": rows}), ContentType="application/json"
+    )
     assert answer["InvokedProductionVariant"] == "v1"
     assert json.loads(answer["Body"].read())["predictions"] == expected(0, rows)
 
@@ -40,14 +42,20 @@ def test_json_request_gets_the_models_predictions(endpoint, runtime):
 def test_csv_request_gets_csv_predictions(endpoint, runtime):
     rows = instances()
     body = "\n".join(",".join(str(x) for x in row) for row in rows)
-    answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="text/csv", Accept="text/csv")
+    answer = runtime.invoke_endpoint(
+        EndpointName=endpoint, Body=body, ContentType="text/csv", Accept="text/csv"
+    )
     lines = answer["Body"].read().decode().split()
     assert [int(line) for line in lines] == expected(0, rows)
 
 
 def test_bad_input_is_a_model_error_with_the_containers_answer(endpoint, runtime):
     with pytest.raises(ClientError) as raised:
-        runtime.invoke_endpoint(EndpointName=endpoint, Body=json.dumps({"instances": [[1.0]]}), ContentType="application/json")
+        runtime.invoke_endpoint(
+            EndpointName=endpoint,
+            Body=json.dumps({"instances": [[1.0]]}),
+            ContentType="application/json",
+        )
     response = raised.value.response
     assert response["Error"]["Code"] == "ModelError"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
@@ -64,10 +72,16 @@ def test_unknown_endpoint_is_a_validation_error(runtime, settings):
 def test_invocations_are_counted_in_cloudwatch(endpoint, runtime, cloudwatch):
     rows = instances(2)
     for _ in range(3):
-        runtime.invoke_endpoint(EndpointName=endpoint, Body=json.dumps({"instances": rows}), ContentType="application/json")
+        runtime.invoke_endpoint(
+            EndpointName=endpoint,
+            Body=json.dumps({"instances": rows}),
+            ContentType="application/json",
+        )
     with pytest.raises(ClientError):
-        runtime.invoke_endpoint(EndpointName=endpoint, Body=b"[[1]]", ContentType="application/json")
-    now = dt.datetime.now(dt.timezone.utc)
+        runtime.invoke_endpoint(
+            EndpointName=endpoint, Body=b"[[1]]", ContentType="application/json"
+        )
+    now = dt.datetime.now(dt.UTC)
 
     def total(metric: str, statistic: str = "Sum") -> float:
         points = cloudwatch.get_metric_statistics(
@@ -85,10 +99,16 @@ def test_invocations_are_counted_in_cloudwatch(endpoint, runtime, cloudwatch):
 
 def test_captured_invocations_land_in_s3_in_capture_format(endpoint, runtime, s3):
     rows = instances(2)
-    runtime.invoke_endpoint(EndpointName=endpoint, Body=json.dumps({"instances": rows}), ContentType="application/json")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="capture/ep/v1/")["Contents"]]
+    runtime.invoke_endpoint(
+        EndpointName=endpoint, Body=json.dumps({"instances": rows}), ContentType="application/json"
+    )
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="capture/ep/v1/")["Contents"]
+    ]
     assert len(keys) == 1 and keys[0].endswith(".jsonl")
-    record = json.loads(s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read().decode().splitlines()[0])
+    record = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read().decode().splitlines()[0]
+    )
     captured = record["captureData"]
     assert captured["endpointInput"]["encoding"] == "JSON"
     assert json.loads(captured["endpointInput"]["data"]) == {"instances": rows}
@@ -107,5 +127,7 @@ def test_bare_joblib_artifact_is_served(sm, runtime, put_model, put_config, in_s
     sm.create_endpoint(EndpointName="bare-ep", EndpointConfigName="cb")
     in_service("bare-ep")
     rows = instances()
-    answer = runtime.invoke_endpoint(EndpointName="bare-ep", Body=json.dumps(rows), ContentType="application/json")
+    answer = runtime.invoke_endpoint(
+        EndpointName="bare-ep", Body=json.dumps(rows), ContentType="application/json"
+    )
     assert json.loads(answer["Body"].read())["predictions"] == expected(3, rows)

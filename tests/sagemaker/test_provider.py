@@ -6,7 +6,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cloudeploy.config import Profile
-from cloudeploy.errors import ConfigError, ConflictError, NotFoundError, OperationFailed, TransientError, ValidationError
+from cloudeploy.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    OperationFailed,
+    TransientError,
+    ValidationError,
+)
 from cloudeploy.providers.sagemaker import SageMakerProvider
 from cloudeploy.providers.sagemaker.errors import translate
 from cloudeploy.providers.sagemaker.images import container_image
@@ -47,7 +54,11 @@ def firing_alarm(cloudwatch, name: str = "errors") -> dict:
     cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
     return {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 0, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": 0,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+            }
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name}]},
     }
@@ -58,7 +69,9 @@ def firing_alarm(cloudwatch, name: str = "errors") -> dict:
 
 def test_profile_without_bucket_and_role_is_a_config_error():
     with pytest.raises(ConfigError, match="missing bucket, role_arn"):
-        SageMakerProvider(Profile(name="aws", provider="sagemaker", settings={"region": "eu-west-1"}))
+        SageMakerProvider(
+            Profile(name="aws", provider="sagemaker", settings={"region": "eu-west-1"})
+        )
 
 
 def test_profile_with_an_unknown_setting_is_a_config_error():
@@ -68,7 +81,12 @@ def test_profile_with_an_unknown_setting_is_a_config_error():
 
 
 def test_subnets_without_security_groups_are_a_config_error():
-    settings = {"region": "eu-west-1", "bucket": "b", "role_arn": "arn:role", "subnets": ["subnet-1"]}
+    settings = {
+        "region": "eu-west-1",
+        "bucket": "b",
+        "role_arn": "arn:role",
+        "subnets": ["subnet-1"],
+    }
     with pytest.raises(ConfigError, match="go together"):
         SageMakerProvider(Profile(name="aws", provider="sagemaker", settings=settings))
 
@@ -78,7 +96,9 @@ def test_subnets_without_security_groups_are_a_config_error():
 
 def test_a_supported_scikit_learn_gets_the_prebuilt_image():
     image = container_image("1.2.2", "eu-west-1", "ours:1")
-    assert image == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    assert (
+        image == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    )
 
 
 def test_a_newer_scikit_learn_gets_the_serving_image():
@@ -95,13 +115,24 @@ def test_a_newer_scikit_learn_without_serving_image_is_a_config_error():
     [
         ("ValidationException", "Could not find endpoint 'x'.", 400, NotFoundError),
         ("ValidationException", "Cannot update in-progress endpoint", 400, ConflictError),
-        ("ValidationException", "Value 'x' at 'y' failed to satisfy constraint", 400, ValidationError),
+        (
+            "ValidationException",
+            "Value 'x' at 'y' failed to satisfy constraint",
+            400,
+            ValidationError,
+        ),
         ("ThrottlingException", "Rate exceeded", 400, TransientError),
         ("InternalFailure", "oops", 500, TransientError),
     ],
 )
 def test_service_errors_map_to_cloudeploy_errors_with_the_message(code, message, status, kind):
-    error = ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    error = ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "Op",
+    )
     translated = translate(error, "doing it")
     assert type(translated) is kind
     assert message in str(translated)
@@ -122,7 +153,10 @@ def test_upload_registers_a_package_in_the_models_group(provider, package, sm, s
 
 def test_an_alias_approves_the_version(provider, package, sm):
     version = provider.upload_model(package(0), "house", aliases=["production"])
-    assert sm.describe_model_package(ModelPackageName=version.provider_id)["ModelApprovalStatus"] == "Approved"
+    assert (
+        sm.describe_model_package(ModelPackageName=version.provider_id)["ModelApprovalStatus"]
+        == "Approved"
+    )
 
 
 def test_invalid_model_name_is_a_validation_error(provider, package):
@@ -133,13 +167,19 @@ def test_invalid_model_name_is_a_validation_error(provider, package):
 # -- endpoints ----------------------------------------------------------------------
 
 
-def test_guarded_deploy_rolled_back_by_an_alarm_is_an_error_and_v1_keeps_serving(provider, live, package, cloudwatch):
+def test_guarded_deploy_rolled_back_by_an_alarm_is_an_error_and_v1_keeps_serving(
+    provider, live, package, cloudwatch
+):
     v2 = provider.upload_model(package(1), "house")
     with pytest.raises(OperationFailed, match="rolled endpoint house back"):
-        provider.deploy("house", v2, traffic=10, options={"deployment_config": firing_alarm(cloudwatch)})
+        provider.deploy(
+            "house", v2, traffic=10, options={"deployment_config": firing_alarm(cloudwatch)}
+        )
     assert provider.get_endpoint("house").traffic.to_dict() == {"v1": 100}
     rows = sample_instances()
-    assert provider.predict("house", rows).predictions == fitted_classifier(0).predict(rows).tolist()
+    assert (
+        provider.predict("house", rows).predictions == fitted_classifier(0).predict(rows).tolist()
+    )
 
 
 def test_deploy_rerun_after_a_rollback_converges(provider, live, package, cloudwatch):
@@ -175,11 +215,22 @@ def test_failed_first_deploy_leaves_nothing_and_a_rerun_converges(provider, pack
 def test_autoscaling_is_a_target_tracking_policy_on_invocations(provider, live, emu):
     provider.deploy("house", live, scaling=Scaling(1, 3, target=50, metric="requests"))
     autoscaling = emu.client("application-autoscaling")
-    target = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][0]
-    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == ("endpoint/house/variant/v1", 1, 3)
-    policy = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"][0]
+    target = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][
+        0
+    ]
+    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (
+        "endpoint/house/variant/v1",
+        1,
+        3,
+    )
+    policy = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"][
+        0
+    ]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
-    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    assert (
+        tracking["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        == "SageMakerVariantInvocationsPerInstance"
+    )
     assert tracking["TargetValue"] == 50
     assert provider.get_endpoint("house").deployment("v1").scaling.max_replicas == 3
 
@@ -231,7 +282,14 @@ def test_endpoint_made_outside_cloudeploy_is_adopted(provider, sm, s3, settings,
     )  # fmt: skip
     sm.create_endpoint_config(
         EndpointConfigName="tf-config",
-        ProductionVariants=[{"VariantName": "v1", "ModelName": "tf-model", "InstanceType": INSTANCE, "InitialInstanceCount": 1}],
+        ProductionVariants=[
+            {
+                "VariantName": "v1",
+                "ModelName": "tf-model",
+                "InstanceType": INSTANCE,
+                "InitialInstanceCount": 1,
+            }
+        ],
     )
     sm.create_endpoint(EndpointName="house", EndpointConfigName="tf-config")
     status = provider.create_endpoint("house", model="house")

@@ -12,4 +12,6 @@ from cloudeploy.testing.conformance import ProviderConformance
 class TestSageMakerConformance(ProviderConformance):
     @pytest.fixture
     def provider(self, emu):
-        return SageMakerProvider(Profile(name="emulation", provider="sagemaker", settings=emu.profile_settings()))
+        return SageMakerProvider(
+            Profile(name="emulation", provider="sagemaker", settings=emu.profile_settings())
+        )

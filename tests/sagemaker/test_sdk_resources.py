@@ -30,7 +30,9 @@ def model(session, s3, settings, tmp_path):
     s3.put_object(Bucket=BUCKET, Key="sdk/model.tar.gz", Body=package_tarball(0, tmp_path))
     return Model.create(
         model_name="sdk-model",
-        primary_container=ContainerDefinition(image=settings["serving_image"], model_data_url=f"s3://{BUCKET}/sdk/model.tar.gz"),
+        primary_container=ContainerDefinition(
+            image=settings["serving_image"], model_data_url=f"s3://{BUCKET}/sdk/model.tar.gz"
+        ),
         execution_role_arn=settings["role_arn"],
         session=session,
         region=settings["region"],
@@ -45,12 +47,23 @@ def endpoint(session, model, settings):
     EndpointConfig.create(
         endpoint_config_name="sdk-config",
         production_variants=[
-            ProductionVariant(variant_name="v1", model_name=model.model_name, instance_type=INSTANCE, initial_instance_count=1, initial_variant_weight=1.0)
+            ProductionVariant(
+                variant_name="v1",
+                model_name=model.model_name,
+                instance_type=INSTANCE,
+                initial_instance_count=1,
+                initial_variant_weight=1.0,
+            )
         ],
         session=session,
         region=settings["region"],
     )
-    return Endpoint.create(endpoint_name="sdk-ep", endpoint_config_name="sdk-config", session=session, region=settings["region"])
+    return Endpoint.create(
+        endpoint_name="sdk-ep",
+        endpoint_config_name="sdk-config",
+        session=session,
+        region=settings["region"],
+    )
 
 
 def test_model_reads_back_through_the_sdk(session, model, settings):
@@ -71,7 +84,9 @@ def test_endpoint_reaches_in_service_and_predicts(endpoint):
 def test_endpoint_config_reads_back_through_the_sdk(session, endpoint, settings):
     from sagemaker.core.resources import EndpointConfig
 
-    config = EndpointConfig.get(endpoint_config_name="sdk-config", session=session, region=settings["region"])
+    config = EndpointConfig.get(
+        endpoint_config_name="sdk-config", session=session, region=settings["region"]
+    )
     assert config.production_variants[0].model_name == "sdk-model"
 
 
@@ -91,7 +106,9 @@ def test_deleted_endpoint_is_gone(session, endpoint, settings):
         Endpoint.get(endpoint_name="sdk-ep", session=session, region=settings["region"])
 
 
-def test_monitoring_schedule_reads_back_through_the_sdk(session, sm, put_model, put_config, settings):
+def test_monitoring_schedule_reads_back_through_the_sdk(
+    session, sm, put_model, put_config, settings
+):
     from sagemaker.core.resources import MonitoringSchedule
 
     from tests.sagemaker.test_emulation_jobs import schedule_config
@@ -99,8 +116,12 @@ def test_monitoring_schedule_reads_back_through_the_sdk(session, sm, put_model, 
     put_model("gone", artifact="missing")
     put_config("c-gone", {"v1": ("gone", 1.0)})
     sm.create_endpoint(EndpointName="watched", EndpointConfigName="c-gone")
-    sm.create_monitoring_schedule(MonitoringScheduleName="sdk-drift", MonitoringScheduleConfig=schedule_config("watched"))
-    schedule = MonitoringSchedule.get(monitoring_schedule_name="sdk-drift", session=session, region=settings["region"])
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="sdk-drift", MonitoringScheduleConfig=schedule_config("watched")
+    )
+    schedule = MonitoringSchedule.get(
+        monitoring_schedule_name="sdk-drift", session=session, region=settings["region"]
+    )
     assert schedule.monitoring_schedule_status == "Scheduled"
 
 
@@ -108,5 +129,7 @@ def test_model_package_group_reads_back_through_the_sdk(session, sm, settings):
     from sagemaker.core.resources import ModelPackageGroup
 
     sm.create_model_package_group(ModelPackageGroupName="sdk-group")
-    group = ModelPackageGroup.get(model_package_group_name="sdk-group", session=session, region=settings["region"])
+    group = ModelPackageGroup.get(
+        model_package_group_name="sdk-group", session=session, region=settings["region"]
+    )
     assert group.model_package_group_status == "Completed"

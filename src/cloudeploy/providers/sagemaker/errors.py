@@ -45,9 +45,13 @@ def translate(error: Exception, doing: str) -> CloudeployError:
     if isinstance(error, CloudeployError):
         return error
     if isinstance(error, (NoCredentialsError, NoRegionError)):
-        return ConfigError(f"{doing}: {error}", hint="configure AWS credentials and the profile's region")
+        return ConfigError(
+            f"{doing}: {error}", hint="configure AWS credentials and the profile's region"
+        )
     if isinstance(error, (EndpointConnectionError, ReadTimeoutError)):
-        return TransientError(f"{doing}: {error}", hint="check the network (or that the emulation runs) and retry")
+        return TransientError(
+            f"{doing}: {error}", hint="check the network (or that the emulation runs) and retry"
+        )
     if not isinstance(error, ClientError):
         return ProviderError(f"{doing}: {error}")
     details = error.response.get("Error", {})
@@ -68,9 +72,13 @@ def translate(error: Exception, doing: str) -> CloudeployError:
     if code in ("ResourceInUse", "ConflictException") or _CONFLICT.search(message):
         return ConflictError(text)
     if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException"):
-        return ProviderError(text, hint="the credentials lack a permission; see the role's IAM policy")
+        return ProviderError(
+            text, hint="the credentials lack a permission; see the role's IAM policy"
+        )
     if code == "ResourceLimitExceeded":
-        return ProviderError(text, hint="a SageMaker quota is reached; request an increase or use a smaller instance")
+        return ProviderError(
+            text, hint="a SageMaker quota is reached; request an increase or use a smaller instance"
+        )
     if code.startswith("Validation") or status == 400:
         return ValidationError(text)
     return ProviderError(text)

@@ -24,7 +24,9 @@ def percents(weights: dict[str, float]) -> dict[str, int]:
     shares = {name: 100 * w / total for name, w in weights.items()}
     result = {name: int(share) for name, share in shares.items()}
     leftover = 100 - sum(result.values())
-    for name, _ in sorted(shares.items(), key=lambda kv: kv[1] - int(kv[1]), reverse=True)[:leftover]:
+    for name, _ in sorted(shares.items(), key=lambda kv: kv[1] - int(kv[1]), reverse=True)[
+        :leftover
+    ]:
         result[name] += 1
     return result
 
@@ -66,7 +68,9 @@ def status_of(
         label = variant["VariantName"]
         if not is_version_label(label):
             continue
-        count = int(variant.get("CurrentInstanceCount", variant.get("DesiredInstanceCount", 0)) or 0)
+        count = int(
+            variant.get("CurrentInstanceCount", variant.get("DesiredInstanceCount", 0)) or 0
+        )
         low, high, target = scaling.get(label, (count or 1, count or 1, None))
         deployments.append(
             DeployedVersion(
@@ -75,7 +79,9 @@ def status_of(
                 scaling=Scaling(low, high, target, "requests" if target else "cpu"),
                 machine_type=specs.get(label, {}).get("InstanceType", ""),
                 replicas=count,
-                state="serving" if description["EndpointStatus"] == "InService" else description["EndpointStatus"].lower(),
+                state="serving"
+                if description["EndpointStatus"] == "InService"
+                else description["EndpointStatus"].lower(),
                 provider_id=specs.get(label, {}).get("ModelName", ""),
             )
         )

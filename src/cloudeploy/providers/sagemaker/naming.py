@@ -37,7 +37,9 @@ def sagemaker_model_name(model: str, version: str) -> str:
     return name
 
 
-def endpoint_config_name(endpoint: str, variants: list[dict[str, Any]], extra: dict[str, Any]) -> str:
+def endpoint_config_name(
+    endpoint: str, variants: list[dict[str, Any]], extra: dict[str, Any]
+) -> str:
     spec = json.dumps({"variants": variants, **extra}, sort_keys=True, default=str)
     digest = hashlib.sha256(spec.encode()).hexdigest()[:10]
     return f"{endpoint[:52]}-{digest}"

@@ -80,7 +80,9 @@ class SageMakerProvider(Provider):
         options: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         if options:
-            raise ValidationError(f"upload_model takes no options on sagemaker, got {', '.join(options)}")
+            raise ValidationError(
+                f"upload_model takes no options on sagemaker, got {', '.join(options)}"
+            )
         return self.registry.upload(Path(package_dir), model, aliases, progress)
 
     def get_model_version(self, model: str, version: str = "latest") -> ModelVersion:
@@ -98,7 +100,10 @@ class SageMakerProvider(Provider):
     # -- reading endpoints ------------------------------------------------------
 
     def _url(self, name: str) -> str:
-        base = self.settings.endpoint_url or f"https://runtime.sagemaker.{self.settings.region}.amazonaws.com"
+        base = (
+            self.settings.endpoint_url
+            or f"https://runtime.sagemaker.{self.settings.region}.amazonaws.com"
+        )
         return f"{base.rstrip('/')}/endpoints/{name}/invocations"
 
     def _describe(self, name: str) -> dict[str, Any] | None:
@@ -121,21 +126,30 @@ class SageMakerProvider(Provider):
                     return None
                 raise
 
-    def _status(self, name: str, description: dict[str, Any] | None, record: dict[str, Any] | None) -> EndpointStatus:
+    def _status(
+        self, name: str, description: dict[str, Any] | None, record: dict[str, Any] | None
+    ) -> EndpointStatus:
         model = (record or {}).get("model", name)
         if description is None:
             return mapping.status_of(name, model, None, None, {}, self._url(name))
         config = self._config(description.get("EndpointConfigName"))
         labels = [v["VariantName"] for v in description.get("ProductionVariants", [])]
         return mapping.status_of(
-            name, model, description, config, autoscaling.read(self.clients, name, labels), self._url(name)
+            name,
+            model,
+            description,
+            config,
+            autoscaling.read(self.clients, name, labels),
+            self._url(name),
         )
 
     def get_endpoint(self, name: str) -> EndpointStatus:
         description = self._describe(name)
         record = self.records.get(name)
         if description is None and record is None:
-            raise NotFoundError(f"endpoint {name!r} not found on sagemaker ({self.settings.region})")
+            raise NotFoundError(
+                f"endpoint {name!r} not found on sagemaker ({self.settings.region})"
+            )
         return self._status(name, description, record)
 
     def list_endpoints(self) -> list[EndpointStatus]:
@@ -200,13 +214,18 @@ class SageMakerProvider(Provider):
         options: Mapping[str, Any] | None = None,
     ) -> EndpointStatus:
         if options:
-            raise ValidationError(f"create_endpoint takes no options on sagemaker, got {', '.join(options)}")
+            raise ValidationError(
+                f"create_endpoint takes no options on sagemaker, got {', '.join(options)}"
+            )
         naming.check_name(name, "endpoint")
         naming.check_name(model, "model")
         description = self._describe(name)
         record = self.records.get(name)
         if record is None:
-            progress(f"recording endpoint {name}" + (" (adopting the existing SageMaker endpoint)" if description else ""))
+            progress(
+                f"recording endpoint {name}"
+                + (" (adopting the existing SageMaker endpoint)" if description else "")
+            )
             record = {"name": name, "model": model, "previous_traffic": None}
             self.records.put(record)
         return self._status(name, description, record)
@@ -225,9 +244,14 @@ class SageMakerProvider(Provider):
             container = package["InferenceSpecification"]["Containers"][0]
             request: dict[str, Any] = {
                 "ModelName": name,
-                "PrimaryContainer": {"Image": container["Image"], "ModelDataUrl": container["ModelDataUrl"]},
+                "PrimaryContainer": {
+                    "Image": container["Image"],
+                    "ModelDataUrl": container["ModelDataUrl"],
+                },
                 "ExecutionRoleArn": self.settings.role_arn,
-                "Tags": naming.tags(**{"cloudeploy-model": version.model, "cloudeploy-version": version.version}),
+                "Tags": naming.tags(
+                    **{"cloudeploy-model": version.model, "cloudeploy-version": version.version}
+                ),
             }
             if self.settings.vpc_config:
                 request["VpcConfig"] = self.settings.vpc_config
@@ -243,14 +267,31 @@ class SageMakerProvider(Provider):
         variants = {}
         for spec in config.get("ProductionVariants", []):
             name = spec["VariantName"]
-            spec = {k: v for k, v in spec.items() if k in ("VariantName", "ModelName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight")}
+            spec = {
+                k: v
+                for k, v in spec.items()
+                if k
+                in (
+                    "VariantName",
+                    "ModelName",
+                    "InstanceType",
+                    "InitialInstanceCount",
+                    "InitialVariantWeight",
+                )
+            }
             if name in live:
-                spec["InitialVariantWeight"] = float(live[name].get("CurrentWeight", spec.get("InitialVariantWeight", 1.0)))
-                spec["InitialInstanceCount"] = int(live[name].get("CurrentInstanceCount", spec.get("InitialInstanceCount", 1)))
+                spec["InitialVariantWeight"] = float(
+                    live[name].get("CurrentWeight", spec.get("InitialVariantWeight", 1.0))
+                )
+                spec["InitialInstanceCount"] = int(
+                    live[name].get("CurrentInstanceCount", spec.get("InitialInstanceCount", 1))
+                )
             variants[name] = spec
         return variants
 
-    def _capture_config(self, options: dict[str, Any], description: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _capture_config(
+        self, options: dict[str, Any], description: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         wanted = options.get("data_capture")
         if wanted is None:
             current = self._config((description or {}).get("EndpointConfigName")) or {}
@@ -260,16 +301,24 @@ class SageMakerProvider(Provider):
         wanted = {} if wanted is True else dict(wanted)
         unknown = set(wanted) - {"destination", "sampling_percentage"}
         if unknown:
-            raise ValidationError(f"data_capture takes destination and sampling_percentage, not {', '.join(sorted(unknown))}")
+            raise ValidationError(
+                f"data_capture takes destination and sampling_percentage, not {', '.join(sorted(unknown))}"
+            )
         percent = wanted.get("sampling_percentage", 100)
         if not isinstance(percent, int) or not 0 <= percent <= 100:
-            raise ValidationError(f"data_capture sampling_percentage must be an integer 0..100, got {percent!r}")
+            raise ValidationError(
+                f"data_capture sampling_percentage must be an integer 0..100, got {percent!r}"
+            )
         config = {
             "EnableCapture": True,
             "InitialSamplingPercentage": percent,
-            "DestinationS3Uri": wanted.get("destination") or f"s3://{self.settings.bucket}/{self.settings.key('capture')}",
+            "DestinationS3Uri": wanted.get("destination")
+            or f"s3://{self.settings.bucket}/{self.settings.key('capture')}",
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]},
+            "CaptureContentTypeHeader": {
+                "JsonContentTypes": ["application/json"],
+                "CsvContentTypes": ["text/csv"],
+            },
         }
         if self.settings.kms_key_id:
             config["KmsKeyId"] = self.settings.kms_key_id
@@ -288,7 +337,9 @@ class SageMakerProvider(Provider):
     ) -> None:
         """Make ``endpoint`` serve exactly ``variants``; verify; then delete old configs."""
         capture = self._capture_config(options, description)
-        config_name = naming.endpoint_config_name(endpoint, variants, {"capture": capture, "kms": self.settings.kms_key_id})
+        config_name = naming.endpoint_config_name(
+            endpoint, variants, {"capture": capture, "kms": self.settings.kms_key_id}
+        )
         sm = self.clients.sagemaker
         if description is not None and description.get("EndpointConfigName") == config_name:
             return  # already serving exactly this
@@ -306,10 +357,15 @@ class SageMakerProvider(Provider):
                 sm.create_endpoint_config(**request)
             if description is None:
                 progress(f"creating endpoint {endpoint} ({config_name})")
-                sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=naming.tags())
+                sm.create_endpoint(
+                    EndpointName=endpoint, EndpointConfigName=config_name, Tags=naming.tags()
+                )
             else:
                 progress(f"updating endpoint {endpoint} to {config_name}")
-                update: dict[str, Any] = {"EndpointName": endpoint, "EndpointConfigName": config_name}
+                update: dict[str, Any] = {
+                    "EndpointName": endpoint,
+                    "EndpointConfigName": config_name,
+                }
                 if options.get("deployment_config"):
                     update["DeploymentConfig"] = options["deployment_config"]
                 sm.update_endpoint(**update)
@@ -323,7 +379,10 @@ class SageMakerProvider(Provider):
                 with translated(f"removing the failed endpoint {endpoint}"):
                     sm.delete_endpoint(EndpointName=endpoint)
                     sm.delete_endpoint_config(EndpointConfigName=config_name)
-            raise OperationFailed(f"endpoint {endpoint} failed: {reason}", hint="fix the cause and re-run the same command")
+            raise OperationFailed(
+                f"endpoint {endpoint} failed: {reason}",
+                hint="fix the cause and re-run the same command",
+            )
         if final.get("EndpointConfigName") != config_name:
             reason = final.get("FailureReason", "no reason given")
             raise OperationFailed(
@@ -336,19 +395,23 @@ class SageMakerProvider(Provider):
         pattern = re.compile(rf"^{re.escape(endpoint[:52])}-[0-9a-f]{{10}}$")
         sm = self.clients.sagemaker
         with translated(f"deleting old configs of {endpoint}"):
-            for page in sm.get_paginator("list_endpoint_configs").paginate(NameContains=endpoint[:52]):
+            for page in sm.get_paginator("list_endpoint_configs").paginate(
+                NameContains=endpoint[:52]
+            ):
                 for config in page["EndpointConfigs"]:
                     name = config["EndpointConfigName"]
                     if name != keep and pattern.match(name):
                         sm.delete_endpoint_config(EndpointConfigName=name)
 
-    def _ready_description(self, endpoint: str, timeout: float | None, progress) -> dict[str, Any] | None:
+    def _ready_description(
+        self, endpoint: str, timeout: float | None, progress
+    ) -> dict[str, Any] | None:
         description = self._describe(endpoint)
         if description is None:
             if self.records.get(endpoint) is None:
                 raise NotFoundError(
                     f"endpoint {endpoint!r} not found on sagemaker",
-                    hint=f"create it first: `cloudeploy endpoints create {endpoint}` or deploy with --create",
+                    hint=f"deploy to it with `cloudeploy deploy MODEL --name {endpoint}`, which creates it",
                 )
             return None
         if description["EndpointStatus"] in mapping.BUSY:
@@ -369,7 +432,9 @@ class SageMakerProvider(Provider):
         options: Mapping[str, Any] | None = None,
     ) -> EndpointStatus:
         options = self.check_options(options)
-        if traffic is not None and (isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 <= traffic <= 100):
+        if traffic is not None and (
+            isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 <= traffic <= 100
+        ):
             raise ValidationError(f"traffic must be a whole percent 0..100, got {traffic!r}")
         if scaling is not None:
             scaling = autoscaling.check(scaling)
@@ -389,16 +454,26 @@ class SageMakerProvider(Provider):
             VariantName=label,
             ModelName=model_name,
             InstanceType=machine_type or spec.get("InstanceType") or DEFAULT_INSTANCE_TYPE,
-            InitialInstanceCount=scaling.min_replicas if scaling else spec.get("InitialInstanceCount", 1),
+            InitialInstanceCount=scaling.min_replicas
+            if scaling
+            else spec.get("InitialInstanceCount", 1),
         )
         live[label] = spec
         variants = []
-        for name in sorted(live, key=lambda v: int(v[1:]) if mapping.is_version_label(v) else math.inf):
-            variants.append({**live[name], "InitialVariantWeight": float(split.percents.get(name, 0))})
+        for name in sorted(
+            live, key=lambda v: int(v[1:]) if mapping.is_version_label(v) else math.inf
+        ):
+            variants.append(
+                {**live[name], "InitialVariantWeight": float(split.percents.get(name, 0))}
+            )
         if description is not None and split.to_dict() != current.to_dict():
             self.records.update(endpoint, previous_traffic=current.to_dict())
-        progress(f"deploying {version.ref} to {endpoint} ({split.percents.get(label, 0)}% of traffic)")
-        self._apply(endpoint, variants, description, options, wait=wait, timeout=timeout, progress=progress)
+        progress(
+            f"deploying {version.ref} to {endpoint} ({split.percents.get(label, 0)}% of traffic)"
+        )
+        self._apply(
+            endpoint, variants, description, options, wait=wait, timeout=timeout, progress=progress
+        )
         if scaling is not None and wait and timeout != 0:
             autoscaling.apply(self.clients, endpoint, label, scaling)
         return self.get_endpoint(endpoint)
@@ -428,11 +503,15 @@ class SageMakerProvider(Provider):
         if wanted == current.to_dict():
             return self._status(endpoint, description, self.records.get(endpoint))
         self.records.update(endpoint, previous_traffic=current.to_dict())
-        progress(f"setting traffic of {endpoint}: {', '.join(f'{v}={p}' for v, p in wanted.items())}")
+        progress(
+            f"setting traffic of {endpoint}: {', '.join(f'{v}={p}' for v, p in wanted.items())}"
+        )
         with translated(f"setting the traffic of {endpoint}"):
             self.clients.sagemaker.update_endpoint_weights_and_capacities(
                 EndpointName=endpoint,
-                DesiredWeightsAndCapacities=[{"VariantName": v, "DesiredWeight": float(p)} for v, p in wanted.items()],
+                DesiredWeightsAndCapacities=[
+                    {"VariantName": v, "DesiredWeight": float(p)} for v, p in wanted.items()
+                ],
             )
         if wait and timeout != 0:
             final = self._settle(endpoint, timeout, progress)
@@ -470,15 +549,23 @@ class SageMakerProvider(Provider):
                 hint="move traffic to another version first (`cloudeploy traffic`)",
             )
         split = current.without(label)
-        variants = [{**live[v], "InitialVariantWeight": float(split.percents.get(v, 0))} for v in live if v != label]
+        variants = [
+            {**live[v], "InitialVariantWeight": float(split.percents.get(v, 0))}
+            for v in live
+            if v != label
+        ]
         self.records.update(endpoint, previous_traffic=current.to_dict())
         progress(f"removing {label} from {endpoint}")
-        self._apply(endpoint, variants, description, {}, wait=wait, timeout=timeout, progress=progress)
+        self._apply(
+            endpoint, variants, description, {}, wait=wait, timeout=timeout, progress=progress
+        )
         if wait and timeout != 0:
             autoscaling.remove(self.clients, endpoint, label)
         return self.get_endpoint(endpoint)
 
-    def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> Prediction:
+    def predict(
+        self, endpoint: str, instances: list[Any], *, version: str | None = None
+    ) -> Prediction:
         request: dict[str, Any] = {
             "EndpointName": endpoint,
             "Body": json.dumps({"instances": instances}).encode(),
@@ -550,7 +637,10 @@ class SageMakerProvider(Provider):
         # CloudWatch takes whole seconds and an exclusive end: round the end up.
         end = dt.datetime.fromtimestamp(math.ceil(max(until, since + 1)) + 1, dt.UTC)
         period = max(60, int(math.ceil((end - start).total_seconds() / 60)) * 60)
-        dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": label}]
+        dimensions = [
+            {"Name": "EndpointName", "Value": endpoint},
+            {"Name": "VariantName", "Value": label},
+        ]
         cloudwatch = self.clients.cloudwatch
 
         def total(metric: str) -> float:
@@ -573,7 +663,9 @@ class SageMakerProvider(Provider):
             version=label,
             requests=requests,
             errors=errors,
-            p99_ms=max(p99_values) / 1000.0 if p99_values else None,  # ModelLatency is in microseconds
+            p99_ms=max(p99_values) / 1000.0
+            if p99_values
+            else None,  # ModelLatency is in microseconds
             window_start=since,
             window_end=until,
         )

@@ -27,7 +27,9 @@ class EndpointRecords:
     def get(self, name: str) -> dict[str, Any] | None:
         with translated(f"reading the record of endpoint {name}"):
             try:
-                body = self.clients.s3.get_object(Bucket=self.settings.bucket, Key=self._key(name))["Body"]
+                body = self.clients.s3.get_object(Bucket=self.settings.bucket, Key=self._key(name))[
+                    "Body"
+                ]
             except Exception as error:
                 if error_code(error) in ("NoSuchKey", "404"):
                     return None

@@ -79,7 +79,9 @@ class Registry:
                     ) from None
                 raise
             arns = []
-            for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=model):
+            for page in sm.get_paginator("list_model_packages").paginate(
+                ModelPackageGroupName=model
+            ):
                 arns += [s["ModelPackageArn"] for s in page["ModelPackageSummaryList"]]
             packages = [sm.describe_model_package(ModelPackageName=arn) for arn in arns]
         return sorted(packages, key=lambda p: p.get("ModelPackageVersion", 0))
@@ -103,7 +105,9 @@ class Registry:
     def list_models(self) -> list[str]:
         names = []
         with translated("listing models"):
-            for page in self.clients.sagemaker.get_paginator("list_model_package_groups").paginate():
+            for page in self.clients.sagemaker.get_paginator(
+                "list_model_package_groups"
+            ).paginate():
                 names += [g["ModelPackageGroupName"] for g in page["ModelPackageGroupSummaryList"]]
         return sorted(names)
 
@@ -131,7 +135,9 @@ class Registry:
 
     # -- writing ----------------------------------------------------------------
 
-    def upload(self, package_dir: Path, model: str, aliases: Sequence[str], progress) -> ModelVersion:
+    def upload(
+        self, package_dir: Path, model: str, aliases: Sequence[str], progress
+    ) -> ModelVersion:
         from cloudeploy.packaging.manifest import read_manifest
 
         naming.check_name(model, "model")
@@ -147,10 +153,18 @@ class Registry:
         key = self.settings.key("models", model, digest, "model.tar.gz")
         uri = f"s3://{self.settings.bucket}/{key}"
         progress(f"uploading {uri}")
-        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.settings.kms_key_id} if self.settings.kms_key_id else {}
+        extra = (
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.settings.kms_key_id}
+            if self.settings.kms_key_id
+            else {}
+        )
         with translated(f"uploading the package to {uri}"):
-            self.clients.s3.put_object(Bucket=self.settings.bucket, Key=key, Body=tarball(package_dir), **extra)
-        image = images.container_image(manifest.sklearn_version, self.settings.region, self.settings.serving_image)
+            self.clients.s3.put_object(
+                Bucket=self.settings.bucket, Key=key, Body=tarball(package_dir), **extra
+            )
+        image = images.container_image(
+            manifest.sklearn_version, self.settings.region, self.settings.serving_image
+        )
         metadata = {
             DIGEST: digest,
             FRAMEWORK: "scikit-learn" if manifest.sklearn_version else manifest.format,
@@ -199,7 +213,11 @@ class Registry:
             label = f"v{package['ModelPackageVersion']}"
             metadata = dict(package.get("CustomerMetadataProperties") or {})
             held = [a for a in metadata.get(ALIASES, "").split(",") if a]
-            wanted = list(dict.fromkeys(held + aliases)) if label == target else [a for a in held if a not in aliases]
+            wanted = (
+                list(dict.fromkeys(held + aliases))
+                if label == target
+                else [a for a in held if a not in aliases]
+            )
             if wanted == held:
                 continue
             metadata.pop(ALIASES, None)

@@ -34,7 +34,11 @@ def check(scaling: Scaling) -> Scaling:
         raise ValidationError(
             f"min_replicas ({scaling.min_replicas}) is greater than max_replicas ({scaling.max_replicas})"
         )
-    if scaling.metric == "cpu" and scaling.target is not None and scaling.max_replicas != scaling.min_replicas:
+    if (
+        scaling.metric == "cpu"
+        and scaling.target is not None
+        and scaling.max_replicas != scaling.min_replicas
+    ):
         raise ValidationError(
             "SageMaker autoscales on invocations per instance; use Scaling(metric='requests', target=N)",
         )
@@ -70,7 +74,9 @@ def apply(clients: Clients, endpoint: str, variant: str, scaling: Scaling) -> No
         )
 
 
-def read(clients: Clients, endpoint: str, variants: list[str]) -> dict[str, tuple[int, int, float | None]]:
+def read(
+    clients: Clients, endpoint: str, variants: list[str]
+) -> dict[str, tuple[int, int, float | None]]:
     """variant -> (min, max, target) for variants with a scalable target."""
     if not variants:
         return {}
@@ -78,10 +84,14 @@ def read(clients: Clients, endpoint: str, variants: list[str]) -> dict[str, tupl
     ids = [resource_id(endpoint, v) for v in variants]
     found: dict[str, tuple[int, int, float | None]] = {}
     with translated(f"reading autoscaling of {endpoint}"):
-        targets = aas.describe_scalable_targets(ServiceNamespace=NAMESPACE, ResourceIds=ids)["ScalableTargets"]
+        targets = aas.describe_scalable_targets(ServiceNamespace=NAMESPACE, ResourceIds=ids)[
+            "ScalableTargets"
+        ]
         policies = aas.describe_scaling_policies(ServiceNamespace=NAMESPACE)["ScalingPolicies"]
     target_values = {
-        p["ResourceId"]: (p.get("TargetTrackingScalingPolicyConfiguration") or {}).get("TargetValue")
+        p["ResourceId"]: (p.get("TargetTrackingScalingPolicyConfiguration") or {}).get(
+            "TargetValue"
+        )
         for p in policies
     }
     for target in targets:
@@ -99,11 +109,20 @@ def remove(clients: Clients, endpoint: str, variant: str) -> None:
     aas = clients.autoscaling
     rid = resource_id(endpoint, variant)
     with translated(f"removing autoscaling of {endpoint}/{variant}"):
-        existing = aas.describe_scalable_targets(ServiceNamespace=NAMESPACE, ResourceIds=[rid])["ScalableTargets"]
+        existing = aas.describe_scalable_targets(ServiceNamespace=NAMESPACE, ResourceIds=[rid])[
+            "ScalableTargets"
+        ]
         if not existing:
             return
-        for policy in aas.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=rid)["ScalingPolicies"]:
+        for policy in aas.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=rid)[
+            "ScalingPolicies"
+        ]:
             aas.delete_scaling_policy(
-                PolicyName=policy["PolicyName"], ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION
+                PolicyName=policy["PolicyName"],
+                ServiceNamespace=NAMESPACE,
+                ResourceId=rid,
+                ScalableDimension=DIMENSION,
             )
-        aas.deregister_scalable_target(ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION)
+        aas.deregister_scalable_target(
+            ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION
+        )

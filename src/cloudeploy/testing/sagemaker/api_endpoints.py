@@ -46,7 +46,9 @@ def _prune(value: Any) -> Any:
     """Drop None, empty dicts and empty lists, recursively (moto's placeholders)."""
     if isinstance(value, dict):
         pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != {} and v != [] and v != [None]}
+        return {
+            k: v for k, v in pruned.items() if v is not None and v != {} and v != [] and v != [None]
+        }
     if isinstance(value, list):
         return [_prune(v) for v in value]
     return value
@@ -90,7 +92,9 @@ def update_endpoint(self) -> ActionResult:
     deployment_config = self._get_param("DeploymentConfig")
     if self._get_param("RetainDeploymentConfig") and not deployment_config:
         deployment_config = runtime.last_deployment_config
-    instances = sum(int(v.get("InitialInstanceCount", 1)) for v in config.get("ProductionVariants", []))
+    instances = sum(
+        int(v.get("InitialInstanceCount", 1)) for v in config.get("ProductionVariants", [])
+    )
     plan = deployment.plan_update(deployment_config, instances)
     missing = [
         name
@@ -104,9 +108,9 @@ def update_endpoint(self) -> ActionResult:
     with runtime.lock:
         if runtime.status != "InService" or runtime.busy:
             raise ValidationException(
-                f"Cannot update in-progress endpoint \"{runtime.record.arn}\"."
+                f'Cannot update in-progress endpoint "{runtime.record.arn}".'
                 if runtime.status != "Failed"
-                else f"Cannot update failed endpoint \"{runtime.record.arn}\"; delete and recreate it."
+                else f'Cannot update failed endpoint "{runtime.record.arn}"; delete and recreate it.'
             )
         runtime.start_update(config_name, config, plan)
     return ActionResult({"EndpointArn": runtime.record.arn})
@@ -120,7 +124,9 @@ def update_endpoint_weights_and_capacities(self) -> ActionResult:
     for item in desired:
         name = item.get("VariantName")
         if name in by_name:
-            raise ValidationException(f'The variant name "{name}" was non-unique within the request.')
+            raise ValidationException(
+                f'The variant name "{name}" was non-unique within the request.'
+            )
         if name not in known:
             raise ValidationException(
                 f'The variant name(s) "{name}" is/are not present within endpoint configuration '

@@ -47,9 +47,7 @@ def materialize(account: str, model_data_url: str, workdir: Path) -> Path:
     elif name in BARE_MODEL_FILES:
         (raw_dir / name).write_bytes(data)
     else:
-        raise ArtifactError(
-            f"{model_data_url}: expected model.tar.gz, model.joblib or model.pkl"
-        )
+        raise ArtifactError(f"{model_data_url}: expected model.tar.gz, model.joblib or model.pkl")
     if (raw_dir / MANIFEST_NAME).is_file():
         return raw_dir
     for bare in BARE_MODEL_FILES:

@@ -12,11 +12,19 @@ from cloudeploy.commands._output import output_option
 
 
 @click.command("sagemaker")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
 @click.option("--region", default="us-east-1", show_default=True, help="The emulated AWS region.")
-@click.option("--bucket", default=None,
-              help="Also create this bucket and an execution role, and print a profile for them.")
+@click.option(
+    "--bucket",
+    default=None,
+    help="Also create this bucket and an execution role, and print a profile for them.",
+)
 @output_option
 def sagemaker(port: int, region: str, bucket: str | None, output: str) -> None:
     """Run the SageMaker, S3, IAM, CloudWatch and Application Auto Scaling emulation.
@@ -33,11 +41,16 @@ def sagemaker(port: int, region: str, bucket: str | None, output: str) -> None:
     with start_emulation(port=port, region=region) as emulation:
         ready = {"endpoint_url": emulation.endpoint_url, "region": emulation.region}
         if bucket:
-            ready["profile"] = {"provider": "sagemaker", **emulation.profile_settings(bucket=bucket)}
+            ready["profile"] = {
+                "provider": "sagemaker",
+                **emulation.profile_settings(bucket=bucket),
+            }
         if output == "json":
             click.echo(json.dumps(ready), nl=True)
         else:
-            click.echo(f"SageMaker emulation on {ready['endpoint_url']} (region {region}); Ctrl-C stops it")
+            click.echo(
+                f"SageMaker emulation on {ready['endpoint_url']} (region {region}); Ctrl-C stops it"
+            )
             if bucket:
                 click.echo(f"profile settings: {json.dumps(ready['profile'])}")
         try:

@@ -28,7 +28,11 @@ class TrafficPlan:
 def _size_fraction(size: dict[str, Any], label: str, instances: int) -> float:
     kind = size.get("Type")
     value = size.get("Value")
-    if kind not in ("INSTANCE_COUNT", "CAPACITY_PERCENT") or not isinstance(value, int) or value < 1:
+    if (
+        kind not in ("INSTANCE_COUNT", "CAPACITY_PERCENT")
+        or not isinstance(value, int)
+        or value < 1
+    ):
         raise ValidationException(
             f"{label} must have Type INSTANCE_COUNT or CAPACITY_PERCENT and an integer Value >= 1"
         )
@@ -83,7 +87,9 @@ def plan_update(deployment_config: dict[str, Any] | None, instances: int) -> Tra
         steps = (canary, 1.0)
     elif kind == "LINEAR":
         if "LinearStepSize" not in routing:
-            raise ValidationException("TrafficRoutingConfiguration of Type LINEAR needs LinearStepSize")
+            raise ValidationException(
+                "TrafficRoutingConfiguration of Type LINEAR needs LinearStepSize"
+            )
         step = _size_fraction(routing["LinearStepSize"], "LinearStepSize", instances)
         if not 0.1 <= step <= 0.5:
             raise ValidationException(

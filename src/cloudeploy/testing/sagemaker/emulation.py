@@ -46,7 +46,9 @@ _TRUST_POLICY = {
 class SageMakerEmulation:
     """A running emulation. Use :func:`start_emulation` to get one."""
 
-    def __init__(self, *, port: int = 0, region: str = "us-east-1", host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, *, port: int = 0, region: str = "us-east-1", host: str = "127.0.0.1"
+    ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValidationError(f"the emulation only listens on loopback, not {host!r}")
         self.region = region
@@ -135,7 +137,9 @@ class SageMakerEmulation:
             "AWS_REGION": self.region,
         }
 
-    def profile_settings(self, bucket: str = "cloudeploy-test", prefix: str = "cloudeploy") -> dict[str, Any]:
+    def profile_settings(
+        self, bucket: str = "cloudeploy-test", prefix: str = "cloudeploy"
+    ) -> dict[str, Any]:
         """Settings of a ``sagemaker`` profile for this emulation.
 
         Creates the bucket and an execution role (both idempotent).

@@ -97,7 +97,10 @@ class EndpointRuntime:
         self.record = moto_endpoint
         self.name: str = moto_endpoint.endpoint_name
         self.fleet = Fleet(account, region, workdir)
+        #: Guards the fields below; held only briefly, so invocations keep flowing.
         self.lock = threading.RLock()
+        #: Serialises advance() calls; held while model servers start.
+        self._advance_lock = threading.Lock()
         self.status = "Creating"
         self.failure_reason: str | None = None
         self.config_name: str | None = None
@@ -137,22 +140,26 @@ class EndpointRuntime:
 
     def start_weights(self, desired: dict[str, dict[str, Any]]) -> None:
         def apply() -> None:
-            self.variants = [
-                replace(
-                    v,
-                    weight=float(desired[v.name].get("DesiredWeight", v.weight)),
-                    instances=int(desired[v.name].get("DesiredInstanceCount", v.instances)),
-                )
-                if v.name in desired
-                else v
-                for v in self.variants
-            ]
-            self.status = "InService"
+            with self.lock:
+                self._apply_weights(desired)
 
         with self.lock:
             self.status = "Updating"
             self._phases = [apply]
             self._sync()
+
+    def _apply_weights(self, desired: dict[str, dict[str, Any]]) -> None:
+        self.variants = [
+            replace(
+                v,
+                weight=float(desired[v.name].get("DesiredWeight", v.weight)),
+                instances=int(desired[v.name].get("DesiredInstanceCount", v.instances)),
+            )
+            if v.name in desired
+            else v
+            for v in self.variants
+        ]
+        self.status = "InService"
 
     @property
     def busy(self) -> bool:
@@ -161,50 +168,66 @@ class EndpointRuntime:
     # -- advancing ------------------------------------------------------------
 
     def advance(self, settle: bool) -> None:
-        """Run the next phase (or all of them when ``settle``)."""
-        with self.lock:
-            while self._phases:
-                phase = self._phases.pop(0)
+        """Run the next phase (or all of them when ``settle``).
+
+        Phases run outside ``lock`` (starting model servers takes seconds), so
+        the endpoint keeps serving its current variants meanwhile.
+        """
+        with self._advance_lock:
+            while True:
+                with self.lock:
+                    if not self._phases:
+                        break
+                    phase = self._phases.pop(0)
                 phase()
-                self.record.last_modified_time = utcnow()
+                with self.lock:
+                    self.record.last_modified_time = utcnow()
+                    self._sync()
                 if not settle:
                     break
-            self._sync()
 
     def _provision_new(self) -> None:
         if self._rollback_if_alarmed():
             return
-        _, config = self.pending_config  # type: ignore[misc]
-        self.green = variants_of(self.account, self.region, config)
+        with self.lock:
+            _, config = self.pending_config  # type: ignore[misc]
+            green = variants_of(self.account, self.region, config)
         try:
-            self.fleet.provision(v.key for v in self.green)
+            self.fleet.provision(v.key for v in green)
         except ProvisionError as error:
             if self.config_name is None:
                 self._fail(str(error))
             else:
                 self._roll_back(f"Update failed and the endpoint was rolled back: {error}")
+            return
+        with self.lock:
+            self.green = green
 
     def _finish_create(self) -> None:
-        name, config = self.pending_config  # type: ignore[misc]
-        self.config_name, self.config, self.variants = name, config, self.green
-        self.green, self.pending_config = [], None
-        self.resolved_at = utcnow()
-        self.status = "InService"
+        with self.lock:
+            name, config = self.pending_config  # type: ignore[misc]
+            self.config_name, self.config, self.variants = name, config, self.green
+            self.green, self.pending_config = [], None
+            self.resolved_at = utcnow()
+            self.status = "InService"
 
     def _shift(self, fraction: float) -> None:
         if not self._rollback_if_alarmed():
-            self.green_fraction = fraction
+            with self.lock:
+                self.green_fraction = fraction
 
     def _finish_update(self) -> None:
         if self._rollback_if_alarmed():
             return
-        name, config = self.pending_config  # type: ignore[misc]
-        self.fleet.retain(v.key for v in self.green)
-        self.config_name, self.config, self.variants = name, config, self.green
-        self.green, self.green_fraction, self.pending_config = [], 0.0, None
-        self.resolved_at = utcnow()
-        self.last_deployment_config = self._plan.config or None
-        self.status = "InService"
+        with self.lock:
+            name, config = self.pending_config  # type: ignore[misc]
+            blue = [v.key for v in self.variants]
+            self.config_name, self.config, self.variants = name, config, self.green
+            self.green, self.green_fraction, self.pending_config = [], 0.0, None
+            self.resolved_at = utcnow()
+            self.last_deployment_config = self._plan.config or None
+            self.status = "InService"
+        self.fleet.stop(key for key in blue if key not in {v.key for v in self.variants})
 
     def _rollback_if_alarmed(self) -> bool:
         firing = metrics.alarms_in_alarm(self.account, self.region, self._plan.alarms)
@@ -216,17 +239,20 @@ class EndpointRuntime:
         return bool(firing)
 
     def _roll_back(self, reason: str) -> None:
-        self.fleet.retain(v.key for v in self.variants)
-        self.green, self.green_fraction, self.pending_config = [], 0.0, None
-        self._phases = []
-        self.failure_reason = reason
-        self.status = "InService"
+        with self.lock:
+            self.green, self.green_fraction, self.pending_config = [], 0.0, None
+            self._phases = []
+            self.failure_reason = reason
+            self.status = "InService"
+            serving = [v.key for v in self.variants]
+        self.fleet.retain(serving)
 
     def _fail(self, reason: str) -> None:
+        with self.lock:
+            self.green, self.pending_config, self._phases = [], None, []
+            self.failure_reason = reason
+            self.status = "Failed"
         self.fleet.stop_all()
-        self.green, self.pending_config, self._phases = [], None, []
-        self.failure_reason = reason
-        self.status = "Failed"
 
     # -- serving ----------------------------------------------------------------
 
@@ -242,10 +268,12 @@ class EndpointRuntime:
                 for variant in pool:
                     if variant.name == target_variant:
                         return variant, self.fleet.server(variant.key)
-                raise LookupError(
-                    f"Variant {target_variant} not found for endpoint {self.name}."
-                )
-            fleet = self.green if self.green and random.random() < self.green_fraction else self.variants
+                raise LookupError(f"Variant {target_variant} not found for endpoint {self.name}.")
+            fleet = (
+                self.green
+                if self.green and random.random() < self.green_fraction
+                else self.variants
+            )
             weights = [v.weight for v in fleet]
             if not fleet or sum(weights) <= 0:
                 raise LookupError(f"Endpoint {self.name} has no variant with a positive weight.")
@@ -253,9 +281,10 @@ class EndpointRuntime:
             return variant, self.fleet.server(variant.key)
 
     def shutdown(self) -> None:
-        with self.lock:
+        """Stop every model server; waits for a running phase so none starts afterwards."""
+        with self._advance_lock, self.lock:
             self._phases = []
-            self.fleet.stop_all()
+        self.fleet.stop_all()
 
     # -- describing -------------------------------------------------------------
 
@@ -265,9 +294,7 @@ class EndpointRuntime:
         self.record.failure_reason = self.failure_reason
         if self.config_name:
             self.record.endpoint_config_name = self.config_name
-        self.record.production_variants = [
-            v.summary(self.resolved_at) for v in self.variants
-        ]
+        self.record.production_variants = [v.summary(self.resolved_at) for v in self.variants]
 
     def describe(self) -> dict[str, Any]:
         with self.lock:
@@ -301,7 +328,10 @@ class EndpointRuntime:
                     "EndpointConfigName": name,
                     "StartTime": self.pending_started,
                     "ProductionVariants": [
-                        {**v.summary(utcnow(), step), **({"InstanceType": v.instance_type} if v.instance_type else {})}
+                        {
+                            **v.summary(utcnow(), step),
+                            **({"InstanceType": v.instance_type} if v.instance_type else {}),
+                        }
                         for v in (self.green or variants_of(self.account, self.region, config))
                     ],
                 }

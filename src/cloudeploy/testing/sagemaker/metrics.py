@@ -44,7 +44,13 @@ def record_invocation(
     backends.cloudwatch(account, region).put_metric_data(
         NAMESPACE,
         [
-            {"MetricName": name, "Value": value, "Unit": unit, "Dimensions": dimensions, "Timestamp": now}
+            {
+                "MetricName": name,
+                "Value": value,
+                "Unit": unit,
+                "Dimensions": dimensions,
+                "Timestamp": now,
+            }
             for name, (value, unit) in values.items()
         ],
     )

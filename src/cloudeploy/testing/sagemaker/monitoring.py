@@ -83,7 +83,10 @@ def _validate_config(self, config: dict[str, Any] | None) -> dict[str, Any]:
     definition = config.get("MonitoringJobDefinition") or {}
     for monitoring_input in definition.get("MonitoringInputs", []):
         endpoint = (monitoring_input.get("EndpointInput") or {}).get("EndpointName")
-        if endpoint and endpoint not in backends.sagemaker(self.current_account, self.region).endpoints:
+        if (
+            endpoint
+            and endpoint not in backends.sagemaker(self.current_account, self.region).endpoints
+        ):
             raise ValidationException(
                 f"Could not find endpoint 'arn:aws:sagemaker:{self.region}:{self.current_account}:endpoint/{endpoint}'."
             )
@@ -136,7 +139,9 @@ def list_monitoring_schedules(self) -> ActionResult:
             and (kind is None or s.monitoring_type == kind)
         ]
     attribute = SORT_KEYS.get(self._get_param("SortBy") or "CreationTime", "created")
-    found.sort(key=lambda s: getattr(s, attribute), reverse=self._get_param("SortOrder") != "Ascending")
+    found.sort(
+        key=lambda s: getattr(s, attribute), reverse=self._get_param("SortOrder") != "Ascending"
+    )
     start = int(self._get_param("NextToken") or 0)
     limit = int(self._get_param("MaxResults") or 100)
     page = found[start : start + limit]

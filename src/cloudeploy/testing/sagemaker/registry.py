@@ -36,7 +36,9 @@ def create_model_package(self) -> ActionResult:
         wanted = max(STATE.package_versions.get(key, 0), highest) + 1
         # moto numbers a package len(group) + 1: stand in for deleted versions
         # while it counts, so the new package gets the service's number.
-        stand_ins = {f"cloudeploy-deleted-{i}": _StandIn(group) for i in range(wanted - 1 - len(live))}
+        stand_ins = {
+            f"cloudeploy-deleted-{i}": _StandIn(group) for i in range(wanted - 1 - len(live))
+        }
         backend.model_packages.update(stand_ins)
         try:
             result = _ORIGINAL_CREATE(self)

@@ -37,9 +37,7 @@ def invoke_endpoint(self):
         variant, server = runtime.route(headers.get("x-amzn-sagemaker-target-variant"))
     except LookupError as error:
         raise RuntimeValidationError(str(error)) from None
-    log_stream = (
-        f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{name}"
-    )
+    log_stream = f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{name}"
     started = time.perf_counter()
     try:
         if server is None or not server.running:
@@ -50,7 +48,9 @@ def invoke_endpoint(self):
     except httpx.HTTPError as error:
         status, answer_body, answer_type = 500, str(error).encode(), "text/plain"
     latency_us = (time.perf_counter() - started) * 1e6
-    metrics.record_invocation(account, region, name, variant.name, status=status, latency_us=latency_us)
+    metrics.record_invocation(
+        account, region, name, variant.name, status=status, latency_us=latency_us
+    )
     if status >= 400:
         text = answer_body.decode(errors="replace")
         kind = "client" if status < 500 else "server"

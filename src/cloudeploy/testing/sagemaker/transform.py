@@ -97,8 +97,10 @@ def _run(account: str, region: str, job: Any) -> None:
                         f"s3://{bucket}/{object_key}: {answer.text[:500]}"
                     )
                 answers.append(answer.content.rstrip(b"\n"))
-            relative = object_key[len(base):] if object_key.startswith(base) else object_key
-            backends.write_object(account, f"{output_path}/{relative}.out", joiner.join(answers) + joiner)
+            relative = object_key[len(base) :] if object_key.startswith(base) else object_key
+            backends.write_object(
+                account, f"{output_path}/{relative}.out", joiner.join(answers) + joiner
+            )
     except ProvisionError as error:
         raise TransformFailed(str(error)) from None
     finally:
@@ -109,10 +111,12 @@ def create_transform_job(self) -> ActionResult:
     name = self._get_param("TransformJobName")
     backend = backends.sagemaker(self.current_account, self.region)
     if name in backend.transform_jobs:
-        raise ValidationException(f"Job name must be unique within an AWS account and region, and a job with this name already exists ({name})")
+        raise ValidationException(
+            f"Job name must be unique within an AWS account and region, and a job with this name already exists ({name})"
+        )
     model_name = self._get_param("ModelName")
     if model_name not in backend._models:
-        raise ValidationException(f"Could not find model \"{model_name}\".")
+        raise ValidationException(f'Could not find model "{model_name}".')
     output_path = (self._get_param("TransformOutput") or {}).get("S3OutputPath", "")
     backends.split_s3_uri(output_path)
     job = backend.create_transform_job(
@@ -140,9 +144,7 @@ def describe_transform_job(self) -> ActionResult:
     job = _job(self, self._get_param("TransformJobName"))
     with _RUN_LOCK:
         _advance(self.current_account, self.region, job)
-    response = {
-        k: v for k, v in job.response_object.items() if v not in (None, "", {}, [])
-    }
+    response = {k: v for k, v in job.response_object.items() if v not in (None, "", {}, [])}
     return ActionResult(response)
 
 
