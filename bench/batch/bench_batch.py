@@ -12,7 +12,8 @@ with a 100-tree random forest:
 
 Wall time is measured around the process (so imports count for everybody
 except in-process predict); peak memory is the highest sum of RSS over the
-process and its children, sampled every 20 ms. Results are printed as a
+process and its children (PSS: shared pages split between the processes
+sharing them), sampled every 20 ms. Results are printed as a
 Markdown table and written to ``--json``.
 """
 
@@ -82,8 +83,9 @@ out.to_csv(destination, index=False) if fmt == "csv" else out.to_parquet(destina
 
 ENGINE = """
 import sys, cloudeploy
-package, source, destination, workers = sys.argv[1:5]
-job = cloudeploy.batch_predict(package, source, destination, id_column="id", workers=int(workers))
+package, source, destination, workers, chunk_rows = sys.argv[1:6]
+options = {"chunk_rows": int(chunk_rows)} if chunk_rows != "-" else {}
+job = cloudeploy.batch_predict(package, source, destination, id_column="id", workers=int(workers), **options)
 assert job.status().state == "succeeded"
 """
 
@@ -97,8 +99,14 @@ print(time.perf_counter() - started)
 """
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants, in bytes."""
+def tree_memory(pid: int) -> int:
+    """Proportional set size (PSS) of ``pid`` and all its descendants, in bytes.
+
+    PSS splits pages shared between processes (the model and libraries a
+    forked worker shares with its parent) among them, so the sum is what the
+    process tree really occupies; a sum of RSS would count shared pages once
+    per process.
+    """
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -110,12 +118,14 @@ def tree_rss(pid: int) -> int:
             continue
         children.setdefault(ppid, []).append(int(entry))
     total, stack = 0, [pid]
-    page = os.sysconf("SC_PAGE_SIZE")
     while stack:
         current = stack.pop()
         try:
-            with open(f"/proc/{current}/statm") as handle:
-                total += int(handle.read().split()[1]) * page
+            with open(f"/proc/{current}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
         except (OSError, IndexError, ValueError):
             pass
         stack.extend(children.get(current, []))
@@ -132,7 +142,7 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, flo
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_rss(process.pid))
+            peak = max(peak, tree_memory(process.pid))
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -153,6 +163,8 @@ def main() -> None:
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "cloudeploy-bench-batch")
     parser.add_argument("--workers", default="1,2", help="engine worker counts to run, comma separated")
+    parser.add_argument("--chunk-rows", type=int, default=None, help="engine chunk size (default: the engine's)")
+    parser.add_argument("--only", choices=["csv", "parquet"], default=None, help="run one input format")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +173,8 @@ def main() -> None:
 
     in_process = measure([PYTHON, "-c", IN_PROCESS, str(paths["model"]), str(paths["parquet"])])
     results["in-process predict"] = {**in_process, "seconds": float(in_process["stdout"])}
-    for fmt in ("csv", "parquet"):
+    formats = [args.only] if args.only else ["csv", "parquet"]
+    for fmt in formats:
         source = str(paths[fmt])
         out = args.workdir / f"naive-out.{fmt}"
         results[f"{fmt}: naive script"] = measure([PYTHON, "-c", NAIVE, str(paths["model"]), fmt, source, str(out)])
@@ -171,7 +184,9 @@ def main() -> None:
             env = {**os.environ, "CLOUDEPLOY_HOME": str(home)}
             out = args.workdir / f"engine-out.{fmt}"
             results[f"{fmt}: engine, {workers} worker(s)"] = measure(
-                [PYTHON, "-c", ENGINE, str(paths["package"]), source, str(out), str(workers)], env=env
+                [PYTHON, "-c", ENGINE, str(paths["package"]), source, str(out), str(workers),
+                 str(args.chunk_rows or "-")],
+                env=env,
             )
 
     predict_rate = args.rows / results["in-process predict"]["seconds"]
@@ -181,7 +196,7 @@ def main() -> None:
     for name, result in results.items():
         rate = args.rows / result["seconds"]
         print(f"| {name} | {result['seconds']:.1f} | {rate:,.0f} | {rate / predict_rate:.0%} | {result['peak_mib']:.0f} |")
-    for fmt in ("csv", "parquet"):
+    for fmt in formats:
         naive = results[f"{fmt}: naive script"]["seconds"]
         best = min(v["seconds"] for k, v in results.items() if k.startswith(f"{fmt}: engine"))
         print(f"\n{fmt}: best engine run is {naive / best:.1f}x the naive script")

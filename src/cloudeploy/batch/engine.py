@@ -48,7 +48,7 @@ def derive_job_id(spec: BatchSpec, model_digest: str, input_fingerprint: list[di
         **{k: v for k, v in spec.to_dict().items() if k not in ("job_id", "workers", "model", "options")},
         "model_digest": model_digest,
         "input": input_fingerprint,
-        "destination": os.path.abspath(spec.destination),
+        "destination": spec.destination if "://" in spec.destination else os.path.abspath(spec.destination),
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     return f"batch-{digest[:12]}"
@@ -66,8 +66,8 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
 
     home = Path(home)
     resolved = resolve_model(spec.model if model is None else model, provider, home, trust=trust)
-    files = io.expand_source(spec.source)
-    fingerprint = io.fingerprint(files)
+    source = SourceFiles.of(spec.source, provider)
+    fingerprint = source.fingerprint
     job_id = spec.job_id or derive_job_id(spec, resolved.digest, fingerprint)
     spec = spec.with_job_id(job_id)
     job = JobDir(home / job_id)
@@ -83,6 +83,7 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
         return job
     from cloudeploy.packaging import read_manifest
 
+    files = source.materialize(job.path / "input")
     schema = read_manifest(resolved.package_dir).schema
     names = input_columns(files[0], spec.input_format)  # type: ignore[arg-type]
     _check_columns(files[0], names, list(spec.carry_columns))
@@ -99,8 +100,7 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
             "input": fingerprint,
             "feature_columns": columns,
             "chunks": chunks,
-            "destination": os.path.abspath(spec.destination),
-            "errors": os.path.abspath(errors_uri(spec.destination)),
+            **outputs_of(spec, job),
             "created_at": time.time(),
         }
     )
@@ -174,6 +174,53 @@ def _check_columns(path: str, names: list[str] | None, needed: list[str]) -> Non
             f"{path} has no column(s) {', '.join(missing)} (it has: {', '.join(names) or 'none'})",
             hint="check --id-column and the model's features, or pass --feature for each input column",
         )
+
+
+class SourceFiles:
+    """A job's input: local files, or cloud objects downloaded into the job on demand."""
+
+    def __init__(self, fingerprint: list[dict[str, Any]], files: list[str], objects=None, store=None) -> None:
+        self.fingerprint = fingerprint
+        self._files = files
+        self._objects = objects
+        self._store = store
+
+    @classmethod
+    def of(cls, source: str, provider: Any = None) -> SourceFiles:
+        """List ``source`` (a path, glob, ``gs://`` or ``s3://`` URI); NotFoundError when empty."""
+        from cloudeploy.batch import io, remote
+
+        if remote.is_remote(source):
+            store = remote.object_store(source, provider)
+            objects = store.list(source)
+            fingerprint = [{"uri": o.uri, "size": o.size, "tag": o.tag} for o in objects]
+            return cls(fingerprint, [], objects, store)
+        files = io.expand_source(source)
+        return cls(io.fingerprint(files), files)
+
+    def materialize(self, folder: Path) -> list[str]:
+        """Local paths of the input files (downloading cloud objects into ``folder`` once)."""
+        if self._objects is None:
+            return self._files
+        from cloudeploy.batch import remote
+
+        return remote.fetch(self._objects, self._store, folder)
+
+
+def outputs_of(spec: BatchSpec, job: JobDir) -> dict[str, str]:
+    """Where a job's output and failed rows go, and where they are written first."""
+    from cloudeploy.batch import remote
+
+    if remote.is_remote(spec.destination):
+        return {
+            "destination": spec.destination,
+            "errors": errors_uri(spec.destination),
+            "local_destination": str(job.path / f"output.{spec.output_format}"),
+            "local_errors": str(job.path / "errors.jsonl"),
+        }
+    destination = os.path.abspath(spec.destination)
+    errors = os.path.abspath(errors_uri(spec.destination))
+    return {"destination": destination, "errors": errors, "local_destination": destination, "local_errors": errors}
 
 
 # -- running -------------------------------------------------------------------
@@ -270,7 +317,7 @@ def _finish(job: JobDir, record: dict, spec: BatchSpec) -> dict[str, Any]:
     finished = job.finished()
     chunks = record["chunks"]
     records = failed = written = 0
-    errors_path = Path(record["errors"])
+    errors_path = Path(record["local_errors"])
     errors_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = errors_path.with_name(f".{errors_path.name}.tmp")
     with open(tmp, "wb") as out:
@@ -285,18 +332,29 @@ def _finish(job: JobDir, record: dict, spec: BatchSpec) -> dict[str, Any]:
             failed += meta["failed"]
             written += meta["rows"]
     os.replace(tmp, errors_path)
-    counts = {"records": records, "rows": written, "failed_rows": failed, "errors": str(errors_path)}
+    _publish(errors_path, record["errors"])
+    counts = {"records": records, "rows": written, "failed_rows": failed, "errors": record["errors"]}
     if records and failed / records > spec.max_error_rate:
         raise OperationFailed(
             f"{failed} of {records} rows failed ({failed / records:.1%}), more than max_error_rate "
-            f"{spec.max_error_rate:.1%}; see {errors_path}",
+            f"{spec.max_error_rate:.1%}; see {record['errors']}",
             hint="fix the input, or raise --max-error-rate to accept the rest",
         )
     parts = [job.part_path(c["index"], spec.output_format) for c in chunks]  # type: ignore[arg-type]
-    io.assemble(parts, Path(record["destination"]), spec.output_format, spec.output_columns)  # type: ignore[arg-type]
+    destination = Path(record["local_destination"])
+    io.assemble(parts, destination, spec.output_format, spec.output_columns)  # type: ignore[arg-type]
+    _publish(destination, record["destination"])
     return job.write_status(
         state="succeeded", finished_at=time.time(), outputs=[record["destination"]], **counts
     )
+
+
+def _publish(path: Path, uri: str) -> None:
+    """Upload ``path`` to a cloud ``uri``; a local ``uri`` is ``path`` itself."""
+    from cloudeploy.batch import remote
+
+    if remote.is_remote(uri):
+        remote.object_store(uri).upload(path, uri)
 
 
 # -- the worker ----------------------------------------------------------------

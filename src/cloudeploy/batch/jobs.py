@@ -171,7 +171,8 @@ class LocalBatchJob(BatchJob):
         return list(self.status().outputs)
 
     def errors(self) -> list[dict[str, Any]]:
-        path = Path(self.job.record()["errors"])
+        record = self.job.record()
+        path = Path(record.get("local_errors", record["errors"]))
         if not path.is_file():
             return []
         with path.open() as handle:

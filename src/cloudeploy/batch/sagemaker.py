@@ -24,7 +24,7 @@ from typing import Any
 from cloudeploy.batch.cloudjob import CloudBatchJob, publish_errors
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.spec import BatchSpec
-from cloudeploy.batch.staging import check_local_source, csv_lines, parse_prediction, stage_input
+from cloudeploy.batch.staging import csv_lines, parse_prediction, stage_input
 from cloudeploy.errors import NotFoundError
 from cloudeploy.providers.base import ProgressCallback, no_progress
 
@@ -78,13 +78,12 @@ def submit_sagemaker(
 ) -> SageMakerBatchJob:
     """Stage the input, create the transform job (once), and follow it if ``wait``."""
     from cloudeploy.batch.api import local_home
-    from cloudeploy.batch.engine import derive_job_id
-    from cloudeploy.batch.io import fingerprint
+    from cloudeploy.batch.engine import SourceFiles, derive_job_id
     from cloudeploy.providers.sagemaker.errors import translated
 
-    files = check_local_source(spec.source)
+    source = SourceFiles.of(spec.source, provider)
     version, schema = _model_version(spec, provider, progress)
-    job_id = spec.job_id or derive_job_id(spec, version.digest, fingerprint(files))
+    job_id = spec.job_id or derive_job_id(spec, version.digest, source.fingerprint)
     spec = spec.with_job_id(job_id)
     job = JobDir(local_home(provider) / job_id)
     base = f"s3://{provider.settings.bucket}/{provider.settings.key('batch', job_id)}"
@@ -99,6 +98,7 @@ def submit_sagemaker(
         with translated(f"staging s3://{bucket}/{key}"):
             provider.clients.s3.put_object(Bucket=bucket, Key=key, Body=csv_lines(features))
 
+    files = source.materialize(job.path / "input")
     stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
     publish_errors(spec, job)
     model_name = provider._ensure_model(version)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cloudeploy.batch import io
 from cloudeploy.batch.jobdir import JobDir, read_json, write_json
 from cloudeploy.batch.spec import PREDICTION_COLUMN, BatchSpec
-from cloudeploy.errors import OperationFailed, ValidationError
+from cloudeploy.errors import OperationFailed
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -185,11 +185,3 @@ def local_destination(spec: BatchSpec, job: JobDir) -> Path:
         return job.path / f"output.{spec.output_format}"
     return Path(os.path.abspath(spec.destination))
 
-
-def check_local_source(source: str) -> list[str]:
-    if "://" in source:
-        raise ValidationError(
-            f"the source {source!r} must be a local path or glob here",
-            hint="cloud sources are read by the cloud job itself; stage them locally to have rows checked",
-        )
-    return io.expand_source(source)

@@ -22,7 +22,7 @@ from typing import Any
 from cloudeploy.batch.cloudjob import CloudBatchJob, publish_errors
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.spec import BatchSpec
-from cloudeploy.batch.staging import check_local_source, stage_input
+from cloudeploy.batch.staging import stage_input
 from cloudeploy.errors import NotFoundError, OperationFailed
 from cloudeploy.providers.base import ProgressCallback, no_progress
 
@@ -72,7 +72,7 @@ class VertexBatchJob(CloudBatchJob):
         return predictions
 
     def _staged_features(self, index: int) -> list[list[float]]:
-        lines = (self.job.path / "input" / f"part-{index:05d}.jsonl").read_text().splitlines()
+        lines = (self.job.path / "staged" / f"part-{index:05d}.jsonl").read_text().splitlines()
         return [json.loads(line) for line in lines if line]
 
     def _outputs(self) -> list[dict[str, Any]]:
@@ -117,13 +117,12 @@ def submit_vertex(
 ) -> VertexBatchJob:
     """Stage the input, create the BatchPredictionJob (once), and follow it if ``wait``."""
     from cloudeploy.batch.api import local_home
-    from cloudeploy.batch.engine import derive_job_id
-    from cloudeploy.batch.io import fingerprint
+    from cloudeploy.batch.engine import SourceFiles, derive_job_id
     from cloudeploy.providers.vertex.errors import translated
 
-    files = check_local_source(spec.source)
+    source = SourceFiles.of(spec.source, provider)
     version, schema = _model_version(spec, provider, progress)
-    job_id = spec.job_id or derive_job_id(spec, version.digest, fingerprint(files))
+    job_id = spec.job_id or derive_job_id(spec, version.digest, source.fingerprint)
     spec = spec.with_job_id(job_id)
     job = JobDir(local_home(provider) / job_id)
     base = f"gs://{provider.settings.bucket}/" + "/".join(
@@ -135,17 +134,18 @@ def submit_vertex(
                     "output_uri": f"{base}/output", "vertex_job": ""})
     record = job.record()
     storage = provider.clients.storage
-    (job.path / "input").mkdir(exist_ok=True)
+    (job.path / "staged").mkdir(exist_ok=True)
     progress(f"checking and staging the input under {record['input_uri']}")
 
     def upload_part(index: int, features) -> None:
-        path = job.path / "input" / f"part-{index:05d}.jsonl"
+        path = job.path / "staged" / f"part-{index:05d}.jsonl"
         rows = zip(*(features.column(i).to_pylist() for i in range(features.num_columns)), strict=True)
         path.write_text("".join(json.dumps(list(row)) + "\n" for row in rows))
         bucket_name, _, key = f"{record['input_uri']}/{path.name}"[len("gs://"):].partition("/")
         with translated(f"staging gs://{bucket_name}/{key}"):
             storage.bucket(bucket_name).blob(key).upload_from_filename(str(path))
 
+    files = source.materialize(job.path / "input")
     staged = stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
     publish_errors(spec, job)
     if not record["vertex_job"]:
