@@ -71,6 +71,19 @@ class _Model:
     allowed: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The caller's choices, passed through the build steps together."""
+
+    name: str | None
+    schema: SchemaLike
+    output_kind: str | None
+    baseline: Any
+    trust: bool
+    allowlist: Allowlist
+    allow_version_mismatch: bool
+
+
 def build_package(
     model: Any,
     output_dir: str | Path,
@@ -104,7 +117,15 @@ def build_package(
     only when it holds a package (its contents are replaced).
     """
     target = Path(output_dir)
-    allowlist = Allowlist(allowed_globals)
+    options = _Options(
+        name,
+        schema,
+        output_kind,
+        baseline,
+        trust,
+        Allowlist(allowed_globals),
+        allow_version_mismatch,
+    )
     _check_target(target, overwrite)
     if name is not None and not _NAME.match(name):
         raise ValidationError(
@@ -113,29 +134,12 @@ def build_package(
         )
     staging = _staging_dir(target)
     try:
-        if isinstance(model, (str, os.PathLike)):
-            source = Path(model)
-            if source.is_dir():
-                manifest = _copy_package(
-                    source, target, staging, name, output_kind, baseline, schema
-                )
-            else:
-                manifest = _package_file(
-                    source,
-                    staging,
-                    target,
-                    name,
-                    schema,
-                    output_kind,
-                    baseline,
-                    trust,
-                    allowlist,
-                    allow_version_mismatch,
-                )
+        if not isinstance(model, (str, os.PathLike)):
+            manifest = _package_estimator(model, staging, target, options)
+        elif Path(model).is_dir():
+            manifest = _copy_package(Path(model), staging, target, options)
         else:
-            manifest = _package_estimator(
-                model, staging, target, name, schema, output_kind, baseline, trust, allowlist
-            )
+            manifest = _package_file(Path(model), staging, target, options)
         manifest.write(staging)
         _publish(staging, target)
     finally:
@@ -146,10 +150,11 @@ def build_package(
 # -- sources ---------------------------------------------------------------
 
 
-def _package_estimator(
-    model, staging, target, name, schema, output_kind, baseline, trust, allowlist
-) -> Manifest:
+def _package_estimator(model: Any, staging: Path, target: Path, options: _Options) -> Manifest:
     import joblib
+
+    from cloudeploy.packaging.scan import scan_file
+    from cloudeploy.packaging.unpickle import unsafe_error
 
     check_fitted(model)
     file_name = "model.joblib"
@@ -161,27 +166,21 @@ def _package_estimator(
             hint="lambdas and functions defined inside other functions cannot be pickled; "
             "define them at module level in an importable module",
         ) from None
-    allowed: tuple[str, ...] = ()
-    from cloudeploy.packaging.scan import scan_file
-
-    offending = scan_file(staging / file_name, allowlist).offending
-    if offending and not trust:
-        from cloudeploy.packaging.unpickle import unsafe_error
-
+    # Refuse now what load_package would refuse later.
+    offending = scan_file(staging / file_name, options.allowlist).offending
+    if offending and not options.trust:
         raise unsafe_error(
             f"{type(model).__name__} (saved as {file_name})",
             offending,
             hint="the package could only be loaded trusted: allow these names with "
             "allowed_globals=[...] or pass trust=True if you will also load it trusted",
         )
-    allowed = tuple(sorted(set(offending) | allowlist.extra_exact))
+    allowed = tuple(sorted(set(offending) | options.allowlist.extra_exact))
     info = _Model(file_name, "joblib", estimator=model, allowed=allowed)
-    return _manifest(info, staging, target, name, schema, output_kind, baseline)
+    return _manifest(info, staging, options, default_name=target.name)
 
 
-def _package_file(
-    source, staging, target, name, schema, output_kind, baseline, trust, allowlist, allow_mismatch
-) -> Manifest:
+def _package_file(source: Path, staging: Path, target: Path, options: _Options) -> Manifest:
     if not source.is_file():
         raise NotFoundError(f"model file {source} does not exist")
     suffix = source.suffix.lower()
@@ -194,46 +193,48 @@ def _package_file(
         info = _describe_onnx(source)
     elif suffix == ".skops":
         estimator = load_model_file(
-            source, "skops", trust=trust, allowlist=allowlist, allow_version_mismatch=allow_mismatch
-        )
-        info = _Model(
-            "model.skops",
+            source,
             "skops",
-            estimator=estimator,
-            allowed=tuple(sorted(allowlist.extra_exact)),
+            trust=options.trust,
+            allowlist=options.allowlist,
+            allow_version_mismatch=options.allow_version_mismatch,
         )
+        allowed = tuple(sorted(options.allowlist.extra_exact))
+        info = _Model("model.skops", "skops", estimator=estimator, allowed=allowed)
     else:
-        info = _load_pickle_source(source, trust, allowlist, allow_mismatch)
+        info = _load_pickle_source(source, options)
     if info.estimator is not None:
         check_fitted(info.estimator)
     shutil.copyfile(source, staging / info.file_name)
-    return _manifest(
-        info, staging, target, name or _default_name(source.stem), schema, output_kind, baseline
-    )
+    return _manifest(info, staging, options, default_name=source.stem)
 
 
-def _load_pickle_source(
-    source: Path, trust: bool, allowlist: Allowlist, allow_mismatch: bool
-) -> _Model:
+def _load_pickle_source(source: Path, options: _Options) -> _Model:
     from cloudeploy.packaging.scan import scan_file
 
     # Scanning never runs the file, so a trusted file is scanned too, for its
     # format and recorded scikit-learn version.
-    scanned = scan_file(source, allowlist)
+    scanned = scan_file(source, options.allowlist)
     saved_versions = sorted(scanned.sklearn_versions)
     for saved in saved_versions:
-        check_sklearn_version(saved, allow_mismatch=allow_mismatch, source=str(source))
+        check_sklearn_version(
+            saved, allow_mismatch=options.allow_version_mismatch, source=str(source)
+        )
     estimator = load_model_file(
-        source, "joblib", trust=trust, allowlist=allowlist, allow_version_mismatch=allow_mismatch
+        source,
+        "joblib",
+        trust=options.trust,
+        allowlist=options.allowlist,
+        allow_version_mismatch=options.allow_version_mismatch,
     )
     joblib_format = scanned.joblib_format or source.suffix.lower() == ".joblib"
-    allowed = tuple(sorted(set(scanned.offending if trust else ()) | allowlist.extra_exact))
+    trusted = set(scanned.offending) if options.trust else set()
     return _Model(
         "model.joblib" if joblib_format else "model.pkl",
         "joblib" if joblib_format else "pickle",
         estimator=estimator,
         sklearn_version=saved_versions[0] if saved_versions else None,
-        allowed=allowed,
+        allowed=tuple(sorted(trusted | options.allowlist.extra_exact)),
     )
 
 
@@ -244,10 +245,10 @@ def _describe_onnx(source: Path) -> _Model:
     return _Model("model.onnx", "onnx", schema=schema, output_kind=kind, classes=classes)
 
 
-def _copy_package(source, target, staging, name, output_kind, baseline, schema) -> Manifest:
+def _copy_package(source: Path, staging: Path, target: Path, options: _Options) -> Manifest:
     if source.resolve() == target.resolve():
         raise ValidationError(f"{source} is both the package to copy and the output directory")
-    if schema is not None:
+    if options.schema is not None:
         raise ValidationError(
             "re-packaging keeps the package's schema; build from the model file to change it"
         )
@@ -257,31 +258,32 @@ def _copy_package(source, target, staging, name, output_kind, baseline, schema) 
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / file_name, destination)
     changes: dict[str, Any] = {}
-    if name is not None:
-        changes["name"] = name
-    if output_kind is not None:
-        if output_kind not in OUTPUT_KINDS:
+    if options.name is not None:
+        changes["name"] = options.name
+    if options.output_kind is not None:
+        if options.output_kind not in OUTPUT_KINDS:
             raise ValidationError(
-                f"unknown output kind {output_kind!r}; expected one of {', '.join(OUTPUT_KINDS)}"
+                f"unknown output kind {options.output_kind!r}; "
+                f"expected one of {', '.join(OUTPUT_KINDS)}"
             )
-        changes["output_kind"] = output_kind
-    if baseline is not None:
-        changes["baseline"] = _baseline(baseline, manifest.schema)
+        changes["output_kind"] = options.output_kind
+    if options.baseline is not None:
+        changes["baseline"] = _baseline(options.baseline, manifest.schema)
     return replace(manifest, **changes)
 
 
 # -- the manifest -----------------------------------------------------------
 
 
-def _manifest(info: _Model, staging, target, name, schema, output_kind, baseline) -> Manifest:
+def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: str) -> Manifest:
     estimator = info.estimator
     if estimator is not None:
-        resolved_schema = infer_schema(estimator, schema)
-        kind = infer_output_kind(estimator, output_kind)
+        schema = infer_schema(estimator, options.schema)
+        kind = infer_output_kind(estimator, options.output_kind)
         classes = infer_classes(estimator) if kind in ("class_labels", "probabilities") else None
     else:
-        resolved_schema = _onnx_schema(info, schema)
-        kind = _onnx_output_kind(info, output_kind)
+        schema = _onnx_schema(info, options.schema)
+        kind = _onnx_output_kind(info, options.output_kind)
         classes = info.classes if kind in ("class_labels", "probabilities") else None
     frameworks = framework_versions(info.format)
     if info.sklearn_version:
@@ -289,17 +291,17 @@ def _manifest(info: _Model, staging, target, name, schema, output_kind, baseline
     if info.format == "onnx":
         frameworks.pop("scikit-learn", None)  # the graph does not need scikit-learn to run
     return Manifest(
-        name=name or _default_name(target.name),
+        name=options.name or _default_name(default_name),
         format=info.format,  # type: ignore[arg-type]
         model_file=info.file_name,
         files={info.file_name: sha256_file(staging / info.file_name)},
-        schema=resolved_schema,
+        schema=schema,
         output_kind=kind,  # type: ignore[arg-type]
         classes=classes,
         frameworks=frameworks,
         python_version=python_version(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        baseline=_baseline(baseline, resolved_schema),
+        baseline=_baseline(options.baseline, schema),
         trusted_types=list(info.allowed),
     )
 
