@@ -140,3 +140,13 @@ def randomstate_with_library_constructor(marker: Path) -> bytes:
 
     ctor = getattr(_pickle, "__randomstate_ctor")
     return pickle.dumps(Call(ctor, "1,2", np.asarray), protocol=4)
+
+
+def protocol_0_inst(marker: Path) -> bytes:
+    """Protocol 0's INST opcode: ``os.system(cmd)`` with no REDUCE at all."""
+    return b"(S'" + touch_command(marker).encode() + b"'\nios\nsystem\n."
+
+
+def protocol_1_obj(marker: Path) -> bytes:
+    """Protocol 1's OBJ opcode calling ``os.system(cmd)``."""
+    return b"(cos\nsystem\nS'" + touch_command(marker).encode() + b"'\no."

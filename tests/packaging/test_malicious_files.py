@@ -60,6 +60,8 @@ FORMS = {
     ),
     "stack-global-via-memo": (_raw(payloads.stack_global_via_memo), ["system"]),
     "stack-global-computed-operands": (_raw(payloads.stack_global_computed), ["STACK_GLOBAL"]),
+    "protocol-0-inst": (_raw(payloads.protocol_0_inst), ["os.system"]),
+    "protocol-1-obj": (_raw(payloads.protocol_1_obj), ["os.system"]),
     "scipy-stats-exec-template": (_raw(payloads.scipy_distribution_template), ["scipy.stats"]),
     "randomstate-ctor-trampoline": (
         _raw(payloads.randomstate_with_custom_constructor),
