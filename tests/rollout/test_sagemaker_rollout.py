@@ -128,3 +128,15 @@ def test_native_canary_of_a_healthy_version_ends_with_it_serving_everything(prov
     assert result.traffic == {"v1": 0, "v2": 100, "v3": 0}
     assert result.plan["native"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
         "Type"] == "CANARY"
+
+
+def test_native_promote_run_again_follows_the_update_already_in_progress(provider, step_by_step):
+    from cloudeploy.errors import OperationTimeout
+    from cloudeploy.rollout.native_sagemaker import run_native_promotion
+
+    plan = RolloutPlan(steps=(50, 100), bake_s=4, min_requests=0, max_error_rate=0.05)
+    with pytest.raises(OperationTimeout):
+        run_native_promotion(provider, ENDPOINT, "v2", plan, timeout=0)
+    result = run_native_promotion(provider, ENDPOINT, "v2", plan, poll_s=0.5)
+    assert result.outcome == "promoted"
+    assert result.traffic == {"v1": 0, "v2": 100, "v3": 0}

@@ -18,6 +18,8 @@
 ``UpdateEndpoint``, follows the deployment until the endpoint is InService
 again, and reads back which config it serves: the service may have rolled back
 on its own, which is reported as ``rolled_back`` with its ``FailureReason``.
+Re-running after the process was killed follows the update already in progress
+(the config name is derived from the request) instead of starting another.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import OperationTimeout, ProviderError, ValidationError
+from cloudeploy.errors import ConflictError, OperationTimeout, ProviderError, ValidationError
 from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.rollout import result as actions
 from cloudeploy.rollout.result import Decision, PromotionResult
@@ -166,8 +168,10 @@ def run_native_promotion(
     for key in ("DataCaptureConfig", "KmsKeyId"):
         if old_config.get(key):
             request[key] = old_config[key]
-    digest = hashlib.sha256(json.dumps([request, compiled.deployment_config], sort_keys=True, default=str)
-                            .encode()).hexdigest()[:10]
+    # The live split is part of the name: a re-run while this update is in progress
+    # finds it again, while the same request from another starting split is a new update.
+    digest = hashlib.sha256(json.dumps([request, compiled.deployment_config, from_split], sort_keys=True,
+                                       default=str).encode()).hexdigest()[:10]
     new_config_name = f"{endpoint[:44]}-native-{digest}"
     decisions: list[Decision] = []
 
@@ -175,7 +179,22 @@ def run_native_promotion(
         decisions.append(Decision(action, len(decisions), percent, split, reason))
         progress(f"{action}: {reason}")
 
-    if new_config_name != old_config_name:
+    pending = (description.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    updating = description.get("EndpointStatus") == "Updating"
+    if not updating and from_split.get(version) == 100:
+        reason = f"{version} already serves 100% of {endpoint}: nothing to do"
+        log(actions.PROMOTED, 100, reason, from_split)
+        return PromotionResult(endpoint=endpoint, version=version, outcome=actions.PROMOTED, from_split=from_split,
+                               traffic=from_split, decisions=tuple(decisions),
+                               plan={**plan.to_dict(), "native": compiled.to_dict()}, reason=reason)
+    if updating and pending != new_config_name:
+        raise ConflictError(
+            f"endpoint {endpoint} is already being updated (to {pending or 'another config'})",
+            hint=f"wait for it: aws sagemaker describe-endpoint --endpoint-name {endpoint}",
+        )
+    if pending == new_config_name:
+        progress(f"following the update to {new_config_name} already in progress")
+    else:
         with translated(f"updating endpoint {endpoint}"):
             try:
                 sm.describe_endpoint_config(EndpointConfigName=new_config_name)
