@@ -5,7 +5,7 @@ Public API::
     batch_predict(model, input, output, *, input_format=None, output_format=None,
                   id_column=None, carry_columns=(), features=(), machine_type=None,
                   replica_count=1, max_replica_count=None, max_error_rate=0.1,
-                  chunk_rows=100_000, workers=None, job_id=None, provider=None,
+                  chunk_rows=50_000, workers=None, job_id=None, provider=None,
                   profile=None, trust=False, wait=True, timeout=None,
                   progress=no_progress, options=None) -> BatchJob
     BatchSpec(model, source, destination, ...)       the job, the same on every provider

@@ -38,7 +38,7 @@ def batch_predict(
     replica_count: int = 1,
     max_replica_count: int | None = None,
     max_error_rate: float = 0.1,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = 50_000,
     workers: int | None = None,
     job_id: str | None = None,
     provider: Any = None,

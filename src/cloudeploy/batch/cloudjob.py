@@ -103,11 +103,6 @@ class CloudBatchJob(BatchJob):
             return [json.loads(line) for line in handle if line.strip()]
 
 
-def errors_path(spec: BatchSpec, job: JobDir) -> Path:
-    """Where staging writes the failed rows: beside a local destination, else in the job directory."""
-    return job.path / "errors.jsonl"
-
-
 def publish_errors(spec: BatchSpec, job: JobDir) -> None:
     """Copy the errors file beside a local destination (cloud destinations get it when the job ends)."""
     if "://" in spec.destination:

@@ -256,6 +256,9 @@ def run_job(job: JobDir, *, progress: ChunkProgress = _no_progress) -> dict[str,
         try:
             _score(job, record, spec, pending, len(chunks), progress)
             return _finish(job, record, spec)
+        except KeyboardInterrupt:
+            job.write_status(state="interrupted", message="interrupted; run the job again to resume it")
+            raise
         except BaseException as error:
             message = error.message if isinstance(error, OperationFailed) else f"{type(error).__name__}: {error}"
             job.write_status(state="failed", message=message, finished_at=time.time())
@@ -427,10 +430,11 @@ def process_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
         writer.abort()
         raise
     failures.sort(key=lambda f: f["row"])
-    with open(job.errors_path(index).with_suffix(".tmp"), "wb") as handle:
+    tmp = job.errors_path(index).with_name(f".{job.errors_path(index).name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
         for failure in failures:
             handle.write(json.dumps(failure, default=str).encode() + b"\n")
-    os.replace(job.errors_path(index).with_suffix(".tmp"), job.errors_path(index))
+    os.replace(tmp, job.errors_path(index))
     meta = {
         "index": index,
         "records": records,
@@ -467,13 +471,15 @@ def _predict(model, model_input) -> tuple[list[Any], dict[int, str]]:
 
 
 def _output_table(table, carry: list[str], ok, predictions: list[Any], fmt: str):
+    """The carried columns of the rows that passed, then their predictions.
+
+    CSV has no list type: a list-valued prediction (probabilities) is written as JSON text.
+    """
     import pyarrow as pa
 
-    out = table.select(carry).filter(pa.array(ok)) if carry else pa.table({})
-    values = predictions
     if fmt == "csv" and predictions and isinstance(predictions[0], (list, dict)):
-        values = [json.dumps(p) for p in predictions]
-    column = pa.array(values) if values else pa.array([], pa.float64())
+        predictions = [json.dumps(p) for p in predictions]
+    column = pa.array(predictions) if predictions else pa.array([], pa.float64())
     if not carry:
         return pa.table({PREDICTION_COLUMN: column})
-    return out.append_column(PREDICTION_COLUMN, column)
+    return table.select(carry).filter(pa.array(ok)).append_column(PREDICTION_COLUMN, column)

@@ -300,7 +300,8 @@ class PartWriter:
     def __init__(self, path: Path, fmt: str) -> None:
         self.path = Path(path)
         self.fmt = fmt
-        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        # Unique per process: a worker orphaned by a killed runner may still be writing.
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self._handle: Any = None
         self._parquet: Any = None
         self.rows = 0

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from cloudeploy.batch.jobdir import TERMINAL_STATES, JobDir
 from cloudeploy.errors import OperationFailed, OperationTimeout
 
 #: ``progress(status)``, called while waiting whenever the status changes.
-StatusCallback = Any
+StatusCallback = Callable[["BatchStatus"], None] | None
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ class BatchSpec:
     replica_count: int = 1
     max_replica_count: int | None = None
     max_error_rate: float = 0.1
-    chunk_rows: int = 100_000
+    chunk_rows: int = 50_000
     workers: int | None = None
     job_id: str | None = None
     options: dict[str, Any] = field(default_factory=dict)

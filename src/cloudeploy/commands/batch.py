@@ -29,7 +29,7 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
 @click.option("--max-replicas", type=click.IntRange(min=1), default=None, help="Cloud max replicas (default: --replicas).")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Fraction of rows that may fail before the job fails.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=100_000, show_default=True,
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=50_000, show_default=True,
               help="Local engine: rows per chunk.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local engine: worker processes (default: cores).")
 @click.option("--job-id", default=None, help="Job id (default: derived from the spec, so a re-run resumes).")
