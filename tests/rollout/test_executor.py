@@ -305,3 +305,17 @@ def test_rollout_stopped_while_rolling_back_finishes_the_rollback_when_resumed(t
     result = run_promotion(provider, "ep", None, resume=True, clock=clock, sleep=clock.sleep)
     assert result.outcome == "rolled_back"
     assert provider.split == {"v1": 100, "v2": 0}
+
+
+def test_provider_without_per_version_metrics_is_refused_before_traffic_moves(tmp_path, clock):
+    from cloudeploy.errors import CloudeployError, ProviderError
+
+    provider = make_provider(tmp_path, clock)
+
+    def no_metrics(*args, **kwargs):
+        raise CloudeployError("the fake provider does not report per-version metrics")
+
+    provider.version_metrics = no_metrics
+    with pytest.raises(ProviderError, match="cannot run a gated rollout"):
+        promote(provider, clock)
+    assert provider.traffic_calls == []

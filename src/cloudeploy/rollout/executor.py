@@ -25,7 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError, NotFoundError, TransientError, ValidationError
+from cloudeploy.errors import (
+    CloudeployError,
+    ConflictError,
+    NotFoundError,
+    ProviderError,
+    TransientError,
+    ValidationError,
+)
 from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.rollout import result as actions
 from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
@@ -334,6 +341,7 @@ def run_promotion(
                          f"or undo it with: cloudeploy rollback {endpoint}",
                 )
             state = _new_state(provider, endpoint, to, plan or RolloutPlan())
+            _check_metrics(provider, endpoint, state.to_version, clock())
         executor = RolloutExecutor(provider, state, store, progress=progress, on_event=on_event,
                                    timeout=timeout, clock=clock, sleep=sleep)
         if resume:
@@ -358,6 +366,19 @@ def _new_state(provider: Provider, endpoint: str, to: str | None, plan: RolloutP
         raise ConflictError(f"endpoint {endpoint} serves no traffic; there is nothing to promote from")
     return RolloutState(endpoint=endpoint, provider=provider.name, to_version=version,
                         plan=plan.to_dict(), from_split=from_split)
+
+
+def _check_metrics(provider: Provider, endpoint: str, version: str, now: float) -> None:
+    """Refuse, before any traffic moves, a provider that cannot report the metrics gates need."""
+    try:
+        provider.version_metrics(endpoint, version, since=now - 1, until=now)
+    except TransientError:
+        pass  # may well work in a moment; the bake retries
+    except CloudeployError as error:
+        raise ProviderError(
+            f"cannot run a gated rollout on {endpoint}: {error.message}",
+            hint="promote without a plan (immediate), or on SageMaker use --native",
+        ) from None
 
 
 def _resumable(previous: RolloutState | None, endpoint: str, to: str | None) -> RolloutState:
