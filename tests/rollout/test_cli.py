@@ -199,3 +199,20 @@ def test_native_mode_on_another_provider_is_refused(provider):
     result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--native", "--steps", "10,100"])
     assert result.exit_code == 2
     assert "--native needs the sagemaker provider" in result.output
+
+
+def test_gate_flag_configures_a_registered_gate(provider, monkeypatch):
+    from cloudeploy.rollout import gates
+    from cloudeploy.rollout.gates import ErrorRateGate
+
+    monkeypatch.setattr(gates, "_REGISTRY", {"strict": lambda settings: ErrorRateGate(settings["max"])})
+    result = run("promote", "ep", "--to", "v2", "--gate", "strict:max=0.001", "--dry-run", "-O", "json")
+    data = json.loads(result.output)
+    assert data["plan"]["gates"] == {"strict": {"max": 0.001}}
+    assert "error rate of the new version ≤ 0.10%" in " ".join(data["checks"])
+
+
+def test_unknown_gate_flag_is_refused_naming_it(provider):
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--gate", "drift:max=0.3"])
+    assert result.exit_code == 2
+    assert "unknown rollout gate 'drift'" in result.output

@@ -30,6 +30,8 @@ EXIT_INTERRUPTED = 130
 @click.option("--max-p99-ms", type=float, default=None, help="Largest p99 latency of the new version (ms).")
 @click.option("--max-p99-ratio", type=float, default=None,
               help="Largest p99 of the new version relative to the current one (e.g. 1.5).")
+@click.option("--gate", "gates", multiple=True, metavar="NAME[:KEY=VALUE,...]",
+              help="A registered gate and its settings, e.g. drift:max=0.3 (repeatable).")
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
               help="A rollout plan file (.toml, .yaml); flags override its values.")
 @click.option("--native", is_flag=True, help="SageMaker: run the plan as the service's blue/green deployment.")
@@ -40,14 +42,14 @@ EXIT_INTERRUPTED = 130
 @provider_options
 @output_option
 def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, max_p99_ms, max_p99_ratio,
-            plan_file, native, resume, dry_run, live, timeout, provider, profile, output):
+            gates, plan_file, native, resume, dry_run, live, timeout, provider, profile, output):
     """Move ENDPOINT's traffic to version --to, at once or step by step with guardrails."""
     from cloudeploy.api import resolve_provider
     from cloudeploy.errors import ValidationError
 
     overrides = dict(steps=steps, bake_s=bake, min_requests=min_requests, max_wait_s=max_wait,
                      max_error_rate=max_error_rate, max_p99_ms=max_p99_ms, max_p99_ratio=max_p99_ratio)
-    wants_plan = plan_file is not None or any(v is not None for v in overrides.values())
+    wants_plan = plan_file is not None or bool(gates) or any(v is not None for v in overrides.values())
     if resume and (wants_plan or native):
         raise ValidationError("--resume continues with the stopped rollout's own plan; drop the plan flags")
     if not resume and to is None:
@@ -57,6 +59,8 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
         from cloudeploy.rollout.plan import RolloutPlan
 
         plan = RolloutPlan.from_file(plan_file) if plan_file else RolloutPlan()
+        if gates:
+            overrides["gates"] = {**plan.gates, **_parse_gates(gates)}
         plan = plan.with_overrides(**overrides)
     backend = resolve_provider(provider, profile)
     if dry_run:
@@ -66,6 +70,28 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
         _promote_now(backend, endpoint, to, timeout, output)
         return
     _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output)
+
+
+def _parse_gates(items) -> dict[str, dict[str, object]]:
+    """``["drift:max=0.3,window=1h", "custom"]`` -> ``{"drift": {"max": 0.3, "window": "1h"}, "custom": {}}``."""
+    from cloudeploy.errors import ValidationError
+
+    parsed: dict[str, dict[str, object]] = {}
+    for item in items:
+        name, _, settings = item.partition(":")
+        if not name.strip():
+            raise ValidationError(f"--gate needs a gate name, got {item!r}", hint="e.g. --gate drift:max=0.3")
+        values: dict[str, object] = {}
+        for pair in filter(None, (p.strip() for p in settings.split(","))):
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise ValidationError(f"--gate {item!r}: expected KEY=VALUE, got {pair!r}")
+            try:
+                values[key] = float(value)
+            except ValueError:
+                values[key] = value
+        parsed[name.strip()] = values
+    return parsed
 
 
 def _promote_now(backend, endpoint, to, timeout, output):
