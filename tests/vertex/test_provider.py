@@ -188,3 +188,14 @@ def test_unknown_option_is_refused(provider, package):
 
     with pytest.raises(ValidationError, match="unknown option"):
         provider.upload_model(package(), "house-price", options={"gpu": 1})
+
+
+def test_deploying_a_deployed_version_with_new_scaling_rescales_it(provider, package):
+    from cloudeploy.types import Scaling
+
+    version = provider.upload_model(package(), "house-price")
+    provider.create_endpoint("fraud", model="house-price")
+    provider.deploy("fraud", version, scaling=Scaling(1, 1))
+    status = provider.deploy("fraud", version, scaling=Scaling(2, 4, target=70))
+    assert status.deployment("v1").scaling == Scaling(2, 4, target=70.0)
+    assert status.traffic.to_dict() == {"v1": 100}

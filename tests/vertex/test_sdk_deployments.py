@@ -129,3 +129,23 @@ def test_unloadable_artifact_fails_the_deploy_and_keeps_the_split(
     with pytest.raises(exceptions.GoogleAPICallError):
         deploy(bad, endpoint, traffic_percentage=50)
     assert endpoint.traffic_split == {ids["1"]: 100}
+
+
+def test_mutate_deployed_model_changes_replicas_in_place(upload, endpoint):
+    ids = deploy(upload(), endpoint, min_replica_count=1, max_replica_count=1)
+    endpoint.api_client.mutate_deployed_model(
+        endpoint=endpoint.resource_name,
+        deployed_model={
+            "id": ids["1"],
+            "dedicated_resources": {"min_replica_count": 2, "max_replica_count": 4},
+        },
+        update_mask={
+            "paths": [
+                "dedicated_resources.min_replica_count",
+                "dedicated_resources.max_replica_count",
+            ]
+        },
+    ).result(timeout=60)
+    resources = endpoint.list_models()[0].dedicated_resources
+    assert (resources.min_replica_count, resources.max_replica_count) == (2, 4)
+    assert resources.machine_spec.machine_type == "n1-standard-2"

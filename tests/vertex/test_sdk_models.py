@@ -161,3 +161,9 @@ def test_artifact_uri_with_nothing_under_it_fails_the_upload(aiplatform):
 def test_parent_model_that_does_not_exist_is_404(upload):
     with pytest.raises(exceptions.NotFound):
         upload(parent_model="projects/test-project/locations/us-central1/models/ghost")
+
+
+def test_update_changes_labels_of_the_version(aiplatform, upload):
+    model = upload()
+    model.update(labels={"stage": "prod"})
+    assert aiplatform.Model(model.resource_name).labels == {"stage": "prod"}

@@ -130,7 +130,8 @@ def dedicated_resources(scaling: Scaling, machine_type: str | None) -> dict[str,
     return resources
 
 
-def _scaling(resources: Any) -> Scaling:
+def scaling_of(resources: Any) -> Scaling:
+    """A DedicatedResources proto as ``Scaling``."""
     minimum = max(int(resources.min_replica_count or 1), 1)
     maximum = max(int(resources.max_replica_count or minimum), minimum)
     target, metric = None, "cpu"
@@ -163,7 +164,7 @@ def endpoint_status(endpoint: Any, base_url: str) -> EndpointStatus:
             DeployedVersion(
                 version=version,
                 traffic=int(split.get(deployed.id, 0)),
-                scaling=_scaling(resources),
+                scaling=scaling_of(resources),
                 machine_type=resources.machine_spec.machine_type,
                 replicas=int(resources.min_replica_count or 0),
                 state="serving",

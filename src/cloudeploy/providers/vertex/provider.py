@@ -418,12 +418,18 @@ class VertexProvider(Provider):
         current = self._endpoint(endpoint)
         label = normalize_version(version.version)
         before = mapping.traffic_of(current)
-        if label in mapping.deployed_versions(current):
-            if traffic is None or before.percents.get(label) == traffic:
-                progress(f"{label} is already deployed on {endpoint}")
-                return self._status(current)
-            return self.set_traffic(
-                endpoint, before.with_new_version(label, traffic), progress=progress
+        deployed = mapping.deployed_versions(current).get(label)
+        if deployed is not None:
+            return self._update_in_place(
+                endpoint,
+                current,
+                deployed,
+                label,
+                traffic,
+                scaling,
+                machine_type,
+                timeout,
+                progress,
             )
         if traffic is None:
             traffic = 0 if before else 100
@@ -462,6 +468,54 @@ class VertexProvider(Provider):
         if before and status.traffic.to_dict() != before.to_dict():
             self._remember(endpoint, before)
         return status
+
+    def _update_in_place(
+        self,
+        endpoint: str,
+        current: Any,
+        deployed: Any,
+        label: str,
+        traffic: int | None,
+        scaling: Scaling | None,
+        machine_type: str | None,
+        timeout: float | None,
+        progress: ProgressCallback,
+    ) -> EndpointStatus:
+        """Converge an already deployed version on the asked scaling and traffic."""
+        resources = deployed.dedicated_resources
+        if machine_type and machine_type != resources.machine_spec.machine_type:
+            raise ValidationError(
+                f"{label} runs on {resources.machine_spec.machine_type} on {endpoint}; "
+                "Vertex AI cannot change the machine type of a deployed model",
+                hint=f"undeploy {label} and deploy it again with --machine-type {machine_type}",
+            )
+        if scaling is not None and mapping.scaling_of(resources) != scaling:
+            wanted = mapping.dedicated_resources(scaling, resources.machine_spec.machine_type)
+            wanted.pop("machine_spec")
+            wanted.setdefault("autoscaling_metric_specs", [])
+            progress(
+                f"rescaling {label} on {endpoint} to {scaling.min_replicas}..{scaling.max_replicas} replicas"
+            )
+            with translated(f"rescaling {label} on {endpoint}"):
+                operation = self.clients.endpoints.mutate_deployed_model(
+                    endpoint=current.name,
+                    deployed_model={"id": deployed.id, "dedicated_resources": wanted},
+                    update_mask={"paths": [f"dedicated_resources.{field}" for field in wanted]},
+                )
+            self._wait(
+                operation,
+                what=f"rescaling {label} on {endpoint}",
+                timeout=timeout,
+                progress=progress,
+                how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
+            )
+        before = mapping.traffic_of(current)
+        if traffic is not None and before.percents.get(label) != traffic:
+            return self.set_traffic(
+                endpoint, before.with_new_version(label, traffic), progress=progress
+            )
+        progress(f"{label} is already deployed on {endpoint}")
+        return self.get_endpoint(endpoint)
 
     def _remove_orphan(
         self, endpoint: str, error: CloudeployError, progress: ProgressCallback

@@ -89,6 +89,11 @@ def merge_version_aliases(call: Call) -> Any:
     return call.backend.models.merge_aliases(call.name, call.body)
 
 
+@route("PATCH", r"/models/[^/]+")
+def update_model(call: Call) -> Any:
+    return call.backend.models.update(call.name, call.body, call.query.get("updateMask"))
+
+
 @route("DELETE", r"/models/[^/@]+")
 def delete_model(call: Call) -> Any:
     return call.backend.models.delete(call.name).to_json()
@@ -137,6 +142,11 @@ def deploy_model(call: Call) -> Any:
 @route("POST", r"/endpoints/[^/]+", "undeployModel")
 def undeploy_model(call: Call) -> Any:
     return call.backend.endpoints.undeploy(call.name, call.body).to_json()
+
+
+@route("POST", r"/endpoints/[^/]+", "mutateDeployedModel")
+def mutate_deployed_model(call: Call) -> Any:
+    return call.backend.endpoints.mutate(call.name, call.body).to_json()
 
 
 def _predict(call: Call, endpoint: str, deployed_model_id: str | None) -> Any:

@@ -59,6 +59,11 @@ ENDPOINT_FIELDS = (
 )
 
 StartServer = Callable[[Version, str], ModelServer]
+_CAMEL = {
+    "min_replica_count": "minReplicaCount",
+    "max_replica_count": "maxReplicaCount",
+    "autoscaling_metric_specs": "autoscalingMetricSpecs",
+}
 
 
 @dataclass
@@ -361,6 +366,37 @@ class EndpointStore:
             return typed("UndeployModelResponse", {})
 
         return self._operations.start(endpoint.name, "UndeployModelOperationMetadata", advance)
+
+    def mutate(self, name: str, body: dict[str, Any]) -> Operation:
+        """``:mutateDeployedModel``: change replicas or autoscaling of a deployed model in place."""
+        endpoint = self.endpoint(name)
+        request = body.get("deployedModel") or {}
+        dm_id = str(request.get("id") or "")
+        deployed = endpoint.deployed.get(dm_id)
+        if deployed is None:
+            raise not_found(f"Deployed model {dm_id!r} not found on endpoint {endpoint.name}.")
+        mask = body.get("updateMask") or ""
+        paths = mask.get("paths", []) if isinstance(mask, dict) else mask.split(",")
+        fields = {p.strip().split(".")[-1] for p in paths if p.strip()}
+        mutable = {"minReplicaCount", "maxReplicaCount", "autoscalingMetricSpecs"}
+        fields = {_CAMEL.get(f, f) for f in fields}
+        if not fields or not fields <= mutable:
+            raise invalid(
+                f"update_mask may only name dedicated_resources.{{{', '.join(sorted(mutable))}}}."
+            )
+        wanted = dict(request.get("dedicatedResources") or {})
+        resources = {**deployed.spec["dedicatedResources"], **{f: wanted.get(f) for f in fields}}
+        resources = {k: v for k, v in resources.items() if v is not None}  # omitted = cleared
+        checked = self._check_resources({"dedicatedResources": resources})
+
+        def advance() -> dict[str, Any]:
+            deployed.spec.update(checked)
+            endpoint.update_time = now()
+            return typed("MutateDeployedModelResponse", {"deployedModel": deployed.to_json()})
+
+        return self._operations.start(
+            endpoint.name, "MutateDeployedModelOperationMetadata", advance
+        )
 
     # -- predictions ----------------------------------------------------------
 

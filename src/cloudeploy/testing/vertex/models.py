@@ -263,6 +263,24 @@ class ModelStore:
         version.update_time = now()
         return self.to_json(version)
 
+    def update(self, name: str, body: dict[str, Any], update_mask: str | None) -> dict[str, Any]:
+        """``PATCH models/ID[@v]``: display name, descriptions and labels of one version."""
+        version = self.version(name)
+        camel = {"display_name": "displayName", "version_description": "versionDescription"}
+        fields = [
+            camel.get(f.strip(), f.strip()) for f in (update_mask or "").split(",") if f.strip()
+        ]
+        if not fields:
+            raise invalid("update_mask is required.")
+        for key in fields:
+            if key not in ("displayName", "description", "versionDescription", "labels"):
+                raise invalid(f"update_mask field {key!r} cannot be updated.")
+            if key == "displayName" and not body.get(key):
+                raise invalid("model.display_name must not be empty.")
+            version.spec[key] = body.get(key)
+        version.update_time = now()
+        return self.to_json(version)
+
     # -- deletes --------------------------------------------------------------
 
     def delete(self, name: str) -> Operation:
