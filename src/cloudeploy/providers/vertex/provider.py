@@ -184,51 +184,9 @@ class VertexProvider(Provider):
             serving_image=options.get("serving_image") or self.settings.serving_image,
         )
         progress(f"container: {container.image_uri} ({container.reason})")
-        prefix = "/".join(
-            p for p in (self.settings.staging_prefix, "cloudeploy", model, digest[:16]) if p
-        )
-        artifact_uri = f"gs://{self.settings.bucket}/{prefix}"
-        extra = {}
-        prebuilt_name = PREBUILT_FILE_NAMES.get(manifest.format)
-        if container.prebuilt and prebuilt_name and Path(manifest.model_file).name != prebuilt_name:
-            extra[prebuilt_name] = (
-                package_dir / manifest.model_file
-            )  # the name prebuilt images load
-        progress(f"staging package to {artifact_uri}")
-        with translated(f"staging the package to {artifact_uri}"):
-            self.clients.upload_folder(package_dir, artifact_uri, extra)
-
+        artifact_uri = self._stage(package_dir, manifest, model, container, progress)
         self._release_aliases(model, versions, aliases)
-        labels = self._labels(
-            options,
-            **{
-                mapping.MODEL_LABEL: model,
-                mapping.DIGEST_LABEL: digest,
-                mapping.FORMAT_LABEL: manifest.format,
-            },
-        )
-        if manifest.sklearn_version:
-            labels[mapping.SKLEARN_LABEL] = mapping.label_value(
-                manifest.sklearn_version.replace(".", "_")
-            )
-        spec: dict[str, Any] = {
-            "display_name": model,
-            "artifact_uri": artifact_uri,
-            "labels": labels,
-            "version_aliases": [*aliases, mapping.DEFAULT_ALIAS],
-            "version_description": f"{mapping.DIGEST_PREFIX}{digest}",
-            "container_spec": {"image_uri": container.image_uri},
-        }
-        if not container.prebuilt:
-            spec["container_spec"].update(
-                {
-                    "predict_route": "/predict",
-                    "health_route": "/health",
-                    "ports": [{"container_port": 8080}],
-                }
-            )
-        if self.settings.encryption_key:
-            spec["encryption_spec"] = {"kms_key_name": self.settings.encryption_key}
+        spec = self._model_spec(model, manifest, artifact_uri, container, aliases, options)
         request: dict[str, Any] = {"parent": self.settings.parent, "model": spec}
         if versions:
             request["parent_model"] = model_name
@@ -245,6 +203,67 @@ class VertexProvider(Provider):
             how_to_check=f"run `cloudeploy models show {model}`",
         )
         return self.get_model_version(model, mapping.version_label(response.model_version_id))
+
+    def _stage(
+        self,
+        package_dir: Path,
+        manifest: Any,
+        model: str,
+        container: Any,
+        progress: ProgressCallback,
+    ) -> str:
+        """Copy the package to ``<staging_bucket>/cloudeploy/<model>/<digest[:16]>``; its URI.
+
+        For a prebuilt image the model file is also staged under the name those
+        images load (``model.joblib`` / ``model.pkl``).
+        """
+        parts = (self.settings.staging_prefix, "cloudeploy", model, manifest.digest[:16])
+        artifact_uri = f"gs://{self.settings.bucket}/" + "/".join(p for p in parts if p)
+        extra = {}
+        prebuilt_name = PREBUILT_FILE_NAMES.get(manifest.format)
+        if container.prebuilt and prebuilt_name and Path(manifest.model_file).name != prebuilt_name:
+            extra[prebuilt_name] = package_dir / manifest.model_file
+        progress(f"staging package to {artifact_uri}")
+        with translated(f"staging the package to {artifact_uri}"):
+            self.clients.upload_folder(package_dir, artifact_uri, extra)
+        return artifact_uri
+
+    def _model_spec(
+        self,
+        model: str,
+        manifest: Any,
+        artifact_uri: str,
+        container: Any,
+        aliases: list[str],
+        options: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The Vertex ``Model`` of a new version: labels, aliases, digest, container."""
+        extra = {
+            mapping.MODEL_LABEL: model,
+            mapping.DIGEST_LABEL: manifest.digest,
+            mapping.FORMAT_LABEL: manifest.format,
+        }
+        if manifest.sklearn_version:
+            extra[mapping.SKLEARN_LABEL] = manifest.sklearn_version.replace(".", "_")
+        spec: dict[str, Any] = {
+            "display_name": model,
+            "artifact_uri": artifact_uri,
+            "labels": self._labels(options, **extra),
+            "version_aliases": [*aliases, mapping.DEFAULT_ALIAS],
+            "version_description": f"{mapping.DIGEST_PREFIX}{manifest.digest}",
+            "container_spec": {"image_uri": container.image_uri},
+        }
+        if not container.prebuilt:
+            spec["container_spec"].update(
+                {
+                    "predict_route": "/predict",
+                    "health_route": "/health",
+                    "ports": [{"container_port": 8080}],
+                }
+            )
+        if self.settings.encryption_key:
+            spec["encryption_spec"] = {"kms_key_name": self.settings.encryption_key}
+        return spec
 
     def _release_aliases(
         self, model: str, versions: list[Any], aliases: Sequence[str], keep: str | None = None

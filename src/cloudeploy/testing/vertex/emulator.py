@@ -92,7 +92,10 @@ class VertexEmulator:
             started.wait(0.02)
         if not started.is_set():
             self.stop()
-            raise ProviderError(f"the Vertex AI emulator did not start on {self.host}:{self.port}")
+            raise ProviderError(
+                f"the Vertex AI emulator did not start on {self.host}:{self.port}",
+                hint="is the port in use? pick another with --port, or 0 for a free one",
+            )
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         atexit.register(self.stop)
         return self
