@@ -88,3 +88,16 @@ def test_a_failed_job_exits_with_the_provider_error_code(run, workdir, forest_pa
 
     assert result.exit_code == 6
     assert "10 of 20 rows failed" in result.stderr
+
+
+def test_no_wait_reports_a_started_job_that_runs_on_in_the_background(run, workdir, forest_package, rows):
+    from cloudeploy.batch import job_handle
+
+    source = write_frame(rows(300), workdir / "in.csv")
+
+    result = run("batch", forest_package, "-s", source, "-d", workdir / "out.csv", "--id-column", "id",
+                 "--no-wait", "-O", "json")
+
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["state"] in ("pending", "running")
+    assert job_handle(report["job_id"]).wait(timeout=120).state == "succeeded"

@@ -98,3 +98,18 @@ def test_a_registered_version_runs_without_a_new_upload(sagemaker, module_dir, f
 
     assert [v.version for v in sagemaker.list_versions("forest")] == ["v1"]
     pd.testing.assert_frame_equal(read_output(job.outputs()[0]), read_output(local.outputs()[0]))
+
+
+def test_too_many_bad_rows_fail_before_a_transform_job_is_created(sagemaker, module_dir, forest_package):
+    from cloudeploy.errors import OperationFailed
+
+    frame = pd.DataFrame({"id": ["a", "b", "c", "d"], "f0": [1.0, None, None, 2.0], "f1": 0.0, "f2": 0.0,
+                          "f3": 0.0, "f4": 0.0})
+    source = write_frame(frame, module_dir / "mostly-bad.csv")
+    before = sagemaker.clients.sagemaker.list_transform_jobs()["TransformJobSummaries"]
+
+    with pytest.raises(OperationFailed, match="2 of 4 rows failed"):
+        batch_predict(forest_package, source, str(module_dir / "bad.csv"), id_column="id", provider=sagemaker)
+
+    assert sagemaker.clients.sagemaker.list_transform_jobs()["TransformJobSummaries"] == before
+    assert len((module_dir / "bad.errors.jsonl").read_text().splitlines()) == 2

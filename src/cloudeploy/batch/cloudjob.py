@@ -105,7 +105,7 @@ class CloudBatchJob(BatchJob):
 
 def publish_errors(spec: BatchSpec, job: JobDir) -> None:
     """Copy the errors file beside a local destination (cloud destinations get it when the job ends)."""
-    if "://" in spec.destination:
+    if "://" in spec.destination or not (job.path / "errors.jsonl").is_file():
         return
     target = Path(os.path.abspath(errors_uri(spec.destination)))
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ follow a job that another process runs; the cloud runners subclass BatchJob.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -105,13 +106,14 @@ class BatchJob(ABC):
             last = status
             if status.done or status.state == "interrupted":
                 break
-            self._reap()
+            self._reap(final=False)
             if deadline is not None and time.monotonic() >= deadline:
                 raise OperationTimeout(
                     f"timed out after {timeout:g}s waiting for batch job {self.job_id}; it may still be in progress",
                     hint=f"check it with .status() (CLI: cloudeploy batch --status {self.job_id})",
                 )
             time.sleep(interval)
+        self._reap(final=True)
         if status.state != "succeeded":
             raise OperationFailed(
                 f"batch job {self.job_id} {status.state}: {status.message or 'no message'}",
@@ -119,8 +121,8 @@ class BatchJob(ABC):
             )
         return status
 
-    def _reap(self) -> None:
-        """Hook for handles that own a process: collect it once it exits."""
+    def _reap(self, *, final: bool) -> None:
+        """Hook for handles that own a process: collect it when it has exited (``final``: once it exits)."""
         return None
 
     def __repr__(self) -> str:
@@ -216,8 +218,13 @@ class LocalBatchJob(BatchJob):
             )
         return self
 
-    def _reap(self) -> None:
-        if self._process is not None:
+    def _reap(self, *, final: bool) -> None:
+        if self._process is None:
+            return
+        if final:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=30)  # the runner exits right after writing its last status
+        else:
             self._process.poll()
 
     @property

@@ -99,8 +99,10 @@ def submit_sagemaker(
             provider.clients.s3.put_object(Bucket=bucket, Key=key, Body=csv_lines(features))
 
     files = source.materialize(job.path / "input")
-    stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
-    publish_errors(spec, job)
+    try:
+        stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
+    finally:
+        publish_errors(spec, job)
     model_name = provider._ensure_model(version)
     record["model_name"] = model_name
     job.create(record)

@@ -146,8 +146,10 @@ def submit_vertex(
             storage.bucket(bucket_name).blob(key).upload_from_filename(str(path))
 
     files = source.materialize(job.path / "input")
-    staged = stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
-    publish_errors(spec, job)
+    try:
+        staged = stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
+    finally:
+        publish_errors(spec, job)
     if not record["vertex_job"]:
         record["vertex_job"] = _existing_job(provider, job_id) or _create(provider, spec, record, staged, progress)
         job.create(record)
