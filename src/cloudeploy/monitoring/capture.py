@@ -13,17 +13,16 @@ partially written line: it is skipped (a complete last line without its
 newline is kept). A malformed line elsewhere is skipped with a warning naming
 the file and line.
 
-:func:`capture_histograms` is the fast path for monitoring: when every monitored
-feature is numerical, a block is parsed by pyarrow's JSON reader (C++, using
-both cores) straight into one float matrix, and binned with ``searchsorted`` +
-``bincount``; no per-row Python object is created. Blocks it cannot take
-(categorical features, differing feature lists, mixed value types) fall back to
-orjson line by line, with the same counts.
+:func:`capture_histograms` goes from files to histograms without materialising
+rows: when every monitored feature is numerical, a block is parsed by pyarrow
+(C++, on both cores) straight into float columns — see
+:mod:`cloudeploy.monitoring.capture_fast` — and binned with numpy. Blocks the
+fast paths cannot take (categorical features, differing feature lists, mixed
+value types) fall back to orjson line by line, with the same counts.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -218,11 +217,46 @@ def capture_histograms(
     keep = _RecordFilter(since, until, version)
     numeric_only = all(h.kind == "numerical" for h in histograms.histograms.values())
     for path in capture_files(source, since=since, until=until):
+        in_window = _file_inside(path, keep.since, keep.until)
         for block, offset in _blocks(path, block_bytes):
-            if numeric_only and _add_block_with_arrow(histograms, block, keep):
+            if numeric_only and _add_block_fast(histograms, block, keep, in_window):
                 continue
             _add_records(histograms, _parse_lines(block, path, offset), keep, path)
     return histograms
+
+
+def _file_inside(path: Path, since: float | None, until: float | None) -> bool:
+    """True when every record of ``path`` lies in ``[since, until)``, going by its hour."""
+    if since is None and until is None:
+        return True
+    hour = _file_hour(path)
+    if hour is None:
+        return False
+    return (since is None or hour >= since) and (until is None or hour + 3600 <= until)
+
+
+def _add_block_fast(
+    histograms: HistogramSet, block: bytes, keep: _RecordFilter, in_window: bool
+) -> bool:
+    """Count a block through a fast path of :mod:`capture_fast`; False (nothing counted) if none fits."""
+    from cloudeploy.monitoring.capture_fast import csv_columns, json_table_columns, shared_features
+
+    shared = shared_features(block)
+    if shared is None or any(n not in shared[0] for n in histograms.names):
+        return False
+    names, records = shared
+    same_version = (
+        keep.version is None or block.count(b'"version":' + orjson.dumps(keep.version)) == records
+    )
+    columns = csv_columns(block, names, records) if in_window and same_version else None
+    if columns is None:
+        columns = json_table_columns(
+            block, names, records, since=keep.since, until=keep.until, version=keep.version
+        )
+    if columns is None:
+        return False
+    histograms.add_chunk(columns)
+    return True
 
 
 def _add_records(
@@ -249,81 +283,3 @@ def _add_records(
             )
         if rows:
             histograms.add_chunk(to_chunk(rows, list(names)))
-
-
-def _shared_features(block: bytes) -> tuple[list[str], int] | None:
-    """The first line's feature list and how many times its exact bytes occur in ``block``.
-
-    When that count equals the number of records, every record carries the same
-    feature list (the caller checks, once it knows the number of records).
-    """
-    first_end = block.find(b"\n")
-    first = block if first_end < 0 else block[:first_end]
-    start = first.find(b'"features"')
-    end = first.find(b"]", start)
-    if start < 0 or end < 0:
-        return None
-    raw = first[start : end + 1]
-    try:
-        names = orjson.loads(first).get("features")
-        # The raw bytes must hold the whole list (a "]" inside a name would cut it short).
-        if not isinstance(names, list) or orjson.loads(b"{" + raw + b"}") != {"features": names}:
-            return None
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return names, block.count(raw)
-
-
-def _add_block_with_arrow(histograms: HistogramSet, block: bytes, keep: _RecordFilter) -> bool:
-    """Count a block of numerical captures through pyarrow; False when it cannot (then nothing is counted)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.json as pa_json
-
-    shared = _shared_features(block)
-    if shared is None or any(n not in shared[0] for n in histograms.names):
-        return False
-    names, occurrences = shared
-    schema = pa.schema(
-        [
-            ("ts", pa.float64()),
-            ("version", pa.string()),
-            ("instances", pa.list_(pa.list_(pa.float64()))),
-        ]
-    )
-    try:
-        table = pa_json.read_json(
-            io.BytesIO(block),
-            read_options=pa_json.ReadOptions(block_size=4 << 20),
-            parse_options=pa_json.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore"
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return False
-    if table.num_rows != occurrences:
-        return False
-    mask = None
-    if keep.since is not None:
-        mask = pc.greater_equal(table["ts"], keep.since)
-    if keep.until is not None:
-        upper = pc.less(table["ts"], keep.until)
-        mask = upper if mask is None else pc.and_(mask, upper)
-    if keep.version is not None:
-        same = pc.equal(table["version"], keep.version)
-        mask = same if mask is None else pc.and_(mask, same)
-    if mask is not None:
-        table = table.filter(pc.fill_null(mask, False))
-    width = len(names)
-    matrices = []
-    for chunk in table["instances"].chunks:
-        rows = chunk.flatten()  # drops null instances
-        if len(rows) == 0:
-            continue
-        if pc.any(pc.not_equal(pc.list_value_length(rows), width)).as_py():
-            return False
-        values = rows.flatten().to_numpy(zero_copy_only=False)
-        matrices.append(values.reshape(-1, width))
-    for matrix in matrices:
-        histograms.add_matrix(matrix, names)
-    return True

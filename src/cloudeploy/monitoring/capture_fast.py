@@ -1,0 +1,149 @@
+"""Fast paths from a block of capture lines to float columns, for numerical features.
+
+Parsing JSON numbers is most of the cost of monitoring from capture files, so
+blocks whose monitored features are all numerical skip per-record Python
+objects. Each function returns the block's instances as ``{feature: float
+column}``, or None when the block is not one it can take; the caller then tries
+the next path and finally orjson line by line, which counts the same.
+
+- :func:`csv_columns`: when no record needs filtering out, the ``instances``
+  arrays are cut out of the block with two C-speed byte operations and parsed
+  by pyarrow's multithreaded CSV reader. Any irregularity — a missing or
+  repeated key, a non-number, a row of another width — makes pyarrow refuse the
+  block or a count check fail, never a silent miscount.
+- :func:`json_table_columns`: pyarrow's JSON reader with an explicit schema, which
+  also applies the ``ts`` and ``version`` filters.
+
+Both require every line to carry byte-identical ``"features"`` lists
+(:func:`shared_features`), so that one column order holds for the whole block.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import orjson
+
+INSTANCES_KEY = b'"instances":[['
+
+
+def shared_features(block: bytes) -> tuple[list[str], int] | None:
+    """The first line's feature list and how many times its exact bytes occur in ``block``.
+
+    When that count equals the number of records, every record carries the same
+    feature list (callers check it against what they count).
+    """
+    first_end = block.find(b"\n")
+    first = block if first_end < 0 else block[:first_end]
+    start = first.find(b'"features"')
+    end = first.find(b"]", start)
+    if start < 0 or end < 0:
+        return None
+    raw = first[start : end + 1]
+    try:
+        names = orjson.loads(first).get("features")
+        # The raw bytes must hold the whole list (a "]" inside a name would cut it short).
+        if not isinstance(names, list) or orjson.loads(b"{" + raw + b"}") != {"features": names}:
+            return None
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return names, block.count(raw)
+
+
+def csv_columns(block: bytes, names: list[str], records: int) -> dict[str, np.ndarray] | None:
+    """Every instance of ``block`` as float columns, with no record filtered out.
+
+    ``records`` is the number of records (from :func:`shared_features`); the block
+    must hold exactly one compact ``"instances":[[`` per record.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    parts = block.split(INSTANCES_KEY)
+    if len(parts) - 1 != records:
+        return None
+    tails = parts[1:]
+    ends = [tail.find(b"]]") for tail in tails]
+    if -1 in ends:
+        return None
+    # One CSV line per instance: rows of a request are separated by "],[".
+    body = b"\n".join([tail[:end] for tail, end in zip(tails, ends, strict=True)])
+    body = body.replace(b"],[", b"\n")
+    columns = [f"c{j}" for j in range(len(names))]
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(body),
+            read_options=pa_csv.ReadOptions(column_names=columns, block_size=4 << 20),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={c: pa.float64() for c in columns},
+                null_values=["null"],
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return {
+        name: column.to_numpy(zero_copy_only=False)
+        for name, column in zip(names, table.columns, strict=True)
+    }
+
+
+def json_table_columns(
+    block: bytes,
+    names: list[str],
+    records: int,
+    *,
+    since: float | None,
+    until: float | None,
+    version: str | None,
+) -> dict[str, np.ndarray] | None:
+    """The instances of the records with ``since <= ts < until`` (and ``version``) as float columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pa_json
+
+    schema = pa.schema(
+        [
+            ("ts", pa.float64()),
+            ("version", pa.string()),
+            ("instances", pa.list_(pa.list_(pa.float64()))),
+        ]
+    )
+    try:
+        table = pa_json.read_json(
+            io.BytesIO(block),
+            read_options=pa_json.ReadOptions(block_size=4 << 20),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="ignore"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if table.num_rows != records:
+        return None
+    mask: Any = None
+    if since is not None:
+        mask = pc.greater_equal(table["ts"], since)
+    if until is not None:
+        upper = pc.less(table["ts"], until)
+        mask = upper if mask is None else pc.and_(mask, upper)
+    if version is not None:
+        same = pc.equal(table["version"], version)
+        mask = same if mask is None else pc.and_(mask, same)
+    if mask is not None:
+        table = table.filter(pc.fill_null(mask, False))
+    width = len(names)
+    matrices = [np.empty((0, width))]
+    for chunk in table["instances"].chunks:
+        rows = chunk.flatten()  # drops null instances
+        if len(rows) == 0:
+            continue
+        if pc.any(pc.not_equal(pc.list_value_length(rows), width)).as_py():
+            return None
+        values = rows.flatten().to_numpy(zero_copy_only=False)
+        matrices.append(values.reshape(-1, width))
+    matrix = np.concatenate(matrices) if len(matrices) > 2 else matrices[-1]
+    return {name: matrix[:, j] for j, name in enumerate(names)}
