@@ -102,3 +102,26 @@ def test_integer_categories_get_the_same_keys_as_in_training():
     }
     histograms = serving_histograms([[10115], [75001], [10115]], baseline)
     assert dict(histograms["zip"].categories) == {"10115": 2, "75001": 1}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_values_next_to_an_edge_land_on_its_correct_side(seed):
+    rng = np.random.default_rng(seed)
+    low, width, bins = rng.normal() * 1e3, rng.uniform(1e-3, 1e3), int(rng.integers(1, 30))
+    edges = low + np.arange(bins + 1) * width
+    baseline = {
+        "features": [
+            {
+                "name": "x",
+                "type": "numerical",
+                "bin_edges": edges.tolist(),
+                "bin_counts": [0] * bins,
+            }
+        ]
+    }
+    values = np.concatenate(
+        [edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf), [np.inf, -np.inf]]
+    )
+    counted = serving_histograms(values.reshape(-1, 1), baseline)["x"].counts
+    expected = np.bincount(np.searchsorted(edges[1:-1], values, side="right"), minlength=bins)
+    assert counted.tolist() == expected.tolist()
