@@ -9,10 +9,13 @@ breast-cancer data (30 features). Three servers are measured in one run, each wi
   which answers a constant: the gap to ``cloudeploy`` is what the model costs;
 - ``flask``: bench/serving/flask_app.py (``app.run(threaded=True)``).
 
-Each cell runs for ``--duration`` seconds after a short warm-up. Results go to
+All servers run at once but are loaded one at a time; in each of ``--rounds``
+rounds every server gets every concurrency for ``--duration`` seconds (after a
+1 s warm-up), so drifts in the shared machine's load hit all servers alike. The
+table shows medians over rounds (about 3 min with the defaults). Results go to
 bench/results/serving-<UTC time>.json and a Markdown table is printed.
 
-Usage: .venv/bin/python bench/serving/run.py [--duration 10] [--connections 1,8,64] [--workers 2]
+Usage: .venv/bin/python bench/serving/run.py [--duration 5] [--rounds 3] [--connections 1,8,64] [--workers 2]
 Needs wrk: apt-get install -y wrk
 """
 
@@ -42,9 +45,10 @@ READY = re.compile(r"cloudeploy serve: ready on (http://\S+)")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per cell")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server and concurrency")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per cell and round")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per server and concurrency")
     parser.add_argument("--connections", default="1,8,64", help="comma-separated concurrency levels")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each server runs each cell once per round")
     parser.add_argument("--workers", type=int, default=2, help="cloudeploy serve --workers")
     parser.add_argument("--servers", default="cloudeploy,cloudeploy-constant,flask")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra cloudeploy serve argument")
@@ -53,6 +57,7 @@ def main() -> int:
         print("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk", file=sys.stderr)
         return 2
     levels = [int(c) for c in args.connections.split(",")]
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cloudeploy-bench-") as scratch:
         scratch = Path(scratch)
         forest_package, constant_package, model_file, instance = _build_models(scratch)
@@ -68,26 +73,42 @@ def main() -> int:
             "cloudeploy-constant": lambda port: _cloudeploy(constant_package, port, args.workers, args.serve_arg),
             "flask": lambda port: _flask(model_file, port),
         }
-        results = []
-        for name in args.servers.split(","):
-            process, url = servers[name](_free_port())
-            try:
-                check = httpx.post(f"{url}/predict", content=body, headers={"Content-Type": "application/json"})
-                check.raise_for_status()
-                print(f"{name}: {url} answers {check.json()['predictions']}", file=sys.stderr)
+        names = args.servers.split(",")
+        running = {}
+        try:
+            for name in names:
+                running[name] = servers[name](_free_port())
+                _check(name, running[name][1], body)
+            # Servers take turns within each round, so that the machine's load
+            # drifts (it is shared) hit every server alike; medians over rounds.
+            rounds: dict[tuple[str, int], list[dict]] = {}
+            for round_index in range(args.rounds):
                 for connections in levels:
-                    _wrk(url, script, connections, args.warmup)
-                    cell = _wrk(url, script, connections, args.duration)
-                    cell.update(server=name, connections=connections)
-                    print(f"  c={connections}: {cell['requests_per_s']:.0f} req/s, p99 {cell['p99_ms']:.1f} ms", file=sys.stderr)
-                    results.append(cell)
-            finally:
+                    for name in names:
+                        url = running[name][1]
+                        _wrk(url, script, connections, args.warmup)
+                        cell = _wrk(url, script, connections, args.duration)
+                        rounds.setdefault((name, connections), []).append(cell)
+                        print(
+                            f"round {round_index + 1} {name} c={connections}: {cell['requests_per_s']:.0f} req/s, "
+                            f"p99 {cell['p99_ms']:.1f} ms",
+                            file=sys.stderr,
+                        )
+        finally:
+            for process, _url in running.values():
                 _stop(process)
+        results = [
+            {"server": name, "connections": connections, **_median(rounds[(name, connections)]), "rounds": rounds[(name, connections)]}
+            for connections in levels
+            for name in names
+        ]
     report = {
         "benchmark": "serving",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": _machine(),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
         "duration_s": args.duration,
+        "rounds": args.rounds,
         "workers": args.workers,
         "model": "RandomForestClassifier(n_estimators=100, random_state=0) on breast-cancer (30 features)",
         "load_generator": "wrk -t1, single-row JSON POST /predict",
@@ -96,9 +117,27 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"serving-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{report['date']} · {report['machine']} · load average {load_before[0]:.1f} → {os.getloadavg()[0]:.1f}")
     print(render_table(report))
     print(f"\nsaved {path}", file=sys.stderr)
     return 0
+
+
+def _check(name: str, url: str, body: str) -> None:
+    reply = httpx.post(f"{url}/predict", content=body, headers={"Content-Type": "application/json"})
+    reply.raise_for_status()
+    print(f"{name}: {url} answers {reply.json()['predictions']}", file=sys.stderr)
+
+
+def _median(cells: list[dict]) -> dict:
+    """Per-metric medians over rounds; errors are summed."""
+    import statistics
+
+    keys = [k for k in cells[0] if k not in ("non_2xx", "socket_errors", "requests")]
+    summary = {key: statistics.median(cell[key] for cell in cells) for key in keys}
+    for key in ("non_2xx", "socket_errors", "requests"):
+        summary[key] = sum(cell[key] for cell in cells)
+    return summary
 
 
 def _build_models(scratch: Path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 
 import httpx
 
@@ -75,6 +76,21 @@ def test_a_lone_request_is_predicted_without_waiting_for_the_window():
     batcher.close()
 
 
+def test_a_batch_held_open_closes_at_the_first_quiet_gap():
+    calls: list[int] = []
+    gate = threading.Event()
+    batcher = MicroBatcher(_gated_predict(calls, gate), batch_wait_ms=5000, inline_when_idle=False)
+    asyncio.run(_submit_while_busy(batcher, gate, [[[2]], [[3]]]))  # the next batch may wait
+
+    async def one_more():
+        started = time.monotonic()
+        await asyncio.wait_for(batcher.submit([[4]]), timeout=4)
+        return time.monotonic() - started
+
+    assert asyncio.run(one_more()) < 1.0
+    batcher.close()
+
+
 def _thread_recording_predict(threads: list[str]):
     def predict(batch):
         threads.append(threading.current_thread().name)
@@ -95,7 +111,7 @@ def test_a_lone_request_is_predicted_inline_on_the_event_loop():
     assert threads == [loop_thread]
 
 
-def test_overlapping_requests_go_to_the_worker_thread_together():
+def test_overlapping_requests_are_predicted_on_the_worker_thread():
     threads: list[str] = []
     batcher = MicroBatcher(_thread_recording_predict(threads))
 
@@ -104,7 +120,7 @@ def test_overlapping_requests_go_to_the_worker_thread_together():
 
     assert asyncio.run(several()) == [[0], [1], [2], [3], [4]]
     batcher.close()
-    assert threads == ["cloudeploy-predict"]
+    assert set(threads) == {"cloudeploy-predict"}
 
 
 def test_concurrent_http_requests_are_coalesced_in_the_server(start_server, slow_package, breast_cancer):

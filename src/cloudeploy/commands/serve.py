@@ -29,7 +29,7 @@ def _default_port() -> int:
 @click.option("--workers", type=int, default=1, show_default=True, help="SO_REUSEPORT server processes (one predict thread each).")
 @click.option("--model", "model_name", default=None, help="Model name reported with predictions. [default: the manifest's name]")
 @click.option("--version", "version_label", default="v1", show_default=True, help="Version label reported with predictions.")
-@click.option("--trust", is_flag=True, help="Load a pickle/joblib package whose digest is not a recorded one.")
+@click.option("--trust", is_flag=True, help="Load a pickle/joblib model without the allowlist check (only files you trust).")
 @click.option("--allow-global", "allowed_globals", multiple=True, metavar="MODULE.NAME", help="Let the model file import this global (repeatable; MODULE.* for a module).")
 @click.option("--allow-version-mismatch", is_flag=True, help="Serve a model saved with another scikit-learn version.")
 @click.option("--capture-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="CLOUDEPLOY_CAPTURE_DIR", help="Write sampled request/response capture (JSONL) here.")
@@ -37,7 +37,7 @@ def _default_port() -> int:
 @click.option("--max-body-bytes", type=int, default=10 * 1024 * 1024, show_default=True, help="Larger bodies get 413.")
 @click.option("--max-queue", type=int, default=1024, show_default=True, help="Requests admitted per process; beyond it 503 + Retry-After.")
 @click.option("--max-batch", type=int, default=64, show_default=True, help="Most rows coalesced into one predict call.")
-@click.option("--batch-wait-ms", type=float, default=0.0, show_default=True, help="Extra wait for a batch to fill, under concurrency only.")
+@click.option("--batch-wait-ms", type=float, default=2.0, show_default=True, help="Most extra wait for a batch to fill; only under concurrency, ended by a 0.5 ms lull.")
 @click.option("--drain-timeout", type=float, default=25.0, show_default=True, help="Seconds in-flight requests get after SIGTERM.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="warning", show_default=True)
 def serve(

@@ -3,8 +3,9 @@
 A tree ensemble costs about the same to score 1 row as 64, so the server runs
 every ``predict`` on one worker thread and, each time that thread is free, takes
 *whatever is queued* (greedy, no timer) up to ``max_batch`` rows.
-``batch_wait_ms`` optionally holds a batch open a little longer, but only while
-the previous batch showed concurrency.
+``batch_wait_ms`` holds a batch open a little longer, but only while the
+previous batch showed concurrency and only as long as requests keep arriving
+(a 0.5 ms quiet gap ends the wait).
 
 Adaptive for a lone client: a request that finds the batcher idle, and is still
 alone after the event loop has run everything else that was ready, is predicted
@@ -31,6 +32,8 @@ Predict = Callable[[list[list[Any]]], list[Any]]
 BatchObserver = Callable[[int, int, float], None]
 
 _STOP = object()
+#: While holding a batch open, this long without a new request ends the wait.
+QUIET_GAP_S = 0.0005
 
 
 class _Item:
@@ -65,6 +68,7 @@ class MicroBatcher:
         self._predict = predict
         self._max_batch = max_batch
         self._wait = batch_wait_ms / 1000.0
+        self._gap = min(self._wait, QUIET_GAP_S)
         self._observe = observe
         self._inline_when_idle = inline_when_idle
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -127,8 +131,10 @@ class MicroBatcher:
         """Take ``first`` plus whatever else fits; return the batch and an item to carry over."""
         batch = [first]
         size = len(first.rows)
-        # Holding a batch open only pays when requests arrive together; a lone
-        # client would just wait for nothing.
+        # Holding a batch open only pays while requests keep arriving: a lone
+        # client, or clients that are all in this batch already, would make it
+        # wait for nothing. So wait only after a batch that showed concurrency,
+        # and stop at the first quiet gap.
         deadline = time.monotonic() + self._wait if self._wait and self._last_batch_requests > 1 else None
         while size < self._max_batch:
             try:
@@ -138,7 +144,7 @@ class MicroBatcher:
                 if remaining <= 0:
                     break
                 try:
-                    item = self._queue.get(timeout=remaining)
+                    item = self._queue.get(timeout=min(remaining, self._gap))
                 except queue.Empty:
                     break
             if item is _STOP or size + len(item.rows) > self._max_batch:

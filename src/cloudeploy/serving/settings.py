@@ -46,7 +46,8 @@ class ServerSettings:
       beyond it a request gets 503 with ``Retry-After``.
     - ``max_batch``: most rows coalesced into one ``predict`` call; ``batch_wait_ms``:
       how long the batcher may hold a batch open for more requests, only while it
-      sees concurrent traffic (0 = purely greedy: take whatever is queued).
+      sees concurrent traffic, and only while requests keep coming (0 = purely
+      greedy: take whatever is queued).
     - ``capture_dir`` / ``capture_sample``: sampled request/response capture (JSONL).
     - ``trust`` / ``allowed_globals`` / ``allow_version_mismatch``: passed to
       ``load_package`` (what a pickle may import beyond the default allowlist).
@@ -67,7 +68,7 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_queue: int = 1024
     max_batch: int = 64
-    batch_wait_ms: float = 0.0
+    batch_wait_ms: float = 2.0
     drain_timeout: float = 25.0
     log_level: str = "warning"
     predict_route: str = field(default_factory=lambda: os.environ.get("AIP_PREDICT_ROUTE") or "/predict")
