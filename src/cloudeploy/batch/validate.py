@@ -56,7 +56,8 @@ def check_rows(table: pa.Table, columns: list[str], schema: InputSchema) -> Chec
                 for row in np.flatnonzero(fresh):
                     failures[int(row)] = describe(int(row))
                 ok &= ~mask
-    return CheckedChunk(ok, _model_input([v[ok] for v in values], schema), failures)
+    kept = values if not failures else [v[ok] for v in values]  # a clean chunk is not copied again
+    return CheckedChunk(ok, _model_input(kept, schema), failures)
 
 
 def _numeric(column: pa.ChunkedArray, name: str, feature: Feature):
@@ -64,7 +65,7 @@ def _numeric(column: pa.ChunkedArray, name: str, feature: Feature):
     import pyarrow as pa
 
     problems = []
-    nulls = column.is_null().to_numpy(zero_copy_only=False)
+    nulls = column.is_null().to_numpy(zero_copy_only=False) if column.null_count else np.zeros(len(column), bool)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         import pandas as pd
 
