@@ -147,10 +147,13 @@ class LocalBatchJob(BatchJob):
         record = self.job.record()
         status = self.job.status_record()
         state = status.get("state", "pending")
-        runner_died = (state == "running" and not self.job.is_running()) or (
-            state == "pending" and self._process is not None and self._process.poll() not in (None, 0)
-        )
-        if runner_died:
+        if state == "running" and not self.job.is_running():
+            # The runner writes its final state before it lets go of the lock: read again.
+            status = self.job.status_record()
+            state = status.get("state", "pending")
+            if state == "running":
+                state = "interrupted"
+        elif state == "pending" and self._process is not None and self._process.poll() not in (None, 0):
             state = "interrupted"
         finished = self.job.finished()
         message = status.get("message", "")
