@@ -45,11 +45,23 @@ def test_json_output_is_one_line_pointing_at_a_working_emulation(emulator_proces
     assert sm.list_endpoints()["Endpoints"] == []
 
 
-def test_bucket_option_prints_a_usable_profile(emulator_process):
+def test_printed_profile_holds_the_bucket_and_a_role(emulator_process):
     process = emulator_process("--output", "json", "--bucket", "ci-models")
     profile = json.loads(process.stdout.readline())["profile"]
     assert (profile["provider"], profile["bucket"]) == ("sagemaker", "ci-models")
     assert profile["role_arn"].startswith("arn:aws:iam::")
+
+
+def test_write_profile_adds_a_loadable_profile(emulator_process, tmp_path):
+    from cloudeploy.config import load_profile
+
+    config = tmp_path / "cloudeploy.toml"
+    process = emulator_process(
+        "--output", "json", "--write-profile", "emu", "--config", str(config)
+    )
+    ready = json.loads(process.stdout.readline())
+    profile = load_profile("emu", path=config)
+    assert (profile.provider, profile.get("endpoint_url")) == ("sagemaker", ready["endpoint_url"])
 
 
 def test_sigterm_stops_the_emulator_cleanly(emulator_process):

@@ -133,3 +133,53 @@ def test_model_package_group_reads_back_through_the_sdk(session, sm, settings):
         model_package_group_name="sdk-group", session=session, region=settings["region"]
     )
     assert group.model_package_group_status == "Completed"
+
+
+def test_guarded_update_rolls_back_through_the_sdk(
+    session, endpoint, sm, cloudwatch, put_model, put_config, settings
+):
+    from sagemaker.core.shapes import (
+        Alarm,
+        AutoRollbackConfig,
+        BlueGreenUpdatePolicy,
+        CapacitySize,
+        DeploymentConfig,
+        TrafficRoutingConfig,
+    )
+
+    endpoint.wait_for_status("InService", poll=1, timeout=120)
+    cloudwatch.put_metric_alarm(
+        AlarmName="sdk-errors", Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors",
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName="sdk-errors", StateValue="ALARM", StateReason="test")
+    put_model("m2", 1)
+    put_config("c2", {"v2": ("m2", 1.0)})
+    endpoint.endpoint_config_name = "c2"
+    endpoint.update(
+        deployment_config=DeploymentConfig(
+            blue_green_update_policy=BlueGreenUpdatePolicy(
+                traffic_routing_configuration=TrafficRoutingConfig(
+                    type="CANARY",
+                    wait_interval_in_seconds=1,  # the SDK drops a 0 the API requires
+                    canary_size=CapacitySize(type="CAPACITY_PERCENT", value=10),
+                )
+            ),
+            auto_rollback_configuration=AutoRollbackConfig(alarms=[Alarm(alarm_name="sdk-errors")]),
+        )
+    )
+    endpoint.refresh()
+    assert (endpoint.endpoint_status, endpoint.endpoint_config_name) == ("InService", "sdk-config")
+    assert "sdk-errors" in endpoint.failure_reason
+
+
+def test_transform_job_reads_back_through_the_sdk(session, sm, put_model, settings):
+    from sagemaker.core.resources import TransformJob
+
+    from tests.sagemaker.test_emulation_jobs import create_transform
+
+    put_model("gone", artifact="missing")
+    create_transform(sm, "sdk-job", "gone", f"s3://{BUCKET}/none/")
+    job = TransformJob.get(transform_job_name="sdk-job", session=session, region=settings["region"])
+    assert job.transform_job_status == "Failed"
+    assert job.failure_reason

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from pathlib import Path
 
 import click
 
@@ -13,46 +14,66 @@ from cloudeploy.commands._output import output_option
 
 @click.command("sagemaker")
 @click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True,
     help="Port on 127.0.0.1 (0 picks a free one).",
-)
+)  # fmt: skip
 @click.option("--region", default="us-east-1", show_default=True, help="The emulated AWS region.")
 @click.option(
-    "--bucket",
-    default=None,
-    help="Also create this bucket and an execution role, and print a profile for them.",
-)
+    "--bucket", default="cloudeploy-dev", show_default=True,
+    help="Bucket to create (with an execution role) and put in the profile.",
+)  # fmt: skip
+@click.option(
+    "--write-profile", "profile_name", default=None, metavar="NAME",
+    help="Also write the profile as [profiles.NAME] to cloudeploy.toml (or $CLOUDEPLOY_CONFIG).",
+)  # fmt: skip
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="The config file --write-profile writes to.",
+)  # fmt: skip
 @output_option
-def sagemaker(port: int, region: str, bucket: str | None, output: str) -> None:
+def sagemaker(
+    port: int,
+    region: str,
+    bucket: str,
+    profile_name: str | None,
+    config_file: Path | None,
+    output: str,
+) -> None:
     """Run the SageMaker, S3, IAM, CloudWatch and Application Auto Scaling emulation.
 
-    Point boto3 at the printed URL with any dummy credentials. With
-    ``--output json`` one JSON line ({"endpoint_url", "region"[, "profile"]}) is
-    printed once the emulation is ready. Ctrl-C (or SIGTERM) stops it and every
-    model server it started.
+    Point boto3 at the printed URL with any dummy credentials, or use the printed
+    profile with ``--profile``. With ``--output json`` one JSON line
+    ({"endpoint_url", "region", "profile"[, "profile_file"]}) is printed once the
+    emulation is ready. Ctrl-C (or SIGTERM) stops it and every model server it
+    started.
     """
+    from cloudeploy.config import write_profile
     from cloudeploy.testing.sagemaker import start_emulation
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with start_emulation(port=port, region=region) as emulation:
-        ready = {"endpoint_url": emulation.endpoint_url, "region": emulation.region}
-        if bucket:
-            ready["profile"] = {
-                "provider": "sagemaker",
-                **emulation.profile_settings(bucket=bucket),
-            }
-        if output == "json":
-            click.echo(json.dumps(ready), nl=True)
-        else:
-            click.echo(
-                f"SageMaker emulation on {ready['endpoint_url']} (region {region}); Ctrl-C stops it"
+        profile = emulation.profile_settings(bucket=bucket)
+        ready = {
+            "endpoint_url": emulation.endpoint_url,
+            "region": region,
+            "profile": {"provider": "sagemaker", **profile},
+        }
+        if profile_name:
+            ready["profile_file"] = str(
+                write_profile(profile_name, "sagemaker", profile, path=config_file)
             )
-            if bucket:
-                click.echo(f"profile settings: {json.dumps(ready['profile'])}")
+        if output == "json":
+            click.echo(json.dumps(ready))
+        else:
+            click.echo(f"SageMaker emulation on {emulation.endpoint_url} (region {region})")
+            if profile_name:
+                click.echo(f"wrote profile {profile_name!r} to {ready['profile_file']}")
+            else:
+                click.echo("profile (add under [profiles.NAME] in cloudeploy.toml):")
+                for key, value in ready["profile"].items():
+                    click.echo(f"  {key} = {json.dumps(value)}")
+            click.echo("Ctrl-C stops it")
         try:
             while not stop.wait(0.5):
                 pass

@@ -50,12 +50,15 @@ class Variant:
 
     def summary(self, resolved_at: dt.datetime, status: str | None = None) -> dict[str, Any]:
         digest = hashlib.sha256(self.image.encode()).hexdigest()
+        repository, _, tag = self.image.rpartition(":")
+        if not repository or "/" in tag:  # no tag, or the colon belonged to a registry port
+            repository = self.image
         body: dict[str, Any] = {
             "VariantName": self.name,
             "DeployedImages": [
                 {
                     "SpecifiedImage": self.image,
-                    "ResolvedImage": f"{self.image.split(':')[0]}@sha256:{digest}",
+                    "ResolvedImage": f"{repository}@sha256:{digest}",
                     "ResolutionTime": resolved_at,
                 }
             ],
