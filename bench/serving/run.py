@@ -79,12 +79,14 @@ def main() -> int:
             for name in names:
                 running[name] = servers[name](_free_port())
                 _check(name, running[name][1], body)
-            # Servers take turns within each round, so that the machine's load
-            # drifts (it is shared) hit every server alike; medians over rounds.
+            # Servers take turns within each round, first in a different order each
+            # round, so that drifts in the shared machine's load hit every server
+            # alike; the table shows medians over rounds.
             rounds: dict[tuple[str, int], list[dict]] = {}
             for round_index in range(args.rounds):
+                order = names[round_index % len(names) :] + names[: round_index % len(names)]
                 for connections in levels:
-                    for name in names:
+                    for name in order:
                         url = running[name][1]
                         _wrk(url, script, connections, args.warmup)
                         cell = _wrk(url, script, connections, args.duration)
