@@ -131,3 +131,27 @@ def test_bare_joblib_artifact_is_served(sm, runtime, put_model, put_config, in_s
         EndpointName="bare-ep", Body=json.dumps(rows), ContentType="application/json"
     )
     assert json.loads(answer["Body"].read())["predictions"] == expected(3, rows)
+
+
+def test_latency_percentiles_come_from_the_recorded_latencies(endpoint, runtime, cloudwatch):
+    for _ in range(3):
+        runtime.invoke_endpoint(
+            EndpointName=endpoint,
+            Body=json.dumps({"instances": instances(1)}),
+            ContentType="application/json",
+        )
+    now = dt.datetime.now(dt.UTC)
+    query = {
+        "Namespace": "AWS/SageMaker", "MetricName": "ModelLatency", "Period": 3600,
+        "StartTime": now - dt.timedelta(minutes=10), "EndTime": now + dt.timedelta(minutes=1),
+        "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "v1"}],
+    }  # fmt: skip
+    point = cloudwatch.get_metric_statistics(
+        **query, Statistics=["Maximum"], ExtendedStatistics=["p50", "p99"]
+    )["Datapoints"][0]
+    assert (
+        0
+        < point["ExtendedStatistics"]["p50"]
+        <= point["ExtendedStatistics"]["p99"]
+        == point["Maximum"]
+    )

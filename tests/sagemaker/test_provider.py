@@ -270,6 +270,7 @@ def test_version_metrics_count_requests_and_errors(provider, live):
         provider.predict("house", [[1.0]])
     metrics = provider.version_metrics("house", "v1", since=since)
     assert (metrics.requests, metrics.errors) == (3, 1)
+    assert metrics.p99_ms > 0
 
 
 def test_endpoint_made_outside_cloudeploy_is_adopted(provider, sm, s3, settings, tmp_path):

@@ -18,12 +18,14 @@ def install() -> None:
     with _LOCK:
         if _INSTALLED:
             return
+        from moto.cloudwatch.responses import CloudWatchResponse
         from moto.sagemaker.responses import SageMakerResponse
         from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
         from cloudeploy.testing.sagemaker import (
             api_endpoints,
             monitoring,
+            percentiles,
             registry,
             runtime,
             transform,
@@ -33,4 +35,5 @@ def install() -> None:
             for name in module.HANDLERS:
                 setattr(SageMakerResponse, name, getattr(module, name))
         SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
+        CloudWatchResponse.get_metric_statistics = percentiles.get_metric_statistics
         _INSTALLED = True
