@@ -342,7 +342,9 @@ class SageMakerProvider(Provider):
         )
         sm = self.clients.sagemaker
         if description is not None and description.get("EndpointConfigName") == config_name:
-            return  # already serving exactly this
+            # Already serving exactly this (perhaps a re-run after a crash): just tidy up.
+            self._delete_old_configs(endpoint, keep=config_name)
+            return
         with translated(f"updating endpoint {endpoint}"):
             if self._config(config_name) is None:
                 request: dict[str, Any] = {
