@@ -211,20 +211,28 @@ class EndpointStore:
         if not fields:
             raise invalid("update_mask is required.")
         camel = {"traffic_split": "trafficSplit", "display_name": "displayName"}
+        changes: dict[
+            str, Any
+        ] = {}  # all checked before any is applied: a refused PATCH changes nothing
         for path in fields:
             key = camel.get(path, path)
             if key == "trafficSplit":
                 # An empty split is allowed: the endpoint keeps its models but serves nothing.
-                endpoint.traffic = _check_split(
+                changes[key] = _check_split(
                     body.get("trafficSplit") or {}, set(endpoint.deployed), "traffic_split"
                 )
-                endpoint._credit.clear()
             elif key in ("displayName", "description", "labels"):
                 if key == "displayName" and not body.get(key):
                     raise invalid("endpoint.display_name must not be empty.")
-                endpoint.spec[key] = body.get(key)
+                changes[key] = body.get(key)
             else:
                 raise invalid(f"update_mask field {path!r} cannot be updated.")
+        for key, value in changes.items():
+            if key == "trafficSplit":
+                endpoint.traffic = value
+                endpoint._credit.clear()
+            else:
+                endpoint.spec[key] = value
         endpoint.update_time = now()
         return endpoint.to_json()
 
