@@ -35,14 +35,36 @@ Handler = Callable[[Call], Any]
 #: Longest a GET of an unfinished operation is held waiting for it to be able to finish.
 LONG_POLL_SECONDS = 5.0
 _LOCATION = r"projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)"
-ROUTES: list[tuple[str, re.Pattern[str], str | None, Handler]] = []
 
 
-def route(method: str, pattern: str, verb: str | None = None) -> Callable[[Handler], Handler]:
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    verb: str | None
+    handler: Handler
+    #: False for predictions: the model server is called without the backend lock.
+    locked: bool = True
+    #: True for operation GETs: held (unlocked) until the operation can finish, up to a bound.
+    long_poll: bool = False
+
+
+ROUTES: list[Route] = []
+
+
+def route(
+    method: str,
+    pattern: str,
+    verb: str | None = None,
+    *,
+    locked: bool = True,
+    long_poll: bool = False,
+) -> Callable[[Handler], Handler]:
     """Register a handler for ``method`` on ``/v1/<pattern>[:verb]`` (also ``/ui/``)."""
 
     def register(handler: Handler) -> Handler:
-        ROUTES.append((method, re.compile(f"^{_LOCATION}{pattern}$"), verb, handler))
+        compiled = re.compile(f"^{_LOCATION}{pattern}$")
+        ROUTES.append(Route(method, compiled, verb, handler, locked=locked, long_poll=long_poll))
         return handler
 
     return register
@@ -55,7 +77,7 @@ def _page(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
 # -- operations ------------------------------------------------------------------
 
 
-@route("GET", r"(?:/[A-Za-z]+/[^/]+)?/operations/[^/]+")
+@route("GET", r"(?:/[A-Za-z]+/[^/]+)?/operations/[^/]+", long_poll=True)
 def get_operation(call: Call) -> Any:
     return call.backend.operations.get(call.name).to_json()
 
@@ -165,12 +187,14 @@ def _predict(call: Call, endpoint: str, deployed_model_id: str | None) -> Any:
     }
 
 
-@route("POST", r"/endpoints/[^/]+", "predict")
+@route("POST", r"/endpoints/[^/]+", "predict", locked=False)
 def predict(call: Call) -> Any:
     return _predict(call, call.name, None)
 
 
-@route("POST", r"/endpoints/[^/]+/deployedModels/(?P<deployed_model>[^/]+)", "predict")
+@route(
+    "POST", r"/endpoints/[^/]+/deployedModels/(?P<deployed_model>[^/]+)", "predict", locked=False
+)
 def predict_deployed_model(call: Call) -> Any:
     """Predict on one deployed model, bypassing the split (dedicated endpoints' path)."""
     return _predict(call, call.name.split("/deployedModels/")[0], call.groups["deployed_model"])
@@ -265,20 +289,20 @@ def dispatch(
         return 400, invalid("Request body is not valid JSON.").body()
     if not isinstance(body, dict):
         return 400, invalid("Request body must be a JSON object.").body()
-    for route_method, pattern, route_verb, handler in ROUTES:
-        match = pattern.match(name)
-        if route_method != method or route_verb != verb or match is None:
+    for candidate in ROUTES:
+        match = candidate.pattern.match(name)
+        if candidate.method != method or candidate.verb != verb or match is None:
             continue
         groups = match.groupdict()
         backend = backends.get(groups["project"], groups["region"])
         call = Call(backend=backend, name=name, body=body, query=query, groups=groups)
         try:
-            if handler is get_operation:
+            if candidate.long_poll:
                 backend.operations.await_progress(name, LONG_POLL_SECONDS)
-            if handler in (predict, predict_deployed_model):
-                return 200, handler(call)
+            if not candidate.locked:
+                return 200, candidate.handler(call)
             with backend.lock:
-                return 200, handler(call)
+                return 200, candidate.handler(call)
         except ApiError as error:
             return error.http_status, error.body()
         except Exception as error:  # a bug in the emulator: answer like the service would
@@ -295,7 +319,7 @@ def create_app(backends: Backends):
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.routing import Route
+    from starlette.routing import Route as StarletteRoute
 
     async def handle(request: Request) -> Response:
         raw = await request.body()
@@ -311,7 +335,7 @@ def create_app(backends: Backends):
     methods = ["GET", "POST", "PATCH", "DELETE", "PUT"]
     return Starlette(
         routes=[
-            Route("/healthz", health),
-            Route("/{prefix:path}", handle, methods=methods),
+            StarletteRoute("/healthz", health),
+            StarletteRoute("/{prefix:path}", handle, methods=methods),
         ]
     )
