@@ -1,12 +1,11 @@
-"""Fixtures for batch prediction: fitted models, their packages, input files, an isolated home."""
+"""Fixtures for batch prediction: fitted models, their packages, input rows, an isolated home."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-N_FEATURES = 5
-FEATURES = [f"f{i}" for i in range(N_FEATURES)]
+from tests.batch.helpers import FEATURES, N_FEATURES
 
 
 @pytest.fixture(scope="session")
@@ -83,30 +82,3 @@ def rows():
         return frame
 
     return make
-
-
-def write_frame(frame, path, fmt: str | None = None) -> str:
-    """Write ``frame`` as CSV (with a header), JSON Lines or Parquet, chosen by extension."""
-    fmt = fmt or str(path).rsplit(".", 1)[-1]
-    if fmt == "csv":
-        frame.to_csv(path, index=False)
-    elif fmt == "jsonl":
-        frame.to_json(path, orient="records", lines=True)
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=400)
-    return str(path)
-
-
-def read_output(path):
-    """A job's output as a DataFrame, ids as text."""
-    import pandas as pd
-
-    path = str(path)
-    if path.endswith(".csv"):
-        return pd.read_csv(path, dtype={"id": str})
-    if path.endswith(".jsonl"):
-        return pd.read_json(path, lines=True, dtype={"id": str})
-    return pd.read_parquet(path)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cloudeploy.cli import cli
-from tests.batch.conftest import read_output, write_frame
+from tests.batch.helpers import read_output, write_frame
 
 
 @pytest.fixture

@@ -10,18 +10,9 @@ import pytest
 
 from cloudeploy import batch_predict
 from cloudeploy.errors import ConflictError, OperationFailed, ValidationError
-from tests.batch.conftest import FEATURES, read_output, write_frame
+from tests.batch.helpers import expected_predictions, read_output, write_frame
 
 FORMATS = ["csv", "jsonl", "parquet"]
-
-
-def expected_predictions(package_dir, frame) -> list:
-    from cloudeploy.packaging import load_package
-
-    model = load_package(package_dir)
-    if model.schema.named:
-        return model.predict(frame[FEATURES])
-    return model.predict(frame[FEATURES].to_numpy(dtype=float))
 
 
 @pytest.mark.parametrize("input_format", FORMATS)

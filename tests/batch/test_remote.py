@@ -9,8 +9,7 @@ import pytest
 
 from cloudeploy import batch_predict
 from cloudeploy.errors import NotFoundError
-from tests.batch.conftest import write_frame
-from tests.batch.test_local_engine import expected_predictions
+from tests.batch.helpers import expected_predictions, write_frame
 
 BUCKET = "batch-remote"
 

@@ -7,8 +7,7 @@ import signal
 import time
 
 from cloudeploy import batch_predict
-from tests.batch.conftest import read_output, write_frame
-from tests.batch.test_local_engine import expected_predictions
+from tests.batch.helpers import expected_predictions, read_output, write_frame
 
 
 def _kill_after_first_chunks(job, timeout: float = 120.0) -> None:

@@ -6,11 +6,12 @@ fixture runs one job and the tests read what it did.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from cloudeploy import batch_predict
-from tests.batch.conftest import read_output, write_frame
+from tests.batch.helpers import FEATURES, read_output, write_frame
 
 BAD_ROWS = [10, 150]
 
@@ -40,7 +41,7 @@ def package_run(sagemaker, module_dir, forest_package):
     """One input with two bad rows, scored from a package path by SageMaker and by the local engine."""
     import numpy as np
 
-    from tests.batch.conftest import FEATURES
+    from tests.batch.helpers import FEATURES
 
     rng = np.random.default_rng(3)
     frame = pd.DataFrame(rng.normal(size=(600, 5)), columns=FEATURES)

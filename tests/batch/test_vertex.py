@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from cloudeploy import batch_predict
-from tests.batch.conftest import FEATURES, read_output, write_frame
+from tests.batch.helpers import FEATURES, read_output, write_frame
 
 BAD_ROWS = [3, 420]
 
