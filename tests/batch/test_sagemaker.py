@@ -39,10 +39,6 @@ def module_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def package_run(sagemaker, module_dir, forest_package):
     """One input with two bad rows, scored from a package path by SageMaker and by the local engine."""
-    import numpy as np
-
-    from tests.batch.helpers import FEATURES
-
     rng = np.random.default_rng(3)
     frame = pd.DataFrame(rng.normal(size=(600, 5)), columns=FEATURES)
     frame.insert(0, "id", [f"row-{i}" for i in range(600)])
