@@ -182,7 +182,7 @@ def render(results: list[dict], baseline: dict | None = None) -> str:
     ]
     for r in results:
         kind = (
-            "29 numerical + 1 categorical (orjson path)"
+            "29 numerical + 1 categorical (pyarrow fast path)"
             if r["categorical"]
             else "all numerical (pyarrow fast path)"
         )

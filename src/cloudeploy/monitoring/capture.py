@@ -14,11 +14,11 @@ newline is kept). A malformed line elsewhere is skipped with a warning naming
 the file and line.
 
 :func:`capture_histograms` goes from files to histograms without materialising
-rows: when every monitored feature is numerical, a block is parsed by pyarrow
-(C++, on both cores) straight into float columns — see
-:mod:`cloudeploy.monitoring.capture_fast` — and binned with numpy. Blocks the
-fast paths cannot take (categorical features, differing feature lists, mixed
-value types) fall back to orjson line by line, with the same counts.
+rows: a block is parsed by pyarrow (C++, on both cores) straight into float
+columns and category counts — see :mod:`cloudeploy.monitoring.capture_fast` —
+and binned with numpy. Blocks the fast paths cannot take (differing feature
+lists, values of unexpected types, filtered blocks with categorical features)
+fall back to orjson line by line, with the same counts.
 """
 
 from __future__ import annotations
@@ -215,11 +215,10 @@ def capture_histograms(
     """
     histograms = HistogramSet(baseline, features)
     keep = _RecordFilter(since, until, version)
-    numeric_only = all(h.kind == "numerical" for h in histograms.histograms.values())
     for path in capture_files(source, since=since, until=until):
         in_window = _file_inside(path, keep.since, keep.until)
         for block, offset in _blocks(path, block_bytes):
-            if numeric_only and _add_block_fast(histograms, block, keep, in_window):
+            if _add_block_fast(histograms, block, keep, in_window):
                 continue
             _add_records(histograms, _parse_lines(block, path, offset), keep, path)
     return histograms
@@ -245,11 +244,12 @@ def _add_block_fast(
     if shared is None or any(n not in shared[0] for n in histograms.names):
         return False
     names, records = shared
+    kinds = {name: histogram.kind for name, histogram in histograms.histograms.items()}
     same_version = (
         keep.version is None or block.count(b'"version":' + orjson.dumps(keep.version)) == records
     )
-    columns = csv_columns(block, names, records) if in_window and same_version else None
-    if columns is None:
+    columns = csv_columns(block, names, records, kinds) if in_window and same_version else None
+    if columns is None and all(kind == "numerical" for kind in kinds.values()):
         columns = json_table_columns(
             block, names, records, since=keep.since, until=keep.until, version=keep.version
         )

@@ -1,10 +1,10 @@
 """Fast paths from a block of capture lines to float columns, for numerical features.
 
 Parsing JSON numbers is most of the cost of monitoring from capture files, so
-blocks whose monitored features are all numerical skip per-record Python
-objects. Each function returns the block's instances as ``{feature: float
-column}``, or None when the block is not one it can take; the caller then tries
-the next path and finally orjson line by line, which counts the same.
+blocks skip per-record Python objects when they can. Each function returns the
+block's monitored instances as ``{feature: float column or CategoryCounts}``, or
+None when the block is not one it can take; the caller then tries the next path
+and finally orjson line by line, which counts the same.
 
 - :func:`csv_columns`: when no record needs filtering out, the ``instances``
   arrays are cut out of the block with two C-speed byte operations and parsed
@@ -12,7 +12,7 @@ the next path and finally orjson line by line, which counts the same.
   repeated key, a non-number, a row of another width — makes pyarrow refuse the
   block or a count check fail, never a silent miscount.
 - :func:`json_table_columns`: pyarrow's JSON reader with an explicit schema, which
-  also applies the ``ts`` and ``version`` filters.
+  also applies the ``ts`` and ``version`` filters (numerical features only).
 
 Both require every line to carry byte-identical ``"features"`` lists
 (:func:`shared_features`), so that one column order holds for the whole block.
@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+
+from cloudeploy.monitoring.histogram import CategoryCounts
 
 INSTANCES_KEY = b'"instances":[['
 
@@ -52,11 +54,16 @@ def shared_features(block: bytes) -> tuple[list[str], int] | None:
     return names, block.count(raw)
 
 
-def csv_columns(block: bytes, names: list[str], records: int) -> dict[str, np.ndarray] | None:
-    """Every instance of ``block`` as float columns, with no record filtered out.
+def csv_columns(
+    block: bytes, names: list[str], records: int, kinds: dict[str, str]
+) -> dict[str, np.ndarray | CategoryCounts] | None:
+    """The monitored columns of every instance of ``block``, with no record filtered out.
 
-    ``records`` is the number of records (from :func:`shared_features`); the block
-    must hold exactly one compact ``"instances":[[`` per record.
+    ``names`` is the block's feature order, ``kinds`` maps each monitored feature
+    to "numerical" (float column) or "categorical" (:class:`CategoryCounts`, keyed
+    like plain parsing: ``str`` of the JSON value). ``records`` is the number of
+    records (from :func:`shared_features`); the block must hold exactly one
+    compact ``"instances":[[`` per record.
     """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -68,27 +75,84 @@ def csv_columns(block: bytes, names: list[str], records: int) -> dict[str, np.nd
     ends = [tail.find(b"]]") for tail in tails]
     if -1 in ends:
         return None
+    pieces = [tail[:end] for tail, end in zip(tails, ends, strict=True)]
     # One CSV line per instance: rows of a request are separated by "],[".
-    body = b"\n".join([tail[:end] for tail, end in zip(tails, ends, strict=True)])
-    body = body.replace(b"],[", b"\n")
+    body = b"\n".join(pieces).replace(b"],[", b"\n")
+    if not _cut_cleanly(body, pieces):
+        return None
     columns = [f"c{j}" for j in range(len(names))]
+    wanted = {f"c{names.index(name)}": name for name in kinds}
+    types = {
+        column: pa.float64() if kinds[name] == "numerical" else pa.string()
+        for column, name in wanted.items()
+    }
     try:
         table = pa_csv.read_csv(
             io.BytesIO(body),
             read_options=pa_csv.ReadOptions(column_names=columns, block_size=4 << 20),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=False),
+            # No quote handling: a categorical value keeps its JSON quotes (so the string
+            # "true" and the boolean true stay apart), and a comma inside a string
+            # misaligns the columns, which pyarrow refuses.
+            parse_options=pa_csv.ParseOptions(quote_char=False, newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
-                column_types={c: pa.float64() for c in columns},
+                include_columns=list(wanted),
+                column_types=types,
                 null_values=["null"],
-                quoted_strings_can_be_null=False,
+                strings_can_be_null=True,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    return {
-        name: column.to_numpy(zero_copy_only=False)
-        for name, column in zip(names, table.columns, strict=True)
-    }
+    result: dict[str, np.ndarray | CategoryCounts] = {}
+    for column, name in wanted.items():
+        values = table[column]
+        if kinds[name] == "numerical":
+            result[name] = values.to_numpy()
+            continue
+        counted = _category_counts(values)
+        if counted is None:
+            return None
+        result[name] = counted
+    return result
+
+
+def _cut_cleanly(body: bytes, pieces: list[bytes]) -> bool:
+    """Whether each piece is exactly a flat ``instances`` array's contents.
+
+    A bracket or brace left means nesting, a null row or spaces; an odd number of
+    quotes means a string holding "]]" cut the piece short. Escaped quotes would
+    spoil the count, so any backslash sends the block to the slower paths.
+    """
+    if any(mark in body for mark in (b"[", b"]", b"{", b"}")):
+        return False
+    if b'"' not in body:
+        return True
+    return b"\\" not in body and not any(piece.count(b'"') % 2 for piece in pieces)
+
+
+def _category_counts(tokens: Any) -> CategoryCounts | None:
+    """Raw JSON tokens of a categorical column counted by ``str`` of their value."""
+    import pyarrow.compute as pc
+
+    counts: dict[str, int] = {}
+    missing = 0
+    for entry in pc.value_counts(tokens).to_pylist():
+        token, count = entry["values"], entry["counts"]
+        if token is None:
+            missing += count
+            continue
+        try:
+            value = orjson.loads(token)
+        except orjson.JSONDecodeError:
+            return None
+        if value is None:
+            missing += count
+        elif isinstance(value, (dict, list)):
+            return None
+        else:
+            key = value if isinstance(value, str) else str(value)
+            counts[key] = counts.get(key, 0) + count
+    return CategoryCounts(counts, missing)
 
 
 def json_table_columns(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,17 @@ import numpy as np
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.baseline import baseline_features
 from cloudeploy.monitoring.columns import category_keys, column_chunks
+
+
+@dataclass(frozen=True)
+class CategoryCounts:
+    """A categorical column already counted: ``{key: count}`` plus missing values."""
+
+    counts: dict[str, int]
+    missing: int = 0
+
+    def __len__(self) -> int:
+        return sum(self.counts.values()) + self.missing
 
 
 class FeatureHistogram:
@@ -39,8 +51,11 @@ class FeatureHistogram:
         else:
             self.categories: Counter[str] = Counter()
 
-    def add(self, column: np.ndarray) -> None:
-        if self.kind == "numerical":
+    def add(self, column: np.ndarray | CategoryCounts) -> None:
+        if isinstance(column, CategoryCounts):
+            self.categories.update(column.counts)
+            self.missing += column.missing
+        elif self.kind == "numerical":
             self.add_numbers(column)
         else:
             self.add_categories(column)
@@ -134,7 +149,7 @@ class HistogramSet:
     def __getitem__(self, name: str) -> FeatureHistogram:
         return self.histograms[name]
 
-    def add_chunk(self, chunk: dict[str, np.ndarray]) -> None:
+    def add_chunk(self, chunk: dict[str, np.ndarray | CategoryCounts]) -> None:
         """Count a ``{name: column}`` chunk holding (at least) every feature of the set."""
         missing = [n for n in self.histograms if n not in chunk]
         if missing:
