@@ -1,4 +1,4 @@
-"""Fast paths from a block of capture lines to float columns, for numerical features.
+"""Fast paths from a block of capture lines to float columns and category counts.
 
 Parsing JSON numbers is most of the cost of monitoring from capture files, so
 blocks skip per-record Python objects when they can. Each function returns the
@@ -7,10 +7,11 @@ None when the block is not one it can take; the caller then tries the next path
 and finally orjson line by line, which counts the same.
 
 - :func:`csv_columns`: when no record needs filtering out, the ``instances``
-  arrays are cut out of the block with two C-speed byte operations and parsed
-  by pyarrow's multithreaded CSV reader. Any irregularity — a missing or
-  repeated key, a non-number, a row of another width — makes pyarrow refuse the
-  block or a count check fail, never a silent miscount.
+  arrays are cut out of the block with C-speed byte operations and parsed by
+  pyarrow's multithreaded CSV reader. Any irregularity — a missing or repeated
+  key, nesting, null rows, spaces, a string holding brackets, commas or escapes,
+  a non-number, a row of another width — makes a check fail or pyarrow refuse
+  the block, never a silent miscount.
 - :func:`json_table_columns`: pyarrow's JSON reader with an explicit schema, which
   also applies the ``ts`` and ``version`` filters (numerical features only).
 
