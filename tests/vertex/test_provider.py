@@ -199,3 +199,24 @@ def test_deploying_a_deployed_version_with_new_scaling_rescales_it(provider, pac
     status = provider.deploy("fraud", version, scaling=Scaling(2, 4, target=70))
     assert status.deployment("v1").scaling == Scaling(2, 4, target=70.0)
     assert status.traffic.to_dict() == {"v1": 100}
+
+
+def test_a_failed_precondition_becomes_a_conflict_with_the_services_message(provider, package):
+    from cloudeploy.errors import ConflictError
+    from cloudeploy.providers.vertex.errors import translated
+
+    provider.upload_model(package(0), "house-price")
+    provider.upload_model(package(1), "house-price")
+    with pytest.raises(ConflictError) as raised, translated("deleting v2"):
+        provider.clients.models.delete_model_version(
+            name=provider._model_name("house-price") + "@2"
+        )
+    assert raised.value.message.startswith("deleting v2: Version 2 of ")
+    assert "http://" not in raised.value.message
+
+
+def test_an_unknown_resource_becomes_not_found(provider):
+    from cloudeploy.errors import NotFoundError
+
+    with pytest.raises(NotFoundError, match="nope"):
+        provider.get_endpoint("nope")
