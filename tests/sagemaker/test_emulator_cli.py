@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
@@ -75,3 +77,68 @@ def test_invalid_bucket_is_a_clear_error(emulator_process):
     process = emulator_process("--bucket", "x")
     assert process.wait(30) == 2
     assert "cannot prepare bucket 'x'" in process.stderr.read()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_stopping_the_emulator_stops_its_model_servers(emulator_process, tmp_path):
+    from tests.sagemaker.conftest import INSTANCE, package_tarball
+
+    process = emulator_process("--output", "json")
+    ready = json.loads(process.stdout.readline())
+    profile = ready["profile"]
+    clients = {
+        name: boto3.client(
+            name,
+            endpoint_url=ready["endpoint_url"],
+            region_name=ready["region"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )  # fmt: skip
+        for name in ("s3", "sagemaker")
+    }
+    clients["s3"].put_object(
+        Bucket=profile["bucket"], Key="m/model.tar.gz", Body=package_tarball(0, tmp_path)
+    )
+    sm = clients["sagemaker"]
+    sm.create_model(
+        ModelName="m", ExecutionRoleArn=profile["role_arn"],
+        PrimaryContainer={"Image": profile["serving_image"], "ModelDataUrl": f"s3://{profile['bucket']}/m/model.tar.gz"},
+    )  # fmt: skip
+    sm.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[{"VariantName": "v1", "ModelName": "m", "InstanceType": INSTANCE}],
+    )
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "InService"
+    below = descendants(process.pid)
+    assert below
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in below) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in below)

@@ -1,18 +1,27 @@
 """Model-server processes: one ``cloudeploy serve`` per SageMaker model in use.
 
-A :class:`ModelServer` runs ``python -m cloudeploy.cli serve PACKAGE`` on a free
-127.0.0.1 port and answers SageMaker's container contract (``GET /ping``,
-``POST /invocations``). Every started server is remembered in a registry so
-that endpoint deletion, ``reset()`` and interpreter exit stop it: the emulation
-leaves no orphan processes.
+A :class:`ModelServer` runs ``cloudeploy serve PACKAGE --port P --host 127.0.0.1
+--version VARIANT --model NAME --trust`` in its own process, answering SageMaker's
+container contract (``GET /ping``, ``POST /invocations``).
+
+Processes come from a multiprocessing *forkserver* that has already imported
+the serving stack and scikit-learn, so a new server is up in a fraction of a
+second instead of paying those imports every time (an update or a test starts
+many). Each child runs the very same CLI entry point with the same arguments
+as ``python -m cloudeploy.cli serve ...``, and dies with the forkserver.
+
+Every started server is remembered, so that endpoint deletion, ``reset()`` and
+interpreter exit stop it: the emulation leaves no orphan processes.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import multiprocessing
 import os
+import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,6 +32,21 @@ import httpx
 
 _LIVE: set[ModelServer] = set()
 _LIVE_LOCK = threading.Lock()
+_CONTEXT_LOCK = threading.Lock()
+_CONTEXT = None
+
+#: Imported once by the forkserver; children inherit them.
+PRELOAD = [
+    "cloudeploy.testing.sagemaker.runner",
+    "cloudeploy.cli",
+    "cloudeploy.commands.serve",
+    "cloudeploy.serving.server",
+    "cloudeploy.serving.app",
+    "cloudeploy.packaging.load",
+    "sklearn.linear_model",
+    "sklearn.ensemble",
+    "joblib",
+]
 
 
 class ServerStartError(RuntimeError):
@@ -35,6 +59,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _context():
+    global _CONTEXT
+    with _CONTEXT_LOCK:
+        if _CONTEXT is None:
+            method = (
+                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            )
+            _CONTEXT = multiprocessing.get_context(method)
+            if method == "forkserver":
+                _CONTEXT.set_forkserver_preload(PRELOAD)
+        return _CONTEXT
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGTERM when the forkserver goes away, so no server outlives it."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def _serve(argv: list[str], log_path: str) -> None:
+    """Child process: ``cloudeploy <argv>`` with stdout and stderr going to ``log_path``."""
+    _die_with_parent()
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.argv = ["cloudeploy", *argv]
+    from cloudeploy.cli import main
+
+    main()
+
+
 class ModelServer:
     """One ``cloudeploy serve`` process for a package directory."""
 
@@ -44,19 +104,17 @@ class ModelServer:
         self.model = model
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
-        command = [
-            sys.executable, "-m", "cloudeploy.cli", "serve", str(self.package_dir),
-            "--port", str(self.port), "--host", "127.0.0.1",
+        handle, self._log_path = tempfile.mkstemp(prefix="cloudeploy-serve-", suffix=".log")
+        os.close(handle)
+        argv = [
+            "serve", str(self.package_dir), "--port", str(self.port), "--host", "127.0.0.1",
             "--version", variant, "--model", model, "--trust",
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        self.process = _context().Process(
+            target=_serve, args=(argv, self._log_path), name=f"serve-{variant}"
         )
+        self.process.start()
+        self.pid: int = self.process.pid  # type: ignore[assignment]
         with _LIVE_LOCK:
             _LIVE.add(self)
 
@@ -64,22 +122,23 @@ class ModelServer:
         """Block until ``GET /ping`` answers 200; ServerStartError with the log tail otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if not self.process.is_alive():
+                self.stop()
                 raise ServerStartError(
-                    f"the model server exited with code {self.process.returncode}: {self.log_tail()}"
+                    f"the model server exited with code {self.process.exitcode}: {self.log_tail()}"
                 )
             try:
                 if httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.02)
         self.stop()
         raise ServerStartError(f"the model server did not answer /ping within {timeout:g}s")
 
     @property
     def running(self) -> bool:
-        return self.process.poll() is None
+        return self.process.is_alive()
 
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> httpx.Response:
         headers = {"Content-Type": content_type}
@@ -88,22 +147,24 @@ class ModelServer:
         return httpx.post(f"{self.url}/invocations", content=body, headers=headers, timeout=60.0)
 
     def log_tail(self, limit: int = 2000) -> str:
-        self._log.seek(0)
-        text = self._log.read().decode(errors="replace").strip()
+        try:
+            text = Path(self._log_path).read_text(errors="replace").strip()
+        except OSError:
+            text = ""
         return text[-limit:] or "(no output)"
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds (SageMaker gives 30)."""
-        if self.process.poll() is None:
+        if self.process.is_alive():
             self.process.terminate()
-            try:
-                self.process.wait(grace)
-            except subprocess.TimeoutExpired:
+            self.process.join(grace)
+            if self.process.is_alive():
                 self.process.kill()
-                self.process.wait()
+                self.process.join()
         with _LIVE_LOCK:
             _LIVE.discard(self)
-        self._log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._log_path)
 
 
 def live_servers() -> list[ModelServer]:
