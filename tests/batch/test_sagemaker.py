@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from cloudeploy import batch_predict
-from tests.batch.helpers import FEATURES, read_output, write_frame
+from tests.batch.helpers import FEATURES, expected_predictions, read_output, write_frame
 
 BAD_ROWS = [10, 150]
 
@@ -57,6 +57,13 @@ def test_the_transform_job_gives_the_local_engines_columns_and_predictions(packa
 
     assert remote.status().state == "succeeded"
     pd.testing.assert_frame_equal(read_output(remote.outputs()[0]), read_output(local.outputs()[0]))
+
+
+def test_the_transform_jobs_predictions_are_the_in_process_predictions(package_run, forest_package):
+    frame, _, remote = package_run
+    good = frame.drop(index=BAD_ROWS).astype({"f2": float})
+
+    assert read_output(remote.outputs()[0])["prediction"].tolist() == expected_predictions(forest_package, good)
 
 
 def test_ids_come_through_the_transform_job_in_input_order(package_run):
