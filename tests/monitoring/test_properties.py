@@ -42,3 +42,36 @@ def test_any_chunking_gives_the_same_baseline_histogram(values, cuts):
     )
     expected, _ = np.histogram(values, bins=np.array(whole["bin_edges"]))
     assert whole["bin_counts"] == expected.tolist()
+
+
+category = st.one_of(
+    st.text(max_size=6),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["]]", "],[", 'a"b', "x,y", "\\", "null"]),
+)
+number = st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
+request = st.lists(st.tuples(number, category).map(list), min_size=1, max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(request, min_size=1, max_size=12))
+def test_capture_files_count_like_the_rows_they_hold(requests):
+    import tempfile
+    from pathlib import Path
+
+    import orjson
+
+    from cloudeploy.monitoring.capture import capture_histograms
+    from cloudeploy.monitoring.histogram import serving_histograms
+
+    baseline = compute_baseline([[0.0, "a"], [1.0, "b"]], bins=5)
+    with tempfile.TemporaryDirectory() as directory:
+        lines = [
+            orjson.dumps({"ts": 1_763_632_800.0 + i, "features": ["x0", "x1"], "instances": rows})
+            for i, rows in enumerate(requests)
+        ]
+        (Path(directory) / "capture-1-2025112010.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+        counted = capture_histograms(directory, baseline).to_dict()
+    rows = [row for rows in requests for row in rows]
+    assert counted == serving_histograms(rows, baseline).to_dict()

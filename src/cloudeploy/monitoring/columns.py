@@ -95,20 +95,26 @@ def _rows_chunk(rows: Sequence[Any], names: list[str] | None) -> Chunk:
 
 
 def _column_array(values: Sequence[Any]) -> np.ndarray:
-    """Numbers and booleans as a numpy array of their own kind (None becomes NaN), else objects.
+    """Numbers as a numpy array of their own kind (None becomes NaN), else objects.
 
     Integers stay integers, so that a categorical feature sent as ``10115``
-    gets the key ``"10115"`` (as the model server's schema coercion gives), not ``"10115.0"``.
+    gets the key ``"10115"`` (as the model server's schema coercion gives), not
+    ``"10115.0"``; booleans are never turned into numbers.
     """
     first = next((v for v in values if v is not None), None)
-    if not isinstance(first, (str, bytes)):
+    if isinstance(first, (bool, np.bool_)):
+        array = np.asarray(values)
+        if array.ndim == 1 and array.dtype.kind == "b":
+            return array
+    elif not isinstance(first, (str, bytes)):
         try:
             array = np.asarray(values)
         except (TypeError, ValueError):
             array = None
-        if array is not None and array.ndim == 1 and array.dtype.kind in "biuf":
+        if array is not None and array.ndim == 1 and array.dtype.kind in "iuf":
             return array
-        if array is not None and array.ndim == 1 and array.dtype.kind == "O":
+        mixed = array is not None and array.ndim == 1 and array.dtype.kind == "O"
+        if mixed and not any(isinstance(v, (bool, np.bool_)) for v in values):
             try:
                 return np.asarray(values, dtype=np.float64)
             except (TypeError, ValueError):
