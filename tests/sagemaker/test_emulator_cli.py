@@ -73,6 +73,17 @@ def test_sigterm_stops_the_emulator_cleanly(emulator_process):
     assert process.wait(20) == 0
 
 
+def test_a_taken_port_is_a_clear_error(emulator_process):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        process = emulator_process("--port", str(taken.getsockname()[1]))
+        assert process.wait(30) == 2
+    assert "cannot listen on 127.0.0.1" in process.stderr.read()
+
+
 def test_invalid_bucket_is_a_clear_error(emulator_process):
     process = emulator_process("--bucket", "x")
     assert process.wait(30) == 2

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,11 +84,25 @@ class SageMakerEmulation:
         from cloudeploy.testing.sagemaker.install import install
 
         install()
+        self._check_port()
         # werkzeug logs every request to stderr; keep test and CLI output readable.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         self._server.start()
         return self
+
+    def _check_port(self) -> None:
+        # moto's server thread would die on a taken port and leave start() waiting forever.
+        if self._port == 0:
+            return
+        with socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET) as probe:
+            try:
+                probe.bind((self._host, self._port))
+            except OSError as error:
+                raise ValidationError(
+                    f"cannot listen on {self._host}:{self._port}: {error.strerror}",
+                    hint="pick another --port, or 0 for a free one",
+                ) from None
 
     def stop(self) -> None:
         """Stop serving and stop every model server (no orphan processes)."""
