@@ -47,7 +47,11 @@ def variant_weights(description: dict[str, Any]) -> dict[str, float]:
 
 def traffic_of(description: dict[str, Any]) -> TrafficSplit:
     weights = {k: w for k, w in variant_weights(description).items() if is_version_label(k)}
-    return TrafficSplit(percents(weights)) if weights else TrafficSplit({})
+    # Variants not named after a version (an adopted endpoint's "AllTraffic") are not
+    # cloudeploy's to split; if they hold all the weight, no version has traffic.
+    if sum(weights.values()) <= 0:
+        return TrafficSplit({})
+    return TrafficSplit(percents(weights))
 
 
 def status_of(
