@@ -32,11 +32,10 @@ import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 
 
-def make_data(workdir: Path, rows: int, features: int, trees: int) -> dict[str, Path]:
+def make_data(workdir: Path, rows: int, features: int, trees: int, depth: int) -> dict[str, Path]:
     """The model package, the raw model file, and the CSV/Parquet inputs (cached in ``workdir``)."""
     import numpy as np
     import pyarrow as pa
@@ -46,8 +45,8 @@ def make_data(workdir: Path, rows: int, features: int, trees: int) -> dict[str, 
     paths = {
         "csv": workdir / f"input-{rows}x{features}.csv",
         "parquet": workdir / f"input-{rows}x{features}.parquet",
-        "model": workdir / f"forest-{trees}x{features}.joblib",
-        "package": workdir / f"forest-{trees}x{features}-package",
+        "model": workdir / f"forest-{trees}x{features}-depth{depth}.joblib",
+        "package": workdir / f"forest-{trees}x{features}-depth{depth}-package",
     }
     if not paths["model"].exists():
         import joblib
@@ -56,7 +55,7 @@ def make_data(workdir: Path, rows: int, features: int, trees: int) -> dict[str, 
         rng = np.random.default_rng(0)
         train = rng.normal(size=(20_000, features))
         target = (train[:, 0] + train[:, 1] * train[:, 2] - train[:, 3] > 0).astype(int)
-        model = RandomForestClassifier(n_estimators=trees, max_depth=12, random_state=0).fit(train, target)
+        model = RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=0).fit(train, target)
         joblib.dump(model, paths["model"])
     if not paths["package"].exists():
         from cloudeploy.packaging import build_package
@@ -185,15 +184,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=30)
     parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--max-depth", type=int, default=12, help="of the forest's trees (12: ~1000 nodes each)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "cloudeploy-bench-batch")
     parser.add_argument("--workers", default="1,2", help="engine worker counts to run, comma separated")
     parser.add_argument("--chunk-rows", type=int, default=None, help="engine chunk size (default: the engine's)")
     parser.add_argument("--only", choices=["csv", "parquet"], default=None, help="run one input format")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; each run's fastest round is reported")
-    parser.add_argument("--json", type=Path, default=HERE / "results.json")
+    parser.add_argument("--json", type=Path, default=None, help="where every round goes (default: WORKDIR/results.json)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    paths = make_data(args.workdir, args.rows, args.features, args.trees)
+    args.json = args.json or args.workdir / "results.json"
+    paths = make_data(args.workdir, args.rows, args.features, args.trees, args.max_depth)
     runs = contenders(args, paths)
     rounds: dict[str, list[dict]] = {name: [] for name in runs}
     # Rounds interleave the contenders so that a noisy neighbour hurts them all alike.
@@ -208,12 +209,14 @@ def main() -> None:
     best = {name: min(results, key=lambda r: r["seconds"]) for name, results in rounds.items()}
     report(args, best)
     args.json.write_text(json.dumps({"rows": args.rows, "features": args.features, "trees": args.trees,
+                                     "max_depth": args.max_depth,
                                      "cores": os.cpu_count(), "rounds": rounds}, indent=1))
 
 
 def report(args, best: dict[str, dict]) -> None:
     predict_rate = args.rows / best["in-process predict"]["seconds"]
-    print(f"\n{args.rows:,} rows x {args.features} features, {args.trees}-tree forest, {os.cpu_count()} cores, "
+    print(f"\n{args.rows:,} rows x {args.features} features, {args.trees}-tree forest (max_depth {args.max_depth}), "
+          f"{os.cpu_count()} cores, "
           f"fastest of {args.repeat} round(s)\n")
     print("| run | wall s | CPU s (all processes) | rows/s | share of in-process predict throughput | peak MiB (PSS) |")
     print("|---|---:|---:|---:|---:|---:|")

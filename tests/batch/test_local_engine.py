@@ -315,3 +315,10 @@ def test_a_fitted_estimator_can_be_passed_directly(workdir, forest, forest_packa
     job = batch_predict(forest, source, str(workdir / "out.csv"), id_column="id", workers=1)
 
     assert read_output(job.outputs()[0])["prediction"].tolist() == expected_predictions(forest_package, frame)
+
+
+def test_options_the_local_engine_does_not_know_are_refused(workdir, forest_package, rows):
+    source = write_frame(rows(5), workdir / "in.csv")
+
+    with pytest.raises(ValidationError, match="unknown batch option.*batch_strategy.*known: none"):
+        batch_predict(forest_package, source, str(workdir / "out.csv"), options={"batch_strategy": "SingleRecord"})

@@ -1,4 +1,4 @@
-"""Batch prediction: score files of rows with a model, on any provider.
+"""Batch prediction: score files of rows with a model, the same way on every provider.
 
 Public API::
 
@@ -8,10 +8,19 @@ Public API::
                   chunk_rows=50_000, workers=None, job_id=None, provider=None,
                   profile=None, trust=False, wait=True, timeout=None,
                   progress=no_progress, options=None) -> BatchJob
-    BatchSpec(model, source, destination, ...)       the job, the same on every provider
+    submit(spec, *, model=None, provider=None, profile=None, trust=False,
+           wait=True, timeout=None, progress=no_progress) -> BatchJob
+    job_handle(job_id, *, provider=None, profile=None) -> BatchJob
+    BatchSpec(model, source, destination, ...)     the job, the same on every provider
     BatchJob: .status() -> BatchStatus, .wait(timeout=None), .outputs(), .errors()
 
-Names are resolved lazily so that importing this package costs nothing.
+Who runs a spec depends on the provider: the local engine (``engine``: chunks
+scored by worker processes, resumable), a Vertex AI BatchPredictionJob
+(``vertex``) or a SageMaker transform job (``sagemaker``); the cloud runners
+check and stage the input with the local engine's readers (``staging``), so
+all three write the same columns (the carried columns, then ``prediction``)
+and report failed rows the same way. Names are resolved lazily so that
+importing this package costs nothing.
 """
 
 from __future__ import annotations

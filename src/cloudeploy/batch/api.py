@@ -20,8 +20,17 @@ from typing import Any
 
 from cloudeploy.batch.jobs import BatchJob, LocalBatchJob
 from cloudeploy.batch.spec import BatchSpec
-from cloudeploy.errors import ConfigError
+from cloudeploy.errors import ConfigError, ValidationError
 from cloudeploy.providers.base import ProgressCallback, no_progress
+
+#: Provider-only settings a spec's ``options`` may hold, per provider.
+KNOWN_OPTIONS: dict[str, frozenset[str]] = {
+    "local": frozenset(),
+    # the registered model name for a package path (default: the package's name)
+    "vertex": frozenset({"model_name"}),
+    # BatchStrategy (MultiRecord | SingleRecord) and MaxPayloadInMB of the transform job
+    "sagemaker": frozenset({"model_name", "batch_strategy", "max_payload_mb"}),
+}
 
 
 def batch_predict(
@@ -105,6 +114,12 @@ def submit(
     from cloudeploy.api import resolve_provider
 
     backend = resolve_provider(provider, profile)
+    unknown = sorted(set(spec.options) - KNOWN_OPTIONS.get(backend.name, frozenset()))
+    if unknown:
+        known = ", ".join(sorted(KNOWN_OPTIONS.get(backend.name, ()))) or "none"
+        raise ValidationError(
+            f"unknown batch option(s) for the {backend.name} provider: {', '.join(unknown)} (known: {known})"
+        )
     if backend.name == "local":
         return _submit_local(spec, backend, model, trust=trust, wait=wait, timeout=timeout, progress=progress)
     if backend.name == "vertex":
