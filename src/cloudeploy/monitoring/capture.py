@@ -8,7 +8,9 @@ object per request and line::
      "features": ["f1", ...], "instances": [[...], ...], "predictions": [...],
      "latency_ms": 3.1}
 
-Files are read in large blocks, never whole. A file being written may end in a
+A file is trusted to hold only records of the hour in its name, as the server
+writes them: files of hours wholly inside ``[since, until)`` are read without
+checking each record's ``ts``. Files are read in large blocks, never whole. A file being written may end in a
 partially written line: it is skipped (a complete last line without its
 newline is kept). A malformed line elsewhere is skipped with a warning naming
 the file and line.
