@@ -9,8 +9,8 @@ object per request and line::
      "latency_ms": 3.1}
 
 A file is trusted to hold only records of the hour in its name, as the server
-writes them: files of hours wholly inside ``[since, until)`` are read without
-checking each record's ``ts``. Files are read in large blocks, never whole. A file being written may end in a
+writes them: :func:`capture_histograms` counts files of hours wholly inside
+``[since, until)`` without checking each record's ``ts``. Files are read in large blocks, never whole. A file being written may end in a
 partially written line: it is skipped (a complete last line without its
 newline is kept). A malformed line elsewhere is skipped with a warning naming
 the file and line.
