@@ -75,3 +75,35 @@ def test_capture_files_count_like_the_rows_they_hold(requests):
         counted = capture_histograms(directory, baseline).to_dict()
     rows = [row for rows in requests for row in rows]
     assert counted == serving_histograms(rows, baseline).to_dict()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 7199), request), min_size=1, max_size=12),
+    st.integers(0, 7200),
+    st.integers(0, 7200),
+)
+def test_filtered_capture_files_count_like_the_rows_in_the_window(timed, start, stop):
+    import tempfile
+    from pathlib import Path
+
+    import orjson
+
+    from cloudeploy.monitoring.capture import capture_filename, capture_histograms
+    from cloudeploy.monitoring.histogram import serving_histograms
+
+    hour = 1_763_632_800.0
+    numeric = [(offset, [[row[0], row[0]] for row in rows]) for offset, rows in timed]
+    baseline = compute_baseline([[0.0, 0.0], [1.0, 1.0]], bins=5)
+    with tempfile.TemporaryDirectory() as directory:
+        for offset, rows in numeric:
+            path = Path(directory) / capture_filename(1, hour + offset)
+            line = {"ts": hour + offset, "features": ["x0", "x1"], "instances": rows}
+            with path.open("ab") as handle:
+                handle.write(orjson.dumps(line) + b"\n")
+        counted = capture_histograms(directory, baseline, since=hour + start, until=hour + stop)
+    kept = [row for offset, rows in numeric if start <= offset < stop for row in rows]
+    expected = serving_histograms(kept, baseline) if kept else None
+    for name in ("x0", "x1"):
+        counts = expected[name].counts.tolist() if expected else [0] * 5
+        assert counted[name].counts.tolist() == counts
