@@ -114,10 +114,11 @@ class GridHistogram:
         magnitude = max(abs(low), abs(high))
         floor = (math.frexp(magnitude)[1] if magnitude else 0) - _RELATIVE_RESOLUTION_BITS
         floor = max(floor, _SMALLEST_EXPONENT)
-        if high == low:
+        half_span = high / 2 - low / 2  # halves keep the span finite near the float limits
+        if half_span <= 0:  # a constant, or two neighbouring subnormals
             exponent = floor
-        else:  # halves keep the span finite near the float limits; -1 keeps the guess low
-            log_span = math.log2(high / 2 - low / 2) + 1
+        else:  # the -1 keeps the guess at or below the smallest exponent that fits
+            log_span = math.log2(half_span) + 1
             exponent = max(floor, math.floor(log_span - math.log2(self.cells)) - 1)
         while self._cells_spanned(low, high, exponent) > self.cells:
             exponent += 1
