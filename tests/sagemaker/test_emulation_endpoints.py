@@ -272,6 +272,21 @@ def test_weights_decide_the_variant_and_target_variant_overrides(
     assert {invoke(runtime, "ep", rows)["variant"] for _ in range(5)} == {"v2"}
 
 
+def test_retained_variant_properties_keep_the_live_weight(serving, sm, put_config):
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName=serving,
+        DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredWeight": 3.0}],
+    )
+    sm.describe_endpoint(EndpointName=serving)
+    put_config("c1-again", {"v1": ("m1", 1.0)})
+    sm.update_endpoint(
+        EndpointName=serving, EndpointConfigName="c1-again", RetainAllVariantProperties=True
+    )
+    assert (
+        sm.describe_endpoint(EndpointName=serving)["ProductionVariants"][0]["CurrentWeight"] == 3.0
+    )
+
+
 def test_weights_for_an_unknown_variant_are_refused(serving, sm):
     with pytest.raises(ClientError, match="not present within endpoint configuration"):
         sm.update_endpoint_weights_and_capacities(

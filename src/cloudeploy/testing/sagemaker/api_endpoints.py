@@ -112,8 +112,19 @@ def update_endpoint(self) -> ActionResult:
                 if runtime.status != "Failed"
                 else f'Cannot update failed endpoint "{runtime.record.arn}"; delete and recreate it.'
             )
-        runtime.start_update(config_name, config, plan)
+        runtime.start_update(config_name, config, plan, _retained_properties(self))
     return ActionResult({"EndpointArn": runtime.record.arn})
+
+
+def _retained_properties(self) -> frozenset[str]:
+    """What RetainAllVariantProperties keeps, less ExcludeRetainedVariantProperties."""
+    if not self._get_param("RetainAllVariantProperties"):
+        return frozenset()
+    excluded = {
+        p.get("VariantPropertyType")
+        for p in self._get_param("ExcludeRetainedVariantProperties") or []
+    }
+    return frozenset({"DesiredWeight", "DesiredInstanceCount"} - excluded)
 
 
 def update_endpoint_weights_and_capacities(self) -> ActionResult:

@@ -118,6 +118,7 @@ class EndpointRuntime:
         self.pending_started: dt.datetime | None = None
         self._phases: list[Callable[[], None]] = []
         self._plan = TrafficPlan()
+        self._retain: frozenset[str] = frozenset()
         self._sync()
 
     # -- starting operations --------------------------------------------------
@@ -130,8 +131,17 @@ class EndpointRuntime:
             self._phases = [self._provision_new, self._finish_create]
             self._sync()
 
-    def start_update(self, config_name: str, config: dict[str, Any], plan: TrafficPlan) -> None:
+    def start_update(
+        self,
+        config_name: str,
+        config: dict[str, Any],
+        plan: TrafficPlan,
+        retain: frozenset[str] = frozenset(),
+    ) -> None:
+        """Move to ``config`` as ``plan`` says; ``retain`` names the variant properties
+        (``DesiredWeight``, ``DesiredInstanceCount``) that same-named variants keep."""
         with self.lock:
+            self._retain = retain
             self.pending_config = (config_name, config)
             self.pending_started = utcnow()
             self._plan = plan
@@ -194,7 +204,7 @@ class EndpointRuntime:
             return
         with self.lock:
             _, config = self.pending_config  # type: ignore[misc]
-            green = variants_of(self.account, self.region, config)
+            green = [self._retained(v) for v in variants_of(self.account, self.region, config)]
         try:
             self.fleet.provision(v.key for v in green)
         except ProvisionError as error:
@@ -205,6 +215,16 @@ class EndpointRuntime:
             return
         with self.lock:
             self.green = green
+
+    def _retained(self, variant: Variant) -> Variant:
+        current = next((v for v in self.variants if v.name == variant.name), None)
+        if current is None:
+            return variant
+        if "DesiredWeight" in self._retain:
+            variant = replace(variant, weight=current.weight)
+        if "DesiredInstanceCount" in self._retain:
+            variant = replace(variant, instances=current.instances)
+        return variant
 
     def _finish_create(self) -> None:
         with self.lock:
