@@ -376,6 +376,7 @@ def _init_worker(context: dict[str, Any]) -> None:
     key = (context["package_dir"], context["trust"])
     if _WORKER.get("key") != key:
         _WORKER["model"] = load_package(context["package_dir"], trust=context["trust"])
+        _WORKER["predict"] = array_predict(_WORKER["model"])
         _WORKER["key"] = key
     _WORKER["context"] = context
 
@@ -409,7 +410,7 @@ def process_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
             checked = check_rows(batch.table, context["features"], model.schema)
             failed = dict(checked.failures)
             ok = checked.ok
-            predictions, rejected = _predict(model, checked.model_input)
+            predictions, rejected = _predict(_WORKER["predict"], checked.model_input)
             if rejected:
                 import numpy as np
 
@@ -447,7 +448,25 @@ def process_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def _predict(model, model_input) -> tuple[list[Any], dict[int, str]]:
+def array_predict(model) -> Callable[[Any], Any]:
+    """``model``'s predict for whole chunks, returning an array where the served output is one.
+
+    Class labels and regression values come back as the estimator's numpy
+    array (what ``LoadedModel.predict`` would turn into a list, value for
+    value), which pyarrow takes without a Python object per row. Other outputs
+    (probabilities, ONNX models) go through ``LoadedModel.predict``.
+    """
+    import numpy as np
+
+    if model.manifest.format == "onnx" or model.output_kind not in ("class_labels", "regression"):
+        return model.predict
+    estimator_predict = model.model.predict
+    if model.output_kind == "regression":
+        return lambda data: np.asarray(estimator_predict(data), dtype=float)
+    return estimator_predict
+
+
+def _predict(predict: Callable[[Any], Any], model_input) -> tuple[Any, dict[int, str]]:
     """Predictions for every row, isolating rows the model itself refuses.
 
     A chunk the estimator rejects (an unseen category, say) is split in halves
@@ -458,16 +477,16 @@ def _predict(model, model_input) -> tuple[list[Any], dict[int, str]]:
     if len(model_input) == 0:
         return [], {}
     try:
-        return list(model.predict(model_input)), {}
+        return predict(model_input), {}
     except (ValueError, TypeError) as error:
         if len(model_input) == 1:
             return [], {0: f"the model rejected the row: {error}"}
     middle = len(model_input) // 2
     take = (lambda a, b: model_input.iloc[a:b]) if hasattr(model_input, "iloc") else (lambda a, b: model_input[a:b])
-    first, first_rejected = _predict(model, take(0, middle))
-    second, second_rejected = _predict(model, take(middle, len(model_input)))
+    first, first_rejected = _predict(predict, take(0, middle))
+    second, second_rejected = _predict(predict, take(middle, len(model_input)))
     rejected = {**first_rejected, **{middle + k: v for k, v in second_rejected.items()}}
-    return first + second, rejected
+    return [*first, *second], rejected
 
 
 def _output_table(table, carry: list[str], ok, predictions: list[Any], fmt: str):
@@ -477,9 +496,9 @@ def _output_table(table, carry: list[str], ok, predictions: list[Any], fmt: str)
     """
     import pyarrow as pa
 
-    if fmt == "csv" and predictions and isinstance(predictions[0], (list, dict)):
+    if fmt == "csv" and len(predictions) and isinstance(predictions[0], (list, dict)):
         predictions = [json.dumps(p) for p in predictions]
-    column = pa.array(predictions) if predictions else pa.array([], pa.float64())
+    column = pa.array(predictions) if len(predictions) else pa.array([], pa.float64())
     if not carry:
         return pa.table({PREDICTION_COLUMN: column})
     return table.select(carry).filter(pa.array(ok)).append_column(PREDICTION_COLUMN, column)
