@@ -141,7 +141,7 @@ def local_home(provider: Any) -> Path:
 
 def plan_local(spec: BatchSpec, provider: Any, model: Any = None, *, trust: bool = False) -> LocalBatchJob:
     """The local job for ``spec``, planned (or found, when it exists)."""
-    from cloudeploy.batch.engine import plan_job
+    from cloudeploy.batch.plan import plan_job
 
     return LocalBatchJob(plan_job(spec, local_home(provider), model=model, provider=provider, trust=trust))
 

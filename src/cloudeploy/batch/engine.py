@@ -1,8 +1,6 @@
 """The local batch engine: planned chunks, scored by worker processes, written as parts.
 
-A job is *planned* once (:func:`plan_job`): the model is resolved to a package,
-the input is fingerprinted and cut into chunks, the needed columns are checked
-against the input's header, and all of it is stored in the job directory
+A job is planned once (:mod:`cloudeploy.batch.plan`) into its job directory
 (:mod:`cloudeploy.batch.jobdir`). :func:`run_job` then scores the chunks that
 are not finished yet: each worker process loads the model once and, per chunk,
 reads only that chunk's bytes, checks the rows with numpy masks, predicts in
@@ -18,7 +16,6 @@ same spec (the job id derives from it) skips finished chunks.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -28,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from cloudeploy.batch.jobdir import JobDir, write_json
-from cloudeploy.batch.spec import PREDICTION_COLUMN, BatchSpec, errors_uri
-from cloudeploy.errors import ConflictError, OperationFailed, ValidationError
+from cloudeploy.batch.spec import PREDICTION_COLUMN, BatchSpec
+from cloudeploy.errors import OperationFailed
 
 #: ``progress(chunks_done, chunks_total, rows_done)``
 ChunkProgress = Callable[[int, int, int], None]
@@ -37,190 +34,6 @@ ChunkProgress = Callable[[int, int, int], None]
 
 def _no_progress(done: int, total: int, rows: int) -> None:
     pass
-
-
-# -- planning ------------------------------------------------------------------
-
-
-def derive_job_id(spec: BatchSpec, model_digest: str, input_fingerprint: list[dict[str, Any]]) -> str:
-    """A job id that is the same exactly when the same model scores the same input the same way."""
-    identity = {
-        **{k: v for k, v in spec.to_dict().items() if k not in ("job_id", "workers", "model", "options")},
-        "model_digest": model_digest,
-        "input": input_fingerprint,
-        "destination": spec.destination if "://" in spec.destination else os.path.abspath(spec.destination),
-    }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-    return f"batch-{digest[:12]}"
-
-
-def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = None, trust: bool = False) -> JobDir:
-    """Create (or find) the job directory for ``spec`` under ``home`` and return it.
-
-    ``model`` overrides ``spec.model`` (an estimator object, for the Python
-    API). Re-planning a spec whose job exists returns that job unchanged; a job
-    id given explicitly with a different spec is a ConflictError.
-    """
-    from cloudeploy.batch import io
-    from cloudeploy.batch.model import resolve_model
-
-    home = Path(home)
-    resolved = resolve_model(spec.model if model is None else model, provider, home, trust=trust)
-    source = SourceFiles.of(spec.source, provider)
-    fingerprint = source.fingerprint
-    job_id = spec.job_id or derive_job_id(spec, resolved.digest, fingerprint)
-    spec = spec.with_job_id(job_id)
-    job = JobDir(home / job_id)
-    if job.exists():
-        recorded = job.record()
-        if recorded["model_digest"] != resolved.digest or recorded["input"] != fingerprint or (
-            BatchSpec.from_dict(recorded["spec"]) != spec
-        ):
-            raise ConflictError(
-                f"batch job {job_id} exists with another model, input or spec",
-                hint="use another --job-id, or leave it out to derive one from the spec",
-            )
-        return job
-    from cloudeploy.packaging import read_manifest
-
-    files = source.materialize(job.path / "input")
-    schema = read_manifest(resolved.package_dir).schema
-    names = input_columns(files[0], spec.input_format)  # type: ignore[arg-type]
-    _check_columns(files[0], names, list(spec.carry_columns))
-    columns = feature_columns(spec, schema, names)
-    _check_columns(files[0], names, [*spec.carry_columns, *columns])
-    chunks = io.plan_chunks(files, spec.input_format, spec.chunk_rows)  # type: ignore[arg-type]
-    job.create(
-        {
-            "spec": spec.to_dict(),
-            "model": resolved.label,
-            "package_dir": str(resolved.package_dir),
-            "model_digest": resolved.digest,
-            "trust": trust,
-            "input": fingerprint,
-            "feature_columns": columns,
-            "chunks": chunks,
-            **outputs_of(spec, job),
-            "created_at": time.time(),
-        }
-    )
-    job.write_status(state="pending", chunks_total=len(chunks))
-    return job
-
-
-def feature_columns(spec: BatchSpec, schema, names: list[str] | None) -> list[str]:
-    """The input columns that feed the model's features, in the model's order.
-
-    Without ``spec.features``: the model's feature names; for a model fitted
-    on a plain array (features ``x0..``) whose names the input lacks, the
-    input's columns other than the carried ones, in input order, when their
-    number matches.
-    """
-    if not spec.features:
-        if schema.named or names is None or all(n in names for n in schema.names):
-            return schema.names
-        rest = [n for n in names if n not in spec.carry_columns]
-        if len(rest) != len(schema):
-            raise ValidationError(
-                f"the model takes {len(schema)} unnamed features but the input has {len(rest)} other "
-                f"column(s) ({', '.join(rest)})",
-                hint="name the input columns to use with features (CLI: --feature COL, once per feature)",
-            )
-        return rest
-    if len(spec.features) != len(schema):
-        raise ValidationError(
-            f"features names {len(spec.features)} column(s) but the model takes {len(schema)} "
-            f"({', '.join(schema.names)})"
-        )
-    if schema.named and list(spec.features) != schema.names:
-        raise ValidationError(
-            f"the model was fitted on named features ({', '.join(schema.names)}); features must name the same, "
-            f"got {', '.join(spec.features)}"
-        )
-    return list(spec.features)
-
-
-def input_columns(path: str, fmt: str) -> list[str] | None:
-    """The column names of the input's first file (JSON Lines: of its first record), if known."""
-    import orjson
-
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_schema(path).names
-    if fmt == "csv":
-        import csv
-
-        with open(path, newline="") as handle:
-            return next(csv.reader(handle), [])
-    with open(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    first = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    return None  # a bad first record is reported as a failed row
-                return list(first) if isinstance(first, dict) else None
-    return None
-
-
-def _check_columns(path: str, names: list[str] | None, needed: list[str]) -> None:
-    """Refuse at once an input that lacks a needed column (rather than failing every row)."""
-    if names is None:
-        return
-    missing = [c for c in needed if c not in names]
-    if missing:
-        raise ValidationError(
-            f"{path} has no column(s) {', '.join(missing)} (it has: {', '.join(names) or 'none'})",
-            hint="check --id-column and the model's features, or pass --feature for each input column",
-        )
-
-
-class SourceFiles:
-    """A job's input: local files, or cloud objects downloaded into the job on demand."""
-
-    def __init__(self, fingerprint: list[dict[str, Any]], files: list[str], objects=None, store=None) -> None:
-        self.fingerprint = fingerprint
-        self._files = files
-        self._objects = objects
-        self._store = store
-
-    @classmethod
-    def of(cls, source: str, provider: Any = None) -> SourceFiles:
-        """List ``source`` (a path, glob, ``gs://`` or ``s3://`` URI); NotFoundError when empty."""
-        from cloudeploy.batch import io, remote
-
-        if remote.is_remote(source):
-            store = remote.object_store(source, provider)
-            objects = store.list(source)
-            fingerprint = [{"uri": o.uri, "size": o.size, "tag": o.tag} for o in objects]
-            return cls(fingerprint, [], objects, store)
-        files = io.expand_source(source)
-        return cls(io.fingerprint(files), files)
-
-    def materialize(self, folder: Path) -> list[str]:
-        """Local paths of the input files (downloading cloud objects into ``folder`` once)."""
-        if self._objects is None:
-            return self._files
-        from cloudeploy.batch import remote
-
-        return remote.fetch(self._objects, self._store, folder)
-
-
-def outputs_of(spec: BatchSpec, job: JobDir) -> dict[str, str]:
-    """Where a job's output and failed rows go, and where they are written first."""
-    from cloudeploy.batch import remote
-
-    if remote.is_remote(spec.destination):
-        return {
-            "destination": spec.destination,
-            "errors": errors_uri(spec.destination),
-            "local_destination": str(job.path / f"output.{spec.output_format}"),
-            "local_errors": str(job.path / "errors.jsonl"),
-        }
-    destination = os.path.abspath(spec.destination)
-    errors = os.path.abspath(errors_uri(spec.destination))
-    return {"destination": destination, "errors": errors, "local_destination": destination, "local_errors": errors}
 
 
 # -- running -------------------------------------------------------------------

@@ -78,7 +78,7 @@ def submit_sagemaker(
 ) -> SageMakerBatchJob:
     """Stage the input, create the transform job (once), and follow it if ``wait``."""
     from cloudeploy.batch.api import local_home
-    from cloudeploy.batch.engine import SourceFiles, derive_job_id
+    from cloudeploy.batch.plan import SourceFiles, derive_job_id
     from cloudeploy.providers.sagemaker.errors import translated
 
     source = SourceFiles.of(spec.source, provider)

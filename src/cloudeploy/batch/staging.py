@@ -61,7 +61,7 @@ def stage_input(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cloudeploy.batch.engine import feature_columns, input_columns
+    from cloudeploy.batch.plan import feature_columns, input_columns
     from cloudeploy.batch.validate import check_rows
 
     marker = job.path / "staged.json"

@@ -117,7 +117,7 @@ def submit_vertex(
 ) -> VertexBatchJob:
     """Stage the input, create the BatchPredictionJob (once), and follow it if ``wait``."""
     from cloudeploy.batch.api import local_home
-    from cloudeploy.batch.engine import SourceFiles, derive_job_id
+    from cloudeploy.batch.plan import SourceFiles, derive_job_id
     from cloudeploy.providers.vertex.errors import translated
 
     source = SourceFiles.of(spec.source, provider)
