@@ -4,11 +4,10 @@ A :class:`ModelServer` runs ``cloudeploy serve PACKAGE --port P --host 127.0.0.1
 --version VARIANT --model NAME --trust`` in its own process, answering SageMaker's
 container contract (``GET /ping``, ``POST /invocations``).
 
-Processes come from a multiprocessing *forkserver* that has already imported
-the serving stack and scikit-learn, so a new server is up in a fraction of a
-second instead of paying those imports every time (an update or a test starts
-many). Each child runs the very same CLI entry point with the same arguments
-as ``python -m cloudeploy.cli serve ...``, and dies with the forkserver.
+Processes come from :func:`cloudeploy.serving.launcher.launch_server` (a
+forkserver with the serving stack preloaded: a server is up in a fraction of a
+second); each runs the same CLI entry point and arguments as ``python -m
+cloudeploy.cli serve ...`` and dies with the forkserver.
 
 Every started server is remembered, so that endpoint deletion, ``reset()`` and
 interpreter exit stop it: the emulation leaves no orphan processes.
@@ -18,11 +17,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing
 import os
-import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -30,23 +26,10 @@ from pathlib import Path
 
 import httpx
 
+from cloudeploy.serving.launcher import launch_server
+
 _LIVE: set[ModelServer] = set()
 _LIVE_LOCK = threading.Lock()
-_CONTEXT_LOCK = threading.Lock()
-_CONTEXT = None
-
-#: Imported once by the forkserver; children inherit them.
-PRELOAD = [
-    "cloudeploy.testing.sagemaker.runner",
-    "cloudeploy.cli",
-    "cloudeploy.commands.serve",
-    "cloudeploy.serving.server",
-    "cloudeploy.serving.app",
-    "cloudeploy.packaging.load",
-    "sklearn.linear_model",
-    "sklearn.ensemble",
-    "joblib",
-]
 
 
 class ServerStartError(RuntimeError):
@@ -57,42 +40,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _context():
-    global _CONTEXT
-    with _CONTEXT_LOCK:
-        if _CONTEXT is None:
-            method = (
-                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            )
-            _CONTEXT = multiprocessing.get_context(method)
-            if method == "forkserver":
-                _CONTEXT.set_forkserver_preload(PRELOAD)
-        return _CONTEXT
-
-
-def _die_with_parent() -> None:
-    """Linux: get SIGTERM when the forkserver goes away, so no server outlives it."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-
-def _serve(argv: list[str], log_path: str) -> None:
-    """Child process: ``cloudeploy <argv>`` with stdout and stderr going to ``log_path``."""
-    _die_with_parent()
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    sys.argv = ["cloudeploy", *argv]
-    from cloudeploy.cli import main
-
-    main()
 
 
 class ModelServer:
@@ -110,11 +57,8 @@ class ModelServer:
             "serve", str(self.package_dir), "--port", str(self.port), "--host", "127.0.0.1",
             "--version", variant, "--model", model, "--trust",
         ]  # fmt: skip
-        self.process = _context().Process(
-            target=_serve, args=(argv, self._log_path), name=f"serve-{variant}"
-        )
-        self.process.start()
-        self.pid: int = self.process.pid  # type: ignore[assignment]
+        self.process = launch_server(argv, self._log_path)
+        self.pid: int = self.process.pid
         with _LIVE_LOCK:
             _LIVE.add(self)
 
@@ -155,12 +99,7 @@ class ModelServer:
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds (SageMaker gives 30)."""
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(grace)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join()
+        self.process.stop(grace)
         with _LIVE_LOCK:
             _LIVE.discard(self)
         with contextlib.suppress(OSError):
