@@ -27,6 +27,7 @@ from cloudeploy.providers.base import (
     Prediction,
     ProgressCallback,
     Provider,
+    VersionMetrics,
     no_progress,
     wait_until,
 )
@@ -672,6 +673,34 @@ class VertexProvider(Provider):
             model=body.get("modelDisplayName", ""),
             raw={"deployed_model_id": body.get("deployedModelId")},
         )
+
+    def version_metrics(
+        self, endpoint: str, version: str, *, since: float, until: float | None = None
+    ) -> VersionMetrics:
+        """Requests, 5xx errors and p99 latency of ``version`` from Cloud Monitoring.
+
+        The version's deployed model on ``endpoint`` is looked up now, so a version
+        that is no longer deployed raises NotFoundError.
+        """
+        from cloudeploy.providers.vertex import metrics
+
+        label = normalize_version(version)
+        deployed = mapping.deployed_versions(self._endpoint(endpoint))
+        if label not in deployed:
+            raise NotFoundError(
+                f"{label} is not deployed on endpoint {endpoint} (deployed: {', '.join(deployed) or 'none'})"
+            )
+        until = time.time() if until is None else until
+        with translated(f"reading the metrics of {endpoint} {label} from Cloud Monitoring"):
+            return metrics.version_metrics(
+                self.clients.monitoring,
+                project=self.settings.project,
+                endpoint_id=endpoint,
+                deployed_model_id=str(deployed[label].id),
+                version=label,
+                since=since,
+                until=until,
+            )
 
     def delete_endpoint(
         self,

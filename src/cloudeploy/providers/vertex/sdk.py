@@ -4,6 +4,10 @@ Clients use the REST transport. With ``api_endpoint`` in the profile (the
 emulator) they send anonymous requests there, and Cloud Storage goes to
 ``storage_endpoint``; otherwise they use Application Default Credentials and the
 regional ``{region}-aiplatform.googleapis.com``. Clients are built on first use.
+
+Cloud Monitoring is the exception: google-cloud-monitoring has gRPC transports
+only, so with ``monitoring_endpoint`` (the emulator's) it gets a plaintext
+channel there, and otherwise monitoring.googleapis.com with the credentials.
 """
 
 from __future__ import annotations
@@ -63,6 +67,31 @@ class VertexClients:
     @functools.cached_property
     def jobs(self) -> Any:
         return self._gapic("JobServiceClient")
+
+    @functools.cached_property
+    def monitoring(self) -> Any:
+        """A ``monitoring_v3.MetricServiceClient``; ConfigError for an emulator profile without one."""
+        from google.cloud import monitoring_v3
+
+        if self.settings.monitoring_endpoint:
+            import grpc
+            from google.cloud.monitoring_v3.services.metric_service.transports import (
+                MetricServiceGrpcTransport,
+            )
+
+            channel = grpc.insecure_channel(self.settings.monitoring_endpoint)
+            return monitoring_v3.MetricServiceClient(
+                transport=MetricServiceGrpcTransport(channel=channel)
+            )
+        if self.settings.api_endpoint:
+            from cloudeploy.errors import ConfigError
+
+            raise ConfigError(
+                "the profile points at an emulator (api_endpoint) but has no monitoring_endpoint",
+                hint="add the emulator's monitoring_endpoint (host:port) to the profile; "
+                "`cloudeploy emulator vertex --output json` prints it",
+            )
+        return monitoring_v3.MetricServiceClient(credentials=self.credentials)
 
     @functools.cached_property
     def storage(self) -> Any:

@@ -4,8 +4,9 @@ Keys (fixed: the Terraform handoff writes exactly these): ``project``,
 ``region``, ``staging_bucket`` (``gs://bucket[/prefix]``), ``service_account``,
 ``serving_image`` (the cloudeploy serving image in Artifact Registry),
 ``network``, ``encryption_key`` (a CMEK key name), ``alert_emails``,
-``notification_channels``, and for the emulator only ``api_endpoint`` and
-``storage_endpoint``.
+``notification_channels``, and for the emulator only ``api_endpoint``,
+``storage_endpoint`` and ``monitoring_endpoint`` (its plaintext gRPC Cloud
+Monitoring, ``host:port``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ KNOWN_KEYS = frozenset(
         "notification_channels",
         "api_endpoint",
         "storage_endpoint",
+        "monitoring_endpoint",
     }
 )
 
@@ -46,6 +48,7 @@ class VertexSettings:
     notification_channels: tuple[str, ...] = ()
     api_endpoint: str | None = None
     storage_endpoint: str | None = None
+    monitoring_endpoint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -99,5 +102,6 @@ class VertexSettings:
             notification_channels=tuple(settings.get("notification_channels", ())),
             api_endpoint=settings.get("api_endpoint"),
             storage_endpoint=settings.get("storage_endpoint"),
+            monitoring_endpoint=settings.get("monitoring_endpoint"),
             extra={k: v for k, v in settings.items() if k not in KNOWN_KEYS},
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -177,7 +178,19 @@ def _predict(call: Call, endpoint: str, deployed_model_id: str | None) -> Any:
         raise invalid("instances must be a non-empty list.")
     with call.backend.lock:
         deployed = call.backend.endpoints.route(endpoint, deployed_model_id)
-    predictions = deployed.server.predict(instances, call.body.get("parameters"))
+    started = time.monotonic()
+    code = 200
+    try:
+        predictions = deployed.server.predict(instances, call.body.get("parameters"))
+    except ApiError as error:
+        code = error.http_status
+        raise
+    finally:
+        # Cloud Monitoring's prediction metrics count every request a model answered.
+        call.backend.metrics.record(
+            call.groups["project"], call.groups["region"], endpoint.rsplit("/", 1)[-1], deployed.id,
+            latency_ms=(time.monotonic() - started) * 1000.0, code=code, at=time.time(),
+        )  # fmt: skip
     return {
         "predictions": predictions,
         "deployedModelId": deployed.id,
@@ -314,7 +327,7 @@ def dispatch(
 
 
 def create_app(backends: Backends):
-    """The Starlette application serving ``/v1/...`` and ``/ui/...``."""
+    """The Starlette application serving ``/v1/...``, ``/ui/...`` and Monitoring's ``/v3/.../timeSeries``."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -329,6 +342,17 @@ def create_app(backends: Backends):
         )
         return Response(json.dumps(body), status_code=status, media_type="application/json")
 
+    async def time_series(request: Request) -> Response:
+        """Cloud Monitoring v3 ``projects.timeSeries.list`` (REST)."""
+        query = dict(request.query_params)
+        name = f"projects/{request.path_params['project']}"
+        try:
+            body = await run_in_threadpool(backends.metrics.list_time_series, name, query)
+        except ApiError as error:
+            return Response(json.dumps(error.body()), status_code=error.http_status,
+                            media_type="application/json")  # fmt: skip
+        return Response(json.dumps(body), media_type="application/json")
+
     async def health(request: Request) -> Response:
         return Response("ok", media_type="text/plain")
 
@@ -336,6 +360,7 @@ def create_app(backends: Backends):
     return Starlette(
         routes=[
             StarletteRoute("/healthz", health),
+            StarletteRoute("/v3/projects/{project}/timeSeries", time_series, methods=["GET"]),
             StarletteRoute("/{prefix:path}", handle, methods=methods),
         ]
     )

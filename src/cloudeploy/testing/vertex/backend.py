@@ -22,6 +22,7 @@ from cloudeploy.testing.vertex.monitoring import MonitoringJobStore
 from cloudeploy.testing.vertex.operations import OperationStore
 from cloudeploy.testing.vertex.runner import ModelServer, stop_all
 from cloudeploy.testing.vertex.storage import Bucketeer
+from cloudeploy.testing.vertex.timeseries import PredictionMetrics
 
 
 class RegionBackend:
@@ -32,9 +33,18 @@ class RegionBackend:
     """
 
     def __init__(
-        self, project: str, region: str, *, ids: IdSource, storage: Bucketeer, workdir: Path
+        self,
+        project: str,
+        region: str,
+        *,
+        ids: IdSource,
+        storage: Bucketeer,
+        workdir: Path,
+        metrics: PredictionMetrics,
     ) -> None:
         self.parent = f"projects/{project}/locations/{region}"
+        #: Shared by every region: Cloud Monitoring is queried per project.
+        self.metrics = metrics
         self.lock = threading.RLock()
         self._storage = storage
         self._workdir = workdir
@@ -73,6 +83,7 @@ class Backends:
     def __init__(self, storage: Bucketeer) -> None:
         self._storage = storage
         self._ids = IdSource()
+        self.metrics = PredictionMetrics()
         self._lock = threading.Lock()
         self._backends: dict[tuple[str, str], RegionBackend] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="cloudeploy-vertex-emulator-"))
@@ -82,7 +93,12 @@ class Backends:
             key = (project, region)
             if key not in self._backends:
                 self._backends[key] = RegionBackend(
-                    project, region, ids=self._ids, storage=self._storage, workdir=self._workdir
+                    project,
+                    region,
+                    ids=self._ids,
+                    storage=self._storage,
+                    workdir=self._workdir,
+                    metrics=self.metrics,
                 )
             return self._backends[key]
 
@@ -98,6 +114,7 @@ class Backends:
             backends, self._backends = list(self._backends.values()), {}
         for backend in backends:
             backend.clear()
+        self.metrics.clear()
         for child in self._workdir.iterdir():
             shutil.rmtree(child, ignore_errors=True)
 

@@ -57,7 +57,8 @@ def vertex(
     Point google-cloud-aiplatform at it with ``aiplatform.init(api_transport="rest",
     api_endpoint=URL, credentials=AnonymousCredentials(), ...)`` and set
     ``STORAGE_EMULATOR_HOST`` for google-cloud-storage. With ``--output json`` one
-    JSON line ({"api_endpoint", "storage_endpoint", "project", "region", "profile"})
+    JSON line ({"api_endpoint", "storage_endpoint", "monitoring_endpoint" (gRPC
+    Cloud Monitoring, host:port), "project", "region", "profile"})
     is printed once both servers are ready. Ctrl-C (or SIGTERM) stops them and
     every model server they started.
     """
@@ -71,6 +72,7 @@ def vertex(
         ready = {
             "api_endpoint": emulator.api_endpoint,
             "storage_endpoint": emulator.storage_endpoint,
+            "monitoring_endpoint": emulator.monitoring_endpoint,
             "project": project,
             "region": region,
             "profile": profile,

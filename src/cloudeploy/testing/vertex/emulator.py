@@ -1,6 +1,7 @@
 """The running emulator: Vertex AI v1 REST API plus Cloud Storage on 127.0.0.1.
 
-``start_emulator()`` starts both in background threads of this process and
+``start_emulator()`` starts both (and Cloud Monitoring's gRPC MetricService,
+when google-cloud-monitoring is installed) in background threads of this process and
 yields a :class:`VertexEmulator` that knows their endpoints, writes a cloudeploy
 profile for them, points the real SDK at them and resets all state between tests.
 Leaving the context stops the servers and every model-server process.
@@ -43,6 +44,7 @@ class VertexEmulator:
         self._backends: Backends | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._metric_service: Any = None
 
     # -- endpoints -------------------------------------------------------------
 
@@ -53,6 +55,14 @@ class VertexEmulator:
     @property
     def storage_endpoint(self) -> str:
         return self._storage.endpoint
+
+    @property
+    def monitoring_endpoint(self) -> str | None:
+        """``host:port`` of the gRPC MetricService (plaintext), or None without google-cloud-monitoring.
+
+        The same time series are served as REST on ``{api_endpoint}/v3/projects/P/timeSeries``.
+        """
+        return self._metric_service.endpoint if self._metric_service is not None else None
 
     @property
     def backends(self) -> Backends:
@@ -97,11 +107,25 @@ class VertexEmulator:
                 hint="is the port in use? pick another with --port, or 0 for a free one",
             )
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._start_metric_service()
         atexit.register(self.stop)
         return self
 
+    def _start_metric_service(self) -> None:
+        try:
+            import google.cloud.monitoring_v3  # noqa: F401
+            import grpc  # noqa: F401
+        except ImportError:
+            return  # REST /v3 still answers; only the gRPC client needs this
+        from cloudeploy.testing.vertex.metric_service import MetricServiceServer
+
+        self._metric_service = MetricServiceServer(self.backends.metrics, self.host).start()
+
     def stop(self) -> None:
         """Stop the API, every model server and Cloud Storage. Safe to call twice."""
+        if self._metric_service is not None:
+            self._metric_service.stop()
+            self._metric_service = None
         if self._server is not None:
             self._server.should_exit = True
             if self._thread is not None:
@@ -127,6 +151,9 @@ class VertexEmulator:
     def profile_settings(self, bucket: str = "cloudeploy-test") -> dict[str, Any]:
         """A ``provider = "vertex"`` profile table pointing at this emulator; creates ``bucket``."""
         Bucketeer(self.storage_endpoint, self.project).ensure_bucket(bucket)
+        monitoring = (
+            {"monitoring_endpoint": self.monitoring_endpoint} if self.monitoring_endpoint else {}
+        )
         return {
             "provider": "vertex",
             "project": self.project,
@@ -135,6 +162,7 @@ class VertexEmulator:
             "serving_image": f"{self.region}-docker.pkg.dev/{self.project}/cloudeploy/cloudeploy-serving:latest",
             "api_endpoint": self.api_endpoint,
             "storage_endpoint": self.storage_endpoint,
+            **monitoring,
         }
 
     def init_sdk(self, **kwargs: Any) -> None:
