@@ -10,12 +10,9 @@ import json
 import re
 import subprocess
 
-import pytest
-
 from tests.terraform.hcl import ROOT, checkov_skips
 
 SCRIPT = ROOT / ".ci" / "checkov.sh"
-VENV_CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 REQUIRED = {
     "CKV_AWS_98",
@@ -55,15 +52,13 @@ def test_checkov_version_is_pinned():
 
 
 def test_checkov_reports_no_failed_check_over_terraform():
-    if not VENV_CHECKOV.exists():
-        pytest.skip(
-            "checkov's venv is missing: run .ci/checkov.sh once (CI runs it as its own step)"
-        )
+    # The script makes checkov's own venv on first use (a few minutes, once); CI makes
+    # it in a step of its own before the tests.
     result = subprocess.run(
         ["bash", str(SCRIPT), "--output", "json"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         check=False,
     )
     report = json.loads(result.stdout)

@@ -11,7 +11,9 @@ Adaptive for a lone client: a request that finds the batcher idle, and is still
 alone after the event loop has run everything else that was ready, is predicted
 inline on the loop. That skips two thread wake-ups, which on a busy machine cost
 more than the model; as soon as requests overlap they go to the worker thread and
-are coalesced. Inline and worker predictions never run at the same time.
+are coalesced. Inline and worker predictions never run at the same time. Only a
+fast model is predicted inline (recent predict calls under ``INLINE_BUDGET_S``):
+a slow one would block the event loop, and with it health checks and metrics.
 
 One bad request must not fail the others it was batched with: when a coalesced
 call raises, each request is predicted on its own and only the culprit gets the
@@ -34,6 +36,8 @@ BatchObserver = Callable[[int, int, float], None]
 _STOP = object()
 #: While holding a batch open, this long without a new request ends the wait.
 QUIET_GAP_S = 0.0005
+#: Predict inline on the event loop only while predict calls take less than this.
+INLINE_BUDGET_S = 0.005
 
 
 class _Item:
@@ -75,13 +79,15 @@ class MicroBatcher:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._last_batch_requests = 1
+        self._recent_predict_s = 0.0  # moving average of predict call durations
         self.pending = 0
 
     async def submit(self, rows: list[list[Any]]) -> list[Any]:
         idle = self.pending == 0
         self.pending += 1
         try:
-            if idle and self._inline_when_idle and len(rows) <= self._max_batch:
+            fast = self._recent_predict_s < INLINE_BUDGET_S
+            if idle and fast and self._inline_when_idle and len(rows) <= self._max_batch:
                 # Let every request that is already readable reach submit() first.
                 await asyncio.sleep(0)
                 if self.pending == 1:
@@ -98,10 +104,16 @@ class MicroBatcher:
     def _predict_inline(self, rows: list[list[Any]]) -> list[Any]:
         self._last_batch_requests = 1
         started = time.perf_counter()
-        outputs = self._predict(rows)
+        try:
+            outputs = self._predict(rows)
+        finally:
+            self._note_duration(time.perf_counter() - started)
         if self._observe is not None:
             self._observe(len(rows), 1, time.perf_counter() - started)
         return outputs
+
+    def _note_duration(self, seconds: float) -> None:
+        self._recent_predict_s = 0.8 * self._recent_predict_s + 0.2 * seconds
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Finish what is queued, then stop the worker thread."""
@@ -167,6 +179,7 @@ class MicroBatcher:
             for item in batch:
                 results.append(outputs[offset : offset + len(item.rows)])
                 offset += len(item.rows)
+        self._note_duration(time.perf_counter() - started)
         if self._observe is not None:
             self._observe(len(rows), len(batch), time.perf_counter() - started)
         self._deliver(batch, results)
