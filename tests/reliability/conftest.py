@@ -11,11 +11,20 @@ cheap to generate and the 413 path is exercised too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
+
+from cloudeploy.packaging.schema import InputSchema
 
 from tests.serving.helpers import ServerProcess
 
 BODY_LIMIT = 256 * 1024
+#: The values each categorical feature of the ``mixed`` package was fitted on.
+CATEGORIES = {
+    "numeric": {},
+    "mixed": {"city": ["paris", "lyon", "nice"], "rooms": [1, 2, 3, 4], "garden": [True, False]},
+}
 
 
 def _mixed_pipeline():
@@ -33,9 +42,9 @@ def _mixed_pipeline():
         {
             "area": rng.normal(80, 20, n),
             "income": rng.normal(50, 10, n),
-            "city": rng.choice(["paris", "lyon", "nice"], n),
-            "rooms": rng.integers(1, 5, n),
-            "garden": rng.choice([True, False], n),
+            "city": rng.choice(CATEGORIES["mixed"]["city"], n),
+            "rooms": rng.choice(CATEGORIES["mixed"]["rooms"], n),
+            "garden": rng.choice(CATEGORIES["mixed"]["garden"], n),
         }
     )
     frame.loc[::10, "income"] = np.nan
@@ -95,3 +104,19 @@ def servers(packages):
 def served(request, servers):
     """(kind, ServerProcess) for each package in turn."""
     return request.param, servers[request.param]
+
+
+@pytest.fixture
+def target(served, packages):
+    """The served package as a fuzzing target: its URL, input schema and fitted categories."""
+    from cloudeploy.packaging import read_manifest
+
+    kind, server = served
+    return Target(server.url, read_manifest(packages[kind]).schema, CATEGORIES[kind])
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    schema: InputSchema
+    categories: dict
