@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import pytest
 
 from cloudeploy.packaging.schema import InputSchema
-
 from tests.serving.helpers import ServerProcess
 
 BODY_LIMIT = 256 * 1024

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from cloudeploy.packaging.schema import Feature, InputSchema
 
 
-
 def _json_values(floats: st.SearchStrategy) -> st.SearchStrategy:
     return st.recursive(
         st.none() | st.booleans() | st.integers() | floats | st.text(max_size=20),
