@@ -30,6 +30,8 @@ EXIT_INTERRUPTED = 130
 @click.option("--max-p99-ms", type=float, default=None, help="Largest p99 latency of the new version (ms).")
 @click.option("--max-p99-ratio", type=float, default=None,
               help="Largest p99 of the new version relative to the current one (e.g. 1.5).")
+@click.option("--max-drift", type=float, default=None,
+              help="Largest skew of any feature in the new version's traffic (0..1), e.g. 0.3.")
 @click.option("--gate", "gates", multiple=True, metavar="NAME[:KEY=VALUE,...]",
               help="A registered gate and its settings, e.g. drift:max=0.3 (repeatable).")
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
@@ -42,11 +44,13 @@ EXIT_INTERRUPTED = 130
 @provider_options
 @output_option
 def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, max_p99_ms, max_p99_ratio,
-            gates, plan_file, native, resume, dry_run, live, timeout, provider, profile, output):
+            max_drift, gates, plan_file, native, resume, dry_run, live, timeout, provider, profile, output):
     """Move ENDPOINT's traffic to version --to, at once or step by step with guardrails."""
     from cloudeploy.api import resolve_provider
     from cloudeploy.errors import ValidationError
 
+    if max_drift is not None:
+        gates = (*gates, f"drift:max={max_drift}")
     overrides = dict(steps=steps, bake_s=bake, min_requests=min_requests, max_wait_s=max_wait,
                      max_error_rate=max_error_rate, max_p99_ms=max_p99_ms, max_p99_ratio=max_p99_ratio)
     wants_plan = plan_file is not None or bool(gates) or any(v is not None for v in overrides.values())

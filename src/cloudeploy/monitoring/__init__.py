@@ -19,6 +19,9 @@ pulls in neither numpy nor matplotlib):
 - ``alerts``: ``send_alerts`` (log + webhook)
 - ``report``: ``write_report`` (HTML with embedded plots + JSON)
 - ``evaluation``: ``evaluate`` (accuracy / error over time from labels)
+- ``run``: ``monitor``, ``configure``, ``status`` on any provider (``backend`` + ``local``,
+  ``sagemaker``, ``vertex``)
+- ``gate``: ``DriftGate``, the rollout gate ``drift`` (``promote --max-drift``)
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ _EXPORTS: dict[str, str] = {
     "AlertDelivery": "cloudeploy.monitoring.alerts",
     "write_report": "cloudeploy.monitoring.report",
     "evaluate": "cloudeploy.monitoring.evaluation",
+    "monitor": "cloudeploy.monitoring.run",
+    "configure": "cloudeploy.monitoring.run",
+    "status": "cloudeploy.monitoring.run",
+    "MonitorRun": "cloudeploy.monitoring.run",
+    "DriftGate": "cloudeploy.monitoring.gate",
     "Evaluation": "cloudeploy.monitoring.evaluation",
 }
 
@@ -74,6 +82,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from cloudeploy.monitoring.evaluation import Evaluation, evaluate  # noqa: F401
     from cloudeploy.monitoring.histogram import HistogramSet, serving_histograms  # noqa: F401
     from cloudeploy.monitoring.report import write_report  # noqa: F401
+    from cloudeploy.monitoring.gate import DriftGate  # noqa: F401
+    from cloudeploy.monitoring.run import MonitorRun, configure, monitor, status  # noqa: F401
     from cloudeploy.monitoring.result import FeatureResult, MonitoringResult  # noqa: F401
     from cloudeploy.monitoring.spec import MonitorSpec, parse_duration  # noqa: F401
     from cloudeploy.monitoring.stats import js_distance, js_divergence, linf_distance  # noqa: F401

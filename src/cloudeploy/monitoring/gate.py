@@ -1,0 +1,87 @@
+"""The ``drift`` rollout gate: the new version's serving data must not show skew above ``max``.
+
+At each step the gate scores the requests the new version captured in the
+step's window (``StepWindow.new.window_start``/``window_end``) against the new
+version's training baseline and fails when any feature's score exceeds ``max``
+(the gate's own threshold for every feature). Fewer than ``min_rows`` captured
+rows (default 30) is "cannot judge yet", which neither fails nor blocks a step.
+
+Registered as ``drift`` through the entry-point group ``cloudeploy.rollout_gates``;
+``promote --max-drift 0.3`` is ``--gate drift:max=0.3``. Works where the
+monitoring backend can read captures (local; SageMaker with data capture on).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cloudeploy.errors import CloudeployError, ValidationError
+from cloudeploy.rollout.gates import Gate, GateResult
+
+if TYPE_CHECKING:
+    from cloudeploy.rollout.gates import StepWindow
+
+DEFAULT_MIN_ROWS = 30
+
+
+class DriftGate(Gate):
+    """Fails when any feature of the new version's step traffic has skew above ``max_score``."""
+
+    name = "drift"
+
+    def __init__(self, max_score: float, min_rows: int = DEFAULT_MIN_ROWS) -> None:
+        self.max_score = max_score
+        self.min_rows = min_rows
+        self._baselines: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def describe(self) -> str:
+        return f"skew of every feature in the new version's traffic ≤ {self.max_score:g}"
+
+    def evaluate(self, window: StepWindow) -> GateResult:
+        from cloudeploy.monitoring.backend import backend_for
+        from cloudeploy.monitoring.run import score
+        from cloudeploy.monitoring.spec import MonitorSpec
+
+        try:
+            backend = backend_for(window.provider)
+            key = (window.endpoint, window.version)
+            if key not in self._baselines:
+                self._baselines[key] = backend.baseline(window.endpoint, window.version)
+            until = window.new.window_end or time.time()
+            since = window.new.window_start or until - 3600.0
+            spec = MonitorSpec(default_threshold=self.max_score, window=max(until - since, 1e-3))
+            source = backend.capture(window.endpoint, window.version, since=since, until=until)
+            result = score(source, self._baselines[key], spec, kind="skew", version=window.version,
+                           end=until, labels={"endpoint": window.endpoint, "version": window.version})
+        except CloudeployError as error:
+            return GateResult(self.name, None, None, self.max_score, f"not judged: {error}")
+        if result.serving_rows < self.min_rows:
+            return GateResult(self.name, None, None, self.max_score,
+                              f"{result.serving_rows} captured rows in the window (< {self.min_rows}): not judged")
+        worst = result.by_severity()[0] if result.features else None
+        value = worst.score if worst is not None and worst.score is not None else 0.0
+        breached = [f.name for f in result.breached]
+        detail = (f"skew above {self.max_score:g} on {', '.join(breached)}" if breached
+                  else f"largest skew {value:.3f} ({worst.name if worst else '-'})")
+        return GateResult(self.name, not breached, value, self.max_score,
+                          f"{detail}; {result.serving_rows} rows")
+
+
+def drift_gate(settings: Mapping[str, Any]) -> DriftGate:
+    """Gate factory: ``{"max": 0.3, "min_rows": 30}``."""
+    unknown = set(settings) - {"max", "min_rows"}
+    if unknown:
+        raise ValidationError(f"the drift gate takes max and min_rows, not {', '.join(sorted(unknown))}")
+    if "max" not in settings:
+        raise ValidationError("the drift gate needs max, e.g. drift:max=0.3")
+    limit = settings["max"]
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0.0 <= float(limit) <= 1.0:
+        raise ValidationError(f"drift gate max must be a number in [0, 1], got {limit!r}")
+    rows = settings.get("min_rows", DEFAULT_MIN_ROWS)
+    if isinstance(rows, float) and rows.is_integer():
+        rows = int(rows)
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+        raise ValidationError(f"drift gate min_rows must be a positive integer, got {rows!r}")
+    return DriftGate(float(limit), rows)

@@ -1,0 +1,30 @@
+"""Monitoring on the local provider: the model server's own capture files.
+
+Replicas write capture files to ``provider.capture_dir(endpoint) / <version>``;
+the baseline is in the manifest of the stored package (``get_model_version().uri``).
+Nothing is published: alerts go to the log and the webhook only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cloudeploy.monitoring.backend import MonitoringBackend, require_baseline
+
+
+class LocalMonitoring(MonitoringBackend):
+    def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
+        from cloudeploy.packaging.manifest import read_manifest
+
+        model = self.provider.get_endpoint(endpoint).model
+        uri = self.provider.get_model_version(model, version).uri
+        return require_baseline(read_manifest(uri).baseline, version)
+
+    def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
+        return Path(self.provider.capture_dir(endpoint)) / version
+
+    def status(self, endpoint: str) -> dict[str, Any]:
+        root = Path(self.provider.capture_dir(endpoint))
+        versions = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        return {**super().status(endpoint), "capture_dir": str(root), "captured_versions": versions}

@@ -1,0 +1,139 @@
+"""``monitor``: one monitoring pass over an endpoint on any provider.
+
+A pass resolves the serving version, reads its training baseline, scores the
+captured requests of the last ``spec.window`` (skew: against the baseline;
+drift: against the window before), logs every breach and POSTs it to the
+spec's webhook, and publishes the scores to the provider's own service
+(CloudWatch on SageMaker). The spec defaults to the one ``configure`` saved.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from cloudeploy.errors import ValidationError
+
+if TYPE_CHECKING:
+    from cloudeploy.monitoring.result import MonitoringResult
+    from cloudeploy.monitoring.spec import MonitorSpec
+    from cloudeploy.providers.base import Provider
+
+Kind = Literal["skew", "drift"]
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    """One pass: the scores, and where breaches and metrics were sent."""
+
+    endpoint: str
+    version: str
+    result: MonitoringResult
+    alerts: dict[str, Any] = field(default_factory=dict)
+    published: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def breached(self) -> list[str]:
+        return [f.name for f in self.result.breached]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.to_dict(), "endpoint": self.endpoint, "version": self.version,
+                "alerts": self.alerts, "published": self.published}
+
+
+def configure(
+    endpoint: str, spec: MonitorSpec, *, provider: str | Provider | None = None, profile: Any = None
+) -> dict[str, Any]:
+    """Set monitoring up for ``endpoint`` in its provider and save ``spec`` for later passes."""
+    from cloudeploy.api import resolve_provider
+    from cloudeploy.monitoring.backend import backend_for
+
+    backend = backend_for(resolve_provider(provider, profile))
+    backend.provider.get_endpoint(endpoint)  # NotFoundError before anything is configured
+    return {"endpoint": endpoint, "provider": backend.provider.name, **backend.configure(endpoint, spec)}
+
+
+def status(endpoint: str, *, provider: str | Provider | None = None, profile: Any = None) -> dict[str, Any]:
+    """What monitoring is configured for ``endpoint``."""
+    from cloudeploy.api import resolve_provider
+    from cloudeploy.monitoring.backend import backend_for
+
+    backend = backend_for(resolve_provider(provider, profile))
+    backend.provider.get_endpoint(endpoint)
+    return {"endpoint": endpoint, "provider": backend.provider.name, **backend.status(endpoint)}
+
+
+def monitor(
+    endpoint: str,
+    spec: MonitorSpec | None = None,
+    *,
+    kind: Kind = "skew",
+    version: str | None = None,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    capture: str | Path | None = None,
+    now: float | None = None,
+    alert: bool = True,
+    publish: bool = True,
+) -> MonitorRun:
+    """Score ``endpoint``'s last ``spec.window`` of traffic and raise alerts for breaches.
+
+    ``version`` defaults to the version with the most traffic; ``capture`` is a
+    directory of capture files to read instead of the provider's (e.g. a Vertex
+    AI export). ``alert=False`` skips the log and webhook, ``publish=False`` the
+    provider's metrics. Raises ValidationError for a version without a baseline.
+    """
+    from cloudeploy.api import resolve_provider
+    from cloudeploy.monitoring.backend import backend_for
+    from cloudeploy.monitoring.spec import MonitorSpec
+
+    if kind not in ("skew", "drift"):
+        raise ValidationError(f"kind must be 'skew' or 'drift', got {kind!r}")
+    backend = backend_for(resolve_provider(provider, profile))
+    spec = spec or backend.saved_spec(endpoint) or MonitorSpec()
+    version = backend.serving_version(endpoint, version)
+    baseline = backend.baseline(endpoint, version)
+    end = time.time() if now is None else float(now)
+    reach = float(spec.window) * (2 if kind == "drift" else 1)
+    source = Path(capture) if capture is not None else backend.capture(
+        endpoint, version, since=end - reach, until=end)
+    labels = {"endpoint": endpoint, "version": version, "provider": backend.provider.name}
+    result = score(source, baseline, spec, kind=kind, version=version, end=end, labels=labels)
+    run = MonitorRun(endpoint, version, result)
+    if alert:
+        from cloudeploy.monitoring.alerts import send_alerts
+
+        delivery = send_alerts(result, webhook_url=spec.webhook_url)
+        run = MonitorRun(endpoint, version, result, alerts=delivery.to_dict())
+    if publish:
+        run = MonitorRun(endpoint, version, result, run.alerts, backend.publish(endpoint, result, spec))
+    return run
+
+
+def score(
+    source: Path,
+    baseline: dict[str, Any],
+    spec: MonitorSpec,
+    *,
+    kind: Kind,
+    version: str | None,
+    end: float,
+    labels: dict[str, Any],
+) -> MonitoringResult:
+    """Skew or drift of the capture files in ``source`` over the window(s) ending at ``end``."""
+    from cloudeploy.monitoring.detection import compute_drift_from_capture, compute_skew
+
+    files = list(source.glob("capture-*.jsonl")) if source.is_dir() else [source] if source.exists() else []
+    if kind == "drift":
+        if not files:
+            from cloudeploy.monitoring.detection import compute_drift
+
+            return compute_drift([], [], baseline, spec, labels=labels)
+        return compute_drift_from_capture(source, baseline, spec, now=end, version=version, labels=labels)
+    since = end - float(spec.window)
+    window = {**labels, "since": since, "until": end}
+    if not files:
+        return compute_skew(baseline, [], spec, labels=window)
+    return compute_skew(baseline, source, spec, since=since, until=end, version=version, labels=window)
