@@ -30,6 +30,13 @@ from cloudeploy.commands._output import output_option
     "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="The config file --write-profile writes to.",
 )  # fmt: skip
+@click.option(
+    "--fault", "faults", multiple=True, metavar="OP:KIND[:key=value,...]",
+    help="Inject a fault (repeatable), e.g. UpdateEndpoint:throttle:count=2, *:latency:seconds=0.5, "
+    "CreateEndpoint:fail:reason=NoCapacity, UpdateEndpoint:silent_rollback. Kinds: throttle, "
+    "transient (status=500|503), latency (seconds=), fail (reason=), silent_rollback; options "
+    "count=, probability=, seed=.",
+)  # fmt: skip
 @output_option
 def sagemaker(
     port: int,
@@ -37,27 +44,34 @@ def sagemaker(
     bucket: str,
     profile_name: str | None,
     config_file: Path | None,
+    faults: tuple[str, ...],
     output: str,
 ) -> None:
     """Run the SageMaker, S3, IAM, CloudWatch and Application Auto Scaling emulation.
 
     Point boto3 at the printed URL with any dummy credentials, or use the printed
     profile with ``--profile``. With ``--output json`` one JSON line
-    ({"endpoint_url", "region", "profile"[, "profile_file"]}) is printed once the
+    ({"endpoint_url", "region", "profile", "faults"[, "profile_file"]}) is printed once the
     emulation is ready. Ctrl-C (or SIGTERM) stops it and every model server it
     started.
     """
     from cloudeploy.config import write_profile
     from cloudeploy.testing.sagemaker import start_emulation
+    from cloudeploy.testing.sagemaker.faults import parse_rule
+
+    rules = [parse_rule(text) for text in faults]  # bad input fails before anything starts
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with start_emulation(port=port, region=region) as emulation:
         profile = emulation.profile_settings(bucket=bucket)
+        for rule in rules:  # after the setup calls, so they only meet the user's calls
+            emulation.faults.add_rule(rule)
         ready = {
             "endpoint_url": emulation.endpoint_url,
             "region": region,
             "profile": {"provider": "sagemaker", **profile},
+            "faults": [rule.as_dict() for rule in rules],
         }
         if profile_name:
             ready["profile_file"] = str(
@@ -73,6 +87,8 @@ def sagemaker(
                 click.echo("profile (add under [profiles.NAME] in cloudeploy.toml):")
                 for key, value in ready["profile"].items():
                     click.echo(f"  {key} = {json.dumps(value)}")
+            for rule in rules:
+                click.echo(f"fault: {rule.operation} {rule.kind} ({rule.count or 'every'} call(s))")
             click.echo("Ctrl-C stops it")
         try:
             while not stop.wait(0.5):

@@ -78,6 +78,19 @@ class SageMakerEmulation:
 
         STATE.settle_on_describe = bool(value)
 
+    @property
+    def faults(self):
+        """The :class:`~cloudeploy.testing.sagemaker.faults.FaultPlan` in force (``add``, ``clear``)."""
+        from cloudeploy.testing.sagemaker.faults import PLAN
+
+        return PLAN
+
+    def calls(self, operation: str | None = None):
+        """SageMaker / runtime calls received for ``operation`` (int), or all (dict) when None."""
+        from cloudeploy.testing.sagemaker.faults import PLAN
+
+        return PLAN.calls(operation)
+
     def start(self) -> SageMakerEmulation:
         from moto.server import ThreadedMotoServer
 
@@ -106,19 +119,23 @@ class SageMakerEmulation:
 
     def stop(self) -> None:
         """Stop serving and stop every model server (no orphan processes)."""
+        from cloudeploy.testing.sagemaker.faults import PLAN
         from cloudeploy.testing.sagemaker.state import STATE
 
+        PLAN.reset()
         STATE.reset()
         if self._server is not None:
             self._server.stop()
             self._server = None
 
     def reset(self) -> None:
-        """Forget every resource in every backend and stop the model servers."""
+        """Forget every resource in every backend, stop the model servers, clear faults and counts."""
         from moto.moto_api._internal.models import moto_api_backend
 
+        from cloudeploy.testing.sagemaker.faults import PLAN
         from cloudeploy.testing.sagemaker.state import STATE
 
+        PLAN.reset()
         STATE.reset()
         moto_api_backend.reset()
 

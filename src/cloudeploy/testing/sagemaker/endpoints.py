@@ -174,6 +174,18 @@ class EndpointRuntime:
         ]
         self.status = "InService"
 
+    def sabotage(self, kind: str, reason: str) -> None:
+        """Make the operation just started end badly (fault injection; see ``faults``).
+
+        ``fail``: the endpoint ends Failed with ``reason``. ``silent_rollback``: it
+        ends InService on its old config with no FailureReason.
+        """
+        with self.lock:
+            if kind == "fail":
+                self._phases = [lambda: self._fail(reason)]
+            elif kind == "silent_rollback" and self.config_name is not None:
+                self._phases = [lambda: self._roll_back(None)]
+
     @property
     def busy(self) -> bool:
         return bool(self._phases)
@@ -261,7 +273,7 @@ class EndpointRuntime:
             )
         return bool(firing)
 
-    def _roll_back(self, reason: str) -> None:
+    def _roll_back(self, reason: str | None) -> None:
         with self.lock:
             self.green, self.green_fraction, self.pending_config = [], 0.0, None
             self._phases = []

@@ -24,6 +24,7 @@ def install() -> None:
 
         from cloudeploy.testing.sagemaker import (
             api_endpoints,
+            faults,
             monitoring,
             percentiles,
             registry,
@@ -35,5 +36,9 @@ def install() -> None:
             for name in module.HANDLERS:
                 setattr(SageMakerResponse, name, getattr(module, name))
         SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
+        # Faults and call counts apply where moto dispatches an action, so they
+        # reach real boto3 calls over HTTP and in-process calls alike.
+        for response_class in (SageMakerResponse, SageMakerRuntimeResponse):
+            response_class.call_action = faults.wrap_call_action(response_class.call_action)
         CloudWatchResponse.get_metric_statistics = percentiles.get_metric_statistics
         _INSTALLED = True
