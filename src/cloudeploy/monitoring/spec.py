@@ -65,6 +65,8 @@ class MonitorSpec:
     - ``sample_rate``: fraction of requests captured, in (0, 1].
     - ``alert_emails`` / ``webhook_url``: where breaches are sent besides the log.
     - ``features``: the features to monitor, or ``None`` for all of them.
+    - ``training_data``: where the training dataset is (``gs://...csv`` or
+      ``bq://project.dataset.table``), for Vertex AI's monitoring job only.
     """
 
     skew_thresholds: Mapping[str, float] = field(default_factory=dict)
@@ -76,6 +78,7 @@ class MonitorSpec:
     webhook_url: str | None = None
     interval: float | str = 3600.0
     features: tuple[str, ...] | None = None
+    training_data: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -124,6 +127,11 @@ class MonitorSpec:
                 )
             set_(self, "features", tuple(str(f) for f in features))
 
+        if self.training_data is not None and not str(self.training_data).startswith(("gs://", "bq://")):
+            raise ValidationError(
+                f"training_data must be a gs:// or bq:// URI, got {self.training_data!r}"
+            )
+
     def threshold_for(self, feature: str, kind: Kind = "skew") -> float:
         """The threshold that applies to ``feature`` for ``kind`` (skew or drift)."""
         table = self.skew_thresholds if kind == "skew" else self.drift_thresholds
@@ -145,6 +153,7 @@ class MonitorSpec:
             "webhook_url": self.webhook_url,
             "interval": self.interval,
             "features": list(self.features) if self.features is not None else None,
+            "training_data": self.training_data,
         }
 
     @classmethod
