@@ -3,7 +3,7 @@
 Runs on the local provider (no cloud account): trains a scikit-learn Pipeline on
 the breast-cancer data that scikit-learn ships, deploys it, predicts over HTTP,
 deploys a second version as a 10% canary, shows the split it observes, promotes
-the canary, and rolls back.
+the canary step by step behind error-rate and latency gates, rolls back, and scores a CSV file with a batch job.
 
     python examples/quickstart.py          # cleans up its endpoint at the end
     python examples/quickstart.py --keep   # leave it running (cloudeploy status)
@@ -15,9 +15,12 @@ import argparse
 import collections
 import os
 import sys
+import threading
 import time
+from pathlib import Path
 
 import httpx
+import pandas as pd
 from rich.console import Console
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
@@ -44,6 +47,31 @@ def observed_split(url: str, rows: list[dict], n: int = 400) -> dict[str, float]
             answer.raise_for_status()
             counts[answer.headers["x-cloudeploy-version"]] += 1
     return {version: round(100 * count / n, 1) for version, count in sorted(counts.items())}
+
+
+class BackgroundTraffic:
+    """Steady requests from one thread while a promotion bakes (its gates need traffic)."""
+
+    def __init__(self, url: str, rows: list[dict], max_requests: int = 5000) -> None:
+        self.url, self.rows, self.max_requests = url, rows, max_requests
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            for i in range(self.max_requests):
+                if self.stop.is_set():
+                    return
+                client.post(f"{self.url}/predict", json={"instances": [self.rows[i % len(self.rows)]]})
+                time.sleep(0.01)
+
+    def __enter__(self) -> BackgroundTraffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def main() -> int:
@@ -83,16 +111,40 @@ def main() -> int:
     all_rows = X_test.to_dict(orient="records")
     console.print(f"observed split over 400 requests: {observed_split(deployment.url, all_rows)}")
 
-    step(5, "promote v2 to 100%")
-    status = cloudeploy.promote(ENDPOINT, to=canary.version)
-    console.print(f"split: {status.traffic.to_dict()}")
+    step(5, "promote v2 step by step (25% -> 50% -> 100%) with error-rate and latency gates")
+    plan = cloudeploy.RolloutPlan(steps=(25, 50, 100), bake_s="2s", min_requests=20,
+                                  max_error_rate=0.01, max_p99_ms=500)
+    with BackgroundTraffic(deployment.url, all_rows):
+        result = cloudeploy.promote(ENDPOINT, canary.version, plan=plan)
+    for decision in result.decisions:
+        gates = "; ".join(f"{g['gate']} {g['value']:.3g} (max {g['threshold']:g})"
+                          for g in decision.gates if g["value"] is not None)
+        console.print(f"  {decision.action:>9} at {decision.percent:>3}%: {decision.reason}"
+                      + (f"  [dim]{gates}[/dim]" if gates else ""))
+    console.print(f"outcome: [bold]{result.outcome}[/bold], split {result.traffic}")
     console.print(f"observed over 400 requests: {observed_split(deployment.url, all_rows)}")
 
     step(6, "roll back to the split before the promotion")
     status = cloudeploy.rollback(ENDPOINT)
     console.print(f"split: {status.traffic.to_dict()}")
 
-    step(7, "where things stand")
+    step(7, "batch prediction over a CSV file")
+    workdir = Path(os.environ["CLOUDEPLOY_HOME"]) / "quickstart"
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = workdir / "patients.csv"
+    X_test.assign(patient_id=[f"p{i:04d}" for i in range(len(X_test))]).to_csv(source, index=False)
+    job = cloudeploy.batch_predict(f"{ENDPOINT}@v1", source, workdir / "scored.csv", id_column="patient_id",
+                                   progress=progress)
+    status = job.status()
+    scored = pd.read_csv(workdir / "scored.csv")
+    same = scored["prediction"].tolist() == v1_model.predict(X_test).tolist()
+    console.print(f"job {status.state}: {status.rows} rows, {status.failed_rows} failed -> {workdir / 'scored.csv'}")
+    console.print(f"batch predictions {'identical to' if same else 'DIFFERENT from'} in-process predict")
+    console.print(scored.head(3).to_string(index=False))
+    if not same:
+        return 1
+
+    step(8, "where things stand")
     for version in cloudeploy.models(ENDPOINT):
         console.print(f"  {version.ref}  digest {version.digest[:12]}  scikit-learn {version.framework_version}")
     if args.keep:
