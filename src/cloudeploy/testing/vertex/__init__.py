@@ -12,8 +12,12 @@
 
 Served: models (upload, versions, aliases, delete), endpoints (create, traffic,
 deploy, undeploy, predict through real model servers), batch prediction jobs,
-model deployment monitoring jobs and the operations the SDK polls. State
-changes are driven by polls, never by sleeps.
+model deployment monitoring jobs and the operations the SDK polls; and Cloud
+Monitoring's prediction metrics per deployed model (``prediction_count``,
+``error_count``, ``prediction_latencies``), fed by every prediction served, over
+gRPC for ``monitoring_v3.MetricServiceClient`` (``emu.monitoring_endpoint``) and
+as REST ``GET /v3/projects/P/timeSeries``. State changes are driven by polls,
+never by sleeps.
 """
 
 from __future__ import annotations
