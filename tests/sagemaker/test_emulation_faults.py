@@ -30,6 +30,18 @@ def error_of(call) -> tuple[str, int]:
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
+def outcomes(call, times: int) -> list[str]:
+    """ "ok" or the error code of each of ``times`` calls."""
+    seen = []
+    for _ in range(times):
+        try:
+            call()
+            seen.append("ok")
+        except ClientError as error:
+            seen.append(error.response["Error"]["Code"])
+    return seen
+
+
 # -- what each kind answers ---------------------------------------------------------
 
 
@@ -121,14 +133,7 @@ def test_faults_reach_the_runtime_invoke_endpoint(emu, settings):
 
 def test_count_limits_a_rule_to_the_first_n_calls(emu, sm1):
     emu.faults.add("ListEndpoints", "throttle", count=2)
-    outcomes = []
-    for _ in range(4):
-        try:
-            sm1.list_endpoints()
-            outcomes.append("ok")
-        except ClientError:
-            outcomes.append("throttled")
-    assert outcomes == ["throttled", "throttled", "ok", "ok"]
+    assert outcomes(sm1.list_endpoints, 4) == ["ThrottlingException"] * 2 + ["ok"] * 2
 
 
 def test_a_rule_for_one_operation_leaves_others_alone(emu, sm1):
@@ -171,11 +176,7 @@ def test_reset_clears_rules_and_call_counts(emu, sm1):
 
 def test_every_call_is_counted_per_operation_faulted_or_not(emu, sm1):
     emu.faults.add("ListEndpoints", "throttle", count=1)
-    for _ in range(3):
-        try:
-            sm1.list_endpoints()
-        except ClientError:
-            pass
+    outcomes(sm1.list_endpoints, 3)
     sm1.list_models()
     assert emu.calls("ListEndpoints") == 3
     assert emu.calls("ListModels") == 1
@@ -219,3 +220,8 @@ def test_parse_rule_reads_operation_kind_and_options():
 def test_a_bad_rule_is_a_validation_error_naming_the_bad_part(text, named):
     with pytest.raises(ValidationError, match=named):
         parse_rule(text)
+
+
+def test_skip_lets_the_first_calls_through_then_fires(emu, sm1):
+    emu.faults.add("ListEndpoints", "throttle", skip=1, count=1)
+    assert outcomes(sm1.list_endpoints, 3) == ["ok", "ThrottlingException", "ok"]

@@ -19,7 +19,8 @@ Kinds, as the service answers them:
 - ``silent_rollback``: the UpdateEndpoint succeeds, then the endpoint ends ``InService``
   on its *old* config with no ``FailureReason``.
 
-A rule fires on its first ``count`` matching calls (``None``: on every call), each
+A rule lets its first ``skip`` matching calls pass, then fires on the next ``count``
+(``None``: on every one), each
 with ``probability`` drawn from a ``random.Random(seed)`` of its own, so a seeded
 plan fires on the same calls every run. Rules are checked in the order added; the
 first that fires wins. Every call is counted, faulted or not.
@@ -61,10 +62,12 @@ class FaultRule:
     count: int | None = None
     probability: float = 1.0
     seed: int | None = None
+    skip: int = 0
     seconds: float = 1.0
     status: int = 503
     reason: str = "Injected failure"
     fired: int = 0
+    skipped: int = 0
     _rng: random.Random = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +86,8 @@ class FaultRule:
             raise ValidationError(
                 f"fault count must be >= 1 (or omitted for every call), not {self.count}"
             )
+        if self.skip < 0:
+            raise ValidationError(f"fault skip must be >= 0, not {self.skip}")
         if not 0.0 <= self.probability <= 1.0:
             raise ValidationError(
                 f"fault probability must be within [0, 1], not {self.probability}"
@@ -100,6 +105,9 @@ class FaultRule:
 
     def draw(self) -> bool:
         """Whether the rule fires on this matching call (consumes its count when it does)."""
+        if self.skip > self.skipped:
+            self.skipped += 1
+            return False
         if self.count is not None and self.fired >= self.count:
             return False
         if self.probability < 1.0 and self._rng.random() >= self.probability:
@@ -114,6 +122,7 @@ class FaultRule:
             "count": self.count,
             "probability": self.probability,
             "seed": self.seed,
+            "skip": self.skip,
             "seconds": self.seconds,
             "status": self.status,
             "reason": self.reason,
@@ -124,7 +133,7 @@ class FaultRule:
 def parse_rule(text: str) -> FaultRule:
     """``"UpdateEndpoint:throttle:count=2"`` -> FaultRule; ValidationError naming the bad part.
 
-    Options: ``count``, ``probability``, ``seed``, ``seconds``, ``status``, ``reason``.
+    Options: ``count``, ``skip``, ``probability``, ``seed``, ``seconds``, ``status``, ``reason``.
     """
     operation, _, rest = text.partition(":")
     kind, _, options = rest.partition(":")
@@ -137,6 +146,7 @@ def parse_rule(text: str) -> FaultRule:
         "count": int,
         "probability": float,
         "seed": int,
+        "skip": int,
         "seconds": float,
         "status": int,
         "reason": str,
