@@ -1,0 +1,166 @@
+"""Monitoring on the local provider, with real gateway and replica processes.
+
+One endpoint serves the module: ``mon`` with v1 (100 %) and v2 (0 %), both
+deployed with the training baseline. Each test sends its own traffic and
+scores exactly the time window it sent it in, so tests do not see each
+other's requests and do not depend on their order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import cloudeploy
+from cloudeploy.config import Profile
+from cloudeploy.monitoring import MonitorSpec, js_divergence, monitor, read_capture
+from cloudeploy.providers.local import LocalProvider
+from cloudeploy.providers.local.processes import pid_alive, terminate
+from cloudeploy.types import TrafficSplit
+from tests.monitoring.webhook import WebhookReceiver
+from tests.monitoring.workload import SHIFTED, fitted_model, send, serving_rows, training_data
+
+ENDPOINT = "mon"
+SHIFTED_NAMES = sorted(f"x{i}" for i in SHIFTED)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    home = tmp_path_factory.mktemp("monitoring-home")
+    provider = LocalProvider(Profile(name="monitoring-tests", settings={"home": str(home)}))
+    X, _ = training_data()
+    try:
+        for number, seed in enumerate((0, 1)):
+            cloudeploy.deploy(fitted_model(seed), ENDPOINT, model_name="m", provider=provider,
+                              baseline=X, traffic=None if number == 0 else 0)
+        yield provider
+    finally:
+        with contextlib.suppress(Exception):
+            for row in provider.store.endpoints():
+                if pid_alive(row.gateway_pid):
+                    terminate(row.gateway_pid, timeout=20)
+
+
+@pytest.fixture
+def provider(local):
+    local.set_traffic(ENDPOINT, TrafficSplit({"v1": 100}))
+    return local
+
+
+def traffic_window(provider, rows):
+    """Send ``rows``; return (start, end) bracketing their capture timestamps."""
+    start = time.time()
+    predictions = send(provider, ENDPOINT, rows)
+    time.sleep(0.2)  # replicas flush capture lines after answering
+    return start, time.time(), predictions
+
+
+def run_on(provider, window, webhook_url=None):
+    start, end = window[:2]
+    spec = MonitorSpec(window=end - start, webhook_url=webhook_url)
+    return monitor(ENDPOINT, spec, provider=provider, now=end)
+
+
+def test_unshifted_traffic_raises_no_alert(provider):
+    with WebhookReceiver() as webhook:
+        run = run_on(provider, traffic_window(provider, serving_rows(300)), webhook.url)
+    assert run.result.serving_rows == 300
+    assert run.breached == []
+    assert webhook.bodies == []
+
+
+def test_shifted_traffic_alerts_exactly_the_shifted_features(provider):
+    with WebhookReceiver() as webhook:
+        run = run_on(provider, traffic_window(provider, serving_rows(300, shifted=SHIFTED)), webhook.url)
+    assert sorted(run.breached) == SHIFTED_NAMES
+    assert webhook.breached_names() == [SHIFTED_NAMES]
+
+
+def test_run_json_lets_anyone_recompute_every_score(provider, monkeypatch):
+    from cloudeploy.cli import cli
+
+    start, end, _ = traffic_window(provider, serving_rows(200, shifted=SHIFTED))
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(provider.home))
+    time.sleep(max(0.0, end + 0.01 - time.time()))
+    window = f"{time.time() - start:.3f}s"
+    answer = CliRunner().invoke(cli, ["monitor", "run", ENDPOINT, "--provider", "local", "--window", window,
+                                       "--no-alert", "--output", "json"])
+    assert answer.exit_code == 4, answer.output
+    document = json.loads(answer.output)
+    assert sorted(document["breached"]) == SHIFTED_NAMES
+    for feature in document["features"]:
+        assert len(feature["bin_edges"]) == len(feature["baseline_counts"]) + 1
+        assert feature["score"] == pytest.approx(js_divergence(feature["baseline_counts"], feature["serving_counts"]))
+        assert feature["breached"] == (feature["score"] > feature["threshold"])
+
+
+def test_report_writes_html_and_json(provider, monkeypatch, tmp_path):
+    from cloudeploy.cli import cli
+
+    start, _, _ = traffic_window(provider, serving_rows(100, shifted=SHIFTED))
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(provider.home))
+    html = tmp_path / "report.html"
+    answer = CliRunner().invoke(cli, ["monitor", "report", ENDPOINT, "--provider", "local", "-o", str(html),
+                                       "--window", f"{time.time() - start + 0.01:.3f}s", "--output", "json"])
+    assert answer.exit_code == 0, answer.output
+    assert html.read_text().lstrip().lower().startswith("<!doctype html")
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(data["breached"]) == SHIFTED_NAMES
+
+
+def test_evaluate_joins_labels_to_captured_predictions(provider, monkeypatch, tmp_path):
+    from cloudeploy.cli import cli
+
+    start, end, _ = traffic_window(provider, serving_rows(60, seed=7))
+    records = list(read_capture(provider.capture_dir(ENDPOINT) / "v1", since=start, until=end))
+    labels = tmp_path / "labels.csv"
+    right = total = 0
+    with labels.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["request_id", "label", "index"])
+        for record in records:
+            for index, (row, prediction) in enumerate(zip(record["instances"], record["predictions"])):
+                truth = int(row[0] + row[2] > 0)
+                writer.writerow([record["request_id"], truth, index])
+                total += 1
+                right += truth == prediction
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(provider.home))
+    answer = CliRunner().invoke(cli, ["monitor", "evaluate", ENDPOINT, "--provider", "local",
+                                       "--labels", str(labels), "--output", "json"])
+    assert answer.exit_code == 0, answer.output
+    data = json.loads(answer.output)
+    assert (data["labeled"], data["unmatched_labels"]) == (total, 0)
+    assert total == 60
+    joined = sum(w["accuracy"] * w["count"] for w in data["windows"])
+    assert joined == pytest.approx(right)
+
+
+def test_drift_gate_rolls_back_a_version_that_sees_shifted_data(provider):
+    from cloudeploy.rollout import RolloutPlan
+
+    stop = threading.Event()
+
+    def shifted_stream():
+        rows = serving_rows(20, shifted=SHIFTED, seed=11)
+        while not stop.is_set():
+            provider.predict(ENDPOINT, rows)
+
+    thread = threading.Thread(target=shifted_stream, daemon=True)
+    thread.start()
+    try:
+        plan = RolloutPlan(steps=(50, 100), bake_s=1.0, min_requests=5, max_wait_s=60,
+                           gates={"drift": {"max": 0.3}})
+        result = cloudeploy.promote(ENDPOINT, "v2", plan=plan, provider=provider)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert result.outcome == "rolled_back"
+    assert result.traffic == {"v1": 100, "v2": 0}
+    gate = next(g for g in result.decisions[-1].gates if g["gate"] == "drift")
+    assert gate["passed"] is False and gate["value"] > 0.3
