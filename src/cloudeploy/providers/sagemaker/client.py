@@ -1,6 +1,9 @@
 """The one module that imports boto3: clients for the profile's region and endpoint.
 
-Clients use botocore's ``standard`` retry mode (3 attempts, capped back-off).
+Clients use botocore's ``standard`` retry mode: throttling (``ThrottlingException``
+and kin), HTTP 500/502/503/504 and connection errors are retried with jittered
+exponential back-off (up to 1, 2, 4, 8 ... s, capped at 20 s), within the profile's
+``max_attempts`` attempts in all (default 5). Validation errors are never retried.
 With ``endpoint_url`` (the emulation) every service goes there with dummy
 credentials, so nothing reads the user's real AWS configuration.
 """
@@ -38,7 +41,8 @@ class Clients:
         from botocore.config import Config
 
         config = Config(
-            retries={"mode": "standard", "max_attempts": 3},
+            # total_max_attempts counts the first attempt; botocore's max_attempts does not.
+            retries={"mode": "standard", "total_max_attempts": self.settings.max_attempts},
             user_agent_extra="cloudeploy",
             read_timeout=70,  # a model may take 60 s to answer InvokeEndpoint
         )

@@ -66,7 +66,11 @@ def translate(error: Exception, doing: str) -> CloudeployError:
             return ValidationError(f"{doing}: the model refused the input: {original_message}")
         return ProviderError(f"{doing}: the model failed: {original_message}")
     if code in _TRANSIENT_CODES or status >= 500:
-        return TransientError(text, hint="this is usually temporary; retry")
+        attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+        return TransientError(
+            f"{text}, after {attempts} attempt(s)",
+            hint="this is usually temporary: retry later, or raise the profile's max_attempts",
+        )
     if code in ("ResourceNotFound", "NoSuchKey", "NoSuchBucket") or _NOT_FOUND.search(message):
         return NotFoundError(text)
     if code in ("ResourceInUse", "ConflictException") or _CONFLICT.search(message):

@@ -27,7 +27,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError, NotFoundError, OperationFailed, ValidationError
+from cloudeploy.errors import (
+    ConflictError,
+    NotFoundError,
+    OperationFailed,
+    TransientError,
+    ValidationError,
+)
 from cloudeploy.providers.base import Prediction, Provider, VersionMetrics, no_progress, wait_until
 from cloudeploy.providers.sagemaker import mapping, naming
 from cloudeploy.providers.sagemaker import scaling as autoscaling
@@ -184,7 +190,13 @@ class SageMakerProvider(Provider):
         seen: list[str] = []
 
         def check() -> dict[str, Any] | None:
-            description = self._describe(name)
+            try:
+                description = self._describe(name)
+            except TransientError as error:
+                # A throttled poll says nothing about the endpoint: poll again, still
+                # within the caller's timeout.
+                progress(f"endpoint {name}: {error.message}; polling again")
+                return None
             if description is None:
                 raise NotFoundError(f"endpoint {name!r} disappeared while waiting for it")
             status = description["EndpointStatus"]

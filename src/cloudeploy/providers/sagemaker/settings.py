@@ -14,6 +14,7 @@
     security_group_ids = ["sg-1"]
     alarm_topic_arn = "arn:aws:sns:..."   # optional: where promotion alarms notify
     endpoint_url = "http://127.0.0.1:5000"  # emulation only
+    max_attempts = 5                  # optional: attempts per API call (throttling, 5xx)
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ KNOWN = frozenset(
         "security_group_ids",
         "alarm_topic_arn",
         "endpoint_url",
+        "max_attempts",
     }
 )
+#: Attempts per API call by default: the first and 4 retries (botocore's standard
+#: back-off waits up to 1, 2, 4, 8 s before them).
+DEFAULT_MAX_ATTEMPTS = 5
+MAX_ATTEMPTS_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class SageMakerSettings:
     security_group_ids: tuple[str, ...] = ()
     alarm_topic_arn: str | None = None
     endpoint_url: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     @classmethod
     def from_profile(cls, name: str, settings: dict[str, Any]) -> SageMakerSettings:
@@ -75,6 +82,16 @@ class SageMakerSettings:
             raise ConfigError(
                 f"profile {name!r}: subnets and security_group_ids go together (SageMaker's VpcConfig needs both)"
             )
+        max_attempts = settings.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
+        if (
+            isinstance(max_attempts, bool)
+            or not isinstance(max_attempts, int)
+            or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT
+        ):
+            raise ConfigError(
+                f"profile {name!r}: max_attempts must be a whole number 1..{MAX_ATTEMPTS_LIMIT} "
+                f"(attempts per API call, 1: no retry), got {max_attempts!r}"
+            )
         return cls(
             region=str(settings["region"]),
             bucket=bucket,
@@ -86,6 +103,7 @@ class SageMakerSettings:
             security_group_ids=tuple(settings.get("security_group_ids", ())),
             alarm_topic_arn=settings.get("alarm_topic_arn") or None,
             endpoint_url=settings.get("endpoint_url") or None,
+            max_attempts=max_attempts,
         )
 
     def key(self, *parts: str) -> str:
