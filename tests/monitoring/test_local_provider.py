@@ -125,7 +125,7 @@ def test_evaluate_joins_labels_to_captured_predictions(provider, monkeypatch, tm
         writer = csv.writer(handle)
         writer.writerow(["request_id", "label", "index"])
         for record in records:
-            for index, (row, prediction) in enumerate(zip(record["instances"], record["predictions"])):
+            for index, (row, prediction) in enumerate(zip(record["instances"], record["predictions"], strict=True)):
                 truth = int(row[0] + row[2] > 0)
                 writer.writerow([record["request_id"], truth, index])
                 total += 1

@@ -80,11 +80,11 @@ if TYPE_CHECKING:  # pragma: no cover
         compute_skew,
     )
     from cloudeploy.monitoring.evaluation import Evaluation, evaluate  # noqa: F401
+    from cloudeploy.monitoring.gate import DriftGate  # noqa: F401
     from cloudeploy.monitoring.histogram import HistogramSet, serving_histograms  # noqa: F401
     from cloudeploy.monitoring.report import write_report  # noqa: F401
-    from cloudeploy.monitoring.gate import DriftGate  # noqa: F401
-    from cloudeploy.monitoring.run import MonitorRun, configure, monitor, status  # noqa: F401
     from cloudeploy.monitoring.result import FeatureResult, MonitoringResult  # noqa: F401
+    from cloudeploy.monitoring.run import MonitorRun, configure, monitor, status  # noqa: F401
     from cloudeploy.monitoring.spec import MonitorSpec, parse_duration  # noqa: F401
     from cloudeploy.monitoring.stats import js_distance, js_divergence, linf_distance  # noqa: F401
 

@@ -1,0 +1,282 @@
+"""Monitoring on SageMaker: data capture to S3, scores published to CloudWatch with alarms.
+
+- ``configure`` turns the endpoint's data capture on (a new endpoint config
+  with ``DataCaptureConfig``, same variants and weights, applied by
+  UpdateEndpoint) and, when the spec has alert e-mails, an SNS topic they
+  subscribe to, which every alarm notifies.
+- ``capture`` reads the capture objects under
+  ``{DestinationS3Uri}/{endpoint}/{variant}/yyyy/mm/dd/hh/`` for the window's
+  hours and rewrites them as cloudeploy capture files (see ``capture``), so
+  the engine scores them exactly as it scores the local server's.
+- ``publish`` puts one custom metric per feature, ``feature_skew`` or
+  ``feature_drift`` in namespace ``cloudeploy/Monitoring`` with dimensions
+  EndpointName, VariantName and Feature, and an alarm per feature at its
+  threshold (GreaterThanThreshold, as Vertex AI's rule is "strictly above").
+
+The baseline comes from the version's ``model.tar.gz`` (its ``cloudeploy.json``).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import tarfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudeploy.errors import OperationFailed
+from cloudeploy.monitoring.backend import MonitoringBackend, require_baseline
+
+if TYPE_CHECKING:
+    from cloudeploy.monitoring.result import MonitoringResult
+    from cloudeploy.monitoring.spec import MonitorSpec
+
+NAMESPACE = "cloudeploy/Monitoring"
+CONFIGURE_TIMEOUT = 600.0
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+class SageMakerMonitoring(MonitoringBackend):
+    # -- baseline ---------------------------------------------------------------
+
+    def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
+        from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
+        from cloudeploy.providers.sagemaker.errors import translated
+
+        model = self.provider.get_endpoint(endpoint).model
+        uri = self.provider.get_model_version(model, version).uri
+        bucket, key = _split_s3(uri)
+        with translated(f"reading the package {uri}"):
+            body = self.provider.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+            member = archive.extractfile(MANIFEST_NAME)
+            manifest = Manifest.from_dict(json.loads(member.read())) if member else None
+        return require_baseline(manifest.baseline if manifest else None, version)
+
+    # -- capture ----------------------------------------------------------------
+
+    def _capture_config(self, endpoint: str) -> dict[str, Any] | None:
+        sm = self.provider.clients.sagemaker
+        name = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+        config = sm.describe_endpoint_config(EndpointConfigName=name).get("DataCaptureConfig")
+        return config if config and config.get("EnableCapture", True) else None
+
+    def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
+        from cloudeploy.errors import ValidationError
+        from cloudeploy.monitoring.capture import capture_filename
+        from cloudeploy.providers.sagemaker.errors import translated
+
+        with translated(f"reading the data capture settings of {endpoint}"):
+            config = self._capture_config(endpoint)
+        if config is None:
+            raise ValidationError(f"endpoint {endpoint} does not capture its requests",
+                                  hint=f"cloudeploy monitor configure {endpoint} --provider sagemaker")
+        features = [f["name"] for f in self.baseline(endpoint, version)["features"]]
+        target = self.spec_path(endpoint).with_suffix("") / "capture" / version
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        bucket, root = _split_s3(f"{config['DestinationS3Uri'].rstrip('/')}/{endpoint}/{version}/")
+        s3 = self.provider.clients.s3
+        with translated(f"reading the captures of {endpoint}/{version}"):
+            for prefix in _hour_prefixes(root, since, until):
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                    for item in page.get("Contents", []):
+                        text = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
+                        records = [r for r in (_record(line, features) for line in text.splitlines()) if r]
+                        if records:
+                            path = target / capture_filename(os.getpid(), records[0]["ts"])
+                            with path.open("a") as handle:
+                                handle.writelines(json.dumps({**r, "version": version}) + "\n" for r in records)
+        return target
+
+    # -- configure / publish --------------------------------------------------------
+
+    def configure(self, endpoint: str, spec: MonitorSpec) -> dict[str, Any]:
+        from cloudeploy.providers.sagemaker.errors import translated
+
+        done = super().configure(endpoint, spec)
+        with translated(f"enabling data capture on {endpoint}"):
+            done["data_capture"] = self._enable_capture(endpoint, round(spec.sample_rate * 100))
+        with translated(f"creating the alert topic of {endpoint}"):
+            done["sns_topic"] = self._topic(endpoint, spec)
+        version = self.serving_version(endpoint)
+        features = [f["name"] for f in self.baseline(endpoint, version)["features"]
+                    if spec.features is None or f["name"] in spec.features]
+        with translated(f"creating the alarms of {endpoint}"):
+            done["alarms"] = self._alarms(endpoint, version, features, spec, "skew", done["sns_topic"])
+        return done
+
+    def publish(self, endpoint: str, result: MonitoringResult, spec: MonitorSpec) -> dict[str, Any]:
+        from cloudeploy.providers.sagemaker.errors import translated
+
+        version = result.labels["version"]
+        metric = f"feature_{result.kind}"
+        data = [
+            {"MetricName": metric, "Value": float(f.score), "Unit": "None",
+             "Dimensions": _dimensions(endpoint, version, f.name)}
+            for f in result.features if f.score is not None
+        ]
+        with translated(f"publishing {result.kind} metrics of {endpoint}"):
+            for start in range(0, len(data), 20):  # PutMetricData takes at most 20 datapoints here
+                self.provider.clients.cloudwatch.put_metric_data(Namespace=NAMESPACE,
+                                                                 MetricData=data[start:start + 20])
+            alarms = self._alarms(endpoint, version, [f.name for f in result.features], spec, result.kind,
+                                  self._topic(endpoint, spec, create=False))
+        return {"namespace": NAMESPACE, "metric": metric, "datapoints": len(data), "alarms": alarms}
+
+    def status(self, endpoint: str) -> dict[str, Any]:
+        from cloudeploy.providers.sagemaker.errors import translated
+
+        with translated(f"describing monitoring of {endpoint}"):
+            config = self._capture_config(endpoint)
+            prefix = f"cloudeploy-{endpoint}-"
+            alarms = self.provider.clients.cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+        return {**super().status(endpoint), "data_capture": config,
+                "alarms": {a["AlarmName"]: a["StateValue"] for a in alarms}}
+
+    def _enable_capture(self, endpoint: str, percent: int) -> dict[str, Any]:
+        from cloudeploy.providers.sagemaker import naming
+
+        sm = self.provider.clients.sagemaker
+        description = sm.describe_endpoint(EndpointName=endpoint)
+        current = sm.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
+        wanted = {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": percent,
+            "DestinationS3Uri": f"s3://{self.provider.settings.bucket}/{self.provider.settings.key('capture')}",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]},
+        }
+        existing = current.get("DataCaptureConfig") or {}
+        if existing.get("EnableCapture") and existing.get("InitialSamplingPercentage") == percent:
+            return existing
+        if existing.get("DestinationS3Uri"):
+            wanted["DestinationS3Uri"] = existing["DestinationS3Uri"]
+        weights = {v["VariantName"]: v.get("CurrentWeight") for v in description.get("ProductionVariants", [])}
+        variants = []
+        for variant in current["ProductionVariants"]:
+            variant = dict(variant)
+            if weights.get(variant["VariantName"]) is not None:
+                variant["InitialVariantWeight"] = float(weights[variant["VariantName"]])
+            variants.append(variant)
+        kms = self.provider.settings.kms_key_id
+        name = naming.endpoint_config_name(endpoint, variants, {"capture": wanted, "kms": kms})
+        request = {"EndpointConfigName": name, "ProductionVariants": variants, "DataCaptureConfig": wanted,
+                   "Tags": naming.tags(**{"cloudeploy-endpoint": endpoint})}
+        if kms:
+            request.update(KmsKeyId=kms)
+            wanted["KmsKeyId"] = kms
+        sm.create_endpoint_config(**request)
+        sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=name)
+        deadline = time.monotonic() + CONFIGURE_TIMEOUT
+        while True:
+            state = sm.describe_endpoint(EndpointName=endpoint)
+            if state["EndpointStatus"] not in ("Updating", "Creating", "SystemUpdating"):
+                break
+            if time.monotonic() > deadline:
+                raise OperationFailed(f"endpoint {endpoint} still updating after {CONFIGURE_TIMEOUT:.0f} s",
+                                      hint="it may still finish: check with `cloudeploy monitor status`")
+            time.sleep(0.5)
+        if state.get("EndpointConfigName") != name:
+            raise OperationFailed(f"endpoint {endpoint} did not take the data capture config: "
+                                  f"{state.get('FailureReason', state['EndpointStatus'])}")
+        return wanted
+
+    def _topic(self, endpoint: str, spec: MonitorSpec, *, create: bool = True) -> str | None:
+        """The SNS topic the alarms notify, subscribed by ``spec.alert_emails``; None without e-mails."""
+        if not spec.alert_emails:
+            return None
+        sns = self.provider.clients("sns")
+        arn = sns.create_topic(Name=f"cloudeploy-monitoring-{endpoint}")["TopicArn"]  # idempotent
+        if create:
+            for email in spec.alert_emails:
+                sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=email)
+        return arn
+
+    def _alarms(self, endpoint: str, version: str, features: list[str], spec: MonitorSpec, kind: str,
+                topic: str | None) -> list[str]:
+        cloudwatch = self.provider.clients.cloudwatch
+        names = []
+        for feature in features:
+            name = _alarm_name(endpoint, version, kind, feature)
+            cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                AlarmDescription=f"{kind} of feature {feature} on {endpoint}/{version} above its threshold",
+                Namespace=NAMESPACE, MetricName=f"feature_{kind}",
+                Dimensions=_dimensions(endpoint, version, feature),
+                Statistic="Maximum", Period=max(60, int(float(spec.interval))), EvaluationPeriods=1,
+                Threshold=spec.threshold_for(feature, kind), ComparisonOperator="GreaterThanThreshold",
+                TreatMissingData="notBreaching", ActionsEnabled=topic is not None,
+                AlarmActions=[topic] if topic else [],
+            )
+            names.append(name)
+        return names
+
+
+def _alarm_name(endpoint: str, version: str, kind: str, feature: str) -> str:
+    return f"cloudeploy-{endpoint}-{version}-{kind}-{feature}"
+
+
+def _dimensions(endpoint: str, version: str, feature: str) -> list[dict[str, str]]:
+    return [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": version},
+            {"Name": "Feature", "Value": feature}]
+
+
+def _hour_prefixes(root: str, since: float | None, until: float | None) -> list[str]:
+    """``root/yyyy/mm/dd/hh/`` for every hour of the window (all of ``root`` without one)."""
+    if since is None or until is None:
+        return [root]
+    hour = dt.datetime.fromtimestamp(since, dt.UTC).replace(minute=0, second=0, microsecond=0)
+    end = dt.datetime.fromtimestamp(until, dt.UTC)
+    prefixes = []
+    while hour <= end:
+        prefixes.append(f"{root}{hour:%Y/%m/%d/%H}/")
+        hour += dt.timedelta(hours=1)
+    return prefixes
+
+
+def _decode(part: dict[str, Any]) -> Any:
+    data, encoding = part.get("data", ""), part.get("encoding", "")
+    if encoding == "BASE64":
+        data = base64.b64decode(data).decode()
+    if encoding == "CSV" or "csv" in part.get("observedContentType", ""):
+        return [[float(v) if _is_number(v) else v for v in row] for row in csv.reader(io.StringIO(data))]
+    return json.loads(data)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _record(line: str, features: list[str]) -> dict[str, Any] | None:
+    """One SageMaker capture event as a cloudeploy capture record (None when unreadable)."""
+    try:
+        event = json.loads(line)
+        capture = event["captureData"]
+        request = _decode(capture["endpointInput"])
+        response = _decode(capture["endpointOutput"]) if "endpointOutput" in capture else {}
+        meta = event["eventMetadata"]
+        ts = dt.datetime.fromisoformat(meta["inferenceTime"].replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError, TypeError):
+        return None
+    instances = request.get("instances") if isinstance(request, dict) else request
+    predictions = response.get("predictions") if isinstance(response, dict) else response
+    if not isinstance(instances, list):
+        return None
+    rows = [[row.get(name) for name in features] if isinstance(row, dict) else row for row in instances]
+    return {"ts": ts, "request_id": meta.get("inferenceId") or meta.get("eventId"), "features": features,
+            "instances": rows, "predictions": predictions if isinstance(predictions, list) else []}
