@@ -90,6 +90,33 @@ def test_invalid_bucket_is_a_clear_error(emulator_process):
     assert "cannot prepare bucket 'x'" in process.stderr.read()
 
 
+def test_fault_option_injects_the_fault_into_the_running_emulator(emulator_process):
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    process = emulator_process("--output", "json", "--fault", "ListEndpoints:throttle:count=1")
+    ready = json.loads(process.stdout.readline())
+    assert [(f["operation"], f["kind"], f["count"]) for f in ready["faults"]] == [
+        ("ListEndpoints", "throttle", 1)
+    ]
+    sm = boto3.client(
+        "sagemaker", endpoint_url=ready["endpoint_url"], region_name=ready["region"],
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )  # fmt: skip
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        sm.list_endpoints()
+    assert sm.list_endpoints()["Endpoints"] == []
+
+
+def test_a_bad_fault_option_is_a_clear_error(emulator_process):
+    process = emulator_process("--fault", "UpdateEndpoint:explode")
+    assert process.wait(30) == 2
+    errors = process.stderr.read()
+    assert "unknown fault kind 'explode'" in errors
+    assert "Traceback" not in errors
+
+
 def descendants(pid: int) -> set[int]:
     """Every live process below ``pid`` (Linux /proc)."""
     parents: dict[int, int] = {}
