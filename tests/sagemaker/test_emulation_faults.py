@@ -225,3 +225,27 @@ def test_a_bad_rule_is_a_validation_error_naming_the_bad_part(text, named):
 def test_skip_lets_the_first_calls_through_then_fires(emu, sm1):
     emu.faults.add("ListEndpoints", "throttle", skip=1, count=1)
     assert outcomes(sm1.list_endpoints, 3) == ["ok", "ThrottlingException", "ok"]
+
+
+# -- over HTTP -----------------------------------------------------------------------------
+
+
+def test_a_bad_fault_over_http_is_a_400_naming_it(emu):
+    import httpx
+
+    answer = httpx.post(
+        emu.endpoint_url + "/moto-api/cloudeploy/faults", json={"faults": ["X:boom"]}
+    )
+    assert answer.status_code == 400
+    assert "boom" in answer.json()["error"]
+    assert emu.faults.rules == []
+
+
+def test_http_get_reports_rules_and_calls(emu, sm1):
+    import httpx
+
+    emu.faults.add("ListEndpoints", "latency", seconds=0)
+    sm1.list_endpoints()
+    state = httpx.get(emu.endpoint_url + "/moto-api/cloudeploy/faults").json()
+    assert [(r["operation"], r["fired"]) for r in state["rules"]] == [("ListEndpoints", 1)]
+    assert state["calls"] == {"ListEndpoints": 1}

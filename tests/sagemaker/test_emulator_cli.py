@@ -109,6 +109,26 @@ def test_fault_option_injects_the_fault_into_the_running_emulator(emulator_proce
     assert sm.list_endpoints()["Endpoints"] == []
 
 
+def test_faults_of_a_running_emulator_change_over_http(emulator_process):
+    import httpx
+    from botocore.exceptions import ClientError
+
+    process = emulator_process("--output", "json")
+    ready = json.loads(process.stdout.readline())
+    faults_url = ready["endpoint_url"] + "/moto-api/cloudeploy/faults"
+    added = httpx.post(faults_url, json={"faults": ["ListModels:transient"]})
+    assert added.status_code == 200
+    sm = boto3.client(
+        "sagemaker", endpoint_url=ready["endpoint_url"], region_name=ready["region"],
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    with pytest.raises(ClientError, match="ServiceUnavailable"):
+        sm.list_models()
+    httpx.delete(faults_url)
+    assert sm.list_models()["Models"] == []
+    assert httpx.get(faults_url).json()["calls"]["ListModels"] >= 2
+
+
 def test_a_bad_fault_option_is_a_clear_error(emulator_process):
     process = emulator_process("--fault", "UpdateEndpoint:explode")
     assert process.wait(30) == 2

@@ -27,7 +27,10 @@ first that fires wins. Every call is counted, faulted or not.
 
 The plan is process-global like moto's backends; ``SageMakerEmulation.reset``
 clears rules and counts. Rules are also written ``OPERATION:KIND[:key=value,...]``
-(``parse_rule``) for ``cloudeploy emulator sagemaker --fault``.
+(``parse_rule``) for ``cloudeploy emulator sagemaker --fault``, and an emulator in
+another process is driven over HTTP at ``<endpoint_url>/moto-api/cloudeploy/faults``:
+``GET`` -> ``{"rules": [...], "calls": {...}}``; ``POST {"faults": ["OP:KIND...", ...]}``
+adds rules; ``DELETE`` removes them (``?calls=1`` also forgets the counts).
 """
 
 from __future__ import annotations
@@ -268,3 +271,37 @@ def _sabotage(response, rule: FaultRule) -> None:
         runtime = STATE.endpoints.get((response.current_account, response.region, name))
     if runtime is not None:
         runtime.sabotage(rule.kind, rule.reason)
+
+
+HTTP_PATH = "/moto-api/cloudeploy/faults"
+
+
+def http_handler(request, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """The HTTP view of PLAN (see the module docstring); bad input is a 400 naming it."""
+    answer_headers = {"Content-Type": "application/json"}
+    try:
+        if request.method == "POST":
+            try:
+                body = json.loads(request.get_data() or b"{}")
+                texts = body["faults"]
+            except (ValueError, KeyError, TypeError):
+                raise ValidationError(
+                    'the body must be JSON {"faults": ["OP:KIND[:k=v,...]", ...]}'
+                ) from None
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise ValidationError(
+                    '"faults" must be a list of strings like "UpdateEndpoint:throttle"'
+                )
+            for rule in [parse_rule(text) for text in texts]:  # all valid, or none added
+                PLAN.add_rule(rule)
+        elif request.method == "DELETE":
+            if request.args.get("calls"):
+                PLAN.reset()
+            else:
+                PLAN.clear()
+        elif request.method != "GET":
+            return 405, answer_headers, json.dumps({"error": f"{request.method} is not supported"})
+    except ValidationError as error:
+        return 400, answer_headers, json.dumps({"error": str(error)})
+    state = {"rules": [rule.as_dict() for rule in PLAN.rules], "calls": PLAN.calls()}
+    return 200, answer_headers, json.dumps(state)

@@ -19,6 +19,7 @@ def install() -> None:
         if _INSTALLED:
             return
         from moto.cloudwatch.responses import CloudWatchResponse
+        from moto.moto_api._internal import urls as moto_api_urls
         from moto.sagemaker.responses import SageMakerResponse
         from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
@@ -40,5 +41,7 @@ def install() -> None:
         # reach real boto3 calls over HTTP and in-process calls alike.
         for response_class in (SageMakerResponse, SageMakerRuntimeResponse):
             response_class.call_action = faults.wrap_call_action(response_class.call_action)
+        # moto's server builds its /moto-api app from this table on the first request.
+        moto_api_urls.url_paths["{0}" + faults.HTTP_PATH] = faults.http_handler
         CloudWatchResponse.get_metric_statistics = percentiles.get_metric_statistics
         _INSTALLED = True
