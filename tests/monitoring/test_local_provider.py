@@ -164,3 +164,14 @@ def test_drift_gate_rolls_back_a_version_that_sees_shifted_data(provider):
     assert result.traffic == {"v1": 100, "v2": 0}
     gate = next(g for g in result.decisions[-1].gates if g["gate"] == "drift")
     assert gate["passed"] is False and gate["value"] > 0.3
+
+
+def test_drift_compares_the_last_window_with_the_one_before(provider):
+    start, middle, _ = traffic_window(provider, serving_rows(400, seed=3))
+    _, end, _ = traffic_window(provider, serving_rows(100, shifted=SHIFTED, seed=4))
+    window = end - middle
+    assert middle - start >= window  # the previous window holds only this test's unshifted rows
+    run = monitor(ENDPOINT, MonitorSpec(window=window), kind="drift", provider=provider, now=end)
+    assert run.result.kind == "drift"
+    assert run.result.serving_rows == 100
+    assert sorted(run.breached) == SHIFTED_NAMES
