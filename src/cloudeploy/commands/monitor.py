@@ -139,7 +139,11 @@ def _render_run(console, data):
     if data["breached"]:
         console.print(f"[red]{len(data['breached'])} threshold(s) breached:[/red] {', '.join(data['breached'])}")
     if labels.get("since"):
-        console.print(f"[dim]window {labels['since']:.0f} .. {labels['until']:.0f} (epoch s)[/dim]")
+        import datetime as dt
+
+        since, until = (dt.datetime.fromtimestamp(labels[k], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+                        for k in ("since", "until"))
+        console.print(f"[dim]window {since} .. {until} UTC[/dim]")
 
 
 @monitor.command()
