@@ -21,7 +21,7 @@ Rules of the handoff:
 - Endpoints that Terraform made empty (Vertex output ``endpoints``) are adopted,
   not duplicated: their resource id must equal the cloudeploy endpoint name, so
   ``cloudeploy deploy --endpoint NAME`` finds and uses them.
-- Emulator keys (``api_endpoint``/``storage_endpoint`` for Vertex,
+- Emulator keys (``api_endpoint``/``storage_endpoint``/``monitoring_endpoint`` for Vertex,
   ``endpoint_url`` for SageMaker) never come from Terraform; the caller adds them.
 """
 
@@ -48,6 +48,9 @@ _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/\S+$")
 _URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
+#: Emulator keys that name a gRPC target (``host:port``), not a URL.
+_HOST_PORT_SETTINGS = frozenset({"monitoring_endpoint"})
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 _AWS_ARN = r"^arn:aws[a-z-]*:"
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -212,7 +215,7 @@ OUTPUTS: dict[str, tuple[Output, ...]] = {"vertex": VERTEX_OUTPUTS, "sagemaker":
 
 #: provider name -> the emulator-only profile keys a caller may add.
 EMULATOR_SETTINGS: dict[str, tuple[str, ...]] = {
-    "vertex": ("api_endpoint", "storage_endpoint"),
+    "vertex": ("api_endpoint", "storage_endpoint", "monitoring_endpoint"),
     "sagemaker": ("endpoint_url",),
 }
 
@@ -443,7 +446,10 @@ def _emulator_settings(provider: str, emulator: Mapping[str, str | None]) -> dic
             f"{', '.join(foreign)} do not apply to {provider} outputs (for {provider}: {allowed})"
         )
     for key, url in given.items():
-        if not _URL.match(url):
+        if key in _HOST_PORT_SETTINGS:
+            if not _HOST_PORT.match(url):
+                raise ValidationError(f"{key} must be host:port such as 127.0.0.1:9090, got {url!r}")
+        elif not _URL.match(url):
             raise ValidationError(
                 f"{key} must be an http(s) URL such as http://127.0.0.1:8080, got {url!r}"
             )

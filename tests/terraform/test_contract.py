@@ -41,6 +41,8 @@ def write_sample_profile(tmp_path, cloud: str) -> tuple[object, dict]:
             "http://127.0.0.1:8080",
             "--storage-endpoint",
             "http://127.0.0.1:9023",
+            "--monitoring-endpoint",
+            "127.0.0.1:9090",
         ],
         "sagemaker": ["--endpoint-url", "http://127.0.0.1:5000"],
     }[cloud]
@@ -126,7 +128,8 @@ def test_written_profile_has_every_non_null_output_that_maps_to_a_setting(tmp_pa
 def test_written_profile_points_at_the_emulator(tmp_path, cloud):
     profile, _ = write_sample_profile(tmp_path, cloud)
     assert all(
-        profile.settings[key].startswith("http://127.0.0.1:") for key in EMULATOR_SETTINGS[cloud]
+        profile.settings[key].startswith(("http://127.0.0.1:", "127.0.0.1:"))
+        for key in EMULATOR_SETTINGS[cloud]
     )
 
 

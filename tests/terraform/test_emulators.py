@@ -68,8 +68,14 @@ def vertex_provider(vertex, tmp_path):
         vertex.api_endpoint,
         "--storage-endpoint",
         vertex.storage_endpoint,
+        "--monitoring-endpoint",
+        vertex.monitoring_endpoint,
     )
     return get_provider(profile)
+
+
+def test_vertex_profile_from_terraform_points_gate_metrics_at_the_emulator(vertex_provider, vertex):
+    assert vertex_provider.settings.monitoring_endpoint == vertex.monitoring_endpoint
 
 
 def endpoints_url(emulator) -> str:

@@ -92,10 +92,21 @@ def _render_show(console, data) -> None:
 @click.option(
     "--storage-endpoint", default=None, help="Cloud Storage emulator URL (emulator only)."
 )
+@click.option(
+    "--monitoring-endpoint", default=None, help="Cloud Monitoring emulator host:port (emulator only)."
+)
 @click.option("--endpoint-url", default=None, help="SageMaker emulation URL (emulator only).")
 @output_option
 def from_terraform(
-    source, profile, config_file, make_default, api_endpoint, storage_endpoint, endpoint_url, output
+    source,
+    profile,
+    config_file,
+    make_default,
+    api_endpoint,
+    storage_endpoint,
+    monitoring_endpoint,
+    endpoint_url,
+    output,
 ):
     """Write a profile from `terraform output -json`.
 
@@ -115,6 +126,7 @@ def from_terraform(
         emulator={
             "api_endpoint": api_endpoint,
             "storage_endpoint": storage_endpoint,
+            "monitoring_endpoint": monitoring_endpoint,
             "endpoint_url": endpoint_url,
         },
     )
