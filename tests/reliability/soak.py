@@ -79,7 +79,8 @@ class SoakResult:
     results: list[Result]
     kills: list[Kill] = field(default_factory=list)
     memory: list[MemorySample] = field(default_factory=list)
-    traffic_changes: list[tuple[float, tuple[int, int]]] = field(default_factory=list)
+    #: (when it was asked for, split, seconds until the endpoint had applied it)
+    traffic_changes: list[tuple[float, tuple[int, int], float]] = field(default_factory=list)
     final_status: dict = field(default_factory=dict)
     #: Bytes the gateway's log file grew by during the soak.
     gateway_log_bytes: int = 0
@@ -151,6 +152,7 @@ class SoakResult:
             "kills": len(self.kills),
             "gateway_log_bytes_per_request": round(self.gateway_log_bytes / max(1, len(self.results)), 1),
             "traffic_changes": len(self.traffic_changes),
+            "slowest_traffic_change_s": round(max((d for _, _, d in self.traffic_changes), default=0.0), 2),
             "p50_ms": round(self.latency_ms(0.50), 2),
             "p99_ms": round(self.latency_ms(0.99), 2),
             "rss_mib": {
@@ -166,7 +168,10 @@ class SoakResult:
             "config": asdict(self.config),
             "summary": self.summary(),
             "kills": [{"t": round(k.at - self.started, 2), "version": k.version, "pid": k.pid} for k in self.kills],
-            "traffic_changes": [{"t": round(t - self.started, 2), "split": list(s)} for t, s in self.traffic_changes],
+            "traffic_changes": [
+                {"t": round(t - self.started, 2), "split": list(s), "applied_after_s": round(d, 2)}
+                for t, s, d in self.traffic_changes
+            ],
             "requests_per_second": self.requests_per_second(),
             "memory": [
                 {"t": round(m.at - self.started, 2), "gateway_kib": m.gateway_kib, "replica_kib": list(m.replica_kib)}
@@ -230,7 +235,7 @@ def run_soak(provider, url: str, config: SoakConfig, *, log: Callable[[str], Non
                     steps += 1
                     split = SPLITS[steps % len(SPLITS)]
                     provider.set_traffic(ENDPOINT, TrafficSplit({"v1": split[0], "v2": split[1]}))
-                    result.traffic_changes.append((time.monotonic(), split))
+                    result.traffic_changes.append((now, split, time.monotonic() - now))
                     log(f"{now - result.started:6.1f}s traffic v1={split[0]}% v2={split[1]}% ({load.count()} requests)")
                 if now >= next_kill:
                     kill = _kill_a_replica(admin, url, config.min_replicas, rng)
