@@ -17,12 +17,12 @@ BAD_ROWS = [10, 150]
 
 
 @pytest.fixture(scope="module")
-def sagemaker(_sagemaker_emulator_session):
+def sagemaker(sagemaker_emulator_session):
     from cloudeploy.config import Profile
     from cloudeploy.providers.sagemaker import SageMakerProvider
 
-    _sagemaker_emulator_session.reset()
-    settings = _sagemaker_emulator_session.profile_settings()
+    sagemaker_emulator_session.reset()
+    settings = sagemaker_emulator_session.profile_settings()
     return SageMakerProvider(Profile(name="emulation", provider="sagemaker", settings=settings))
 
 

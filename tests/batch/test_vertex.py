@@ -17,12 +17,12 @@ BAD_ROWS = [3, 420]
 
 
 @pytest.fixture(scope="module")
-def vertex(_vertex_emulator_session):
+def vertex(vertex_emulator_session):
     from cloudeploy.config import Profile
     from cloudeploy.providers.vertex import VertexProvider
 
-    _vertex_emulator_session.reset()
-    settings = _vertex_emulator_session.profile_settings(bucket="batch-tests")
+    vertex_emulator_session.reset()
+    settings = vertex_emulator_session.profile_settings(bucket="batch-tests")
     return VertexProvider(Profile(name="emulator", provider="vertex", settings=settings))
 
 

@@ -28,10 +28,10 @@ STARTING = {"v1": 100, "v2": 0, "v3": 0}
 
 
 @pytest.fixture(scope="module")
-def sagemaker(_sagemaker_emulator_session):
+def sagemaker(sagemaker_emulator_session):
     from cloudeploy.providers.sagemaker import SageMakerProvider
 
-    emulation = _sagemaker_emulator_session
+    emulation = sagemaker_emulator_session
     emulation.reset()
     provider = SageMakerProvider(Profile(name="emulation", provider="sagemaker",
                                          settings=emulation.profile_settings()))

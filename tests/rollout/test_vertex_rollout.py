@@ -30,10 +30,10 @@ FAST = dict(steps=(50, 100), bake_s=1, min_requests=5, max_wait_s=60)
 
 
 @pytest.fixture(scope="module")
-def vertex(_vertex_emulator_session):
+def vertex(vertex_emulator_session):
     from cloudeploy.providers.vertex import VertexProvider
 
-    emulator = _vertex_emulator_session
+    emulator = vertex_emulator_session
     emulator.reset()
     provider = VertexProvider(Profile(name="emulator", provider="vertex",
                                       settings=emulator.profile_settings(bucket="rollout")))  # fmt: skip

@@ -26,12 +26,12 @@ METRIC = "aiplatform.googleapis.com/prediction/online/"
 
 
 @pytest.fixture(scope="module")
-def served(_vertex_emulator_session, tmp_path_factory):
+def served(vertex_emulator_session, tmp_path_factory):
     """(emulator, endpoint, deployed model id) of one model serving all traffic."""
     import joblib
     from google.cloud import aiplatform
 
-    emulator = _vertex_emulator_session
+    emulator = vertex_emulator_session
     emulator.reset()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_endpoint)

@@ -15,11 +15,11 @@ from tests.vertex.conftest import BUCKET, PREBUILT_IMAGE, fitted_model
 
 
 @pytest.fixture(scope="module")
-def endpoint(_vertex_emulator_session, tmp_path_factory):
+def endpoint(vertex_emulator_session, tmp_path_factory):
     import joblib
     from google.cloud import aiplatform
 
-    emulator = _vertex_emulator_session
+    emulator = vertex_emulator_session
     emulator.reset()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_endpoint)

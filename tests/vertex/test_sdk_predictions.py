@@ -18,14 +18,14 @@ SERVING_IMAGE = "us-central1-docker.pkg.dev/test-project/cloudeploy/cloudeploy-s
 
 
 @pytest.fixture(scope="module")
-def served(_vertex_emulator_session, tmp_path_factory):
+def served(vertex_emulator_session, tmp_path_factory):
     """(endpoint, {version id: deployed model id}) with v1 at 75% and v2 at 25%."""
     import joblib
     from google.cloud import aiplatform
 
     from cloudeploy.packaging import build_package
 
-    emulator = _vertex_emulator_session
+    emulator = vertex_emulator_session
     emulator.reset()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_endpoint)
