@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 
-import joblib
 import pytest
 
 from cloudeploy.config import Profile, write_profile
@@ -57,14 +56,16 @@ def run(settings, tmp_path):
     return run_cli
 
 
-@pytest.fixture
-def model_files(tmp_path):
-    paths = []
-    for seed in (0, 1):
-        path = tmp_path / f"model-{seed}.joblib"
-        joblib.dump(fitted_classifier(seed), path)
-        paths.append(str(path))
-    return paths
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """Package directories of two model versions, built once: packaging is not under test."""
+    from cloudeploy.packaging import build_package
+
+    root = tmp_path_factory.mktemp("packages")
+    return [
+        str(build_package(fitted_classifier(seed), root / f"package-{seed}", name="house").path)
+        for seed in (0, 1)
+    ]
 
 
 def managed(sm, kind: str) -> list[str]:
@@ -125,13 +126,10 @@ def test_first_deploy_killed_at_a_boundary_converges_on_rerun(emu, run, model_fi
 
 
 @pytest.fixture
-def serving_v1(settings, model_files, tmp_path):
+def serving_v1(settings, model_files):
     """Endpoint "house" serving v1 (deployed in-process: only the next command is under test)."""
-    from cloudeploy.packaging import build_package
-
     provider = SageMakerProvider(Profile(name="emu", provider="sagemaker", settings=settings))
-    package = build_package(fitted_classifier(0), tmp_path / "package-0", name="house").path
-    v1 = provider.upload_model(package, "house")
+    v1 = provider.upload_model(model_files[0], "house")
     provider.create_endpoint("house", model="house")
     provider.deploy("house", v1)
     return provider
