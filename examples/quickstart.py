@@ -3,7 +3,8 @@
 Runs on the local provider (no cloud account): trains a scikit-learn Pipeline on
 the breast-cancer data that scikit-learn ships, deploys it, predicts over HTTP,
 deploys a second version as a 10% canary, shows the split it observes, promotes
-the canary step by step behind error-rate and latency gates, rolls back, and scores a CSV file with a batch job.
+the canary step by step behind error-rate and latency gates, rolls back, scores a CSV file with a batch job, and writes a drift report
+for shifted traffic.
 
     python examples/quickstart.py          # cleans up its endpoint at the end
     python examples/quickstart.py --keep   # leave it running (cloudeploy status)
@@ -30,6 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import cloudeploy
+from cloudeploy.monitoring import write_report
 
 ENDPOINT = "breast-cancer"
 console = Console()
@@ -89,7 +91,8 @@ def main() -> int:
 
     step(2, "deploy it locally")
     progress = lambda message: console.print(f"[dim]  … {message}[/dim]")  # noqa: E731
-    deployment = cloudeploy.deploy(v1_model, name=ENDPOINT, progress=progress)
+    # baseline=: training statistics stored in the package, for skew monitoring.
+    deployment = cloudeploy.deploy(v1_model, name=ENDPOINT, baseline=X_train, progress=progress)
     console.print(f"endpoint [bold]{ENDPOINT}[/bold] serves {deployment.version} at {deployment.url}")
 
     step(3, "predict over HTTP")
@@ -106,7 +109,7 @@ def main() -> int:
     step(4, "deploy v2 as a 10% canary")
     v2_model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)
     console.print(f"v2 (random forest) test accuracy: {v2_model.score(X_test, y_test):.3f}")
-    canary = cloudeploy.deploy(v2_model, name=ENDPOINT, traffic=10, progress=progress)
+    canary = cloudeploy.deploy(v2_model, name=ENDPOINT, traffic=10, baseline=X_train, progress=progress)
     console.print(f"configured split: {canary.status().traffic.to_dict()}")
     all_rows = X_test.to_dict(orient="records")
     console.print(f"observed split over 400 requests: {observed_split(deployment.url, all_rows)}")
@@ -144,7 +147,22 @@ def main() -> int:
     if not same:
         return 1
 
-    step(8, "where things stand")
+    step(8, "send shifted data and write a drift report")
+    shifted = X_test.copy()
+    shifted["mean radius"] *= 1.8
+    shifted["worst texture"] *= 1.8
+    window_start = time.time()
+    httpx.post(f"{deployment.url}/predict", json={"instances": shifted.to_dict(orient="records")},
+               timeout=30).raise_for_status()
+    time.sleep(0.5)  # replicas write capture lines just after answering
+    run = cloudeploy.monitor(ENDPOINT, cloudeploy.MonitorSpec(window=time.time() - window_start + 1))
+    breached = ", ".join(f"{f.name} ({f.score:.2f})" for f in run.result.breached) or "none"
+    console.print(f"Jensen-Shannon skew above 0.3 on: {breached}")
+    report = write_report(run.result, workdir / "drift-report.html", title=f"{ENDPOINT}: skew of shifted traffic",
+                          json_path=workdir / "drift-report.json")
+    console.print(f"drift report: {report} (and drift-report.json)")
+
+    step(9, "where things stand")
     for version in cloudeploy.models(ENDPOINT):
         console.print(f"  {version.ref}  digest {version.digest[:12]}  scikit-learn {version.framework_version}")
     if args.keep:

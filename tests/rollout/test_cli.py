@@ -213,6 +213,6 @@ def test_gate_flag_configures_a_registered_gate(provider, monkeypatch):
 
 
 def test_unknown_gate_flag_is_refused_naming_it(provider):
-    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--gate", "drift:max=0.3"])
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--gate", "nonesuch:max=0.3"])
     assert result.exit_code == 2
-    assert "unknown rollout gate 'drift'" in result.output
+    assert "unknown rollout gate 'nonesuch'" in result.output
