@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-MAX_EXAMPLES = 120
+MAX_EXAMPLES = 100
 PREDICTION_ROUTES = [("POST", "/predict"), ("POST", "/invocations")]
 READ_ROUTES = [("GET", path) for path in ("/health", "/ping", "/readyz", "/livez", "/metrics")]
 
