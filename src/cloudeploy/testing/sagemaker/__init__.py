@@ -8,7 +8,10 @@ What it adds to moto (S3, IAM, CloudWatch, Application Auto Scaling, SageMaker):
   with CloudWatch metrics per invocation and data capture to S3;
 - transform jobs that write real output, monitoring schedules,
   StopTransformJob, DeleteModelPackage and DeleteModelPackageGroup;
-- describe responses without moto's empty placeholders.
+- describe responses without moto's empty placeholders;
+- fault injection per operation and per-operation call counts
+  (``emu.faults.add("UpdateEndpoint", "throttle", count=2)``, ``emu.calls(...)``;
+  see ``faults.py``).
 
 Use :func:`start_emulation`, the ``sagemaker_emulator`` pytest fixture, or
 ``cloudeploy emulator sagemaker``.
