@@ -80,3 +80,9 @@ def test_killed_replicas_are_replaced(soak):
         time.sleep(0.5)
     assert set(pids) == {"v1", "v2"}
     assert replaced, pids
+
+
+def test_the_gateway_log_does_not_grow_with_every_request(soak):
+    _, _, result = soak
+    # A long-lived endpoint must not fill its disk: no log line per forwarded request.
+    assert result.gateway_log_bytes < 64 * 1024, result.summary()["gateway_log_bytes_per_request"]

@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capture-sample", type=float, default=1.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # httpx logs every forwarded request at INFO: a busy endpoint would fill the disk.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     store = StateStore(Path(args.home))
     lock_path = store.home / "endpoints" / f"{args.endpoint}.lock"
