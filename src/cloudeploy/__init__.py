@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "monitor": "cloudeploy.monitoring",
     "RolloutPlan": "cloudeploy.rollout.plan",
     "BatchSpec": "cloudeploy.batch.spec",
+    "BatchJob": "cloudeploy.batch",
+    "PromotionResult": "cloudeploy.rollout.result",
     "MonitorSpec": "cloudeploy.monitoring.spec",
     # packaging
     "build_package": "cloudeploy.packaging",
@@ -38,13 +40,50 @@ _EXPORTS: dict[str, str] = {
     "get_provider": "cloudeploy.providers",
 }
 
-__all__ = sorted(_EXPORTS) + ["errors", "__version__"]
+__all__ = [
+    "BatchJob",
+    "BatchSpec",
+    "DeployedVersion",
+    "Deployment",
+    "EndpointStatus",
+    "ModelVersion",
+    "MonitorSpec",
+    "PromotionResult",
+    "RolloutPlan",
+    "Scaling",
+    "TrafficSplit",
+    "__version__",
+    "batch_predict",
+    "build_package",
+    "deploy",
+    "endpoint",
+    "errors",
+    "get_provider",
+    "load_package",
+    "models",
+    "monitor",
+    "promote",
+    "rollback",
+    "set_traffic",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from cloudeploy.api import Deployment, deploy, endpoint, models, promote, rollback, set_traffic
+    from cloudeploy.batch import BatchJob, batch_predict
+    from cloudeploy.batch.spec import BatchSpec
+    from cloudeploy.monitoring import monitor
+    from cloudeploy.monitoring.spec import MonitorSpec
     from cloudeploy.packaging import build_package, load_package
     from cloudeploy.providers import get_provider
-    from cloudeploy.types import DeployedVersion, EndpointStatus, ModelVersion, Scaling, TrafficSplit
+    from cloudeploy.rollout.plan import RolloutPlan
+    from cloudeploy.rollout.result import PromotionResult
+    from cloudeploy.types import (
+        DeployedVersion,
+        EndpointStatus,
+        ModelVersion,
+        Scaling,
+        TrafficSplit,
+    )
 
 
 def __getattr__(name: str) -> Any:
