@@ -110,3 +110,27 @@ def publish_errors(spec: BatchSpec, job: JobDir) -> None:
     target = Path(os.path.abspath(errors_uri(spec.destination)))
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(job.path / "errors.jsonl", target)
+
+
+def registered_version(spec: BatchSpec, provider: Any, progress: Any, schema_of: Any):
+    """The registered version a cloud job runs, and its input schema.
+
+    A local model file or package directory is uploaded first (as a version of
+    the manifest's name, or ``options["model_name"]``); a registry reference
+    (``name``, ``name@v3``, ``name@alias``) is resolved, and ``schema_of(uri)``
+    reads the schema from the stored artifact.
+    """
+    from cloudeploy.batch.api import local_home
+    from cloudeploy.batch.model import resolve_model, split_reference
+    from cloudeploy.packaging import read_manifest
+
+    if Path(spec.model).expanduser().exists():
+        resolved = resolve_model(spec.model, None, local_home(provider))
+        manifest = read_manifest(resolved.package_dir)
+        name = spec.options.get("model_name") or manifest.name
+        progress(f"registering {spec.model} as a version of {name}")
+        return provider.upload_model(resolved.package_dir, name, progress=progress), manifest.schema
+    name, label = split_reference(spec.model)
+    version = provider.get_model_version(name, label)
+    return version, schema_of(version.uri)
+

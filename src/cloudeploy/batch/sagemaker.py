@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cloudeploy.batch.cloudjob import CloudBatchJob, publish_errors
+from cloudeploy.batch.cloudjob import CloudBatchJob, publish_errors, registered_version
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.spec import BatchSpec
 from cloudeploy.batch.staging import csv_lines, parse_prediction, stage_input
@@ -153,19 +153,7 @@ def sagemaker_job(job_id: str, provider: Any) -> SageMakerBatchJob:
 
 def _model_version(spec: BatchSpec, provider: Any, progress: ProgressCallback):
     """The registered version to run and its input schema (uploading a local package first)."""
-    from cloudeploy.batch.api import local_home
-    from cloudeploy.batch.model import resolve_model, split_reference
-    from cloudeploy.packaging import read_manifest
-
-    if Path(spec.model).expanduser().exists():
-        resolved = resolve_model(spec.model, None, local_home(provider))
-        manifest = read_manifest(resolved.package_dir)
-        name = spec.options.get("model_name") or manifest.name
-        progress(f"registering {spec.model} as a version of {name}")
-        return provider.upload_model(resolved.package_dir, name, progress=progress), manifest.schema
-    name, version_label = split_reference(spec.model)
-    version = provider.get_model_version(name, version_label)
-    return version, _schema_from_artifact(provider, version.uri)
+    return registered_version(spec, provider, progress, lambda uri: _schema_from_artifact(provider, uri))
 
 
 def _schema_from_artifact(provider: Any, uri: str):

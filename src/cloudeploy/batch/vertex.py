@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cloudeploy.batch.cloudjob import CloudBatchJob, publish_errors
+from cloudeploy.batch.cloudjob import CloudBatchJob, publish_errors, registered_version
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.spec import BatchSpec
 from cloudeploy.batch.staging import stage_input
@@ -210,20 +210,15 @@ def vertex_job(job_id: str, provider: Any) -> VertexBatchJob:
 
 def _model_version(spec: BatchSpec, provider: Any, progress: ProgressCallback):
     """The registered version to run and its input schema (uploading a local package first)."""
-    from cloudeploy.batch.api import local_home
-    from cloudeploy.batch.model import resolve_model, split_reference
-    from cloudeploy.packaging import MANIFEST_NAME, Manifest, read_manifest
+    return registered_version(spec, provider, progress, lambda uri: _schema_from_artifact(provider, uri))
+
+
+def _schema_from_artifact(provider: Any, uri: str):
+    """The input schema in the manifest stored beside a registered version's model in Cloud Storage."""
+    from cloudeploy.packaging import MANIFEST_NAME, Manifest
     from cloudeploy.providers.vertex.errors import translated
 
-    if Path(spec.model).expanduser().exists():
-        resolved = resolve_model(spec.model, None, local_home(provider))
-        manifest = read_manifest(resolved.package_dir)
-        name = spec.options.get("model_name") or manifest.name
-        progress(f"registering {spec.model} as a version of {name}")
-        return provider.upload_model(resolved.package_dir, name, progress=progress), manifest.schema
-    name, label = split_reference(spec.model)
-    version = provider.get_model_version(name, label)
-    bucket_name, _, prefix = version.uri[len("gs://"):].partition("/")
-    with translated(f"reading {version.uri}/{MANIFEST_NAME}"):
+    bucket_name, _, prefix = uri[len("gs://"):].partition("/")
+    with translated(f"reading {uri}/{MANIFEST_NAME}"):
         text = provider.clients.storage.bucket(bucket_name).blob(f"{prefix.rstrip('/')}/{MANIFEST_NAME}").download_as_text()
-    return version, Manifest.from_dict(json.loads(text)).schema
+    return Manifest.from_dict(json.loads(text)).schema
