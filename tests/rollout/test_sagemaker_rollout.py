@@ -1,7 +1,8 @@
 """Rollouts on the SageMaker provider against the emulation: client-side and --native.
 
 Deploying costs seconds per version, so one endpoint serves the module (v1 and
-v2 healthy, v3 a :class:`~tests.rollout.faulty_models.FaultyModel`), built on
+v2 healthy, v3 a :class:`~tests.rollout.faulty_models.FaultyModel`, v4 a
+:class:`~tests.rollout.faulty_models.SlowModel`), built on
 the session's emulation after a reset and reset to ``v1=100`` before each test.
 Gate metrics come from CloudWatch, which the emulation feeds per invocation.
 """
@@ -20,11 +21,11 @@ from cloudeploy.errors import CloudeployError
 from cloudeploy.rollout import RolloutPlan
 from cloudeploy.testing.conformance import fitted_classifier, sample_instances
 from cloudeploy.types import TrafficSplit
-from tests.rollout.conftest import REPO_ROOT
-from tests.rollout.faulty_models import POISON_ROW, FaultyModel
+from tests.rollout.conftest import REPO_ROOT, SLOW_MS
+from tests.rollout.faulty_models import POISON_ROW, FaultyModel, SlowModel
 
 ENDPOINT = "rollout"
-STARTING = {"v1": 100, "v2": 0, "v3": 0}
+STARTING = {"v1": 100, "v2": 0, "v3": 0, "v4": 0}
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +39,11 @@ def sagemaker(sagemaker_emulator_session):
     # Model servers start in this process's environment and unpickle tests.rollout.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", str(REPO_ROOT))
-        for number, model in enumerate([fitted_classifier(0), fitted_classifier(1), FaultyModel(fitted_classifier(2))]):
+        models = [fitted_classifier(0), fitted_classifier(1), FaultyModel(fitted_classifier(2)),
+                  SlowModel(fitted_classifier(3), delay_ms=SLOW_MS)]
+        for number, model in enumerate(models):
             cloudeploy.deploy(model, ENDPOINT, model_name="m", provider=provider,
-                              traffic=None if number == 0 else 0, trust=number == 2)
+                              traffic=None if number == 0 else 0, trust=number >= 2)
         yield emulation, provider
     emulation.reset()
 
@@ -86,7 +89,7 @@ def test_healthy_version_is_promoted_through_every_step_on_sagemaker(provider):
         result = cloudeploy.promote(ENDPOINT, "v2", provider=provider, plan=RolloutPlan(
             steps=(50, 100), bake_s=1, min_requests=5, max_wait_s=60, max_error_rate=0.05))
     assert result.outcome == "promoted"
-    assert result.traffic == {"v1": 0, "v2": 100, "v3": 0}
+    assert result.traffic == {"v1": 0, "v2": 100, "v3": 0, "v4": 0}
     assert [d.percent for d in result.decisions if d.action == "step"] == [50, 100]
 
 
@@ -98,6 +101,16 @@ def test_failing_version_is_rolled_back_to_the_exact_starting_split_on_sagemaker
     assert result.decisions[-1].percent == 50
     assert provider.get_endpoint(ENDPOINT).traffic.to_dict() == STARTING
     assert result.decisions[-1].metrics["new"]["errors"] > 0
+
+
+def test_slow_version_breaks_the_latency_gate_on_sagemaker(provider):
+    with invocations(provider):
+        result = cloudeploy.promote(ENDPOINT, "v4", provider=provider, plan=RolloutPlan(
+            steps=(50, 100), bake_s=1, min_requests=5, max_wait_s=60, max_p99_ms=SLOW_MS * 0.75))
+    assert result.outcome == "rolled_back"
+    assert provider.get_endpoint(ENDPOINT).traffic.to_dict() == STARTING
+    gate = next(g for g in result.decisions[-1].gates if g["gate"] == "p99_ms")
+    assert gate["passed"] is False and gate["value"] > SLOW_MS * 0.75
 
 
 @pytest.fixture
@@ -125,7 +138,7 @@ def test_native_canary_of_a_healthy_version_ends_with_it_serving_everything(prov
     with invocations(provider):
         result = cloudeploy.promote(ENDPOINT, "v2", plan=plan, native=True, provider=provider)
     assert result.outcome == "promoted"
-    assert result.traffic == {"v1": 0, "v2": 100, "v3": 0}
+    assert result.traffic == {"v1": 0, "v2": 100, "v3": 0, "v4": 0}
     assert result.plan["native"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
         "Type"] == "CANARY"
 
@@ -139,4 +152,4 @@ def test_native_promote_run_again_follows_the_update_already_in_progress(provide
         run_native_promotion(provider, ENDPOINT, "v2", plan, timeout=0)
     result = run_native_promotion(provider, ENDPOINT, "v2", plan, poll_s=0.5)
     assert result.outcome == "promoted"
-    assert result.traffic == {"v1": 0, "v2": 100, "v3": 0}
+    assert result.traffic == {"v1": 0, "v2": 100, "v3": 0, "v4": 0}
