@@ -22,6 +22,7 @@ predictions that still arrive while draining are answered.
 
 from __future__ import annotations
 
+import gc
 import html
 import logging
 import threading
@@ -133,6 +134,10 @@ class ModelServer:
             "x-cloudeploy-model": self.model_name,
             "x-cloudeploy-version": settings.version,
         }
+        # The model's objects live as long as the process: move them out of the
+        # collector's sight, so full collections do not scan them mid-request.
+        gc.collect()
+        gc.freeze()
         self.model = model  # last: requests see a fully installed server
 
     def close(self) -> None:
