@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from cloudeploy.errors import ValidationError
@@ -164,10 +165,10 @@ class InputSchema:
             import pandas as pd
 
             return pd.DataFrame(rows, columns=self.names)
-        if all(f.type in _NUMERIC for f in self.features):
+        if self.all_numeric:
             return np.asarray(rows, dtype=float)
         return np.asarray(rows, dtype=object)
 
-    @property
+    @cached_property  # on the request path: computed once per schema
     def all_numeric(self) -> bool:
         return all(f.type in _NUMERIC for f in self.features)
