@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import (
     ConflictError,
     NotFoundError,
@@ -38,7 +39,6 @@ from cloudeploy.providers.base import Prediction, Provider, VersionMetrics, no_p
 from cloudeploy.providers.sagemaker import mapping, naming
 from cloudeploy.providers.sagemaker import scaling as autoscaling
 from cloudeploy.providers.sagemaker.client import Clients
-from cloudeploy.providers.sagemaker.crash import _crash_point
 from cloudeploy.providers.sagemaker.errors import error_code, translated
 from cloudeploy.providers.sagemaker.records import EndpointRecords
 from cloudeploy.providers.sagemaker.registry import Registry
@@ -370,13 +370,13 @@ class SageMakerProvider(Provider):
                 if self.settings.kms_key_id:
                     request["KmsKeyId"] = self.settings.kms_key_id
                 sm.create_endpoint_config(**request)
-                _crash_point("sagemaker.deploy.after_create_config")
+                crash_point("sagemaker.deploy.after_create_config")
             if description is None:
                 progress(f"creating endpoint {endpoint} ({config_name})")
                 sm.create_endpoint(
                     EndpointName=endpoint, EndpointConfigName=config_name, Tags=naming.tags()
                 )
-                _crash_point("sagemaker.deploy.after_create_endpoint")
+                crash_point("sagemaker.deploy.after_create_endpoint")
             else:
                 progress(f"updating endpoint {endpoint} to {config_name}")
                 update: dict[str, Any] = {
@@ -386,7 +386,7 @@ class SageMakerProvider(Provider):
                 if options.get("deployment_config"):
                     update["DeploymentConfig"] = options["deployment_config"]
                 sm.update_endpoint(**update)
-                _crash_point("sagemaker.deploy.after_update_endpoint")
+                crash_point("sagemaker.deploy.after_update_endpoint")
         if not wait or timeout == 0:
             return
         final = self._settle(endpoint, timeout, progress)
@@ -407,7 +407,7 @@ class SageMakerProvider(Provider):
                 f"SageMaker rolled endpoint {endpoint} back to {final.get('EndpointConfigName')}: {reason}",
                 hint="the previous versions still serve; fix the cause and re-run",
             )
-        _crash_point("sagemaker.deploy.after_settle")
+        crash_point("sagemaker.deploy.after_settle")
         self._delete_old_configs(endpoint, keep=config_name)
 
     def _delete_old_configs(self, endpoint: str, keep: str | None) -> None:
@@ -460,7 +460,7 @@ class SageMakerProvider(Provider):
         description = self._ready_description(endpoint, timeout, progress)
         label = version.version
         model_name = self._ensure_model(version)
-        _crash_point("sagemaker.deploy.after_create_model")
+        crash_point("sagemaker.deploy.after_create_model")
         live = self._live_variants(description)
         current = mapping.traffic_of(description) if description else TrafficSplit({})
         if not live:
@@ -488,7 +488,7 @@ class SageMakerProvider(Provider):
             )
         if description is not None and split.to_dict() != current.to_dict():
             self.records.update(endpoint, previous_traffic=current.to_dict())
-            _crash_point("sagemaker.deploy.after_record")
+            crash_point("sagemaker.deploy.after_record")
         progress(
             f"deploying {version.ref} to {endpoint} ({split.percents.get(label, 0)}% of traffic)"
         )
@@ -524,7 +524,7 @@ class SageMakerProvider(Provider):
         if wanted == current.to_dict():
             return self._status(endpoint, description, self.records.get(endpoint))
         self.records.update(endpoint, previous_traffic=current.to_dict())
-        _crash_point("sagemaker.set_traffic.after_record")
+        crash_point("sagemaker.set_traffic.after_record")
         progress(
             f"setting traffic of {endpoint}: {', '.join(f'{v}={p}' for v, p in wanted.items())}"
         )
@@ -535,7 +535,7 @@ class SageMakerProvider(Provider):
                     {"VariantName": v, "DesiredWeight": float(p)} for v, p in wanted.items()
                 ],
             )
-            _crash_point("sagemaker.set_traffic.after_update")
+            crash_point("sagemaker.set_traffic.after_update")
         if wait and timeout != 0:
             final = self._settle(endpoint, timeout, progress)
             if mapping.traffic_of(final).to_dict() != wanted:
