@@ -180,7 +180,13 @@ class Supervisor:
     # -- health and autoscaling ------------------------------------------------
 
     def check_health(self) -> None:
-        """Replace replicas whose process died (the table drops them first)."""
+        """Replace replicas whose process died, without holding up traffic changes.
+
+        The dead replicas leave the table at once. Their replacements start
+        outside the lock, so a traffic change meanwhile is not kept waiting for
+        them, and join the table only if their version still wants them (a
+        change in between may have started its own or removed the version).
+        """
         with self._lock:
             dead = [r for r in self.table.all_replicas() if not pid_alive(r.pid)]
             if not dead:
@@ -194,10 +200,36 @@ class Supervisor:
                 traffic=table.traffic,
                 revision=table.revision,
             )
-        try:
-            self.reconcile()
-        except OperationFailed as error:
-            log.error("could not replace replica: %s", error)
+            plans, _, _ = self._plans()
+            model = self.store.endpoint(self.endpoint).model if plans else ""
+            missing = {
+                version: self.desired_replicas.get(version, 0) - len(self.table.replicas.get(version, ()))
+                for version in {r.version for r in dead}
+                if version in plans
+            }
+        replacements: dict[str, list[Replica]] = {}
+        for version, count in missing.items():
+            try:
+                replacements[version] = self._start_replicas(plans[version], model, count)
+            except OperationFailed as error:
+                log.error("could not replace replica: %s", error)
+        self._adopt(replacements)
+
+    def _adopt(self, replacements: dict[str, list[Replica]]) -> None:
+        """Add started replicas to their versions up to the desired count; retire the rest."""
+        unwanted: list[Replica] = []
+        with self._lock:
+            table = self.table
+            replicas = dict(table.replicas)
+            for version, fresh in replacements.items():
+                if version not in replicas:
+                    unwanted.extend(fresh)
+                    continue
+                room = max(0, self.desired_replicas.get(version, 0) - len(replicas[version]))
+                replicas[version] = replicas[version] + tuple(fresh[:room])
+                unwanted.extend(fresh[room:])
+            self.table = RoutingTable(replicas=replicas, traffic=table.traffic, revision=table.revision)
+        self._retire(unwanted)
 
     def autoscale(self, interval: float) -> None:
         """One autoscaler step: compute each version's desired replicas and apply."""
