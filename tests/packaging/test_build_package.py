@@ -262,3 +262,13 @@ def test_estimator_referencing_a_function_outside_the_allowlist_is_refused(train
     with pytest.raises(UnsafeModelError) as refused:
         build_package(model, tmp_path / "pkg")
     assert refused.value.globals == ["json.dumps"]
+
+
+def test_same_model_with_another_baseline_is_another_package(classifier, training_data, tmp_path):
+    X, _ = training_data
+    plain = build_package(classifier, tmp_path / "plain")
+    first = build_package(classifier, tmp_path / "first", baseline=X)
+    again = build_package(classifier, tmp_path / "again", baseline=X)
+    shifted = build_package(classifier, tmp_path / "shifted", baseline=X + 1.0)
+    assert first.digest == again.digest
+    assert len({plain.digest, first.digest, shifted.digest}) == 3

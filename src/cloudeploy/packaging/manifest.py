@@ -1,10 +1,12 @@
 """The package manifest, ``cloudeploy.json``.
 
 A package is a directory holding one model file and this manifest. The manifest
-records the sha256 of every other file in the directory, so a package's
-identity (``Manifest.digest``) is the sha256 of its sorted file listing: the same
-model bytes packaged twice give the same digest, which is how registries make
-uploads idempotent.
+records the sha256 of every other file in the directory. A package's identity
+(``Manifest.digest``) covers those files and what else changes how the version
+serves or is monitored (its input schema and training baseline): the same
+model and baseline packaged twice give the same digest, which is how
+registries make uploads idempotent, while a new baseline for the same model
+bytes is a new version.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _canonical_sha256(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Manifest:
     """What ``cloudeploy.json`` holds.
@@ -59,9 +65,13 @@ class Manifest:
 
     @property
     def digest(self) -> str:
-        """sha256 over the sorted ``path:sha256`` lines: the package's identity."""
-        listing = "\n".join(f"{path}:{sha}" for path, sha in sorted(self.files.items()))
-        return hashlib.sha256(listing.encode()).hexdigest()
+        """The package's identity: sha256 over the sorted ``path:sha256`` lines,
+        then the schema's and (when there is one) the baseline's canonical JSON."""
+        lines = [f"{path}:{sha}" for path, sha in sorted(self.files.items())]
+        lines.append(f"schema:{_canonical_sha256(self.schema.to_dict())}")
+        if self.baseline is not None:
+            lines.append(f"baseline:{_canonical_sha256(self.baseline)}")
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
     @property
     def sklearn_version(self) -> str | None:
