@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cloudeploy.testing.vertex import faults
 from cloudeploy.testing.vertex._wire import ApiError, invalid
 from cloudeploy.testing.vertex.backend import Backends, RegionBackend
 
@@ -309,6 +310,10 @@ def dispatch(
         groups = match.groupdict()
         backend = backends.get(groups["project"], groups["region"])
         call = Call(backend=backend, name=name, body=body, query=query, groups=groups)
+        method_name = faults.method_name(candidate.handler)
+        faulted = faults.intercept(backends.faults, method_name, backend, name)
+        if faulted is not None:
+            return faulted
         try:
             if candidate.long_poll:
                 backend.operations.await_progress(name, LONG_POLL_SECONDS)
@@ -353,6 +358,12 @@ def create_app(backends: Backends):
                             media_type="application/json")  # fmt: skip
         return Response(json.dumps(body), media_type="application/json")
 
+    async def fault_plan(request: Request) -> Response:
+        status, body = faults.http_view(
+            backends.faults, request.method, await request.body(), dict(request.query_params)
+        )
+        return Response(json.dumps(body), status_code=status, media_type="application/json")
+
     async def health(request: Request) -> Response:
         return Response("ok", media_type="text/plain")
 
@@ -360,6 +371,7 @@ def create_app(backends: Backends):
     return Starlette(
         routes=[
             StarletteRoute("/healthz", health),
+            StarletteRoute(faults.HTTP_PATH, fault_plan, methods=["GET", "POST", "DELETE"]),
             StarletteRoute("/v3/projects/{project}/timeSeries", time_series, methods=["GET"]),
             StarletteRoute("/{prefix:path}", handle, methods=methods),
         ]

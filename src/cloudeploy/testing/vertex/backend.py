@@ -17,6 +17,7 @@ from cloudeploy.testing.vertex._wire import IdSource
 from cloudeploy.testing.vertex.artifacts import check_artifacts, materialize
 from cloudeploy.testing.vertex.batch import BatchJobStore
 from cloudeploy.testing.vertex.endpoints import EndpointStore
+from cloudeploy.testing.vertex.faults import FaultPlan
 from cloudeploy.testing.vertex.models import ModelStore, Version
 from cloudeploy.testing.vertex.monitoring import MonitoringJobStore
 from cloudeploy.testing.vertex.operations import OperationStore
@@ -84,6 +85,8 @@ class Backends:
         self._storage = storage
         self._ids = IdSource()
         self.metrics = PredictionMetrics()
+        #: Injected faults and per-method call counts (kept until :meth:`reset`).
+        self.faults = FaultPlan()
         self._lock = threading.Lock()
         self._backends: dict[tuple[str, str], RegionBackend] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="cloudeploy-vertex-emulator-"))
@@ -115,6 +118,7 @@ class Backends:
         for backend in backends:
             backend.clear()
         self.metrics.clear()
+        self.faults.reset()
         for child in self._workdir.iterdir():
             shutil.rmtree(child, ignore_errors=True)
 

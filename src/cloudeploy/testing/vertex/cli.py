@@ -47,10 +47,16 @@ from cloudeploy.commands._output import output_option
     default=None,
     help="The config file --write-profile writes to.",
 )
+@click.option(
+    "--fault", "faults", multiple=True, metavar="METHOD:KIND[:key=value,...]",
+    help="Inject a fault (repeatable), e.g. DeployModel:throttle:count=2, *:latency:seconds=0.5, "
+    "DeployModel:fail:reason=NoCapacity. Kinds: throttle (429), transient (status=500|502|503|504), "
+    "latency (seconds=), fail (reason=); options count=, skip=, probability=, seed=.",
+)  # fmt: skip
 @output_option
 def vertex(
     host: str, port: int, project: str, region: str, bucket: str,
-    profile_name: str | None, config_file: Path | None, output: str,
+    profile_name: str | None, config_file: Path | None, faults: tuple[str, ...], output: str,
 ) -> None:  # fmt: skip
     """Run the Vertex AI v1 REST API and a Cloud Storage emulator.
 
@@ -58,17 +64,23 @@ def vertex(
     api_endpoint=URL, credentials=AnonymousCredentials(), ...)`` and set
     ``STORAGE_EMULATOR_HOST`` for google-cloud-storage. With ``--output json`` one
     JSON line ({"api_endpoint", "storage_endpoint", "monitoring_endpoint" (gRPC
-    Cloud Monitoring, host:port), "project", "region", "profile"})
-    is printed once both servers are ready. Ctrl-C (or SIGTERM) stops them and
-    every model server they started.
+    Cloud Monitoring, host:port), "project", "region", "profile", "faults"})
+    is printed once both servers are ready. Faults can also be changed while it
+    runs, over HTTP at ``{api_endpoint}/cloudeploy/faults``. Ctrl-C (or SIGTERM)
+    stops them and every model server they started.
     """
     from cloudeploy.config import write_profile
     from cloudeploy.testing.vertex import start_emulator
+    from cloudeploy.testing.vertex.faults import parse_rule
+
+    rules = [parse_rule(text) for text in faults]  # bad input fails before anything starts
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with start_emulator(host=host, port=port, project=project, region=region) as emulator:
         profile = emulator.profile_settings(bucket=bucket)
+        for rule in rules:
+            emulator.faults.add_rule(rule)
         ready = {
             "api_endpoint": emulator.api_endpoint,
             "storage_endpoint": emulator.storage_endpoint,
@@ -76,6 +88,7 @@ def vertex(
             "project": project,
             "region": region,
             "profile": profile,
+            "faults": [rule.as_dict() for rule in rules],
         }
         if profile_name:
             settings = {k: v for k, v in profile.items() if k != "provider"}
@@ -97,6 +110,8 @@ def vertex(
                 click.echo("profile (add under [profiles.NAME] in cloudeploy.toml):")
                 for key, value in profile.items():
                     click.echo(f"  {key} = {json.dumps(value)}")
+            for rule in rules:
+                click.echo(f"fault: {rule.operation} {rule.kind} ({rule.count or 'every'} call(s))")
             click.echo("Ctrl-C stops it")
         try:
             while not stop.wait(0.5):

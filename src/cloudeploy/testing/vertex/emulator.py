@@ -18,6 +18,7 @@ from typing import Any
 
 from cloudeploy.errors import ProviderError
 from cloudeploy.testing.vertex.backend import Backends
+from cloudeploy.testing.vertex.faults import FaultPlan
 from cloudeploy.testing.vertex.storage import Bucketeer, StorageEmulator
 
 DEFAULT_PROJECT = "test-project"
@@ -69,6 +70,15 @@ class VertexEmulator:
         if self._backends is None:
             raise ProviderError("the Vertex AI emulator is not running")
         return self._backends
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The :class:`~cloudeploy.testing.vertex.faults.FaultPlan` in force (``add``, ``clear``)."""
+        return self.backends.faults
+
+    def calls(self, method: str | None = None) -> Any:
+        """Requests received for REST ``method`` (an int), or all counts (a dict) when None."""
+        return self.backends.faults.calls(method)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -138,7 +148,7 @@ class VertexEmulator:
         atexit.unregister(self.stop)
 
     def reset(self) -> None:
-        """Forget all state: resources in every region, buckets, model-server processes."""
+        """Forget all state: resources in every region, buckets, model-server processes, faults."""
         self.backends.reset()
         self._storage.wipe()
 
