@@ -94,6 +94,26 @@ class VertexClients:
         return monitoring_v3.MetricServiceClient(credentials=self.credentials)
 
     @functools.cached_property
+    def bigquery(self) -> Any:
+        """A ``bigquery.Client`` (REST): at ``bigquery_endpoint`` when the profile names one."""
+        from google.cloud import bigquery
+
+        if self.settings.bigquery_endpoint:
+            return bigquery.Client(
+                project=self.settings.project,
+                credentials=self.credentials,
+                client_options={"api_endpoint": self.settings.bigquery_endpoint},
+            )
+        if self.settings.api_endpoint:
+            from cloudeploy.errors import ConfigError
+
+            raise ConfigError(
+                "the profile points at an emulator (api_endpoint) but has no bigquery_endpoint",
+                hint="add the emulator's bigquery_endpoint (its api_endpoint) to the profile",
+            )
+        return bigquery.Client(project=self.settings.project, credentials=self.credentials)
+
+    @functools.cached_property
     def storage(self) -> Any:
         from google.cloud import storage
 

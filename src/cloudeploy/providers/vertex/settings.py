@@ -5,8 +5,9 @@ Keys (fixed: the Terraform handoff writes exactly these): ``project``,
 ``serving_image`` (the cloudeploy serving image in Artifact Registry),
 ``network``, ``encryption_key`` (a CMEK key name), ``alert_emails``,
 ``notification_channels``, and for the emulator only ``api_endpoint``,
-``storage_endpoint`` and ``monitoring_endpoint`` (its plaintext gRPC Cloud
-Monitoring, ``host:port``).
+``storage_endpoint``, ``monitoring_endpoint`` (its plaintext gRPC Cloud
+Monitoring, ``host:port``) and ``bigquery_endpoint`` (its BigQuery REST API,
+where request-response logs are read).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ KNOWN_KEYS = frozenset(
         "api_endpoint",
         "storage_endpoint",
         "monitoring_endpoint",
+        "bigquery_endpoint",
     }
 )
 
@@ -49,6 +51,7 @@ class VertexSettings:
     api_endpoint: str | None = None
     storage_endpoint: str | None = None
     monitoring_endpoint: str | None = None
+    bigquery_endpoint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,5 +106,6 @@ class VertexSettings:
             api_endpoint=settings.get("api_endpoint"),
             storage_endpoint=settings.get("storage_endpoint"),
             monitoring_endpoint=settings.get("monitoring_endpoint"),
+            bigquery_endpoint=settings.get("bigquery_endpoint"),
             extra={k: v for k, v in settings.items() if k not in KNOWN_KEYS},
         )

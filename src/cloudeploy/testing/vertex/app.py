@@ -19,6 +19,7 @@ from typing import Any
 from cloudeploy.testing.vertex import faults
 from cloudeploy.testing.vertex._wire import ApiError, invalid
 from cloudeploy.testing.vertex.backend import Backends, RegionBackend
+from cloudeploy.testing.vertex.bigquery import bigquery_route
 
 
 @dataclass
@@ -183,6 +184,7 @@ def _predict(call: Call, endpoint: str, deployed_model_id: str | None) -> Any:
     code = 200
     try:
         predictions = deployed.server.predict(instances, call.body.get("parameters"))
+        call.backend.endpoints.log_prediction(endpoint, deployed.id, instances, predictions)
     except ApiError as error:
         code = error.http_status
         raise
@@ -248,7 +250,9 @@ def delete_batch_job(call: Call) -> Any:
 
 @route("POST", r"/modelDeploymentMonitoringJobs")
 def create_monitoring_job(call: Call) -> Any:
-    return call.backend.monitoring.create(call.body)
+    job = call.backend.monitoring.create(call.body)
+    call.backend.endpoints.follow_monitoring_job(job)
+    return job
 
 
 @route("GET", r"/modelDeploymentMonitoringJobs")
@@ -265,9 +269,9 @@ def get_monitoring_job(call: Call) -> Any:
 
 @route("PATCH", r"/modelDeploymentMonitoringJobs/[^/]+")
 def update_monitoring_job(call: Call) -> Any:
-    return call.backend.monitoring.update(
-        call.name, call.body, call.query.get("updateMask")
-    ).to_json()
+    operation = call.backend.monitoring.update(call.name, call.body, call.query.get("updateMask"))
+    call.backend.endpoints.follow_monitoring_job(call.backend.monitoring.job(call.name).spec)
+    return operation.to_json()
 
 
 @route("POST", r"/modelDeploymentMonitoringJobs/[^/]+", "pause")
@@ -373,6 +377,7 @@ def create_app(backends: Backends):
             StarletteRoute("/healthz", health),
             StarletteRoute(faults.HTTP_PATH, fault_plan, methods=["GET", "POST", "DELETE"]),
             StarletteRoute("/v3/projects/{project}/timeSeries", time_series, methods=["GET"]),
+            bigquery_route(backends.bigquery),
             StarletteRoute("/{prefix:path}", handle, methods=methods),
         ]
     )

@@ -16,11 +16,13 @@ from pathlib import Path
 from cloudeploy.testing.vertex._wire import IdSource
 from cloudeploy.testing.vertex.artifacts import check_artifacts, materialize
 from cloudeploy.testing.vertex.batch import BatchJobStore
+from cloudeploy.testing.vertex.bigquery import BigQueryStore
 from cloudeploy.testing.vertex.endpoints import EndpointStore
 from cloudeploy.testing.vertex.faults import FaultPlan
 from cloudeploy.testing.vertex.models import ModelStore, Version
 from cloudeploy.testing.vertex.monitoring import MonitoringJobStore
 from cloudeploy.testing.vertex.operations import OperationStore
+from cloudeploy.testing.vertex.request_logging import RequestLog
 from cloudeploy.testing.vertex.runner import ModelServer, stop_all
 from cloudeploy.testing.vertex.storage import Bucketeer
 from cloudeploy.testing.vertex.timeseries import PredictionMetrics
@@ -42,6 +44,7 @@ class RegionBackend:
         storage: Bucketeer,
         workdir: Path,
         metrics: PredictionMetrics,
+        bigquery: BigQueryStore,
     ) -> None:
         self.parent = f"projects/{project}/locations/{region}"
         #: Shared by every region: Cloud Monitoring is queried per project.
@@ -53,8 +56,9 @@ class RegionBackend:
         self.models = ModelStore(self.parent, ids, self.operations)
         self.models.check_artifacts = lambda uri, image: check_artifacts(storage, uri, image)
         self.endpoints = EndpointStore(
-            self.parent, ids, self.operations, self.models, self.start_server
-        )
+            self.parent, ids, self.operations, self.models, self.start_server,
+            request_log=RequestLog(bigquery),
+        )  # fmt: skip
         self.batch = BatchJobStore(self.parent, ids, self.models, storage, self.start_server)
         self.monitoring = MonitoringJobStore(self.parent, ids, self.operations, self.endpoints)
 
@@ -87,6 +91,8 @@ class Backends:
         self.metrics = PredictionMetrics()
         #: Injected faults and per-method call counts (kept until :meth:`reset`).
         self.faults = FaultPlan()
+        #: Shared by every region: request-response logs land in the project's BigQuery.
+        self.bigquery = BigQueryStore()
         self._lock = threading.Lock()
         self._backends: dict[tuple[str, str], RegionBackend] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="cloudeploy-vertex-emulator-"))
@@ -102,6 +108,7 @@ class Backends:
                     storage=self._storage,
                     workdir=self._workdir,
                     metrics=self.metrics,
+                    bigquery=self.bigquery,
                 )
             return self._backends[key]
 
@@ -119,6 +126,7 @@ class Backends:
             backend.clear()
         self.metrics.clear()
         self.faults.reset()
+        self.bigquery.clear()
         for child in self._workdir.iterdir():
             shutil.rmtree(child, ignore_errors=True)
 

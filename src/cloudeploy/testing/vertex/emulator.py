@@ -172,6 +172,7 @@ class VertexEmulator:
             "serving_image": f"{self.region}-docker.pkg.dev/{self.project}/cloudeploy/cloudeploy-serving:latest",
             "api_endpoint": self.api_endpoint,
             "storage_endpoint": self.storage_endpoint,
+            "bigquery_endpoint": self.api_endpoint,  # BigQuery v2 REST under /bigquery/v2
             **monitoring,
         }
 

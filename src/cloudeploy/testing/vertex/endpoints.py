@@ -11,6 +11,11 @@ Rules the real service enforces and this store does too:
   request's new split takes its traffic away;
 - an endpoint with deployed models cannot be deleted.
 
+``predictRequestResponseLoggingConfig`` is set on create or by the update mask
+``predict_request_response_logging_config``, and a model deployment monitoring
+job turns it on (see :meth:`EndpointStore.follow_monitoring_job`); predict
+calls are then logged to BigQuery by :mod:`~cloudeploy.testing.vertex.request_logging`.
+
 A deploy starts a real model server at once; its operation finishes on the first
 poll after the server is healthy, and only then does the deployed model appear
 with its share of traffic. A failed deploy changes nothing.
@@ -24,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudeploy.testing.vertex import request_logging
 from cloudeploy.testing.vertex._wire import (
     EMPTY,
     ApiError,
@@ -36,6 +42,7 @@ from cloudeploy.testing.vertex._wire import (
     precondition,
     typed,
 )
+from cloudeploy.testing.vertex.bigquery import BigQueryStore
 from cloudeploy.testing.vertex.models import ModelStore, Version
 from cloudeploy.testing.vertex.operations import Operation, OperationStore
 from cloudeploy.testing.vertex.runner import ModelServer, stop_all
@@ -149,8 +156,10 @@ class EndpointStore:
         operations: OperationStore,
         models: ModelStore,
         start_server: StartServer,
+        request_log: request_logging.RequestLog | None = None,
     ) -> None:
         self.parent = parent
+        self.request_log = request_log or request_logging.RequestLog(BigQueryStore())
         self._ids = ids
         self._operations = operations
         self._models = models
@@ -187,8 +196,14 @@ class EndpointStore:
         if name in self._endpoints or self._operations.pending(name):
             raise ApiError("ALREADY_EXISTS", f"Endpoint {name} already exists.")
         spec = {k: body[k] for k in ENDPOINT_FIELDS if k in body}
+        if request_logging.FIELD in body:
+            spec[request_logging.FIELD] = request_logging.resolve(
+                body[request_logging.FIELD], name, body["displayName"]
+            )
 
         def advance() -> dict[str, Any]:
+            if request_logging.FIELD in spec:
+                self.request_log.apply(name, spec[request_logging.FIELD])
             endpoint = Endpoint(name=name, spec=spec)
             self._endpoints[name] = endpoint
             return typed("Endpoint", endpoint.to_json())
@@ -210,7 +225,11 @@ class EndpointStore:
         fields = [f.strip() for f in (update_mask or "").split(",") if f.strip()]
         if not fields:
             raise invalid("update_mask is required.")
-        camel = {"traffic_split": "trafficSplit", "display_name": "displayName"}
+        camel = {
+            "traffic_split": "trafficSplit",
+            "display_name": "displayName",
+            "predict_request_response_logging_config": request_logging.FIELD,
+        }
         changes: dict[
             str, Any
         ] = {}  # all checked before any is applied: a refused PATCH changes nothing
@@ -225,6 +244,11 @@ class EndpointStore:
                 if key == "displayName" and not body.get(key):
                     raise invalid("endpoint.display_name must not be empty.")
                 changes[key] = body.get(key)
+            elif key == request_logging.FIELD:
+                display_name = changes.get("displayName") or endpoint.spec["displayName"]
+                changes[key] = request_logging.resolve(
+                    body.get(key) or {}, endpoint.name, display_name
+                )
             else:
                 raise invalid(f"update_mask field {path!r} cannot be updated.")
         for key, value in changes.items():
@@ -233,6 +257,8 @@ class EndpointStore:
                 endpoint._credit.clear()
             else:
                 endpoint.spec[key] = value
+            if key == request_logging.FIELD:
+                self.request_log.apply(endpoint.name, value)
         endpoint.update_time = now()
         return endpoint.to_json()
 
@@ -422,6 +448,39 @@ class EndpointStore:
             return deployed
         return endpoint.pick()
 
+    def log_prediction(
+        self, name: str, deployed_model_id: str, instances: list[Any], predictions: list[Any]
+    ) -> bool:
+        """Log an answered predict call if the endpoint logs requests and samples this one."""
+        endpoint = self._endpoints.get(self._name(name))
+        if endpoint is None:
+            return False
+        config = endpoint.spec.get(request_logging.FIELD)
+        return self.request_log.record(
+            endpoint.name, config, deployed_model_id, instances, predictions
+        )
+
+    def follow_monitoring_job(self, job: dict[str, Any]) -> None:
+        """Log the requests of a monitoring job's endpoint at the job's sampling rate.
+
+        Vertex AI monitors from logged requests, so a job turns logging on; a
+        destination the endpoint already logs to is kept.
+        """
+        endpoint = self.endpoint(job["endpoint"], settle=False)
+        strategy = (job.get("loggingSamplingStrategy") or {}).get("randomSampleConfig") or {}
+        current = endpoint.spec.get(request_logging.FIELD) or {}
+        wanted = {
+            **current,
+            "enabled": True,
+            "samplingRate": float(strategy.get("sampleRate", 1.0)),
+        }
+        if wanted == current:
+            return
+        config = request_logging.resolve(wanted, endpoint.name, endpoint.spec["displayName"])
+        endpoint.spec[request_logging.FIELD] = config
+        self.request_log.apply(endpoint.name, config)
+        endpoint.update_time = now()
+
     # -- lifecycle ------------------------------------------------------------
 
     def servers(self) -> list[ModelServer]:
@@ -433,3 +492,4 @@ class EndpointStore:
         stop_all(self.servers())
         self._starting.clear()
         self._endpoints.clear()
+        self.request_log.clear()
