@@ -94,9 +94,11 @@ class SageMakerEmulation:
     def start(self) -> SageMakerEmulation:
         from moto.server import ThreadedMotoServer
 
+        from cloudeploy.testing.sagemaker import alarm_handlers
         from cloudeploy.testing.sagemaker.install import install
 
         install()
+        alarm_handlers.install()  # CloudWatch alarms evaluated and notifying SNS
         self._check_port()
         # werkzeug logs every request to stderr; keep test and CLI output readable.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
