@@ -1,13 +1,21 @@
 """Monitoring on SageMaker against the emulation: S3 data capture, CloudWatch metrics and alarms.
 
-One endpoint serves the module (``mon``, v1 deployed with the training
+One endpoint serves most of the module (``mon``, v1 deployed with the training
 baseline, monitoring configured once). Each test sends its own traffic and
 scores exactly the window it sent it in.
+
+The alarm tests watch a second endpoint (``mon-alarms``) whose story runs once,
+in order, before any of them looks: unshifted traffic and a pass, then shifted
+traffic and a pass. An alarm takes the Maximum over an hour, so a shifted pass
+keeps its features' alarms in ALARM for the rest of the module; a separate
+endpoint keeps that from leaking into the other tests. What the tests see comes
+from boto3 only: DescribeAlarms, and an SQS queue subscribed to the monitor's
+SNS topic.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import time
 
 import pytest
@@ -15,12 +23,13 @@ import pytest
 import cloudeploy
 from cloudeploy.config import Profile
 from cloudeploy.monitoring import MonitorSpec, configure, monitor, status
-from cloudeploy.monitoring.sagemaker import NAMESPACE
 from tests.monitoring.webhook import WebhookReceiver
 from tests.monitoring.workload import SHIFTED, fitted_model, send, serving_rows, training_data
 
 ENDPOINT = "mon"
+ALARMED = "mon-alarms"
 SHIFTED_NAMES = sorted(f"x{i}" for i in SHIFTED)
+ALL_NAMES = ["x0", "x1", "x2", "x3"]
 EMAIL = "ml-team@example.com"
 
 
@@ -46,22 +55,47 @@ def provider(sagemaker):
     return sagemaker[0]
 
 
-def run_window(provider, rows, webhook_url=None):
+def run_window(provider, rows, webhook_url=None, endpoint=ENDPOINT):
     start = time.time()
-    send(provider, ENDPOINT, rows)
+    send(provider, endpoint, rows)
     end = time.time() + 0.01
-    return monitor(ENDPOINT, MonitorSpec(window=end - start, webhook_url=webhook_url), provider=provider, now=end)
+    return monitor(endpoint, MonitorSpec(window=end - start, webhook_url=webhook_url), provider=provider, now=end)
 
 
-def published(provider, feature: str) -> float:
-    """The largest ``feature_skew`` datapoint CloudWatch holds for ``feature`` in the last minutes."""
-    now = dt.datetime.now(dt.UTC)
-    answer = provider.clients.cloudwatch.get_metric_statistics(
-        Namespace=NAMESPACE, MetricName="feature_skew", StartTime=now - dt.timedelta(minutes=5),
-        EndTime=now + dt.timedelta(minutes=1), Period=60, Statistics=["Maximum"],
-        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "v1"},
-                    {"Name": "Feature", "Value": feature}])
-    return max(point["Maximum"] for point in answer["Datapoints"])
+def feature_states(cloudwatch, alarm_names) -> dict[str, str]:
+    """Feature -> StateValue of the named alarms, as DescribeAlarms reports them."""
+    alarms = cloudwatch.describe_alarms(AlarmNames=alarm_names)["MetricAlarms"]
+    return {next(d["Value"] for d in a["Dimensions"] if d["Name"] == "Feature"): a["StateValue"] for a in alarms}
+
+
+def drain(sqs, queue_url) -> list[dict]:
+    """The CloudWatch notifications waiting in the queue (the ``Message`` of each SNS envelope)."""
+    notifications = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            notifications.append(json.loads(json.loads(message["Body"])["Message"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return notifications
+
+
+@pytest.fixture(scope="module")
+def alarm_story(sagemaker, _sagemaker_emulator_session):
+    """Unshifted then shifted traffic on ``mon-alarms``: alarm states and notifications after each pass."""
+    provider, _ = sagemaker
+    X, _ = training_data()
+    cloudeploy.deploy(fitted_model(), ALARMED, model_name="m-alarms", provider=provider, baseline=X)
+    configured = configure(ALARMED, MonitorSpec(alert_emails=(EMAIL,)), provider=provider)
+    sqs, sns = _sagemaker_emulator_session.client("sqs"), provider.clients("sns")
+    queue_url = sqs.create_queue(QueueName="monitor-alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=configured["sns_topic"], Protocol="sqs", Endpoint=queue_arn)
+    cloudwatch = provider.clients.cloudwatch
+    story = {}
+    for phase, shifted in (("unshifted", ()), ("shifted", SHIFTED)):
+        run = run_window(provider, serving_rows(200, shifted=shifted, seed=7), endpoint=ALARMED)
+        story[phase] = {"states": feature_states(cloudwatch, run.published["alarms"]),
+                        "notifications": drain(sqs, queue_url)}
+    return story
 
 
 def test_configure_turns_data_capture_on(sagemaker):
@@ -100,16 +134,34 @@ def test_shifted_traffic_alerts_exactly_the_shifted_features(provider):
     assert webhook.breached_names() == [SHIFTED_NAMES]
 
 
-def test_published_metrics_cross_exactly_the_shifted_features_alarms(provider):
-    run = run_window(provider, serving_rows(200, shifted=SHIFTED, seed=5))
-    alarms = provider.clients.cloudwatch.describe_alarms(AlarmNames=run.published["alarms"])["MetricAlarms"]
-    crossing = sorted(
-        next(d["Value"] for d in alarm["Dimensions"] if d["Name"] == "Feature")
-        for alarm in alarms
-        if published(provider, next(d["Value"] for d in alarm["Dimensions"] if d["Name"] == "Feature"))
-        > alarm["Threshold"]
-    )
-    assert crossing == SHIFTED_NAMES
+def test_unshifted_traffic_leaves_every_feature_alarm_ok(alarm_story):
+    assert alarm_story["unshifted"]["states"] == dict.fromkeys(ALL_NAMES, "OK")
+
+
+def test_unshifted_traffic_notifies_nobody(alarm_story):
+    assert alarm_story["unshifted"]["notifications"] == []
+
+
+def test_shifted_traffic_puts_exactly_the_shifted_features_alarms_in_alarm(alarm_story):
+    states = alarm_story["shifted"]["states"]
+    assert sorted(name for name, state in states.items() if state == "ALARM") == SHIFTED_NAMES
+    assert {state for name, state in states.items() if name not in SHIFTED_NAMES} == {"OK"}
+
+
+def test_shifted_traffic_sends_one_alarm_notification_per_shifted_feature(alarm_story):
+    notifications = alarm_story["shifted"]["notifications"]
+    assert sorted(n["AlarmName"] for n in notifications) == [f"cloudeploy-{ALARMED}-v1-skew-{f}" for f in SHIFTED_NAMES]
+    assert {(n["NewStateValue"], n["OldStateValue"]) for n in notifications} == {("ALARM", "OK")}
+    assert {n["Trigger"]["Threshold"] for n in notifications} == {0.3}
+    assert sorted(d["value"] for n in notifications for d in n["Trigger"]["Dimensions"] if d["name"] == "Feature") \
+        == SHIFTED_NAMES
+
+
+def test_status_reports_the_alarm_states(sagemaker, alarm_story):
+    provider, _ = sagemaker
+    data = status(ALARMED, provider=provider)
+    assert data["alarms_in_alarm"] == [f"cloudeploy-{ALARMED}-v1-skew-{f}" for f in SHIFTED_NAMES]
+    assert sorted(data["alarms"].values()) == ["ALARM", "ALARM", "OK", "OK"]
 
 
 def test_status_reports_capture_and_alarms(provider):

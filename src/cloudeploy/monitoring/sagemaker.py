@@ -12,6 +12,8 @@
   ``feature_drift`` in namespace ``cloudeploy/Monitoring`` with dimensions
   EndpointName, VariantName and Feature, and an alarm per feature at its
   threshold (GreaterThanThreshold, as Vertex AI's rule is "strictly above").
+  CloudWatch evaluates those alarms; one that goes to ALARM notifies the SNS
+  topic, and ``status`` reports every alarm's state.
 
 The baseline comes from the version's ``model.tar.gz`` (its ``cloudeploy.json``).
 """
@@ -139,10 +141,13 @@ class SageMakerMonitoring(MonitoringBackend):
 
         with translated(f"describing monitoring of {endpoint}"):
             config = self._capture_config(endpoint)
-            prefix = f"cloudeploy-{endpoint}-"
-            alarms = self.provider.clients.cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
-        return {**super().status(endpoint), "data_capture": config,
-                "alarms": {a["AlarmName"]: a["StateValue"] for a in alarms}}
+            pages = self.provider.clients.cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmNamePrefix=f"cloudeploy-{endpoint}-")
+            # The prefix of "mon" also matches "mon-2"'s alarms: keep those of this endpoint.
+            states = {a["AlarmName"]: a["StateValue"] for page in pages for a in page["MetricAlarms"]
+                      if a.get("Namespace") == NAMESPACE and _endpoint_of(a) == endpoint}
+        return {**super().status(endpoint), "data_capture": config, "alarms": states,
+                "alarms_in_alarm": sorted(name for name, state in states.items() if state == "ALARM")}
 
     def _enable_capture(self, endpoint: str, percent: int) -> dict[str, Any]:
         from cloudeploy.providers.sagemaker import naming
@@ -193,13 +198,19 @@ class SageMakerMonitoring(MonitoringBackend):
         return wanted
 
     def _topic(self, endpoint: str, spec: MonitorSpec, *, create: bool = True) -> str | None:
-        """The SNS topic the alarms notify, subscribed by ``spec.alert_emails``; None without e-mails."""
-        if not spec.alert_emails:
+        """The SNS topic the alarms notify; None when neither ``spec`` nor the saved spec has alert e-mails.
+
+        A pass run with a spec of its own (a window, a webhook) keeps the topic
+        that ``configure`` set up, so its alarms still notify the e-mails.
+        """
+        saved = self.saved_spec(endpoint)
+        emails = spec.alert_emails or (saved.alert_emails if saved else ())
+        if not emails:
             return None
         sns = self.provider.clients("sns")
         arn = sns.create_topic(Name=f"cloudeploy-monitoring-{endpoint}")["TopicArn"]  # idempotent
         if create:
-            for email in spec.alert_emails:
+            for email in emails:
                 sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=email)
         return arn
 
@@ -225,6 +236,10 @@ class SageMakerMonitoring(MonitoringBackend):
 
 def _alarm_name(endpoint: str, version: str, kind: str, feature: str) -> str:
     return f"cloudeploy-{endpoint}-{version}-{kind}-{feature}"
+
+
+def _endpoint_of(alarm: dict[str, Any]) -> str | None:
+    return next((d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == "EndpointName"), None)
 
 
 def _dimensions(endpoint: str, version: str, feature: str) -> list[dict[str, str]]:
