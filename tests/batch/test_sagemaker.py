@@ -1,19 +1,125 @@
 """Batch prediction on the SageMaker emulation: a real transform job, the local engine's output.
 
 Transform jobs are slow to start (a model server per job), so each module
-fixture runs one job and the tests read what it did.
+fixture runs one job and the tests read what it did. The emulation's
+``DataProcessing`` (input filter, join, output filter), which carries the ids
+through the job, is specified first on single records, then end to end.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from cloudeploy import batch_predict
+from cloudeploy.testing.sagemaker.dataprocessing import DataProcessing, RecordError, parse_path
 from tests.batch.helpers import FEATURES, expected_predictions, read_output, write_frame
 
 BAD_ROWS = [10, 150]
+
+
+def processing(content_type="text/csv", accept=None, **request):
+    return DataProcessing.of(request, content_type, accept, "Line")
+
+
+def processed(dp: DataProcessing, record: bytes, answer: bytes) -> tuple[bytes, bytes]:
+    """(what the model is sent for ``record``, what is written when it answers ``answer``)."""
+    parsed, sent = dp.model_input(record)
+    return sent, dp.output(parsed, answer)
+
+
+def test_an_input_filter_slice_drops_the_leading_csv_columns_before_the_model():
+    dp = processing(InputFilter="$[1:]")
+
+    assert processed(dp, b"row-7,0.5,1.5", b"1")[0] == b"0.5,1.5"
+
+
+def test_a_csv_join_appends_the_output_cells_to_the_unfiltered_input_row():
+    dp = processing(InputFilter="$[1:]", JoinSource="Input")
+
+    assert processed(dp, b'"id,with comma",0.5,1.5', b"0.2,0.8")[1] == b'"id,with comma",0.5,1.5,0.2,0.8'
+
+
+def test_an_output_filter_keeps_the_listed_indexes_and_an_open_slice_of_the_joined_row():
+    dp = processing(InputFilter="$[2:]", JoinSource="Input", OutputFilter="$[0,1,4:]")
+
+    assert processed(dp, b"a,b,0.5,1.5", b"0.2,0.8")[1] == b"a,b,0.2,0.8"
+
+
+def test_a_negative_index_counts_from_the_end_of_the_joined_row():
+    dp = processing(InputFilter="$[1:]", JoinSource="Input", OutputFilter="$[0,-1]")
+
+    assert processed(dp, b"a,0.5,1.5", b"1")[1] == b"a,1"
+
+
+def test_without_a_join_the_output_filter_applies_to_the_output_alone():
+    dp = processing(OutputFilter="$[1]")
+
+    assert processed(dp, b"0.5,1.5", b"0.2,0.8")[1] == b"0.8"
+
+
+def test_a_json_join_puts_the_output_under_sagemaker_output_of_the_input_object():
+    dp = processing("application/json", InputFilter="$.features", JoinSource="Input",
+                    OutputFilter="$['id','SageMakerOutput']")
+
+    sent, written = processed(dp, b'{"id": 3, "features": [[1, 2]], "note": "x"}', b'{"predictions": [1]}')
+
+    assert json.loads(sent) == [[1, 2]]
+    assert json.loads(written) == {"id": 3, "SageMakerOutput": {"predictions": [1]}}
+
+
+def test_a_json_input_that_is_not_an_object_is_joined_under_sagemaker_input():
+    dp = processing("application/json", JoinSource="Input")
+
+    assert json.loads(processed(dp, b"[1, 2]", b"[0]")[1]) == {"SageMakerInput": [1, 2], "SageMakerOutput": [0]}
+
+
+def test_a_dotted_path_selects_nested_attributes():
+    dp = processing("application/json", InputFilter="$.data.features")
+
+    assert json.loads(processed(dp, b'{"data": {"features": [1, 2]}}', b"[0]")[0]) == [1, 2]
+
+
+def test_no_data_processing_means_the_records_pass_unchanged():
+    assert processing(InputFilter="$", JoinSource="None", OutputFilter="$") is None
+
+
+@pytest.mark.parametrize("path", ["$..id", "$[*]", "$[?(@.id)]", "id", "$[0,1].x", "$['a',b]"])
+def test_jsonpath_operators_sagemaker_does_not_support_are_refused(path):
+    with pytest.raises(ValueError, match="JSONPath"):
+        parse_path(path)
+
+
+def test_an_index_outside_the_record_fails_the_record():
+    dp = processing(OutputFilter="$[3]")
+
+    with pytest.raises(RecordError, match="index 3 is outside the record's 1 elements"):
+        processed(dp, b"0.5", b"1")
+
+
+def test_joining_csv_input_with_json_output_is_refused():
+    with pytest.raises(ValueError, match="cannot join text/csv input with application/json output"):
+        processing("text/csv", "application/json", JoinSource="Input")
+
+
+def test_data_processing_needs_records_split_by_line():
+    with pytest.raises(ValueError, match="SplitType Line"):
+        DataProcessing.of({"JoinSource": "Input"}, "text/csv", None, "None")
+
+
+def test_the_runners_filters_keep_every_id_within_sagemakers_jsonpath_limit():
+    from cloudeploy.batch.sagemaker import data_processing
+
+    few, many = data_processing(2, 5), data_processing(30, 5)
+
+    assert few == {"InputFilter": "$[2:]", "JoinSource": "Input", "OutputFilter": "$[0,1,7:]"}
+    assert len(many["OutputFilter"]) <= 63
+    assert processed(processing(**many), ",".join(map(str, range(35))).encode(), b"p")[1] == (
+        ",".join(map(str, range(30))) + ",p"
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +196,78 @@ def test_the_transform_job_splits_lines_in_multi_record_batches(package_run, sag
     assert described["BatchStrategy"] == "MultiRecord"
     assert described["TransformOutput"]["AssembleWith"] == "Line"
     assert described["TransformResources"] == {"InstanceType": "ml.c5.xlarge", "InstanceCount": 2}
+
+
+def test_the_transform_job_carries_the_ids_through_data_processing(package_run, sagemaker):
+    frame, _, remote = package_run
+    sm, s3 = sagemaker.clients.sagemaker, sagemaker.clients.s3
+    described = sm.describe_transform_job(TransformJobName=remote.job_id)
+    output = described["TransformOutput"]["S3OutputPath"][len("s3://"):]
+    bucket, _, prefix = output.partition("/")
+
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"])
+    lines = [line for key in keys for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
+
+    assert described["DataProcessing"] == {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,6:]"}
+    assert [line.split(",")[0] for line in lines] == frame.drop(index=BAD_ROWS)["id"].tolist()
+
+
+def test_an_output_whose_ids_do_not_line_up_fails_instead_of_mislabelling_rows(package_run, sagemaker):
+    from cloudeploy.batch.sagemaker import sagemaker_job
+    from cloudeploy.errors import OperationFailed
+
+    _, _, remote = package_run
+    s3 = sagemaker.clients.s3
+    bucket, _, prefix = remote.record["output_uri"][len("s3://"):].partition("/")
+    key = f"{prefix}/part-00000.csv.out"
+    original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    lines = original.decode().splitlines()
+    s3.put_object(Bucket=bucket, Key=key, Body="\n".join(reversed(lines)).encode())
+    first, last = lines[0].split(",")[0], lines[-1].split(",")[0]
+    try:
+        with pytest.raises(OperationFailed, match=rf"line 1 of .* carries \['{last}'\] where the input had \['{first}'\]"):
+            sagemaker_job(remote.job_id, sagemaker).predictions_of(0)
+    finally:
+        s3.put_object(Bucket=bucket, Key=key, Body=original)
+
+
+def test_a_json_transform_joins_each_prediction_to_its_input_object(package_run, sagemaker, forest_package):
+    frame, _, _ = package_run
+    sm, s3 = sagemaker.clients.sagemaker, sagemaker.clients.s3
+    bucket = sagemaker.settings.bucket
+    rows = frame.drop(index=BAD_ROWS).astype({"f2": float}).head(3)
+    lines = [json.dumps({"id": r.id, "features": [[getattr(r, f) for f in FEATURES]]}) for r in rows.itertuples()]
+    s3.put_object(Bucket=bucket, Key="json-in/rows.jsonl", Body="\n".join(lines).encode())
+
+    sm.create_transform_job(
+        TransformJobName="json-join", ModelName="forest-v1", BatchStrategy="SingleRecord",
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/json-in/"}},
+                        "ContentType": "application/json", "SplitType": "Line"},
+        TransformOutput={"S3OutputPath": f"s3://{bucket}/json-out", "Accept": "application/json",
+                         "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        DataProcessing={"InputFilter": "$.features", "JoinSource": "Input", "OutputFilter": "$['id','SageMakerOutput']"},
+    )
+    assert sm.describe_transform_job(TransformJobName="json-join")["TransformJobStatus"] == "Completed"
+    body = s3.get_object(Bucket=bucket, Key="json-out/rows.jsonl.out")["Body"].read().decode()
+    written = [json.loads(line) for line in body.splitlines()]
+
+    assert [w["id"] for w in written] == rows["id"].tolist()
+    assert [w["SageMakerOutput"]["predictions"][0] for w in written] == list(expected_predictions(forest_package, rows))
+
+
+def test_creating_a_transform_job_with_an_unsupported_filter_is_a_validation_error(sagemaker, package_run):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="ValidationException.*InputFilter.*unsupported operator"):
+        sagemaker.clients.sagemaker.create_transform_job(
+            TransformJobName="bad-filter", ModelName="forest-v1",
+            TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in/"}},
+                            "ContentType": "text/csv", "SplitType": "Line"},
+            TransformOutput={"S3OutputPath": "s3://b/out"},
+            TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+            DataProcessing={"InputFilter": "$..features"},
+        )
 
 
 def test_a_registered_version_runs_without_a_new_upload(sagemaker, module_dir, forest_package, package_run):

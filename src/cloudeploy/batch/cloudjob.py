@@ -4,7 +4,10 @@ A cloud job has a local job directory too (``<home>/batch/<job-id>``): the
 spec, the staged parts' ids, the errors file, and ``status.json`` once the
 output is assembled. The cloud job's name is the job id, so running the same
 spec again finds the job already created (or finished) instead of starting a
-second one.
+second one. Crash points ``<provider>.batch.after_job_done`` (the cloud job has
+succeeded, its output is not read yet) and ``<provider>.batch.after_write_output``
+(the destination is written, the job not yet recorded as finished) mark the
+shared steps; see :mod:`cloudeploy.crashpoints`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.jobs import BatchJob, BatchStatus
 from cloudeploy.batch.spec import BatchSpec, errors_uri
 from cloudeploy.batch.staging import Staged, assemble_output, local_destination
+from cloudeploy.crashpoints import crash_point
 
 
 class CloudBatchJob(BatchJob):
@@ -63,7 +67,11 @@ class CloudBatchJob(BatchJob):
         staged = self.staged
         if recorded.get("state") not in ("succeeded", "failed"):
             state, message = self.remote_state()
-            recorded = self._finish() if state == "succeeded" else {"state": state, "message": message}
+            if state == "succeeded":
+                crash_point(f"{self.provider}.batch.after_job_done")
+                recorded = self._finish()
+            else:
+                recorded = {"state": state, "message": message}
         total = len(staged.parts)
         succeeded = recorded["state"] == "succeeded"
         return BatchStatus(
@@ -90,6 +98,7 @@ class CloudBatchJob(BatchJob):
         if "://" in self.spec.destination:
             self.upload(destination, self.spec.destination)
             self.upload(self.job.path / "errors.jsonl", errors_uri(self.spec.destination))
+        crash_point(f"{self.provider}.batch.after_write_output")
         return self.job.write_status(state="succeeded", rows=rows, finished_at=time.time(), message="")
 
     def outputs(self) -> list[str]:

@@ -9,6 +9,11 @@ to keep the input order, so each prediction is matched back to its row by the
 instance it echoes (rows with equal features get equal predictions), and the
 ids come from the staged ids. The job is labelled with the job id, so a re-run
 finds the job it created instead of starting another.
+
+Crash points (``CLOUDEPLOY_TEST_CRASH_AT``, see :mod:`cloudeploy.crashpoints`):
+``vertex.batch.after_register``, ``after_stage``, ``after_create_job``, and the
+shared ``after_job_done`` / ``after_write_output`` of
+:class:`~cloudeploy.batch.cloudjob.CloudBatchJob`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from cloudeploy.batch.cloudjob import CloudBatchJob, publish_errors, registered_
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.spec import BatchSpec
 from cloudeploy.batch.staging import stage_input
+from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import NotFoundError, OperationFailed
 from cloudeploy.providers.base import ProgressCallback, no_progress
 
@@ -122,6 +128,7 @@ def submit_vertex(
 
     source = SourceFiles.of(spec.source, provider)
     version, schema = _model_version(spec, provider, progress)
+    crash_point("vertex.batch.after_register")
     job_id = spec.job_id or derive_job_id(spec, version.digest, source.fingerprint)
     spec = spec.with_job_id(job_id)
     job = JobDir(local_home(provider) / job_id)
@@ -150,9 +157,11 @@ def submit_vertex(
         staged = stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
     finally:
         publish_errors(spec, job)
+    crash_point("vertex.batch.after_stage")
     if not record["vertex_job"]:
         record["vertex_job"] = _existing_job(provider, job_id) or _create(provider, spec, record, staged, progress)
         job.create(record)
+        crash_point("vertex.batch.after_create_job")
     else:
         progress(f"following batch prediction job {record['vertex_job']}")
     handle = VertexBatchJob(job, provider)

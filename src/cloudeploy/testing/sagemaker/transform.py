@@ -5,6 +5,8 @@ it starts a model server for the job's model, sends every input object under
 ``S3Uri`` (whole, or line by line for ``SplitType=Line``, batched for
 ``MultiRecord``) to ``/invocations`` and writes ``<S3OutputPath>/<key>.out``,
 then reports ``Completed`` or ``Failed`` with a ``FailureReason``.
+``DataProcessing`` (input filter, join with the input, output filter) is
+applied record by record, see :mod:`~cloudeploy.testing.sagemaker.dataprocessing`.
 StopTransformJob moves an unfinished job to ``Stopped``.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 from moto.core.responses import ActionResult, EmptyResult
 
 from cloudeploy.testing.sagemaker import backends
+from cloudeploy.testing.sagemaker.dataprocessing import DataProcessing, RecordError
 from cloudeploy.testing.sagemaker.endpoints import utcnow
 from cloudeploy.testing.sagemaker.errors import ValidationException
 from cloudeploy.testing.sagemaker.fleet import Fleet, ProvisionError
@@ -44,20 +47,21 @@ def _records(data: bytes, split: str | None) -> list[bytes]:
     return [data]
 
 
-def _batches(records: list[bytes], strategy: str | None, max_bytes: int) -> list[bytes]:
+def _batches(records: list[bytes], strategy: str | None, max_bytes: int) -> list[list[bytes]]:
+    """The records grouped into requests: one each, or as many as fit ``max_bytes`` (MultiRecord)."""
     if strategy != "MultiRecord":
-        return records
-    batches: list[bytes] = []
+        return [[record] for record in records]
+    batches: list[list[bytes]] = []
     current: list[bytes] = []
     size = 0
     for record in records:
         if current and size + len(record) + 1 > max_bytes:
-            batches.append(b"\n".join(current))
+            batches.append(current)
             current, size = [], 0
         current.append(record)
         size += len(record) + 1
     if current:
-        batches.append(b"\n".join(current))
+        batches.append(current)
     return batches
 
 
@@ -80,6 +84,7 @@ def _run(account: str, region: str, job: Any) -> None:
         raise TransformFailed(f"No S3 objects found under S3Uri {input_uri}")
     bucket, prefix = backends.split_s3_uri(input_uri)
     base = prefix if prefix.endswith("/") or not prefix else prefix.rsplit("/", 1)[0] + "/"
+    processing = _processing(job)
     fleet = Fleet(account, region, STATE.workdir)
     key = ("v1", job.model_name)
     try:
@@ -88,15 +93,13 @@ def _run(account: str, region: str, job: Any) -> None:
         for object_key in keys:
             data = backends.read_object(account, f"s3://{bucket}/{object_key}")
             records = _records(data, job.transform_input.get("SplitType"))
+            where = f"s3://{bucket}/{object_key}"
             answers = []
-            for payload in _batches(records, job.batch_strategy, max_bytes):
-                answer = server.invoke(payload, content_type, output.get("Accept"))
-                if answer.status_code >= 400:
-                    raise TransformFailed(
-                        f"ClientError: {answer.status_code} from the model for "
-                        f"s3://{bucket}/{object_key}: {answer.text[:500]}"
-                    )
-                answers.append(answer.content.rstrip(b"\n"))
+            for batch in _batches(records, job.batch_strategy, max_bytes):
+                if processing is None:
+                    answers.append(_invoke(server, b"\n".join(batch), content_type, output, where))
+                else:
+                    answers += _processed(processing, server, batch, content_type, output, where)
             relative = object_key[len(base) :] if object_key.startswith(base) else object_key
             backends.write_object(
                 account, f"{output_path}/{relative}.out", joiner.join(answers) + joiner
@@ -105,6 +108,55 @@ def _run(account: str, region: str, job: Any) -> None:
         raise TransformFailed(str(error)) from None
     finally:
         fleet.stop_all()
+
+
+def _invoke(
+    server: Any, payload: bytes, content_type: str, output: dict[str, Any], where: str
+) -> bytes:
+    answer = server.invoke(payload, content_type, output.get("Accept"))
+    if answer.status_code >= 400:
+        raise TransformFailed(
+            f"ClientError: {answer.status_code} from the model for {where}: {answer.text[:500]}"
+        )
+    return answer.content.rstrip(b"\n")
+
+
+def _processing(job: Any) -> DataProcessing | None:
+    """The job's DataProcessing (checked when the job was created)."""
+    return DataProcessing.of(
+        job.data_processing,
+        job.transform_input.get("ContentType") or "",
+        (job.transform_output or {}).get("Accept"),
+        job.transform_input.get("SplitType"),
+    )
+
+
+def _processed(
+    processing: DataProcessing,
+    server: Any,
+    batch: list[bytes],
+    content_type: str,
+    output: dict[str, Any],
+    where: str,
+) -> list[bytes]:
+    """One output record per input record of ``batch``: filtered, sent, joined and filtered again."""
+    try:
+        inputs = [processing.model_input(record) for record in batch]
+        answer = _invoke(
+            server, b"\n".join(payload for _, payload in inputs), content_type, output, where
+        )
+        # One record is answered by the whole body; several by one line each.
+        answers = [answer] if len(batch) == 1 else answer.split(b"\n")
+        if len(answers) != len(batch):
+            raise TransformFailed(
+                f"the model answered {len(answers)} records for {len(batch)} input records of {where}: "
+                "with DataProcessing every input record needs exactly one output line"
+            )
+        return [
+            processing.output(record, out) for (record, _), out in zip(inputs, answers, strict=True)
+        ]
+    except RecordError as error:
+        raise TransformFailed(f"DataProcessing failed for a record of {where}: {error}") from None
 
 
 def create_transform_job(self) -> ActionResult:
@@ -117,8 +169,18 @@ def create_transform_job(self) -> ActionResult:
     model_name = self._get_param("ModelName")
     if model_name not in backend._models:
         raise ValidationException(f'Could not find model "{model_name}".')
-    output_path = (self._get_param("TransformOutput") or {}).get("S3OutputPath", "")
-    backends.split_s3_uri(output_path)
+    output = self._get_param("TransformOutput") or {}
+    backends.split_s3_uri(output.get("S3OutputPath", ""))
+    transform_input = self._get_param("TransformInput") or {}
+    try:
+        DataProcessing.of(
+            self._get_param("DataProcessing"),
+            transform_input.get("ContentType") or "",
+            output.get("Accept"),
+            transform_input.get("SplitType"),
+        )
+    except ValueError as error:
+        raise ValidationException(str(error)) from None
     job = backend.create_transform_job(
         transform_job_name=name,
         model_name=model_name,
