@@ -79,13 +79,13 @@ def drain(sqs, queue_url) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def alarm_story(sagemaker, _sagemaker_emulator_session):
+def alarm_story(sagemaker, sagemaker_emulator_session):
     """Unshifted then shifted traffic on ``mon-alarms``: alarm states and notifications after each pass."""
     provider, _ = sagemaker
     X, _ = training_data()
     cloudeploy.deploy(fitted_model(), ALARMED, model_name="m-alarms", provider=provider, baseline=X)
     configured = configure(ALARMED, MonitorSpec(alert_emails=(EMAIL,)), provider=provider)
-    sqs, sns = _sagemaker_emulator_session.client("sqs"), provider.clients("sns")
+    sqs, sns = sagemaker_emulator_session.client("sqs"), provider.clients("sns")
     queue_url = sqs.create_queue(QueueName="monitor-alerts")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=configured["sns_topic"], Protocol="sqs", Endpoint=queue_arn)
