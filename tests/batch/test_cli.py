@@ -101,3 +101,34 @@ def test_no_wait_reports_a_started_job_that_runs_on_in_the_background(run, workd
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["state"] in ("pending", "running")
     assert job_handle(report["job_id"]).wait(timeout=120).state == "succeeded"
+
+
+def test_carry_all_copies_every_input_column(run, workdir, regressor_package, rows):
+    frame = rows(40)
+    source = write_frame(frame, workdir / "in.csv")
+
+    result = run("batch", regressor_package[0], "-s", source, "-d", workdir / "out.csv", "--carry-all", "-O", "json")
+
+    assert result.exit_code == 0, result.output
+    assert list(read_output(workdir / "out.csv").columns) == [*frame.columns, "prediction"]
+
+
+def test_carry_star_is_the_same_as_carry_all(run, workdir, regressor_package, rows):
+    source = write_frame(rows(40), workdir / "in.csv")
+
+    star = json.loads(run("batch", regressor_package[0], "-s", source, "-d", workdir / "out.csv", "--carry", "*",
+                          "-O", "json").stdout)
+    flag = json.loads(run("batch", regressor_package[0], "-s", source, "-d", workdir / "out.csv", "--carry-all",
+                          "-O", "json").stdout)
+
+    assert star["job_id"] == flag["job_id"]
+
+
+def test_carry_all_of_a_headerless_csv_is_a_clear_error(run, workdir, forest_package):
+    source = workdir / "in.csv"
+    source.write_text("0.1,0.2,0.3,0.4,0.5\n")
+
+    result = run("batch", forest_package, "-s", source, "-d", workdir / "out.csv", "--carry-all")
+
+    assert result.exit_code == 2
+    assert "is data, not a header" in result.stderr and "Traceback" not in result.output

@@ -103,6 +103,88 @@ def test_a_glob_reads_every_matching_file_in_name_order(workdir, forest_package,
     assert read_output(job.outputs()[0])["id"].tolist() == both["id"].tolist()
 
 
+
+# -- carry every input column -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("input_format", "output_format"), [("csv", "csv"), ("parquet", "parquet"), ("jsonl", "csv")])
+def test_carry_all_writes_every_input_column_then_the_prediction(
+    workdir, regressor_package, rows, input_format, output_format
+):
+    package_dir, _ = regressor_package
+    frame = rows(700)
+    frame["region"] = ["north", "south"] * 350
+    source = write_frame(frame, workdir / f"in.{input_format}")
+
+    job = batch_predict(package_dir, source, str(workdir / f"out.{output_format}"), carry_columns="*",
+                        chunk_rows=300, workers=1)
+
+    output = read_output(job.outputs()[0])
+    assert list(output.columns) == [*frame.columns, "prediction"]
+    pd.testing.assert_frame_equal(output[list(frame.columns)], frame, check_dtype=False)
+    assert output["prediction"].tolist() == expected_predictions(package_dir, frame)
+
+
+def test_carry_all_leaves_an_unnamed_models_features_to_the_columns_not_named(workdir, forest_package, rows):
+    frame = rows(40)
+    source = write_frame(frame, workdir / "in.csv")
+
+    job = batch_predict(forest_package, source, str(workdir / "out.csv"), id_column="id", carry_columns="*",
+                        workers=1)
+
+    assert read_output(job.outputs()[0])["prediction"].tolist() == expected_predictions(forest_package, frame)
+
+
+def test_carry_all_copies_the_text_of_csv_values_as_it_was(workdir, forest_package, rows):
+    source = workdir / "in.csv"
+    lines = rows(3).to_csv(index=False).splitlines()
+    lines[1] = "007," + ",".join(["1.50"] * 5)
+    source.write_text("\n".join(lines) + "\n")
+
+    job = batch_predict(forest_package, str(source), str(workdir / "out.csv"), id_column="id", carry_columns="*",
+                        workers=1)
+
+    with open(job.outputs()[0]) as handle:
+        first_row = handle.read().splitlines()[1]
+    assert first_row.rsplit(",", 1)[0] == "007," + ",".join(["1.50"] * 5)
+
+
+def test_carry_all_still_reports_bad_values_of_carried_features(workdir, forest_package, rows):
+    frame = _with_bad_values(rows(600))
+    source = write_frame(frame, workdir / "in.csv")
+
+    job = batch_predict(forest_package, source, str(workdir / "out.csv"), id_column="id", carry_columns="*",
+                        chunk_rows=200, workers=1)
+
+    errors = job.errors()
+    assert [(e["row"], e["id"]) for e in errors] == [(6, frame.loc[5, "id"]), (251, frame.loc[250, "id"]),
+                                                    (421, frame.loc[420, "id"])]
+    good = frame.drop(index=[5, 250, 420]).astype({"f1": float, "f3": float})
+    assert read_output(job.outputs()[0])["prediction"].tolist() == expected_predictions(forest_package, good)
+
+
+def test_carried_text_with_commas_and_quotes_survives_csv(workdir, forest_package, rows):
+    frame = rows(6)
+    frame["note"] = ['north, east', 'say "hi"', "plain", "", "a", "b"]
+    source = write_frame(frame, workdir / "in.parquet")
+
+    job = batch_predict(forest_package, source, str(workdir / "out.csv"), id_column="id", carry_columns=["note"],
+                        workers=1)
+
+    notes = read_output(job.outputs()[0])["note"].fillna("").tolist()
+    assert notes == frame["note"].tolist()
+
+
+def test_carry_all_with_an_id_column_puts_the_id_first(workdir, forest_package, rows):
+    frame = rows(50)[["f0", "f1", "id", "f2", "f3", "f4"]]
+    source = write_frame(frame, workdir / "in.parquet")
+
+    job = batch_predict(forest_package, source, str(workdir / "out.csv"), id_column="id", carry_columns="*",
+                        workers=1)
+
+    assert list(read_output(job.outputs()[0]).columns) == ["id", "f0", "f1", "f2", "f3", "f4", "prediction"]
+
+
 # -- bad rows ---------------------------------------------------------------------
 
 

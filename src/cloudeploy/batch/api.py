@@ -41,7 +41,7 @@ def batch_predict(
     input_format: str | None = None,
     output_format: str | None = None,
     id_column: str | None = None,
-    carry_columns: Sequence[str] = (),
+    carry_columns: Sequence[str] | str = (),
     features: Sequence[str] = (),
     machine_type: str | None = None,
     replica_count: int = 1,
@@ -64,7 +64,8 @@ def batch_predict(
     model file, a package directory, or (local provider) a fitted estimator.
     ``input`` is a local path or glob, ``gs://`` or ``s3://``; formats default
     from the extensions. ``id_column`` (then ``carry_columns``) are copied from
-    each input row to its output row, followed by ``prediction``. Rows that
+    each input row to its output row, followed by ``prediction``;
+    ``carry_columns="*"`` copies every input column, in input order. Rows that
     fail go to the errors file beside ``output``; the job fails only when more
     than ``max_error_rate`` of the rows fail.
 
@@ -74,6 +75,8 @@ def batch_predict(
     still be in progress). Running the same spec again resumes the job, or
     returns it if it already finished.
     """
+    if isinstance(carry_columns, str):
+        carry_columns = [carry_columns]
     carry = ([id_column] if id_column else []) + [c for c in carry_columns if c != id_column]
     spec = BatchSpec(
         model=os.fspath(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__,
@@ -122,6 +125,11 @@ def submit(
         )
     if backend.name == "local":
         return _submit_local(spec, backend, model, trust=trust, wait=wait, timeout=timeout, progress=progress)
+    if spec.carries_all:
+        # The cloud runners take explicit names; the local planner resolves them itself.
+        from cloudeploy.batch.plan import SourceFiles, resolve_carry
+
+        spec = resolve_carry(spec, SourceFiles.of(spec.source, backend))
     if backend.name == "vertex":
         from cloudeploy.batch.vertex import submit_vertex
 

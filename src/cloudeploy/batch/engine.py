@@ -11,7 +11,12 @@ destination and the failed rows, numbered across the whole input, into the
 errors file beside it.
 
 Killing a job loses at most the chunks in flight: running it again with the
-same spec (the job id derives from it) skips finished chunks.
+same spec (the job id derives from it) skips finished chunks. The step
+boundaries are crash points (:mod:`cloudeploy.crashpoints`) for the
+crash-resume tests: ``local.batch.after_plan`` (in :mod:`~cloudeploy.batch.plan`),
+``local.batch.after_part`` (a chunk's part and record are written),
+``local.batch.before_assemble`` and ``local.batch.after_assemble`` (the
+destination is written, the final status not yet).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from cloudeploy.batch.jobdir import JobDir, write_json
 from cloudeploy.batch.spec import PREDICTION_COLUMN, BatchSpec
+from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import OperationFailed
 
 #: ``progress(chunks_done, chunks_total, rows_done)``
@@ -61,6 +67,7 @@ def run_job(job: JobDir, *, progress: ChunkProgress = _no_progress) -> dict[str,
     spec = BatchSpec.from_dict(record["spec"])
     lock = job.lock()
     try:
+        _remove_stale_temporaries(job)
         chunks = record["chunks"]
         pending = [c for c in chunks if c["index"] not in job.finished()]
         job.write_status(
@@ -80,24 +87,35 @@ def run_job(job: JobDir, *, progress: ChunkProgress = _no_progress) -> dict[str,
         JobDir.unlock(lock)
 
 
+def _remove_stale_temporaries(job: JobDir) -> None:
+    """Drop the half-written files of a run that was killed (only the lock holder calls this)."""
+    for path in job.parts.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
 def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], total: int, progress: ChunkProgress) -> None:
-    context = _context(job, record, spec)
     done = total - len(pending)
     rows = sum(r["records"] for r in job.finished().values())
     progress(done, total, rows)
+    if not pending:
+        return
     workers = worker_count(job)
-    _init_worker(context)
+    _init_worker(_context(job, record, spec))
     if workers <= 1:
         for chunk in pending:
             rows += process_chunk(chunk)["records"]
             done += 1
             progress(done, total, rows)
+            crash_point("local.batch.after_part")
         return
     import multiprocessing
 
     # fork shares the model loaded above; it is safe because run_job runs in
     # its own runner process (python -m cloudeploy.batch) that starts no threads.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
+    )
+    with pool:
         queue = iter(pending)
         # A bounded number of chunks in flight keeps memory flat and cancels fast.
         running = {pool.submit(process_chunk, c) for c in _take(queue, 2 * workers)}
@@ -107,7 +125,22 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
                 rows += future.result()["records"]
                 done += 1
                 progress(done, total, rows)
+                crash_point("local.batch.after_part")
             running |= {pool.submit(process_chunk, c) for c in _take(queue, len(finished))}
+
+
+def _die_with_parent() -> None:
+    """Make a worker die with its runner (Linux), so a killed runner leaves no orphan holding the job lock."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: stop() kills the runner's process group instead
+        return
+    if os.getppid() == 1:  # the runner died before the line above
+        os._exit(1)
 
 
 def _take(iterator, count: int) -> list:
@@ -158,8 +191,10 @@ def _finish(job: JobDir, record: dict, spec: BatchSpec) -> dict[str, Any]:
         )
     parts = [job.part_path(c["index"], spec.output_format) for c in chunks]  # type: ignore[arg-type]
     destination = Path(record["local_destination"])
+    crash_point("local.batch.before_assemble")
     io.assemble(parts, destination, spec.output_format, spec.output_columns)  # type: ignore[arg-type]
     _publish(destination, record["destination"])
+    crash_point("local.batch.after_assemble")
     return job.write_status(
         state="succeeded", finished_at=time.time(), outputs=[record["destination"]], **counts
     )

@@ -344,14 +344,24 @@ class PartWriter:
 def encode(table: pa.Table, fmt: str, *, header: bool) -> bytes:
     """``table`` as CSV (optionally with its header) or JSON Lines bytes."""
     if fmt == "csv":
-        import pyarrow.csv as pacsv
+        import pyarrow as pa
 
-        buffer = io.BytesIO()
-        pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=header, quoting_style="needed"))
-        return buffer.getvalue()
+        # Unquoted unless a value holds a comma, quote or newline ("needed" would quote every text value).
+        try:
+            return _csv_bytes(table, header, "none")
+        except pa.ArrowInvalid:
+            return _csv_bytes(table, header, "needed")
     import orjson
 
     return b"".join(orjson.dumps(row) + b"\n" for row in table.to_pylist())
+
+
+def _csv_bytes(table: pa.Table, header: bool, quoting: str) -> bytes:
+    import pyarrow.csv as pacsv
+
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=header, quoting_style=quoting))
+    return buffer.getvalue()
 
 
 def csv_header(names: list[str]) -> bytes:

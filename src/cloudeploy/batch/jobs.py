@@ -112,7 +112,7 @@ class BatchJob(ABC):
                     f"timed out after {timeout:g}s waiting for batch job {self.job_id}; it may still be in progress",
                     hint=f"check it with .status() (CLI: cloudeploy batch --status {self.job_id})",
                 )
-            time.sleep(interval)
+            self._pause(interval)
         self._reap(final=True)
         if status.state != "succeeded":
             raise OperationFailed(
@@ -124,6 +124,10 @@ class BatchJob(ABC):
     def _reap(self, *, final: bool) -> None:
         """Hook for handles that own a process: collect it when it has exited (``final``: once it exits)."""
         return None
+
+    def _pause(self, seconds: float) -> None:
+        """Wait between two status reads (handles that own a process wake up when it exits)."""
+        time.sleep(seconds)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(job_id={self.job_id!r})"
@@ -220,6 +224,13 @@ class LocalBatchJob(BatchJob):
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         return self
+
+    def _pause(self, seconds: float) -> None:
+        if self._process is None or self._process.poll() is not None:
+            time.sleep(seconds)
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(seconds)
 
     def _reap(self, *, final: bool) -> None:
         if self._process is None:

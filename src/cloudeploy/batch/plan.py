@@ -14,11 +14,13 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cloudeploy.batch.jobdir import JobDir
-from cloudeploy.batch.spec import BatchSpec, errors_uri
+from cloudeploy.batch.spec import CARRY_ALL, PREDICTION_COLUMN, BatchSpec, errors_uri
+from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import ConflictError, ValidationError
 
 
@@ -47,6 +49,8 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
     home = Path(home)
     resolved = resolve_model(spec.model if model is None else model, provider, home, trust=trust)
     source = SourceFiles.of(spec.source, provider)
+    # Features are told apart from the columns named to carry, not from those '*' adds.
+    requested, spec = spec, resolve_carry(spec, source)
     fingerprint = source.fingerprint
     job_id = spec.job_id or derive_job_id(spec, resolved.digest, fingerprint)
     spec = spec.with_job_id(job_id)
@@ -67,7 +71,7 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
     schema = read_manifest(resolved.package_dir).schema
     names = input_columns(files[0], spec.input_format)  # type: ignore[arg-type]
     _check_columns(files[0], names, list(spec.carry_columns))
-    columns = feature_columns(spec, schema, names)
+    columns = feature_columns(requested, schema, names)
     _check_columns(files[0], names, [*spec.carry_columns, *columns])
     chunks = io.plan_chunks(files, spec.input_format, spec.chunk_rows)  # type: ignore[arg-type]
     job.create(
@@ -85,6 +89,7 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
         }
     )
     job.write_status(state="pending", chunks_total=len(chunks))
+    crash_point("local.batch.after_plan")
     return job
 
 
@@ -120,28 +125,87 @@ def feature_columns(spec: BatchSpec, schema, names: list[str] | None) -> list[st
     return list(spec.features)
 
 
-def input_columns(path: str, fmt: str) -> list[str] | None:
-    """The column names of the input's first file (JSON Lines: of its first record), if known."""
+def input_columns(source: str | IO[bytes], fmt: str) -> list[str] | None:
+    """The column names of an input file (JSON Lines: of its first record), if known.
+
+    ``source`` is a path or a binary file open at its start; only the header
+    (CSV, JSON Lines) or the footer (Parquet) is read.
+    """
     import orjson
 
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as handle:
+            return input_columns(handle, fmt)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_schema(path).names
+        try:
+            return pq.read_schema(source).names
+        except Exception as error:  # pyarrow raises several types for a bad file
+            raise ValidationError(f"{getattr(source, 'name', 'the input')} is not a readable Parquet file: {error}") from None
     if fmt == "csv":
         import csv
+        import io
 
-        with open(path, newline="") as handle:
-            return next(csv.reader(handle), [])
-    with open(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    first = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    return None  # a bad first record is reported as a failed row
-                return list(first) if isinstance(first, dict) else None
+        text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
+        try:
+            return next(csv.reader(text), [])
+        finally:
+            text.detach()
+    for line in source:
+        if line.strip():
+            try:
+                first = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                return None  # a bad first record is reported as a failed row
+            return list(first) if isinstance(first, dict) else None
     return None
+
+
+def resolve_carry(spec: BatchSpec, source: SourceFiles) -> BatchSpec:
+    """``spec`` with ``"*"`` in ``carry_columns`` replaced by the input's columns, in input order.
+
+    The names come from the first input file's header (CSV), schema (Parquet)
+    or first record (JSON Lines); of a ``gs://`` or ``s3://`` input only those
+    bytes are fetched. Columns named besides ``"*"`` keep their place
+    (``("id", "*")``: ``id``, then every other column). A spec without ``"*"``
+    is returned unchanged. ValidationError when the input has no header to
+    read the names from, or a column the output cannot carry.
+    """
+    if not spec.carries_all:
+        return spec
+    where = source.first
+    names = source.columns(spec.input_format)  # type: ignore[arg-type]
+    hint = "add a header line naming the columns, or name the columns to carry instead of '*'"
+    if not names:
+        raise ValidationError(f"carry_columns '*' needs the input's column names, but {where} has no header", hint=hint)
+    if spec.input_format == "csv" and all(_is_number(n) for n in names):
+        raise ValidationError(
+            f"carry_columns '*' needs the input's column names, but the first line of {where} is data, "
+            f"not a header ({','.join(names[:5])}{',...' if len(names) > 5 else ''})",
+            hint=hint,
+        )
+    unnamed = [str(i + 1) for i, n in enumerate(names) if not n.strip()]
+    if unnamed:
+        raise ValidationError(f"the header of {where} leaves column(s) {', '.join(unnamed)} unnamed", hint=hint)
+    if PREDICTION_COLUMN in names:
+        raise ValidationError(
+            f"{where} has a column named {PREDICTION_COLUMN!r}, the name the output gives the predictions",
+            hint="rename that column, or name the columns to carry instead of '*'",
+        )
+    named = set(spec.carry_columns) - {CARRY_ALL}
+    carry: list[str] = []
+    for column in spec.carry_columns:
+        carry.extend([n for n in names if n not in named] if column == CARRY_ALL else [column])
+    return replace(spec, carry_columns=tuple(carry))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_columns(path: str, names: list[str] | None, needed: list[str]) -> None:
@@ -177,6 +241,18 @@ class SourceFiles:
             return cls(fingerprint, [], objects, store)
         files = io.expand_source(source)
         return cls(io.fingerprint(files), files)
+
+    @property
+    def first(self) -> str:
+        """The first input file or object, as the user would name it."""
+        return self._objects[0].uri if self._objects else self._files[0]
+
+    def columns(self, fmt: str) -> list[str] | None:
+        """The first input's column names (see :func:`input_columns`), read without downloading it."""
+        if self._objects is None:
+            return input_columns(self._files[0], fmt)
+        with self._store.open(self._objects[0]) as handle:
+            return input_columns(handle, fmt)
 
     def materialize(self, folder: Path) -> list[str]:
         """Local paths of the input files (downloading cloud objects into ``folder`` once)."""

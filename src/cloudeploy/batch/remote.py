@@ -12,6 +12,7 @@ and ``AWS_ENDPOINT_URL`` respectively.
 from __future__ import annotations
 
 import fnmatch
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,12 +86,56 @@ class ObjectStore:
             self.client.download_file(bucket, key, str(tmp))
         tmp.replace(path)
 
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        """``length`` bytes of the object at ``uri`` from offset ``start`` (fewer at its end)."""
+        _, bucket, key = split(uri)
+        end = start + length - 1
+        if self.scheme == "gs":
+            return self.client.bucket(bucket).blob(key).download_as_bytes(start=start, end=end)
+        return self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"].read()
+
+    def open(self, item: RemoteObject) -> io.BufferedReader:
+        """A seekable binary file over ``item`` that fetches only the ranges read (a header, a footer)."""
+        return io.BufferedReader(_RangeFile(self, item), buffer_size=1 << 16)
+
     def upload(self, path: Path, uri: str) -> None:
         _, bucket, key = split(uri)
         if self.scheme == "gs":
             self.client.bucket(bucket).blob(key).upload_from_filename(str(path))
         else:
             self.client.upload_file(str(path), bucket, key)
+
+
+class _RangeFile(io.RawIOBase):
+    """The raw reader behind :meth:`ObjectStore.open`: every read is one ranged GET."""
+
+    def __init__(self, store: ObjectStore, item: RemoteObject) -> None:
+        self._store = store
+        self._item = item
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._item.size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        length = min(len(buffer), self._item.size - self._position)
+        if length <= 0:
+            return 0
+        data = self._store.read_range(self._item.uri, self._position, length)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
 
 
 def object_store(uri: str, provider: Any = None) -> ObjectStore:

@@ -7,7 +7,10 @@ validates itself on construction and fills the formats in from the file
 extensions, so a bad spec is refused before any file is read or cloud called.
 
 The output of every provider has the same columns: the carried columns in the
-order given, then ``prediction``.
+order given, then ``prediction``. ``"*"`` among the carried columns stands for
+every input column (in input order) not named otherwise; it is resolved to
+names from the input's header or schema before a job is planned or sent to a
+cloud (:func:`cloudeploy.batch.plan.resolve_carry`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from cloudeploy.errors import ValidationError
 Format = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
 PREDICTION_COLUMN = "prediction"
+#: In ``carry_columns``: every input column, in input order (what clouds write by default).
+CARRY_ALL = "*"
 
 _EXTENSIONS: dict[str, str] = {
     ".csv": "csv",
@@ -85,7 +90,8 @@ class BatchSpec:
       rows that failed go beside it, see :func:`errors_uri`.
     - ``input_format`` / ``output_format``: ``csv`` (with a header), ``jsonl`` or
       ``parquet``; ``None`` means from the extension of source / destination.
-    - ``carry_columns``: input columns copied to the output, ids first.
+    - ``carry_columns``: input columns copied to the output, ids first;
+      ``"*"`` stands for every input column not named otherwise, in input order.
     - ``features``: the input columns the model gets, in the model's order;
       empty means the model's schema names.
     - ``machine_type``, ``replica_count``, ``max_replica_count``: cloud resources
@@ -155,8 +161,13 @@ class BatchSpec:
         object.__setattr__(self, "options", dict(self.options or {}))
 
     @property
+    def carries_all(self) -> bool:
+        """Whether ``carry_columns`` still holds ``"*"`` (resolved when the job is planned)."""
+        return CARRY_ALL in self.carry_columns
+
+    @property
     def output_columns(self) -> list[str]:
-        """The columns of the output, on every provider."""
+        """The columns of the output, on every provider (once ``"*"`` is resolved)."""
         return [*self.carry_columns, PREDICTION_COLUMN]
 
     def with_job_id(self, job_id: str) -> BatchSpec:

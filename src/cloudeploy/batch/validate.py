@@ -67,6 +67,11 @@ def _numeric(column: pa.ChunkedArray, name: str, feature: Feature):
     problems = []
     nulls = column.is_null().to_numpy(zero_copy_only=False) if column.null_count else np.zeros(len(column), bool)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        try:
+            # A column carried as text as well (carry '*') usually parses whole, in C, like the CSV reader's.
+            return _numeric(column.cast(pa.float64()), name, feature)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
         import pandas as pd
 
         raw = column.to_numpy(zero_copy_only=False)

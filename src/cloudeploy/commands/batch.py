@@ -21,7 +21,9 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
 @click.option("--output-format", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
               help="Default: from the destination's extension.")
 @click.option("--id-column", default=None, help="Input column copied to every output row (first).")
-@click.option("--carry", "carry_columns", multiple=True, help="Another input column to copy (repeatable).")
+@click.option("--carry", "carry_columns", multiple=True,
+              help="Another input column to copy (repeatable); '*' copies every input column, in input order.")
+@click.option("--carry-all", is_flag=True, help="Copy every input column, in input order (same as --carry '*').")
 @click.option("--feature", "features", multiple=True,
               help="Input column for the model's next feature (repeatable; default: the model's feature names).")
 @click.option("--machine-type", default=None, help="Cloud machine/instance type.")
@@ -39,7 +41,7 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
 @click.option("--status", "status_of", default=None, metavar="JOB_ID", help="Report the job JOB_ID and exit.")
 @provider_options
 @output_option
-def batch(model, source, destination, input_format, output_format, id_column, carry_columns, features,
+def batch(model, source, destination, input_format, output_format, id_column, carry_columns, carry_all, features,
           machine_type, replicas, max_replicas, max_error_rate, chunk_rows, workers, job_id, trust, wait,
           timeout, status_of, provider, profile, output):
     """Score the rows of --source with MODEL into --destination.
@@ -47,13 +49,13 @@ def batch(model, source, destination, input_format, output_format, id_column, ca
     MODEL is a registered name (NAME, NAME@VERSION, NAME@ALIAS), a model file or
     a package directory. Formats default from the file extensions (.csv with a
     header, .jsonl, .parquet). The output holds the --id-column and --carry
-    columns, then `prediction`; rows that fail are written to
-    DEST.errors.jsonl with their row number and reason. Running the same
+    columns (--carry-all: every input column), then `prediction`; rows that
+    fail are written to DEST.errors.jsonl with their row number and reason. Running the same
     command again resumes an interrupted job and skips finished chunks.
     """
     from cloudeploy.api import resolve_provider
     from cloudeploy.batch.api import job_handle, submit
-    from cloudeploy.batch.spec import BatchSpec
+    from cloudeploy.batch.spec import CARRY_ALL, BatchSpec
     from cloudeploy.errors import ValidationError
 
     backend = resolve_provider(provider, profile)
@@ -63,6 +65,8 @@ def batch(model, source, destination, input_format, output_format, id_column, ca
     missing = [name for name, value in (("MODEL", model), ("--source", source), ("--destination", destination)) if not value]
     if missing:
         raise ValidationError(f"batch needs {', '.join(missing)}", hint="cloudeploy batch MODEL --source IN --destination OUT")
+    if carry_all and CARRY_ALL not in carry_columns:
+        carry_columns = (*carry_columns, CARRY_ALL)
     carry = ([id_column] if id_column else []) + [c for c in carry_columns if c != id_column]
     spec = BatchSpec(
         model=model, source=source, destination=destination, input_format=input_format,
