@@ -1,26 +1,32 @@
-"""Monitoring on Vertex AI against the emulator: the model deployment monitoring job, and
-client-side numbers from a capture export.
+"""Monitoring on Vertex AI against the emulator: the model deployment monitoring job,
+numbers computed from the endpoint's request-response log (BigQuery), and the
+drift rollout gate reading that log.
 
-The emulator stores monitoring jobs but does not log requests, so the export
-here is written by the test from the very rows it sent to the endpoint, in
-cloudeploy's capture format (what an export of Vertex AI's request-response
-logging is converted to).
+One endpoint serves the module: ``mon`` with v1 (100 %) and v2 (0 %), both
+deployed with the training baseline. Tests that read the log first point the
+endpoint's logging at a table of their own, so they see only their own rows.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 
 import pytest
+from click.testing import CliRunner
 
 import cloudeploy
+from cloudeploy.cli import cli
 from cloudeploy.config import Profile
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring import MonitorSpec, configure, monitor, status
+from cloudeploy.types import TrafficSplit
 from tests.monitoring.conftest import capture_record, write_capture
 from tests.monitoring.webhook import WebhookReceiver
-from tests.monitoring.workload import SHIFTED, fitted_model, serving_rows, training_data
+from tests.monitoring.workload import SHIFTED, fitted_model, send, serving_rows, training_data
+from tests.vertex.test_request_logging import set_logging
 
 ENDPOINT = "mon"
 SHIFTED_NAMES = sorted(f"x{i}" for i in SHIFTED)
@@ -36,7 +42,9 @@ def vertex(_vertex_emulator_session):
     provider = VertexProvider(Profile(name="emulator", provider="vertex",
                                       settings=emulator.profile_settings(bucket="monitoring")))
     X, _ = training_data()
-    cloudeploy.deploy(fitted_model(), ENDPOINT, model_name="m", provider=provider, baseline=X)
+    for number, seed in enumerate((0, 1)):
+        cloudeploy.deploy(fitted_model(seed), ENDPOINT, model_name="m", provider=provider, baseline=X,
+                          traffic=None if number == 0 else 0)
     yield provider
     emulator.reset()
 
@@ -44,7 +52,15 @@ def vertex(_vertex_emulator_session):
 @pytest.fixture
 def provider(vertex, monkeypatch, tmp_path):
     monkeypatch.setenv("CLOUDEPLOY_HOME", str(tmp_path))
+    vertex.set_traffic(ENDPOINT, TrafficSplit({"v1": 100}))
     return vertex
+
+
+def log_to_own_table(provider, *, enabled=True):
+    """Point ``mon``'s request-response logging at a fresh table, every call logged."""
+    table = f"bq://{provider.settings.project}.monitoring.t_{uuid.uuid4().hex[:12]}"
+    set_logging(provider.clients.endpoints, f"{provider.settings.parent}/endpoints/{ENDPOINT}",
+                enabled=enabled, uri=table)
 
 
 def the_job(provider):
@@ -84,9 +100,34 @@ def test_status_shows_the_running_job(provider):
                                                                              "JOB_STATE_RUNNING")
 
 
-def test_run_without_an_export_says_where_the_captures_are(provider):
-    with pytest.raises(ValidationError, match="--capture"):
+def test_run_without_request_logging_says_to_configure_monitoring(provider):
+    log_to_own_table(provider, enabled=False)
+    with pytest.raises(ValidationError, match="monitor configure mon"):
         monitor(ENDPOINT, provider=provider)
+
+
+@pytest.fixture
+def cli_profile(vertex, monkeypatch, tmp_path):
+    """``cloudeploy.toml`` with the emulator as profile ``emu``."""
+    from cloudeploy.config import write_profile
+
+    settings = {k: v for k, v in vertex.profile.settings.items() if k != "provider"}
+    monkeypatch.setenv("CLOUDEPLOY_CONFIG", str(write_profile("emu", "vertex", settings,
+                                                              path=tmp_path / "cloudeploy.toml")))
+    return "emu"
+
+
+@pytest.mark.parametrize(("shifted", "expected"), [((), []), (SHIFTED, SHIFTED_NAMES)],
+                         ids=["unshifted-no-alert", "shifted-alerts-exactly-those"])
+def test_monitor_run_reads_the_request_log_and_alerts_exactly_the_shifted_features(provider, cli_profile,
+                                                                                   shifted, expected):
+    log_to_own_table(provider)
+    send(provider, ENDPOINT, serving_rows(200, shifted=shifted))
+    answer = CliRunner().invoke(cli, ["monitor", "run", ENDPOINT, "--window", "10m", "--no-publish",
+                                      "--profile", cli_profile, "--output", "json"])
+    assert answer.exit_code == (4 if expected else 0), answer.output
+    data = json.loads(answer.stdout)
+    assert (sorted(data["breached"]), data["serving_rows"]) == (expected, 200)
 
 
 def export(provider, rows, directory):
@@ -111,3 +152,40 @@ def test_client_side_numbers_from_an_export_alert_exactly_the_shifted_features(p
                       capture=next(tmp_path.iterdir()), now=end)
     assert sorted(run.breached) == expected
     assert webhook.breached_names() == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(("shifted", "outcome"), [((), "promoted"), (SHIFTED, "rolled_back")],
+                         ids=["unshifted-promoted", "shifted-rolled-back"])
+def test_drift_gate_judges_the_new_versions_logged_requests(provider, shifted, outcome):
+    from cloudeploy.rollout import RolloutPlan
+
+    log_to_own_table(provider)
+    stop = threading.Event()
+
+    def stream():
+        rows = serving_rows(20, shifted=shifted, seed=11)
+        while not stop.is_set():
+            provider.predict(ENDPOINT, rows)
+
+    thread = threading.Thread(target=stream, daemon=True)
+    thread.start()
+    try:
+        plan = RolloutPlan(steps=(50, 100), bake_s=1.0, min_requests=5, max_wait_s=60,
+                           gates={"drift": {"max": 0.3}})
+        result = cloudeploy.promote(ENDPOINT, "v2", plan=plan, provider=provider)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    gate = next(g for g in result.decisions[-1].gates if g["gate"] == "drift")
+    assert (result.outcome, gate["passed"]) == (outcome, outcome == "promoted"), gate
+
+
+def test_monitor_run_scores_only_the_logged_requests_inside_its_window(provider):
+    log_to_own_table(provider)
+    start = time.time()
+    send(provider, ENDPOINT, serving_rows(100))
+    middle = time.time()
+    send(provider, ENDPOINT, serving_rows(60, seed=2))
+    run = monitor(ENDPOINT, MonitorSpec(window=middle - start), provider=provider, now=middle,
+                  alert=False, publish=False)
+    assert run.result.serving_rows == 100

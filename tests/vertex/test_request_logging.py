@@ -59,21 +59,20 @@ def bigquery(vertex_emulator_session):
     )
 
 
-def set_logging(endpoint, *, enabled=True, rate=1.0, uri=None):
-    """Update the endpoint's logging config through the SDK's GAPIC client; returns the new Endpoint."""
+def set_logging(client, name, *, enabled=True, rate=1.0, uri=None):
+    """Update endpoint ``name``'s logging config with an ``EndpointServiceClient``; returns the Endpoint."""
     from google.cloud.aiplatform_v1 import types
     from google.protobuf import field_mask_pb2
 
     resource = types.Endpoint(
-        name=endpoint.resource_name,
-        display_name=endpoint.display_name,
+        name=name,
         predict_request_response_logging_config=types.PredictRequestResponseLoggingConfig(
             enabled=enabled,
             sampling_rate=rate,
             bigquery_destination=types.BigQueryDestination(output_uri=uri or ""),
         ),
     )
-    return endpoint.api_client.update_endpoint(
+    return client.update_endpoint(
         endpoint=resource, update_mask=field_mask_pb2.FieldMask(paths=[LOGGING_MASK])
     )
 
@@ -81,7 +80,7 @@ def set_logging(endpoint, *, enabled=True, rate=1.0, uri=None):
 def own_table(endpoint, project, rate=1.0) -> str:
     """Point the endpoint's logging at a fresh table; returns ``project.dataset.table``."""
     table = f"{project}.logs.t_{uuid.uuid4().hex[:12]}"
-    set_logging(endpoint, rate=rate, uri=f"bq://{table}")
+    set_logging(endpoint.api_client, endpoint.resource_name, rate=rate, uri=f"bq://{table}")
     return table
 
 
@@ -111,7 +110,9 @@ def test_a_project_only_destination_becomes_the_documented_default_table(
     endpoint, vertex_emulator_session
 ):
     project = vertex_emulator_session.project
-    updated = set_logging(endpoint, rate=0.5, uri=f"bq://{project}")
+    updated = set_logging(
+        endpoint.api_client, endpoint.resource_name, rate=0.5, uri=f"bq://{project}"
+    )
     endpoint_id = endpoint.resource_name.rsplit("/", 1)[-1]
     expected = f"bq://{project}.logging_logged_{endpoint_id}.request_response_logging"
     assert (
@@ -122,7 +123,12 @@ def test_a_project_only_destination_becomes_the_documented_default_table(
 def test_the_update_mask_changes_the_logging_config(endpoint, vertex_emulator_session):
     from google.cloud import aiplatform
 
-    set_logging(endpoint, rate=0.75, uri=f"bq://{vertex_emulator_session.project}.a.b")
+    set_logging(
+        endpoint.api_client,
+        endpoint.resource_name,
+        rate=0.75,
+        uri=f"bq://{vertex_emulator_session.project}.a.b",
+    )
     set_logging(
         endpoint, enabled=False, rate=0.1, uri=f"bq://{vertex_emulator_session.project}.a.b"
     )
@@ -134,7 +140,7 @@ def test_the_update_mask_changes_the_logging_config(endpoint, vertex_emulator_se
 
 def test_a_sampling_rate_above_one_is_refused(endpoint):
     with pytest.raises(exceptions.BadRequest, match="sampling_rate"):
-        set_logging(endpoint, rate=1.5)
+        set_logging(endpoint.api_client, endpoint.resource_name, rate=1.5)
 
 
 def test_logging_creates_the_table_with_the_documented_columns(
@@ -195,7 +201,7 @@ def test_a_sampling_rate_of_one_half_logs_about_half_the_calls(
 
 def test_disabled_logging_logs_nothing(endpoint, bigquery, vertex_emulator_session):
     table = own_table(endpoint, vertex_emulator_session.project)
-    set_logging(endpoint, enabled=False, uri=f"bq://{table}")
+    set_logging(endpoint.api_client, endpoint.resource_name, enabled=False, uri=f"bq://{table}")
     endpoint.predict(instances=instances(2))
     assert list(bigquery.list_rows(table)) == []
 
@@ -204,7 +210,7 @@ def test_a_monitoring_job_turns_logging_on_at_its_sampling_rate(endpoint):
     from google.cloud import aiplatform
     from google.cloud.aiplatform import model_monitoring
 
-    set_logging(endpoint, enabled=False)
+    set_logging(endpoint.api_client, endpoint.resource_name, enabled=False)
     job = aiplatform.ModelDeploymentMonitoringJob.create(
         display_name="watch",
         endpoint=endpoint,

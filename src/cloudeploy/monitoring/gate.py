@@ -8,7 +8,10 @@ rows (default 30) is "cannot judge yet", which neither fails nor blocks a step.
 
 Registered as ``drift`` through the entry-point group ``cloudeploy.rollout_gates``;
 ``promote --max-drift 0.3`` is ``--gate drift:max=0.3``. Works where the
-monitoring backend can read captures (local; SageMaker with data capture on).
+monitoring backend can read captures: local; SageMaker with data capture on;
+Vertex AI with the endpoint's request-response logging on (``monitor
+configure`` turns it on), read from its BigQuery table. Where captures cannot
+be read (logging off, no baseline) the gate reports "not judged" with the reason.
 """
 
 from __future__ import annotations

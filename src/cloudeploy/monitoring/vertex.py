@@ -7,20 +7,30 @@ the sampling rate, the interval (whole hours) and the alert e-mails, which is
 how breaches reach people on Vertex AI. Without ``training_data`` the job
 watches drift only (Vertex AI needs the training data for skew).
 
-Vertex AI keeps captured requests in its own request-response logging (BigQuery),
-which cloudeploy does not read; ``monitor run --capture DIR`` computes the
-same numbers client-side from an export in cloudeploy's capture format, for
-comparison with the service's. The drift rollout gate cannot judge on Vertex
-AI for the same reason (it reports "not judged").
+Vertex AI keeps captured requests in the endpoint's request-response logging:
+a BigQuery table (``predictRequestResponseLoggingConfig``; the monitoring job
+turns it on at its sampling rate). ``capture`` reads that table with the
+BigQuery client (``list_rows``; the window is applied client-side, so a
+pass reads the whole table) and rewrites the rows of the version's deployed
+model as cloudeploy capture files, so ``monitor run`` and the ``drift``
+rollout gate score Vertex AI's own log exactly as they score the local
+server's captures. The columns read (``deployed_model_id``, ``logging_time``,
+``request_id``, ``request_payload``, ``response_payload``: instances and
+predictions as JSON strings) are Google's, as documented to our knowledge.
+``monitor run --capture DIR`` still scores an export in cloudeploy's capture
+format instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ValidationError
+from cloudeploy.errors import NotFoundError, ValidationError
 from cloudeploy.monitoring.backend import MonitoringBackend, require_baseline
 
 if TYPE_CHECKING:
@@ -47,11 +57,46 @@ class VertexMonitoring(MonitoringBackend):
         return require_baseline(manifest.baseline, version)
 
     def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
-        raise ValidationError(
-            "Vertex AI keeps captured requests in its own request-response logging, which cloudeploy does not read",
-            hint="its monitoring job computes skew and drift itself (`cloudeploy monitor status`); to compute them "
-            "here, pass an export in cloudeploy's capture format: `cloudeploy monitor run ENDPOINT --capture DIR`",
-        )
+        """``version``'s logged requests in ``[since, until)`` as capture files (one per hour)."""
+        from cloudeploy.monitoring.capture import capture_filename
+        from cloudeploy.providers.vertex.errors import translated
+
+        table, deployed_id = self._request_log(endpoint, version)
+        features = [f["name"] for f in self.baseline(endpoint, version)["features"]]
+        by_file: dict[str, list[str]] = defaultdict(list)
+        with translated(f"reading the request-response log {table} of {endpoint}"):
+            for row in self.provider.clients.bigquery.list_rows(table):
+                record = _record(row, features, version) if row["deployed_model_id"] == deployed_id else None
+                if record and (since is None or record["ts"] >= since) and (until is None or record["ts"] < until):
+                    by_file[capture_filename(os.getpid(), record["ts"])].append(json.dumps(record) + "\n")
+        target = self.spec_path(endpoint).with_suffix("") / "capture" / version
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name, lines in by_file.items():
+            (target / name).write_text("".join(lines))
+        return target
+
+    def _request_log(self, endpoint: str, version: str) -> tuple[str, str]:
+        """The endpoint's logging table (``project.dataset.table``) and ``version``'s deployed-model id."""
+        from cloudeploy.providers.vertex import mapping
+        from cloudeploy.providers.vertex.errors import translated
+
+        with translated(f"reading the request-response logging settings of {endpoint}"):
+            resource = self.provider.clients.endpoints.get_endpoint(name=self._endpoint_resource(endpoint))
+        config = resource.predict_request_response_logging_config
+        if not config.enabled:
+            raise ValidationError(
+                f"endpoint {endpoint} does not log its requests (request-response logging is off)",
+                hint=f"run `cloudeploy monitor configure {endpoint} --provider vertex` (its monitoring job "
+                "turns logging on), or enable the endpoint's request-response logging; or score an export "
+                f"with `cloudeploy monitor run {endpoint} --capture DIR`",
+            )
+        deployed = mapping.deployed_versions(resource).get(version)
+        if deployed is None:
+            raise NotFoundError(f"{version} is not deployed on endpoint {endpoint}: its logged requests "
+                                "cannot be told apart from other versions'")
+        table = logging_table(config.bigquery_destination.output_uri, resource, self.provider.settings.project)
+        return table, deployed.id
 
     def _endpoint_resource(self, endpoint: str) -> str:
         return f"{self.provider.settings.parent}/endpoints/{endpoint}"
@@ -98,6 +143,38 @@ class VertexMonitoring(MonitoringBackend):
         state = None if job is None else {"name": job.name, "state": job.state.name,
                                           "schedule_state": job.schedule_state.name}
         return {**super().status(endpoint), "monitoring_job": state}
+
+
+def logging_table(output_uri: str, endpoint: Any, project: str) -> str:
+    """``project.dataset.table`` that ``output_uri`` names for ``endpoint`` (an Endpoint proto).
+
+    A URI naming only a project (or none: ``project``) means Vertex AI's default,
+    dataset ``logging_<display name>_<endpoint id>`` and table ``request_response_logging``.
+    """
+    import re
+
+    parts = output_uri.removeprefix("bq://").split(".") if output_uri else [project]
+    if len(parts) == 1:
+        display = re.sub(r"[^A-Za-z0-9_]", "_", endpoint.display_name)
+        parts.append(f"logging_{display}_{endpoint.name.rsplit('/', 1)[-1]}")
+    if len(parts) == 2:
+        parts.append("request_response_logging")
+    return ".".join(parts)
+
+
+def _record(row: Any, features: list[str], version: str) -> dict[str, Any] | None:
+    """One log row as a cloudeploy capture record (None when it has no time or an unreadable payload)."""
+    if row["logging_time"] is None:
+        return None
+    ts = row["logging_time"].timestamp()
+    try:
+        instances = [json.loads(item) for item in row["request_payload"]]
+        predictions = [json.loads(item) for item in row["response_payload"]]
+    except (TypeError, ValueError):
+        return None
+    rows = [[item.get(name) for name in features] if isinstance(item, dict) else item for item in instances]
+    return {"ts": ts, "request_id": str(row["request_id"]), "version": version, "features": features,
+            "instances": rows, "predictions": predictions}
 
 
 def _thresholds(features: list[str], spec: MonitorSpec, kind: str) -> dict[str, Any]:
