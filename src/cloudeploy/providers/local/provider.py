@@ -5,7 +5,14 @@ packages are stored by digest. Each endpoint is a gateway process (see
 ``gateway/``) that outlives the CLI, splits traffic across versions and
 supervises the versions' model-server replicas. This class only writes desired
 state and asks the gateway to apply it, which is what makes every call safe to
-re-run after a crash.
+re-run after a crash: a re-run writes nothing the state already says and
+reloads the gateway only if it has not applied the latest revision.
+
+Crash points (:mod:`cloudeploy.crashpoints`), in order: ``local.deploy.``
+``after_store_artifact``, ``after_register_version``, ``after_create_endpoint``,
+``after_spawn_gateway``, ``after_start_gateway``, ``after_stage``,
+``after_start_replicas``, ``after_route``, ``after_switch``; and
+``local.set_traffic.after_record``, ``local.set_traffic.after_switch``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import (
     ConflictError,
     NotFoundError,
@@ -117,9 +125,11 @@ class LocalProvider(Provider):
             progress(f"storing package {manifest.digest[:12]}")
             self.artifacts.sweep_partial()
             stored = self.artifacts.put(Path(package_dir), manifest.digest)
+            crash_point("local.deploy.after_store_artifact")
             existing = self.store.add_version(
                 model, manifest.digest, str(stored), manifest.to_dict(), trusted=trusted
             )
+            crash_point("local.deploy.after_register_version")
         if aliases:
             self.store.set_aliases(model, existing.number, aliases)
         return self.get_model_version(model, existing.label)
@@ -205,12 +215,14 @@ class LocalProvider(Provider):
                 port = free_port(host)
             progress(f"creating endpoint {name} on http://{host}:{port}")
             row = self.store.add_endpoint(name, model, int(port), host)
+            crash_point("local.deploy.after_create_endpoint")
         elif options.get("port") is not None and int(options["port"]) != row.port:
             raise ConflictError(
                 f"endpoint {name!r} already listens on port {row.port}, not {options['port']}"
             )
         if row.desired_state == "running":
             self._ensure_gateway(row, timeout=timeout, progress=progress, wait=wait)
+            crash_point("local.deploy.after_start_gateway")
         return self.get_endpoint(name)
 
     def _gateway_status(self, row: EndpointRow, timeout: float = 2.0) -> dict | None:
@@ -235,6 +247,7 @@ class LocalProvider(Provider):
             "--home", str(self.home), "--endpoint", row.name,
         ]
         pid = spawn_daemon(args, log_path=self.home / "logs" / row.name / "gateway.log")
+        crash_point("local.deploy.after_spawn_gateway")
         if not wait:
             return
 
@@ -243,8 +256,8 @@ class LocalProvider(Provider):
                 return True
             if not pid_alive(pid):
                 current = self.store.endpoint(row.name)
-                if current and pid_alive(current.gateway_pid):
-                    return False  # another gateway won the lock; wait for it
+                if (current and pid_alive(current.gateway_pid)) or self._gateway_lock_held(row.name):
+                    return False  # another gateway won the lock (it may still be starting); wait for it
                 raise OperationFailed(
                     f"the gateway for {row.name} exited: {_tail(self.home / 'logs' / row.name / 'gateway.log')}"
                 )
@@ -259,6 +272,36 @@ class LocalProvider(Provider):
             interval=0.1,
             max_interval=0.5,
         )
+
+    def _gateway_lock_held(self, name: str) -> bool:
+        """Whether a gateway process holds ``name``'s lock (it may not have recorded its pid yet)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.home / "endpoints" / f"{name}.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # also drops the probe's own lock
+        return False
+
+    def _apply(self, row: EndpointRow, *, timeout: float | None) -> None:
+        """Have the gateway serve ``row``'s revision; no reload if it already does, replicas up."""
+        if row.desired_state == "running" and pid_alive(row.gateway_pid):
+            status = self._gateway_status(row)
+            versions = (status or {}).get("versions", {})
+            if (
+                status is not None
+                and status.get("revision") == row.revision
+                and set(versions) == {d.version for d in self.store.deployments(row.name)}
+                and all(v.get("replicas") for v in versions.values())
+            ):
+                return
+        self._reload(row, timeout=timeout)
 
     def _reload(self, row: EndpointRow, *, timeout: float | None) -> dict | None:
         """Ask the gateway to apply the state file; None if the endpoint is stopped."""
@@ -366,9 +409,12 @@ class LocalProvider(Provider):
         # Phase 1: bring the version up with no traffic; on failure nothing else changed.
         staged = current.to_dict() if label in deployed else ({**current.to_dict(), label: 0} if current else {})
         progress(f"starting {label} on {endpoint} ({scaling.min_replicas} replica(s))")
-        row = self.store.update_serving(endpoint, traffic=staged, upsert=deployment, remember_previous=False)
+        if staged != row.traffic or not self._recorded(deployment):
+            row = self.store.update_serving(endpoint, traffic=staged, upsert=deployment, remember_previous=False)
+            crash_point("local.deploy.after_stage")
         try:
-            self._reload(row, timeout=timeout)
+            self._apply(row, timeout=timeout)
+            crash_point("local.deploy.after_start_replicas")
         except OperationFailed:
             if label not in deployed:
                 row = self.store.update_serving(
@@ -387,8 +433,19 @@ class LocalProvider(Provider):
         if target.to_dict() != row.traffic:
             progress(f"routing {percent}% of {endpoint} to {label}")
             row = self.store.update_serving(endpoint, traffic=target.to_dict())
-            self._reload(row, timeout=timeout)
+            crash_point("local.deploy.after_route")
+            self._apply(row, timeout=timeout)
+            crash_point("local.deploy.after_switch")
         return self.get_endpoint(endpoint)
+
+    def _recorded(self, deployment: DeploymentRow) -> bool:
+        """Whether the state already holds ``deployment`` with the same settings."""
+        settings = ("min_replicas", "max_replicas", "target", "metric", "machine_type")
+        return any(
+            all(getattr(row, k) == getattr(deployment, k) for k in settings)
+            for row in self.store.deployments(deployment.endpoint)
+            if row.version == deployment.version
+        )
 
     def set_traffic(
         self,
@@ -412,14 +469,18 @@ class LocalProvider(Provider):
             raise ValidationError("a traffic split must give 100% to the deployed versions")
         full = {v: split.get(v, 0) for v in deployed}
         if full == row.traffic:
+            # Recorded already, perhaps by a run killed before the gateway applied it.
+            self._apply(row, timeout=timeout)
             return self.get_endpoint(endpoint)
         progress(f"setting traffic on {endpoint}: " + ", ".join(f"{v}={p}%" for v, p in full.items()))
         new_row = self.store.update_serving(endpoint, traffic=full)
+        crash_point("local.set_traffic.after_record")
         try:
-            self._reload(new_row, timeout=timeout)
+            self._apply(new_row, timeout=timeout)
         except OperationFailed:
             self.store.update_serving(endpoint, traffic=row.traffic, remember_previous=False)
             raise
+        crash_point("local.set_traffic.after_switch")
         return self.get_endpoint(endpoint)
 
     def previous_traffic(self, endpoint: str) -> TrafficSplit | None:
