@@ -156,7 +156,8 @@ class LocalBatchJob(BatchJob):
             status = self.job.status_record()
             state = status.get("state", "pending")
             if state == "running":
-                state = "interrupted"
+                # A resumed job: the status is the killed run's until the runner we started takes the lock.
+                state = "pending" if self._process is not None and self._process.poll() is None else "interrupted"
         elif state == "pending" and self._process is not None and self._process.poll() not in (None, 0):
             state = "interrupted"
         finished = self.job.finished()
