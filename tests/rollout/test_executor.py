@@ -185,13 +185,25 @@ def test_ctrl_c_leaves_the_rollout_interrupted_and_the_split_where_it_was(tmp_pa
     assert provider.split == {"v1": 50, "v2": 50}
 
 
-def test_new_promote_is_refused_while_a_stopped_rollout_exists(tmp_path, clock):
+def test_promote_with_another_plan_is_refused_while_a_stopped_rollout_exists(tmp_path, clock):
     provider = make_provider(tmp_path, clock)
     stop_during_bake_of(10, provider, clock)
     with pytest.raises(KeyboardInterrupt):
         promote(provider, clock)
-    with pytest.raises(ConflictError, match="--resume"):
+    with pytest.raises(ConflictError, match="runs another plan"):
+        promote(provider, clock, plan=RolloutPlan(steps=(50, 100), bake_s=10, min_requests=20))
+    assert provider.split == {"v1": 90, "v2": 10}
+
+
+def test_the_same_promote_run_again_resumes_the_stopped_rollout(tmp_path, clock):
+    provider = make_provider(tmp_path, clock)
+    stop_during_bake_of(50, provider, clock)
+    with pytest.raises(KeyboardInterrupt):
         promote(provider, clock)
+    result = promote(provider, clock)
+    assert result.outcome == "promoted"
+    assert [d.action for d in result.decisions].count("resume") == 1
+    assert [d.percent for d in result.decisions if d.action == "step"] == [10, 50, 100]
 
 
 def test_resume_continues_from_the_recorded_step_without_restarting_it(tmp_path, clock):
@@ -202,7 +214,7 @@ def test_resume_continues_from_the_recorded_step_without_restarting_it(tmp_path,
     calls_before = len(provider.traffic_calls)
     result = run_promotion(provider, "ep", None, resume=True, clock=clock, sleep=clock.sleep)
     assert result.outcome == "promoted"
-    assert provider.traffic_calls[calls_before:] == [{"v1": 50, "v2": 50}, {"v1": 0, "v2": 100}]
+    assert provider.traffic_calls[calls_before:] == [{"v1": 0, "v2": 100}]  # 50% was in place already
     assert [d.percent for d in result.decisions if d.action == "step"] == [10, 50, 100]
 
 

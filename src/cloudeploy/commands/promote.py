@@ -5,6 +5,10 @@ thresholds, ``--plan``) traffic moves at once. With any of them the promotion
 runs step by step behind gates (``cloudeploy.rollout``); flags override the
 plan file's values. Exit status: 0 promoted, 3 rolled back (a gate broke),
 130 interrupted (resumable), the error's own code otherwise.
+
+Running the same command again after it was stopped (killed, Ctrl-C, an
+error) resumes the recorded rollout; once the version serves 100% it changes
+nothing. ``--resume`` continues a stopped rollout without restating its plan.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ EXIT_INTERRUPTED = 130
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
               help="A rollout plan file (.toml, .yaml); flags override its values.")
 @click.option("--native", is_flag=True, help="SageMaker: run the plan as the service's blue/green deployment.")
-@click.option("--resume", is_flag=True, help="Continue a stopped rollout from its recorded step.")
+@click.option("--resume", is_flag=True, help="Continue a stopped rollout from its recorded step (so does running the same command again).")
 @click.option("--dry-run", is_flag=True, help="Print the plan as it would run, change nothing.")
 @click.option("--live/--no-live", default=None, help="Live view (default: when stderr is a terminal).")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait for each traffic change.")
@@ -130,8 +134,9 @@ def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout
         return
     except CloudeployError:
         if not native and _stopped_here(backend, endpoint):
-            console.print(f"[yellow]the rollout on {endpoint} stopped[/yellow]; once the cause is fixed: "
-                          f"cloudeploy promote {endpoint} --resume   or: cloudeploy rollback {endpoint}", soft_wrap=True)
+            console.print(f"[yellow]the rollout on {endpoint} stopped[/yellow]; once the cause is fixed, run the same "
+                          f"command again (or cloudeploy promote {endpoint} --resume)   or undo it: "
+                          f"cloudeploy rollback {endpoint}", soft_wrap=True)
         raise
     emit(output, result.to_dict(), _render_result)
     if result.rolled_back:
@@ -198,7 +203,7 @@ def _interrupted(backend, endpoint, output, timeout):
             status = rollback(endpoint, provider=backend, timeout=timeout, progress=progress_printer(output))
             console.print(f"rolled back {endpoint}: " + ", ".join(f"{v}={p}%" for v, p in status.traffic.items()))
             sys.exit(EXIT_INTERRUPTED)
-    console.print(f"resume with: cloudeploy promote {endpoint} --resume   "
+    console.print(f"resume by running the same command again (or cloudeploy promote {endpoint} --resume)   "
                   f"or undo with: cloudeploy rollback {endpoint}", soft_wrap=True)
     sys.exit(EXIT_INTERRUPTED)
 

@@ -14,7 +14,16 @@ Rolling back sets the split the rollout started from. Every decision lands in
 the decision log with the numbers it was based on, and the state is saved at
 every transition, so a process killed at any point leaves a rollout that
 ``resume`` continues from its recorded step (the bake window keeps its start)
-and that ``rollback_stopped`` undoes.
+and that ``rollback_stopped`` undoes. Running the same promotion again (same
+version, same plan) resumes it too; another promotion is refused meanwhile.
+
+Crash-resume: the step boundaries are marked with
+:func:`~cloudeploy.crashpoints.crash_point` (``promote.after_record_step``,
+``promote.after_set_traffic``, ``promote.after_judge``,
+``promote.before_final_traffic``, ``promote.after_final_traffic``,
+``promote.before_rollback_traffic``, ``promote.after_rollback_traffic``,
+``promote.after_finish``). A split the endpoint already serves is not set
+again, so a resumed or repeated run makes no changing call it does not need.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import (
     CloudeployError,
     ConflictError,
@@ -52,6 +62,7 @@ from cloudeploy.types import TrafficSplit, normalize_version
 
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider, VersionMetrics
+    from cloudeploy.types import EndpointStatus
 
 #: Seconds between heartbeat saves of the state while a step bakes.
 HEARTBEAT_S = 2.0
@@ -147,7 +158,7 @@ class RolloutExecutor:
         state.status, state.pid = RUNNING, os.getpid()
         self._save()
         try:
-            for index in range(max(state.step_index, 0), len(self.plan.steps)):
+            for index in range(self._first_open_step(), len(self.plan.steps)):
                 percent = self.plan.steps[index]
                 if percent <= self.from_split.get(state.to_version, 0) and percent < 100:
                     continue  # the version already had that much when we started
@@ -159,6 +170,7 @@ class RolloutExecutor:
                     return self._roll_back(index, percent, *verdict)
                 if percent < 100:
                     self._decide(actions.PROCEED, index, percent, "gates passed", *self._last_reading)
+                    crash_point("promote.after_judge")
             return self._finish_promoted()
         except BaseException as error:
             if state.status == RUNNING:
@@ -170,6 +182,14 @@ class RolloutExecutor:
                 self._decide(actions.INTERRUPT, state.step_index, self._percent(state.step_index), why)
             raise
 
+    def _first_open_step(self) -> int:
+        """The step to go on from: the recorded one, or the next if it was already judged passed."""
+        index = max(self.state.step_index, 0)
+        judged = [d for d in self.state.decisions if d["action"] not in (actions.RESUME, actions.INTERRUPT)]
+        if judged and judged[-1]["action"] == actions.PROCEED and judged[-1]["step"] == index:
+            return index + 1  # killed between the verdict and the next step: do not bake it again
+        return index
+
     def _apply_step(self, index: int, percent: int) -> None:
         state = self.state
         split = step_split(self.from_split, state.to_version, percent)
@@ -177,8 +197,12 @@ class RolloutExecutor:
         if not resuming:
             state.step_index, state.step_started_at = index, None
             self._save()
+            crash_point("promote.after_record_step")
         self.progress(f"step {index + 1}/{len(self.plan.steps)}: {state.to_version} at {percent}%")
-        self.provider.set_traffic(state.endpoint, split, timeout=self.timeout, progress=self.progress)
+        if percent == 100:
+            crash_point("promote.before_final_traffic")
+        self._set_split(split)
+        crash_point("promote.after_final_traffic" if percent == 100 else "promote.after_set_traffic")
         if not resuming:
             state.step_started_at = self.clock()
             self._decide(actions.STEP, index, percent, f"traffic set to {_split_text(split)}")
@@ -237,7 +261,9 @@ class RolloutExecutor:
         self.progress(f"rolling back: {reason}")
         self.state.status, self.state.reason = ROLLING_BACK, reason
         self._save()  # decided: a restart from here finishes the rollback, never the rollout
-        self.provider.set_traffic(self.state.endpoint, self.from_split, timeout=self.timeout, progress=self.progress)
+        crash_point("promote.before_rollback_traffic")
+        self._set_split(self.from_split)
+        crash_point("promote.after_rollback_traffic")
         self.state.status, self.state.reason = ROLLED_BACK, reason
         self._decide(actions.ROLLBACK, index, percent, reason, metrics, gates, split=self.from_split.to_dict())
         return self._result()
@@ -252,10 +278,18 @@ class RolloutExecutor:
         return self._result()
 
     def _result(self) -> PromotionResult:
+        crash_point("promote.after_finish")
         state = self.state
         traffic = self.provider.get_endpoint(state.endpoint).traffic.to_dict()
         self._emit("done", state.step_index, self._percent(state.step_index))
         return result_of(state, traffic)
+
+    def _set_split(self, split: TrafficSplit) -> None:
+        """Give the endpoint ``split`` unless it already serves it (a resumed run repeats no change)."""
+        served = self.provider.get_endpoint(self.state.endpoint).traffic.to_dict()
+        if _positive(served) == _positive(split.to_dict()):
+            return
+        self.provider.set_traffic(self.state.endpoint, split, timeout=self.timeout, progress=self.progress)
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -322,26 +356,35 @@ def run_promotion(
 
     Returns a result whose ``outcome`` is ``promoted`` or ``rolled_back`` (a
     rolled-back promotion is an answer, not an exception; the CLI maps it to
-    exit status 3). Raises ConflictError if another promote holds the endpoint,
-    or if a stopped rollout exists and ``resume`` is not set (resume it or roll
-    it back first); ValidationError/NotFoundError for a bad version or plan.
-    On Ctrl-C or an error the rollout is left ``interrupted`` and resumable.
+    exit status 3). Running the same promotion again converges:
+
+    - a stopped rollout (killed, Ctrl-C, an error) of the same version under
+      the same plan is resumed from its recorded step, as with ``resume``;
+    - if ``to`` already serves 100% of the endpoint, nothing changes and the
+      result says ``promoted``.
+
+    Raises ConflictError if another promote holds the endpoint, or if a stopped
+    rollout of another version or plan exists (resume it or roll it back
+    first); ValidationError/NotFoundError for a bad version or plan. On Ctrl-C
+    or an error the rollout is left ``interrupted`` and resumable.
     """
     store = store or store_for(provider, endpoint)
+    plan = plan or RolloutPlan()
     with store.locked():
         previous = store.load()
         if resume:
             state = _resumable(previous, endpoint, to)
         else:
+            status = provider.get_endpoint(endpoint)
+            version = _deployed_version(provider, status, to)
             if previous is not None and not previous.finished:
-                raise ConflictError(
-                    f"a rollout of {previous.to_version} on {endpoint} stopped at step "
-                    f"{previous.step_index + 1} ({previous.status})",
-                    hint=f"continue it with: cloudeploy promote {endpoint} --resume; "
-                         f"or undo it with: cloudeploy rollback {endpoint}",
-                )
-            state = _new_state(provider, endpoint, to, plan or RolloutPlan())
-            _check_metrics(provider, endpoint, state.to_version, clock())
+                _check_same_rollout(previous, endpoint, version, plan)
+                state, resume = previous, True
+            elif status.traffic.get(version, 0) == 100:
+                return _already_promoted(previous, status, version, plan)
+            else:
+                state = _new_state(provider, status, version, plan)
+                _check_metrics(provider, endpoint, state.to_version, clock())
         executor = RolloutExecutor(provider, state, store, progress=progress, on_event=on_event,
                                    timeout=timeout, clock=clock, sleep=sleep)
         if resume:
@@ -350,22 +393,53 @@ def run_promotion(
         return executor.run()
 
 
-def _new_state(provider: Provider, endpoint: str, to: str | None, plan: RolloutPlan) -> RolloutState:
+def _deployed_version(provider: Provider, status: EndpointStatus, to: str | None) -> str:
+    """The version label ``to`` names (an alias resolves), refused unless deployed on the endpoint."""
     if not to:
         raise ValidationError("say which version to promote (--to VERSION)")
-    status = provider.get_endpoint(endpoint)
     version = provider.get_model_version(status.model, to).version
     if status.deployment(version) is None:
         deployed = ", ".join(d.version for d in status.deployments) or "none"
         raise NotFoundError(
-            f"{version} is not deployed on {endpoint} (deployed: {deployed})",
-            hint=f"deploy it with no traffic first: cloudeploy deploy MODEL --endpoint {endpoint} --traffic 0",
+            f"{version} is not deployed on {status.name} (deployed: {deployed})",
+            hint=f"deploy it with no traffic first: cloudeploy deploy MODEL --endpoint {status.name} --traffic 0",
         )
+    return version
+
+
+def _new_state(provider: Provider, status: EndpointStatus, version: str, plan: RolloutPlan) -> RolloutState:
     from_split = status.traffic.to_dict()
     if not from_split or sum(from_split.values()) != 100:
-        raise ConflictError(f"endpoint {endpoint} serves no traffic; there is nothing to promote from")
-    return RolloutState(endpoint=endpoint, provider=provider.name, to_version=version,
+        raise ConflictError(f"endpoint {status.name} serves no traffic; there is nothing to promote from")
+    return RolloutState(endpoint=status.name, provider=provider.name, to_version=version,
                         plan=plan.to_dict(), from_split=from_split)
+
+
+def _check_same_rollout(previous: RolloutState, endpoint: str, version: str, plan: RolloutPlan) -> None:
+    """Refuse to start a promotion while a stopped one of another version or plan is recorded."""
+    other = []
+    if previous.to_version != version:
+        other.append(f"promotes {previous.to_version}, not {version}")
+    if RolloutPlan.from_dict(previous.plan).to_dict() != plan.to_dict():
+        other.append("runs another plan")
+    if other:
+        raise ConflictError(
+            f"a stopped rollout on {endpoint} ({previous.status} at step {previous.step_index + 1}) "
+            f"{' and '.join(other)}",
+            hint=f"continue it with: cloudeploy promote {endpoint} --resume; "
+                 f"or undo it with: cloudeploy rollback {endpoint}",
+        )
+
+
+def _already_promoted(previous: RolloutState | None, status: EndpointStatus, version: str,
+                      plan: RolloutPlan) -> PromotionResult:
+    """The answer for a version that serves 100% already: the rollout that got it there, if recorded."""
+    traffic = status.traffic.to_dict()
+    if previous is not None and previous.status == PROMOTED and previous.to_version == version:
+        return result_of(previous, traffic)
+    return PromotionResult(endpoint=status.name, version=version, outcome=PROMOTED, from_split=traffic,
+                           traffic=traffic, decisions=(), plan=plan.to_dict(),
+                           reason=f"{version} already serves 100% of {status.name}; nothing changed")
 
 
 def _check_metrics(provider: Provider, endpoint: str, version: str, now: float) -> None:
@@ -447,6 +521,10 @@ def _value_text(result: GateResult) -> str:
     if result.gate == "error_rate":
         return f"{result.value:.2%} > {result.threshold:.2%} ({result.detail})"
     return f"{result.value:.3g} > {result.threshold:g} ({result.detail})"
+
+
+def _positive(split: dict[str, int]) -> dict[str, int]:
+    return {v: p for v, p in split.items() if p}
 
 
 def _split_text(split: TrafficSplit | dict[str, int]) -> str:
