@@ -10,6 +10,19 @@ with a 100-tree random forest:
 - ``engine-wN``: ``cloudeploy.batch_predict`` with N worker processes (a fresh job each time);
 - ``in-process``: ``predict`` on the already loaded array (the load is not timed).
 
+Two output shapes, each written by the naive script and by the engine:
+
+- ``id + prediction``: the naive script writes ``frame[["id"]]`` plus the
+  predictions; the engine runs with ``id_column="id"``;
+- ``full rows``: the naive script appends the predictions to the frame and
+  writes all of it (``frame["prediction"] = ...; frame.to_csv(...)``), which is
+  what Vertex AI and SageMaker (``JoinSource=Input``) write by default; the
+  engine runs with ``carry_columns="*"``.
+
+After the runs the bench checks that, for each shape and format, the engine's
+output equals the naive script's: the same columns and the same parsed values
+(CSV float text may be formatted differently).
+
 Wall time is measured around the process (so imports count for everybody
 except in-process predict, which times the predict call alone); CPU time is
 the process tree's user + system time; peak memory is the highest sum of PSS
@@ -72,21 +85,24 @@ def make_data(workdir: Path, rows: int, features: int, trees: int, depth: int) -
     return paths
 
 
+SHAPES = {"ids": "id + prediction", "full": "full rows"}
+
 NAIVE = """
 import sys, joblib, pandas as pd
 model = joblib.load(sys.argv[1])
-fmt, source, destination = sys.argv[2:5]
+fmt, source, destination, shape = sys.argv[2:6]
 frame = pd.read_csv(source) if fmt == "csv" else pd.read_parquet(source)
-out = frame[["id"]].copy()
+out = frame[["id"]].copy() if shape == "ids" else frame
 out["prediction"] = model.predict(frame.drop(columns=["id"]).to_numpy())
 out.to_csv(destination, index=False) if fmt == "csv" else out.to_parquet(destination, index=False)
 """
 
 ENGINE = """
 import sys, cloudeploy
-package, source, destination, workers, chunk_rows = sys.argv[1:6]
+package, source, destination, workers, chunk_rows, shape = sys.argv[1:7]
 options = {"chunk_rows": int(chunk_rows)} if chunk_rows != "-" else {}
-job = cloudeploy.batch_predict(package, source, destination, id_column="id", workers=int(workers), **options)
+carry = {"id_column": "id"} if shape == "ids" else {"carry_columns": "*"}
+job = cloudeploy.batch_predict(package, source, destination, workers=int(workers), **carry, **options)
 assert job.status().state == "succeeded"
 """
 
@@ -162,21 +178,82 @@ def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, flo
     return {"seconds": elapsed, "cpu_seconds": cpu, "peak_mib": peak / 2**20, "stdout": stdout.strip()}
 
 
+def formats(args) -> list[str]:
+    return [args.only] if args.only else ["csv", "parquet"]
+
+
+def shapes(args) -> list[str]:
+    return [s for s in args.shapes.split(",") if s]
+
+
+def naive_name(fmt: str, shape: str) -> str:
+    return f"{fmt}, {SHAPES[shape]}: naive script"
+
+
+def engine_name(fmt: str, shape: str, workers: int) -> str:
+    return f"{fmt}, {SHAPES[shape]}: engine, {workers} worker(s)"
+
+
+def output_path(args, who: str, fmt: str, shape: str, workers: int = 0) -> Path:
+    suffix = f"-w{workers}" if workers else ""
+    return args.workdir / f"{who}-out-{shape}{suffix}.{fmt}"
+
+
 def contenders(args, paths) -> dict[str, tuple[list[str], dict[str, str] | None]]:
     """Name -> (argv, environment) of every run, in the order of one round."""
     runs: dict[str, tuple[list[str], dict[str, str] | None]] = {
         "in-process predict": ([PYTHON, "-c", IN_PROCESS, str(paths["model"]), str(paths["parquet"])], None),
     }
-    for fmt in [args.only] if args.only else ["csv", "parquet"]:
+    for fmt in formats(args):
         source = str(paths[fmt])
-        naive_out = args.workdir / f"naive-out.{fmt}"
-        runs[f"{fmt}: naive script"] = ([PYTHON, "-c", NAIVE, str(paths["model"]), fmt, source, str(naive_out)], None)
-        for workers in [int(w) for w in args.workers.split(",")]:
-            env = {**os.environ, "CLOUDEPLOY_HOME": str(args.workdir / "home")}
-            argv = [PYTHON, "-c", ENGINE, str(paths["package"]), source, str(args.workdir / f"engine-out.{fmt}"),
-                    str(workers), str(args.chunk_rows or "-")]
-            runs[f"{fmt}: engine, {workers} worker(s)"] = (argv, env)
+        for shape in shapes(args):
+            naive_out = output_path(args, "naive", fmt, shape)
+            runs[naive_name(fmt, shape)] = (
+                [PYTHON, "-c", NAIVE, str(paths["model"]), fmt, source, str(naive_out), shape], None
+            )
+            for workers in [int(w) for w in args.workers.split(",")]:
+                env = {**os.environ, "CLOUDEPLOY_HOME": str(args.workdir / "home")}
+                argv = [PYTHON, "-c", ENGINE, str(paths["package"]), source,
+                        str(output_path(args, "engine", fmt, shape, workers)), str(workers),
+                        str(args.chunk_rows or "-"), shape]
+                runs[engine_name(fmt, shape, workers)] = (argv, env)
     return runs
+
+
+def read_output(path: Path):
+    """An output file as a pyarrow table, CSV values parsed to their types."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if path.suffix == ".csv":
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={"id": "string"}))
+    return pq.read_table(path)
+
+
+def check_outputs(args) -> list[str]:
+    """Compare every engine output with the naive script's of the same format and shape; return the mismatches."""
+    import pyarrow.compute as pc
+
+    problems = []
+    for fmt in formats(args):
+        for shape in shapes(args):
+            naive = read_output(output_path(args, "naive", fmt, shape))
+            for workers in [int(w) for w in args.workers.split(",")]:
+                name = engine_name(fmt, shape, workers)
+                engine = read_output(output_path(args, "engine", fmt, shape, workers))
+                if engine.column_names != naive.column_names:
+                    problems.append(f"{name}: columns {engine.column_names[:4]}... != {naive.column_names[:4]}...")
+                    continue
+                if engine.num_rows != naive.num_rows:
+                    problems.append(f"{name}: {engine.num_rows} rows != {naive.num_rows}")
+                    continue
+                for column in naive.column_names:
+                    expected, got = naive[column], engine[column].cast(naive[column].type)
+                    if expected.null_count != got.null_count or not pc.all(pc.equal(expected, got)).as_py():
+                        problems.append(f"{name}: column {column} differs from the naive script's")
+                        break
+            del naive
+    return problems
 
 
 def main() -> None:
@@ -189,6 +266,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="engine worker counts to run, comma separated")
     parser.add_argument("--chunk-rows", type=int, default=None, help="engine chunk size (default: the engine's)")
     parser.add_argument("--only", choices=["csv", "parquet"], default=None, help="run one input format")
+    parser.add_argument("--shapes", default="ids,full",
+                        help="output shapes to run, comma separated: ids (id + prediction), full (full rows)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; each run's fastest round is reported")
     parser.add_argument("--json", type=Path, default=None, help="where every round goes (default: WORKDIR/results.json)")
     args = parser.parse_args()
@@ -207,13 +286,18 @@ def main() -> None:
             rounds[name].append(result)
             print(f"{name}: {result['seconds']:.1f} s, {result['peak_mib']:.0f} MiB", file=sys.stderr)
     best = {name: min(results, key=lambda r: r["seconds"]) for name, results in rounds.items()}
-    report(args, best)
+    problems = check_outputs(args)
+    targets = report(args, best, problems)
     args.json.write_text(json.dumps({"rows": args.rows, "features": args.features, "trees": args.trees,
-                                     "max_depth": args.max_depth,
-                                     "cores": os.cpu_count(), "rounds": rounds}, indent=1))
+                                     "max_depth": args.max_depth, "cores": os.cpu_count(),
+                                     "outputs_equal": not problems, "output_problems": problems,
+                                     "targets": targets, "rounds": rounds}, indent=1))
+    if problems:
+        raise SystemExit("the engine's output differs from the naive script's:\n" + "\n".join(problems))
 
 
-def report(args, best: dict[str, dict]) -> None:
+def report(args, best: dict[str, dict], problems: list[str]) -> list[dict]:
+    """Print the table and the targets; return the targets as records."""
     predict_rate = args.rows / best["in-process predict"]["seconds"]
     print(f"\n{args.rows:,} rows x {args.features} features, {args.trees}-tree forest (max_depth {args.max_depth}), "
           f"{os.cpu_count()} cores, "
@@ -224,10 +308,28 @@ def report(args, best: dict[str, dict]) -> None:
         rate = args.rows / result["seconds"]
         print(f"| {name} | {result['seconds']:.1f} | {result['cpu_seconds']:.1f} | {rate:,.0f} | {rate / predict_rate:.0%} | "
               f"{result['peak_mib']:.0f} |")
-    for fmt in [args.only] if args.only else ["csv", "parquet"]:
-        naive = best[f"{fmt}: naive script"]["seconds"]
-        engine = min(v["seconds"] for k, v in best.items() if k.startswith(f"{fmt}: engine"))
-        print(f"\n{fmt}: the fastest engine run is {naive / engine:.1f}x the naive script")
+    targets = []
+    for fmt in formats(args):
+        for shape in shapes(args):
+            engines = {k: v for k, v in best.items() if k.startswith(f"{fmt}, {SHAPES[shape]}: engine")}
+            fastest = min(engines.values(), key=lambda r: r["seconds"])
+            if fmt == "csv":
+                value = best[naive_name(fmt, shape)]["seconds"] / fastest["seconds"]
+                targets.append({"target": f"CSV, {SHAPES[shape]}: engine >= 2x faster than the naive script",
+                                "value": f"{value:.2f}x", "met": value >= 2.0})
+            else:
+                value = (args.rows / fastest["seconds"]) / predict_rate
+                targets.append({"target": f"Parquet, {SHAPES[shape]}: engine >= 60% of in-process predict throughput",
+                                "value": f"{value:.0%}", "met": value >= 0.6})
+    peak = max(v["peak_mib"] for k, v in best.items() if ": engine" in k)
+    targets.append({"target": "engine peak memory < 1 GiB (PSS, all processes)", "value": f"{peak:.0f} MiB",
+                    "met": peak < 1024})
+    targets.append({"target": "engine output equals the naive script's (columns and parsed values)",
+                    "value": "equal" if not problems else f"{len(problems)} mismatch(es)", "met": not problems})
+    print("\n| target | this run | met |\n|---|---:|:---:|")
+    for target in targets:
+        print(f"| {target['target']} | {target['value']} | {'yes' if target['met'] else 'no'} |")
+    return targets
 
 
 if __name__ == "__main__":
