@@ -72,25 +72,32 @@ def read_output(path):
     return pd.read_csv(path, dtype={"id": str})
 
 
-@pytest.fixture(scope="module")
-def package(tmp_path_factory):
-    """A package directory built once: packaging is not under test."""
+def house_package(root) -> str:
+    """A package directory of model "house" under ``root``, built once per module: packaging is not under test."""
     from cloudeploy.packaging import build_package
     from cloudeploy.testing.conformance import fitted_classifier
 
-    return str(build_package(fitted_classifier(0), tmp_path_factory.mktemp("package") / "house", name="house").path)
+    return str(build_package(fitted_classifier(0), root / "house", name="house").path)
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    return house_package(tmp_path_factory.mktemp("package"))
+
+
+def uncrashed_run(emulator, provider: str, package: str, root):
+    """(input CSV, the output of a run on ``emulator`` that was not killed)."""
+    source = write_input(root / "houses.csv")
+    emulator.reset()
+    run = cli_runner(provider, emulator.profile_settings(bucket=BUCKET), root)
+    code, output = run(*batch_args(package, source, root / "out.csv"))
+    assert code == 0, output
+    return source, read_output(root / "out.csv")
 
 
 @pytest.fixture(scope="module")
 def uncrashed(sagemaker_emulator_session, package, tmp_path_factory):
-    """(input CSV, the output of a run that was not killed)."""
-    root = tmp_path_factory.mktemp("uncrashed")
-    source = write_input(root / "houses.csv")
-    sagemaker_emulator_session.reset()
-    run = cli_runner("sagemaker", sagemaker_emulator_session.profile_settings(bucket=BUCKET), root)
-    code, output = run(*batch_args(package, source, root / "out.csv"))
-    assert code == 0, output
-    return source, read_output(root / "out.csv")
+    return uncrashed_run(sagemaker_emulator_session, "sagemaker", package, tmp_path_factory.mktemp("uncrashed"))
 
 
 @pytest.fixture
@@ -140,12 +147,14 @@ def test_batch_killed_at_a_boundary_converges_on_rerun(emu, run, package, uncras
             ["ModelPackageSummaryList"]] == [1]
     assert read_output(tmp_path / "out.csv").to_dict("list") == expected.to_dict("list")
     if boundary != "after_register":  # staged before the crash: not uploaded again
+        assert staged
         assert staged_objects(emu) == staged
     assert_rerun_changes_nothing(emu, run, *args)
 
 
 def assert_rerun_changes_nothing(emu, run, *args: str) -> None:
     calls, staged = changing_calls(emu), staged_objects(emu)
+    assert calls, "the runs before made changing calls: they are counted"
     code, output = run(*args)
     assert code == 0, output
     assert changing_calls(emu) == calls
