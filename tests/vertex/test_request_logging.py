@@ -123,15 +123,10 @@ def test_a_project_only_destination_becomes_the_documented_default_table(
 def test_the_update_mask_changes_the_logging_config(endpoint, vertex_emulator_session):
     from google.cloud import aiplatform
 
-    set_logging(
-        endpoint.api_client,
-        endpoint.resource_name,
-        rate=0.75,
-        uri=f"bq://{vertex_emulator_session.project}.a.b",
-    )
-    set_logging(
-        endpoint, enabled=False, rate=0.1, uri=f"bq://{vertex_emulator_session.project}.a.b"
-    )
+    client, name = endpoint.api_client, endpoint.resource_name
+    uri = f"bq://{vertex_emulator_session.project}.a.b"
+    set_logging(client, name, rate=0.75, uri=uri)
+    set_logging(client, name, enabled=False, rate=0.1, uri=uri)
     config = aiplatform.Endpoint(
         endpoint.resource_name
     ).gca_resource.predict_request_response_logging_config
