@@ -270,6 +270,23 @@ def test_creating_a_transform_job_with_an_unsupported_filter_is_a_validation_err
         )
 
 
+def test_carried_columns_of_every_kind_come_through_as_the_local_engine_writes_them(
+    sagemaker, module_dir, forest_package, package_run
+):
+    frame = package_run[0].drop(index=BAD_ROWS).astype({"f2": float}).head(40).reset_index(drop=True)
+    frame["id"] = frame["id"].where(frame.index % 7 != 3, None)  # some null ids
+    frame.insert(1, "n", range(40))  # an integer column
+    frame.insert(2, "label", [f"a,b {i}" for i in range(40)])  # text with a comma
+    source = write_frame(frame, module_dir / "kinds.parquet")
+    carry = {"id_column": "id", "carry_columns": ["n", "label", "f0"], "features": FEATURES}  # f0 is a feature too
+
+    local = batch_predict(forest_package, source, str(module_dir / "kinds-local.parquet"), **carry)
+    remote = batch_predict(forest_package, source, str(module_dir / "kinds-sm.parquet"), provider=sagemaker,
+                           timeout=300, **carry)
+
+    pd.testing.assert_frame_equal(read_output(remote.outputs()[0]), read_output(local.outputs()[0]))
+
+
 def test_a_registered_version_runs_without_a_new_upload(sagemaker, module_dir, forest_package, package_run):
     frame, local, _ = package_run
     sagemaker.set_aliases(sagemaker.list_versions("forest")[0].model, "v1", ["prod"])
