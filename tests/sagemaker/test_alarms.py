@@ -294,3 +294,27 @@ def test_describe_alarms_for_metric_evaluates_datapoints_that_came_due(cloudwatc
     time.sleep(DUE_S)
     alarms = cloudwatch.describe_alarms_for_metric(Namespace=namespace, MetricName="m")
     assert [a["StateValue"] for a in alarms["MetricAlarms"]] == ["ALARM"]
+
+
+# -- history ---------------------------------------------------------------------
+
+
+def test_state_change_is_in_the_alarm_history(cloudwatch, namespace):
+    name = put_alarm(cloudwatch, namespace, Statistic="Average")
+    put_data(cloudwatch, namespace, 5.0)
+    put_data(cloudwatch, namespace, 0.0, 0.0, 0.0, 0.0)
+    items = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate")
+    assert [i["HistorySummary"] for i in items["AlarmHistoryItems"]] == [
+        "Alarm updated from ALARM to OK",
+        "Alarm updated from INSUFFICIENT_DATA to ALARM",
+    ]
+
+
+def test_alarm_history_holds_the_new_state_and_its_reason(cloudwatch, namespace):
+    name = put_alarm(cloudwatch, namespace)
+    put_data(cloudwatch, namespace, 5.0)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    [item] = cloudwatch.describe_alarm_history(AlarmName=name, StartDate=since)["AlarmHistoryItems"]
+    data = json.loads(item["HistoryData"])
+    assert data["newState"]["stateValue"] == "ALARM"
+    assert data["newState"]["stateReason"] == described(cloudwatch, name)["StateReason"]

@@ -5,13 +5,14 @@
 - PutMetricAlarm: a new alarm starts INSUFFICIENT_DATA, an updated one keeps
   its state (moto resets both to OK), and it is evaluated at once;
 - DescribeAlarms / DescribeAlarmsForMetric: alarms are evaluated before moto
-  answers, so a state reflects the data up to the moment it is read.
+  answers, so a state reflects the data up to the moment it is read;
+- DescribeAlarmHistory, which moto lacks: the state updates (``alarm_history``).
 
 Invocation metrics that the emulation records itself (``metrics``) are not
 evaluated on every invocation, only when alarms are read or a guarded update
 checks its rollback alarms.
 
-:func:`install` wraps moto's handlers once per process.
+:func:`install` wraps moto's handlers and adds the missing one, once per process.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from cloudeploy.testing.sagemaker import alarms, backends
+from cloudeploy.testing.sagemaker import alarm_history, alarms, backends
 
 _LOCK = threading.Lock()
 _ORIGINALS: dict[str, Any] = {}
@@ -73,3 +74,4 @@ def install() -> None:
         for name in HANDLERS:
             _ORIGINALS[name] = getattr(CloudWatchResponse, name)
             setattr(CloudWatchResponse, name, globals()[name])
+        CloudWatchResponse.describe_alarm_history = alarm_history.describe_alarm_history
