@@ -100,6 +100,13 @@ def test_status_shows_the_running_job(provider):
                                                                              "JOB_STATE_RUNNING")
 
 
+def test_configure_turns_request_logging_on_at_the_specs_sampling_rate(provider):
+    log_to_own_table(provider, enabled=False)
+    configure(ENDPOINT, MonitorSpec(sample_rate=0.5), provider=provider)
+    logging = status(ENDPOINT, provider=provider)["request_logging"]
+    assert (logging["enabled"], logging["sampling_rate"]) == (True, 0.5)
+
+
 def test_run_without_request_logging_says_to_configure_monitoring(provider):
     log_to_own_table(provider, enabled=False)
     with pytest.raises(ValidationError, match="monitor configure mon"):

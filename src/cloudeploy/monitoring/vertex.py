@@ -79,11 +79,8 @@ class VertexMonitoring(MonitoringBackend):
     def _request_log(self, endpoint: str, version: str) -> tuple[str, str]:
         """The endpoint's logging table (``project.dataset.table``) and ``version``'s deployed-model id."""
         from cloudeploy.providers.vertex import mapping
-        from cloudeploy.providers.vertex.errors import translated
 
-        with translated(f"reading the request-response logging settings of {endpoint}"):
-            resource = self.provider.clients.endpoints.get_endpoint(name=self._endpoint_resource(endpoint))
-        config = resource.predict_request_response_logging_config
+        resource, config = self._logging_config(endpoint)
         if not config.enabled:
             raise ValidationError(
                 f"endpoint {endpoint} does not log its requests (request-response logging is off)",
@@ -97,6 +94,14 @@ class VertexMonitoring(MonitoringBackend):
                                 "cannot be told apart from other versions'")
         table = logging_table(config.bigquery_destination.output_uri, resource, self.provider.settings.project)
         return table, deployed.id
+
+    def _logging_config(self, endpoint: str) -> tuple[Any, Any]:
+        """The endpoint's ``Endpoint`` proto and its ``predict_request_response_logging_config``."""
+        from cloudeploy.providers.vertex.errors import translated
+
+        with translated(f"reading the request-response logging settings of {endpoint}"):
+            resource = self.provider.clients.endpoints.get_endpoint(name=self._endpoint_resource(endpoint))
+        return resource, resource.predict_request_response_logging_config
 
     def _endpoint_resource(self, endpoint: str) -> str:
         return f"{self.provider.settings.parent}/endpoints/{endpoint}"
@@ -142,7 +147,11 @@ class VertexMonitoring(MonitoringBackend):
             job = self._job(endpoint)
         state = None if job is None else {"name": job.name, "state": job.state.name,
                                           "schedule_state": job.schedule_state.name}
-        return {**super().status(endpoint), "monitoring_job": state}
+        resource, config = self._logging_config(endpoint)
+        logging = {"enabled": config.enabled, "sampling_rate": round(config.sampling_rate, 6),
+                   "table": logging_table(config.bigquery_destination.output_uri, resource,
+                                          self.provider.settings.project)}
+        return {**super().status(endpoint), "monitoring_job": state, "request_logging": logging}
 
 
 def logging_table(output_uri: str, endpoint: Any, project: str) -> str:
