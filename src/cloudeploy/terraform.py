@@ -215,7 +215,7 @@ OUTPUTS: dict[str, tuple[Output, ...]] = {"vertex": VERTEX_OUTPUTS, "sagemaker":
 
 #: provider name -> the emulator-only profile keys a caller may add.
 EMULATOR_SETTINGS: dict[str, tuple[str, ...]] = {
-    "vertex": ("api_endpoint", "storage_endpoint", "monitoring_endpoint"),
+    "vertex": ("api_endpoint", "storage_endpoint", "monitoring_endpoint", "bigquery_endpoint"),
     "sagemaker": ("endpoint_url",),
 }
 

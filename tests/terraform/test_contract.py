@@ -43,6 +43,8 @@ def write_sample_profile(tmp_path, cloud: str) -> tuple[object, dict]:
             "http://127.0.0.1:9023",
             "--monitoring-endpoint",
             "127.0.0.1:9090",
+            "--bigquery-endpoint",
+            "http://127.0.0.1:8080",
         ],
         "sagemaker": ["--endpoint-url", "http://127.0.0.1:5000"],
     }[cloud]

@@ -70,12 +70,18 @@ def vertex_provider(vertex, tmp_path):
         vertex.storage_endpoint,
         "--monitoring-endpoint",
         vertex.monitoring_endpoint,
+        "--bigquery-endpoint",
+        vertex.profile_settings()["bigquery_endpoint"],
     )
     return get_provider(profile)
 
 
 def test_vertex_profile_from_terraform_points_gate_metrics_at_the_emulator(vertex_provider, vertex):
     assert vertex_provider.settings.monitoring_endpoint == vertex.monitoring_endpoint
+
+
+def test_vertex_profile_from_terraform_points_request_logs_at_the_emulator(vertex_provider, vertex):
+    assert vertex_provider.settings.bigquery_endpoint == vertex.profile_settings()["bigquery_endpoint"]
 
 
 def endpoints_url(emulator) -> str:

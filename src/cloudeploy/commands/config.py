@@ -95,6 +95,9 @@ def _render_show(console, data) -> None:
 @click.option(
     "--monitoring-endpoint", default=None, help="Cloud Monitoring emulator host:port (emulator only)."
 )
+@click.option(
+    "--bigquery-endpoint", default=None, help="BigQuery emulator URL, for request logs (emulator only)."
+)
 @click.option("--endpoint-url", default=None, help="SageMaker emulation URL (emulator only).")
 @output_option
 def from_terraform(
@@ -105,6 +108,7 @@ def from_terraform(
     api_endpoint,
     storage_endpoint,
     monitoring_endpoint,
+    bigquery_endpoint,
     endpoint_url,
     output,
 ):
@@ -127,6 +131,7 @@ def from_terraform(
             "api_endpoint": api_endpoint,
             "storage_endpoint": storage_endpoint,
             "monitoring_endpoint": monitoring_endpoint,
+            "bigquery_endpoint": bigquery_endpoint,
             "endpoint_url": endpoint_url,
         },
     )

@@ -16,8 +16,10 @@ model deployment monitoring jobs and the operations the SDK polls; and Cloud
 Monitoring's prediction metrics per deployed model (``prediction_count``,
 ``error_count``, ``prediction_latencies``), fed by every prediction served, over
 gRPC for ``monitoring_v3.MetricServiceClient`` (``emu.monitoring_endpoint``) and
-as REST ``GET /v3/projects/P/timeSeries``. State changes are driven by polls,
-never by sleeps.
+as REST ``GET /v3/projects/P/timeSeries``; and the endpoints' request-response
+logging as BigQuery tables read through ``google.cloud.bigquery`` (BigQuery v2
+REST under ``/bigquery/v2`` on the same port). State changes are driven by
+polls, never by sleeps.
 """
 
 from __future__ import annotations
