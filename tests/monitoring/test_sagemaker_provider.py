@@ -62,6 +62,11 @@ def run_window(provider, rows, webhook_url=None, endpoint=ENDPOINT):
     return monitor(endpoint, MonitorSpec(window=end - start, webhook_url=webhook_url), provider=provider, now=end)
 
 
+def alarm_name(feature: str) -> str:
+    """The skew alarm cloudeploy names for ``feature`` of v1 on the alarm endpoint."""
+    return f"cloudeploy-{ALARMED}-v1-skew-{feature}"
+
+
 def feature_states(cloudwatch, alarm_names) -> dict[str, str]:
     """Feature -> StateValue of the named alarms, as DescribeAlarms reports them."""
     alarms = cloudwatch.describe_alarms(AlarmNames=alarm_names)["MetricAlarms"]
@@ -87,7 +92,8 @@ def alarm_story(sagemaker, sagemaker_emulator_session):
     configured = configure(ALARMED, MonitorSpec(alert_emails=(EMAIL,)), provider=provider)
     sqs, sns = sagemaker_emulator_session.client("sqs"), provider.clients("sns")
     queue_url = sqs.create_queue(QueueName="monitor-alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    queue_arn = attributes["QueueArn"]
     sns.subscribe(TopicArn=configured["sns_topic"], Protocol="sqs", Endpoint=queue_arn)
     cloudwatch = provider.clients.cloudwatch
     story = {}
@@ -150,17 +156,17 @@ def test_shifted_traffic_puts_exactly_the_shifted_features_alarms_in_alarm(alarm
 
 def test_shifted_traffic_sends_one_alarm_notification_per_shifted_feature(alarm_story):
     notifications = alarm_story["shifted"]["notifications"]
-    assert sorted(n["AlarmName"] for n in notifications) == [f"cloudeploy-{ALARMED}-v1-skew-{f}" for f in SHIFTED_NAMES]
+    assert sorted(n["AlarmName"] for n in notifications) == [alarm_name(f) for f in SHIFTED_NAMES]
     assert {(n["NewStateValue"], n["OldStateValue"]) for n in notifications} == {("ALARM", "OK")}
     assert {n["Trigger"]["Threshold"] for n in notifications} == {0.3}
-    assert sorted(d["value"] for n in notifications for d in n["Trigger"]["Dimensions"] if d["name"] == "Feature") \
-        == SHIFTED_NAMES
+    features = [d["value"] for n in notifications for d in n["Trigger"]["Dimensions"] if d["name"] == "Feature"]
+    assert sorted(features) == SHIFTED_NAMES
 
 
 def test_status_reports_the_alarm_states(sagemaker, alarm_story):
     provider, _ = sagemaker
     data = status(ALARMED, provider=provider)
-    assert data["alarms_in_alarm"] == [f"cloudeploy-{ALARMED}-v1-skew-{f}" for f in SHIFTED_NAMES]
+    assert data["alarms_in_alarm"] == [alarm_name(f) for f in SHIFTED_NAMES]
     assert sorted(data["alarms"].values()) == ["ALARM", "ALARM", "OK", "OK"]
 
 
