@@ -196,6 +196,13 @@ def steps_applied(decisions: list[dict]) -> list[int]:
 
 LOCAL_ONLY = ["after_record_step", "after_judge", "before_final_traffic", "after_finish"]
 CLOUD_CALLS = ["after_set_traffic", "after_final_traffic"]
+#: v2's share in each split the run after a kill at the boundary still has to set:
+#: only what the killed run had not applied, never a split already served.
+MISSING_SPLITS = {
+    "after_record_step": [50, 100], "after_set_traffic": [100], "after_judge": [100],
+    "before_final_traffic": [100], "after_final_traffic": [], "after_finish": [],
+    "before_rollback_traffic": [0], "after_rollback_traffic": [],
+}
 
 
 @pytest.mark.parametrize(("target", "boundary"), [
@@ -211,7 +218,9 @@ def test_promote_killed_at_a_boundary_converges_when_run_again(target, boundary)
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
     assert (report["outcome"], target.served(), target.deployed()) == ("promoted", PROMOTED, ["v1", "v2"])
+    assert [split.get("v2", 0) for split in target.traffic_calls] == MISSING_SPLITS[boundary]
     assert steps_applied(report["decisions"]) == [50, 100]
+    assert [d["action"] for d in report["decisions"]].count("proceed") == 1  # no step baked twice
     assert store_for(target.provider, ENDPOINT).load().status == "promoted"
     assert_further_run_changes_nothing(target, PROMOTE)
 
@@ -230,6 +239,7 @@ def test_promote_killed_while_rolling_back_finishes_the_rollback_when_run_again(
     assert resumed.exit_code == 3, resumed.output
     report = json.loads(resumed.stdout)
     assert (report["outcome"], target.served(), target.deployed()) == ("rolled_back", STARTING, ["v1", "v2"])
+    assert [split.get("v2", 0) for split in target.traffic_calls] == MISSING_SPLITS[boundary]
     assert [d["action"] for d in report["decisions"]].count("rollback") == 1
     # Run again after a finished rollback, the command would be a new attempt; --resume has nothing left.
     assert_further_run_changes_nothing(target, ("promote", ENDPOINT, "--resume"), exit_code=ConflictError.exit_code)

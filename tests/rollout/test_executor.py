@@ -206,6 +206,24 @@ def test_the_same_promote_run_again_resumes_the_stopped_rollout(tmp_path, clock)
     assert [d.percent for d in result.decisions if d.action == "step"] == [10, 50, 100]
 
 
+def test_promote_of_another_version_is_refused_while_a_stopped_rollout_exists(tmp_path, clock):
+    provider = FakeProvider(tmp_path, clock, split={"v1": 100, "v2": 0, "v3": 0})
+    stop_during_bake_of(10, provider, clock)
+    with pytest.raises(KeyboardInterrupt):
+        promote(provider, clock)
+    with pytest.raises(ConflictError, match="promotes v2, not v3"):
+        promote(provider, clock, to="v3")
+    assert provider.split == {"v1": 90, "v2": 10, "v3": 0}
+
+
+def test_promote_of_the_version_serving_everything_changes_nothing(tmp_path, clock):
+    provider = FakeProvider(tmp_path, clock, split={"v1": 0, "v2": 100})
+    result = promote(provider, clock)
+    assert (result.outcome, result.decisions) == ("promoted", ())
+    assert provider.traffic_calls == []
+    assert store_for(provider, "ep").load() is None
+
+
 def test_resume_continues_from_the_recorded_step_without_restarting_it(tmp_path, clock):
     provider = make_provider(tmp_path, clock)
     stop_during_bake_of(50, provider, clock)

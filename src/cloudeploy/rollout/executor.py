@@ -420,8 +420,10 @@ def _check_same_rollout(previous: RolloutState, endpoint: str, version: str, pla
     other = []
     if previous.to_version != version:
         other.append(f"promotes {previous.to_version}, not {version}")
-    if RolloutPlan.from_dict(previous.plan).to_dict() != plan.to_dict():
-        other.append("runs another plan")
+    recorded = RolloutPlan.from_dict(previous.plan)
+    if recorded.to_dict() != plan.to_dict():
+        steps = ",".join(str(s) for s in recorded.steps)
+        other.append(f"runs another plan (steps {steps}, bake {format_duration(recorded.bake_s)}, ...)")
     if other:
         raise ConflictError(
             f"a stopped rollout on {endpoint} ({previous.status} at step {previous.step_index + 1}) "
