@@ -62,3 +62,36 @@ def test_an_interrupted_job_says_so_and_how_to_resume(workdir, slow_package, row
     with pytest.raises(OperationFailed, match="interrupted") as raised:
         job.wait(timeout=5)
     assert "resume" in (raised.value.hint or "")
+
+
+def test_a_prestarted_runner_given_no_job_exits():
+    from cloudeploy.batch.jobs import prestart_runner
+
+    runner = prestart_runner()
+    runner.stdin.close()
+
+    assert runner.wait(timeout=60) == 0
+
+
+def test_a_prestarted_runner_dies_with_its_caller(tmp_path):
+    import subprocess
+    import sys
+
+    caller = subprocess.run(
+        [sys.executable, "-c", "from cloudeploy.batch.jobs import prestart_runner; print(prestart_runner().pid)"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    pid = int(caller.stdout)
+
+    deadline = time.monotonic() + 30
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the runner outlived its caller"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -156,24 +156,32 @@ def plan_local(spec: BatchSpec, provider: Any, model: Any = None, *, trust: bool
 
 def _submit_local(spec, provider, model, *, trust, wait, timeout, progress) -> LocalBatchJob:
     from cloudeploy.batch.engine import worker_count
+    from cloudeploy.batch.jobs import dismiss_runner, prestart_runner
 
-    job = plan_local(spec, provider, model, trust=trust)
-    state = job.status().state
-    if state == "succeeded":
-        progress(f"batch job {job.job_id} already succeeded")
-        return job
-    if state == "running":
-        progress(f"batch job {job.job_id} is already running; following it")
-    elif wait and timeout is None and worker_count(job.job) == 1:
-        # One worker needs no process of its own: run here and spare a Python start.
-        from cloudeploy.batch.engine import run_job
+    in_process = wait and timeout is None and (spec.workers or os.cpu_count() or 1) == 1
+    # A job run in the background gets a runner that imports scikit-learn while the plan is made.
+    runner = None if in_process else prestart_runner()
+    try:
+        job = plan_local(spec, provider, model, trust=trust)
+        state = job.status().state
+        if state == "succeeded":
+            progress(f"batch job {job.job_id} already succeeded")
+            return job
+        if state == "running":
+            progress(f"batch job {job.job_id} is already running; following it")
+        elif wait and timeout is None and worker_count(job.job) == 1:
+            # One worker needs no process of its own: run here and spare a Python start.
+            from cloudeploy.batch.engine import run_job
 
-        progress(f"running batch job {job.job_id}")
-        run_job(job.job, progress=lambda done, total, rows: progress(f"{done}/{total} chunks, {rows} rows"))
-        return job
-    else:
-        progress(f"running batch job {job.job_id}")
-        job.start()
+            progress(f"running batch job {job.job_id}")
+            run_job(job.job, progress=lambda done, total, rows: progress(f"{done}/{total} chunks, {rows} rows"))
+            return job
+        else:
+            progress(f"running batch job {job.job_id}")
+            job.start(runner)
+            runner = None
+    finally:
+        dismiss_runner(runner)
     if wait:
         report = lambda s: progress(f"{s.chunks_done}/{s.chunks_total} chunks, {s.rows} rows")  # noqa: E731
         try:

@@ -110,10 +110,12 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
         return
     import multiprocessing
 
+    from cloudeploy.batch.lifetime import die_with_parent
+
     # fork shares the model loaded above; it is safe because run_job runs in
     # its own runner process (python -m cloudeploy.batch) that starts no threads.
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_die_with_parent
+        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent
     )
     with pool:
         queue = iter(pending)
@@ -127,20 +129,6 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
                 progress(done, total, rows)
                 crash_point("local.batch.after_part")
             running |= {pool.submit(process_chunk, c) for c in _take(queue, len(finished))}
-
-
-def _die_with_parent() -> None:
-    """Make a worker die with its runner (Linux), so a killed runner leaves no orphan holding the job lock."""
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: stop() kills the runner's process group instead
-        return
-    if os.getppid() == 1:  # the runner died before the line above
-        os._exit(1)
 
 
 def _take(iterator, count: int) -> list:
@@ -349,4 +337,7 @@ def _output_table(table, carry: list[str], ok, predictions: list[Any], fmt: str)
     column = pa.array(predictions) if len(predictions) else pa.array([], pa.float64())
     if not carry:
         return pa.table({PREDICTION_COLUMN: column})
-    return table.select(carry).filter(pa.array(ok)).append_column(PREDICTION_COLUMN, column)
+    carried = table.select(carry)
+    if not ok.all():
+        carried = carried.filter(pa.array(ok))
+    return carried.append_column(PREDICTION_COLUMN, column)

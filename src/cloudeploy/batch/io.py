@@ -385,11 +385,25 @@ def assemble(parts: list[Path], destination: Path, fmt: str, columns: list[str])
         with open(tmp, "wb") as out:
             if fmt == "csv":
                 out.write(csv_header(columns))
+            out.flush()
             for part in parts:
                 with open(part, "rb") as handle:
-                    shutil.copyfileobj(handle, out, 1 << 20)
+                    _append(handle, out)
     os.replace(tmp, destination)
     return destination.stat().st_size
+
+
+def _append(source: Any, target: Any) -> None:
+    """Copy the rest of ``source`` to the end of ``target`` in the kernel where it can (no copy through Python)."""
+    size = os.fstat(source.fileno()).st_size
+    try:
+        while size > 0:
+            sent = os.sendfile(target.fileno(), source.fileno(), None, size)
+            if sent == 0:
+                break
+            size -= sent
+    except (AttributeError, OSError):  # no sendfile to a regular file here
+        shutil.copyfileobj(source, target, 1 << 20)
 
 
 def _assemble_parquet(parts: list[Path], tmp: Path, columns: list[str]) -> None:
