@@ -6,8 +6,11 @@ What it adds to moto (S3, IAM, CloudWatch, Application Auto Scaling, SageMaker):
   calls; UpdateEndpoint with blue/green ``DeploymentConfig`` and alarm rollback;
 - InvokeEndpoint answered by the real model (``cloudeploy serve`` processes),
   with CloudWatch metrics per invocation and data capture to S3;
-- transform jobs that write real output, monitoring schedules,
+- transform jobs that write real output (with ``DataProcessing``: input and output
+  filters, join with the input), monitoring schedules,
   StopTransformJob, DeleteModelPackage and DeleteModelPackageGroup;
+- CloudWatch alarms evaluated in any namespace (on PutMetricData and on reads),
+  notifying their SNS topics on state changes, with DescribeAlarmHistory;
 - describe responses without moto's empty placeholders;
 - fault injection per operation and per-operation call counts
   (``emu.faults.add("UpdateEndpoint", "throttle", count=2)``, ``emu.calls(...)``;
