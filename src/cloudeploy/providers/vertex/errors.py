@@ -17,6 +17,7 @@ from cloudeploy.errors import (
     ConfigError,
     ConflictError,
     NotFoundError,
+    OperationTimeout,
     ProviderError,
     TransientError,
     ValidationError,
@@ -35,6 +36,7 @@ _BY_STATUS: dict[str, type[CloudeployError]] = {
     "INTERNAL": TransientError,
 }
 
+_RETRY_HINT = "this is usually temporary: retry later, or raise the profile's max_attempts"
 _HINTS: dict[type[CloudeployError], str] = {
     TransientError: "the service is busy or failed transiently; retry the command",
     ConflictError: "check the resource's current state with `cloudeploy status`",
@@ -57,13 +59,25 @@ def _status_and_message(error: Exception) -> tuple[str | None, str]:
 
 def translate(error: Exception, action: str) -> CloudeployError:
     """The cloudeploy error for a google-api-core / google-auth exception."""
+    import requests
     from google.api_core import exceptions as api
 
     if isinstance(error, CloudeployError):
         return error
     if isinstance(error, api.RetryError):
+        cause = f"{_status_and_message(error.cause)[1]}, " if error.cause is not None else ""
+        return TransientError(f"{action}: {cause}{error.message}", hint=_RETRY_HINT)
+    if isinstance(error, requests.exceptions.Timeout) and not isinstance(
+        error, requests.exceptions.ConnectionError
+    ):
+        return OperationTimeout(
+            f"{action}: no answer within the time left; it may still be in progress",
+            hint="check with `cloudeploy status`, or give more time with --timeout",
+        )
+    if isinstance(error, requests.exceptions.RequestException):
         return TransientError(
-            f"{action}: gave up retrying: {error.message}", hint=_HINTS[TransientError]
+            f"{action}: cannot reach Vertex AI: {error}",
+            hint="check the network (or that the emulator runs) and retry",
         )
     try:
         from google.auth.exceptions import DefaultCredentialsError
@@ -98,11 +112,12 @@ def translate(error: Exception, action: str) -> CloudeployError:
 
 @contextlib.contextmanager
 def translated(action: str) -> Iterator[None]:
-    """Run a block of SDK calls; any Google API error leaves as a cloudeploy error."""
+    """Run a block of SDK calls; any Google API or connection error leaves as a cloudeploy error."""
+    import requests
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
 
     try:
         yield
-    except (GoogleAPIError, GoogleAuthError) as error:
+    except (GoogleAPIError, GoogleAuthError, requests.exceptions.RequestException) as error:
         raise translate(error, action) from error

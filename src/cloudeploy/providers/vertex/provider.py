@@ -15,12 +15,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import (
     CloudeployError,
     ConflictError,
     NotFoundError,
     OperationFailed,
     PackageError,
+    TransientError,
     ValidationError,
 )
 from cloudeploy.providers.base import (
@@ -34,6 +36,7 @@ from cloudeploy.providers.base import (
 from cloudeploy.providers.vertex import mapping
 from cloudeploy.providers.vertex.containers import PREBUILT_FILE_NAMES, choose_container
 from cloudeploy.providers.vertex.errors import translate, translated
+from cloudeploy.providers.vertex.pending import unfinished
 from cloudeploy.providers.vertex.sdk import VertexClients
 from cloudeploy.providers.vertex.settings import VertexSettings
 from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
@@ -92,9 +95,11 @@ class VertexProvider(Provider):
 
         cloudeploy polls instead of ``operation.result()`` so that ``timeout`` is
         honoured as given (None: :data:`DEFAULT_TIMEOUT`) rather than the SDK's
-        900 s, and progress is reported every :data:`PROGRESS_EVERY` seconds. An
-        operation that ends in error raises OperationFailed with the service's
-        message (ValidationError when the service calls the request invalid).
+        900 s, and progress is reported every :data:`PROGRESS_EVERY` seconds. A
+        poll that is throttled or fails transiently does not end the wait: the
+        next one follows, until the timeout (OperationTimeout). An operation that
+        ends in error raises OperationFailed with the service's message
+        (ValidationError when the service calls the request invalid).
         """
         from google.api_core.exceptions import GoogleAPICallError
 
@@ -103,8 +108,12 @@ class VertexProvider(Provider):
 
         def done() -> bool:
             nonlocal last_report
-            with translated(what):
-                finished = operation.done(retry=None)
+            try:
+                with translated(what):
+                    finished = operation.done(retry=None)
+            except TransientError as error:
+                progress(f"polling {what} failed ({error.message}); polling again")
+                return False
             if not finished and time.monotonic() - last_report >= PROGRESS_EVERY:
                 last_report = time.monotonic()
                 progress(f"still waiting for {what} ({last_report - started:.0f}s)")
@@ -125,6 +134,33 @@ class VertexProvider(Provider):
             if isinstance(failure, (ValidationError, NotFoundError)):
                 raise failure from error
             raise OperationFailed(failure.message, hint=how_to_check) from error
+
+    def _finish_pending(
+        self, resource: str, *, timeout: float | None, progress: ProgressCallback
+    ) -> None:
+        """Wait for the operations an earlier, interrupted run left running on ``resource``.
+
+        See :mod:`.pending`. How each ends does not matter: the caller reads the
+        resource afterwards and does what is still missing.
+        """
+        short = resource.rsplit("/", 1)[-1]
+        try:
+            with translated(f"listing the operations on {short}"):
+                running = unfinished(self.clients.endpoints, resource)
+        except NotFoundError:
+            return
+        for operation in running:
+            what = f"operation {operation.name.rsplit('/', 1)[-1]} on {short}, started earlier"
+            try:
+                self._wait(
+                    operation,
+                    what=what,
+                    timeout=timeout,
+                    progress=progress,
+                    how_to_check=f"run `cloudeploy status {short}`",
+                )
+            except (OperationFailed, ValidationError, NotFoundError) as error:
+                progress(f"{what} did not succeed ({error.message}); doing its work again")
 
     # -- registry ------------------------------------------------------------
 
@@ -166,6 +202,7 @@ class VertexProvider(Provider):
             )
         manifest = read_manifest(package_dir)
         digest = manifest.digest
+        self._finish_pending(model_name, timeout=timeout, progress=progress)
         versions = self._versions(model)
         for existing in versions:
             if mapping.model_version(existing, model).digest == digest:
@@ -196,6 +233,7 @@ class VertexProvider(Provider):
         progress(f"registering a new version of {model}")
         with translated(f"uploading {model}"):
             operation = self.clients.models.upload_model(request=request)
+        crash_point("vertex.deploy.after_upload_started")
         response = self._wait(
             operation,
             what=f"the upload of {model}",
@@ -203,6 +241,7 @@ class VertexProvider(Provider):
             progress=progress,
             how_to_check=f"run `cloudeploy models show {model}`",
         )
+        crash_point("vertex.deploy.after_upload")
         return self.get_model_version(model, mapping.version_label(response.model_version_id))
 
     def _stage(
@@ -393,6 +432,7 @@ class VertexProvider(Provider):
                 )
         except ConflictError:  # created concurrently: converge on it
             return self._status(self._endpoint(name))
+        crash_point("vertex.deploy.after_create_endpoint_started")
         if not wait or timeout == 0:
             return EndpointStatus(
                 name=name, provider=self.name, model=model, state="creating", url=""
@@ -404,6 +444,7 @@ class VertexProvider(Provider):
             progress=progress,
             how_to_check=f"run `cloudeploy endpoints show {name}`",
         )
+        crash_point("vertex.deploy.after_create_endpoint")
         return self.get_endpoint(name)
 
     def get_endpoint(self, name: str) -> EndpointStatus:
@@ -435,8 +476,12 @@ class VertexProvider(Provider):
         options = self.check_options(options)
         if traffic is not None and not 0 <= traffic <= 100:
             raise ValidationError(f"traffic must be between 0 and 100, got {traffic}")
+        deadline = time.monotonic() + (DEFAULT_TIMEOUT if timeout is None else timeout)
         current = self._endpoint(endpoint)
         label = normalize_version(version.version)
+        if label not in mapping.deployed_versions(current):
+            self._finish_pending(current.name, timeout=timeout, progress=progress)
+            current = self._endpoint(endpoint)
         before = mapping.traffic_of(current)
         deployed = mapping.deployed_versions(current).get(label)
         if deployed is not None:
@@ -465,18 +510,25 @@ class VertexProvider(Provider):
         service_account = options.get("service_account") or self.settings.service_account
         if service_account:
             deployed_model["service_account"] = service_account
+        if before and _serving(after) != _serving(before):
+            self._remember(endpoint, before)
+            crash_point("vertex.deploy.after_record")
         progress(f"deploying {version.model} {label} to {endpoint} at {traffic}%")
         with translated(f"deploying {label} to {endpoint}"):
             operation = self.clients.endpoints.deploy_model(
-                endpoint=current.name, deployed_model=deployed_model, traffic_split=split
+                endpoint=current.name,
+                deployed_model=deployed_model,
+                traffic_split=split,
+                timeout=_time_left(deadline) if timeout != 0 else None,
             )
+        crash_point("vertex.deploy.after_deploy_started")
         if not wait or timeout == 0:
             return self._status(current)
         try:
             self._wait(
                 operation,
                 what=f"the deployment of {label} to {endpoint}",
-                timeout=timeout,
+                timeout=_time_left(deadline),
                 progress=progress,
                 how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
             )
@@ -484,10 +536,8 @@ class VertexProvider(Provider):
             if not before and dict(current.labels).get(mapping.CREATED_LABEL) == "true":
                 self._remove_orphan(endpoint, error, progress)
             raise
-        status = self._status(self._endpoint(endpoint))
-        if before and status.traffic.to_dict() != before.to_dict():
-            self._remember(endpoint, before)
-        return status
+        crash_point("vertex.deploy.after_deploy")
+        return self._status(self._endpoint(endpoint))
 
     def _update_in_place(
         self,
@@ -553,11 +603,15 @@ class VertexProvider(Provider):
                 f"endpoint {endpoint} (created for this deployment, never served) was removed"
             )
 
-    def _remember(self, endpoint: str, split: TrafficSplit) -> Any:
+    def _remember(self, endpoint: str, split: TrafficSplit) -> None:
+        """Record ``split`` as the one to roll back to (before a deploy changes it)."""
         current = self._endpoint(endpoint)
-        labels = {**dict(current.labels), mapping.PREVIOUS_LABEL: mapping.encode_split(split)}
+        encoded = mapping.encode_split(split)
+        if dict(current.labels).get(mapping.PREVIOUS_LABEL) == encoded:
+            return  # a re-run after a crash: already recorded
+        labels = {**dict(current.labels), mapping.PREVIOUS_LABEL: encoded}
         with translated(f"recording the previous split of {endpoint}"):
-            return self.clients.endpoints.update_endpoint(
+            self.clients.endpoints.update_endpoint(
                 endpoint={"name": current.name, "labels": labels}, update_mask={"paths": ["labels"]}
             )
 
@@ -583,6 +637,9 @@ class VertexProvider(Provider):
                 hint="deploy a version before giving it traffic",
             )
         before = mapping.traffic_of(current)
+        if _serving(before) == _serving(split):
+            progress(f"{endpoint} already serves that split")
+            return self._status(current)
         wanted = {d.id: split.percents.get(v, 0) for v, d in deployed.items()}
         if not split:
             wanted = {}
@@ -595,6 +652,7 @@ class VertexProvider(Provider):
                 endpoint={"name": current.name, "traffic_split": wanted, "labels": labels},
                 update_mask={"paths": ["traffic_split", "labels"]},
             )
+        crash_point("vertex.set_traffic.after_update")
         return self._status(updated)
 
     def previous_traffic(self, endpoint: str) -> TrafficSplit | None:
@@ -755,3 +813,13 @@ class VertexProvider(Provider):
                 progress=progress,
                 how_to_check=f"run `cloudeploy endpoints show {name}`",
             )
+
+
+def _time_left(deadline: float) -> float:
+    """Seconds until ``deadline`` (``time.monotonic()``), never quite 0: a 0 would mean "no wait"."""
+    return max(deadline - time.monotonic(), 0.001)
+
+
+def _serving(split: TrafficSplit) -> dict[str, int]:
+    """The versions that get traffic, and how much (a 0% entry serves nothing)."""
+    return {version: percent for version, percent in split.items() if percent}

@@ -3,7 +3,9 @@
 Clients use the REST transport. With ``api_endpoint`` in the profile (the
 emulator) they send anonymous requests there, and Cloud Storage goes to
 ``storage_endpoint``; otherwise they use Application Default Credentials and the
-regional ``{region}-aiplatform.googleapis.com``. Clients are built on first use.
+regional ``{region}-aiplatform.googleapis.com``. Clients are built on first use,
+and every call retries throttling and transient errors up to the profile's
+``max_attempts`` (see :mod:`.retries`).
 
 Cloud Monitoring is the exception: google-cloud-monitoring has gRPC transports
 only, so with ``monitoring_endpoint`` (the emulator's) it gets a plaintext
@@ -16,11 +18,12 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.providers.vertex.retries import RetryingClient, policy
 from cloudeploy.providers.vertex.settings import VertexSettings
 
 
 class VertexClients:
-    """Lazily built GAPIC clients (``aiplatform_v1``) and a storage client."""
+    """Lazily built GAPIC clients (``aiplatform_v1``, retrying) and a storage client."""
 
     def __init__(self, settings: VertexSettings) -> None:
         self.settings = settings
@@ -48,9 +51,10 @@ class VertexClients:
         from google.cloud import aiplatform_v1
 
         client_class = getattr(aiplatform_v1, name)
-        return client_class(
+        client = client_class(
             credentials=self.credentials, transport="rest", client_options=self._client_options()
         )
+        return RetryingClient(client, self.settings.max_attempts)
 
     @functools.cached_property
     def models(self) -> Any:
@@ -145,10 +149,14 @@ class VertexClients:
 
         session = AuthorizedSession(self.credentials)
         url = f"{self.settings.predict_base}/v1/{path}"
-        response = session.post(url, json=body, timeout=60)
-        if response.status_code >= 400:
-            raise exceptions.from_http_response(response)
-        return response.json()
+
+        def attempt() -> Any:
+            response = session.post(url, json=body, timeout=60)
+            if response.status_code >= 400:
+                raise exceptions.from_http_response(response)
+            return response.json()
+
+        return policy(self.settings.max_attempts)(attempt)()
 
     @staticmethod
     def value(data: Any) -> Any:

@@ -7,7 +7,8 @@ Keys (fixed: the Terraform handoff writes exactly these): ``project``,
 ``notification_channels``, and for the emulator only ``api_endpoint``,
 ``storage_endpoint``, ``monitoring_endpoint`` (its plaintext gRPC Cloud
 Monitoring, ``host:port``) and ``bigquery_endpoint`` (its BigQuery REST API,
-where request-response logs are read).
+where request-response logs are read). Optional, set by hand: ``max_attempts``
+(attempts per API call against throttling and transient errors, 1..20, default 5).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudeploy.errors import ConfigError
+from cloudeploy.providers.vertex.retries import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT
 
 KNOWN_KEYS = frozenset(
     {
@@ -32,6 +34,7 @@ KNOWN_KEYS = frozenset(
         "api_endpoint",
         "storage_endpoint",
         "monitoring_endpoint",
+        "max_attempts",
         "bigquery_endpoint",
     }
 )
@@ -51,6 +54,7 @@ class VertexSettings:
     api_endpoint: str | None = None
     storage_endpoint: str | None = None
     monitoring_endpoint: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     bigquery_endpoint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -106,6 +110,17 @@ class VertexSettings:
             api_endpoint=settings.get("api_endpoint"),
             storage_endpoint=settings.get("storage_endpoint"),
             monitoring_endpoint=settings.get("monitoring_endpoint"),
+            max_attempts=_max_attempts(name, settings.get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
             bigquery_endpoint=settings.get("bigquery_endpoint"),
             extra={k: v for k, v in settings.items() if k not in KNOWN_KEYS},
         )
+
+
+def _max_attempts(profile: str, value: Any) -> int:
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if not (whole and 1 <= value <= MAX_ATTEMPTS_LIMIT):
+        raise ConfigError(
+            f"profile {profile!r}: max_attempts must be a whole number 1..{MAX_ATTEMPTS_LIMIT} "
+            f"(attempts per API call, 1: no retry), got {value!r}"
+        )
+    return value

@@ -85,6 +85,13 @@ def get_operation(call: Call) -> Any:
     return call.backend.operations.get(call.name).to_json()
 
 
+@route("GET", r"/(?:endpoints|models)/[^/]+/operations")
+def list_operations(call: Call) -> Any:
+    """The operations on one endpoint or model (how a client finds work still in progress)."""
+    target = call.name.rsplit("/operations", 1)[0]
+    return _page([o.to_json() for o in call.backend.operations.list(target)], "operations")
+
+
 # -- models ----------------------------------------------------------------------
 
 

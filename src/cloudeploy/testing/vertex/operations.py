@@ -118,5 +118,9 @@ class OperationStore:
             if operation.target == target and not operation.done:
                 operation.step()
 
+    def list(self, target: str) -> list[Operation]:
+        """Every operation on ``target``, oldest first (listing does not advance them)."""
+        return [o for o in self._operations.values() if o.target == target]
+
     def pending(self, target: str) -> list[Operation]:
         return [o for o in self._operations.values() if o.target == target and not o.done]
