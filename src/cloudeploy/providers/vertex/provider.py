@@ -480,7 +480,7 @@ class VertexProvider(Provider):
         current = self._endpoint(endpoint)
         label = normalize_version(version.version)
         if label not in mapping.deployed_versions(current):
-            self._finish_pending(current.name, timeout=timeout, progress=progress)
+            self._finish_pending(current.name, timeout=_time_left(deadline), progress=progress)
             current = self._endpoint(endpoint)
         before = mapping.traffic_of(current)
         deployed = mapping.deployed_versions(current).get(label)
