@@ -204,6 +204,7 @@ CLOUD_CALLS = ["promote.after_set_traffic", "promote.after_final_traffic"]
 SPLITS_SET_AFTER = {
     "promote.after_record_step": [50, 100], "local.set_traffic.after_record": [50, 100],
     "promote.after_set_traffic": [50, 100], "sagemaker.set_traffic.after_update": [50, 100],
+    "vertex.set_traffic.after_update": [50, 100],
     "promote.after_judge": [100],
     "promote.before_final_traffic": [100], "promote.after_final_traffic": [100], "promote.after_finish": [],
     "promote.before_rollback_traffic": [0], "promote.after_rollback_traffic": [0],
@@ -214,6 +215,7 @@ SPLITS_SET_AFTER = {
     *[("local", p) for p in LOCAL_ONLY + CLOUD_CALLS],
     *[(cloud, p) for cloud in ("sagemaker", "vertex") for p in CLOUD_CALLS],
     ("sagemaker", "sagemaker.set_traffic.after_update"),  # killed while the endpoint is Updating
+    ("vertex", "vertex.set_traffic.after_update"),  # killed before reading the update back
 ], indirect=["target"])
 def test_promote_killed_at_a_boundary_converges_when_run_again(target, point):
     crashed = crash(target, PROMOTE, point)
