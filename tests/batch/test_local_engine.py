@@ -285,6 +285,48 @@ def test_rows_the_model_itself_refuses_are_isolated(workdir, rows, tmp_path):
     assert len(read_output(job.outputs()[0])) == 39
 
 
+def test_predictions_made_in_slices_equal_in_process_predictions(workdir, forest_package, rows, monkeypatch):
+    from cloudeploy.batch import engine
+
+    monkeypatch.setattr(engine, "PREDICT_BYTES", 1)  # the smallest slice: 1,024 rows
+    frame = rows(2600)
+    source = write_frame(frame, workdir / "in.csv")
+
+    job = batch_predict(forest_package, source, str(workdir / "out.csv"), id_column="id", workers=1)
+
+    assert read_output(job.outputs()[0])["prediction"].tolist() == expected_predictions(forest_package, frame)
+
+
+def test_rows_refused_in_later_slices_keep_their_row_numbers(workdir, tmp_path, monkeypatch):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from cloudeploy.batch import engine
+    from cloudeploy.packaging import build_package
+
+    monkeypatch.setattr(engine, "PREDICT_BYTES", 1)
+    train = pd.DataFrame({"colour": ["red", "blue"] * 50, "size": np.arange(100.0)})
+    pipeline = make_pipeline(
+        ColumnTransformer([("colour", OneHotEncoder(handle_unknown="error"), ["colour"])], remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(train, np.arange(100) % 2)
+    package = build_package(pipeline, tmp_path / "pipeline", name="pipeline").path
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(2500)], "colour": ["red", "blue"] * 1250,
+                          "size": np.arange(2500.0)})
+    frame.loc[[17, 2100], "colour"] = "green"
+    source = write_frame(frame, workdir / "in.csv")
+
+    job = batch_predict(package, source, str(workdir / "out.csv"), id_column="id", workers=1)
+
+    assert [(e["row"], e["id"]) for e in job.errors()] == [(18, "r17"), (2101, "r2100")]
+    output = read_output(job.outputs()[0])
+    good = frame.drop(index=[17, 2100])
+    assert output["id"].tolist() == good["id"].tolist()
+    assert output["prediction"].tolist() == pipeline.predict(good[["colour", "size"]]).tolist()
+
+
 def test_too_many_failed_rows_fail_the_job_without_output(workdir, forest_package, rows):
     frame = rows(100).astype({"f0": object})
     frame.loc[:19, "f0"] = "x"
