@@ -212,3 +212,23 @@ def test_carry_all_of_a_gcs_input_reads_the_schema_from_the_bucket(vertex_emulat
     client.bucket("carry-all").blob("in/rows.parquet").upload_from_string(body.getvalue())
 
     assert _resolved("gs://carry-all/in/rows.parquet") == ("f4", "id")
+
+
+@pytest.mark.parametrize("provider", ["vertex", "sagemaker"])
+def test_cloud_runners_receive_the_carried_columns_by_name(tmp_path, monkeypatch, rows, provider):
+    import importlib
+    from types import SimpleNamespace
+
+    import cloudeploy.api
+    from cloudeploy.batch.api import submit
+    from tests.batch.helpers import write_frame
+
+    received = []
+    runner = importlib.import_module(f"cloudeploy.batch.{provider}")
+    monkeypatch.setattr(cloudeploy.api, "resolve_provider", lambda *_: SimpleNamespace(name=provider))
+    monkeypatch.setattr(runner, f"submit_{provider}", lambda spec, *_, **__: received.append(spec))
+    source = write_frame(rows(5)[["id", "f1", "f0"]], tmp_path / "in.csv")
+
+    submit(BatchSpec(model="m", source=source, destination="gs://b/out.csv", carry_columns="*"))
+
+    assert received[0].carry_columns == ("id", "f1", "f0")
