@@ -2,9 +2,10 @@
 
 A job is planned once (:mod:`cloudeploy.batch.plan`) into its job directory
 (:mod:`cloudeploy.batch.jobdir`). :func:`run_job` then scores the chunks that
-are not finished yet: each worker process loads the model once and, per chunk,
-reads only that chunk's bytes, checks the rows with numpy masks, predicts in
-one call and writes the chunk's part file and failed rows atomically. Memory is
+are not finished yet: the runner loads the model once and forks the worker
+processes, which share it; per chunk a worker reads only that chunk's bytes,
+checks the rows with numpy masks, predicts in a few cache-sized calls and
+writes the chunk's part file and failed rows atomically. Memory is
 bounded by ``chunk_rows`` times the number of workers, whatever the input size.
 When every chunk is done the parts are concatenated in order into the
 destination and the failed rows, numbered across the whole input, into the
