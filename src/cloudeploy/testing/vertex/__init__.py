@@ -18,7 +18,9 @@ Monitoring's prediction metrics per deployed model (``prediction_count``,
 gRPC for ``monitoring_v3.MetricServiceClient`` (``emu.monitoring_endpoint``) and
 as REST ``GET /v3/projects/P/timeSeries``; and the endpoints' request-response
 logging as BigQuery tables read through ``google.cloud.bigquery`` (BigQuery v2
-REST under ``/bigquery/v2`` on the same port). State changes are driven by
+REST under ``/bigquery/v2`` on the same port). Fault injection per REST method
+and per-method call counts (``emu.faults.add("DeployModel", "throttle",
+count=2)``, ``emu.calls(...)``; see ``faults.py``). State changes are driven by
 polls, never by sleeps.
 """
 
