@@ -84,17 +84,17 @@ def _finished(job: Path) -> dict[str, dict]:
 
 
 def _processes_of(job: Path) -> list[int]:
-    """Live processes whose command line names the job directory (its runner and workers)."""
+    """Live processes with a file of the job open (a runner holds its lock and log, its workers too)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes()
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
         except OSError:
             continue
-        if str(job).encode() in cmdline and state != "Z":
+        if state != "Z" and any(target.startswith(f"{job}/") for target in targets):
             pids.append(int(entry.name))
     return pids
 
