@@ -23,26 +23,24 @@ the service answers them:
   message: reason}``; the request is not carried out, so nothing is created or
   changed.
 
-The rule options (``count``, ``skip``, ``probability`` + ``seed``), the
-``OPERATION:KIND[:key=value,...]`` syntax and the plan itself are SageMaker's
-(:mod:`cloudeploy.testing.sagemaker.faults`); only the kinds, the methods
-``fail`` applies to and the error shapes are Vertex AI's. Each emulator has its
-own plan (``emu.faults``); ``emu.reset()`` clears rules and counts. An emulator
-in another process is driven over HTTP at ``<api_endpoint>/cloudeploy/faults``:
-``GET`` -> ``{"rules": [...], "calls": {...}}``; ``POST {"faults": ["OP:KIND...", ...]}``
+Which calls a rule fires on (``count``, ``skip``, ``probability`` + ``seed``),
+the ``OPERATION:KIND[:key=value,...]`` syntax, the plan and its HTTP view are
+shared with the SageMaker emulation (:mod:`cloudeploy.testing.faults`); only the
+kinds, the methods ``fail`` applies to, the error shapes and how a fault is
+applied are Vertex AI's. Each emulator has its own plan (``emu.faults``);
+``emu.reset()`` clears rules and counts. An emulator in another process is
+driven over HTTP at ``<api_endpoint>/cloudeploy/faults``: ``GET`` ->
+``{"rules": [...], "calls": {...}}``; ``POST {"faults": ["OP:KIND...", ...]}``
 adds rules (all or none); ``DELETE`` removes them (``?calls=1`` also forgets the counts).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from typing import Any
 
-from cloudeploy.errors import ValidationError
-from cloudeploy.testing.sagemaker import faults as shared
+from cloudeploy.testing import faults as common
 from cloudeploy.testing.vertex._wire import ApiError
 
 KINDS = ("throttle", "transient", "latency", "fail")
@@ -57,10 +55,11 @@ FAILABLE = {
     "DeleteModel": "DeleteOperationMetadata",
     "DeleteModelVersion": "DeleteOperationMetadata",
 }
-_TRANSIENT = {500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 #: Handler names whose Vertex AI method name is not their CamelCase.
 _RENAMED = {"predict_deployed_model": "Predict"}
 HTTP_PATH = "/cloudeploy/faults"
+#: The common view, answering for the plan it is given.
+http_view = common.http_view
 
 
 def method_name(handler: Callable[..., Any]) -> str:
@@ -74,64 +73,24 @@ def method_name(handler: Callable[..., Any]) -> str:
     return "".join(part.title() for part in name.split("_"))
 
 
-@dataclass
-class VertexFaultRule(shared.FaultRule):
+class VertexFaultRule(common.FaultRule):
     """One rule; see the module docstring for what each kind does."""
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValidationError(
-                f"unknown fault kind {self.kind!r} for {self.operation}",
-                hint=f"one of {', '.join(KINDS)}",
-            )
-        if self.kind == "fail" and self.operation not in FAILABLE:
-            raise ValidationError(
-                f"fault 'fail' applies to methods answered with an operation "
-                f"({', '.join(FAILABLE)}), not {self.operation!r}"
-            )
-        if self.kind == "transient" and self.status not in _TRANSIENT:
-            raise ValidationError(
-                f"transient fault status must be one of {sorted(_TRANSIENT)}, not {self.status}"
-            )
-        # The shared checks of count, skip, probability and seconds, run as for a
-        # latency rule: SageMaker's own kinds would refuse Vertex's "fail" methods.
-        kind, self.kind = self.kind, "latency"
-        try:
-            super().__post_init__()
-        finally:
-            self.kind = kind
+    KINDS = KINDS
+    AFTER = {"fail": tuple(FAILABLE)}
+    TRANSIENT = {500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+    EXAMPLE = "DeployModel:throttle:count=2"
+
+
+class FaultPlan(common.FaultPlan[VertexFaultRule]):
+    """The rules in force and the calls received, per method (thread-safe)."""
+
+    rule_class = VertexFaultRule
 
 
 def parse_rule(text: str) -> VertexFaultRule:
-    """``"DeployModel:throttle:count=2"`` -> VertexFaultRule; ValidationError naming the bad part.
-
-    The options are read by SageMaker's parser (same syntax, same options).
-    """
-    operation, _, rest = text.partition(":")
-    kind, _, options = rest.partition(":")
-    if not operation or not kind:
-        raise ValidationError(
-            f"bad fault {text!r}",
-            hint="write OPERATION:KIND[:key=value,...], e.g. DeployModel:throttle:count=2",
-        )
-    as_latency = f"{operation}:latency:{options}"
-    try:
-        parsed = shared.parse_rule(as_latency)
-    except ValidationError as error:
-        raise ValidationError(error.message.replace(as_latency, text), hint=error.hint) from None
-    options_given = {f.name: getattr(parsed, f.name) for f in fields(parsed) if f.init}
-    return VertexFaultRule(**{**options_given, "kind": kind})
-
-
-class FaultPlan(shared.FaultPlan):
-    """The rules in force and the calls received, per method (thread-safe)."""
-
-    def add(self, operation: str, kind: str, **options: Any) -> VertexFaultRule:
-        """Add a rule (see the module docstring for ``options``); returns it."""
-        return self.add_rule(VertexFaultRule(operation=operation, kind=kind, **options))
-
-    def add_rule(self, rule: shared.FaultRule | str) -> VertexFaultRule:
-        return super().add_rule(parse_rule(rule) if isinstance(rule, str) else rule)
+    """``"DeployModel:throttle:count=2"`` -> VertexFaultRule; ValidationError naming the bad part."""
+    return common.parse_rule(text, VertexFaultRule)
 
 
 def intercept(plan: FaultPlan, method: str, backend: Any, name: str) -> tuple[int, Any] | None:
@@ -145,7 +104,7 @@ def intercept(plan: FaultPlan, method: str, backend: Any, name: str) -> tuple[in
         error = ApiError("RESOURCE_EXHAUSTED", f"Quota exceeded for {method}; retry later.")
         return error.http_status, error.body()
     if rule is not None and rule.kind == "transient":
-        error = ApiError(_TRANSIENT[rule.status], "Injected transient failure; retry.")
+        error = ApiError(rule.TRANSIENT[rule.status], "Injected transient failure; retry.")
         return rule.status, error.body()
     if rule is not None and rule.kind == "latency":
         time.sleep(rule.seconds)
@@ -166,33 +125,3 @@ def _failed_operation(backend: Any, name: str, metadata_type: str, reason: str) 
 
     with backend.lock:
         return backend.operations.start(target, metadata_type, fail).to_json()
-
-
-def http_view(
-    plan: FaultPlan, method: str, raw_body: bytes, query: dict[str, str]
-) -> tuple[int, Any]:
-    """The HTTP view of ``plan`` (see the module docstring); bad input is a 400 naming it."""
-    try:
-        if method == "POST":
-            try:
-                texts = json.loads(raw_body or b"{}")["faults"]
-            except (ValueError, KeyError, TypeError):
-                raise ValidationError(
-                    'the body must be JSON {"faults": ["OP:KIND[:k=v,...]", ...]}'
-                ) from None
-            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-                raise ValidationError(
-                    '"faults" must be a list of strings like "DeployModel:throttle"'
-                )
-            for rule in [parse_rule(text) for text in texts]:  # all valid, or none added
-                plan.add_rule(rule)
-        elif method == "DELETE":
-            if query.get("calls"):
-                plan.reset()
-            else:
-                plan.clear()
-        elif method != "GET":
-            return 405, {"error": f"{method} is not supported"}
-    except ValidationError as error:
-        return 400, {"error": str(error)}
-    return 200, {"rules": [rule.as_dict() for rule in plan.rules], "calls": plan.calls()}
