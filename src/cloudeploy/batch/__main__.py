@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
 
 
 def _prestarted() -> int:
-    from cloudeploy.batch.lifetime import die_with_parent, outlive_parent
+    from cloudeploy.lifetime import die_with_parent, outlive_parent
 
     die_with_parent()
     import cloudeploy.batch.engine  # noqa: F401

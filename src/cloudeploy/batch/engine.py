@@ -111,7 +111,7 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
         return
     import multiprocessing
 
-    from cloudeploy.batch.lifetime import die_with_parent
+    from cloudeploy.lifetime import die_with_parent
 
     # fork shares the model loaded above; it is safe because run_job runs in
     # its own runner process (python -m cloudeploy.batch) that starts no threads.

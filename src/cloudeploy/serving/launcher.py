@@ -24,6 +24,8 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from cloudeploy.lifetime import die_with_parent
+
 #: Imported once by the forkserver; children inherit them.
 PRELOAD = [
     "cloudeploy.serving.launcher",
@@ -126,20 +128,9 @@ def _context():
         return _CONTEXT
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGTERM when the forkserver goes away, so no server outlives it."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-
 def _run(argv: list[str], log_path: str, env: dict[str, str]) -> None:
     """Child process: ``cloudeploy <argv>`` in ``env``, output to ``log_path``."""
-    _die_with_parent()
+    die_with_parent(signal.SIGTERM)  # no server outlives the forkserver
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -13,8 +12,7 @@ import time
 from pathlib import Path
 
 from cloudeploy.errors import ConflictError
-
-_PR_SET_PDEATHSIG = 1
+from cloudeploy.lifetime import die_with_parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -54,9 +52,7 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    die_with_parent(signal.SIGTERM)
 
 
 def spawn_child(args: list[str], *, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
