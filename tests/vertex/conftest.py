@@ -7,6 +7,7 @@ transport, anonymous credentials) pointed at the session's emulator, which the
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 
@@ -73,3 +74,34 @@ def upload(aiplatform, model_dir):
         return aiplatform.Model.upload(artifact_uri=str(model_dir(seed)), **kwargs)
 
     return do
+
+
+@contextlib.contextmanager
+def sdk_session(emulator):
+    """The aiplatform SDK pointed at ``emulator`` (fresh state) for a module-scoped fixture."""
+    emulator.reset()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_endpoint)
+        emulator.profile_settings(bucket=BUCKET)
+        emulator.init_sdk(staging_bucket=f"gs://{BUCKET}")
+        yield
+    emulator.reset()
+
+
+def deploy_prebuilt(
+    tmp_path_factory, endpoint_id: str, *, display_name: str = "house-price", seed: int = 0
+):
+    """Upload a fitted model for the prebuilt image and deploy it to a new endpoint ``endpoint_id``."""
+    import joblib
+    from google.cloud import aiplatform
+
+    folder = tmp_path_factory.mktemp("model")
+    joblib.dump(fitted_model(seed), folder / "model.joblib")
+    model = aiplatform.Model.upload(
+        display_name=display_name,
+        artifact_uri=str(folder),
+        serving_container_image_uri=PREBUILT_IMAGE,
+    )
+    endpoint = aiplatform.Endpoint.create(display_name=endpoint_id, endpoint_id=endpoint_id)
+    model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    return endpoint

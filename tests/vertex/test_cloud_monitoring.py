@@ -20,7 +20,7 @@ from google.cloud.monitoring_v3.services.metric_service.transports import (
     MetricServiceGrpcTransport,
 )
 
-from tests.vertex.conftest import BUCKET, PREBUILT_IMAGE, fitted_model, instances
+from tests.vertex.conftest import deploy_prebuilt, instances, sdk_session
 
 METRIC = "aiplatform.googleapis.com/prediction/online/"
 
@@ -28,26 +28,9 @@ METRIC = "aiplatform.googleapis.com/prediction/online/"
 @pytest.fixture(scope="module")
 def served(vertex_emulator_session, tmp_path_factory):
     """(emulator, endpoint, deployed model id) of one model serving all traffic."""
-    import joblib
-    from google.cloud import aiplatform
-
-    emulator = vertex_emulator_session
-    emulator.reset()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_endpoint)
-        emulator.profile_settings(bucket=BUCKET)
-        emulator.init_sdk(staging_bucket=f"gs://{BUCKET}")
-        folder = tmp_path_factory.mktemp("model")
-        joblib.dump(fitted_model(0), folder / "model.joblib")
-        model = aiplatform.Model.upload(
-            display_name="scored",
-            artifact_uri=str(folder),
-            serving_container_image_uri=PREBUILT_IMAGE,
-        )
-        endpoint = aiplatform.Endpoint.create(display_name="scored", endpoint_id="scored")
-        model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
-        yield emulator, endpoint, endpoint.list_models()[0].id
-    emulator.reset()
+    with sdk_session(vertex_emulator_session):
+        endpoint = deploy_prebuilt(tmp_path_factory, "scored", display_name="scored")
+        yield vertex_emulator_session, endpoint, endpoint.list_models()[0].id
 
 
 @pytest.fixture(scope="module")

@@ -15,33 +15,15 @@ import uuid
 import pytest
 from google.api_core import exceptions
 
-from tests.vertex.conftest import BUCKET, PREBUILT_IMAGE, fitted_model, instances
+from tests.vertex.conftest import BUCKET, deploy_prebuilt, instances, sdk_session
 
 LOGGING_MASK = "predict_request_response_logging_config"
 
 
 @pytest.fixture(scope="module")
 def endpoint(vertex_emulator_session, tmp_path_factory):
-    import joblib
-    from google.cloud import aiplatform
-
-    emulator = vertex_emulator_session
-    emulator.reset()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_endpoint)
-        emulator.profile_settings(bucket=BUCKET)
-        emulator.init_sdk(staging_bucket=f"gs://{BUCKET}")
-        folder = tmp_path_factory.mktemp("model")
-        joblib.dump(fitted_model(0), folder / "model.joblib")
-        model = aiplatform.Model.upload(
-            display_name="house-price",
-            artifact_uri=str(folder),
-            serving_container_image_uri=PREBUILT_IMAGE,
-        )
-        endpoint = aiplatform.Endpoint.create(display_name="logged", endpoint_id="logged")
-        model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
-        yield endpoint
-    emulator.reset()
+    with sdk_session(vertex_emulator_session):
+        yield deploy_prebuilt(tmp_path_factory, "logged")
 
 
 @pytest.fixture(scope="module")

@@ -11,32 +11,17 @@ import contextlib
 import pytest
 from google.api_core import exceptions
 
-from tests.vertex.conftest import BUCKET, PREBUILT_IMAGE, fitted_model
+from tests.vertex.conftest import BUCKET, deploy_prebuilt, sdk_session
 
 
 @pytest.fixture(scope="module")
 def endpoint(vertex_emulator_session, tmp_path_factory):
-    import joblib
     from google.cloud import aiplatform
 
-    emulator = vertex_emulator_session
-    emulator.reset()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_endpoint)
-        emulator.profile_settings(bucket=BUCKET)
-        emulator.init_sdk(staging_bucket=f"gs://{BUCKET}")
-        folder = tmp_path_factory.mktemp("model")
-        joblib.dump(fitted_model(0), folder / "model.joblib")
-        model = aiplatform.Model.upload(
-            display_name="house-price",
-            artifact_uri=str(folder),
-            serving_container_image_uri=PREBUILT_IMAGE,
-        )
-        endpoint = aiplatform.Endpoint.create(display_name="monitored", endpoint_id="monitored")
-        model.deploy(endpoint=endpoint, machine_type="n1-standard-2")
+    with sdk_session(vertex_emulator_session):
+        endpoint = deploy_prebuilt(tmp_path_factory, "monitored")
         aiplatform.Endpoint.create(display_name="empty", endpoint_id="empty")
         yield endpoint
-    emulator.reset()
 
 
 @pytest.fixture
