@@ -53,6 +53,13 @@ def test_integer_features_go_through_the_schema():
     assert RowValidator(schema)([[2.0, 3]]) == [[2, 3.0]]
 
 
+def test_integer_feature_refuses_a_fractional_value_instead_of_truncating_it():
+    schema = InputSchema(features=(Feature("rooms", "integer"), Feature("b")))
+    with pytest.raises(InputError, match="'rooms' must be a whole number, got 2.5") as caught:
+        RowValidator(schema)([[3, 1.0], [2.5, 1.0]])
+    assert (caught.value.row, caught.value.field) == (1, "rooms")
+
+
 def test_errors_name_the_row_and_field():
     with pytest.raises(InputError) as caught:
         RowValidator(SCHEMA)([[1, 2, 3], [1, float("inf"), 3]])

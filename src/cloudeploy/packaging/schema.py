@@ -76,8 +76,8 @@ class InputSchema:
     def rows(self, instances: Any) -> list[list[Any]]:
         """Validate ``instances`` and return them as rows of Python values in schema order.
 
-        Numeric features become floats (ints for ``integer``); NaN and None are
-        refused unless the feature is nullable.
+        Numeric features become floats (ints for ``integer``, which refuse
+        fractional values); NaN and None are refused unless the feature is nullable.
         """
         if not isinstance(instances, Sequence) or isinstance(instances, (str, bytes)):
             raise InputError("instances must be a list of rows")
@@ -145,7 +145,16 @@ class InputSchema:
                 raise InputError(f"row {row}: feature {feature.name!r} is infinite", row=row, field=feature.name)
             if isinstance(value, float) and math.isnan(value) and not feature.nullable:
                 raise InputError(f"row {row}: feature {feature.name!r} is NaN", row=row, field=feature.name)
-            return float(value) if feature.type == "number" else int(value)
+            if feature.type == "number":
+                return float(value)
+            if isinstance(value, float) and not value.is_integer():
+                # Truncating would change what the client sent; batch jobs refuse it the same way.
+                raise InputError(
+                    f"row {row}: feature {feature.name!r} must be a whole number, got {value!r}",
+                    row=row,
+                    field=feature.name,
+                )
+            return int(value)
         if feature.type == "boolean":
             if isinstance(value, bool):
                 return value
