@@ -124,8 +124,7 @@ def submit_sagemaker(
     finally:
         publish_errors(spec, job)
     crash_point("sagemaker.batch.after_stage")
-    # The provider has no public "ensure the SageMaker Model of a version" yet; deploy uses the same.
-    model_name = provider._ensure_model(version)
+    model_name = provider.ensure_model(version)
     crash_point("sagemaker.batch.after_model")
     record["model_name"] = model_name
     job.create(record)

@@ -243,7 +243,9 @@ class SageMakerProvider(Provider):
             self.records.put(record)
         return self._status(name, description, record)
 
-    def _ensure_model(self, version: ModelVersion) -> str:
+    def ensure_model(self, version: ModelVersion) -> str:
+        """The name of the SageMaker Model that serves ``version``, created from its
+        model package if it does not exist yet (endpoints and transform jobs use it)."""
         name = naming.sagemaker_model_name(version.model, version.version)
         sm = self.clients.sagemaker
         with translated(f"creating the SageMaker model for {version.ref}"):
@@ -459,7 +461,7 @@ class SageMakerProvider(Provider):
             scaling = autoscaling.check(scaling)
         description = self._ready_description(endpoint, timeout, progress)
         label = version.version
-        model_name = self._ensure_model(version)
+        model_name = self.ensure_model(version)
         crash_point("sagemaker.deploy.after_create_model")
         live = self._live_variants(description)
         current = mapping.traffic_of(description) if description else TrafficSplit({})
