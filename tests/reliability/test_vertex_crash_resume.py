@@ -194,6 +194,25 @@ def test_set_traffic_killed_after_the_update_converges_on_rerun(emu, run, model_
     assert_rerun_changes_nothing(emu, run, *args)
 
 
+def test_a_deploy_killed_while_vertex_still_deploys_is_awaited_by_the_rerun_not_repeated(
+    emu, run, model_files, serving_v1
+):
+    # Vertex AI takes minutes to deploy; the hold keeps the killed run's deploy
+    # running (not listed, no traffic) well past the moment the re-run reads the
+    # endpoint, so only waiting for the pending operation avoids a second deploy.
+    deploys_before = emu.calls("DeployModel")
+    emu.faults.add("DeployModel", "hold", seconds=3, count=1)
+    args = ("deploy", model_files[1], "--name", "house", "--traffic", "20")
+    code, output = run(*args, crash_at="vertex.deploy.after_deploy_started")
+    assert code == -signal.SIGKILL, output
+    pending = rest(emu, "endpoints/house/operations")["operations"]
+    assert [o["done"] for o in pending if "DeployModel" in o["metadata"]["@type"]][-1] is False
+    code, output = run(*args)
+    assert code == 0, output
+    assert emu.calls("DeployModel") - deploys_before == 1
+    assert_converged(emu, "house", {"v1": 80, "v2": 20}, packages=2)
+
+
 def test_a_rerun_while_the_deploy_still_runs_waits_for_it_instead_of_deploying_again(
     emu, settings, model_files
 ):

@@ -2,10 +2,13 @@
 
 Rules are keyed by the REST method name; throttle and transient answer with
 Google's error body and change nothing; fail makes the call's long-running
-operation end in error with nothing created; every call is counted.
+operation end in error with nothing created; hold keeps it running for a while;
+every call is counted.
 """
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import pytest
@@ -86,6 +89,31 @@ def test_fail_on_deploy_model_leaves_the_endpoint_as_it_was(vertex_emulator, api
     ).json()
     assert finish(api, operation)["error"]["message"] == "quota"
     assert "deployedModels" not in api.get("/endpoints/house").json()
+
+
+def test_hold_keeps_the_operation_running_and_its_effect_hidden_until_the_seconds_pass(
+    vertex_emulator, api
+):
+    vertex_emulator.faults.add_rule("CreateEndpoint:hold:seconds=1")
+    accepted = time.monotonic()
+    operation = create_endpoint(api, "house").json()
+    while_held = [
+        finish(api, operation)["done"],
+        api.get("/endpoints/house").status_code,
+        finish(api, operation)["done"],
+    ]
+    assert time.monotonic() - accepted < 1, "too slow to read the operation while held"
+    assert while_held == [False, 404, False]
+    deadline = accepted + 10
+    while not finish(api, operation)["done"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert time.monotonic() - accepted >= 1
+    assert api.get("/endpoints/house").status_code == 200
+
+
+def test_hold_applies_only_to_methods_answered_with_an_operation(vertex_emulator):
+    with pytest.raises(ValidationError, match="GetEndpoint"):
+        vertex_emulator.faults.add("GetEndpoint", "hold", seconds=1)
 
 
 def test_fail_applies_only_to_methods_answered_with_an_operation(vertex_emulator):

@@ -5,6 +5,7 @@
     emu.faults.add("DeployModel", "throttle", count=2)      # the next 2 calls get a 429
     emu.faults.add("*", "latency", seconds=0.2)             # every call 200 ms slower
     emu.faults.add("DeployModel", "fail", reason="no capacity")
+    emu.faults.add("DeployModel", "hold", seconds=3)        # deploying for 3 s, polled or not
     emu.calls("DeployModel")                                 # how many the emulator received
 
 Rules are keyed by the REST method name as Vertex AI names it (``UploadModel``,
@@ -22,16 +23,23 @@ the service answers them:
   accepted, and its operation ends ``done: true`` with ``error {code: 9,
   message: reason}``; the request is not carried out, so nothing is created or
   changed.
+- ``hold``: a call answered with a long-running operation (:data:`FAILABLE`) is
+  carried out, but its operation stays ``done: false`` for ``seconds`` however
+  often it, or the resource it changes, is read, and its effect does not show
+  until then (a deployed model is not listed and gets no traffic, as on Vertex AI
+  while it deploys); the first poll after that finishes it as usual. This is how
+  a test finds an operation a killed run left running.
 
 Which calls a rule fires on (``count``, ``skip``, ``probability`` + ``seed``),
 the ``OPERATION:KIND[:key=value,...]`` syntax, the plan and its HTTP view are
 shared with the SageMaker emulation (:mod:`cloudeploy.testing.faults`); only the
-kinds, the methods ``fail`` applies to, the error shapes and how a fault is
-applied are Vertex AI's. Each emulator has its own plan (``emu.faults``);
-``emu.reset()`` clears rules and counts. An emulator in another process is
-driven over HTTP at ``<api_endpoint>/cloudeploy/faults``: ``GET`` ->
-``{"rules": [...], "calls": {...}}``; ``POST {"faults": ["OP:KIND...", ...]}``
-adds rules (all or none); ``DELETE`` removes them (``?calls=1`` also forgets the counts).
+kinds, the methods ``fail`` and ``hold`` apply to, the error shapes and how a
+fault is applied are Vertex AI's (``hold`` reads the common ``seconds`` option).
+Each emulator has its own plan (``emu.faults``); ``emu.reset()`` clears rules and
+counts. An emulator in another process is driven over HTTP at
+``<api_endpoint>/cloudeploy/faults``: ``GET`` -> ``{"rules": [...], "calls": {...}}``;
+``POST {"faults": ["OP:KIND...", ...]}`` adds rules (all or none); ``DELETE``
+removes them (``?calls=1`` also forgets the counts).
 """
 
 from __future__ import annotations
@@ -41,10 +49,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudeploy.testing import faults as common
+from cloudeploy.testing.vertex import operations
 from cloudeploy.testing.vertex._wire import ApiError
 
-KINDS = ("throttle", "transient", "latency", "fail")
-#: Methods answered with a long-running operation, and the metadata type it carries.
+KINDS = ("throttle", "transient", "latency", "fail", "hold")
+#: Methods answered with a long-running operation (the ones ``fail`` and ``hold``
+#: apply to), and the metadata type it carries.
 FAILABLE = {
     "UploadModel": "UploadModelOperationMetadata",
     "CreateEndpoint": "CreateEndpointOperationMetadata",
@@ -77,7 +87,7 @@ class VertexFaultRule(common.FaultRule):
     """One rule; see the module docstring for what each kind does."""
 
     KINDS = KINDS
-    AFTER = {"fail": tuple(FAILABLE)}
+    AFTER = {"fail": tuple(FAILABLE), "hold": tuple(FAILABLE)}
     TRANSIENT = {500: "INTERNAL", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
     EXAMPLE = "DeployModel:throttle:count=2"
 
@@ -97,7 +107,8 @@ def intercept(plan: FaultPlan, method: str, backend: Any, name: str) -> tuple[in
     """Count one call of ``method`` on resource ``name`` and apply the rule that fires on it.
 
     Returns the answer to send instead of calling the handler (an error, or an
-    operation that will fail), or None to call it (after any added latency).
+    operation that will fail), or None to call it (after any added latency; a
+    ``hold`` applies to the operation the handler then starts).
     """
     rule = plan.receive(method, before=True)
     if rule is not None and rule.kind == "throttle":
@@ -109,9 +120,11 @@ def intercept(plan: FaultPlan, method: str, backend: Any, name: str) -> tuple[in
     if rule is not None and rule.kind == "latency":
         time.sleep(rule.seconds)
     if method in FAILABLE:
-        failure = plan.receive(method, before=False)
-        if failure is not None:
-            return 200, _failed_operation(backend, name, FAILABLE[method], failure.reason)
+        after = plan.receive(method, before=False)
+        if after is not None and after.kind == "fail":
+            return 200, _failed_operation(backend, name, FAILABLE[method], after.reason)
+        if after is not None and after.kind == "hold":
+            operations.hold_next(after.seconds)
     return None
 
 

@@ -6,12 +6,17 @@ with an ``advance`` callable. Nothing runs on a timer: each GET of the operation
 response when the work is done, ``None`` while it is still going, or raises
 :class:`ApiError`, which ends the operation with that error. So tests go exactly
 as fast as their client polls.
+
+An operation can be *held* (the ``hold`` fault, :func:`hold_next`): until its
+``held_until`` it is not advanced at all, whoever polls or reads, as a real
+deploy stays running for minutes; the first poll after that advances it as usual.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +24,15 @@ from cloudeploy.testing.vertex._wire import ApiError, IdSource, not_found, now, 
 
 Advance = Callable[[], "dict[str, Any] | None"]
 Probe = Callable[[], bool]
+#: Seconds to hold the next operation started in this request (see :func:`hold_next`).
+#: A context variable because the fault is drawn before the handler creates the
+#: operation; each request runs in its own copy of the context, so it cannot leak.
+_hold_next: ContextVar[float | None] = ContextVar("hold_next", default=None)
+
+
+def hold_next(seconds: float | None) -> None:
+    """Hold the next operation the current request starts for ``seconds`` (None: do not)."""
+    _hold_next.set(seconds)
 
 
 @dataclass
@@ -29,15 +43,21 @@ class Operation:
     advance: Advance | None
     #: Optional lock-free check that the next step can finish (e.g. a server is healthy).
     probe: Probe | None = None
+    #: ``time.monotonic()`` before which the operation is not advanced (a ``hold`` fault).
+    held_until: float = 0.0
     create_time: str = field(default_factory=now)
     update_time: str = ""
     done: bool = False
     response: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
 
+    @property
+    def held(self) -> bool:
+        return time.monotonic() < self.held_until
+
     def step(self) -> None:
-        """Advance the work once, if it is not finished."""
-        if self.done or self.advance is None:
+        """Advance the work once, if it is not finished and not held."""
+        if self.done or self.advance is None or self.held:
             return
         try:
             result = self.advance()
@@ -77,11 +97,18 @@ class OperationStore:
     def start(
         self, target: str, metadata_type: str, advance: Advance, probe: Probe | None = None
     ) -> Operation:
-        """Register an operation on resource ``target``; it is not done yet."""
+        """Register an operation on resource ``target``; it is not done yet.
+
+        Held for the seconds :func:`hold_next` set in this request, if any (once).
+        """
         name = f"{target}/operations/{self._ids.next()}"
         operation = Operation(
             name=name, target=target, metadata_type=metadata_type, advance=advance, probe=probe
         )
+        hold = _hold_next.get()
+        if hold is not None:
+            _hold_next.set(None)
+            operation.held_until = time.monotonic() + hold
         self._operations[name] = operation
         return operation
 
