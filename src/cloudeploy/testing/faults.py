@@ -94,7 +94,7 @@ class FaultRule:
                 f"fault probability must be within [0, 1], not {self.probability}"
             )
         if self.seconds < 0:
-            raise ValidationError(f"fault latency seconds must be >= 0, not {self.seconds}")
+            raise ValidationError(f"fault {self.kind} seconds must be >= 0, not {self.seconds}")
         if self.kind == "transient" and self.status not in self.TRANSIENT:
             raise ValidationError(
                 f"transient fault status must be one of {sorted(self.TRANSIENT)}, not {self.status}"

@@ -51,7 +51,8 @@ from cloudeploy.commands._output import output_option
     "--fault", "faults", multiple=True, metavar="METHOD:KIND[:key=value,...]",
     help="Inject a fault (repeatable), e.g. DeployModel:throttle:count=2, *:latency:seconds=0.5, "
     "DeployModel:fail:reason=NoCapacity. Kinds: throttle (429), transient (status=500|502|503|504), "
-    "latency (seconds=), fail (reason=); options count=, skip=, probability=, seed=.",
+    "latency (seconds=), fail (reason=), hold (seconds=: the operation stays running); "
+    "options count=, skip=, probability=, seed=.",
 )  # fmt: skip
 @output_option
 def vertex(
