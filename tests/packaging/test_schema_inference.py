@@ -124,3 +124,94 @@ def test_model_without_feature_information_needs_an_explicit_schema(tmp_path, cu
             build_package(model, tmp_path / "pkg", trust=True)
     finally:
         type(model).n_features_in_ = 3
+
+
+def _encoded(frame, encoder, columns):
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.tree import DecisionTreeRegressor
+
+    return make_pipeline(
+        make_column_transformer((encoder, columns), remainder="drop"), DecisionTreeRegressor()
+    ).fit(frame[[*columns, "area"]], frame["area"])
+
+
+def _categories(model, tmp_path):
+    return {f.name: f.categories for f in _schema(model, tmp_path).features}
+
+
+def test_onehot_encoder_refusing_unknown_values_records_its_fitted_categories(frame, tmp_path):
+    from sklearn.preprocessing import OneHotEncoder
+
+    categories = _categories(_encoded(frame, OneHotEncoder(), ["city", "rooms"]), tmp_path)
+    assert categories["city"] == tuple(sorted(frame["city"].unique()))
+    assert categories["rooms"] == tuple(sorted(int(r) for r in frame["rooms"].unique()))
+    assert all(type(value) is int for value in categories["rooms"])
+    assert categories["area"] is None
+
+
+def test_encoded_object_column_holding_integers_is_an_integer_feature(frame, tmp_path):
+    from sklearn.preprocessing import OneHotEncoder
+
+    # Typed "string", the server would pass "2" and the encoder (fitted on 2) refuse it.
+    as_objects = frame.assign(rooms=frame["rooms"].astype(object))
+    rooms = _schema(_encoded(as_objects, OneHotEncoder(), ["rooms"]), tmp_path).features[0]
+    assert rooms.type == "integer"
+    assert all(type(value) is int for value in rooms.categories)
+
+
+def test_ordinal_encoder_refusing_unknown_values_records_its_fitted_categories(frame, tmp_path):
+    from sklearn.preprocessing import OrdinalEncoder
+
+    categories = _categories(_encoded(frame, OrdinalEncoder(), ["city"]), tmp_path)
+    assert categories["city"] == tuple(sorted(frame["city"].unique()))
+
+
+@pytest.mark.parametrize(
+    ("encoder", "options"),
+    [
+        ("OneHotEncoder", {"handle_unknown": "ignore"}),
+        ("OneHotEncoder", {"handle_unknown": "infrequent_if_exist"}),
+        ("OrdinalEncoder", {"handle_unknown": "use_encoded_value", "unknown_value": -1}),
+    ],
+    ids=["ignore", "infrequent_if_exist", "use_encoded_value"],
+)
+def test_encoder_accepting_unknown_values_records_no_categories(frame, tmp_path, encoder, options):
+    from sklearn import preprocessing
+
+    model = _encoded(frame, getattr(preprocessing, encoder)(**options), ["city"])
+    schema = _schema(model, tmp_path)
+    assert [f.categories for f in schema.features] == [None, None]
+    assert all("categories" not in f for f in schema.to_dict()["features"])
+
+
+def test_missing_values_are_left_out_of_the_recorded_categories(frame, tmp_path):
+    from sklearn.preprocessing import OneHotEncoder
+
+    # The encoder learns NaN as a category of its own; nullable, not the categories, covers it.
+    with_gaps = frame.assign(city=frame["city"].where(frame.index % 7 != 0, float("nan")))
+    city = _schema(_encoded(with_gaps, OneHotEncoder(), ["city"]), tmp_path).features[0]
+    assert city.categories == tuple(sorted(frame["city"].unique()))
+
+
+def test_categories_of_an_encoder_behind_a_value_changing_step_are_not_recorded(frame):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
+    from cloudeploy.packaging.infer import infer_schema
+
+    # The encoder sees lower-cased values, not what the client sends.
+    lower = FunctionTransformer(lambda column: column.apply(lambda s: s.str.lower()))
+    model = _encoded(frame, make_pipeline(lower, OneHotEncoder()), ["city"])
+    assert infer_schema(model).features[0].categories is None
+
+
+def test_recorded_categories_survive_the_manifest_round_trip(frame, tmp_path):
+    from sklearn.preprocessing import OneHotEncoder
+
+    from cloudeploy.packaging import read_manifest
+
+    package = build_package(_encoded(frame, OneHotEncoder(), ["city", "rooms"]), tmp_path / "pkg")
+    read_back = read_manifest(package.path).schema
+    assert read_back.features[0].categories == tuple(sorted(frame["city"].unique()))
+    assert read_back == package.manifest.schema

@@ -2,7 +2,8 @@
 
 ``valid_rows(schema, categories)`` draws rows the model accepts (as lists in
 schema order or as objects keyed by feature name); ``categories`` restricts
-categorical features to values the model was fitted on. The other strategies
+categorical features to values the model was fitted on (by default, the
+categories the schema records). The other strategies
 draw one specific kind of damage, so a test can say what answer it expects.
 """
 
@@ -37,6 +38,8 @@ strict_json_values = _json_values(st.floats(allow_nan=False, allow_infinity=Fals
 def valid_value(feature: Feature, categories: Mapping[str, Sequence[Any]] = {}) -> st.SearchStrategy:
     if feature.name in categories:
         values = st.sampled_from(list(categories[feature.name]))
+    elif feature.categories:
+        values = st.sampled_from(list(feature.categories))
     elif feature.type == "number":
         values = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**63), 2**63 - 1)
     elif feature.type == "integer":

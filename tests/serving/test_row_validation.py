@@ -64,3 +64,22 @@ def test_errors_name_the_row_and_field():
     with pytest.raises(InputError) as caught:
         RowValidator(SCHEMA)([[1, 2, 3], [1, float("inf"), 3]])
     assert (caught.value.row, caught.value.field) == (1, "x1")
+
+
+def test_a_value_outside_a_features_categories_is_refused_naming_row_and_feature():
+    schema = InputSchema(features=(Feature("rooms", "integer", categories=(1, 2, 3)), Feature("b")))
+    with pytest.raises(InputError, match=r"row 1: feature 'rooms' does not accept 7; .*1, 2, 3") as caught:
+        schema.rows([[2, 1.0], [7, 1.0]])
+    assert (caught.value.row, caught.value.field) == (1, "rooms")
+
+
+def test_number_features_with_categories_skip_the_fast_path_and_are_checked():
+    schema = InputSchema(features=(Feature("a", categories=(0.5, 1.5)), Feature("b")))
+    assert RowValidator(schema)([[1.5, 2]]) == [[1.5, 2.0]]
+    with pytest.raises(InputError, match="'a' does not accept 2.5"):
+        RowValidator(schema)([[2.5, 2]])
+
+
+def test_a_nullable_categorical_feature_still_accepts_null():
+    schema = InputSchema(features=(Feature("city", "string", nullable=True, categories=("lyon",)),))
+    assert schema.rows([[None], ["lyon"]]) == [[None], ["lyon"]]

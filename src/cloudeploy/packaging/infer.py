@@ -5,8 +5,9 @@ are ``x0..x{n-1}`` from ``n_features_in_``. Every feature is a ``number`` unless
 a ``ColumnTransformer`` routes it to a ``OneHotEncoder``/``OrdinalEncoder``: then
 it is categorical, typed by the encoder's categories (``string`` for text
 categories, ``integer``/``number``/``boolean`` for numeric ones, so that the
-values the server passes on match the categories). Columns routed through an
-imputer are nullable. An explicit schema always wins.
+values the server passes on match the categories); when the encoder refuses
+unknown values, its fitted categories are recorded as the only ones accepted.
+Columns routed through an imputer are nullable. An explicit schema always wins.
 """
 
 from __future__ import annotations
@@ -52,9 +53,14 @@ def infer_schema(
     if given is not None:
         return _explicit_schema(given, model_names, n_features)
     if model_names is not None:
-        types, nullable = _column_types(model, model_names)
+        types, nullable, categories = _column_types(model, model_names)
         features = tuple(
-            Feature(name, types.get(name, "number"), nullable=name in nullable)
+            Feature(
+                name,
+                types.get(name, "number"),
+                nullable=name in nullable,
+                categories=categories.get(name),
+            )
             for name in model_names
         )
         return InputSchema(features=features, named=True)
@@ -133,15 +139,23 @@ def _all_imputed(model: Any) -> bool:
     return type(_first_step(model)).__name__ in _IMPUTERS
 
 
-def _column_types(model: Any, names: list[str]) -> tuple[dict[str, str], set[str]]:
-    """Per-column types and nullable columns implied by the model's first step."""
+def _column_types(
+    model: Any, names: list[str]
+) -> tuple[dict[str, str], set[str], dict[str, tuple]]:
+    """Per-column types, nullable columns and accepted categories implied by the model's first step.
+
+    Categories are recorded only for an encoder that refuses unknown values
+    (``handle_unknown="error"``) and sees the client's values as sent (nothing
+    but imputers before it): any other value is then a certain error.
+    """
     first = _first_step(model)
     if type(first).__name__ in _IMPUTERS:
-        return {}, set(names)
+        return {}, set(names), {}
     if type(first).__name__ != "ColumnTransformer" or not hasattr(first, "transformers_"):
-        return {}, set()
+        return {}, set(), {}
     types: dict[str, str] = {}
     nullable: set[str] = set()
+    categories: dict[str, tuple] = {}
     indices = getattr(first, "_transformer_to_input_indices", {}) or {}
     for name, transformer, _columns in first.transformers_:
         if transformer in ("drop", "passthrough") or name not in indices:
@@ -150,23 +164,51 @@ def _column_types(model: Any, names: list[str]) -> tuple[dict[str, str], set[str
         steps = (
             transformer.steps if type(transformer).__name__ == "Pipeline" else [(name, transformer)]
         )
+        values_as_sent = True
         for _, step in steps:
             kind = type(step).__name__
             if kind in _IMPUTERS:
                 nullable.update(columns)
+                # An imputer fills gaps but keeps present values; a missing indicator replaces them.
+                values_as_sent = values_as_sent and kind != "MissingIndicator"
             elif kind in _ENCODERS:
-                categories = getattr(step, "categories_", None)
+                fitted = getattr(step, "categories_", None)
+                refuses_unknown = getattr(step, "handle_unknown", "error") == "error"
                 for position, column in enumerate(columns):
-                    if categories is not None and len(categories) == len(columns):
-                        types[column] = _category_type(categories[position])
+                    if fitted is not None and len(fitted) == len(columns):
+                        values = _category_values(fitted[position])
+                        types[column] = _category_type(fitted[position], values)
+                        if values_as_sent and refuses_unknown:
+                            categories[column] = values
                     else:
                         types[column] = "string"
                 break
-    return types, nullable
+            else:
+                values_as_sent = False
+    return types, nullable, categories
 
 
-def _category_type(categories: Any) -> str:
-    kind = getattr(getattr(categories, "dtype", None), "kind", "O")
+def _category_values(fitted: Any) -> tuple:
+    """The fitted categories as JSON scalars, missing-value categories left out (nullable covers them)."""
+    import pandas as pd
+
+    values = fitted.tolist() if hasattr(fitted, "tolist") else list(fitted)
+    return tuple(
+        value.item() if hasattr(value, "item") else value for value in values if not pd.isna(value)
+    )
+
+
+def _category_type(fitted: Any, values: tuple) -> str:
+    kind = getattr(getattr(fitted, "dtype", None), "kind", "O")
+    if kind == "O" and values:
+        # An object column holding numbers or booleans: type it by its values, so that
+        # what the server passes on (and the categories it lists) compare equal to them.
+        if all(isinstance(v, bool) for v in values):
+            kind = "b"
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            kind = "i"
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            kind = "f"
     return {"i": "integer", "u": "integer", "f": "number", "b": "boolean"}.get(kind, "string")
 
 

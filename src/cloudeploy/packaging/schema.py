@@ -32,12 +32,34 @@ class InputError(ValidationError):
 
 @dataclass(frozen=True)
 class Feature:
+    """One input column. ``categories``, when set, are the only values it accepts
+    (besides null/NaN if nullable): an encoder fitted on them refuses any other."""
+
     name: str
     type: FeatureType = "number"
     nullable: bool = False
+    categories: tuple | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "nullable": self.nullable}
+        data: dict[str, Any] = {"name": self.name, "type": self.type, "nullable": self.nullable}
+        if self.categories is not None:
+            # Only when set, so manifests (and digests) of packages without categories stay the same.
+            data["categories"] = list(self.categories)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Feature:
+        categories = data.get("categories")
+        return cls(
+            name=data["name"],
+            type=data.get("type", "number"),
+            nullable=bool(data.get("nullable", False)),
+            categories=tuple(categories) if categories is not None else None,
+        )
+
+    @cached_property  # on the request path: built once per feature
+    def accepted(self) -> frozenset | None:
+        return frozenset(self.categories) if self.categories is not None else None
 
 
 @dataclass(frozen=True)
@@ -65,7 +87,7 @@ class InputSchema:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputSchema:
         return cls(
-            features=tuple(Feature(**f) for f in data.get("features", [])),
+            features=tuple(Feature.from_dict(f) for f in data.get("features", [])),
             named=bool(data.get("named", False)),
         )
 
@@ -77,7 +99,8 @@ class InputSchema:
         """Validate ``instances`` and return them as rows of Python values in schema order.
 
         Numeric features become floats (ints for ``integer``, which refuse
-        fractional values); NaN and None are refused unless the feature is nullable.
+        fractional values); NaN and None are refused unless the feature is nullable;
+        a feature with ``categories`` refuses any other value.
         """
         if not isinstance(instances, Sequence) or isinstance(instances, (str, bytes)):
             raise InputError("instances must be a list of rows")
@@ -119,6 +142,21 @@ class InputSchema:
         return rows
 
     def _coerce(self, feature: Feature, value: Any, row: int) -> Any:
+        value = self._coerce_type(feature, value, row)
+        # None/NaN got past _coerce_type only if the feature is nullable.
+        if feature.accepted is None or value is None or value != value or value in feature.accepted:
+            return value
+        shown = ", ".join(map(repr, feature.categories[:5]))
+        if len(feature.categories) > 5:
+            shown += ", ..."
+        raise InputError(
+            f"row {row}: feature {feature.name!r} does not accept {value!r}; "
+            f"expected one of {len(feature.categories)} categories: {shown}",
+            row=row,
+            field=feature.name,
+        )
+
+    def _coerce_type(self, feature: Feature, value: Any, row: int) -> Any:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             if feature.nullable:
                 return float("nan") if feature.type in _NUMERIC else None

@@ -1,26 +1,33 @@
 """The OpenAPI 3.1 description of the server's routes, and a Swagger UI page at ``/docs``.
 
 The instance schema is generated from the package's input schema, so the docs
-show the model's own feature names and types (as FastAPI users expect).
+show the model's own feature names and types (as FastAPI users expect), and the
+accepted values of categorical features as ``enum``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cloudeploy.packaging.schema import InputSchema
+from cloudeploy.packaging.schema import Feature, InputSchema
 
 _JSON_TYPES = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean"}
+
+
+def _value_schema(feature: Feature) -> dict[str, Any]:
+    """One feature's value: its JSON type, null if nullable, and its categories as ``enum``."""
+    kind = _JSON_TYPES.get(feature.type, "string")
+    value: dict[str, Any] = {"type": [kind, "null"] if feature.nullable else kind}
+    if feature.categories is not None:
+        value["enum"] = [*feature.categories, None] if feature.nullable else list(feature.categories)
+    return value
 
 
 def _instance_schemas(schema: InputSchema | None) -> dict[str, Any]:
     if schema is None or not len(schema):
         return {"Instance": {"description": "One row: a list of feature values or an object keyed by feature name."}}
-    items = [
-        {"title": f.name, "type": [_JSON_TYPES.get(f.type, "string"), "null"] if f.nullable else _JSON_TYPES.get(f.type, "string")}
-        for f in schema.features
-    ]
-    properties = {item["title"]: {"type": item["type"]} for item in items}
+    items = [{"title": f.name, **_value_schema(f)} for f in schema.features]
+    properties = {f.name: _value_schema(f) for f in schema.features}
     return {
         "InstanceList": {
             "type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items),
