@@ -2,9 +2,10 @@
 
 Throttling and 5xx are retried with back-off within the profile's
 ``max_attempts``; validation errors and 404s are tried once; throttling that
-outlasts the attempts is a TransientError; a throttled poll does not end a
-wait early; a wait never outlasts the caller's timeout; a deploy whose
-operation fails is an OperationFailed and the previous split keeps serving.
+outlasts the attempts is a TransientError; retries stop at the caller's
+timeout (an OperationTimeout); a throttled poll does not end a wait early; a
+wait never outlasts the caller's timeout; a deploy whose operation fails is an
+OperationFailed and the previous split keeps serving.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from cloudeploy.providers.vertex import VertexProvider, retries
 from cloudeploy.testing.conformance import fitted_classifier
 
 BUCKET = "cloudeploy-test"
+#: Seconds a call may run past the caller's timeout: its last attempt, started in time.
+ONE_REQUEST = 1.0
 
 
 @pytest.fixture
@@ -144,6 +147,69 @@ def test_a_connection_error_is_retried_then_a_transient_error(quick_backoff, mak
 def test_a_bad_max_attempts_is_a_config_error_naming_it(make_provider, bad):
     with pytest.raises(ConfigError, match="max_attempts"):
         make_provider(max_attempts=bad)
+
+
+# -- the caller's timeout -------------------------------------------------------------
+
+
+def test_throttling_past_a_short_timeout_is_operation_timeout_before_max_attempts(
+    emu, make_provider
+):
+    provider = make_provider(max_attempts=20)
+    emu.faults.add("*", "throttle")
+    started = time.monotonic()
+    with pytest.raises(OperationTimeout, match="getting endpoint house") as caught:
+        provider.create_endpoint("house", model="house", timeout=2)
+    assert time.monotonic() - started < 2 + ONE_REQUEST
+    attempts = emu.calls("GetEndpoint")
+    assert 1 <= attempts < 20
+    assert f"out of time after {attempts} attempt(s)" in caught.value.message
+
+
+def test_a_deploy_throttled_past_its_timeout_stops_retrying_and_v1_serves(
+    emu, make_provider, serving_v1, packages
+):
+    v2 = serving_v1.upload_model(packages[1], "house")
+    provider = make_provider(max_attempts=20)
+    emu.faults.add("DeployModel", "throttle")
+    deploys_before = emu.calls("DeployModel")
+    started = time.monotonic()
+    with pytest.raises(OperationTimeout, match="deploying v2 to house") as caught:
+        provider.deploy("house", v2, traffic=10, timeout=2)
+    assert time.monotonic() - started < 2 + ONE_REQUEST
+    attempts = emu.calls("DeployModel") - deploys_before
+    assert 1 <= attempts < 20
+    assert f"out of time after {attempts} attempt(s)" in caught.value.message
+    assert provider.get_endpoint("house").traffic.to_dict() == {"v1": 100}
+
+
+def test_a_deploy_throttled_twice_within_its_timeout_succeeds_on_the_third_attempt(
+    emu, serving_v1, packages
+):
+    v2 = serving_v1.upload_model(packages[1], "house")
+    emu.faults.add("DeployModel", "throttle", count=2)
+    deploys_before = emu.calls("DeployModel")
+    status = serving_v1.deploy("house", v2, traffic=10, timeout=10)
+    assert status.traffic.to_dict() == {"v1": 90, "v2": 10}
+    assert emu.calls("DeployModel") == deploys_before + 3
+
+
+def test_without_a_timeout_an_operation_is_bounded_by_max_attempts_only(
+    emu, make_provider, quick_backoff
+):
+    provider = make_provider(max_attempts=3)
+    emu.faults.add("CreateEndpoint", "throttle")
+    with pytest.raises(TransientError, match="after 3 attempt"):
+        provider.create_endpoint("house", model="house")
+    assert emu.calls("CreateEndpoint") == 3
+
+
+def test_timeout_0_returns_at_once_but_still_retries_the_request(emu, make_provider, quick_backoff):
+    provider = make_provider()
+    emu.faults.add("CreateEndpoint", "throttle", count=2)
+    status = provider.create_endpoint("house", model="house", timeout=0)
+    assert status.state == "creating"
+    assert emu.calls("CreateEndpoint") == 3
 
 
 # -- waits and outcomes ------------------------------------------------------------------

@@ -22,6 +22,7 @@ from cloudeploy.errors import (
     TransientError,
     ValidationError,
 )
+from cloudeploy.providers.vertex.retries import OutOfTime
 
 _BY_STATUS: dict[str, type[CloudeployError]] = {
     "INVALID_ARGUMENT": ValidationError,
@@ -57,16 +58,29 @@ def _status_and_message(error: Exception) -> tuple[str | None, str]:
     return status, getattr(error, "message", None) or str(error)
 
 
+def _last(error: Exception | None) -> str:
+    """The service's message of the last failed attempt, as a prefix ("" if none)."""
+    return f"{_status_and_message(error)[1]}, " if error is not None else ""
+
+
 def translate(error: Exception, action: str) -> CloudeployError:
-    """The cloudeploy error for a google-api-core / google-auth exception."""
+    """The cloudeploy error for a google-api-core / google-auth exception.
+
+    Retries that outlast the attempts are a TransientError; retries cut by the
+    caller's deadline (:class:`.retries.OutOfTime`) an OperationTimeout.
+    """
     import requests
     from google.api_core import exceptions as api
 
     if isinstance(error, CloudeployError):
         return error
+    if isinstance(error, OutOfTime):
+        return OperationTimeout(
+            f"{action}: {_last(error.last)}{error}",
+            hint="give it more time with --timeout, or retry later",
+        )
     if isinstance(error, api.RetryError):
-        cause = f"{_status_and_message(error.cause)[1]}, " if error.cause is not None else ""
-        return TransientError(f"{action}: {cause}{error.message}", hint=_RETRY_HINT)
+        return TransientError(f"{action}: {_last(error.cause)}{error.message}", hint=_RETRY_HINT)
     if isinstance(error, requests.exceptions.Timeout) and not isinstance(
         error, requests.exceptions.ConnectionError
     ):
@@ -119,5 +133,10 @@ def translated(action: str) -> Iterator[None]:
 
     try:
         yield
-    except (GoogleAPIError, GoogleAuthError, requests.exceptions.RequestException) as error:
+    except (
+        GoogleAPIError,
+        GoogleAuthError,
+        requests.exceptions.RequestException,
+        OutOfTime,
+    ) as error:
         raise translate(error, action) from error

@@ -5,13 +5,15 @@ resource id is the cloudeploy endpoint name; a deployed version is a
 DeployedModel, and splits by version label are translated to and from
 deployed-model ids here, never shown to the caller. Long-running operations are
 polled by cloudeploy itself, so ``timeout`` is honoured as given (the SDK's own
-waits stop at 900 s), with progress reported on the way.
+waits stop at 900 s), with progress reported on the way; the retries of every
+call an operation makes stop at its ``timeout`` too.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +35,7 @@ from cloudeploy.providers.base import (
     no_progress,
     wait_until,
 )
-from cloudeploy.providers.vertex import mapping
+from cloudeploy.providers.vertex import mapping, retries
 from cloudeploy.providers.vertex.containers import PREBUILT_FILE_NAMES, choose_container
 from cloudeploy.providers.vertex.errors import translate, translated
 from cloudeploy.providers.vertex.pending import unfinished
@@ -48,6 +50,21 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 3600.0
 #: Seconds between "still waiting" progress messages.
 PROGRESS_EVERY = 10.0
+
+
+def _retries_within_timeout(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Stop the retries of every call ``method`` makes at its ``timeout`` (see :func:`.retries.deadline`).
+
+    No timeout, or 0, leaves the attempts as the only bound: 0 only means
+    "do not wait for the operation", not "do not retry the request".
+    """
+
+    @functools.wraps(method)
+    def bounded(self: VertexProvider, *args: Any, **kwargs: Any) -> Any:
+        with retries.deadline(kwargs.get("timeout") or None):
+            return method(self, *args, **kwargs)
+
+    return bounded
 
 
 class VertexProvider(Provider):
@@ -173,6 +190,7 @@ class VertexProvider(Provider):
             return []
         return sorted(found, key=lambda m: int(m.version_id))
 
+    @_retries_within_timeout
     def upload_model(
         self,
         package_dir: Path,
@@ -384,6 +402,7 @@ class VertexProvider(Provider):
     def _status(self, endpoint: Any) -> EndpointStatus:
         return mapping.endpoint_status(endpoint, self.settings.predict_base)
 
+    @_retries_within_timeout
     def create_endpoint(
         self,
         name: str,
@@ -460,6 +479,7 @@ class VertexProvider(Provider):
             )
             return sorted((self._status(e) for e in found), key=lambda s: s.name)
 
+    @_retries_within_timeout
     def deploy(
         self,
         endpoint: str,
@@ -615,6 +635,7 @@ class VertexProvider(Provider):
                 endpoint={"name": current.name, "labels": labels}, update_mask={"paths": ["labels"]}
             )
 
+    @_retries_within_timeout
     def set_traffic(
         self,
         endpoint: str,
@@ -660,6 +681,7 @@ class VertexProvider(Provider):
             dict(self._endpoint(endpoint).labels).get(mapping.PREVIOUS_LABEL)
         )
 
+    @_retries_within_timeout
     def undeploy(
         self,
         endpoint: str,
@@ -760,6 +782,7 @@ class VertexProvider(Provider):
                 until=until,
             )
 
+    @_retries_within_timeout
     def delete_endpoint(
         self,
         name: str,

@@ -5,7 +5,8 @@ emulator) they send anonymous requests there, and Cloud Storage goes to
 ``storage_endpoint``; otherwise they use Application Default Credentials and the
 regional ``{region}-aiplatform.googleapis.com``. Clients are built on first use,
 and every call retries throttling and transient errors up to the profile's
-``max_attempts`` (see :mod:`.retries`).
+``max_attempts``, and no later than the deadline of the operation that makes it
+(see :mod:`.retries`). Cloud Storage uploads keep google-cloud-storage's own retries.
 
 Cloud Monitoring is the exception: google-cloud-monitoring has gRPC transports
 only, so with ``monitoring_endpoint`` (the emulator's) it gets a plaintext
