@@ -194,6 +194,18 @@ def test_a_deploy_throttled_twice_within_its_timeout_succeeds_on_the_third_attem
     assert emu.calls("DeployModel") == deploys_before + 3
 
 
+def test_a_step_with_a_longer_timeout_keeps_the_operations_deadline():
+    from google.api_core.exceptions import TooManyRequests
+
+    def throttled() -> None:
+        raise TooManyRequests("busy")
+
+    started = time.monotonic()
+    with retries.deadline(0.5), retries.deadline(60), pytest.raises(retries.OutOfTime):
+        retries.policy(20)(throttled)()
+    assert time.monotonic() - started < 0.5 + ONE_REQUEST
+
+
 def test_without_a_timeout_an_operation_is_bounded_by_max_attempts_only(
     emu, make_provider, quick_backoff
 ):
