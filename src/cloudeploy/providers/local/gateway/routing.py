@@ -2,13 +2,14 @@
 
 A :class:`RoutingTable` is an immutable snapshot; the supervisor builds a new one
 and swaps it in with a single assignment, so a request sees either the old split
-or the new one, never a mix.
+or the new one, never a mix. Within a table, versions are picked by smooth
+weighted round-robin, so the observed split is the configured one over any
+hundred requests (not only on average, as with random picks).
 """
 
 from __future__ import annotations
 
 import itertools
-import random
 from dataclasses import dataclass, field
 
 
@@ -36,14 +37,25 @@ class RoutingTable:
     traffic: dict[str, int] = field(default_factory=dict)
     revision: int = 0
     _counter: itertools.count = field(default_factory=itertools.count, compare=False)
+    _credit: dict[str, int] = field(default_factory=dict, compare=False)
 
-    def pick_version(self, rng: random.Random | None = None) -> str | None:
-        """A version drawn with probability proportional to its traffic percent."""
+    def pick_version(self) -> str | None:
+        """The next version by smooth weighted round-robin (nginx's): over any 100
+        consecutive picks each version gets exactly its percent, interleaved rather
+        than in bursts. Versions without replicas are skipped (the rest share it).
+
+        Not thread-safe: the gateway routes on its one event-loop thread.
+        """
         weighted = [(v, p) for v, p in self.traffic.items() if p > 0 and self.replicas.get(v)]
         if not weighted:
             return None
-        versions, weights = zip(*weighted, strict=True)
-        return (rng or random).choices(versions, weights=weights, k=1)[0]
+        best = None
+        for version, percent in weighted:
+            self._credit[version] = self._credit.get(version, 0) + percent
+            if best is None or self._credit[version] > self._credit[best]:
+                best = version
+        self._credit[best] -= sum(p for _, p in weighted)
+        return best
 
     def pick_replica(self, version: str, exclude: tuple[Replica, ...] = ()) -> Replica | None:
         """The healthy replica of ``version`` with the fewest requests in flight
