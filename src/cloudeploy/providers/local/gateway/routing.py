@@ -2,14 +2,15 @@
 
 A :class:`RoutingTable` is an immutable snapshot; the supervisor builds a new one
 and swaps it in with a single assignment, so a request sees either the old split
-or the new one, never a mix. Within a table, versions are picked by smooth
-weighted round-robin, so the observed split is the configured one over any
-hundred requests (not only on average, as with random picks).
+or the new one, never a mix. Within a table, versions are dealt from a shuffled
+deck of 100 turns, so the served split is exact over every hundred requests
+yet in random order.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 from dataclasses import dataclass, field
 
 
@@ -37,25 +38,31 @@ class RoutingTable:
     traffic: dict[str, int] = field(default_factory=dict)
     revision: int = 0
     _counter: itertools.count = field(default_factory=itertools.count, compare=False)
-    _credit: dict[str, int] = field(default_factory=dict, compare=False)
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+    _deck: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def pick_version(self) -> str | None:
-        """The next version by smooth weighted round-robin (nginx's): over any 100
-        consecutive picks each version gets exactly its percent, interleaved rather
-        than in bursts. Versions without replicas are skipped (the rest share it).
+        """The next version, dealt from a shuffled deck of 100 picks.
+
+        The deck holds each version as many times as its percent, so every
+        aligned run of 100 picks follows the split exactly (random picks drift
+        by several points over a few hundred requests), while the shuffle keeps
+        the order random, so a periodic client pattern (every 10th request
+        different) cannot line up with a canary's turns. Versions without
+        replicas are skipped; the rest share their turns.
 
         Not thread-safe: the gateway routes on its one event-loop thread.
         """
-        weighted = [(v, p) for v, p in self.traffic.items() if p > 0 and self.replicas.get(v)]
-        if not weighted:
+        eligible = {v for v, p in self.traffic.items() if p > 0 and self.replicas.get(v)}
+        if not eligible:
             return None
-        best = None
-        for version, percent in weighted:
-            self._credit[version] = self._credit.get(version, 0) + percent
-            if best is None or self._credit[version] > self._credit[best]:
-                best = version
-        self._credit[best] -= sum(p for _, p in weighted)
-        return best
+        while True:
+            if not self._deck:
+                self._deck.extend(v for v in sorted(eligible) for _ in range(self.traffic[v]))
+                self.rng.shuffle(self._deck)
+            version = self._deck.pop()
+            if version in eligible:
+                return version
 
     def pick_replica(self, version: str, exclude: tuple[Replica, ...] = ()) -> Replica | None:
         """The healthy replica of ``version`` with the fewest requests in flight
