@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,13 @@ class MonitoringBackend:
     def spec_path(self, endpoint: str) -> Path:
         home = getattr(self.provider, "home", None) or os.environ.get("CLOUDEPLOY_HOME") or ".cloudeploy"
         return Path(home).resolve() / "monitoring" / (self.provider.name or "provider") / f"{endpoint}.json"
+
+    def fresh_capture_dir(self, endpoint: str, version: str) -> Path:
+        """An empty folder for ``version``'s captured records copied from the cloud (an earlier copy is dropped)."""
+        target = self.spec_path(endpoint).with_suffix("") / "capture" / version
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        return target
 
     def saved_spec(self, endpoint: str) -> MonitorSpec | None:
         """The spec ``configure`` saved for ``endpoint``, or None."""

@@ -26,6 +26,7 @@ fall back to orjson line by line, with the same counts.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -50,6 +51,20 @@ def capture_filename(pid: int, ts: float) -> str:
     """The capture file name for process ``pid`` and a record at epoch ``ts``."""
     hour = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y%m%d%H")
     return f"capture-{pid}-{hour}.jsonl"
+
+
+def write_capture(folder: Path, records: Iterable[dict[str, Any]]) -> None:
+    """Append ``records`` (each with its ``ts``) to ``folder``'s capture files, one per UTC hour.
+
+    How the cloud backends turn what a cloud captured into files this module reads.
+    """
+    pid = os.getpid()
+    by_file: dict[str, list[bytes]] = {}
+    for record in records:
+        by_file.setdefault(capture_filename(pid, record["ts"]), []).append(orjson.dumps(record) + b"\n")
+    for name, lines in by_file.items():
+        with (folder / name).open("ab") as handle:
+            handle.writelines(lines)
 
 
 def to_epoch(value: Any, *, what: str = "time") -> float | None:

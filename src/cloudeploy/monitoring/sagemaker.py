@@ -25,8 +25,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -75,7 +73,7 @@ class SageMakerMonitoring(MonitoringBackend):
 
     def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
         from cloudeploy.errors import ValidationError
-        from cloudeploy.monitoring.capture import capture_filename
+        from cloudeploy.monitoring.capture import write_capture
         from cloudeploy.providers.sagemaker.errors import translated
 
         with translated(f"reading the data capture settings of {endpoint}"):
@@ -84,9 +82,7 @@ class SageMakerMonitoring(MonitoringBackend):
             raise ValidationError(f"endpoint {endpoint} does not capture its requests",
                                   hint=f"cloudeploy monitor configure {endpoint} --provider sagemaker")
         features = [f["name"] for f in self.baseline(endpoint, version)["features"]]
-        target = self.spec_path(endpoint).with_suffix("") / "capture" / version
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
+        target = self.fresh_capture_dir(endpoint, version)
         bucket, root = _split_s3(f"{config['DestinationS3Uri'].rstrip('/')}/{endpoint}/{version}/")
         s3 = self.provider.clients.s3
         with translated(f"reading the captures of {endpoint}/{version}"):
@@ -94,11 +90,8 @@ class SageMakerMonitoring(MonitoringBackend):
                 for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                     for item in page.get("Contents", []):
                         text = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
-                        records = [r for r in (_record(line, features) for line in text.splitlines()) if r]
-                        if records:
-                            path = target / capture_filename(os.getpid(), records[0]["ts"])
-                            with path.open("a") as handle:
-                                handle.writelines(json.dumps({**r, "version": version}) + "\n" for r in records)
+                        records = (_record(line, features) for line in text.splitlines())
+                        write_capture(target, ({**r, "version": version} for r in records if r))
         return target
 
     # -- configure / publish --------------------------------------------------------

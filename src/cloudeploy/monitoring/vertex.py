@@ -24,9 +24,6 @@ format instead.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,22 +55,19 @@ class VertexMonitoring(MonitoringBackend):
 
     def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
         """``version``'s logged requests in ``[since, until)`` as capture files (one per hour)."""
-        from cloudeploy.monitoring.capture import capture_filename
+        from cloudeploy.monitoring.capture import write_capture
         from cloudeploy.providers.vertex.errors import translated
 
         table, deployed_id = self._request_log(endpoint, version)
         features = [f["name"] for f in self.baseline(endpoint, version)["features"]]
-        by_file: dict[str, list[str]] = defaultdict(list)
+        target = self.fresh_capture_dir(endpoint, version)
         with translated(f"reading the request-response log {table} of {endpoint}"):
-            for row in self.provider.clients.bigquery.list_rows(table):
-                record = _record(row, features, version) if row["deployed_model_id"] == deployed_id else None
-                if record and (since is None or record["ts"] >= since) and (until is None or record["ts"] < until):
-                    by_file[capture_filename(os.getpid(), record["ts"])].append(json.dumps(record) + "\n")
-        target = self.spec_path(endpoint).with_suffix("") / "capture" / version
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        for name, lines in by_file.items():
-            (target / name).write_text("".join(lines))
+            rows = self.provider.clients.bigquery.list_rows(table)
+            records = (_record(row, features, version) for row in rows if row["deployed_model_id"] == deployed_id)
+            write_capture(target, (
+                r for r in records
+                if r and (since is None or r["ts"] >= since) and (until is None or r["ts"] < until)
+            ))  # fmt: skip
         return target
 
     def _request_log(self, endpoint: str, version: str) -> tuple[str, str]:
