@@ -151,9 +151,10 @@ class RetryingClient:
 
         @functools.wraps(attribute)
         def call(*args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("retry", policy(self._max_attempts))
+            kwargs.setdefault("retry", policy(self._max_attempts))  # per call: reads the deadline now
             return attribute(*args, **kwargs)
 
+        setattr(self, name, call)  # wrapped once: predictions come through here too
         return call
 
 
