@@ -41,6 +41,24 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[str], None]
 
 
+#: Attempts per cloud API call by default (the first and 4 retries), and the most a profile may set.
+DEFAULT_MAX_ATTEMPTS = 5
+MAX_ATTEMPTS_LIMIT = 20
+
+
+def max_attempts_setting(profile: str, settings: Mapping[str, Any]) -> int:
+    """A cloud profile's ``max_attempts`` (default 5); ConfigError unless a whole number 1..20."""
+    from cloudeploy.errors import ConfigError
+
+    value = settings.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise ConfigError(
+            f"profile {profile!r}: max_attempts must be a whole number 1..{MAX_ATTEMPTS_LIMIT} "
+            f"(attempts per API call, 1: no retry), got {value!r}"
+        )
+    return value
+
+
 def no_progress(message: str) -> None:
     """The default progress callback: say nothing."""
 

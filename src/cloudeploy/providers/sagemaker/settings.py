@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudeploy.errors import ConfigError
+from cloudeploy.providers.base import DEFAULT_MAX_ATTEMPTS, max_attempts_setting
 
 REQUIRED = ("region", "bucket", "role_arn")
 KNOWN = frozenset(
@@ -38,10 +39,6 @@ KNOWN = frozenset(
         "max_attempts",
     }
 )
-#: Attempts per API call by default: the first and 4 retries (botocore's standard
-#: back-off waits up to 1, 2, 4, 8 s before them).
-DEFAULT_MAX_ATTEMPTS = 5
-MAX_ATTEMPTS_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -82,16 +79,7 @@ class SageMakerSettings:
             raise ConfigError(
                 f"profile {name!r}: subnets and security_group_ids go together (SageMaker's VpcConfig needs both)"
             )
-        max_attempts = settings.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
-        if (
-            isinstance(max_attempts, bool)
-            or not isinstance(max_attempts, int)
-            or not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT
-        ):
-            raise ConfigError(
-                f"profile {name!r}: max_attempts must be a whole number 1..{MAX_ATTEMPTS_LIMIT} "
-                f"(attempts per API call, 1: no retry), got {max_attempts!r}"
-            )
+        max_attempts = max_attempts_setting(name, settings)
         return cls(
             region=str(settings["region"]),
             bucket=bucket,

@@ -31,9 +31,6 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-#: Attempts per call by default: the first and 4 retries.
-DEFAULT_MAX_ATTEMPTS = 5
-MAX_ATTEMPTS_LIMIT = 20
 INITIAL_DELAY = 0.5
 MAX_DELAY = 8.0
 

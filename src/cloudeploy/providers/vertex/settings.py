@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudeploy.errors import ConfigError
-from cloudeploy.providers.vertex.retries import DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT
+from cloudeploy.providers.base import DEFAULT_MAX_ATTEMPTS, max_attempts_setting
 
 KNOWN_KEYS = frozenset(
     {
@@ -110,17 +110,8 @@ class VertexSettings:
             api_endpoint=settings.get("api_endpoint"),
             storage_endpoint=settings.get("storage_endpoint"),
             monitoring_endpoint=settings.get("monitoring_endpoint"),
-            max_attempts=_max_attempts(name, settings.get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
+            max_attempts=max_attempts_setting(name, settings),
             bigquery_endpoint=settings.get("bigquery_endpoint"),
             extra={k: v for k, v in settings.items() if k not in KNOWN_KEYS},
         )
 
-
-def _max_attempts(profile: str, value: Any) -> int:
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    if not (whole and 1 <= value <= MAX_ATTEMPTS_LIMIT):
-        raise ConfigError(
-            f"profile {profile!r}: max_attempts must be a whole number 1..{MAX_ATTEMPTS_LIMIT} "
-            f"(attempts per API call, 1: no retry), got {value!r}"
-        )
-    return value
