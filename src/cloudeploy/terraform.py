@@ -44,15 +44,15 @@ PROVIDER_OUTPUT = "cloudeploy_provider"
 #: File names looked for, in order, when the source is a directory.
 OUTPUT_FILENAMES = ("terraform-outputs.json", "outputs.json")
 
-_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/\S+$")
-_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/\S+\Z")
+_URL = re.compile(r"^https?://[^/\s]+(/\S*)?\Z")
 #: Emulator keys that name a gRPC target (``host:port``), not a URL.
 _HOST_PORT_SETTINGS = frozenset({"monitoring_endpoint"})
-_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}\Z")
 _AWS_ARN = r"^arn:aws[a-z-]*:"
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+\Z")
 
 
 @dataclass(frozen=True)
@@ -79,21 +79,21 @@ VERTEX_OUTPUTS: tuple[Output, ...] = (
         "project",
         setting="project",
         required=True,
-        pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+        pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\Z",
         means="a Google Cloud project id",
     ),
     Output(
         "region",
         setting="region",
         required=True,
-        pattern=r"^[a-z]+-[a-z]+[0-9]+$",
+        pattern=r"^[a-z]+-[a-z]+[0-9]+\Z",
         means="a Google Cloud region such as europe-west4",
     ),
     Output(
         "staging_bucket",
         setting="staging_bucket",
         required=True,
-        pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/\S*)?$",
+        pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/\S*)?\Z",
         means="gs://BUCKET[/PREFIX]",
     ),
     Output(
@@ -113,13 +113,13 @@ VERTEX_OUTPUTS: tuple[Output, ...] = (
     Output(
         "network",
         setting="network",
-        pattern=r"^projects/[^/]+/global/networks/[^/]+$",
+        pattern=r"^projects/[^/]+/global/networks/[^/]+\Z",
         means="projects/NUMBER/global/networks/NAME",
     ),
     Output(
         "encryption_key",
         setting="encryption_key",
-        pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+        pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+\Z",
         means="a Cloud KMS key name projects/P/locations/L/keyRings/R/cryptoKeys/K",
     ),
     Output(
@@ -133,14 +133,14 @@ VERTEX_OUTPUTS: tuple[Output, ...] = (
         "notification_channels",
         kind="list",
         setting="notification_channels",
-        pattern=r"^projects/[^/]+/notificationChannels/[^/]+$",
+        pattern=r"^projects/[^/]+/notificationChannels/[^/]+\Z",
         means="channel names projects/P/notificationChannels/ID",
     ),
     Output("deployer_service_account", pattern=_EMAIL.pattern, means="a service account email"),
     Output(
         "endpoints",
         kind="map",
-        pattern=r"^projects/[^/]+/locations/[^/]+/endpoints/[^/]+$",
+        pattern=r"^projects/[^/]+/locations/[^/]+/endpoints/[^/]+\Z",
         means="endpoint resource names projects/P/locations/L/endpoints/ID",
     ),
 )
@@ -151,20 +151,20 @@ SAGEMAKER_OUTPUTS: tuple[Output, ...] = (
         "region",
         setting="region",
         required=True,
-        pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$",
+        pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+\Z",
         means="an AWS region such as eu-west-1",
     ),
     Output(
         "bucket",
         setting="bucket",
         required=True,
-        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z",
         means="an S3 bucket name",
     ),
     Output(
         "prefix",
         setting="prefix",
-        pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$",
+        pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\Z",
         means="a key prefix without leading or trailing slash",
     ),
     Output(
@@ -188,13 +188,13 @@ SAGEMAKER_OUTPUTS: tuple[Output, ...] = (
         means="an image URI such as ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG",
     ),
     Output(
-        "subnets", kind="list", setting="subnets", pattern=r"^subnet-[0-9a-f]+$", means="subnet ids"
+        "subnets", kind="list", setting="subnets", pattern=r"^subnet-[0-9a-f]+\Z", means="subnet ids"
     ),
     Output(
         "security_group_ids",
         kind="list",
         setting="security_group_ids",
-        pattern=r"^sg-[0-9a-f]+$",
+        pattern=r"^sg-[0-9a-f]+\Z",
         means="security group ids",
     ),
     Output(

@@ -42,7 +42,7 @@ from cloudeploy.monitoring.histogram import HistogramSet
 logger = logging.getLogger("cloudeploy.monitoring.capture")
 
 CAPTURE_GLOB = "capture-*.jsonl"
-CAPTURE_NAME = re.compile(r"^capture-(?P<pid>\d+)-(?P<hour>\d{10})\.jsonl$")
+CAPTURE_NAME = re.compile(r"^capture-(?P<pid>\d+)-(?P<hour>\d{10})\.jsonl\Z")
 #: Bytes read at a time; memory stays bounded by a few blocks whatever the file size.
 BLOCK_BYTES = 16 << 20
 

@@ -36,7 +36,7 @@ from cloudeploy.packaging.versions import check_sklearn_version, framework_versi
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 SUPPORTED_SUFFIXES = PICKLE_SUFFIXES + (".skops", ".onnx")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 SchemaLike = InputSchema | Sequence[str] | Mapping[str, str] | None
 

@@ -61,8 +61,8 @@ from cloudeploy.types import (
     normalize_version,
 )
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$|^[a-z]$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z")
+ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]\Z|^[a-z]\Z")
 DEFAULT_TIMEOUT_S = 180.0
 
 

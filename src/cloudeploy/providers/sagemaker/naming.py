@@ -16,7 +16,7 @@ from typing import Any
 
 from cloudeploy.errors import ValidationError
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}\Z")
 MANAGED_TAG = {"Key": "cloudeploy-managed", "Value": "true"}
 
 

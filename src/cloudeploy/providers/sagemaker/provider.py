@@ -413,7 +413,7 @@ class SageMakerProvider(Provider):
         self._delete_old_configs(endpoint, keep=config_name)
 
     def _delete_old_configs(self, endpoint: str, keep: str | None) -> None:
-        pattern = re.compile(rf"^{re.escape(endpoint[:52])}-[0-9a-f]{{10}}$")
+        pattern = re.compile(rf"^{re.escape(endpoint[:52])}-[0-9a-f]{{10}}\Z")
         sm = self.clients.sagemaker
         with translated(f"deleting old configs of {endpoint}"):
             for page in sm.get_paginator("list_endpoint_configs").paginate(

@@ -28,7 +28,7 @@ DIGEST = "cloudeploy-digest"
 ALIASES = "cloudeploy-aliases"
 FRAMEWORK = "cloudeploy-framework"
 FRAMEWORK_VERSION = "cloudeploy-framework-version"
-ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,62}$")
+ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,62}\Z")
 
 
 def tarball(package_dir: Path) -> bytes:

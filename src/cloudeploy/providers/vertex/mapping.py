@@ -35,9 +35,9 @@ DEFAULT_MACHINE_TYPE = "n1-standard-2"
 CPU_METRIC = "aiplatform.googleapis.com/prediction/online/cpu/utilization"
 REQUESTS_METRIC = "aiplatform.googleapis.com/prediction/online/request_count"
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
-_SPLIT_RE = re.compile(r"^v([1-9][0-9]*)-([0-9]{1,3})$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
+_ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]\Z")
+_SPLIT_RE = re.compile(r"^v([1-9][0-9]*)-([0-9]{1,3})\Z")
 
 
 def check_name(name: str, what: str) -> str:
