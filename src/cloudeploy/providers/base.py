@@ -76,9 +76,32 @@ class Prediction:
         return {"predictions": self.predictions, "version": self.version, "model": self.model}
 
 
+#: The most prediction values a VersionMetrics carries (a bounded sample for regressors).
+MAX_PREDICTION_VALUES = 10_000
+
+
 @dataclass(frozen=True)
 class VersionMetrics:
-    """Serving metrics of one version over a time window, for promotion gates."""
+    """Serving metrics of one version over a time window, for promotion gates.
+
+    Error classes (the same on every provider):
+
+    - ``input_errors``: 4xx answers, the request failed the server's own checks
+      (payload, schema, size) before the model saw it;
+    - ``model_errors``: 5xx-class answers, anything the model raised on valid
+      input, non-finite or miscounted output, a crashed replica or container,
+      500s from the serving process;
+    - ``timeouts``: requests that timed out (gateway 504, service timeout).
+
+    ``errors`` is their sum (kept for callers that read one number). A field a
+    provider cannot fill stays ``None``/0, and the gate that needs it reports
+    "cannot judge" where docs/rollout.md ("what the gates see") says so.
+    ``prediction_counts`` (classifiers: label as str -> answers) and
+    ``prediction_values`` (regressors: a bounded sample, at most
+    :data:`MAX_PREDICTION_VALUES` values) describe the version's live outputs in
+    the window, for the prediction-shift gate. ``non_finite`` counts answers whose
+    predictions held NaN/inf; they are also in ``model_errors``.
+    """
 
     version: str
     requests: int
@@ -86,10 +109,29 @@ class VersionMetrics:
     p99_ms: float | None
     window_start: float
     window_end: float
+    input_errors: int = 0
+    model_errors: int = 0
+    timeouts: int = 0
+    p50_ms: float | None = None
+    non_finite: int = 0
+    prediction_counts: Mapping[str, int] | None = None
+    prediction_values: tuple[float, ...] | None = None
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def input_error_rate(self) -> float:
+        return self.input_errors / self.requests if self.requests else 0.0
+
+    @property
+    def model_error_rate(self) -> float:
+        return self.model_errors / self.requests if self.requests else 0.0
+
+    @property
+    def timeout_rate(self) -> float:
+        return self.timeouts / self.requests if self.requests else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,7 +139,17 @@ class VersionMetrics:
             "requests": self.requests,
             "errors": self.errors,
             "error_rate": self.error_rate,
+            "input_errors": self.input_errors,
+            "input_error_rate": self.input_error_rate,
+            "model_errors": self.model_errors,
+            "model_error_rate": self.model_error_rate,
+            "timeouts": self.timeouts,
+            "timeout_rate": self.timeout_rate,
+            "non_finite": self.non_finite,
+            "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
+            "prediction_counts": dict(self.prediction_counts) if self.prediction_counts is not None else None,
+            "prediction_values": list(self.prediction_values) if self.prediction_values is not None else None,
             "window_start": self.window_start,
             "window_end": self.window_end,
         }
@@ -279,7 +331,12 @@ class Provider(ABC):
     def version_metrics(
         self, endpoint: str, version: str, *, since: float, until: float | None = None
     ) -> VersionMetrics:
-        """Requests, errors and p99 latency of ``version`` in ``[since, until]``."""
+        """Serving metrics of ``version`` in ``[since, until]`` (see :class:`VersionMetrics`).
+
+        Fills what the provider can see: requests, the error classes, latency
+        p50/p99, non-finite answers and the live prediction distribution; what
+        it cannot see stays ``None``/0 (documented in docs/rollout.md).
+        """
         raise CloudeployError(f"the {self.name} provider does not report per-version metrics")
 
     # -- helpers for implementations -----------------------------------------
