@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudeploy.errors import SchemaMismatchError, ValidationError
+from cloudeploy.instances import json_ready
 from cloudeploy.providers import get_provider
 from cloudeploy.providers.base import Prediction, ProgressCallback, Provider, no_progress
 from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
@@ -188,13 +189,13 @@ def _describe(schema: dict) -> str:
 
 
 def _as_instances(instances: Any) -> list[Any]:
-    """Accept lists, NumPy arrays and DataFrames; send JSON-ready rows."""
+    """Accept lists, NumPy arrays and DataFrames; send JSON-ready rows (missing values as null)."""
     if hasattr(instances, "to_dict") and hasattr(instances, "columns"):
-        return instances.to_dict(orient="records")
+        return json_ready(instances.to_dict(orient="records"))
     if hasattr(instances, "tolist"):
-        return instances.tolist()
+        return json_ready(instances.tolist())
     if isinstance(instances, (list, tuple)):
-        return list(instances)
+        return json_ready(instances)
     raise ValidationError(f"instances must be a list, an array or a DataFrame, got {type(instances).__name__}")
 
 

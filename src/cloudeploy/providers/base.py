@@ -65,15 +65,26 @@ def no_progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predictions for a list of instances and the version that served them."""
+    """Predictions for a list of instances and the version that served them.
+
+    ``request_id`` is the id the serving side answered with (``X-Request-Id`` on
+    the local provider; the service's request id on the clouds), the key that
+    ``monitor evaluate`` joins ground truth on; empty when the provider has none.
+    """
 
     predictions: list[Any]
     version: str
     model: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    request_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"predictions": self.predictions, "version": self.version, "model": self.model}
+        return {
+            "predictions": self.predictions,
+            "version": self.version,
+            "model": self.model,
+            "request_id": self.request_id,
+        }
 
 
 #: The most prediction values a VersionMetrics carries (a bounded sample for regressors).

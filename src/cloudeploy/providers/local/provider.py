@@ -636,6 +636,7 @@ def _prediction(endpoint: str, answer: httpx.Response) -> Prediction:
         version=answer.headers.get("x-cloudeploy-version") or data.get("modelVersionId", ""),
         model=answer.headers.get("x-cloudeploy-model", ""),
         raw=data,
+        request_id=answer.headers.get("x-request-id", ""),
     )
 
 

@@ -609,6 +609,7 @@ class SageMakerProvider(Provider):
             version=answer.get("InvokedProductionVariant", version or ""),
             model=data.get("model", "") if isinstance(data, dict) else "",
             raw=data if isinstance(data, dict) else {"predictions": data},
+            request_id=answer.get("ResponseMetadata", {}).get("RequestId", ""),
         )
 
     def delete_endpoint(
