@@ -91,7 +91,7 @@ def test_run_json_lets_anyone_recompute_every_score(provider, monkeypatch):
     window = f"{time.time() - start:.3f}s"
     answer = CliRunner().invoke(cli, ["monitor", "run", ENDPOINT, "--provider", "local", "--window", window,
                                        "--no-alert", "--output", "json"])
-    assert answer.exit_code == 4, answer.output
+    assert answer.exit_code == 8, answer.output
     document = json.loads(answer.output)
     assert sorted(document["breached"]) == SHIFTED_NAMES
     for feature in document["features"]:

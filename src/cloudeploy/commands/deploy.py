@@ -15,7 +15,7 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
               help="Percent for this version (default: 100 for the first version, else 0).")
 @click.option("--min-replicas", type=int, default=1, show_default=True)
 @click.option("--max-replicas", type=int, default=None, help="Default: --min-replicas (no autoscaling).")
-@click.option("--target", type=float, default=None, help="Autoscaling target (CPU %% or requests in flight).")
+@click.option("--target", type=float, default=None, help="Autoscaling target (CPU % or requests in flight).")
 @click.option("--scale-on", type=click.Choice(["cpu", "requests"]), default="cpu", show_default=True)
 @click.option("--machine-type", default=None, help="Machine/instance type (cloud providers).")
 @click.option("--alias", "aliases", multiple=True, help="Alias for this version (repeatable).")

@@ -15,7 +15,7 @@ import click
 
 from cloudeploy.commands._output import emit, output_option, provider_options
 
-EXIT_BREACHED = 4
+EXIT_BREACHED = 8  # not an error: the data breached a threshold (README, "Exit codes")
 
 
 def _thresholds(items, option):
@@ -104,7 +104,7 @@ def configure(endpoint, skew, drift, default_threshold, window, interval, sample
 @provider_options
 @output_option
 def run(endpoint, window, kind, version, capture, webhook, no_alert, no_publish, provider, profile, output):
-    """Score ENDPOINT's captured traffic; exit 4 when a threshold is breached."""
+    """Score ENDPOINT's captured traffic; exit 8 when a threshold is breached."""
     result = _run(endpoint, window, kind, version, capture, provider, profile, webhook=webhook,
                   alert=not no_alert, publish=not no_publish)
     emit(output, result.to_dict(), _render_run)
