@@ -20,9 +20,6 @@ The baseline comes from the version's ``model.tar.gz`` (its ``cloudeploy.json``)
 
 from __future__ import annotations
 
-import base64
-import csv
-import datetime as dt
 import io
 import json
 import tarfile
@@ -32,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import OperationFailed
 from cloudeploy.monitoring.backend import MonitoringBackend, require_baseline
+from cloudeploy.providers.sagemaker import capture as capture_format
 
 if TYPE_CHECKING:
     from cloudeploy.monitoring.result import MonitoringResult
@@ -39,11 +37,6 @@ if TYPE_CHECKING:
 
 NAMESPACE = "cloudeploy/Monitoring"
 CONFIGURE_TIMEOUT = 600.0
-
-
-def _split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
 
 
 class SageMakerMonitoring(MonitoringBackend):
@@ -55,7 +48,7 @@ class SageMakerMonitoring(MonitoringBackend):
 
         model = self.provider.get_endpoint(endpoint).model
         uri = self.provider.get_model_version(model, version).uri
-        bucket, key = _split_s3(uri)
+        bucket, key = capture_format.split_s3(uri)
         with translated(f"reading the package {uri}"):
             body = self.provider.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
@@ -83,10 +76,10 @@ class SageMakerMonitoring(MonitoringBackend):
                                   hint=f"cloudeploy monitor configure {endpoint} --provider sagemaker")
         features = [f["name"] for f in self.baseline(endpoint, version)["features"]]
         target = self.fresh_capture_dir(endpoint, version)
-        bucket, root = _split_s3(f"{config['DestinationS3Uri'].rstrip('/')}/{endpoint}/{version}/")
+        bucket, root = capture_format.split_s3(f"{config['DestinationS3Uri'].rstrip('/')}/{endpoint}/{version}/")
         s3 = self.provider.clients.s3
         with translated(f"reading the captures of {endpoint}/{version}"):
-            for prefix in _hour_prefixes(root, since, until):
+            for prefix in capture_format.hour_prefixes(root, since, until):
                 for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                     for item in page.get("Contents", []):
                         text = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
@@ -240,51 +233,12 @@ def _dimensions(endpoint: str, version: str, feature: str) -> list[dict[str, str
             {"Name": "Feature", "Value": feature}]
 
 
-def _hour_prefixes(root: str, since: float | None, until: float | None) -> list[str]:
-    """``root/yyyy/mm/dd/hh/`` for every hour of the window (all of ``root`` without one)."""
-    if since is None or until is None:
-        return [root]
-    hour = dt.datetime.fromtimestamp(since, dt.UTC).replace(minute=0, second=0, microsecond=0)
-    end = dt.datetime.fromtimestamp(until, dt.UTC)
-    prefixes = []
-    while hour <= end:
-        prefixes.append(f"{root}{hour:%Y/%m/%d/%H}/")
-        hour += dt.timedelta(hours=1)
-    return prefixes
-
-
-def _decode(part: dict[str, Any]) -> Any:
-    data, encoding = part.get("data", ""), part.get("encoding", "")
-    if encoding == "BASE64":
-        data = base64.b64decode(data).decode()
-    if encoding == "CSV" or "csv" in part.get("observedContentType", ""):
-        return [[float(v) if _is_number(v) else v for v in row] for row in csv.reader(io.StringIO(data))]
-    return json.loads(data)
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _record(line: str, features: list[str]) -> dict[str, Any] | None:
     """One SageMaker capture event as a cloudeploy capture record (None when unreadable)."""
-    try:
-        event = json.loads(line)
-        capture = event["captureData"]
-        request = _decode(capture["endpointInput"])
-        response = _decode(capture["endpointOutput"]) if "endpointOutput" in capture else {}
-        meta = event["eventMetadata"]
-        ts = dt.datetime.fromisoformat(meta["inferenceTime"].replace("Z", "+00:00")).timestamp()
-    except (KeyError, ValueError, TypeError):
+    event = capture_format.parse_event(line)
+    if event is None or not isinstance(event.instances, list):
         return None
-    instances = request.get("instances") if isinstance(request, dict) else request
-    predictions = response.get("predictions") if isinstance(response, dict) else response
-    if not isinstance(instances, list):
-        return None
-    rows = [[row.get(name) for name in features] if isinstance(row, dict) else row for row in instances]
-    return {"ts": ts, "request_id": meta.get("inferenceId") or meta.get("eventId"), "features": features,
+    predictions = event.predictions
+    rows = [[row.get(name) for name in features] if isinstance(row, dict) else row for row in event.instances]
+    return {"ts": event.ts, "request_id": event.request_id, "features": features,
             "instances": rows, "predictions": predictions if isinstance(predictions, list) else []}

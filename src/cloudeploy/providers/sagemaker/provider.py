@@ -72,6 +72,7 @@ class SageMakerProvider(Provider):
         self.clients = Clients(self.settings)
         self.registry = Registry(self.clients)
         self.records = EndpointRecords(self.clients)
+        self._capture_reader = None  # a CaptureReader, made on first version_metrics
 
     # -- registry -------------------------------------------------------------
 
@@ -654,44 +655,22 @@ class SageMakerProvider(Provider):
     def version_metrics(
         self, endpoint: str, version: str, *, since: float, until: float | None = None
     ) -> VersionMetrics:
-        """Sums of Invocations and 4XX/5XX errors, and p99 ModelLatency, from CloudWatch."""
-        import datetime as dt
+        """The variant's CloudWatch invocation metrics and captured answers (see ``metrics``)."""
+        from cloudeploy.providers.sagemaker import metrics
+        from cloudeploy.providers.sagemaker.capture import CaptureReader
 
         label = normalize_version(version)
         until = time.time() if until is None else until
-        start = dt.datetime.fromtimestamp(since, dt.UTC)
-        # CloudWatch takes whole seconds and an exclusive end: round the end up.
-        end = dt.datetime.fromtimestamp(math.ceil(max(until, since + 1)) + 1, dt.UTC)
-        period = max(60, int(math.ceil((end - start).total_seconds() / 60)) * 60)
-        dimensions = [
-            {"Name": "EndpointName", "Value": endpoint},
-            {"Name": "VariantName", "Value": label},
-        ]
-        cloudwatch = self.clients.cloudwatch
-
-        def total(metric: str) -> float:
-            points = cloudwatch.get_metric_statistics(
-                Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dimensions,
-                StartTime=start, EndTime=end, Period=period, Statistics=["Sum"],
-            )["Datapoints"]  # fmt: skip
-            return sum(p.get("Sum", 0.0) for p in points)
-
         with translated(f"reading metrics of {endpoint}/{label}"):
-            requests = int(total("Invocations"))
-            errors = int(total("Invocation4XXErrors") + total("Invocation5XXErrors"))
-            latency = cloudwatch.get_metric_statistics(
-                Namespace="AWS/SageMaker", MetricName="ModelLatency", Dimensions=dimensions,
-                StartTime=start, EndTime=end, Period=period, ExtendedStatistics=["p99"],
-            )["Datapoints"]  # fmt: skip
-        p99_values = [p.get("ExtendedStatistics", {}).get("p99") for p in latency]
-        p99_values = [v for v in p99_values if v is not None]
-        return VersionMetrics(
-            version=label,
-            requests=requests,
-            errors=errors,
-            p99_ms=max(p99_values) / 1000.0
-            if p99_values
-            else None,  # ModelLatency is in microseconds
-            window_start=since,
-            window_end=until,
-        )
+            description = self._describe(endpoint)
+            config = self._config((description or {}).get("EndpointConfigName")) or {}
+            capture = config.get("DataCaptureConfig") or {}
+            reader = None
+            if capture.get("EnableCapture", True) and capture.get("DestinationS3Uri"):
+                if self._capture_reader is None:
+                    self._capture_reader = CaptureReader(self.clients.s3)
+                reader = (self._capture_reader, capture["DestinationS3Uri"])
+            return metrics.version_metrics(
+                self.clients.cloudwatch, endpoint=endpoint, variant=label, since=since,
+                until=until, capture=reader,
+            )  # fmt: skip

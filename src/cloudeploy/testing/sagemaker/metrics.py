@@ -1,10 +1,20 @@
 """CloudWatch metrics for invocations, and evaluating the alarms that watch them.
 
 Each invocation records, in namespace ``AWS/SageMaker`` with dimensions
-``EndpointName`` and ``VariantName``: ``Invocations`` (1),
-``Invocation4XXErrors`` / ``Invocation5XXErrors`` (0 or 1) and ``ModelLatency``
-(microseconds). :func:`alarms_in_alarm` evaluates the rollback alarms of a
-guarded update on these (see ``alarms``), so that it rolls back on real data.
+``EndpointName`` and ``VariantName``, what the service documents for endpoint
+invocations:
+
+- ``Invocations``: 1;
+- ``Invocation4XXErrors`` / ``Invocation5XXErrors``: 1 when the *container*
+  answered 4xx / 5xx, else 0 (the caller saw a ``ModelError`` either way);
+- ``InvocationModelErrors``: 1 for any invocation without a 2xx from the
+  container: 4xx/5xx, but also a broken connection or a timeout, which have no
+  container status (``status=0``) and so count in neither of the two above;
+- ``ModelLatency`` and ``OverheadLatency``: microseconds, the time spent
+  waiting for the container and the rest of the call.
+
+:func:`alarms_in_alarm` evaluates the rollback alarms of a guarded update on
+these (see ``alarms``), so that it rolls back on real data.
 """
 
 from __future__ import annotations
@@ -18,8 +28,16 @@ NAMESPACE = "AWS/SageMaker"
 
 
 def record_invocation(
-    account: str, region: str, endpoint: str, variant: str, *, status: int, latency_us: float
+    account: str,
+    region: str,
+    endpoint: str,
+    variant: str,
+    *,
+    status: int,
+    latency_us: float,
+    overhead_us: float = 0.0,
 ) -> None:
+    """One InvokeEndpoint call; ``status`` is the container's HTTP status, 0 when it gave none."""
     dimensions = [
         {"Name": "EndpointName", "Value": endpoint},
         {"Name": "VariantName", "Value": variant},
@@ -29,8 +47,10 @@ def record_invocation(
     values = {
         "Invocations": (1.0, "None"),
         "Invocation4XXErrors": (1.0 if 400 <= status < 500 else 0.0, "None"),
-        "Invocation5XXErrors": (1.0 if status >= 500 else 0.0, "None"),
+        "Invocation5XXErrors": (1.0 if 500 <= status < 600 else 0.0, "None"),
+        "InvocationModelErrors": (0.0 if 200 <= status < 300 else 1.0, "None"),
         "ModelLatency": (float(latency_us), "Microseconds"),
+        "OverheadLatency": (max(0.0, float(overhead_us)), "Microseconds"),
     }
     backends.cloudwatch(account, region).put_metric_data(
         NAMESPACE,

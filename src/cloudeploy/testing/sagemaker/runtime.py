@@ -2,9 +2,12 @@
 
 Picks the variant by the endpoint's weights (or ``TargetVariant``), forwards the
 body to that variant's ``cloudeploy serve`` process, records CloudWatch metrics
-and, when enabled, a data-capture record. Errors have the service's shapes:
-``ValidationError`` for an unknown or not-ready endpoint, ``ModelError`` (424)
-carrying the container's status and message for a 4xx/5xx from the model.
+(see ``metrics``) and, when enabled, a data-capture record of an answered call.
+Errors have the service's shapes: ``ValidationError`` for an unknown or
+not-ready endpoint; ``ModelError`` (424) carrying the container's status and
+message for a 4xx/5xx from the container, and status 0 with the service's
+message when the container gave no answer (timed out, connection refused or
+reset: a crashed model server).
 """
 
 from __future__ import annotations
@@ -39,21 +42,33 @@ def invoke_endpoint(self):
         raise RuntimeValidationError(str(error)) from None
     log_stream = f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{name}"
     started = time.perf_counter()
+    container_started = started
     try:
         if server is None or not server.running:
             raise httpx.ConnectError("the model server is not running")
+        container_started = time.perf_counter()
         answer = server.invoke(body, content_type, accept)
         status, answer_body = answer.status_code, answer.content
         answer_type = answer.headers.get("content-type", "application/json")
+    except httpx.TimeoutException:
+        # No container status: counted in InvocationModelErrors only, as the service does.
+        status, answer_type = 0, "text/plain"
+        answer_body = (
+            b"Your invocation timed out while waiting for a response from container primary. "
+            b"Review the latency metrics for each container in Amazon CloudWatch, resolve the "
+            b"issue, and try again."
+        )
     except httpx.HTTPError as error:
-        status, answer_body, answer_type = 500, str(error).encode(), "text/plain"
-    latency_us = (time.perf_counter() - started) * 1e6
-    metrics.record_invocation(
-        account, region, name, variant.name, status=status, latency_us=latency_us
-    )
-    if status >= 400:
+        status, answer_type = 0, "text/plain"
+        answer_body = f"The container primary did not answer: {error}".encode()
+    model_us = (time.perf_counter() - container_started) * 1e6
+    if not 200 <= status < 300:
+        metrics.record_invocation(
+            account, region, name, variant.name, status=status, latency_us=model_us,
+            overhead_us=(time.perf_counter() - started) * 1e6 - model_us,
+        )  # fmt: skip
         text = answer_body.decode(errors="replace")
-        kind = "client" if status < 500 else "server"
+        kind = "client" if 400 <= status < 500 else "server"
         raise ModelError(
             f'Received {kind} error ({status}) from primary with message "{text}". '
             f"See {log_stream} in account {account} for more information.",
@@ -70,6 +85,10 @@ def invoke_endpoint(self):
         response=(answer_body, answer_type),
         inference_id=headers.get("x-amzn-sagemaker-inference-id"),
     )
+    metrics.record_invocation(
+        account, region, name, variant.name, status=status, latency_us=model_us,
+        overhead_us=(time.perf_counter() - started) * 1e6 - model_us,
+    )  # fmt: skip
     response_headers = {
         "Content-Type": answer_type,
         "x-Amzn-Invoked-Production-Variant": variant.name,
@@ -79,3 +98,4 @@ def invoke_endpoint(self):
             "x-amzn-sagemaker-custom-attributes"
         ]
     return 200, response_headers, answer_body
+
