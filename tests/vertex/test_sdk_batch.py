@@ -34,7 +34,7 @@ def write(name: str, text: str) -> str:
 def output_rows(job) -> list[dict]:
     rows = []
     for blob in job.iter_outputs():
-        if blob.name.rsplit("/", 1)[-1].startswith("predictions"):
+        if blob.name.rsplit("/", 1)[-1].startswith("prediction.results-"):
             rows += [json.loads(line) for line in blob.download_as_text().splitlines() if line]
     return rows
 

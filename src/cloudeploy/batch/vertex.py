@@ -3,7 +3,7 @@
 The input is staged (checked row by row, see :mod:`cloudeploy.batch.staging`)
 as JSON Lines parts of feature arrays under
 ``<staging_bucket>/batch/<job-id>/input/``; the job writes
-``predictions_*.jsonl`` objects of ``{"instance": [...], "prediction": ...}``
+``prediction.results-*`` objects of ``{"instance": [...], "prediction": ...}``
 under ``<staging_bucket>/batch/<job-id>/output/``. Vertex AI does not promise
 to keep the input order, so each prediction is matched back to its row by the
 instance it echoes (rows with equal features get equal predictions), and the
@@ -33,6 +33,9 @@ from cloudeploy.errors import NotFoundError, OperationFailed
 from cloudeploy.providers.base import ProgressCallback, no_progress
 
 DEFAULT_MACHINE_TYPE = "n1-standard-2"
+#: Result shards of a batch job: ``prediction.results-NNNNN-of-MMMMM`` for custom models
+#: (``predictions_N.jsonl`` is the AutoML naming).
+RESULT_FILE_PREFIXES = ("prediction.results-", "predictions_")
 JOB_LABEL = "cloudeploy-batch-job"
 # google.cloud.aiplatform.v1.JobState
 _STATES = {1: "pending", 2: "pending", 3: "running", 4: "succeeded", 5: "failed", 6: "running", 7: "failed",
@@ -73,7 +76,7 @@ class VertexBatchJob(CloudBatchJob):
         if found != len(staged_features):
             raise OperationFailed(
                 f"the batch prediction job returned {found} of {len(staged_features)} predictions for part {index}",
-                hint="see the job's errors_*.jsonl files in its output directory",
+                hint="see the job's prediction.errors_stats-* files in its output directory",
             )
         return predictions
 
@@ -82,7 +85,7 @@ class VertexBatchJob(CloudBatchJob):
         return [json.loads(line) for line in lines if line]
 
     def _outputs(self) -> list[dict[str, Any]]:
-        """Every ``predictions_*`` record of the job's output directory (read once, cached)."""
+        """Every result record (``prediction.results-*``) of the job's output directory (read once, cached)."""
         cached = getattr(self, "_cached_outputs", None)
         if cached is not None:
             return cached
@@ -93,7 +96,7 @@ class VertexBatchJob(CloudBatchJob):
         records = []
         with translated(f"reading predictions under {directory}"):
             for blob in self.backend.clients.storage.list_blobs(bucket_name, prefix=prefix.rstrip("/") + "/"):
-                if blob.name.rsplit("/", 1)[-1].startswith("predictions_"):
+                if blob.name.rsplit("/", 1)[-1].startswith(RESULT_FILE_PREFIXES):
                     records += [json.loads(line) for line in blob.download_as_text().splitlines() if line]
         self._cached_outputs = records
         return records

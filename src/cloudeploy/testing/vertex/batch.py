@@ -3,10 +3,21 @@
 A job is created PENDING. The next GET reads the input (JSON Lines or CSV with a
 header, from Cloud Storage) and fails the job if it cannot, or starts a model
 server and goes RUNNING. The first GET after the server is healthy scores every
-instance through it, writes ``predictions_00001.<fmt>`` (and ``errors_00001.<fmt>``
-for rows the model refused) under
-``<outputUriPrefix>/prediction-<model>-<timestamp>/`` and ends SUCCEEDED, or
-FAILED when no row could be scored. ``cancel`` goes CANCELLING, then CANCELLED.
+instance through it and writes, under
+``<outputUriPrefix>/prediction-<model>-<timestamp>/``, the files a custom-model
+job writes: ``prediction.results-00000-of-00001`` (one ``{"instance",
+"prediction"}`` per scored row) and ``prediction.errors_stats-00000-of-00001``
+(one ``{"instance", "error": {"code", "message"}}`` per refused row; empty when
+none was). It ends SUCCEEDED, or FAILED when no row could be scored. ``cancel``
+goes CANCELLING, then CANCELLED.
+
+Create requires ``dedicatedResources`` with a supported machine type (the models
+the emulator serves support dedicated resources only, and ``MachineSpec`` says the
+type is required for a BatchPredictionJob). Delete is allowed on a job that has
+ended (the reference: "Can only be called on jobs that already finished") and
+returns an operation named ``projects/P/locations/L/operations/ID``: the v1
+Operations API has no ``batchPredictionJobs/*/operations/*`` path, so that is the
+name a client can poll.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from cloudeploy.testing.vertex._wire import (
     now,
     precondition,
 )
+from cloudeploy.testing.vertex.machine_types import check_machine_type
 from cloudeploy.testing.vertex.models import ModelStore, Version
 from cloudeploy.testing.vertex.operations import Operation, OperationStore
 from cloudeploy.testing.vertex.runner import ModelServer
@@ -40,6 +52,9 @@ TERMINAL = {SUCCEEDED, FAILED, CANCELLED}
 FORMATS = ("jsonl", "csv")
 #: Instances per request to the model server.
 CHUNK = 1000
+#: Output file names of a custom-model job (one shard each), as the service writes them.
+RESULTS_FILE = "prediction.results-00000-of-00001"
+ERRORS_FILE = "prediction.errors_stats-00000-of-00001"
 
 StartServer = Callable[[Version, str], ModelServer]
 
@@ -172,6 +187,15 @@ class BatchJobStore:
             raise invalid(f"Unsupported predictions_format {destination['predictionsFormat']!r}.")
         prefix = (destination.get("gcsDestination") or {}).get("outputUriPrefix") or ""
         parse_gs_uri(prefix)
+        resources = body.get("dedicatedResources") or {}
+        if not resources:
+            raise invalid(
+                "batch_prediction_job.dedicated_resources is required: the model supports dedicated resources only."
+            )
+        machine_type = (resources.get("machineSpec") or {}).get("machineType") or ""
+        if not machine_type:
+            raise invalid("batch_prediction_job.dedicated_resources.machine_spec.machine_type is required.")
+        check_machine_type(machine_type, field="batch_prediction_job.dedicated_resources.machine_spec.machine_type")
         spec = {**body, "outputConfig": destination}
         name = f"{self.parent}/batchPredictionJobs/{self._ids.next()}"
         job = BatchJob(
@@ -206,17 +230,18 @@ class BatchJobStore:
         job.update_time = now()
 
     def delete(self, name: str, operations: OperationStore) -> Operation:
+        """Delete an ended job; the operation is named under the location, not the job."""
         job = self.job(name)
-        if job.state not in TERMINAL and job.state != PENDING:
+        if job.state not in TERMINAL:
             raise precondition(
-                f"BatchPredictionJob {name} is running; cancel it before deleting it."
+                f"BatchPredictionJob {name} has not finished; cancel it and wait for it to end before deleting it."
             )
 
         def advance() -> dict[str, Any]:
             self._jobs.pop(name, None)
             return EMPTY
 
-        return operations.start(name, "DeleteOperationMetadata", advance)
+        return operations.start(name, "DeleteOperationMetadata", advance, parent=self.parent)
 
     # -- the work ------------------------------------------------------------
 
@@ -268,11 +293,12 @@ class BatchJobStore:
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y_%m_%dT%H_%M_%S_%f")[:-3] + "Z"
         prefix = job.spec["outputConfig"]["gcsDestination"]["outputUriPrefix"].rstrip("/")
         job.output_directory = f"{prefix}/prediction-{job.version.display_name}-{stamp}"
-        self._write(job, "predictions", [{"instance": i, "prediction": p} for i, p in scored])
-        if errors:
-            self._write(
-                job, "errors", [{"instance": i, "error": {"message": m}} for i, m in errors]
-            )
+        self._write(job, RESULTS_FILE, [{"instance": i, "prediction": p} for i, p in scored])
+        self._write(
+            job,
+            ERRORS_FILE,
+            [{"instance": i, "error": {"code": 3, "message": m}} for i, m in errors],
+        )
         if scored:
             self._finish(job, SUCCEEDED, None)
         else:
@@ -282,22 +308,21 @@ class BatchJobStore:
                 {"code": 3, "message": f"All {len(errors)} instances failed: {errors[0][1]}"},
             )
 
-    def _write(self, job: BatchJob, kind: str, rows: list[dict[str, Any]]) -> None:
+    def _write(self, job: BatchJob, file_name: str, rows: list[dict[str, Any]]) -> None:
         if job.output_format == "jsonl":
             text = "".join(json.dumps(row) + "\n" for row in rows)
         else:
             out = io.StringIO()
             writer = csv.writer(out)
-            value = "prediction" if kind == "predictions" else "error"
             for row in rows:
                 instance = row["instance"]
                 values = list(instance.values()) if isinstance(instance, dict) else list(instance)
-                extra = row[value] if kind == "predictions" else row["error"]["message"]
+                extra = row["prediction"] if "prediction" in row else row["error"]["message"]
                 writer.writerow(
                     [*values, json.dumps(extra) if isinstance(extra, (dict, list)) else extra]
                 )
             text = out.getvalue()
-        self._storage.write_text(f"{job.output_directory}/{kind}_00001.{job.output_format}", text)
+        self._storage.write_text(f"{job.output_directory}/{file_name}", text)
 
     def _finish(self, job: BatchJob, state: int, error: dict[str, Any] | None) -> None:
         if job.server is not None:

@@ -6,7 +6,8 @@ Rules the real service enforces and this store does too:
   unique in its project and region;
 - a traffic split names deployed models only, with whole percents summing to 100
   (or is empty when the endpoint serves nothing);
-- ``minReplicaCount`` >= 1 and a machine type for dedicated resources;
+- ``minReplicaCount`` >= 1; the machine type (default ``n1-standard-2``) is one
+  Vertex AI serves predictions on (:mod:`~cloudeploy.testing.vertex.machine_types`);
 - a model is undeployed only if it has no traffic, is the last one, or the
   request's new split takes its traffic away;
 - an endpoint with deployed models cannot be deleted.
@@ -43,6 +44,7 @@ from cloudeploy.testing.vertex._wire import (
     typed,
 )
 from cloudeploy.testing.vertex.bigquery import BigQueryStore
+from cloudeploy.testing.vertex.machine_types import DEFAULT_DEPLOY_MACHINE_TYPE, check_machine_type
 from cloudeploy.testing.vertex.models import ModelStore, Version
 from cloudeploy.testing.vertex.operations import Operation, OperationStore
 from cloudeploy.testing.vertex.runner import ModelServer, stop_all
@@ -333,11 +335,13 @@ class EndpointStore:
         resources = dict(request.get("dedicatedResources") or {})
         if not resources:
             raise invalid("deployed_model.dedicated_resources is required for this model.")
-        machine_type = (resources.get("machineSpec") or {}).get("machineType")
-        if not machine_type:
-            raise invalid(
-                "deployed_model.dedicated_resources.machine_spec.machine_type is required."
-            )
+        machine_spec = dict(resources.get("machineSpec") or {})
+        machine_spec.setdefault("machineType", DEFAULT_DEPLOY_MACHINE_TYPE)
+        check_machine_type(
+            machine_spec["machineType"],
+            field="deployed_model.dedicated_resources.machine_spec.machine_type",
+        )
+        resources["machineSpec"] = machine_spec
         minimum = as_int(resources.get("minReplicaCount"), "min_replica_count")
         if minimum < 1:
             raise invalid(f"min_replica_count must be greater than or equal to 1, got {minimum}.")

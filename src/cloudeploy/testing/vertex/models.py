@@ -52,6 +52,11 @@ class Version:
     deployments: list[tuple[str, str]] = field(default_factory=list)
 
     @property
+    def labels(self) -> dict[str, str]:
+        """The version's own labels (given at upload or by a versioned update)."""
+        return self.spec.setdefault("labels", {})
+
+    @property
     def artifact_uri(self) -> str:
         return self.spec.get("artifactUri", "")
 
@@ -71,6 +76,8 @@ class Model:
     versions: dict[str, Version] = field(default_factory=dict)
     next_version: int = 1
     create_time: str = field(default_factory=now)
+    #: Labels set by a model-level update; merged under each version's own labels on read.
+    labels: dict[str, str] = field(default_factory=dict)
 
     def default_version(self) -> Version:
         return next(v for v in self.versions.values() if DEFAULT_ALIAS in v.aliases)
@@ -201,6 +208,7 @@ class ModelStore:
         model = self._models[version.model_id]
         body = {
             **version.spec,
+            "labels": {**model.labels, **(version.spec.get("labels") or {})},
             "name": model.name,
             "versionId": version.version_id,
             "versionAliases": list(version.aliases),
@@ -264,8 +272,19 @@ class ModelStore:
         return self.to_json(version)
 
     def update(self, name: str, body: dict[str, Any], update_mask: str | None) -> dict[str, Any]:
-        """``PATCH models/ID[@v]``: display name, descriptions and labels of one version."""
-        version = self.version(name)
+        """``PATCH models/ID[@ref]``, by the ``UpdateModelRequest`` reference's rules.
+
+        The name decides the scope: ``models/ID@3`` (or ``@alias``) updates that
+        version, ``models/ID`` or ``models/ID@-`` updates the model. Model fields
+        are ``display_name`` and ``description``; the version field is
+        ``version_description``; ``labels`` go to whichever the name scopes. A field
+        of the other scope is FAILED_PRECONDITION, and nothing changes: one request
+        never updates both, and never a version it does not name.
+        """
+        model_id, ref = self._split(name)
+        model_scope = ref in (None, "-")
+        model = self.model(name)
+        version = model.default_version() if model_scope else self.version(name)
         camel = {"display_name": "displayName", "version_description": "versionDescription"}
         fields = [
             camel.get(f.strip(), f.strip()) for f in (update_mask or "").split(",") if f.strip()
@@ -277,8 +296,32 @@ class ModelStore:
                 raise invalid(f"update_mask field {key!r} cannot be updated.")
             if key == "displayName" and not body.get(key):
                 raise invalid("model.display_name must not be empty.")
-            version.spec[key] = body.get(key)
-        version.update_time = now()
+            if model_scope and key == "versionDescription":
+                raise precondition(
+                    f"Cannot update version_description with the model name {model.name}: it is a "
+                    f"model version field; name the version (models/{model_id}@VERSION_ID) to update it."
+                )
+            if not model_scope and key in ("displayName", "description"):
+                raise precondition(
+                    f"Cannot update {key} with the model version name {model.name}@{ref}: it is a "
+                    f"model field; use the model name (models/{model_id}) to update it."
+                )
+        stamp = now()
+        for key in fields:
+            if key == "labels":
+                target = model.labels if model_scope else version.labels
+                target.clear()
+                target.update(body.get("labels") or {})
+            elif model_scope:  # model fields are shared by every version
+                for each in model.versions.values():
+                    each.spec[key] = body.get(key)
+            else:
+                version.spec[key] = body.get(key)
+        if model_scope:
+            for each in model.versions.values():
+                each.update_time = stamp
+        else:
+            version.update_time = stamp
         return self.to_json(version)
 
     # -- deletes --------------------------------------------------------------

@@ -95,13 +95,23 @@ class OperationStore:
         self._operations: dict[str, Operation] = {}
 
     def start(
-        self, target: str, metadata_type: str, advance: Advance, probe: Probe | None = None
+        self,
+        target: str,
+        metadata_type: str,
+        advance: Advance,
+        probe: Probe | None = None,
+        *,
+        parent: str | None = None,
     ) -> Operation:
         """Register an operation on resource ``target``; it is not done yet.
 
+        It is named ``{target}/operations/ID``, or ``{parent}/operations/ID`` when
+        ``parent`` (``projects/P/locations/L``) is given: the service names some
+        operations under the location (a batch job's delete), and the v1
+        Operations API only serves the paths it knows.
         Held for the seconds :func:`hold_next` set in this request, if any (once).
         """
-        name = f"{target}/operations/{self._ids.next()}"
+        name = f"{parent or target}/operations/{self._ids.next()}"
         operation = Operation(
             name=name, target=target, metadata_type=metadata_type, advance=advance, probe=probe
         )
