@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "endpoints": ("cloudeploy.commands.endpoints:endpoints", "List, show, stop, start and delete endpoints."),
     "traffic": ("cloudeploy.commands.traffic:traffic", "Set an endpoint's traffic split: VERSION=PCT ..."),
     "promote": ("cloudeploy.commands.promote:promote", "Move traffic to a version, step by step with guardrails."),
+    "shadow": ("cloudeploy.commands.shadow:shadow", "Judge a version on copies of live traffic before users see it."),
     "rollback": ("cloudeploy.commands.traffic:rollback", "Return an endpoint to its split before the last change."),
     "predict": ("cloudeploy.commands.predict:predict", "Send instances to an endpoint and print predictions."),
     "status": ("cloudeploy.commands.status:status", "Show every endpoint with its versions, traffic and replicas."),

@@ -38,6 +38,10 @@ EXIT_INTERRUPTED = 130
               help="Largest skew of any feature in the new version's traffic (0..1), e.g. 0.3.")
 @click.option("--gate", "gates", multiple=True, metavar="NAME[:KEY=VALUE,...]",
               help="A registered gate and its settings, e.g. drift:max=0.3 (repeatable).")
+@click.option("--shadow", "shadow", default=None, metavar="DURATION",
+              help="First give the version copies of live requests for DURATION (e.g. 10m); refused = exit 3, no user saw it.")
+@click.option("--shadow-share", default=None, help="Share of live requests copied in the shadow phase: 0.5 or 50%.")
+@click.option("--min-agreement", default=None, help="Shadow: least share of rows answered like the serving version.")
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
               help="A rollout plan file (.toml, .yaml); flags override its values.")
 @click.option("--native", is_flag=True, help="SageMaker: run the plan as the service's blue/green deployment.")
@@ -48,7 +52,7 @@ EXIT_INTERRUPTED = 130
 @provider_options
 @output_option
 def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, max_p99_ms, max_p99_ratio,
-            max_drift, gates, plan_file, native, resume, dry_run, live, timeout, provider, profile, output):
+            max_drift, gates, shadow, shadow_share, min_agreement, plan_file, native, resume, dry_run, live, timeout, provider, profile, output):
     """Move ENDPOINT's traffic to version --to, at once or step by step with guardrails."""
     from cloudeploy.api import resolve_provider
     from cloudeploy.errors import ValidationError
@@ -57,7 +61,9 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
         gates = (*gates, f"drift:max={max_drift}")
     overrides = dict(steps=steps, bake_s=bake, min_requests=min_requests, max_wait_s=max_wait,
                      max_error_rate=max_error_rate, max_p99_ms=max_p99_ms, max_p99_ratio=max_p99_ratio)
-    wants_plan = plan_file is not None or bool(gates) or any(v is not None for v in overrides.values())
+    shadow_flags = (shadow, shadow_share, min_agreement)
+    wants_plan = (plan_file is not None or bool(gates) or any(v is not None for v in overrides.values())
+                  or any(v is not None for v in shadow_flags))
     if resume and (wants_plan or native):
         raise ValidationError("--resume continues with the stopped rollout's own plan; drop the plan flags")
     if not resume and to is None:
@@ -70,6 +76,10 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
         if gates:
             overrides["gates"] = {**plan.gates, **_parse_gates(gates)}
         plan = plan.with_overrides(**overrides)
+        if any(v is not None for v in shadow_flags):  # shadow phase (commands/shadow.py)
+            from cloudeploy.commands.shadow import with_shadow
+
+            plan = with_shadow(plan, *shadow_flags)
     backend = resolve_provider(provider, profile)
     if dry_run:
         _dry_run(backend, endpoint, to, plan, native, output)

@@ -50,6 +50,7 @@ from cloudeploy.rollout import result as actions
 from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
 from cloudeploy.rollout.plan import RolloutPlan, format_duration
 from cloudeploy.rollout.result import Decision, PromotionResult
+from cloudeploy.rollout.shadow import shadow_phase
 from cloudeploy.rollout.state import (
     INTERRUPTED,
     PROMOTED,
@@ -160,6 +161,10 @@ class RolloutExecutor:
         state.status, state.pid = RUNNING, os.getpid()
         self._save()
         try:
+            if self.plan.shadow is not None and state.step_index < 0:  # shadow phase (rollout/shadow.py)
+                refused = shadow_phase(self)
+                if refused is not None:
+                    return refused
             for index in range(self._first_open_step(), len(self.plan.steps)):
                 percent = self.plan.steps[index]
                 if percent <= self.from_split.get(state.to_version, 0) and percent < 100:

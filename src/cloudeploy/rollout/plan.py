@@ -131,6 +131,8 @@ class RolloutPlan:
     max_wait_s: float | None = None
     final_bake: bool = True
     gates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Shadow phase before the first step (rollout/shadow.py): a ShadowPlan, a duration or a table.
+    shadow: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", parse_steps(self.steps))
@@ -159,6 +161,9 @@ class RolloutPlan:
         from cloudeploy.rollout.gates import build_gates
 
         build_gates(self)  # refuses unknown gate names and bad settings now, not mid-rollout
+        from cloudeploy.rollout.shadow import ShadowPlan  # shadow phase (issue 14)
+
+        object.__setattr__(self, "shadow", ShadowPlan.coerce(self.shadow))
 
     @property
     def wait_limit_s(self) -> float:
@@ -184,6 +189,7 @@ class RolloutPlan:
             "max_wait_s": self.max_wait_s,
             "final_bake": self.final_bake,
             "gates": {k: dict(v) for k, v in self.gates.items()},
+            "shadow": self.shadow.to_dict() if self.shadow is not None else None,
         }
 
     @classmethod
@@ -252,4 +258,6 @@ class RolloutPlan:
         from cloudeploy.rollout.gates import build_gates
 
         lines += [f"gate: {gate.describe()}" for gate in build_gates(self)]
+        if self.shadow is not None:
+            lines.insert(0, self.shadow.describe())
         return lines

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -32,6 +33,7 @@ from starlette.routing import Route
 
 from cloudeploy.errors import OperationFailed
 from cloudeploy.providers.local.gateway.metrics import VersionMetrics
+from cloudeploy.providers.local.gateway.mirror import Mirror
 from cloudeploy.providers.local.gateway.supervisor import Supervisor
 
 FORWARD_ATTEMPTS = 3
@@ -45,10 +47,12 @@ def _error(status: int, message: str, code: str) -> JSONResponse:
 def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpoint: str) -> Starlette:
     client: httpx.AsyncClient | None = None
     reload_lock = asyncio.Lock()
+    mirror = Mirror(supervisor)  # shadow traffic (gateway/mirror.py)
 
     async def forward(request: Request, path: str, version: str | None) -> Response:
         body = await request.body()
         table = supervisor.table
+        pinned = version is not None
         if version is None:
             version = table.pick_version()
             if version is None:
@@ -56,6 +60,9 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
         elif version not in table.replicas:
             return _error(404, f"version {version} is not deployed on endpoint {endpoint}", "NOT_FOUND")
         headers = {k: v for k, v in request.headers.items() if k.lower() in _PASS_HEADERS}
+        # One id per request, the client's or ours: the replica logs and captures it,
+        # and the client gets it back (the key ground truth is joined on).
+        headers["x-request-id"] = headers.get("x-request-id") or uuid.uuid4().hex
         tried: tuple = ()
         started = time.perf_counter()
         last_error = ""
@@ -76,10 +83,15 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
             metrics.record(version, answer.status_code, latency_ms)
             out_headers = {
                 k.lower(): v for k, v in answer.headers.items()
-                if k.lower() in ("content-type", "retry-after") or k.lower().startswith("x-cloudeploy")
+                if k.lower() in ("content-type", "retry-after", "x-request-id") or k.lower().startswith("x-cloudeploy")
             }
             out_headers["x-cloudeploy-version"] = version
-            return Response(answer.content, status_code=answer.status_code, headers=out_headers)
+            response = Response(answer.content, status_code=answer.status_code, headers=out_headers)
+            if not pinned:  # after the answer is built; never blocks (gateway/mirror.py)
+                mirror.offer(version=version, path=path, body=body, headers=headers, status=answer.status_code,
+                             latency_ms=latency_ms, content=answer.content,
+                             content_type=answer.headers.get("content-type", ""))
+            return response
         metrics.record(version, 503, (time.perf_counter() - started) * 1000)
         return _error(503, f"no replica of {version} could answer ({last_error or 'none ready'})", "UNAVAILABLE")
 
@@ -135,6 +147,7 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
         try:
             yield
         finally:
+            await mirror.stop()
             await client.aclose()
 
     return Starlette(
@@ -148,6 +161,7 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
             Route("/_cloudeploy/status", status),
             Route("/_cloudeploy/reload", reload, methods=["POST"]),
             Route("/_cloudeploy/window", window),
+            *mirror.routes(endpoint),
         ],
         lifespan=lifespan,
     )
