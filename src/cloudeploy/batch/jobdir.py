@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudeploy.errors import ConflictError, NotFoundError
+from cloudeploy.private import private_dir, private_opener
 
 TERMINAL_STATES = ("succeeded", "failed")
 
@@ -33,7 +34,8 @@ TERMINAL_STATES = ("succeeded", "failed")
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
+    with open(tmp, "w", opener=private_opener) as handle:
+        handle.write(json.dumps(data, indent=1, default=str))
     os.replace(tmp, path)
 
 
@@ -56,7 +58,8 @@ class JobDir:
         return (self.path / "job.json").is_file()
 
     def create(self, record: dict[str, Any]) -> None:
-        self.parts.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path)
+        private_dir(self.parts)
         write_json(self.path / "job.json", record)
 
     def record(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import ConflictError, ValidationError
+from cloudeploy.private import private_dir, private_opener
 
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider
@@ -147,10 +148,10 @@ class FileRolloutStore(RolloutStore):
             ) from None
 
     def save(self, state: RolloutState) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         state.updated_at = time.time()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with tmp.open("w") as handle:
+        with open(tmp, "w", opener=private_opener) as handle:
             json.dump(state.to_dict(), handle, indent=1)
             handle.flush()
             os.fsync(handle.fileno())
@@ -161,8 +162,8 @@ class FileRolloutStore(RolloutStore):
 
         if self._lock_fd is not None:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(self.directory)
+        fd = private_opener(str(self.lock_path), os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -7,13 +7,14 @@ import time
 import uuid
 from pathlib import Path
 
+from cloudeploy.private import private_dir, restrict_tree
+
 
 class ArtifactStore:
     """Packages stored once per digest. ``put`` is atomic: a crash leaves no half copy."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root)
 
     def path(self, digest: str) -> Path:
         return self.root / digest
@@ -24,6 +25,7 @@ class ArtifactStore:
             return final
         staging = self.root / f".tmp-{uuid.uuid4().hex}"
         shutil.copytree(package_dir, staging)
+        restrict_tree(staging)  # packages may hold baseline data: the user's alone
         try:
             staging.rename(final)
         except OSError:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cloudeploy.errors import ConflictError
 from cloudeploy.lifetime import die_with_parent
+from cloudeploy.private import CHILD_UMASK, private_dir, private_opener
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -56,9 +57,12 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 def spawn_child(args: list[str], *, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start a child that receives SIGTERM when this process dies (Linux), logging to ``log_path``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    """Start a child that receives SIGTERM when this process dies (Linux), logging to ``log_path``.
+
+    The child runs with umask 077: what it writes (captures, logs) is private.
+    """
+    private_dir(log_path.parent)
+    log = open(log_path, "ab", opener=private_opener)  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
             args,
@@ -68,15 +72,16 @@ def spawn_child(args: list[str], *, log_path: Path, env: dict[str, str] | None =
             env=env,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             close_fds=True,
+            umask=CHILD_UMASK,
         )
     finally:
         log.close()
 
 
 def spawn_daemon(args: list[str], *, log_path: Path, env: dict[str, str] | None = None) -> int:
-    """Start a process that outlives this one (own session, no controlling terminal)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    """Start a process that outlives this one (own session, no controlling terminal, umask 077)."""
+    private_dir(log_path.parent)
+    with open(log_path, "ab", opener=private_opener) as log:
         process = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
@@ -85,6 +90,7 @@ def spawn_daemon(args: list[str], *, log_path: Path, env: dict[str, str] | None 
             env=env,
             start_new_session=True,
             close_fds=True,
+            umask=CHILD_UMASK,
         )
     return process.pid
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.errors import ConfigError
+from cloudeploy.private import private_dir, private_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     model TEXT NOT NULL,
@@ -106,9 +109,9 @@ class StateStore:
     """Typed access to the SQLite state file. Safe to use from several processes."""
 
     def __init__(self, home: Path) -> None:
-        self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home = private_dir(home)
         self.path = self.home / "state.db"
+        private_file(self.path)  # SQLite gives its -wal/-shm files the database's mode
         with self._connect() as db:
             db.executescript(_SCHEMA)
 
@@ -120,6 +123,15 @@ class StateStore:
             db.execute("PRAGMA busy_timeout=30000")
             db.row_factory = sqlite3.Row
             yield db
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+                raise
+            # Truncated, overwritten or not SQLite at all: say so, touch nothing.
+            raise ConfigError(
+                f"the state file {self.path} is corrupt ({error})",
+                hint=f"move it aside (mv {self.path} {self.path}.broken) to start with an empty state; "
+                "running endpoints keep serving until stopped",
+            ) from None
         finally:
             db.close()
 
