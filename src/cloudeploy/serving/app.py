@@ -14,10 +14,26 @@ Routes::
     GET  /metrics                          Prometheus
     GET  /openapi.json, /docs              OpenAPI description, Swagger UI
 
-Every prediction answer carries ``X-Cloudeploy-Model``, ``X-Cloudeploy-Version`` and
-``X-Request-Id``. Bad input is a 4xx naming the row and field, never a 5xx. Readiness
-turns 503 while draining, so load balancers stop sending before the process exits;
-predictions that still arrive while draining are answered.
+Every prediction answer carries ``X-Cloudeploy-Model``, ``X-Cloudeploy-Version``,
+``X-Cloudeploy-Output-Kind`` and ``X-Request-Id``. Readiness turns 503 while draining,
+so load balancers stop sending before the process exits; predictions that still
+arrive while draining are answered.
+
+Error classes are strict, and every error answer names its class in
+``X-Cloudeploy-Error-Class`` (also the ``class`` label of
+``cloudeploy_errors_total``):
+
+- ``input`` (4xx): the request failed the server's own checks before the model
+  saw it (payload shape, schema, types, size, media type); the message names the
+  row and field.
+- ``model`` (500): anything the model raised on a schema-valid request
+  (``ValueError`` and ``TypeError`` included), a prediction count that differs
+  from the instance count; ``non_finite`` (500): a NaN or infinite prediction.
+  The message says it is a model error and gives the request id. On
+  ``/invocations`` this is the failing-container answer SageMaker wraps into its
+  ``ModelError`` (424 carrying ``OriginalStatusCode`` 500 and this message).
+- ``overload`` (503/429 with Retry-After): queue full or not ready yet.
+- ``internal`` (500): a fault of the server itself.
 """
 
 from __future__ import annotations
@@ -118,7 +134,7 @@ class ModelServer:
         self.model_name = settings.model or model.manifest.name
         self.metrics = ServerMetrics(self.model_name, settings.version)
         self.batcher = MicroBatcher(
-            model.predict,
+            _counted(model.predict),
             max_batch=settings.max_batch,
             batch_wait_ms=settings.batch_wait_ms,
             observe=self.metrics.observe_batch,
@@ -133,6 +149,7 @@ class ModelServer:
         self._headers = {
             "x-cloudeploy-model": self.model_name,
             "x-cloudeploy-version": settings.version,
+            "x-cloudeploy-output-kind": model.output_kind,
         }
         # The model's objects live as long as the process: move them out of the
         # collector's sight, so full collections do not scan them mid-request.
@@ -205,14 +222,20 @@ class ModelServer:
             predictions = await self._admit_and_predict(rows)
         except HTTPProblem as problem:
             response = _error(problem.status, problem.message, problem.headers, text=answer_csv)
+            error_class = OVERLOAD if problem.status in (429, 503) else INPUT if problem.status < 500 else INTERNAL
         except InputError as error:
             response = _error(400, error.message, text=answer_csv)
-        except _ModelRejected as error:
-            response = _error(400, str(error), text=answer_csv)
+            error_class = INPUT
+        except ModelFailure as failure:
+            logger.warning("model error (request %s): %s", request_id, failure.message)
+            response = _error(500, f"model error: {failure.message} (request {request_id})", text=answer_csv)
+            error_class = failure.error_class
         except Exception:
             logger.exception("prediction failed (request %s)", request_id)
             response = _error(500, f"internal error while predicting (request {request_id})", text=answer_csv)
+            error_class = INTERNAL
         else:
+            error_class = None
             if answer_csv:
                 response = Response(payloads.encode_csv(predictions), media_type=CSV)
             else:
@@ -232,8 +255,10 @@ class ModelServer:
                 )
         response.headers.update(self._headers)
         response.headers["x-request-id"] = request_id
+        if error_class is not None:
+            response.headers["x-cloudeploy-error-class"] = error_class
         if self.metrics is not None:
-            self.metrics.observe_request(route, response.status_code, time.perf_counter() - started)
+            self.metrics.observe_request(route, response.status_code, time.perf_counter() - started, error_class)
         return response
 
     async def _admit_and_predict(self, rows: list[list[Any]]) -> list[Any]:
@@ -247,17 +272,66 @@ class ModelServer:
             )
         self.metrics.inflight.inc()
         try:
-            return await batcher.submit(rows)
-        except (ValueError, TypeError) as error:
-            # Input that passed the schema but that the estimator refuses
-            # (e.g. an unseen category) is still the client's input.
-            raise _ModelRejected(f"the model rejected the input: {error}") from error
+            predictions = await batcher.submit(rows)
+        except (InputError, ModelFailure):
+            raise
+        except Exception as error:
+            # The request passed every check of ours: whatever the model raises
+            # on it (ValueError and TypeError included) is the model's fault.
+            raise ModelFailure(f"the model raised {type(error).__name__}: {error}") from error
         finally:
             self.metrics.inflight.dec()
+        where = _non_finite_at(predictions)
+        if where is not None:
+            raise ModelFailure(f"the model returned a non-finite prediction (NaN or infinity) for instance {where}",
+                               NON_FINITE)
+        return predictions
 
 
-class _ModelRejected(Exception):
-    pass
+#: Error classes (``X-Cloudeploy-Error-Class``, the ``class`` label of ``cloudeploy_errors_total``).
+INPUT, MODEL, NON_FINITE, OVERLOAD, INTERNAL = "input", "model", "non_finite", "overload", "internal"
+
+
+class ModelFailure(Exception):
+    """The model failed on a schema-valid request: a 500 of class ``model`` (or ``non_finite``)."""
+
+    def __init__(self, message: str, error_class: str = MODEL) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_class = error_class
+
+
+def _counted(predict: Callable[[list[list[Any]]], list[Any]]) -> Callable[[list[list[Any]]], list[Any]]:
+    """``predict`` that raises ModelFailure unless it returns one prediction per row.
+
+    Checked per predict call, so a miscounted micro-batch is retried row by row
+    (a model that drops rows fails each request on its own).
+    """
+
+    def checked(rows: list[list[Any]]) -> list[Any]:
+        predictions = predict(rows)
+        try:
+            count = len(predictions)
+        except TypeError:
+            raise ModelFailure(f"the model returned {type(predictions).__name__}, not one prediction per instance") from None
+        if count != len(rows):
+            raise ModelFailure(f"the model returned {count} predictions for {len(rows)} instances")
+        return predictions
+
+    return checked
+
+
+def _non_finite_at(predictions: list[Any]) -> int | None:
+    """Index of the first prediction holding NaN or infinity (also inside a list of probabilities)."""
+    for index, value in enumerate(predictions):
+        if isinstance(value, float):
+            if value - value != 0.0:
+                return index
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, float) and item - item != 0.0:
+                    return index
+    return None
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None, *, text: bool = False) -> Response:

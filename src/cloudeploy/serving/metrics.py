@@ -6,6 +6,10 @@ promotion gate scraping several versions can tell them apart:
 - ``cloudeploy_requests_total{route,code}``: prediction requests answered
   (``route`` is ``predict`` or ``invocations``; health, metrics and docs are not counted).
 - ``cloudeploy_request_errors_total{route,code}``: those answered with 4xx or 5xx.
+- ``cloudeploy_errors_total{route,class}``: the same errors by class (see
+  :mod:`cloudeploy.serving.app`): ``input`` (4xx, failed the server's own checks),
+  ``model`` (the model raised or miscounted), ``non_finite`` (NaN/inf predictions),
+  ``overload`` (429/503 shedding) and ``internal``.
 - ``cloudeploy_request_duration_seconds{route}``: latency histogram, receipt to response.
 - ``cloudeploy_batch_rows`` / ``cloudeploy_batch_requests``: rows and requests per
   ``predict`` call (micro-batching at work); ``cloudeploy_predict_duration_seconds``.
@@ -45,6 +49,10 @@ class ServerMetrics:
             "cloudeploy_request_errors_total", "Prediction requests answered with 4xx or 5xx.",
             (*labels, "route", "code"), registry=self.registry,
         )
+        self._classes = Counter(
+            "cloudeploy_errors_total", "Prediction requests answered with an error, by error class.",
+            (*labels, "route", "class"), registry=self.registry,
+        )
         self._duration = Histogram(
             "cloudeploy_request_duration_seconds", "Prediction request latency, receipt to response.",
             (*labels, "route"), buckets=LATENCY_BUCKETS, registry=self.registry,
@@ -69,23 +77,29 @@ class ServerMetrics:
             "cloudeploy_capture_dropped_total", "Capture records dropped (queue full or write failed).",
             labels, registry=self.registry,
         ).labels(model, version)
-        self._children: dict[tuple[str, int], tuple] = {}
+        self._children: dict[tuple[str, int, str | None], tuple] = {}
 
-    def observe_request(self, route: str, code: int, seconds: float) -> None:
-        key = (route, code)
+    def observe_request(self, route: str, code: int, seconds: float, error_class: str | None = None) -> None:
+        """Count one answered prediction request; ``error_class`` for error answers."""
+        if code >= 400 and error_class is None:
+            error_class = "input" if code < 500 and code != 429 else "internal"
+        key = (route, code, error_class)
         children = self._children.get(key)
         if children is None:
             status = str(code)
             children = (
                 self._requests.labels(self.model, self.version, route, status),
                 self._errors.labels(self.model, self.version, route, status) if code >= 400 else None,
+                self._classes.labels(self.model, self.version, route, error_class) if error_class else None,
                 self._duration.labels(self.model, self.version, route),
             )
             self._children[key] = children
-        requests, errors, duration = children
+        requests, errors, classes, duration = children
         requests.inc()
         if errors is not None:
             errors.inc()
+        if classes is not None:
+            classes.inc()
         duration.observe(seconds)
 
     def observe_batch(self, rows: int, requests: int, seconds: float) -> None:
