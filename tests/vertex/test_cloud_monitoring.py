@@ -81,6 +81,8 @@ def test_latency_distribution_has_one_sample_per_prediction_in_its_buckets(serve
     emulator, endpoint, _ = served
     interval = window_of(lambda: [endpoint.predict(instances=instances(1)) for _ in range(4)])
     series = list_series(client, emulator, "prediction_latencies", interval)
+    assert {s.metric.labels["latency_type"] for s in series} == {"total", "model", "overhead"}
+    series = [s for s in series if s.metric.labels["latency_type"] == "total"]
     distributions = [p.value.distribution_value for s in series for p in s.points]
     assert sum(int(d.count) for d in distributions) == 4
     assert all(sum(int(c) for c in d.bucket_counts) == int(d.count) for d in distributions)
@@ -88,19 +90,20 @@ def test_latency_distribution_has_one_sample_per_prediction_in_its_buckets(serve
     assert all(d.mean > 0 for d in distributions)
 
 
-def test_failed_predictions_are_counted_as_errors_with_their_response_code(served, client):
+def test_failed_predictions_are_counted_as_errors_and_responses_by_their_code(served, client):
     emulator, endpoint, _ = served
 
-    def fail_twice():
+    def fail_twice_answer_once():
         for _ in range(2):
             with pytest.raises(exceptions.BadRequest):
                 endpoint.predict(instances=[["not", "numbers", "at all"]])
+        endpoint.predict(instances=instances(1))
 
-    interval = window_of(fail_twice)
-    errors = list_series(client, emulator, "error_count", interval)
-    assert total(errors) == 2
-    assert {s.metric.labels["response_code"] for s in errors} == {"400"}
-    assert total(list_series(client, emulator, "prediction_count", interval)) == 2
+    interval = window_of(fail_twice_answer_once)
+    assert total(list_series(client, emulator, "error_count", interval)) == 2
+    responses = list_series(client, emulator, "response_count", interval)
+    assert {s.metric.labels["response_code"]: total([s]) for s in responses} == {"400": 2, "200": 1}
+    assert total(list_series(client, emulator, "prediction_count", interval)) == 3
 
 
 def test_aligned_query_sums_the_window_into_one_point_per_series(served, client):

@@ -8,7 +8,7 @@ import pytest
 from google.api import distribution_pb2
 
 from cloudeploy.config import Profile
-from cloudeploy.errors import ConfigError, NotFoundError, ValidationError
+from cloudeploy.errors import CloudeployError, ConfigError, NotFoundError, ValidationError
 from cloudeploy.providers.vertex.metrics import percentile
 from tests.vertex.conftest import fitted_model, instances
 
@@ -63,13 +63,64 @@ def deployed(vertex_emulator, tmp_path):
     return provider
 
 
-def test_rejected_input_counts_as_a_request_but_not_as_a_version_error(deployed):
+def test_rejected_input_counts_as_an_input_error_not_a_model_error(deployed):
     since = time.time()
     deployed.predict("scored", instances(1))
     with pytest.raises(ValidationError):
         deployed.predict("scored", [["not", "a", "number"]])
     metrics = deployed.version_metrics("scored", "v1", since=since, until=time.time() + 0.01)
-    assert (metrics.requests, metrics.errors) == (2, 0)
+    assert (metrics.requests, metrics.input_errors, metrics.model_errors, metrics.timeouts) == (2, 1, 0, 0)
+    assert metrics.errors == 1
+
+
+def test_a_crashed_model_server_counts_as_model_errors(deployed, vertex_emulator):
+    (server,) = vertex_emulator.backends.servers()
+    server.process.stop(0)
+    since = time.time()
+    with pytest.raises(CloudeployError):
+        deployed.predict("scored", instances(1))
+    metrics = deployed.version_metrics("scored", "v1", since=since, until=time.time() + 0.01)
+    assert metrics.requests >= 1
+    assert (metrics.input_errors, metrics.model_errors) == (0, metrics.requests)
+
+
+def test_latency_percentiles_come_from_the_total_latency_distribution(deployed):
+    since = time.time()
+    for _ in range(5):
+        deployed.predict("scored", instances(1))
+    metrics = deployed.version_metrics("scored", "v1", since=since, until=time.time() + 0.01)
+    assert metrics.requests == 5
+    assert 0 < metrics.p50_ms <= metrics.p99_ms
+
+
+def enable_request_logging(provider, endpoint: str) -> None:
+    from google.cloud.aiplatform_v1 import types
+    from google.protobuf import field_mask_pb2
+
+    resource = types.Endpoint(
+        name=f"{provider.settings.parent}/endpoints/{endpoint}",
+        predict_request_response_logging_config=types.PredictRequestResponseLoggingConfig(
+            enabled=True, sampling_rate=1.0,
+            bigquery_destination=types.BigQueryDestination(output_uri=f"bq://{provider.settings.project}")),
+    )  # fmt: skip
+    provider.clients.endpoints.update_endpoint(
+        endpoint=resource,
+        update_mask=field_mask_pb2.FieldMask(paths=["predict_request_response_logging_config"]),
+    )
+
+
+def test_logged_answers_give_the_class_counts_of_the_window(deployed):
+    assert deployed.version_metrics("scored", "v1", since=time.time() - 5).prediction_counts is None
+    enable_request_logging(deployed, "scored")
+    since = time.time()
+    answers = [label for row in instances(9) for label in deployed.predict("scored", [row]).predictions]
+    metrics = deployed.version_metrics("scored", "v1", since=since, until=time.time() + 0.01)
+    expected: dict[str, int] = {}
+    for label in answers:
+        expected[str(int(label))] = expected.get(str(int(label)), 0) + 1
+    assert metrics.prediction_counts == expected
+    later = deployed.version_metrics("scored", "v1", since=time.time() + 0.01, until=time.time() + 1)
+    assert later.prediction_counts is None
 
 
 def test_metrics_of_a_version_not_deployed_is_not_found(deployed):

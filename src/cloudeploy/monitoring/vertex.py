@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import NotFoundError, ValidationError
 from cloudeploy.monitoring.backend import MonitoringBackend, require_baseline
+from cloudeploy.providers.vertex import request_log
+from cloudeploy.providers.vertex.request_log import logging_table
 
 if TYPE_CHECKING:
     from cloudeploy.monitoring.spec import MonitorSpec
@@ -148,36 +150,14 @@ class VertexMonitoring(MonitoringBackend):
         return {**super().status(endpoint), "monitoring_job": state, "request_logging": logging}
 
 
-def logging_table(output_uri: str, endpoint: Any, project: str) -> str:
-    """``project.dataset.table`` that ``output_uri`` names for ``endpoint`` (an Endpoint proto).
-
-    A URI naming only a project (or none: ``project``) means Vertex AI's default,
-    dataset ``logging_<display name>_<endpoint id>`` and table ``request_response_logging``.
-    """
-    import re
-
-    parts = output_uri.removeprefix("bq://").split(".") if output_uri else [project]
-    if len(parts) == 1:
-        display = re.sub(r"[^A-Za-z0-9_]", "_", endpoint.display_name)
-        parts.append(f"logging_{display}_{endpoint.name.rsplit('/', 1)[-1]}")
-    if len(parts) == 2:
-        parts.append("request_response_logging")
-    return ".".join(parts)
-
-
 def _record(row: Any, features: list[str], version: str) -> dict[str, Any] | None:
     """One log row as a cloudeploy capture record (None when it has no time or an unreadable payload)."""
-    if row["logging_time"] is None:
+    call = request_log.parse_row(row)
+    if call is None:
         return None
-    ts = row["logging_time"].timestamp()
-    try:
-        instances = [json.loads(item) for item in row["request_payload"]]
-        predictions = [json.loads(item) for item in row["response_payload"]]
-    except (TypeError, ValueError):
-        return None
-    rows = [[item.get(name) for name in features] if isinstance(item, dict) else item for item in instances]
-    return {"ts": ts, "request_id": str(row["request_id"]), "version": version, "features": features,
-            "instances": rows, "predictions": predictions}
+    rows = [[item.get(name) for name in features] if isinstance(item, dict) else item for item in call.instances]
+    return {"ts": call.ts, "request_id": call.request_id, "version": version, "features": features,
+            "instances": rows, "predictions": call.predictions}
 
 
 def _thresholds(features: list[str], spec: MonitorSpec, kind: str) -> dict[str, Any]:

@@ -1,12 +1,25 @@
-"""A deployed model's gate metrics, read from Cloud Monitoring.
+"""A deployed model's gate metrics, read from Cloud Monitoring and the request-response log.
 
 Vertex AI publishes, per deployed model of an endpoint (resource type
 ``aiplatform.googleapis.com/Endpoint``, metric label ``deployed_model_id``),
-``prediction_count``, ``error_count`` and the ``prediction_latencies``
-distribution. :func:`version_metrics` sums them over one window, aligned to a
-single period that covers it, and estimates p99 from the distribution's
-buckets. Only 5xx-class errors count: a 4xx is the caller's fault, not the
-version's.
+``prediction_count``, ``error_count``, ``response_count`` (label
+``response_code``) and the ``prediction_latencies`` distribution (label
+``latency_type``: ``total``, ``model``, ``overhead``). :func:`version_metrics`
+sums them over one window, aligned to a single period that covers it, and maps
+``response_count`` to the error classes every provider reports:
+
+- ``input_errors``: 4xx answers (the model server's own checks refused the
+  request; cloudeploy's server answers 4xx for nothing else);
+- ``timeouts``: 504 and 408 answers (the prediction deadline passed);
+- ``model_errors``: every other 5xx (the model raised, answered NaN or the wrong
+  number of rows, or its server crashed).
+
+``requests`` is the sum of ``response_count`` (``prediction_count`` when that
+has no data). p50/p99 are estimated from the ``total`` latency distribution's
+buckets. With the endpoint's request-response logging on, the deployed model's
+logged answers in the window give ``prediction_counts`` /
+``prediction_values`` (see ``request_log``); ``non_finite`` stays 0 (the model
+server answers a NaN with a 5xx, counted in ``model_errors``).
 """
 
 from __future__ import annotations
@@ -15,10 +28,12 @@ import math
 from typing import Any
 
 from cloudeploy.providers.base import VersionMetrics
+from cloudeploy.providers.predictions import PredictionTally
 
 PREFIX = "aiplatform.googleapis.com/prediction/online/"
 PREDICTION_COUNT = PREFIX + "prediction_count"
 ERROR_COUNT = PREFIX + "error_count"
+RESPONSE_COUNT = PREFIX + "response_count"
 PREDICTION_LATENCIES = PREFIX + "prediction_latencies"
 RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
 
@@ -32,11 +47,12 @@ def version_metrics(
     version: str,
     since: float,
     until: float,
+    answers: PredictionTally | None = None,
 ) -> VersionMetrics:
-    """Requests, 5xx errors and p99 latency (ms) of one deployed model in ``(since, until]``."""
+    """One deployed model's metrics in ``(since, until]``; ``answers`` its logged answers, if any."""
     from google.cloud.monitoring_v3 import Aggregation
 
-    def series(metric_type: str) -> list[Any]:
+    def series(metric_type: str, extra: str = "") -> list[Any]:
         return list(
             client.list_time_series(
                 request={
@@ -44,7 +60,7 @@ def version_metrics(
                     "filter": (
                         f'metric.type = "{metric_type}" AND resource.type = "{RESOURCE_TYPE}" '
                         f'AND resource.labels.endpoint_id = "{endpoint_id}" '
-                        f'AND metric.labels.deployed_model_id = "{deployed_model_id}"'
+                        f'AND metric.labels.deployed_model_id = "{deployed_model_id}"{extra}'
                     ),
                     "interval": {"start_time": _stamp(since), "end_time": _stamp(until)},
                     "aggregation": {
@@ -56,23 +72,48 @@ def version_metrics(
             )
         )
 
-    requests = sum(_count(s) for s in series(PREDICTION_COUNT))
-    errors = sum(
-        _count(s)
-        for s in series(ERROR_COUNT)
-        if str(s.metric.labels.get("response_code", "5")).startswith("5")
-    )
+    classes = {"requests": 0, "input": 0, "model": 0, "timeout": 0}
+    for found in series(RESPONSE_COUNT):
+        count = _count(found)
+        classes["requests"] += count
+        kind = response_class(str(found.metric.labels.get("response_code", "")))
+        if kind is not None:
+            classes[kind] += count
+    requests = classes["requests"] or sum(_count(s) for s in series(PREDICTION_COUNT))
     distributions = [
-        p.value.distribution_value for s in series(PREDICTION_LATENCIES) for p in s.points
+        p.value.distribution_value
+        for s in series(PREDICTION_LATENCIES, ' AND metric.labels.latency_type = "total"')
+        for p in s.points
     ]
+    counts, values = answers.result() if answers is not None else (None, None)
     return VersionMetrics(
         version=version,
         requests=requests,
-        errors=errors,
+        errors=classes["input"] + classes["model"] + classes["timeout"],
         p99_ms=percentile(distributions, 0.99),
         window_start=since,
         window_end=until,
+        input_errors=classes["input"],
+        model_errors=classes["model"],
+        timeouts=classes["timeout"],
+        p50_ms=percentile(distributions, 0.50),
+        prediction_counts=counts,
+        prediction_values=values,
     )
+
+
+def response_class(code: str) -> str | None:
+    """``"input"``, ``"timeout"``, ``"model"`` or None (a success) for a ``response_code`` label.
+
+    Takes exact codes (``"503"``) and classes (``"5xx"``) alike.
+    """
+    if code in ("504", "408"):
+        return "timeout"
+    if code.startswith("4"):
+        return "input"
+    if code.startswith("5"):
+        return "model"
+    return None
 
 
 def percentile(distributions: list[Any], fraction: float) -> float | None:

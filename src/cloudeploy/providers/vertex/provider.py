@@ -81,6 +81,7 @@ class VertexProvider(Provider):
         super().__init__(profile)
         self.settings = VertexSettings.from_profile(profile.name, dict(profile.settings))
         self.clients = VertexClients(self.settings)
+        self._request_log = None  # a RequestLogReader, made on first version_metrics
 
     # -- helpers -------------------------------------------------------------
 
@@ -757,29 +758,41 @@ class VertexProvider(Provider):
     def version_metrics(
         self, endpoint: str, version: str, *, since: float, until: float | None = None
     ) -> VersionMetrics:
-        """Requests, 5xx errors and p99 latency of ``version`` from Cloud Monitoring.
+        """``version``'s Cloud Monitoring metrics and logged answers (see ``metrics``).
 
         The version's deployed model on ``endpoint`` is looked up now, so a version
         that is no longer deployed raises NotFoundError.
         """
         from cloudeploy.providers.vertex import metrics
+        from cloudeploy.providers.vertex.request_log import RequestLogReader, logging_table
 
         label = normalize_version(version)
-        deployed = mapping.deployed_versions(self._endpoint(endpoint))
+        resource = self._endpoint(endpoint)
+        deployed = mapping.deployed_versions(resource)
         if label not in deployed:
             raise NotFoundError(
                 f"{label} is not deployed on endpoint {endpoint} (deployed: {', '.join(deployed) or 'none'})"
             )
         until = time.time() if until is None else until
+        deployed_id = str(deployed[label].id)
+        answers = None
+        logging = resource.predict_request_response_logging_config
+        if logging.enabled:
+            table = logging_table(logging.bigquery_destination.output_uri, resource, self.settings.project)
+            if self._request_log is None:
+                self._request_log = RequestLogReader(self.clients.bigquery)
+            with translated(f"reading the request-response log {table} of {endpoint}"):
+                answers = self._request_log.tally(table, deployed_id, since=since, until=until)
         with translated(f"reading the metrics of {endpoint} {label} from Cloud Monitoring"):
             return metrics.version_metrics(
                 self.clients.monitoring,
                 project=self.settings.project,
                 endpoint_id=endpoint,
-                deployed_model_id=str(deployed[label].id),
+                deployed_model_id=deployed_id,
                 version=label,
                 since=since,
                 until=until,
+                answers=answers,
             )
 
     @_retries_within_timeout

@@ -14,7 +14,8 @@ Served: models (upload, versions, aliases, delete), endpoints (create, traffic,
 deploy, undeploy, predict through real model servers), batch prediction jobs,
 model deployment monitoring jobs and the operations the SDK polls; and Cloud
 Monitoring's prediction metrics per deployed model (``prediction_count``,
-``error_count``, ``prediction_latencies``), fed by every prediction served, over
+``error_count``, ``response_count`` by response code, ``prediction_latencies`` by
+latency type), fed by every prediction served, over
 gRPC for ``monitoring_v3.MetricServiceClient`` (``emu.monitoring_endpoint``) and
 as REST ``GET /v3/projects/P/timeSeries``; and the endpoints' request-response
 logging as BigQuery tables read through ``google.cloud.bigquery`` (BigQuery v2

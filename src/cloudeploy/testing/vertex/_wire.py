@@ -31,6 +31,7 @@ _HTTP_STATUS = {
     "INTERNAL": 500,
     "UNIMPLEMENTED": 501,
     "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
 }
 
 #: google.rpc.Code name -> its number, used inside operation and job errors.
@@ -42,6 +43,7 @@ RPC_CODE = {
     "FAILED_PRECONDITION": 9,
     "INTERNAL": 13,
     "UNAVAILABLE": 14,
+    "DEADLINE_EXCEEDED": 4,
 }
 
 

@@ -20,6 +20,7 @@ from cloudeploy.testing.vertex import faults
 from cloudeploy.testing.vertex._wire import ApiError, invalid
 from cloudeploy.testing.vertex.backend import Backends, RegionBackend
 from cloudeploy.testing.vertex.bigquery import bigquery_route
+from cloudeploy.testing.vertex.raw_predict import RawReply, raw_predict
 
 
 @dataclass
@@ -31,6 +32,9 @@ class Call:
     body: dict[str, Any]
     query: dict[str, str]
     groups: dict[str, str]
+    #: The request body as received (what a ``raw`` route reads instead of ``body``).
+    raw_body: bytes = b""
+    headers: dict[str, str] | None = None
 
 
 logger = logging.getLogger(__name__)
@@ -50,6 +54,8 @@ class Route:
     locked: bool = True
     #: True for operation GETs: held (unlocked) until the operation can finish, up to a bound.
     long_poll: bool = False
+    #: True when the body is an arbitrary payload, not a JSON request message.
+    raw: bool = False
 
 
 ROUTES: list[Route] = []
@@ -62,12 +68,15 @@ def route(
     *,
     locked: bool = True,
     long_poll: bool = False,
+    raw: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a handler for ``method`` on ``/v1/<pattern>[:verb]`` (also ``/ui/``)."""
 
     def register(handler: Handler) -> Handler:
         compiled = re.compile(f"^{_LOCATION}{pattern}$")
-        ROUTES.append(Route(method, compiled, verb, handler, locked=locked, long_poll=long_poll))
+        ROUTES.append(
+            Route(method, compiled, verb, handler, locked=locked, long_poll=long_poll, raw=raw)
+        )
         return handler
 
     return register
@@ -182,15 +191,20 @@ def mutate_deployed_model(call: Call) -> Any:
 
 
 def _predict(call: Call, endpoint: str, deployed_model_id: str | None) -> Any:
+    started = time.monotonic()
     instances = call.body.get("instances")
     if not isinstance(instances, list) or not instances:
         raise invalid("instances must be a non-empty list.")
     with call.backend.lock:
         deployed = call.backend.endpoints.route(endpoint, deployed_model_id)
-    started = time.monotonic()
+    model_ms = 0.0
     code = 200
     try:
-        predictions = deployed.server.predict(instances, call.body.get("parameters"))
+        model_started = time.monotonic()
+        try:
+            predictions = deployed.server.predict(instances, call.body.get("parameters"))
+        finally:
+            model_ms = (time.monotonic() - model_started) * 1000.0
         call.backend.endpoints.log_prediction(endpoint, deployed.id, instances, predictions)
     except ApiError as error:
         code = error.http_status
@@ -200,6 +214,7 @@ def _predict(call: Call, endpoint: str, deployed_model_id: str | None) -> Any:
         call.backend.metrics.record(
             call.groups["project"], call.groups["region"], endpoint.rsplit("/", 1)[-1], deployed.id,
             latency_ms=(time.monotonic() - started) * 1000.0, code=code, at=time.time(),
+            model_ms=model_ms,
         )  # fmt: skip
     return {
         "predictions": predictions,
@@ -221,6 +236,13 @@ def predict(call: Call) -> Any:
 def predict_deployed_model(call: Call) -> Any:
     """Predict on one deployed model, bypassing the split (dedicated endpoints' path)."""
     return _predict(call, call.name.split("/deployedModels/")[0], call.groups["deployed_model"])
+
+
+@route("POST", r"/endpoints/[^/]+", "rawPredict", locked=False, raw=True)
+def raw_predict_endpoint(call: Call) -> Any:
+    """The payload as is to the container the split picks; its answer as is (see raw_predict.py)."""
+    content_type = (call.headers or {}).get("content-type", "application/json")
+    return raw_predict(call, call.raw_body, content_type)
 
 
 # -- batch prediction jobs --------------------------------------------------------
@@ -301,26 +323,46 @@ def delete_monitoring_job(call: Call) -> Any:
 # -- dispatch --------------------------------------------------------------------
 
 
-def dispatch(
-    backends: Backends, method: str, path: str, raw_body: bytes, query: dict[str, str]
-) -> tuple[int, Any]:
-    """Find the route for ``method path`` and run it; returns (HTTP status, JSON body)."""
-    _, _, rest = path.lstrip("/").partition("/")  # drop the "v1" or "ui" prefix
-    name, _, verb = rest.partition(":")
-    verb = verb or None
+def _json_body(raw_body: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw_body) if raw_body else {}
     except ValueError:
-        return 400, invalid("Request body is not valid JSON.").body()
+        raise invalid("Request body is not valid JSON.") from None
     if not isinstance(body, dict):
-        return 400, invalid("Request body must be a JSON object.").body()
+        raise invalid("Request body must be a JSON object.")
+    return body
+
+
+def dispatch(
+    backends: Backends,
+    method: str,
+    path: str,
+    raw_body: bytes,
+    query: dict[str, str],
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """Find the route for ``method path`` and run it.
+
+    Returns (HTTP status, JSON body), or (status, :class:`RawReply`) from a raw
+    route. ``headers`` are the request's, lower-cased names.
+    """
+    _, _, rest = path.lstrip("/").partition("/")  # drop the "v1" or "ui" prefix
+    name, _, verb = rest.partition(":")
+    verb = verb or None
     for candidate in ROUTES:
         match = candidate.pattern.match(name)
         if candidate.method != method or candidate.verb != verb or match is None:
             continue
+        try:
+            body = {} if candidate.raw else _json_body(raw_body)
+        except ApiError as error:
+            return error.http_status, error.body()
         groups = match.groupdict()
         backend = backends.get(groups["project"], groups["region"])
-        call = Call(backend=backend, name=name, body=body, query=query, groups=groups)
+        call = Call(
+            backend=backend, name=name, body=body, query=query, groups=groups,
+            raw_body=raw_body, headers=headers,
+        )  # fmt: skip
         method_name = faults.method_name(candidate.handler)
         faulted = faults.intercept(backends.faults, method_name, backend, name)
         if faulted is not None:
@@ -329,9 +371,11 @@ def dispatch(
             if candidate.long_poll:
                 backend.operations.await_progress(name, LONG_POLL_SECONDS)
             if not candidate.locked:
-                return 200, candidate.handler(call)
-            with backend.lock:
-                return 200, candidate.handler(call)
+                result = candidate.handler(call)
+            else:
+                with backend.lock:
+                    result = candidate.handler(call)
+            return (result.status if isinstance(result, RawReply) else 200), result
         except ApiError as error:
             return error.http_status, error.body()
         except Exception as error:  # a bug in the emulator: answer like the service would
@@ -353,9 +397,14 @@ def create_app(backends: Backends):
     async def handle(request: Request) -> Response:
         raw = await request.body()
         query = dict(request.query_params)
+        headers = {key.lower(): value for key, value in request.headers.items()}
         status, body = await run_in_threadpool(
-            dispatch, backends, request.method, request.url.path, raw, query
+            dispatch, backends, request.method, request.url.path, raw, query, headers
         )
+        if isinstance(body, RawReply):
+            return Response(
+                body.body, status_code=status, headers=body.headers, media_type=body.content_type
+            )
         return Response(json.dumps(body), status_code=status, media_type="application/json")
 
     async def time_series(request: Request) -> Response:

@@ -21,7 +21,7 @@ from typing import Any
 from cloudeploy.serving import launcher
 from cloudeploy.testing.vertex._wire import ApiError
 
-#: How long a predict call may take before the emulator answers 503.
+#: How long a predict call may take before the emulator answers 504 DEADLINE_EXCEEDED.
 PREDICT_TIMEOUT = 30.0
 
 
@@ -80,7 +80,11 @@ class ModelServer:
             return False
 
     def predict(self, instances: list[Any], parameters: Any = None) -> list[Any]:
-        """The model's predictions; a 4xx from the server becomes INVALID_ARGUMENT."""
+        """The model's predictions; an error answer keeps its class (see :func:`_status_of`).
+
+        No answer within :data:`PREDICT_TIMEOUT` is DEADLINE_EXCEEDED (504); a
+        server that does not take the connection (crashed) is UNAVAILABLE (503).
+        """
         import httpx
 
         body: dict[str, Any] = {"instances": instances}
@@ -88,15 +92,18 @@ class ModelServer:
             body["parameters"] = parameters
         try:
             reply = httpx.post(f"{self.url}/predict", json=body, timeout=PREDICT_TIMEOUT)
+        except httpx.TimeoutException:
+            raise ApiError(
+                "DEADLINE_EXCEEDED",
+                f"model server for {self.model} {self.version} did not answer within {PREDICT_TIMEOUT:g} s",
+            ) from None
         except httpx.HTTPError as error:
             raise ApiError(
                 "UNAVAILABLE",
                 f"model server for {self.model} {self.version} is unreachable: {error}",
             ) from None
-        if 400 <= reply.status_code < 500:
-            raise ApiError("INVALID_ARGUMENT", _error_text(reply))
         if reply.status_code != 200:
-            raise ApiError("INTERNAL", _error_text(reply))
+            raise ApiError(_status_of(reply.status_code), _error_text(reply))
         return reply.json()["predictions"]
 
     def output(self) -> str:
@@ -123,6 +130,18 @@ def stop_all(servers: list[ModelServer]) -> None:
     for server in servers:
         with contextlib.suppress(OSError):
             os.unlink(server._log_path)
+
+
+def _status_of(code: int) -> str:
+    """The google.rpc status the caller gets for the container's HTTP ``code``.
+
+    429 and 503 keep their meaning (busy, retry later), 504 a timeout; other
+    4xx are INVALID_ARGUMENT, anything else INTERNAL (a 500).
+    """
+    special = {429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+    if code in special:
+        return special[code]
+    return "INVALID_ARGUMENT" if 400 <= code < 500 else "INTERNAL"
 
 
 def _error_text(reply: Any) -> str:

@@ -7,10 +7,14 @@ Vertex AI publishes per deployed model on resource type
 ``location``, ``endpoint_id``; metric label ``deployed_model_id``):
 
 - ``prediction_count``: DELTA INT64, one per predict request, failed ones included;
-- ``error_count``: DELTA INT64, failed requests, with the emulator's extra metric
-  label ``response_code`` (the HTTP status the caller got, e.g. ``"500"``);
+- ``error_count``: DELTA INT64, failed requests (any status >= 400);
+- ``response_count``: DELTA INT64, one per request, label ``response_code``
+  (the HTTP status the caller got, e.g. ``"200"``, ``"400"``, ``"500"``): the
+  series to tell error classes apart by;
 - ``prediction_latencies``: DELTA DISTRIBUTION in ms with exponential buckets,
-  so percentiles can be estimated.
+  so percentiles can be estimated, label ``latency_type``: ``total`` (the whole
+  predict call), ``model`` (waiting for the model server) and ``overhead``
+  (the rest).
 
 Unaligned points cover :data:`SAMPLE_PERIOD` (1 s where the service uses 60 s,
 so short test windows resolve). With ``aggregation.alignmentPeriod`` and
@@ -35,8 +39,11 @@ from cloudeploy.testing.vertex._wire import invalid
 PREFIX = "aiplatform.googleapis.com/prediction/online/"
 PREDICTION_COUNT = PREFIX + "prediction_count"
 ERROR_COUNT = PREFIX + "error_count"
+RESPONSE_COUNT = PREFIX + "response_count"
 PREDICTION_LATENCIES = PREFIX + "prediction_latencies"
 RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
+#: The ``latency_type`` label values of ``prediction_latencies`` (custom-container models get all three).
+LATENCY_TYPES = ("total", "model", "overhead")
 #: Seconds covered by one unaligned point.
 SAMPLE_PERIOD = 1.0
 #: Latency buckets: underflow below 1 ms, then boundaries 1.2**i ms (up to ~56 s), then overflow.
@@ -54,6 +61,7 @@ class _Event:
     time: float
     latency_ms: float
     code: int
+    model_ms: float
 
 
 class PredictionMetrics:
@@ -74,12 +82,18 @@ class PredictionMetrics:
         latency_ms: float,
         code: int,
         at: float,
+        model_ms: float | None = None,
     ) -> None:
-        """One prediction request that ended at ``at`` (epoch seconds) with HTTP status ``code``."""
+        """One prediction request that ended at ``at`` (epoch seconds) with HTTP status ``code``.
+
+        ``latency_ms`` is the whole call, ``model_ms`` the part spent waiting
+        for the model server (the whole call when not given).
+        """
         key = (project, location, endpoint_id, deployed_model_id)
+        model_ms = latency_ms if model_ms is None else min(model_ms, latency_ms)
         with self._lock:
             events = self._events.setdefault(key, deque(maxlen=MAX_EVENTS))
-            events.append(_Event(at, latency_ms, code))
+            events.append(_Event(at, latency_ms, code, model_ms))
 
     def clear(self) -> None:
         with self._lock:
@@ -98,7 +112,7 @@ class PredictionMetrics:
         metric_type = terms.pop("metric.type", None)
         if metric_type is None:
             raise invalid('filter must name exactly one metric.type, e.g. metric.type = "..."')
-        if metric_type not in (PREDICTION_COUNT, ERROR_COUNT, PREDICTION_LATENCIES):
+        if metric_type not in (PREDICTION_COUNT, ERROR_COUNT, RESPONSE_COUNT, PREDICTION_LATENCIES):
             return {}
         if terms.pop("resource.type", RESOURCE_TYPE) != RESOURCE_TYPE:
             return {}
@@ -125,7 +139,8 @@ class PredictionMetrics:
                 if not _matches(terms, resource, labels):
                     continue
                 header = _header(metric_type, labels, resource)
-                points = _points(metric_type, subset, start, end, period, aligned)
+                points = _points(metric_type, subset, start, end, period, aligned,
+                                 labels.get("latency_type", "total"))  # fmt: skip
                 if not points:
                     continue
                 series.append(header if headers_only else {**header, "points": points})
@@ -135,17 +150,23 @@ class PredictionMetrics:
 def _split(
     metric_type: str, dm_id: str, events: list[_Event]
 ) -> list[tuple[dict[str, str], list[_Event]]]:
-    """The series of one deployed model: one, or one per response code for errors."""
-    if metric_type != ERROR_COUNT:
-        return [({"deployed_model_id": dm_id}, events)]
-    codes = sorted({e.code for e in events if e.code >= 400})
-    return [
-        (
-            {"deployed_model_id": dm_id, "response_code": str(code)},
-            [e for e in events if e.code == code],
-        )
-        for code in codes
-    ]
+    """The series of one deployed model: one per response code or latency type, or just one."""
+    if metric_type == ERROR_COUNT:
+        return [({"deployed_model_id": dm_id}, [e for e in events if e.code >= 400])]
+    if metric_type == RESPONSE_COUNT:
+        return [
+            (
+                {"deployed_model_id": dm_id, "response_code": str(code)},
+                [e for e in events if e.code == code],
+            )
+            for code in sorted({e.code for e in events})
+        ]
+    if metric_type == PREDICTION_LATENCIES:
+        return [
+            ({"deployed_model_id": dm_id, "latency_type": kind}, events)
+            for kind in LATENCY_TYPES
+        ]
+    return [({"deployed_model_id": dm_id}, events)]
 
 
 def _header(metric_type: str, labels: dict[str, str], resource: dict[str, str]) -> dict[str, Any]:
@@ -160,7 +181,13 @@ def _header(metric_type: str, labels: dict[str, str], resource: dict[str, str]) 
 
 
 def _points(
-    metric_type: str, events: list[_Event], start: float, end: float, period: float, aligned: bool
+    metric_type: str,
+    events: list[_Event],
+    start: float,
+    end: float,
+    period: float,
+    aligned: bool,
+    latency_type: str = "total",
 ) -> list[dict[str, Any]]:
     """Points newest first, as the service orders them."""
     buckets: dict[int, list[_Event]] = {}
@@ -177,14 +204,14 @@ def _points(
         else:
             low, high = index * period, (index + 1) * period
         points.append((high, {"interval": {"startTime": _rfc3339(low), "endTime": _rfc3339(high)},
-                              "value": _value(metric_type, members)}))  # fmt: skip
+                              "value": _value(metric_type, members, latency_type)}))  # fmt: skip
     return [point for _, point in sorted(points, key=lambda p: p[0], reverse=True)]
 
 
-def _value(metric_type: str, events: list[_Event]) -> dict[str, Any]:
+def _value(metric_type: str, events: list[_Event], latency_type: str = "total") -> dict[str, Any]:
     if metric_type != PREDICTION_LATENCIES:
         return {"int64Value": str(len(events))}
-    latencies = [e.latency_ms for e in events]
+    latencies = [_latency(e, latency_type) for e in events]
     mean = sum(latencies) / len(latencies)
     counts = [0] * (BUCKETS["numFiniteBuckets"] + 2)
     for latency in latencies:
@@ -198,6 +225,14 @@ def _value(metric_type: str, events: list[_Event]) -> dict[str, Any]:
             "bucketCounts": [str(c) for c in counts],
         }
     }
+
+
+def _latency(event: _Event, latency_type: str) -> float:
+    if latency_type == "model":
+        return event.model_ms
+    if latency_type == "overhead":
+        return max(0.0, event.latency_ms - event.model_ms)
+    return event.latency_ms
 
 
 def _bucket(latency_ms: float) -> int:
