@@ -175,3 +175,42 @@ def test_drift_compares_the_last_window_with_the_one_before(provider):
     assert run.result.kind == "drift"
     assert run.result.serving_rows == 100
     assert sorted(run.breached) == SHIFTED_NAMES
+
+
+def test_run_with_the_sensitive_preset_scores_by_wasserstein_and_flags_the_shift(provider, monkeypatch):
+    from cloudeploy.cli import cli
+
+    start, end, _ = traffic_window(provider, serving_rows(200, shifted=SHIFTED, seed=5))
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(provider.home))
+    time.sleep(max(0.0, end + 0.01 - time.time()))
+    answer = CliRunner().invoke(cli, ["monitor", "run", ENDPOINT, "--provider", "local", "--preset", "sensitive",
+                                       "--window", f"{time.time() - start:.3f}s", "--no-alert", "--output", "json"])
+    assert answer.exit_code == 8, answer.output
+    document = json.loads(answer.output)
+    assert {f["metric"] for f in document["features"]} == {"wasserstein"}  # 2,000 baseline rows
+    assert sorted(document["breached"]) == SHIFTED_NAMES
+
+
+def test_sensitive_drift_gate_rolls_back_a_version_that_sees_shifted_data(provider):
+    from cloudeploy.rollout import RolloutPlan
+
+    stop = threading.Event()
+
+    def shifted_stream():
+        rows = serving_rows(20, shifted=SHIFTED, seed=12)
+        while not stop.is_set():
+            provider.predict(ENDPOINT, rows)
+
+    thread = threading.Thread(target=shifted_stream, daemon=True)
+    thread.start()
+    try:
+        plan = RolloutPlan(steps=(50, 100), bake_s=1.0, min_requests=5, max_wait_s=60,
+                           gates={"drift": {"preset": "sensitive"}})
+        result = cloudeploy.promote(ENDPOINT, "v2", plan=plan, provider=provider)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert result.outcome == "rolled_back"
+    gate = next(g for g in result.decisions[-1].gates if g["gate"] == "drift")
+    assert gate["passed"] is False and gate["value"] > gate["threshold"] == 0.1
+    assert "wasserstein" in gate["detail"]

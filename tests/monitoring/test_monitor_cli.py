@@ -67,5 +67,5 @@ def test_plan_gates_table_builds_the_drift_gate_by_entry_point():
 
 
 def test_drift_gate_refuses_unknown_settings():
-    with pytest.raises(Exception, match="takes max and min_rows, not limit"):
+    with pytest.raises(Exception, match="takes max, preset and min_rows, not limit"):
         drift_gate({"max": 0.3, "limit": 1})

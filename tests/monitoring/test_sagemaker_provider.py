@@ -175,3 +175,18 @@ def test_status_reports_capture_and_alarms(provider):
     assert data["configured"] is True
     assert data["data_capture"]["EnableCapture"] is True
     assert len(data["alarms"]) == 4
+
+
+def test_a_sensitive_pass_publishes_severities_against_alarms_at_one(provider):
+    start = time.time()
+    send(provider, ENDPOINT, serving_rows(200, shifted=SHIFTED, seed=8))
+    end = time.time() + 0.01
+    spec = MonitorSpec(window=end - start, preset="sensitive")
+    run = monitor(ENDPOINT, spec, provider=provider, now=end, alert=False)
+    assert {f.metric for f in run.result.features} == {"wasserstein"}
+    assert sorted(run.breached) == SHIFTED_NAMES
+    cloudwatch = provider.clients.cloudwatch
+    alarms = cloudwatch.describe_alarms(AlarmNames=run.published["alarms"])["MetricAlarms"]
+    assert {(a["Threshold"], a["ComparisonOperator"]) for a in alarms} == {(1.0, "GreaterThanThreshold")}
+    states = feature_states(cloudwatch, run.published["alarms"])
+    assert sorted(name for name, state in states.items() if state == "ALARM") == SHIFTED_NAMES

@@ -33,6 +33,22 @@ def _thresholds(items, option):
     return table
 
 
+def _metrics(items):
+    from cloudeploy.errors import ValidationError
+
+    table = {}
+    for item in items:
+        name, sep, metric = item.partition("=")
+        if not sep or not name.strip() or not metric.strip():
+            raise ValidationError(f"--metric takes FEATURE=METRIC, got {item!r}", hint="e.g. --metric age=psi")
+        table[name.strip()] = metric.strip()
+    return table
+
+
+_PRESET_HELP = ("How each feature's statistic is chosen: vertex (Jensen-Shannon / L-infinity, 0.3) or "
+                "sensitive (KS / chi² p < 0.05 up to 1,000 reference rows, else Wasserstein / JS distance 0.1).")
+
+
 def _spec(window=None, webhook=None, base=None, **changes):
     """The saved spec (or defaults) with the command line's settings on top."""
     from cloudeploy.monitoring.spec import MonitorSpec
@@ -53,6 +69,8 @@ def _window_options(func):
     func = click.option("--kind", type=click.Choice(["skew", "drift"]), default="skew", show_default=True,
                         help="skew: against the training baseline; drift: against the previous window.")(func)
     func = click.option("--window", default=None, help="Serving window scored: 15m, 1h, 1d (default: the spec's).")(func)
+    func = click.option("--preset", type=click.Choice(["vertex", "sensitive"]), default=None,
+                        help=_PRESET_HELP + " Default: the spec's.")(func)
     return func
 
 
@@ -73,17 +91,23 @@ def monitor():
 @click.option("--webhook", default=None, help="URL that gets a JSON POST for every breach.")
 @click.option("--feature", "features", multiple=True, help="Monitor only this feature (repeatable).")
 @click.option("--training-data", default=None, help="Vertex AI: gs:// or bq:// URI of the training data.")
+@click.option("--preset", type=click.Choice(["vertex", "sensitive"]), default=None, help=_PRESET_HELP)
+@click.option("--metric", "metrics", multiple=True, metavar="FEATURE=METRIC",
+              help="Score FEATURE with METRIC (jensen_shannon, l_infinity, js_distance, psi, wasserstein, ks, chi2).")
+@click.option("--metric-threshold", "metric_thresholds", multiple=True, metavar="METRIC=T",
+              help="Default threshold of METRIC (p-value metrics breach below it).")
 @provider_options
 @output_option
 def configure(endpoint, skew, drift, default_threshold, window, interval, sample_rate, emails, webhook,
-              features, training_data, provider, profile, output):
+              features, training_data, preset, metrics, metric_thresholds, provider, profile, output):
     """Set up monitoring of ENDPOINT and save its settings for `monitor run`."""
     from cloudeploy.monitoring.run import configure as configure_monitoring
 
     spec = _spec(window, webhook, skew_thresholds=_thresholds(skew, "--skew-threshold"),
                  drift_thresholds=_thresholds(drift, "--drift-threshold"), default_threshold=default_threshold,
                  interval=interval, sample_rate=sample_rate, alert_emails=tuple(emails),
-                 features=tuple(features) or None, training_data=training_data)
+                 features=tuple(features) or None, training_data=training_data, preset=preset,
+                 metrics=_metrics(metrics), metric_thresholds=_thresholds(metric_thresholds, "--metric-threshold"))
     data = configure_monitoring(endpoint, spec, provider=provider, profile=profile)
 
     def render(console, data):
@@ -103,22 +127,24 @@ def configure(endpoint, skew, drift, default_threshold, window, interval, sample
 @click.option("--no-publish", is_flag=True, help="Do not send metrics to the provider (CloudWatch).")
 @provider_options
 @output_option
-def run(endpoint, window, kind, version, capture, webhook, no_alert, no_publish, provider, profile, output):
+def run(endpoint, window, preset, kind, version, capture, webhook, no_alert, no_publish, provider, profile,
+        output):
     """Score ENDPOINT's captured traffic; exit 8 when a threshold is breached."""
     result = _run(endpoint, window, kind, version, capture, provider, profile, webhook=webhook,
-                  alert=not no_alert, publish=not no_publish)
+                  alert=not no_alert, publish=not no_publish, preset=preset)
     emit(output, result.to_dict(), _render_run)
     if result.breached:
         sys.exit(EXIT_BREACHED)
 
 
-def _run(endpoint, window, kind, version, capture, provider, profile, *, webhook=None, alert=True, publish=True):
+def _run(endpoint, window, kind, version, capture, provider, profile, *, webhook=None, alert=True, publish=True,
+         preset=None):
     from cloudeploy.api import resolve_provider
     from cloudeploy.monitoring.backend import backend_for
     from cloudeploy.monitoring.run import monitor as monitor_endpoint
 
     backend = resolve_provider(provider, profile)
-    spec = _spec(window, webhook, base=backend_for(backend).saved_spec(endpoint))
+    spec = _spec(window, webhook, base=backend_for(backend).saved_spec(endpoint), preset=preset)
     return monitor_endpoint(endpoint, spec, kind=kind, version=version, provider=backend, capture=capture,
                             alert=alert, publish=publish)
 
@@ -132,7 +158,9 @@ def _render_run(console, data):
     for column in ("feature", "metric", "score", "threshold", "status"):
         table.add_column(column)
     for feature in data["features"]:
-        score = "-" if feature["score"] is None else f"{feature['score']:.4f}"
+        score = "-" if feature["score"] is None else f"{feature['score']:.4g}"
+        if feature["score"] is not None and feature["metric"] in ("ks", "chi2"):
+            score = f"p={score}"
         status = "[red]breached[/red]" if feature["breached"] else feature.get("note") or "[green]ok[/green]"
         table.add_row(feature["name"], feature["metric"], score, f"{feature['threshold']:g}", status)
     console.print(table)
@@ -155,13 +183,14 @@ def _render_run(console, data):
 @_window_options
 @provider_options
 @output_option
-def report(endpoint, html_path, json_path, window, kind, version, capture, provider, profile, output):
+def report(endpoint, html_path, json_path, window, preset, kind, version, capture, provider, profile, output):
     """Write ENDPOINT's skew or drift report: a self-contained HTML page plus JSON."""
     from pathlib import Path
 
     from cloudeploy.monitoring.report import write_report
 
-    result = _run(endpoint, window, kind, version, capture, provider, profile, alert=False, publish=False)
+    result = _run(endpoint, window, kind, version, capture, provider, profile, alert=False, publish=False,
+                  preset=preset)
     json_file = Path(json_path) if json_path else Path(html_path).with_suffix(".json")
     html = write_report(result.result, html_path, title=f"{endpoint} {result.version} {kind}", json_path=json_file)
     data = {"endpoint": endpoint, "version": result.version, "kind": kind, "html": str(html),

@@ -20,6 +20,7 @@ Cloud channels (Vertex AI alert e-mails, SNS) are configured by the providers.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future
@@ -73,7 +74,7 @@ def alert_payload(result: MonitoringResult) -> dict[str, Any]:
                 "metric": f.metric,
                 "score": f.score,
                 "threshold": f.threshold,
-                "severity": f.severity,
+                "severity": None if math.isinf(f.severity) else f.severity,
             }
             for f in result.breached
         ],
@@ -105,12 +106,13 @@ def send_alerts(
     where = ", ".join(f"{k}={v}" for k, v in result.labels.items())
     for feature in breached:
         log.warning(
-            "%s threshold breached%s: feature %s %s=%.4f > %.4f",
+            "%s threshold breached%s: feature %s %s=%.4g %s %.4g",
             result.kind,
             f" ({where})" if where else "",
             feature.name,
             feature.metric,
             feature.score,
+            "<" if feature.p_value else ">",
             feature.threshold,
         )
     if not breached or not webhook_url:

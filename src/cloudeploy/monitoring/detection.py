@@ -1,8 +1,11 @@
 """Skew (serving vs training) and drift (this window vs the previous one).
 
-Numerical features are scored with the Jensen–Shannon divergence on the
-baseline's equal-width bins, categorical features with the L-infinity distance;
-each score is compared with the spec's threshold for that feature.
+By default (preset ``vertex``) numerical features are scored with the
+Jensen–Shannon divergence on the baseline's equal-width bins, categorical
+features with the L-infinity distance; the spec's preset or per-feature
+``metrics`` choose others (PSI, KS, Wasserstein, chi², JS distance: see
+:mod:`cloudeploy.monitoring.metrics`), always on the same bins and categories.
+Each score is compared with the spec's threshold for that feature and metric.
 
 Serving data can be given as capture files (a directory, a file, or a list of
 them: read in one streaming pass by :func:`~cloudeploy.monitoring.capture.capture_histograms`),
@@ -21,7 +24,8 @@ from cloudeploy.monitoring.baseline import OTHER, baseline_features
 from cloudeploy.monitoring.histogram import FeatureHistogram, HistogramSet, serving_histograms
 from cloudeploy.monitoring.result import FeatureResult, Kind, MonitoringResult
 from cloudeploy.monitoring.spec import MonitorSpec
-from cloudeploy.monitoring.stats import js_divergence, linf_distance
+from cloudeploy.monitoring.stats import js_distance, js_divergence, linf_distance
+from cloudeploy.monitoring.stattests import binned_std, chi2_test, ks_test, psi, wasserstein
 
 
 def _is_capture_source(source: Any) -> bool:
@@ -58,30 +62,54 @@ def _numerical(
     edges: list[float],
     reference: list[int],
     current: FeatureHistogram,
-    threshold: float,
+    spec: MonitorSpec,
     reference_missing: int,
+    scale: float | None = None,
 ) -> FeatureResult:
+    """Score one numerical feature; ``scale`` (the reference's std) normalises Wasserstein."""
     serving = current.counts.tolist()
-    score, note = None, ""
+    metric = spec.metric_for(name, "numerical", int(sum(reference)))
+    score, statistic, note = None, None, ""
     if sum(reference) == 0:
         note = "no baseline values" if kind == "skew" else "no values in the previous window"
     elif sum(serving) == 0:
         note = "no serving values" if kind == "skew" else "no values in the current window"
+    elif metric == "wasserstein":
+        spread = binned_std(edges, reference) if scale is None else scale
+        score = wasserstein(edges, reference, serving, spread)
     else:
-        score = js_divergence(reference, serving)
+        score, statistic = _score(metric, reference, serving)
     return FeatureResult(
         name=name,
-        metric="jensen_shannon",
+        metric=metric,  # type: ignore[arg-type]
         kind=kind,
         bin_edges=tuple(edges),
         baseline_counts=tuple(int(c) for c in reference),
         serving_counts=tuple(int(c) for c in serving),
         score=score,
-        threshold=threshold,
+        threshold=spec.threshold_for(name, kind, metric),
         baseline_missing=reference_missing,
         serving_missing=current.missing,
         note=note,
+        statistic=statistic,
     )
+
+
+def _score(metric: str, reference: list, current: list) -> tuple[float, float | None]:
+    """``(score, test statistic or None)`` of ``metric`` on aligned counts (not Wasserstein)."""
+    if metric == "jensen_shannon":
+        return js_divergence(reference, current), None
+    if metric == "js_distance":
+        return js_distance(reference, current), None
+    if metric == "psi":
+        return psi(reference, current), None
+    if metric == "ks":
+        statistic, p_value = ks_test(reference, current)
+        return p_value, statistic
+    if metric == "chi2":
+        statistic, p_value = chi2_test(reference, current)
+        return p_value, statistic
+    raise ValidationError(f"metric {metric} does not score binned counts")
 
 
 def _fold(counts: dict[str, int], kept: set[str] | None) -> dict[str, int]:
@@ -100,7 +128,7 @@ def _categorical(
     kind: Kind,
     reference: dict[str, int],
     current: dict[str, int],
-    threshold: float,
+    spec: MonitorSpec,
     reference_missing: int,
     current_missing: int,
     kept: set[str] | None,
@@ -110,25 +138,30 @@ def _categorical(
     order += sorted(
         (c for c in current if c not in reference), key=lambda c: (c == OTHER, -current[c], c)
     )
-    score, note = None, ""
+    metric = spec.metric_for(name, "categorical", int(sum(reference.values())))
+    score, statistic, note = None, None, ""
     if sum(reference.values()) == 0:
         note = "no baseline values" if kind == "skew" else "no values in the previous window"
     elif sum(current.values()) == 0:
         note = "no serving values" if kind == "skew" else "no values in the current window"
-    else:
+    elif metric == "l_infinity":
         score = linf_distance(reference, current)
+    else:
+        aligned = [reference.get(c, 0) for c in order], [current.get(c, 0) for c in order]
+        score, statistic = _score(metric, *aligned)
     return FeatureResult(
         name=name,
-        metric="l_infinity",
+        metric=metric,  # type: ignore[arg-type]
         kind=kind,
         categories=tuple(order),
         baseline_counts=tuple(reference.get(c, 0) for c in order),
         serving_counts=tuple(current.get(c, 0) for c in order),
         score=score,
-        threshold=threshold,
+        threshold=spec.threshold_for(name, kind, metric),
         baseline_missing=reference_missing,
         serving_missing=current_missing,
         note=note,
+        statistic=statistic,
     )
 
 
@@ -158,7 +191,6 @@ def compute_skew(
         name = entry["name"]
         if name not in histograms.histograms:
             continue
-        threshold = spec.threshold_for(name, "skew")
         current = histograms[name]
         if entry["type"] == "numerical":
             results.append(
@@ -168,8 +200,9 @@ def compute_skew(
                     entry["bin_edges"],
                     entry["bin_counts"],
                     current,
-                    threshold,
+                    spec,
                     entry.get("missing", 0),
+                    scale=entry.get("std"),
                 )
             )
         else:
@@ -182,7 +215,7 @@ def compute_skew(
                     "skew",
                     reference,
                     dict(current.categories),
-                    threshold,
+                    spec,
                     entry.get("missing", 0),
                     current.missing,
                     _kept_categories(entry),
@@ -218,7 +251,6 @@ def compute_drift(
         name = entry["name"]
         if name not in before.histograms or name not in after.histograms:
             continue
-        threshold = spec.threshold_for(name, "drift")
         if entry["type"] == "numerical":
             results.append(
                 _numerical(
@@ -227,7 +259,7 @@ def compute_drift(
                     entry["bin_edges"],
                     before[name].counts.tolist(),
                     after[name],
-                    threshold,
+                    spec,
                     before[name].missing,
                 )
             )
@@ -238,7 +270,7 @@ def compute_drift(
                     "drift",
                     dict(before[name].categories),
                     dict(after[name].categories),
-                    threshold,
+                    spec,
                     before[name].missing,
                     after[name].missing,
                     _kept_categories(entry),

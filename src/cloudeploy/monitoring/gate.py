@@ -7,7 +7,10 @@ version's training baseline and fails when any feature's score exceeds ``max``
 rows (default 30) is "cannot judge yet", which neither fails nor blocks a step.
 
 Registered as ``drift`` through the entry-point group ``cloudeploy.rollout_gates``;
-``promote --max-drift 0.3`` is ``--gate drift:max=0.3``. Works where the
+``promote --max-drift 0.3`` is ``--gate drift:max=0.3``. ``--gate drift:preset=sensitive``
+scores with the ``sensitive`` preset instead (each statistic at its own threshold:
+KS / chi² p-values below 0.05, Wasserstein / JS distance above 0.1); ``max`` then
+has no meaning and is refused. Works where the
 monitoring backend can read captures: local; SageMaker with data capture on;
 Vertex AI with the endpoint's request-response logging on (``monitor
 configure`` turns it on), read from its BigQuery table. Where captures cannot
@@ -21,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import CloudeployError, ValidationError
+from cloudeploy.monitoring.metrics import check_preset
 from cloudeploy.rollout.gates import Gate, GateResult
 
 if TYPE_CHECKING:
@@ -34,12 +38,15 @@ class DriftGate(Gate):
 
     name = "drift"
 
-    def __init__(self, max_score: float, min_rows: int = DEFAULT_MIN_ROWS) -> None:
+    def __init__(self, max_score: float, min_rows: int = DEFAULT_MIN_ROWS, preset: str = "vertex") -> None:
         self.max_score = max_score
         self.min_rows = min_rows
+        self.preset = preset
         self._baselines: dict[tuple[str, str], dict[str, Any]] = {}
 
     def describe(self) -> str:
+        if self.preset != "vertex":
+            return f"no feature of the new version's traffic drifted by the {self.preset} preset's tests"
         return f"skew of every feature in the new version's traffic ≤ {self.max_score:g}"
 
     def evaluate(self, window: StepWindow) -> GateResult:
@@ -54,7 +61,8 @@ class DriftGate(Gate):
                 self._baselines[key] = backend.baseline(window.endpoint, window.version)
             until = window.new.window_end or time.time()
             since = window.new.window_start or until - 3600.0
-            spec = MonitorSpec(default_threshold=self.max_score, window=max(until - since, 1e-3))
+            spec = MonitorSpec(default_threshold=self.max_score, window=max(until - since, 1e-3),
+                               preset=self.preset)
             source = backend.capture(window.endpoint, window.version, since=since, until=until)
             result = score(source, self._baselines[key], spec, kind="skew", version=window.version,
                            end=until, labels={"endpoint": window.endpoint, "version": window.version})
@@ -66,25 +74,52 @@ class DriftGate(Gate):
         worst = result.by_severity()[0] if result.features else None
         value = worst.score if worst is not None and worst.score is not None else 0.0
         breached = [f.name for f in result.breached]
+        if self.preset != "vertex":
+            return self._preset_result(result, worst, breached)
         detail = (f"skew above {self.max_score:g} on {', '.join(breached)}" if breached
                   else f"largest skew {value:.3f} ({worst.name if worst else '-'})")
         return GateResult(self.name, not breached, value, self.max_score,
                           f"{detail}; {result.serving_rows} rows")
 
+    def _preset_result(self, result: Any, worst: Any, breached: list[str]) -> GateResult:
+        """Mixed metrics: the number judged is the worst feature's score against its own threshold."""
+        if worst is None or worst.score is None:
+            return GateResult(self.name, True, 0.0, 0.0, f"no feature scored; {result.serving_rows} rows")
+        described = ", ".join(f"{f.name} ({f.metric} {f.score:.3g} vs {f.threshold:g})"
+                              for f in result.breached) if breached else (
+            f"worst {worst.name}: {worst.metric} {worst.score:.3g} vs {worst.threshold:g}")
+        detail = f"{'drift on ' if breached else ''}{described}; {result.serving_rows} rows"
+        return GateResult(self.name, not breached, worst.score, worst.threshold, detail)
+
 
 def drift_gate(settings: Mapping[str, Any]) -> DriftGate:
-    """Gate factory: ``{"max": 0.3, "min_rows": 30}``."""
-    unknown = set(settings) - {"max", "min_rows"}
+    """Gate factory: ``{"max": 0.3, "min_rows": 30}`` or ``{"preset": "sensitive", "min_rows": 30}``."""
+    unknown = set(settings) - {"max", "min_rows", "preset"}
     if unknown:
-        raise ValidationError(f"the drift gate takes max and min_rows, not {', '.join(sorted(unknown))}")
+        raise ValidationError(
+            f"the drift gate takes max, preset and min_rows, not {', '.join(sorted(unknown))}"
+        )
+    preset = check_preset(str(settings.get("preset", "vertex")))
+    if preset != "vertex":
+        if "max" in settings:
+            raise ValidationError(
+                f"the drift gate's max applies to the vertex preset; the {preset} preset judges each "
+                "feature by its own statistic's threshold",
+                hint=f"use drift:preset={preset} alone, or drift:max=0.3",
+            )
+        return DriftGate(0.3, _min_rows(settings), preset)
     if "max" not in settings:
-        raise ValidationError("the drift gate needs max, e.g. drift:max=0.3")
+        raise ValidationError("the drift gate needs max, e.g. drift:max=0.3 (or drift:preset=sensitive)")
     limit = settings["max"]
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0.0 <= float(limit) <= 1.0:
         raise ValidationError(f"drift gate max must be a number in [0, 1], got {limit!r}")
+    return DriftGate(float(limit), _min_rows(settings))
+
+
+def _min_rows(settings: Mapping[str, Any]) -> int:
     rows = settings.get("min_rows", DEFAULT_MIN_ROWS)
     if isinstance(rows, float) and rows.is_integer():
         rows = int(rows)
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
         raise ValidationError(f"drift gate min_rows must be a positive integer, got {rows!r}")
-    return DriftGate(float(limit), rows)
+    return rows

@@ -48,7 +48,7 @@ def _plot(feature: FeatureResult) -> str:
     reference_label = "baseline" if feature.kind == "skew" else "previous window"
     serving_label = "serving" if feature.kind == "skew" else "current window"
     reference, serving = _frequencies(feature.baseline_counts), _frequencies(feature.serving_counts)
-    if feature.metric == "jensen_shannon" and feature.bin_edges is not None:
+    if feature.bin_edges is not None:
         edges = feature.bin_edges
         widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
         axes.bar(
@@ -100,7 +100,7 @@ def _plot(feature: FeatureResult) -> str:
         )
         axes.set_xlabel(f"{feature.name} (categories{shown})")
     axes.set_ylabel("relative frequency")
-    score = "n/a" if feature.score is None else f"{feature.score:.4f}"
+    score = _score(feature)
     status = " — BREACHED" if feature.breached else ""
     axes.set_title(
         f"{feature.name}: {feature.metric} = {score} (threshold {feature.threshold:g}){status}",
@@ -123,7 +123,10 @@ def _status(feature: FeatureResult) -> str:
 
 
 def _score(feature: FeatureResult) -> str:
-    return "n/a" if feature.score is None else f"{feature.score:.4f}"
+    """The score, a p-value marked as one (``p=1.2e-05``)."""
+    if feature.score is None:
+        return "n/a"
+    return f"p={feature.score:.3g}" if feature.p_value else f"{feature.score:.4f}"
 
 
 def _severity(feature: FeatureResult) -> str:

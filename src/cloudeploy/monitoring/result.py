@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.metrics import is_breach, metric_info
+from cloudeploy.monitoring.metrics import severity as metric_severity
 
-Metric = Literal["jensen_shannon", "l_infinity"]
+Metric = Literal[
+    "jensen_shannon", "l_infinity", "js_distance", "psi", "wasserstein", "ks", "chi2"
+]
 Kind = Literal["skew", "drift"]
 
 
@@ -23,11 +27,13 @@ Kind = Literal["skew", "drift"]
 class FeatureResult:
     """The score of one feature against its threshold.
 
-    For ``metric == "jensen_shannon"`` the counts are per bin of ``bin_edges``
-    (``len(bin_edges) == len(counts) + 1``); for ``"l_infinity"`` they are per
-    entry of ``categories``. ``baseline_counts`` are the training counts (skew)
-    or the previous window's (drift). ``score`` is None when one side has no
-    values; such a feature is never breached.
+    Numerical features have counts per bin of ``bin_edges``
+    (``len(bin_edges) == len(counts) + 1``), categorical ones per entry of
+    ``categories``. ``baseline_counts`` are the training counts (skew) or the
+    previous window's (drift). ``score`` is None when one side has no values;
+    such a feature is never breached. For the tests (``ks``, ``chi2``) the score
+    is the p-value, breached *below* the threshold, and ``statistic`` holds the
+    test statistic (KS D, chi²); see :mod:`cloudeploy.monitoring.metrics`.
     """
 
     name: str
@@ -42,20 +48,23 @@ class FeatureResult:
     baseline_missing: int = 0
     serving_missing: int = 0
     note: str = ""
+    statistic: float | None = None
+
+    @property
+    def p_value(self) -> bool:
+        """True when ``score`` is a test's p-value (lower is worse)."""
+        return metric_info(self.metric).p_value
 
     @property
     def breached(self) -> bool:
-        """True when the score is above the threshold (Vertex AI's rule)."""
-        return self.score is not None and self.score > self.threshold
+        """A distance above its threshold (Vertex AI's rule) or a p-value below it."""
+        return is_breach(self.metric, self.score, self.threshold)
 
     @property
     def severity(self) -> float:
-        """``score / threshold``: above 1 means breached. 0 when there is no score."""
-        if self.score is None:
-            return 0.0
-        if self.threshold == 0:
-            return math.inf if self.score > 0 else 0.0
-        return self.score / self.threshold
+        """Above 1 means breached, 0 without a score: ``score / threshold`` for distances,
+        ``ln(p) / ln(threshold)`` for p-values."""
+        return metric_severity(self.metric, self.score, self.threshold)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "kind": self.kind, "metric": self.metric}
@@ -73,6 +82,8 @@ class FeatureResult:
             breached=self.breached,
             severity=None if math.isinf(self.severity) else self.severity,
         )
+        if self.statistic is not None:
+            data["statistic"] = self.statistic
         if self.note:
             data["note"] = self.note
         return data
@@ -95,6 +106,7 @@ class FeatureResult:
                 baseline_missing=int(data.get("baseline_missing", 0)),
                 serving_missing=int(data.get("serving_missing", 0)),
                 note=data.get("note", ""),
+                statistic=data.get("statistic"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValidationError(

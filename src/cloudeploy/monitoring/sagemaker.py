@@ -13,7 +13,12 @@
   EndpointName, VariantName and Feature, and an alarm per feature at its
   threshold (GreaterThanThreshold, as Vertex AI's rule is "strictly above").
   CloudWatch evaluates those alarms; one that goes to ALARM notifies the SNS
-  topic, and ``status`` reports every alarm's state.
+  topic, and ``status`` reports every alarm's state. When the spec chooses
+  other statistics (``preset`` other than vertex, or per-feature ``metrics``)
+  a feature's metric, and whether lower or higher is worse, can change from
+  one pass to the next (``sensitive`` picks by sample size), so the metric is
+  the feature's *severity* instead (breached above 1, see ``FeatureResult``)
+  and every alarm's threshold is 1.
 
 The baseline comes from the version's ``model.tar.gz`` (its ``cloudeploy.json``).
 """
@@ -110,7 +115,7 @@ class SageMakerMonitoring(MonitoringBackend):
         version = result.labels["version"]
         metric = f"feature_{result.kind}"
         data = [
-            {"MetricName": metric, "Value": float(f.score), "Unit": "None",
+            {"MetricName": metric, "Value": _published_value(f, spec), "Unit": "None",
              "Dimensions": _dimensions(endpoint, version, f.name)}
             for f in result.features if f.score is not None
         ]
@@ -212,12 +217,24 @@ class SageMakerMonitoring(MonitoringBackend):
                 Namespace=NAMESPACE, MetricName=f"feature_{kind}",
                 Dimensions=_dimensions(endpoint, version, feature),
                 Statistic="Maximum", Period=max(60, int(float(spec.interval))), EvaluationPeriods=1,
-                Threshold=spec.threshold_for(feature, kind), ComparisonOperator="GreaterThanThreshold",
+                Threshold=1.0 if _by_severity(spec) else spec.threshold_for(feature, kind),
+                ComparisonOperator="GreaterThanThreshold",
                 TreatMissingData="notBreaching", ActionsEnabled=topic is not None,
                 AlarmActions=[topic] if topic else [],
             )
             names.append(name)
         return names
+
+
+def _by_severity(spec: MonitorSpec) -> bool:
+    """Whether scores are published as severities (any statistic but Vertex AI's two)."""
+    return spec.preset != "vertex" or bool(spec.metrics)
+
+
+def _published_value(feature: Any, spec: MonitorSpec) -> float:
+    if not _by_severity(spec):
+        return float(feature.score)
+    return min(float(feature.severity), 1e6)  # CloudWatch takes no infinity
 
 
 def _alarm_name(endpoint: str, version: str, kind: str, feature: str) -> str:

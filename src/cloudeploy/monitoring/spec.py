@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.metrics import check_preset, metric_info, preset_metric
 
 DEFAULT_THRESHOLD = 0.3
 Kind = Literal["skew", "drift"]
@@ -67,6 +68,13 @@ class MonitorSpec:
     - ``features``: the features to monitor, or ``None`` for all of them.
     - ``training_data``: where the training dataset is (``gs://...csv`` or
       ``bq://project.dataset.table``), for Vertex AI's monitoring job only.
+    - ``preset``: how each feature's statistic is chosen, ``"vertex"`` (the
+      default: Jensen–Shannon / L-infinity) or ``"sensitive"`` (tests or
+      distances by sample size); see :mod:`cloudeploy.monitoring.metrics`.
+    - ``metrics``: ``{feature: metric}`` overriding the preset for single features.
+    - ``metric_thresholds``: ``{metric: threshold}`` replacing a metric's default
+      (``default_threshold`` stays the one of ``jensen_shannon`` and ``l_infinity``).
+      A p-value metric is breached *below* its threshold.
     """
 
     skew_thresholds: Mapping[str, float] = field(default_factory=dict)
@@ -79,6 +87,9 @@ class MonitorSpec:
     interval: float | str = 3600.0
     features: tuple[str, ...] | None = None
     training_data: str | None = None
+    preset: str = "vertex"
+    metrics: Mapping[str, str] = field(default_factory=dict)
+    metric_thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -131,11 +142,47 @@ class MonitorSpec:
             raise ValidationError(
                 f"training_data must be a gs:// or bq:// URI, got {self.training_data!r}"
             )
+        self._check_metrics()
 
-    def threshold_for(self, feature: str, kind: Kind = "skew") -> float:
-        """The threshold that applies to ``feature`` for ``kind`` (skew or drift)."""
+    def _check_metrics(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "preset", check_preset(self.preset))
+        for attribute in ("metrics", "metric_thresholds"):
+            if not isinstance(getattr(self, attribute), Mapping):
+                raise ValidationError(f"{attribute} must be a mapping, got {getattr(self, attribute)!r}")
+        set_(self, "metrics", {str(f): metric_info(m).name for f, m in self.metrics.items()})
+        set_(self, "metric_thresholds", {
+            metric_info(m).name: _check_threshold(f"threshold of metric {m!r}", t)
+            for m, t in self.metric_thresholds.items()
+        })
+
+    def threshold_for(self, feature: str, kind: Kind = "skew", metric: str | None = None) -> float:
+        """The threshold that applies to ``feature`` for ``kind`` (skew or drift) scored by ``metric``.
+
+        A feature's own threshold first; then ``metric_thresholds[metric]``; then
+        the metric's default (``default_threshold`` for the Vertex AI metrics).
+        """
         table = self.skew_thresholds if kind == "skew" else self.drift_thresholds
-        return table.get(feature, self.default_threshold)
+        if feature in table:
+            return table[feature]
+        if metric is None:
+            return self.default_threshold
+        if metric in self.metric_thresholds:
+            return self.metric_thresholds[metric]
+        default = metric_info(metric).default_threshold
+        return self.default_threshold if default is None else default
+
+    def metric_for(self, feature: str, feature_type: str, reference_count: int) -> str:
+        """The metric scoring ``feature``: its override, else the preset's choice."""
+        if feature in self.metrics:
+            metric = self.metrics[feature]
+            if feature_type not in metric_info(metric).types:
+                raise ValidationError(
+                    f"metric {metric} cannot score {feature_type} feature {feature!r}",
+                    hint=f"{metric} applies to {', '.join(sorted(metric_info(metric).types))} features",
+                )
+            return metric
+        return preset_metric(self.preset, feature_type, reference_count)
 
     @property
     def interval_hours(self) -> int:
@@ -154,6 +201,9 @@ class MonitorSpec:
             "interval": self.interval,
             "features": list(self.features) if self.features is not None else None,
             "training_data": self.training_data,
+            "preset": self.preset,
+            "metrics": dict(self.metrics),
+            "metric_thresholds": dict(self.metric_thresholds),
         }
 
     @classmethod
