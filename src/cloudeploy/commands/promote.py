@@ -30,7 +30,21 @@ EXIT_INTERRUPTED = 130
 @click.option("--bake", default=None, help="Time each step serves before it is judged: 500ms, 30s, 10m, 1h.")
 @click.option("--min-requests", type=int, default=None, help="Requests the new version must see per step.")
 @click.option("--max-wait", default=None, help="How long a step may wait for --min-requests (default 3 bakes).")
-@click.option("--max-error-rate", default=None, help="Largest 5xx share of the new version: 0.01 or 1%.")
+@click.option("--max-error-rate", default=None,
+              help="Largest share of server-side errors (model errors + timeouts, 5xx) of the new version: 0.01 or 1%.")
+@click.option("--max-model-error-rate", default=None, help="Largest share of model errors of the new version.")
+@click.option("--max-timeout-rate", default=None, help="Largest share of timeouts of the new version.")
+@click.option("--max-input-error-rate", default=None, help="Largest share of 4xx (input errors) of the new version.")
+@click.option("--input-error-margin", default=None,
+              help="Fail when the new version's 4xx share is clearly above the current one's by more than this "
+                   "(default 2%; 'off' to disable).")
+@click.option("--max-prediction-shift", type=float, default=None,
+              help="Largest Jensen–Shannon divergence (0..1) between the two versions' live predictions, e.g. 0.1.")
+@click.option("--max-p50-ms", type=float, default=None, help="Largest p50 latency of the new version (ms).")
+@click.option("--max-p50-ratio", type=float, default=None,
+              help="Largest p50 of the new version relative to the current one (e.g. 2).")
+@click.option("--allow-non-finite", is_flag=True, default=False,
+              help="Do not fail the new version on NaN/inf predictions (they still count as model errors).")
 @click.option("--max-p99-ms", type=float, default=None, help="Largest p99 latency of the new version (ms).")
 @click.option("--max-p99-ratio", type=float, default=None,
               help="Largest p99 of the new version relative to the current one (e.g. 1.5).")
@@ -52,7 +66,8 @@ EXIT_INTERRUPTED = 130
 @provider_options
 @output_option
 def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, max_p99_ms, max_p99_ratio,
-            max_drift, gates, shadow, shadow_share, min_agreement, plan_file, native, resume, dry_run, live, timeout, provider, profile, output):
+            max_drift, gates, shadow, shadow_share, min_agreement, plan_file, native, resume, dry_run, live, timeout, provider, profile, output,
+            **gate_flags):
     """Move ENDPOINT's traffic to version --to, at once or step by step with guardrails."""
     from cloudeploy.api import resolve_provider
     from cloudeploy.errors import ValidationError
@@ -60,7 +75,8 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
     if max_drift is not None:
         gates = (*gates, f"drift:max={max_drift}")
     overrides = dict(steps=steps, bake_s=bake, min_requests=min_requests, max_wait_s=max_wait,
-                     max_error_rate=max_error_rate, max_p99_ms=max_p99_ms, max_p99_ratio=max_p99_ratio)
+                     max_error_rate=max_error_rate, max_p99_ms=max_p99_ms, max_p99_ratio=max_p99_ratio,
+                     **_gate_overrides(gate_flags))
     shadow_flags = (shadow, shadow_share, min_agreement)
     wants_plan = (plan_file is not None or bool(gates) or any(v is not None for v in overrides.values())
                   or any(v is not None for v in shadow_flags))
@@ -88,6 +104,15 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
         _promote_now(backend, endpoint, to, timeout, output)
         return
     _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output)
+
+
+def _gate_overrides(flags: dict) -> dict[str, object]:
+    """Plan fields from the comparative-gate flags (None: not given; 'off' turns a gate off)."""
+    values = {name: flags.get(name) for name in (
+        "max_model_error_rate", "max_timeout_rate", "max_input_error_rate", "max_prediction_shift",
+        "max_p50_ms", "max_p50_ratio", "input_error_margin")}
+    values["fail_on_non_finite"] = False if flags.get("allow_non_finite") else None
+    return values
 
 
 def _parse_gates(items) -> dict[str, dict[str, object]]:

@@ -516,12 +516,37 @@ def rollback_stopped(
 
 
 def _metrics_dict(new: VersionMetrics, base: VersionMetrics | None) -> dict[str, Any]:
-    return {"new": new.to_dict(), "baseline": base.to_dict() if base else None}
+    return {"new": metrics_record(new), "baseline": metrics_record(base) if base else None}
+
+
+def metrics_record(metrics: VersionMetrics) -> dict[str, Any]:
+    """``metrics.to_dict()`` for the decision log: a regressor's value sample becomes a summary."""
+    data = metrics.to_dict()
+    values = data.pop("prediction_values", None)
+    if values is not None:
+        finite = sorted(v for v in values if v == v and abs(v) != float("inf"))
+        data["prediction_values"] = {
+            "count": len(values),
+            "mean": sum(finite) / len(finite) if finite else None,
+            "p05": finite[int(0.05 * (len(finite) - 1))] if finite else None,
+            "p50": finite[int(0.5 * (len(finite) - 1))] if finite else None,
+            "p95": finite[int(0.95 * (len(finite) - 1))] if finite else None,
+        }
+    else:
+        data["prediction_values"] = None
+    return data
+
+
+#: Gates whose numbers are shares (printed as percents).
+RATE_GATES = frozenset({"error_rate", "model_error_rate", "timeout_rate", "input_error_rate"})
 
 
 def _value_text(result: GateResult) -> str:
-    if result.gate == "error_rate":
-        return f"{result.value:.2%} > {result.threshold:.2%} ({result.detail})"
+    if result.gate in RATE_GATES:
+        text = f"{result.value:.2%} > {result.threshold:.2%}"
+        if result.gate == "input_error_rate":
+            text = f"{result.new:.2%} vs {result.baseline:.2%}" if result.baseline is not None else f"{result.new:.2%}"
+        return f"{text} ({result.detail})"
     return f"{result.value:.3g} > {result.threshold:g} ({result.detail})"
 
 

@@ -70,14 +70,18 @@ class LiveView:
         ))
         lines.append(Text(self._countdown(event), style="yellow"))
         table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
-        for column in ("gate", "value", "threshold", ""):
+        baseline_name = event.baseline.version if event.baseline is not None else "current"
+        for column in ("gate", state.to_version, baseline_name, "judged", "threshold", ""):
             table.add_column(column)
         if event.new is not None:
-            table.add_row("requests", str(event.new.requests), f"≥ {plan.min_requests}",
+            base_requests = str(event.baseline.requests) if event.baseline is not None else "–"
+            table.add_row("requests", str(event.new.requests), base_requests, "", f"≥ {plan.min_requests}",
                           _mark(event.new.requests >= plan.min_requests or None))
         for result in event.gates:
-            table.add_row(result.gate, _number(result.gate, result.value),
-                          _number(result.gate, result.threshold), _mark(result.passed))
+            quantity = _QUANTITY.get(result.gate, result.gate)
+            table.add_row(result.gate, _number(quantity, result.new), _number(quantity, result.baseline),
+                          _number(result.gate, result.value), _number(result.gate, result.threshold),
+                          _mark(result.passed))
         lines.append(table)
         for decision in state.decisions[-4:]:
             style = _ACTION_STYLE.get(decision["action"], "dim")
@@ -111,11 +115,18 @@ def _mark(passed: bool | None) -> str:
     return {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "[dim]–[/dim]"}[passed]
 
 
+#: What a gate's per-version numbers are, when that differs from what it judges (a ratio of latencies).
+_QUANTITY = {"p50_ratio": "p50_ms", "p99_ratio": "p99_ms"}
+_RATES = frozenset({"error_rate", "model_error_rate", "timeout_rate", "input_error_rate", "agreement"})
+
+
 def _number(gate: str, value: float | None) -> str:
     if value is None:
         return "–"
-    if gate == "error_rate":
+    if gate in _RATES:
         return f"{value:.2%}"
-    if gate == "p99_ms":
+    if gate in ("p50_ms", "p99_ms"):
         return f"{value:.1f} ms"
+    if gate == "non_finite":
+        return f"{value:g}"
     return f"{value:.3g}"

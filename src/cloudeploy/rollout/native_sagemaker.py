@@ -78,7 +78,11 @@ def alarm_name(endpoint: str, version: str, gate: str) -> str:
 
 def compile_plan(plan: RolloutPlan, *, endpoint: str, version: str) -> NativeDeployment:
     """The DeploymentConfig and alarms for ``plan``; ValidationError if it cannot be expressed."""
-    unsupported = [name for name in ("max_p99_ratio",) if getattr(plan, name) is not None] + list(plan.gates)
+    unsupported = [
+        name for name in ("max_p99_ratio", "max_p50_ratio", "max_p50_ms", "max_prediction_shift",
+                          "max_model_error_rate", "max_timeout_rate", "max_input_error_rate")
+        if getattr(plan, name) is not None
+    ] + list(plan.gates)
     if unsupported:
         raise ValidationError(
             f"SageMaker native mode cannot enforce the gate(s) {', '.join(unsupported)}",
@@ -115,6 +119,9 @@ def compile_plan(plan: RolloutPlan, *, endpoint: str, version: str) -> NativeDep
     notes = []
     if plan.min_requests:
         notes.append(f"min_requests ({plan.min_requests}) is not enforced by SageMaker: alarms judge whatever traffic arrives")
+    if plan.input_error_margin is not None or plan.fail_on_non_finite:
+        notes.append("the comparative input-error gate and the non-finite gate are not enforced by SageMaker "
+                     "alarms (a NaN answer is a 5xx, so it counts in the error-rate alarm)")
     return NativeDeployment(config, tuple(alarms), tuple(notes))
 
 

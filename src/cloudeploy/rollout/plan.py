@@ -10,6 +10,12 @@ from CLI flags, or from a TOML/YAML file kept in the user's repository::
     max_error_rate = "1%"
     max_p99_ms = 300
     max_p99_ratio = 1.5          # new p99 at most 1.5x the current version's
+    max_p50_ratio = 2            # new p50 at most 2x the current version's
+    max_model_error_rate = "1%"  # per class: model errors (5xx) ...
+    max_timeout_rate = "1%"      # ... and timeouts
+    input_error_margin = "2%"    # 4xx share clearly above the current version's fails (default 2%; "off")
+    max_prediction_shift = 0.1   # Jensen–Shannon between the versions' live predictions
+    fail_on_non_finite = true    # any NaN/inf prediction fails (default)
 
     [gates.drift]                # further gates by registered name (rollout.gates)
     max = 0.3
@@ -32,6 +38,8 @@ DEFAULT_STEPS = (5, 25, 50, 100)
 DEFAULT_BAKE_S = 600.0
 DEFAULT_MIN_REQUESTS = 100
 DEFAULT_MAX_ERROR_RATE = 0.01
+#: How far above the current version's 4xx share the new version's may be before it fails (if significant).
+DEFAULT_INPUT_ERROR_MARGIN = 0.02
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -108,11 +116,22 @@ class RolloutPlan:
       metrics window). A step whose new version has not yet seen
       ``min_requests`` requests keeps baking, up to ``max_wait_s`` (default
       three bakes), and is then judged "not enough traffic" and rolled back.
-    - ``max_error_rate``: the new version's 5xx share that fails a step.
-    - ``max_p99_ms``: the new version's p99 latency that fails a step.
-    - ``max_p99_ratio``: the new version's p99 over the current version's
-      (measured in the same window) that fails a step; not judged when the
-      current version has fewer than ``min_requests`` in the window.
+    - ``max_error_rate``: the new version's share of server-side errors (the
+      5xx class: model errors and timeouts, never the client's 4xx) that fails
+      a step; ``max_model_error_rate`` and ``max_timeout_rate`` per class.
+    - ``input_error_margin``: the new version fails when its 4xx share is
+      clearly above the current version's on the same window: higher by more
+      than this margin and significant (one-sided two-proportion z-test at 1%).
+      ``max_input_error_rate`` is an absolute limit besides.
+    - ``fail_on_non_finite``: any NaN/inf prediction of the new version fails.
+    - ``max_p50_ms`` / ``max_p99_ms``: the new version's latency that fails a step.
+    - ``max_p50_ratio`` / ``max_p99_ratio``: the new version's latency over the
+      current version's (measured in the same window) that fails a step.
+    - ``max_prediction_shift``: Jensen–Shannon divergence (0..1) between the two
+      versions' live predictions that fails a step (class shares, or
+      histograms on common bins for regressors).
+    Comparisons with the current version are not judged until it has
+    ``min_requests`` in the window too.
     - ``gates``: further gates by registered name with their settings
       (see :mod:`cloudeploy.rollout.gates`), e.g. ``{"drift": {"max": 0.3}}``.
     - ``final_bake``: whether the 100% step bakes and is judged too (the
@@ -130,6 +149,14 @@ class RolloutPlan:
     max_p99_ratio: float | None = None
     max_wait_s: float | None = None
     final_bake: bool = True
+    max_model_error_rate: float | None = None
+    max_timeout_rate: float | None = None
+    max_input_error_rate: float | None = None
+    input_error_margin: float | None = DEFAULT_INPUT_ERROR_MARGIN
+    fail_on_non_finite: bool = True
+    max_p50_ms: float | None = None
+    max_p50_ratio: float | None = None
+    max_prediction_shift: float | None = None
     gates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Shadow phase before the first step (rollout/shadow.py): a ShadowPlan, a duration or a table.
     shadow: Any = None
@@ -146,15 +173,28 @@ class RolloutPlan:
                 )
         if isinstance(self.min_requests, bool) or not isinstance(self.min_requests, int) or self.min_requests < 0:
             raise ValidationError(f"min requests must be a whole number >= 0, got {self.min_requests!r}")
-        if self.max_error_rate is not None:
-            object.__setattr__(self, "max_error_rate", parse_rate(self.max_error_rate, what="max error rate"))
-        for name in ("max_p99_ms", "max_p99_ratio"):
+        for name in ("max_error_rate", "max_model_error_rate", "max_timeout_rate", "max_input_error_rate",
+                     "input_error_margin"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value.strip().lower() == "off":
+                value = None  # TOML has no null: "off" turns a default-on gate off
+            object.__setattr__(self, name, None if value is None else parse_rate(value, what=name))
+        for name in ("max_p50_ms", "max_p99_ms", "max_p50_ratio", "max_p99_ratio"):
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValidationError(f"{name.replace('_', ' ')} must be a positive number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValidationError(f"{name} must be a positive number, got {value!r}")
             object.__setattr__(self, name, float(value))
+        if self.max_prediction_shift is not None:
+            value = self.max_prediction_shift
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValidationError(
+                    f"max_prediction_shift must be between 0 and 1 (a Jensen–Shannon divergence), got {value!r}"
+                )
+            object.__setattr__(self, "max_prediction_shift", float(value))
+        if not isinstance(self.fail_on_non_finite, bool):
+            raise ValidationError(f"fail_on_non_finite must be true or false, got {self.fail_on_non_finite!r}")
         if not isinstance(self.gates, Mapping):
             raise ValidationError("gates must map a gate name to its settings")
         object.__setattr__(self, "gates", {str(k): dict(v or {}) for k, v in self.gates.items()})
@@ -188,6 +228,14 @@ class RolloutPlan:
             "max_p99_ratio": self.max_p99_ratio,
             "max_wait_s": self.max_wait_s,
             "final_bake": self.final_bake,
+            "max_model_error_rate": self.max_model_error_rate,
+            "max_timeout_rate": self.max_timeout_rate,
+            "max_input_error_rate": self.max_input_error_rate,
+            "input_error_margin": self.input_error_margin,
+            "fail_on_non_finite": self.fail_on_non_finite,
+            "max_p50_ms": self.max_p50_ms,
+            "max_p50_ratio": self.max_p50_ratio,
+            "max_prediction_shift": self.max_prediction_shift,
             "gates": {k: dict(v) for k, v in self.gates.items()},
             "shadow": self.shadow.to_dict() if self.shadow is not None else None,
         }

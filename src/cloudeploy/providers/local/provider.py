@@ -583,6 +583,8 @@ class LocalProvider(Provider):
             data = httpx.get(f"{_url(row)}/_cloudeploy/window", params=params, timeout=10).json()
         except httpx.TransportError as error:
             raise ProviderError(f"endpoint {endpoint} did not answer: {error}") from None
+        counts = data.get("prediction_counts")
+        values = data.get("prediction_values")
         return VersionMetrics(
             version=data["version"],
             requests=data["requests"],
@@ -590,6 +592,13 @@ class LocalProvider(Provider):
             p99_ms=data["p99_ms"],
             window_start=data["since"],
             window_end=data["until"],
+            input_errors=data.get("input_errors", 0),
+            model_errors=data.get("model_errors", 0),
+            timeouts=data.get("timeouts", 0),
+            p50_ms=data.get("p50_ms"),
+            non_finite=data.get("non_finite", 0),
+            prediction_counts=dict(counts) if counts is not None else None,
+            prediction_values=tuple(values) if values is not None else None,
         )
 
     def capture_dir(self, endpoint: str) -> Path:

@@ -12,6 +12,11 @@ Every answer carries ``X-Cloudeploy-Version``. A forward that fails before the
 replica answered (connection refused: the replica died) is retried on another
 replica; predictions have no side effects, so a read error is retried too.
 
+Every answer is recorded for its version with its error class (the model
+server's ``X-Cloudeploy-Error-Class``, else the status), latency and, when it
+succeeded, its predictions (gateway/metrics.py). A replica that took a request
+and did not answer in time is a 504 of class ``timeout``, not retried.
+
 Admin routes under ``/_cloudeploy/``: ``status``, ``reload`` (apply the state
 file now; answers when the new routing table is in place), ``window`` (metrics of
 one version over a time range), and ``/metrics`` for Prometheus.
@@ -32,8 +37,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudeploy.errors import OperationFailed
-from cloudeploy.providers.local.gateway.metrics import VersionMetrics
-from cloudeploy.providers.local.gateway.mirror import Mirror
+from cloudeploy.providers.local.gateway.metrics import VersionMetrics, summarize_predictions
+from cloudeploy.providers.local.gateway.mirror import Mirror, parse_predictions
 from cloudeploy.providers.local.gateway.supervisor import Supervisor
 
 FORWARD_ATTEMPTS = 3
@@ -42,6 +47,14 @@ _PASS_HEADERS = ("content-type", "accept", "x-request-id")
 
 def _error(status: int, message: str, code: str) -> JSONResponse:
     return JSONResponse({"error": {"code": status, "message": message, "status": code}}, status_code=status)
+
+
+def _predictions(answer: httpx.Response) -> tuple | None:
+    """What the version metrics keep of a successful answer's predictions (see gateway/metrics.py)."""
+    kind = answer.headers.get("x-cloudeploy-output-kind")
+    if kind is None:
+        return None
+    return summarize_predictions(parse_predictions(answer.content, answer.headers.get("content-type", "")), kind)
 
 
 def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpoint: str) -> Starlette:
@@ -74,13 +87,19 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
             replica.in_flight += 1
             try:
                 answer = await client.post(f"{replica.url}{path}", content=body, headers=headers)
+            except (httpx.ReadTimeout, httpx.WriteTimeout) as error:
+                # The replica took the request and gave no answer in time: a timeout, not retried.
+                metrics.record(version, 504, (time.perf_counter() - started) * 1000)
+                return _error(504, f"{version} did not answer in time ({type(error).__name__})", "DEADLINE_EXCEEDED")
             except httpx.TransportError as error:
                 last_error = f"{type(error).__name__}: {error}"
                 continue
             finally:
                 replica.in_flight -= 1
             latency_ms = (time.perf_counter() - started) * 1000
-            metrics.record(version, answer.status_code, latency_ms)
+            metrics.record(version, answer.status_code, latency_ms,
+                           declared_class=answer.headers.get("x-cloudeploy-error-class"),
+                           predictions=_predictions(answer) if answer.status_code == 200 else None)
             out_headers = {
                 k.lower(): v for k, v in answer.headers.items()
                 if k.lower() in ("content-type", "retry-after", "x-request-id") or k.lower().startswith("x-cloudeploy")
