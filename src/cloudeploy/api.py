@@ -11,6 +11,7 @@ otherwise uses the configured default (the local provider when there is no
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudeploy.errors import SchemaMismatchError, ValidationError
+from cloudeploy.errors import NotFoundError, SchemaMismatchError, ValidationError
 from cloudeploy.instances import json_ready
 from cloudeploy.providers import get_provider
 from cloudeploy.providers.base import Prediction, ProgressCallback, Provider, no_progress
@@ -101,6 +102,7 @@ def deploy(
     schema: Any = None,
     baseline: Any = None,
     trust: bool = False,
+    allow_schema_change: bool = False,
     strict: bool = False,
     wait: bool = True,
     timeout: float | None = None,
@@ -116,8 +118,11 @@ def deploy(
     the same model converges: the same digest is the same version, and a
     version already deployed is not deployed twice.
 
-    A version whose input schema differs from the versions already serving is
-    deployed with a warning, or refused with ``strict=True``.
+    A version whose input schema differs from the versions already on the
+    endpoint is refused (SchemaMismatchError) before it is registered: clients
+    sending the serving versions' inputs would get errors from it. Pass
+    ``allow_schema_change=True`` to deploy it anyway (logged as a warning).
+    ``strict`` is kept for compatibility: refusing is the default now.
     """
     backend = resolve_provider(provider, profile)
     model_name = model_name or name
@@ -126,6 +131,7 @@ def deploy(
     with tempfile.TemporaryDirectory(prefix="cloudeploy-") as workdir:
         progress("packaging model")
         package_dir = package_model(model, model_name, Path(workdir), schema=schema, baseline=baseline, trust=trust)
+        _check_schema(backend, name, package_dir, allow_change=allow_schema_change)
         progress(f"uploading {model_name}")
         version = backend.upload_model(
             package_dir, model_name, aliases=aliases, progress=progress, options=upload_options or None,
@@ -133,11 +139,10 @@ def deploy(
         )
     endpoint_options = {k: v for k, v in options.items() if k in ("port", "host")}
     deploy_options = {k: v for k, v in options.items() if k not in ("port", "host")}
-    status = backend.create_endpoint(
+    backend.create_endpoint(
         name, model=model_name, wait=wait, timeout=timeout, progress=progress,
         options=endpoint_options or None,
     )
-    _check_schema(backend, status, version, strict=strict)
     backend.deploy(
         name,
         version,
@@ -152,24 +157,46 @@ def deploy(
     return Deployment(name=name, provider=backend, version=version.version)
 
 
-def _check_schema(backend: Provider, status: EndpointStatus, version: ModelVersion, *, strict: bool) -> None:
-    """Warn (or refuse when strict) if ``version`` takes other inputs than the serving versions."""
-    serving = [d.version for d in status.deployments if d.version != version.version]
-    if not serving:
+def _check_schema(backend: Provider, endpoint: str, package_dir: Path, *, allow_change: bool) -> None:
+    """Refuse (or, when ``allow_change``, warn about) a package whose inputs differ from the endpoint's versions.
+
+    Runs before the upload, so a refused version is never registered. A package
+    already deployed on the endpoint (same digest: a re-run) is not judged again.
+    """
+    from cloudeploy.packaging.manifest import read_manifest
+
+    try:
+        status = backend.get_endpoint(endpoint)
+    except NotFoundError:
         return
-    new_schema = _schema_of(backend, version)
-    for other in serving:
-        old_schema = _schema_of(backend, backend.get_model_version(status.model, other))
-        if new_schema is None or old_schema is None or new_schema == old_schema:
+    manifest = read_manifest(package_dir)
+    new_schema = manifest.schema.to_dict()
+    versions = []
+    for deployed in status.deployments:
+        with contextlib.suppress(NotFoundError):
+            versions.append(backend.get_model_version(status.model, deployed.version))
+    if any(other.digest == manifest.digest for other in versions):
+        return
+    for other in versions:
+        deployed = other
+        old_schema = _schema_of(backend, other)
+        if old_schema is None or _features(old_schema) == _features(new_schema):
             continue
         message = (
-            f"{version.version} takes inputs {_describe(new_schema)} but {other} on {status.name} takes "
-            f"{_describe(old_schema)}: clients sending {other}'s inputs will get errors"
+            f"the new version takes inputs {_describe(new_schema)} but {deployed.version} on {endpoint} takes "
+            f"{_describe(old_schema)}: clients sending {deployed.version}'s inputs would get errors"
         )
-        if strict:
-            raise SchemaMismatchError(message, hint="deploy to a new endpoint, or drop --strict to allow it")
-        log.warning(message)
+        if not allow_change:
+            raise SchemaMismatchError(
+                message, hint="deploy it to a new endpoint, or pass --allow-schema-change to deploy it anyway"
+            )
+        log.warning("%s (deployed anyway: schema change allowed)", message)
         return
+
+
+def _features(schema: dict) -> list[tuple[str, str]]:
+    """What clients must send: feature names and types, in order (categories may grow)."""
+    return [(f["name"], f.get("type", "")) for f in schema.get("features", [])]
 
 
 def _schema_of(backend: Provider, version: ModelVersion) -> dict | None:

@@ -97,16 +97,27 @@ def test_delete_of_a_serving_endpoint_needs_force(runner, model_files):
     run_json(runner, "endpoints", "delete", "iris", "--force")
 
 
-def test_schema_change_warns_and_strict_refuses(runner, tmp_path, model_files):
+def test_a_schema_change_is_refused_unregistered_unless_allowed(runner, tmp_path, model_files):
     from sklearn.linear_model import LogisticRegression
 
     run_json(runner, "deploy", str(model_files[0]), "--name", "iris")
     narrow = tmp_path / "narrow.joblib"
     joblib.dump(LogisticRegression().fit([[0, 1], [1, 0], [1, 1], [0, 0]], [0, 1, 1, 0]), narrow)
-    refused = runner.invoke(cli, ["deploy", str(narrow), "--name", "iris", "--strict"])
+
+    refused = runner.invoke(cli, ["deploy", str(narrow), "--name", "iris"])
+
     assert refused.exit_code == 2
-    assert "takes inputs" in refused.stderr
+    assert "takes inputs" in refused.stderr and "--allow-schema-change" in refused.stderr
     assert [d["version"] for d in run_json(runner, "endpoints", "show", "iris")["deployments"]] == ["v1"]
+    assert [v["version"] for v in run_json(runner, "models", "show", "iris")] == ["v1"]
+
+    allowed = runner.invoke(cli, ["deploy", str(narrow), "--name", "iris", "--allow-schema-change"])
+
+    assert allowed.exit_code == 0, allowed.output
+    assert [d["version"] for d in run_json(runner, "endpoints", "show", "iris")["deployments"]] == ["v1", "v2"]
+    # A re-run of the allowed deploy converges instead of being judged again.
+    again = runner.invoke(cli, ["deploy", str(narrow), "--name", "iris"])
+    assert again.exit_code == 0, again.output
     run_json(runner, "endpoints", "delete", "iris", "--force")
 
 

@@ -21,12 +21,14 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
 @click.option("--alias", "aliases", multiple=True, help="Alias for this version (repeatable).")
 @click.option("--port", type=int, default=None, help="Local provider: the endpoint's port.")
 @click.option("--trust", is_flag=True, help="Load a pickle that imports globals outside the allowlist.")
-@click.option("--strict", is_flag=True, help="Refuse a version whose input schema differs from the serving one.")
+@click.option("--allow-schema-change", is_flag=True,
+              help="Deploy a version whose inputs differ from the endpoint's versions (refused by default).")
+@click.option("--strict", is_flag=True, hidden=True, help="Kept for compatibility: refusing is the default.")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait (default: the provider's).")
 @provider_options
 @output_option
 def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target, scale_on, machine_type,
-           aliases, port, trust, strict, timeout, provider, profile, output):
+           aliases, port, trust, allow_schema_change, strict, timeout, provider, profile, output):
     """Upload MODEL (a model file or package directory) and deploy it to endpoint --name."""
     from cloudeploy.api import deploy as deploy_model
     from cloudeploy.types import Scaling
@@ -35,7 +37,7 @@ def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target,
     options = {"port": port} if port is not None else None
     deployment = deploy_model(
         model, name, provider=provider, profile=profile, traffic=traffic, scaling=scaling,
-        machine_type=machine_type, model_name=model_name, aliases=aliases, trust=trust, strict=strict,
+        machine_type=machine_type, model_name=model_name, aliases=aliases, trust=trust, allow_schema_change=allow_schema_change,
         timeout=timeout, progress=progress_printer(output), options=options,
     )
     status = deployment.status()
