@@ -45,10 +45,24 @@ def provider_options(func: Callable) -> Callable:
     return func
 
 
+#: Width of text output when stdout is not a terminal (piped, redirected, CI logs):
+#: wide enough that no table is cut, since there is no screen to fit.
+PIPED_WIDTH = 4096
+
+
 def stdout_console():
+    """A rich console on stdout; when piped, tables are never cut at 80 columns.
+
+    ``COLUMNS`` still wins when set, as everywhere in rich.
+    """
+    import os
+    import sys
+
     from rich.console import Console
 
-    return Console()
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return Console()
+    return Console(width=PIPED_WIDTH)
 
 
 def stderr_console():
