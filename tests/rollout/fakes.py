@@ -2,12 +2,13 @@
 
 The provider serves one endpoint whose metrics come from ``behaviour``: a
 function ``(version, percent, seconds_in_window) -> (requests, errors, p99_ms)``
-so a test says how a version behaves at a given share of traffic.
+(or a full VersionMetrics) so a test says how a version behaves at a given share of traffic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from cloudeploy.config import Profile
 from cloudeploy.errors import NotFoundError
@@ -87,5 +88,8 @@ class FakeProvider:
     def version_metrics(self, endpoint: str, version: str, *, since: float, until: float | None = None):
         until = self.clock() if until is None else until
         percent = self.split.get(version, 0)
-        requests, errors, p99 = self.behaviours.get(version, healthy)(version, percent, until - since)
+        measured = self.behaviours.get(version, healthy)(version, percent, until - since)
+        if isinstance(measured, VersionMetrics):  # a behaviour that reports every field
+            return replace(measured, version=version, window_start=since, window_end=until)
+        requests, errors, p99 = measured
         return VersionMetrics(version, requests, errors, p99, since, until)

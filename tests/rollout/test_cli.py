@@ -216,3 +216,35 @@ def test_unknown_gate_flag_is_refused_naming_it(provider):
     result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--gate", "nonesuch:max=0.3"])
     assert result.exit_code == 2
     assert "unknown rollout gate 'nonesuch'" in result.output
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--max-prediction-shift", "1.5"], "max_prediction_shift must be between 0 and 1"),
+    (["--max-p50-ratio", "0"], "max_p50_ratio must be a positive number"),
+    (["--input-error-margin", "200%"], "input_error_margin must be between 0 and 1"),
+    (["--max-model-error-rate", "-1"], "max_model_error_rate must be between 0 and 1"),
+])
+def test_a_gate_threshold_out_of_range_is_exit_2_naming_it(provider, flags, fragment):
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", *flags])
+    assert result.exit_code == 2
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_gate_in_a_plan_file_is_exit_2_naming_it(provider, tmp_path):
+    path = tmp_path / "rollout.toml"
+    path.write_text("steps = [50, 100]\n[gates.latency_budget]\nmax = 3\n")
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--plan", str(path)])
+    assert result.exit_code == 2
+    assert "unknown rollout gate 'latency_budget'" in result.output
+
+
+def test_json_output_carries_each_gates_numbers_for_both_versions(provider):
+    provider.behaviours["v2"] = failing
+    result = run("promote", "ep", "--to", "v2", *FAST, "--max-p50-ratio", "2", "--output", "json")
+    report = json.loads(result.output)
+    rollback = report["decisions"][-1]
+    gate = next(g for g in rollback["gates"] if g["gate"] == "error_rate")
+    assert gate["passed"] is False and gate["new"] == 1.0 and "baseline" in gate
+    assert {"new", "baseline"} <= set(next(g for g in rollback["gates"] if g["gate"] == "p50_ratio"))
+    assert rollback["metrics"]["baseline"]["version"] == "v1"
