@@ -150,3 +150,82 @@ def protocol_0_inst(marker: Path) -> bytes:
 def protocol_1_obj(marker: Path) -> bytes:
     """Protocol 1's OBJ opcode calling ``os.system(cmd)``."""
     return b"(cos\nsystem\nS'" + touch_command(marker).encode() + b"'\no."
+
+
+# -- predict-time chains: every global they name was on the old allowlist ------------
+#
+# Nothing runs while these load; scikit-learn runs the code when it predicts,
+# by calling each FunctionTransformer's ``func(X, **kw_args)`` in turn.
+
+
+def _step(func, **kw_args):
+    from sklearn.preprocessing import FunctionTransformer
+
+    return FunctionTransformer(func, kw_args=kw_args or None)
+
+
+def _final_step():
+    from sklearn.dummy import DummyClassifier
+
+    return DummyClassifier().fit([[0.0, 0.0, 0.0]], [0])
+
+
+def _to_os_system():
+    """Steps from any input to ``os.system``, through getattr-like scikit-learn helpers."""
+    from sklearn.utils._array_api import get_namespace
+    from sklearn.utils.validation import _check_response_method
+
+    return [
+        ("namespace", _step(get_namespace)),  # X -> (array_api_compat.numpy, False)
+        ("first", _step(np.take, indices=0)),  # -> the namespace module
+        ("f2py", _step(_check_response_method, response_method="f2py")),  # getattr
+        ("os", _step(_check_response_method, response_method="os")),
+        ("system", _step(_check_response_method, response_method="system")),
+    ]
+
+
+def _pipeline(steps):
+    from sklearn.pipeline import Pipeline
+
+    pipeline = Pipeline([*steps, ("model", _final_step())])
+    pipeline.steps[0][1].n_features_in_ = 3  # what fitting on 3 columns records
+    return pipeline
+
+
+def vectorize_chain(marker: Path):
+    """The chain from issue 15: ... os.system, then numpy.vectorize and its __call__."""
+    return _pipeline(
+        [
+            *_to_os_system(),
+            ("vectorize", _step(np.vectorize)),
+            ("run", _step(np.vectorize.__call__, command=touch_command(marker))),
+        ]
+    )
+
+
+def fromfunction_chain(marker: Path):
+    """Another caller: ``numpy.fromfunction(os.system, shape=(), command=...)``."""
+    return _pipeline(
+        [*_to_os_system(), ("run", _step(np.fromfunction, shape=(), command=touch_command(marker)))]
+    )
+
+
+def check_array_kwdefaults() -> bytes:
+    """BUILD on the function ``check_array``: sets its ``__kwdefaults__`` for the whole process."""
+    from sklearn.utils.validation import check_array
+
+    patched = dict(check_array.__kwdefaults__, ensure_min_samples=10**9)
+    state = pickle.dumps((None, {"__kwdefaults__": patched}), protocol=2)[2:-1]  # no PROTO/STOP
+    return b"\x80\x02csklearn.utils.validation\ncheck_array\n" + state + b"b."
+
+
+def build_on_module() -> bytes:
+    """BUILD on a module: rebinds ``sklearn.utils.validation.check_array`` to ``numpy.take``."""
+    state = pickle.dumps((None, {"check_array": np.take}), protocol=2)[2:-1]
+    return b"\x80\x02csklearn.utils\nvalidation\n" + state + b"b."
+
+
+def build_on_class() -> bytes:
+    """BUILD on a class: replaces ``LogisticRegression.predict`` with ``numpy.take``."""
+    state = pickle.dumps((None, {"predict": np.take}), protocol=2)[2:-1]
+    return b"\x80\x02csklearn.linear_model\nLogisticRegression\n" + state + b"b."

@@ -17,7 +17,9 @@ scanners are bypassed:
 - ``STACK_GLOBAL`` operands are resolved through the stack and memo
   (``BINGET``); operands that are not plain strings make the file unsafe;
 - ``GLOBAL``, ``INST``, ``OBJ``, ``REDUCE``, ``NEWOBJ``, ``EXT*`` and
-  persistent ids are all checked.
+  persistent ids are all checked;
+- ``BUILD`` on a global (a function, class or module, rather than an object
+  the file constructed) is flagged: it would patch library code.
 
 The scan also collects what the loader needs to know first: the scikit-learn
 versions recorded in estimator states and whether the file uses joblib's format.
@@ -434,6 +436,9 @@ class _Machine:
     def op_BUILD(self, arg, pos):
         state = self.pop()
         inst = self.top()
+        if isinstance(inst, _Global):
+            # Setting state on a function, class or module patches library code.
+            self.result.flag(f"<BUILD on {inst.path}>")
         if isinstance(state, dict):
             version = state.get("_sklearn_version")
             if isinstance(version, str):

@@ -8,10 +8,14 @@ joblib's ``NumpyUnpickler`` that
 - resolves only allowed globals (``find_class``), never a module;
 - calls only classes and known reconstructor functions (``REDUCE``, ``NEWOBJ``,
   ``OBJ``, ``INST`` check the callee before calling it);
-- refuses ``BUILD`` on a class or module (no monkey-patching of library code);
+- accepts ``BUILD`` (``__setstate__``) only on instances of the allowed classes
+  it has constructed, never on a function, class, module or ufunc (no
+  monkey-patching of library code such as ``check_array.__kwdefaults__``);
 - reads joblib's object arrays (nested pickles) with the same restrictions.
 
-Plain pickle files go through the same unpickler: it reads them unchanged.
+After loading, the object graph is audited (:mod:`cloudeploy.packaging.audit`):
+a callable outside the vetted set anywhere in the model is refused, naming
+where it sits. Plain pickle files go through the same unpickler.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from cloudeploy.packaging.allowlist import (
     CALLS_ITS_ARGUMENT,
     UFUNC_RECONSTRUCT,
     Allowlist,
+    canonical_name,
     global_name,
     resolve,
 )
+from cloudeploy.packaging.audit import _is_function_like, audit_model
 from cloudeploy.packaging.scan import ScanResult, scan_file
 
 
@@ -78,11 +84,13 @@ def load_pickle_file(path: Path, *, trust: bool = False, allowlist: Allowlist | 
             raise PackageError(f"{path}: joblib files older than 0.10 are not supported")
         unpickler = _restricted_unpickler_class()(str(path), stream, allowlist)
         try:
-            return unpickler.load()
+            model = unpickler.load()
         except UnsafeModelError:
             raise
         except Exception as error:  # noqa: BLE001 - any unpickling failure
             raise PackageError(f"cannot load {path}: {type(error).__name__}: {error}") from None
+    audit_model(model, allowlist, source=str(path))
+    return model
 
 
 _CLASS = None
@@ -108,6 +116,7 @@ def _make_restricted_unpickler():
             self.allowlist = allowlist
             self.guards = _guards(allowlist, filename)
             self.callable_ids: set[int] = {id(guard) for guard in self.guards.values()}
+            self.classes: set[type] = set()
 
         def find_class(self, module: str, name: str) -> Any:
             path = global_name(module, name) if self.proto < 3 else f"{module}.{name}"
@@ -120,6 +129,8 @@ def _make_restricted_unpickler():
                 raise unsafe_error(self.filename, [path])
             if self.allowlist.may_call(path):
                 self.callable_ids.add(id(obj))
+            if isinstance(obj, type) and obj is not object and self.allowlist.allows_class(path):
+                self.classes.add(obj)
             return obj
 
         def persistent_load(self, pid: Any) -> Any:
@@ -148,12 +159,23 @@ def _make_restricted_unpickler():
 
         def load_build(self) -> None:
             inst = self.stack[-2]
-            if isinstance(inst, (type, types.ModuleType)):
-                raise unsafe_error(self.filename, [f"<BUILD on {getattr(inst, '__name__', inst)}>"])
+            if not self._may_build(inst):
+                what = getattr(inst, "__qualname__", None) or type(inst).__name__
+                raise unsafe_error(self.filename, [f"<BUILD on {what}>"])
             pickle._Unpickler.load_build(self)
             wrapper = self.stack[-1]
             if isinstance(wrapper, NumpyArrayWrapper):
                 self.stack[-1] = self._read_array(wrapper)
+
+        def _may_build(self, inst: Any) -> bool:
+            """BUILD sets state: only on instances of allowed classes this load constructed."""
+            if isinstance(inst, _NEVER_BUILT) or _is_function_like(inst):
+                return False
+            if any(klass in self.classes for klass in type(inst).__mro__):
+                return True
+            # Built by an allowed reconstructor (numpy's RandomState constructor).
+            home = canonical_name(type(inst))
+            return home is not None and self.allowlist.allows_class(home)
 
         def _read_array(self, wrapper: Any) -> Any:
             if getattr(wrapper, "dtype", None) is not None and getattr(
@@ -163,6 +185,7 @@ def _make_restricted_unpickler():
                 nested = RestrictedUnpickler(self.filename, self.file_handle, self.allowlist)
                 nested.callable_ids = self.callable_ids
                 nested.guards = self.guards
+                nested.classes = self.classes
                 return _ensure_native_byte_order(nested.load())
             return wrapper.read(self, self.ensure_native_byte_order)
 
@@ -172,6 +195,9 @@ def _make_restricted_unpickler():
         dispatch[pickle.BUILD[0]] = load_build
 
     return RestrictedUnpickler
+
+
+_NEVER_BUILT = (type, types.ModuleType)
 
 
 def _guards(allowlist: Allowlist, filename: str) -> dict[str, Any]:
