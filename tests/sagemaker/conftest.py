@@ -134,11 +134,26 @@ def in_service(sm):
 
     def wait(endpoint: str) -> dict:
         sm.get_waiter("endpoint_in_service").wait(
-            EndpointName=endpoint, WaiterConfig={"MaxAttempts": 3}
+            EndpointName=endpoint, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300}
         )
         return sm.describe_endpoint(EndpointName=endpoint)
 
     return wait
+
+
+BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+
+def settle(sm, endpoint: str, timeout: float = 120.0) -> dict:
+    """Poll DescribeEndpoint until no operation is in progress; return the description."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sm.describe_endpoint(EndpointName=endpoint)
+        if described["EndpointStatus"] not in BUSY or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)
 
 
 def instances(n: int = 5) -> list[list[float]]:

@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.sagemaker.conftest import expected, instances
+from tests.sagemaker.conftest import expected, instances, settle
 
 
 def invoke(runtime, endpoint: str, rows, **extra) -> dict:
@@ -20,10 +20,10 @@ def invoke(runtime, endpoint: str, rows, **extra) -> dict:
     return {"variant": answer["InvokedProductionVariant"], **json.loads(answer["Body"].read())}
 
 
-def guarded(alarm: str, routing: dict) -> dict:
+def guarded(alarm: str, routing: dict, wait: int = 0) -> dict:
     return {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {"WaitIntervalInSeconds": 0, **routing}
+            "TrafficRoutingConfiguration": {"WaitIntervalInSeconds": wait, **routing}
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": alarm}]},
     }
@@ -45,16 +45,17 @@ def failed(sm, put_model, put_config):
     put_model("gone", artifact="missing")
     put_config("c-gone", {"v1": ("gone", 1.0)})
     sm.create_endpoint(EndpointName="broken", EndpointConfigName="c-gone")
-    sm.describe_endpoint(EndpointName="broken")
+    settle(sm, "broken")
     return "broken"
 
 
-def test_new_endpoint_is_creating_until_described(sm, put_model, put_config):
+def test_new_endpoint_is_creating_at_first_then_in_service(sm, put_model, put_config):
     put_model("m1", 0)
     put_config("c1", {"v1": ("m1", 1.0)})
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
     assert sm.list_endpoints()["Endpoints"][0]["EndpointStatus"] == "Creating"
-    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "InService"
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
+    assert settle(sm, "ep")["EndpointStatus"] == "InService"
 
 
 def test_waiter_returns_with_variants_and_no_placeholders(serving, sm):
@@ -67,13 +68,13 @@ def test_waiter_returns_with_variants_and_no_placeholders(serving, sm):
     assert "FailureReason" not in described
 
 
-def test_step_mode_shows_creating_before_in_service(emu, sm, put_model, put_config):
-    emu.settle_on_describe = False
+def test_a_creating_endpoint_refuses_invocations(sm, runtime, put_model, put_config):
     put_model("m1", 0)
     put_config("c1", {"v1": ("m1", 1.0)})
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
-    statuses = [sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] for _ in range(3)]
-    assert statuses == ["Creating", "InService", "InService"]
+    with pytest.raises(ClientError) as raised:
+        invoke(runtime, "ep", instances())
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
 
 
 def test_missing_artifact_fails_the_endpoint_with_a_reason(failed, sm):
@@ -87,7 +88,7 @@ def test_failed_endpoint_waiter_raises(failed, sm):
 
     with pytest.raises(WaiterError, match="Failed"):
         sm.get_waiter("endpoint_in_service").wait(
-            EndpointName=failed, WaiterConfig={"MaxAttempts": 2}
+            EndpointName=failed, WaiterConfig={"Delay": 0.1, "MaxAttempts": 2}
         )
 
 
@@ -117,7 +118,10 @@ def test_update_serves_the_new_config(serving, sm, runtime, put_model, put_confi
     put_model("m2", 1)
     put_config("c2", {"v2": ("m2", 1.0)})
     sm.update_endpoint(EndpointName=serving, EndpointConfigName="c2")
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=serving, WaiterConfig={"MaxAttempts": 3})
+    assert sm.describe_endpoint(EndpointName=serving)["EndpointStatus"] == "Updating"
+    sm.get_waiter("endpoint_in_service").wait(
+        EndpointName=serving, WaiterConfig={"Delay": 0.1, "MaxAttempts": 300}
+    )
     assert sm.describe_endpoint(EndpointName=serving)["EndpointConfigName"] == "c2"
     rows = instances()
     answer = invoke(runtime, serving, rows)
@@ -128,7 +132,7 @@ def test_update_that_cannot_serve_returns_to_the_old_config(serving, sm, put_mod
     put_model("gone", artifact="missing")
     put_config("c-gone", {"v2": ("gone", 1.0)})
     sm.update_endpoint(EndpointName=serving, EndpointConfigName="c-gone")
-    described = sm.describe_endpoint(EndpointName=serving)
+    described = settle(sm, serving)
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "c1")
     assert "rolled back" in described["FailureReason"]
 
@@ -149,13 +153,27 @@ def test_alarm_in_alarm_rolls_back_a_guarded_update(serving, sm, cloudwatch, put
             "errors", {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
         ),
     )
-    described = sm.describe_endpoint(EndpointName=serving)
+    described = settle(sm, serving)
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "c1")
     assert "errors" in described["FailureReason"]
 
 
-def test_errors_of_the_canary_trip_its_alarm_and_roll_back(
-    emu, serving, sm, runtime, cloudwatch, put_model, put_config
+def pending_status(sm, endpoint: str) -> str | None:
+    summary = sm.describe_endpoint(EndpointName=endpoint).get("PendingDeploymentSummary")
+    return summary["ProductionVariants"][0]["VariantStatus"][0]["Status"] if summary else None
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_errors_of_the_canary_during_its_bake_trip_its_alarm_and_roll_back(
+    serving, sm, runtime, cloudwatch, put_model, put_config
 ):
     cloudwatch.put_metric_alarm(
         AlarmName="canary-4xx", Namespace="AWS/SageMaker", MetricName="Invocation4XXErrors",
@@ -165,23 +183,63 @@ def test_errors_of_the_canary_trip_its_alarm_and_roll_back(
     )  # fmt: skip
     put_model("m2", 1)
     put_config("c2", {"v2": ("m2", 1.0)})
-    emu.settle_on_describe = False
     sm.update_endpoint(
         EndpointName=serving,
         EndpointConfigName="c2",
         DeploymentConfig=guarded(
             "canary-4xx",
             {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}},
+            wait=600,  # a bake far longer than the test: only the alarm can end it
         ),
     )
-    sm.describe_endpoint(EndpointName=serving)  # new fleet provisioned
-    during = sm.describe_endpoint(EndpointName=serving)  # canary takes traffic
-    assert during["PendingDeploymentSummary"]["EndpointConfigName"] == "c2"
+    wait_for(lambda: pending_status(sm, serving) == "Baking")
+    during = sm.describe_endpoint(EndpointName=serving)
+    assert (during["EndpointStatus"], during["PendingDeploymentSummary"]["EndpointConfigName"]) == (
+        "Updating",
+        "c2",
+    )
     with pytest.raises(ClientError):
         invoke(runtime, serving, [[1.0]], TargetVariant="v2")
-    after = sm.describe_endpoint(EndpointName=serving)
+    after = settle(sm, serving, timeout=30)
     assert (after["EndpointStatus"], after["EndpointConfigName"]) == ("InService", "c1")
     assert "canary-4xx" in after["FailureReason"]
+    assert invoke(runtime, serving, instances())["variant"] == "v1"
+
+
+def test_each_step_bakes_for_the_wait_interval_times_the_time_scale(
+    emu, serving, sm, put_model, put_config
+):
+    import time
+
+    emu.time_scale = 0.05
+    put_model("m2", 1)
+    put_config("c2", {"v2": ("m2", 1.0)})
+    started = time.monotonic()
+    sm.update_endpoint(
+        EndpointName=serving,
+        EndpointConfigName="c2",
+        DeploymentConfig={
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "LINEAR",
+                    "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                    "WaitIntervalInSeconds": 20,
+                }
+            }
+        },
+    )
+    assert sm.describe_endpoint(EndpointName=serving)["EndpointStatus"] == "Updating"
+    described = settle(sm, serving)
+    # two steps of 20 s at 1/20 speed: at least 2 s of wall time
+    assert time.monotonic() - started >= 2 * 20 * 0.05
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "c2")
+
+
+def test_time_scale_outside_0_to_1_is_refused(emu):
+    from cloudeploy.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="time scale"):
+        emu.time_scale = 0
 
 
 def test_guarded_update_without_alarms_firing_completes(
@@ -198,7 +256,7 @@ def test_guarded_update_without_alarms_firing_completes(
         "quiet", {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50}}
     )
     sm.update_endpoint(EndpointName=serving, EndpointConfigName="c2", DeploymentConfig=config)
-    described = sm.describe_endpoint(EndpointName=serving)
+    described = settle(sm, serving)
     assert described["EndpointConfigName"] == "c2"
     assert (
         described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
@@ -277,14 +335,12 @@ def test_retained_variant_properties_keep_the_live_weight(serving, sm, put_confi
         EndpointName=serving,
         DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredWeight": 3.0}],
     )
-    sm.describe_endpoint(EndpointName=serving)
+    settle(sm, serving)
     put_config("c1-again", {"v1": ("m1", 1.0)})
     sm.update_endpoint(
         EndpointName=serving, EndpointConfigName="c1-again", RetainAllVariantProperties=True
     )
-    assert (
-        sm.describe_endpoint(EndpointName=serving)["ProductionVariants"][0]["CurrentWeight"] == 3.0
-    )
+    assert settle(sm, serving)["ProductionVariants"][0]["CurrentWeight"] == 3.0
 
 
 def test_weights_for_an_unknown_variant_are_refused(serving, sm):

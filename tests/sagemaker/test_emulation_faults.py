@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from cloudeploy.errors import ValidationError
 from cloudeploy.testing.sagemaker.faults import FaultPlan, parse_rule
+from tests.sagemaker.conftest import settle
 
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -82,7 +83,7 @@ def test_fail_on_create_endpoint_ends_failed_with_the_reason(emu, sm, put_model,
     put_config("c1", {"v1": ("m1", 1.0)})
     emu.faults.add("CreateEndpoint", "fail", reason="InsufficientCapacity in the zone")
     sm.create_endpoint(EndpointName="e1", EndpointConfigName="c1")
-    described = sm.describe_endpoint(EndpointName="e1")
+    described = settle(sm, "e1")
     assert described["EndpointStatus"] == "Failed"
     assert described["FailureReason"] == "InsufficientCapacity in the zone"
 
@@ -96,7 +97,7 @@ def test_fail_on_update_endpoint_ends_failed(emu, sm, put_model, put_config, in_
     in_service("e1")
     emu.faults.add("UpdateEndpoint", "fail", reason="health check failed")
     sm.update_endpoint(EndpointName="e1", EndpointConfigName="c2")
-    described = sm.describe_endpoint(EndpointName="e1")
+    described = settle(sm, "e1")
     assert (described["EndpointStatus"], described["FailureReason"]) == (
         "Failed",
         "health check failed",
@@ -114,7 +115,7 @@ def test_silent_rollback_ends_in_service_on_the_old_config_without_reason(
     in_service("e1")
     emu.faults.add("UpdateEndpoint", "silent_rollback")
     sm.update_endpoint(EndpointName="e1", EndpointConfigName="c2")
-    described = sm.describe_endpoint(EndpointName="e1")
+    described = settle(sm, "e1")
     assert described["EndpointStatus"] == "InService"
     assert described["EndpointConfigName"] == "c1"
     assert [v["VariantName"] for v in described["ProductionVariants"]] == ["v1"]

@@ -80,9 +80,7 @@ def create_endpoint(self) -> ActionResult:
 
 
 def describe_endpoint(self) -> ActionResult:
-    runtime = _runtime(self, self._get_param("EndpointName"))
-    runtime.advance(settle=STATE.settle_on_describe)
-    return ActionResult(runtime.describe())
+    return ActionResult(_runtime(self, self._get_param("EndpointName")).describe())
 
 
 def update_endpoint(self) -> ActionResult:

@@ -37,6 +37,11 @@ from cloudeploy.commands._output import output_option
     "transient (status=500|503), latency (seconds=), fail (reason=), silent_rollback; options "
     "count=, probability=, seed=.",
 )  # fmt: skip
+@click.option(
+    "--time-scale", type=float, default=None, metavar="FACTOR",
+    help="Multiply the service's deployment waits (blue/green bakes) by FACTOR, 0 < FACTOR <= 1 "
+    "(default: $CLOUDEPLOY_SAGEMAKER_TIME_SCALE, else 1 = real seconds).",
+)  # fmt: skip
 @output_option
 def sagemaker(
     port: int,
@@ -45,6 +50,7 @@ def sagemaker(
     profile_name: str | None,
     config_file: Path | None,
     faults: tuple[str, ...],
+    time_scale: float | None,
     output: str,
 ) -> None:
     """Run the SageMaker, S3, IAM, CloudWatch and Application Auto Scaling emulation.
@@ -59,11 +65,15 @@ def sagemaker(
     from cloudeploy.testing.sagemaker import start_emulation
     from cloudeploy.testing.sagemaker.faults import parse_rule
 
+    from cloudeploy.testing.sagemaker.clock import check_scale
+
     rules = [parse_rule(text) for text in faults]  # bad input fails before anything starts
+    if time_scale is not None:
+        check_scale(time_scale, "--time-scale")
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with start_emulation(port=port, region=region) as emulation:
+    with start_emulation(port=port, region=region, time_scale=time_scale) as emulation:
         profile = emulation.profile_settings(bucket=bucket)
         for rule in rules:  # after the setup calls, so they only meet the user's calls
             emulation.faults.add_rule(rule)

@@ -18,11 +18,17 @@ MAX_ALARMS = 10
 
 @dataclass(frozen=True)
 class TrafficPlan:
-    """Fractions of traffic on the new fleet after each step (the last is 1.0)."""
+    """Fractions of traffic on the new fleet after each step (the last is 1.0).
+
+    Each step bakes ``wait_s`` seconds (``WaitIntervalInSeconds``); the old
+    fleet stays ``termination_wait_s`` (``TerminationWaitInSeconds``) after the last.
+    """
 
     steps: tuple[float, ...] = (1.0,)
     alarms: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
+    wait_s: float = 0.0
+    termination_wait_s: float = 0.0
 
 
 def _size_fraction(size: dict[str, Any], label: str, instances: int) -> float:
@@ -101,4 +107,10 @@ def plan_update(deployment_config: dict[str, Any] | None, instances: int) -> Tra
         raise ValidationException(
             f"TrafficRoutingConfiguration Type must be ALL_AT_ONCE, CANARY or LINEAR, got {kind!r}"
         )
-    return TrafficPlan(steps=steps, alarms=alarms, config=deployment_config)
+    return TrafficPlan(
+        steps=steps,
+        alarms=alarms,
+        config=deployment_config,
+        wait_s=float(wait),
+        termination_wait_s=float(policy.get("TerminationWaitInSeconds", 0)),
+    )

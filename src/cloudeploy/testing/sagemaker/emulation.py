@@ -48,10 +48,18 @@ class SageMakerEmulation:
     """A running emulation. Use :func:`start_emulation` to get one."""
 
     def __init__(
-        self, *, port: int = 0, region: str = "us-east-1", host: str = "127.0.0.1"
+        self,
+        *,
+        port: int = 0,
+        region: str = "us-east-1",
+        host: str = "127.0.0.1",
+        time_scale: float | None = None,
     ) -> None:
+        from cloudeploy.testing.sagemaker.clock import check_scale, scale_from_env
+
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValidationError(f"the emulation only listens on loopback, not {host!r}")
+        self._time_scale = scale_from_env() if time_scale is None else check_scale(time_scale)
         self.region = region
         self.account_id = ACCOUNT_ID
         self._host = host
@@ -66,17 +74,31 @@ class SageMakerEmulation:
         return f"http://{host}:{port}"
 
     @property
-    def settle_on_describe(self) -> bool:
-        """True (default): one describe call finishes a pending operation; False: one step per call."""
+    def time_scale(self) -> float:
+        """Multiplier of the service's deployment waits (1.0: real seconds); see ``clock``."""
         from cloudeploy.testing.sagemaker.state import STATE
 
-        return STATE.settle_on_describe
+        return STATE.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        from cloudeploy.testing.sagemaker.clock import check_scale
+        from cloudeploy.testing.sagemaker.state import STATE
+
+        STATE.time_scale = check_scale(value)
+
+    @property
+    def settle_on_describe(self) -> bool:
+        """Ignored: endpoint operations now run on the clock (see ``time_scale``).
+
+        Kept so that suites written for poll-driven lifecycles still run; they
+        observe Creating/Updating on their first describe either way.
+        """
+        return False
 
     @settle_on_describe.setter
     def settle_on_describe(self, value: bool) -> None:
-        from cloudeploy.testing.sagemaker.state import STATE
-
-        STATE.settle_on_describe = bool(value)
+        pass
 
     @property
     def faults(self):
@@ -97,8 +119,11 @@ class SageMakerEmulation:
         from cloudeploy.testing.sagemaker import alarm_handlers
         from cloudeploy.testing.sagemaker.install import install
 
+        from cloudeploy.testing.sagemaker.state import STATE
+
         install()
         alarm_handlers.install()  # CloudWatch alarms evaluated and notifying SNS
+        STATE.default_time_scale = STATE.time_scale = self._time_scale
         self._check_port()
         # werkzeug logs every request to stderr; keep test and CLI output readable.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -223,9 +248,15 @@ class SageMakerEmulation:
 
 
 @contextlib.contextmanager
-def start_emulation(port: int = 0, region: str = "us-east-1") -> Iterator[SageMakerEmulation]:
-    """Run an emulation on 127.0.0.1:``port`` (0: a free port) for the ``with`` block."""
-    emulation = SageMakerEmulation(port=port, region=region).start()
+def start_emulation(
+    port: int = 0, region: str = "us-east-1", time_scale: float | None = None
+) -> Iterator[SageMakerEmulation]:
+    """Run an emulation on 127.0.0.1:``port`` (0: a free port) for the ``with`` block.
+
+    ``time_scale`` multiplies the service's deployment waits (default: the
+    ``CLOUDEPLOY_SAGEMAKER_TIME_SCALE`` environment variable, else 1.0 = real seconds).
+    """
+    emulation = SageMakerEmulation(port=port, region=region, time_scale=time_scale).start()
     try:
         yield emulation
     finally:

@@ -1,16 +1,25 @@
-"""Endpoint lifecycles: Creating/Updating -> InService (or Failed), driven by describe calls.
+"""Endpoint lifecycles: Creating/Updating -> InService (or Failed), on the clock.
 
 An endpoint holds the variants it serves, the model servers behind them (a
-:class:`~cloudeploy.testing.sagemaker.fleet.Fleet`) and at most one pending
-operation: a list of phases that :meth:`EndpointRuntime.advance` runs when the
-endpoint is described (all of them, or one per call; see
-``EmulationState.settle_on_describe``).
+:class:`~cloudeploy.testing.sagemaker.fleet.Fleet`) and at most one operation
+in progress: a list of phases that a worker thread runs one after the other,
+as the service does, whether or not anyone is polling.
 
-Updates are blue/green: the new config's servers start beside the old ones,
-traffic moves to them in the steps of the ``DeploymentConfig``, and before each
-step the auto-rollback alarms are evaluated. An alarm in ALARM, or a variant
-that cannot be served, returns the endpoint to InService on its *old* config
-with a ``FailureReason``, as the service does.
+Updates are blue/green (SageMaker developer guide, "Blue/Green Deployments"):
+the new config's servers start beside the old ones (variant status
+``Creating``), traffic moves to them in the steps of the ``DeploymentConfig``
+(``ActivatingTraffic``), and each step bakes for ``WaitIntervalInSeconds`` of
+wall time (``Baking``; times the emulation's time scale, see ``clock``) while
+the auto-rollback alarms are evaluated. An alarm in ALARM during any bake, or a
+variant that cannot be served, moves all traffic back to the old fleet, stops
+the new one and returns the endpoint to InService on its *old* config with a
+``FailureReason``, as the service does. After the last step the old fleet
+stays ``TerminationWaitInSeconds`` longer, then stops.
+
+An operation takes as long as its model servers need to start and its bakes,
+but it never ends before one DescribeEndpoint has reported it in progress: the
+service takes minutes, so a caller always sees ``Creating`` or ``Updating``
+first; here that holds deterministically without minutes of waiting.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cloudeploy.testing.sagemaker import backends, metrics
+from cloudeploy.testing.sagemaker import clock, containers, metrics
 from cloudeploy.testing.sagemaker.deployment import TrafficPlan
 from cloudeploy.testing.sagemaker.fleet import Fleet, ProvisionError, ServerKey
 from cloudeploy.testing.sagemaker.runner import ModelServer
@@ -73,11 +82,9 @@ class Variant:
 
 
 def variants_of(account: str, region: str, config: dict[str, Any]) -> list[Variant]:
-    models = backends.sagemaker(account, region)._models
     result = []
     for spec in config.get("ProductionVariants", []):
-        model = models.get(spec["ModelName"])
-        container = (model.primary_container or {}) if model else {}
+        container = containers.serving_container(account, region, spec["ModelName"]) or {}
         result.append(
             Variant(
                 name=spec["VariantName"],
@@ -102,8 +109,6 @@ class EndpointRuntime:
         self.fleet = Fleet(account, region, workdir)
         #: Guards the fields below; held only briefly, so invocations keep flowing.
         self.lock = threading.RLock()
-        #: Serialises advance() calls; held while model servers start.
-        self._advance_lock = threading.Lock()
         self.status = "Creating"
         self.failure_reason: str | None = None
         self.config_name: str | None = None
@@ -114,11 +119,19 @@ class EndpointRuntime:
         self.last_deployment_config: dict[str, Any] | None = None
         self.green: list[Variant] = []
         self.green_fraction = 0.0
+        self.green_status = "Creating"
         self.pending_config: tuple[str, dict[str, Any]] | None = None
         self.pending_started: dt.datetime | None = None
         self._phases: list[Callable[[], None]] = []
         self._plan = TrafficPlan()
         self._retain: frozenset[str] = frozenset()
+        self._worker: threading.Thread | None = None
+        self._cancel = threading.Event()
+        #: Set once the operation's caller may see it run: after the request that
+        #: started it was answered (and any injected fault applied).
+        self._released = threading.Event()
+        #: Set once a DescribeEndpoint reported the operation in progress.
+        self._observed = threading.Event()
         self._sync()
 
     # -- starting operations --------------------------------------------------
@@ -128,8 +141,7 @@ class EndpointRuntime:
             self.pending_config = (config_name, config)
             self.pending_started = utcnow()
             self.status = "Creating"
-            self._phases = [self._provision_new, self._finish_create]
-            self._sync()
+            self._begin([self._provision_new, self._finish_create])
 
     def start_update(
         self,
@@ -147,19 +159,36 @@ class EndpointRuntime:
             self._plan = plan
             self.status = "Updating"
             self.failure_reason = None
-            shifts = [lambda fraction=fraction: self._shift(fraction) for fraction in plan.steps]
-            self._phases = [self._provision_new, *shifts, self._finish_update]
-            self._sync()
+            steps: list[Callable[[], None]] = []
+            for fraction in plan.steps:
+                steps.append(lambda fraction=fraction: self._shift(fraction))
+                steps.append(self._bake)
+            self._begin([self._provision_new, *steps, self._terminate_wait, self._finish_update])
 
     def start_weights(self, desired: dict[str, dict[str, Any]]) -> None:
         def apply() -> None:
+            self._await_observed()
             with self.lock:
                 self._apply_weights(desired)
 
         with self.lock:
             self.status = "Updating"
-            self._phases = [apply]
-            self._sync()
+            self._begin([apply])
+
+    def _begin(self, phases: list[Callable[[], None]]) -> None:
+        self._phases = phases
+        self.green_status = "Creating"
+        self._released.clear()
+        self._observed.clear()
+        self._sync()
+        self._worker = threading.Thread(
+            target=self._run, name=f"sagemaker-endpoint-{self.name}", daemon=True
+        )
+        self._worker.start()
+
+    def release(self) -> None:
+        """Let the operation just started run (called once its request was answered)."""
+        self._released.set()
 
     def _apply_weights(self, desired: dict[str, dict[str, Any]]) -> None:
         self.variants = [
@@ -188,28 +217,35 @@ class EndpointRuntime:
 
     @property
     def busy(self) -> bool:
-        return bool(self._phases)
+        worker = self._worker
+        return worker is not None and worker.is_alive()
 
-    # -- advancing ------------------------------------------------------------
+    # -- running ----------------------------------------------------------------
 
-    def advance(self, settle: bool) -> None:
-        """Run the next phase (or all of them when ``settle``).
-
-        Phases run outside ``lock`` (starting model servers takes seconds), so
-        the endpoint keeps serving its current variants meanwhile.
-        """
-        with self._advance_lock:
-            while True:
-                with self.lock:
-                    if not self._phases:
-                        break
-                    phase = self._phases.pop(0)
-                phase()
-                with self.lock:
-                    self.record.last_modified_time = utcnow()
-                    self._sync()
-                if not settle:
+    def _run(self) -> None:
+        """The worker: run the phases in order until none is left or the endpoint goes."""
+        # Wait for the request to be answered; a safety timeout for callers that never release.
+        self._released.wait(1.0)
+        while not self._cancel.is_set():
+            with self.lock:
+                if not self._phases:
                     break
+                phase = self._phases.pop(0)
+            phase()
+            with self.lock:
+                self.record.last_modified_time = utcnow()
+                self._sync()
+
+    def _await_observed(self) -> None:
+        """Block until a DescribeEndpoint reported the operation in progress (or the endpoint goes)."""
+        while not self._observed.wait(0.05):
+            if self._cancel.is_set():
+                return
+
+    def observed(self) -> None:
+        """A DescribeEndpoint just answered with the current status."""
+        if self.status in ("Creating", "Updating"):
+            self._observed.set()
 
     def _provision_new(self) -> None:
         if self._rollback_if_alarmed():
@@ -239,6 +275,7 @@ class EndpointRuntime:
         return variant
 
     def _finish_create(self) -> None:
+        self._await_observed()
         with self.lock:
             name, config = self.pending_config  # type: ignore[misc]
             self.config_name, self.config, self.variants = name, config, self.green
@@ -247,13 +284,31 @@ class EndpointRuntime:
             self.status = "InService"
 
     def _shift(self, fraction: float) -> None:
-        if not self._rollback_if_alarmed():
-            with self.lock:
-                self.green_fraction = fraction
+        with self.lock:
+            self.green_status = "ActivatingTraffic"
+            self.green_fraction = fraction
+
+    def _bake(self) -> None:
+        """Bake the step just taken: WaitIntervalInSeconds (scaled), alarms evaluated throughout."""
+        with self.lock:
+            self.green_status = "Baking"
+        if clock.bake(self._plan.wait_s, self._scale(), self._cancel, self._alarmed):
+            self._rollback_for_alarms()
+
+    def _terminate_wait(self) -> None:
+        """Keep the old fleet TerminationWaitInSeconds (scaled) after the last step."""
+        clock.bake(self._plan.termination_wait_s, self._scale(), self._cancel)
+
+    @staticmethod
+    def _scale() -> float:
+        from cloudeploy.testing.sagemaker.state import STATE
+
+        return STATE.time_scale
 
     def _finish_update(self) -> None:
         if self._rollback_if_alarmed():
             return
+        self._await_observed()
         with self.lock:
             name, config = self.pending_config  # type: ignore[misc]
             blue = [v.key for v in self.variants]
@@ -264,30 +319,43 @@ class EndpointRuntime:
             self.status = "InService"
         self.fleet.stop(key for key in blue if key not in {v.key for v in self.variants})
 
+    def _alarmed(self) -> bool:
+        return bool(metrics.alarms_in_alarm(self.account, self.region, self._plan.alarms))
+
     def _rollback_if_alarmed(self) -> bool:
+        if self._alarmed():
+            self._rollback_for_alarms()
+            return True
+        return False
+
+    def _rollback_for_alarms(self) -> None:
         firing = metrics.alarms_in_alarm(self.account, self.region, self._plan.alarms)
-        if firing:
-            self._roll_back(
-                "Update was rolled back because the auto-rollback alarm(s) "
-                f"{', '.join(firing)} went into ALARM state"
-            )
-        return bool(firing)
+        self._roll_back(
+            "Update was rolled back because the auto-rollback alarm(s) "
+            f"{', '.join(firing) or 'of the deployment'} went into ALARM state"
+        )
 
     def _roll_back(self, reason: str | None) -> None:
+        # Traffic returns to the old fleet at once; the endpoint reports InService
+        # once the rollback has been seen in progress.
         with self.lock:
             self.green, self.green_fraction, self.pending_config = [], 0.0, None
             self._phases = []
-            self.failure_reason = reason
-            self.status = "InService"
             serving = [v.key for v in self.variants]
         self.fleet.retain(serving)
+        self._await_observed()
+        with self.lock:
+            self.failure_reason = reason
+            self.status = "InService"
 
     def _fail(self, reason: str) -> None:
         with self.lock:
             self.green, self.pending_config, self._phases = [], None, []
+        self.fleet.stop_all()
+        self._await_observed()
+        with self.lock:
             self.failure_reason = reason
             self.status = "Failed"
-        self.fleet.stop_all()
 
     # -- serving ----------------------------------------------------------------
 
@@ -316,9 +384,16 @@ class EndpointRuntime:
             return variant, self.fleet.server(variant.key)
 
     def shutdown(self) -> None:
-        """Stop every model server; waits for a running phase so none starts afterwards."""
-        with self._advance_lock, self.lock:
+        """Stop the operation in progress and every model server.
+
+        Waits for a phase that is starting model servers, so none starts afterwards.
+        """
+        self._cancel.set()
+        with self.lock:
             self._phases = []
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join()
         self.fleet.stop_all()
 
     # -- describing -------------------------------------------------------------
@@ -332,7 +407,9 @@ class EndpointRuntime:
         self.record.production_variants = [v.summary(self.resolved_at) for v in self.variants]
 
     def describe(self) -> dict[str, Any]:
+        """The DescribeEndpoint answer; reporting an operation in progress lets it finish."""
         with self.lock:
+            self.observed()
             body: dict[str, Any] = {
                 "EndpointName": self.name,
                 "EndpointArn": self.record.arn,
@@ -358,7 +435,7 @@ class EndpointRuntime:
                 body["LastDeploymentConfig"] = self.last_deployment_config
             if self.pending_config and self.config_name:
                 name, config = self.pending_config
-                step = "ActivatingTraffic" if self.green_fraction else "Creating"
+                step = self.green_status if self.green else "Creating"
                 body["PendingDeploymentSummary"] = {
                     "EndpointConfigName": name,
                     "StartTime": self.pending_started,

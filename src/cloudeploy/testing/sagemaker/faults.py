@@ -100,19 +100,36 @@ def wrap_call_action(original):
             after = PLAN.receive(operation, before=False)
             if after is not None:
                 _sabotage(self, after)
+            if operation in STARTS_OPERATION:
+                _release(self)
         return response
 
     return call_action
 
 
-def _sabotage(response, rule: FaultRule) -> None:
+#: Calls that start an endpoint operation; it runs once the call was answered
+#: (and its fault applied), so a fault always shapes the whole operation.
+STARTS_OPERATION = ("CreateEndpoint", "UpdateEndpoint", "UpdateEndpointWeightsAndCapacities")
+
+
+def _endpoint(response):
     from cloudeploy.testing.sagemaker.state import STATE
 
     name = response._get_param("EndpointName")
     with STATE.lock:
-        runtime = STATE.endpoints.get((response.current_account, response.region, name))
+        return STATE.endpoints.get((response.current_account, response.region, name))
+
+
+def _sabotage(response, rule: FaultRule) -> None:
+    runtime = _endpoint(response)
     if runtime is not None:
         runtime.sabotage(rule.kind, rule.reason)
+
+
+def _release(response) -> None:
+    runtime = _endpoint(response)
+    if runtime is not None:
+        runtime.release()
 
 
 HTTP_PATH = "/moto-api/cloudeploy/faults"

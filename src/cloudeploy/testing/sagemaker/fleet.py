@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from cloudeploy.testing.sagemaker import artifacts, backends
+from cloudeploy.testing.sagemaker import artifacts, containers
 from cloudeploy.testing.sagemaker.runner import ModelServer, ServerStartError
 
 ServerKey = tuple[str, str]  # (variant name, SageMaker model name)
@@ -21,11 +21,10 @@ class ProvisionError(RuntimeError):
 
 
 def model_data_url(account: str, region: str, model_name: str) -> str:
-    model = backends.sagemaker(account, region)._models.get(model_name)
-    if model is None:
+    container = containers.serving_container(account, region, model_name)
+    if container is None:
         raise ProvisionError(f"Could not find model '{model_name}'.")
-    container = model.primary_container or (model.containers or [{}])[0]
-    url = (container or {}).get("ModelDataUrl")
+    url = container.get("ModelDataUrl")
     if not url:
         raise ProvisionError(f"Model '{model_name}' has no ModelDataUrl to serve.")
     return url

@@ -23,20 +23,31 @@ def install() -> None:
         from moto.sagemaker.responses import SageMakerResponse
         from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
+        from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
         from cloudeploy.testing.sagemaker import (
             api_endpoints,
+            api_models,
+            autoscaling,
             faults,
+            iam_policies,
             monitoring,
             percentiles,
             registry,
             runtime,
             transform,
+            unimplemented,
         )
 
-        for module in (api_endpoints, transform, monitoring, registry):
+        for module in (api_endpoints, api_models, transform, monitoring, registry):
             for name in module.HANDLERS:
                 setattr(SageMakerResponse, name, getattr(module, name))
         SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
+        autoscaling.install()
+        iam_policies.install()
+        # An action nobody implements answers an error naming it, never moto's HTML 500.
+        for response_class in (SageMakerResponse, SageMakerRuntimeResponse, ApplicationAutoScalingResponse):
+            response_class.call_action = unimplemented.wrap_call_action(response_class.call_action)
         # Faults and call counts apply where moto dispatches an action, so they
         # reach real boto3 calls over HTTP and in-process calls alike.
         for response_class in (SageMakerResponse, SageMakerRuntimeResponse):

@@ -21,10 +21,9 @@ Key = tuple[str, str, str]  # (account, region, resource name)
 class EmulationState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        #: True: one describe call finishes a pending operation (boto3 waiters return
-        #: at their first poll). False: each describe call advances one step, so a
-        #: test can observe Creating/Updating and act in the middle of an update.
-        self.settle_on_describe = True
+        #: Multiplies the service's deployment waits (bakes); see ``clock``.
+        self.default_time_scale = 1.0
+        self.time_scale = 1.0
         self.endpoints: dict[Key, Any] = {}
         self.transforms: dict[Key, Any] = {}
         self.schedules: dict[Key, Any] = {}
@@ -46,7 +45,7 @@ class EmulationState:
             self.transforms.clear()
             self.schedules.clear()
             self.package_versions.clear()
-            self.settle_on_describe = True
+            self.time_scale = self.default_time_scale
             workdir, self._workdir = self._workdir, None
         for endpoint in endpoints:
             endpoint.shutdown()
