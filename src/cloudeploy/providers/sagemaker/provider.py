@@ -234,6 +234,9 @@ class SageMakerProvider(Provider):
         naming.check_name(name, "endpoint")
         naming.check_name(model, "model")
         description = self._describe(name)
+        if description is not None and description["EndpointStatus"] in mapping.BUSY and wait and timeout != 0:
+            # An endpoint made outside cloudeploy may still be Creating: adopt it once it is ready.
+            description = self._settle(name, timeout, progress)
         record = self.records.get(name)
         if record is None:
             progress(
