@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import time
@@ -96,7 +95,7 @@ def test_capture_files_are_named_by_pid_and_utc_hour(capturing_server, capture_d
     httpx.post(f"{capturing_server.url}/predict", json={"instances": rows(features)}, headers={"X-Request-Id": "name-test"})
     record = _wait_for_record(capture_dir, "name-test")
     hour = time.strftime("%Y%m%d%H", time.gmtime(record["ts"]))
-    assert (capture_dir / f"capture-{capturing_server.pid}-{hour}.jsonl").is_file()
+    assert (capture_dir / f"capture-{capturing_server.pid}-{hour}.arrow").is_file()
 
 
 def test_failed_requests_are_not_captured(capturing_server, capture_dir):
@@ -117,7 +116,10 @@ def test_capture_sample_zero_writes_nothing(start_server, forest_package, tmp_pa
 
 
 def _records(directory) -> list[dict]:
-    return [json.loads(line) for path in sorted(directory.glob("capture-*.jsonl")) for line in path.read_text().splitlines()]
+    from cloudeploy.monitoring.capture import read_capture
+
+    # The server writes Arrow streams; read_capture reads every capture format.
+    return list(read_capture(directory))
 
 
 def _wait_for_record(directory, request_id: str, timeout: float = 10.0) -> dict:

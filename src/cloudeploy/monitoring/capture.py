@@ -1,6 +1,12 @@
 """Reading request/response capture files written by the model server.
 
-The format (shared with ``cloudeploy.serving``): files
+Two formats are read, told apart by suffix. The model server writes columnar
+Arrow streams, ``capture-<pid>-<YYYYmmddHH>[-<n>].arrow`` (format in
+:mod:`cloudeploy.serving.capture`; read column by column by
+:mod:`cloudeploy.monitoring.capture_arrow`, nothing parsed as text). The JSON
+format — written by older servers, by ``CLOUDEPLOY_CAPTURE_FORMAT=jsonl``, and
+by the SageMaker and Vertex AI backends when they convert what the cloud
+captured — is read as before: files
 ``DIR/capture-<pid>-<YYYYmmddHH>.jsonl`` (UTC hour of the records), one JSON
 object per request and line::
 
@@ -37,12 +43,16 @@ from typing import Any
 import orjson
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.capture_arrow import add_file, read_records
 from cloudeploy.monitoring.histogram import HistogramSet
 
 logger = logging.getLogger("cloudeploy.monitoring.capture")
 
 CAPTURE_GLOB = "capture-*.jsonl"
-CAPTURE_NAME = re.compile(r"^capture-(?P<pid>\d+)-(?P<hour>\d{10})\.jsonl\Z")
+CAPTURE_GLOBS = ("capture-*.jsonl", "capture-*.arrow")
+CAPTURE_NAME = re.compile(
+    r"^capture-(?P<pid>\d+)-(?P<hour>\d{10})(?:-(?P<sequence>\d+))?\.(?P<suffix>jsonl|arrow)\Z"
+)
 #: Bytes read at a time; memory stays bounded by a few blocks whatever the file size.
 BLOCK_BYTES = 16 << 20
 
@@ -108,7 +118,7 @@ def capture_files(source: Any, *, since: Any = None, until: Any = None) -> list[
     for item in items:
         path = Path(item)
         if path.is_dir():
-            paths.extend(sorted(path.glob(CAPTURE_GLOB)))
+            paths.extend(sorted(p for pattern in CAPTURE_GLOBS for p in path.glob(pattern)))
         elif path.is_file():
             paths.append(path)
         else:
@@ -126,7 +136,15 @@ def capture_files(source: Any, *, since: Any = None, until: Any = None) -> list[
             continue
         kept.append(path)
     unique = dict.fromkeys(path.resolve() for path in kept)  # a file named twice is read once
-    return sorted(unique, key=lambda p: (_file_hour(p) or 0.0, p.name))
+    return sorted(unique, key=_file_order)
+
+
+def _file_order(path: Path) -> tuple[float, str, int, str]:
+    """Oldest hour first; a process's rotated files (``-<n>``) in the order written."""
+    match = CAPTURE_NAME.match(path.name)
+    if not match:
+        return (0.0, path.name, 0, "")
+    return (_file_hour(path) or 0.0, match.group("pid"), int(match.group("sequence") or 0), path.name)
 
 
 def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, int]]:
@@ -211,8 +229,22 @@ def read_capture(
     """
     keep = _RecordFilter(since, until, version)
     for path in capture_files(source, since=since, until=until):
+        if _is_arrow(path):
+            yield from read_records(path, since=keep.since, until=keep.until, version=version)
+            continue
         for block, offset in _blocks(path, block_bytes):
             yield from (record for record in _parse_lines(block, path, offset) if keep(record))
+
+
+def _is_arrow(path: Path) -> bool:
+    return path.suffix == ".arrow"
+
+
+def has_captures(source: Path) -> bool:
+    """Whether ``source`` is a capture file, or a directory holding at least one."""
+    if source.is_dir():
+        return any(next(source.glob(pattern), None) is not None for pattern in CAPTURE_GLOBS)
+    return source.exists()
 
 
 def capture_histograms(
@@ -234,6 +266,10 @@ def capture_histograms(
     keep = _RecordFilter(since, until, version)
     for path in capture_files(source, since=since, until=until):
         in_window = _file_inside(path, keep.since, keep.until)
+        if _is_arrow(path):
+            add_file(histograms, path, since=None if in_window else keep.since,
+                     until=None if in_window else keep.until, version=version)
+            continue
         for block, offset in _blocks(path, block_bytes):
             if _add_block_fast(histograms, block, keep, in_window):
                 continue

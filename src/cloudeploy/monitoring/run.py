@@ -123,9 +123,10 @@ def score(
     labels: dict[str, Any],
 ) -> MonitoringResult:
     """Skew or drift of the capture files in ``source`` over the window(s) ending at ``end``."""
+    from cloudeploy.monitoring.capture import has_captures
     from cloudeploy.monitoring.detection import compute_drift_from_capture, compute_skew
 
-    files = list(source.glob("capture-*.jsonl")) if source.is_dir() else [source] if source.exists() else []
+    files = has_captures(source)
     if kind == "drift":
         if not files:
             from cloudeploy.monitoring.detection import compute_drift

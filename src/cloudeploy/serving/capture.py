@@ -1,17 +1,36 @@
-"""Sampled request/response capture for monitoring, as JSONL files.
+"""Sampled request/response capture for monitoring: columnar Arrow files (or JSONL).
 
-The shared format (read by ``cloudeploy.monitoring``; keep it exactly):
-``DIR/capture-<pid>-<YYYYmmddHH>.jsonl`` (UTC hour of the record), one JSON object
-per request::
+What is captured per request (read back by ``cloudeploy.monitoring.capture``,
+which also reads every older or foreign format)::
 
     {"ts": 1700000000.123, "request_id": "…", "model": "…", "version": "v2",
      "features": ["f1", …], "instances": [[…row in schema order…], …],
      "predictions": […], "latency_ms": 3.2}
 
-Records are written by a background thread, appended and flushed per line. A
-request never waits for the disk and never fails because of it: when the
-in-memory queue is full, or the disk refuses a write, the record is dropped and
-counted.
+**Arrow (default).** ``DIR/capture-<pid>-<YYYYmmddHH>[-<n>].arrow``, an Arrow IPC
+*stream* (UTC hour of the records; ``-<n>`` when a file was rotated within the
+hour). One row per instance, columns ``ts``, ``request_id``, ``model``,
+``version``, ``latency_ms``, ``index`` (the row's position in its request), one
+column ``f:<name>`` per feature (float64 for numbers, bool, or string:
+``str(value)``), and ``prediction`` (its inferred Arrow type; answers that have
+none — mixed or nested — as JSON text in a ``large_string`` column). The
+schema's metadata ``cloudeploy.features`` lists the feature names in order. Requests are appended as record batches of up to
+``batch_rows`` rows, written after at most ``linger`` seconds, so a reader sees
+a request within about that time; a stream needs no footer, so a file being
+written is readable up to its last whole batch. A file is rotated at the hour,
+at ``max_file_bytes``, and when a batch's column types do not fit the file's
+schema (a feature that was all numbers gets a string). Monitoring reads the
+feature columns directly, without parsing text.
+
+**JSONL** (``format="jsonl"`` or ``CLOUDEPLOY_CAPTURE_FORMAT=jsonl``): the
+previous format, ``DIR/capture-<pid>-<YYYYmmddHH>.jsonl``, one JSON object per
+request and line, flushed per line.
+
+Records are written by a background thread. A request never waits for the disk
+and never fails because of it: when the bounded queue is full (``max_pending``
+records), or the disk refuses a write, the record is dropped and counted.
+``close()`` (the server calls it on SIGTERM and at shutdown) writes what is
+queued and ends the stream.
 """
 
 from __future__ import annotations
@@ -29,16 +48,22 @@ from typing import IO, Any
 logger = logging.getLogger("cloudeploy.serving")
 
 _STOP = object()
+FORMATS = ("arrow", "jsonl")
+#: Columns every Arrow capture file has before the features, in this order.
+META_COLUMNS = ("ts", "request_id", "model", "version", "latency_ms", "index")
+PREDICTION_COLUMN = "prediction"
 
 
-def capture_path(directory: Path, ts: float, pid: int | None = None) -> Path:
+def capture_path(directory: Path, ts: float, pid: int | None = None, *, suffix: str = "jsonl",
+                 sequence: int = 0) -> Path:
     """The file a record with timestamp ``ts`` goes to, for this process."""
     hour = time.strftime("%Y%m%d%H", time.gmtime(ts))
-    return Path(directory) / f"capture-{pid or os.getpid()}-{hour}.jsonl"
+    rotated = f"-{sequence}" if sequence else ""
+    return Path(directory) / f"capture-{pid or os.getpid()}-{hour}{rotated}.{suffix}"
 
 
 class CaptureWriter:
-    """Appends records to the capture files from one background thread.
+    """Writes sampled records to the capture files from one background thread.
 
     ``sampled()`` says whether this request should be captured (rate in 0..1);
     ``submit(record)`` never blocks. ``dropped`` counts records lost to a full
@@ -53,16 +78,31 @@ class CaptureWriter:
         rate: float = 1.0,
         max_pending: int = 10_000,
         on_drop: Callable[[], None] | None = None,
+        format: str | None = None,
+        batch_rows: int = 8192,
+        linger: float = 0.05,
+        max_file_bytes: int = 256 << 20,
     ) -> None:
+        chosen = format or os.environ.get("CLOUDEPLOY_CAPTURE_FORMAT") or "arrow"
+        if chosen not in FORMATS:
+            raise ValueError(f"capture format must be one of {', '.join(FORMATS)}, got {chosen!r}")
         self.directory = Path(directory)
         self.rate = rate
+        self.format = chosen
         self.dropped = 0
         self._on_drop = on_drop
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._handle: IO[bytes] | None = None
-        self._handle_path: Path | None = None
+        self._sink: _JsonlSink | _ArrowSink = (
+            _ArrowSink(self.directory, max_file_bytes) if chosen == "arrow" else _JsonlSink(self.directory)
+        )
+        self._batch_rows = batch_rows
+        self._linger = linger
+        if chosen == "arrow":
+            # pyarrow's first conversion imports pandas (~1 s): the thread does it now, in the
+            # background, so the first captured requests are not held up behind it.
+            self._start()
 
     def sampled(self) -> bool:
         return self.rate >= 1.0 or (self.rate > 0.0 and random.random() < self.rate)
@@ -88,36 +128,241 @@ class CaptureWriter:
                 thread.start()
                 self._thread = thread
 
-    def _drop(self) -> None:
-        self.dropped += 1
+    def _drop(self, count: int = 1) -> None:
+        self.dropped += count
         if self._on_drop is not None:
-            self._on_drop()
+            for _ in range(count):
+                self._on_drop()
 
     def _run(self) -> None:
+        if self.format == "arrow":
+            import pyarrow as pa
+
+            pa.array([0.0])
+        try:
+            stopping = False
+            while not stopping:
+                batch, stopping = self._next_batch()
+                if batch:
+                    try:
+                        self._sink.write(batch)
+                    except Exception as error:  # noqa: BLE001 - a capture problem never stops serving
+                        if self.dropped == 0:
+                            logger.warning("capture: dropping records: %s", error)
+                        self._drop(len(batch))
+        finally:
+            self._sink.close()
+
+    def _next_batch(self) -> tuple[list[dict[str, Any]], bool]:
+        """Records for one write: the next one, then what arrives within ``linger``, up to ``batch_rows``."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch, rows = [first], _rows_of(first)
+        if self.format == "jsonl":
+            return batch, False  # a line per record, written at once as before
+        deadline = time.monotonic() + self._linger
+        while rows < self._batch_rows:
+            left = deadline - time.monotonic()
+            try:
+                record = self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if record is _STOP:
+                return batch, True
+            batch.append(record)
+            rows += _rows_of(record)
+        return batch, False
+
+
+def _rows_of(record: dict[str, Any]) -> int:
+    instances = record.get("instances")
+    return len(instances) if isinstance(instances, list) else 1
+
+
+class _JsonlSink:
+    """One JSON object per record and line, flushed per line."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._handle: IO[bytes] | None = None
+        self._path: Path | None = None
+
+    def write(self, records: list[dict[str, Any]]) -> None:
         import orjson
 
-        try:
-            while (record := self._queue.get()) is not _STOP:
-                try:
-                    handle = self._file_for(record.get("ts", time.time()))
-                    handle.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-                    handle.flush()
-                except (OSError, TypeError) as error:
-                    if self.dropped == 0:
-                        logger.warning("capture: dropping records: %s", error)
-                    self._drop()
-        finally:
-            if self._handle is not None:
-                self._handle.close()
+        for record in records:
+            path = capture_path(self.directory, record.get("ts", time.time()))
+            if path != self._path:
+                self.close()
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._handle, self._path = path.open("ab"), path
+            assert self._handle is not None
+            self._handle.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+            self._handle.flush()
 
-    def _file_for(self, ts: float) -> IO[bytes]:
-        path = capture_path(self.directory, ts)
-        if path != self._handle_path:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle, self._handle_path = None, None
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._handle = path.open("ab")
-            self._handle_path = path
-        assert self._handle is not None
-        return self._handle
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self._handle, self._path = None, None
+
+
+class _ArrowSink:
+    """Record batches appended to an Arrow IPC stream per hour, rotated as the module says."""
+
+    def __init__(self, directory: Path, max_file_bytes: int) -> None:
+        self.directory = directory
+        self.max_file_bytes = max_file_bytes
+        self._writer: Any = None
+        self._file: Any = None
+        self._hour: str | None = None
+        self._schema: Any = None
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for record in records:
+            record.setdefault("ts", time.time())
+            hour = time.strftime("%Y%m%d%H", time.gmtime(record["ts"]))
+            groups.setdefault((hour, tuple(record.get("features") or ())), []).append(record)
+        for (hour, names), group in groups.items():
+            self._append(hour, group[0]["ts"], record_batch(list(names), group, self._schema))
+
+    def _append(self, hour: str, ts: float, batch: Any) -> None:
+        if (
+            self._writer is None
+            or hour != self._hour
+            or not batch.schema.equals(self._schema, check_metadata=True)
+            or self._file.tell() >= self.max_file_bytes
+        ):
+            self.close()
+            self._open(hour, ts, batch.schema)
+        self._writer.write_batch(batch)
+        self._file.flush()
+
+    def _open(self, hour: str, ts: float, schema: Any) -> None:
+        import pyarrow as pa
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        sequence = 0
+        while (path := capture_path(self.directory, ts, suffix="arrow", sequence=sequence)).exists():
+            sequence += 1  # never append a second stream to a file (a restarted pid, a rotation)
+        self._file = pa.OSFile(str(path), "wb")
+        self._writer = pa.ipc.new_stream(self._file, schema)
+        self._hour, self._schema = hour, schema
+
+    def close(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()  # the end-of-stream marker
+            finally:
+                self._file.close()
+        self._writer = self._file = None
+        self._hour = None
+
+
+def record_batch(names: list[str], records: list[dict[str, Any]], schema: Any = None) -> Any:
+    """The records (all with feature list ``names``) as one Arrow record batch, a row per instance.
+
+    ``schema``, the open file's, is tried first so that batches keep one schema
+    (a column of floats stays float64 in a batch whose values happen to be whole).
+    """
+    import pyarrow as pa
+
+    ts, ids, models, versions, latencies, index, rows, predictions = [], [], [], [], [], [], [], []
+    for record in records:
+        instances = record.get("instances") or []
+        answers = record.get("predictions")
+        answers = answers if isinstance(answers, list) and len(answers) == len(instances) else [None] * len(instances)
+        n = len(instances)
+        ts += [float(record.get("ts", 0.0))] * n
+        ids += [str(record.get("request_id", ""))] * n
+        models += [str(record.get("model", ""))] * n
+        versions += [str(record.get("version", ""))] * n
+        latencies += [float(record.get("latency_ms", 0.0))] * n
+        index += range(n)
+        rows += instances
+        predictions += answers
+    arrays = [
+        pa.array(ts, pa.float64()),
+        pa.array(ids, pa.string()),
+        pa.array(models, pa.string()),
+        pa.array(versions, pa.string()),
+        pa.array(latencies, pa.float64()),
+        pa.array(index, pa.int32()),
+    ]
+    fields = [pa.field(name, array.type) for name, array in zip(META_COLUMNS, arrays, strict=True)]
+    known = {field.name: field.type for field in schema} if schema is not None else {}
+    for name, column in zip(names, _columns(rows, len(names)), strict=True):
+        array = _feature_array(column, known.get(feature_column(name)))
+        arrays.append(array)
+        fields.append(pa.field(feature_column(name), array.type))
+    prediction = _prediction_array(predictions, known.get(PREDICTION_COLUMN))
+    arrays.append(prediction)
+    fields.append(pa.field(PREDICTION_COLUMN, prediction.type))
+    metadata = {b"cloudeploy.features": "\x1f".join(names).encode()}
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+
+
+def feature_column(name: str) -> str:
+    """A feature's column name: prefixed, so a feature called ``ts`` cannot collide."""
+    return f"f:{name}"
+
+
+def _columns(rows: list[Any], width: int) -> list[list[Any]]:
+    """Rows to columns; a row of the wrong width (the server refuses those) pads with None."""
+    if rows and all(isinstance(r, (list, tuple)) and len(r) == width for r in rows):
+        return [list(column) for column in zip(*rows, strict=True)]
+    return [
+        [r[i] if isinstance(r, (list, tuple)) and i < len(r) else None for r in rows]
+        for i in range(width)
+    ]
+
+
+def _feature_array(values: list[Any], wanted: Any) -> Any:
+    import pyarrow as pa
+
+    if wanted is not None:
+        try:
+            return _typed(values, wanted)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            pass  # a new schema, and a new file
+    present = [v for v in values if v is not None]
+    if all(isinstance(v, bool) for v in present) and present:
+        return pa.array(values, pa.bool_())
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return pa.array(values, pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _typed(values: list[Any], wanted: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_string(wanted):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if pa.types.is_boolean(wanted) and not all(v is None or isinstance(v, bool) for v in values):
+        raise TypeError("not booleans")
+    if pa.types.is_floating(wanted) and any(isinstance(v, (bool, str)) for v in values):
+        raise TypeError("not numbers")
+    return pa.array(values, wanted)
+
+
+def _prediction_array(values: list[Any], wanted: Any) -> Any:
+    import orjson
+    import pyarrow as pa
+
+    if wanted is not None:
+        try:
+            array = pa.array(values, wanted)
+            if not pa.types.is_string(wanted) or all(v is None or isinstance(v, str) for v in values):
+                return array
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            pass
+    try:
+        array = pa.array(values)
+        if not pa.types.is_null(array.type) and not pa.types.is_struct(array.type):
+            return array
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        pass
+    # Mixed, nested or empty answers: JSON text, in large_string (the reader's cue to decode it).
+    encoded = [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY).decode() for v in values]
+    return pa.array(encoded, pa.large_string())
