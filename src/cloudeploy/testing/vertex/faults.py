@@ -66,7 +66,7 @@ FAILABLE = {
     "DeleteModelVersion": "DeleteOperationMetadata",
 }
 #: Handler names whose Vertex AI method name is not their CamelCase.
-_RENAMED = {"predict_deployed_model": "Predict"}
+_RENAMED = {"predict_deployed_model": "Predict", "raw_predict_endpoint": "RawPredict"}
 HTTP_PATH = "/cloudeploy/faults"
 #: The common view, answering for the plan it is given.
 http_view = common.http_view
