@@ -17,6 +17,8 @@ _EXPORTS: dict[str, str] = {
     "endpoint": "cloudeploy.api",
     "models": "cloudeploy.api",
     "set_traffic": "cloudeploy.api",
+    "undeploy": "cloudeploy.api",
+    "delete_model_version": "cloudeploy.api",
     "promote": "cloudeploy.api",
     "rollback": "cloudeploy.api",
     "Deployment": "cloudeploy.api",
@@ -55,6 +57,7 @@ __all__ = [
     "__version__",
     "batch_predict",
     "build_package",
+    "delete_model_version",
     "deploy",
     "endpoint",
     "errors",
@@ -65,10 +68,21 @@ __all__ = [
     "promote",
     "rollback",
     "set_traffic",
+    "undeploy",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cloudeploy.api import Deployment, deploy, endpoint, models, promote, rollback, set_traffic
+    from cloudeploy.api import (
+        Deployment,
+        delete_model_version,
+        deploy,
+        endpoint,
+        models,
+        promote,
+        rollback,
+        set_traffic,
+        undeploy,
+    )
     from cloudeploy.batch import BatchJob, batch_predict
     from cloudeploy.batch.spec import BatchSpec
     from cloudeploy.monitoring import monitor

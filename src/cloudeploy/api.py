@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudeploy.errors import NotFoundError, SchemaMismatchError, ValidationError
+from cloudeploy.errors import ConflictError, NotFoundError, SchemaMismatchError, ValidationError
 from cloudeploy.instances import json_ready
 from cloudeploy.providers import get_provider
 from cloudeploy.providers.base import Prediction, ProgressCallback, Provider, no_progress
@@ -63,6 +63,10 @@ class Deployment:
 
     def set_traffic(self, split: Mapping[str, int], **kwargs: Any) -> EndpointStatus:
         return self.provider.set_traffic(self.name, TrafficSplit(split), **kwargs)
+
+    def undeploy(self, version: str, *, traffic: Mapping[str, int] | None = None, **kwargs: Any) -> EndpointStatus:
+        """Stop serving ``version`` (see :func:`undeploy`: refused while it has traffic, unless ``traffic`` moves it)."""
+        return undeploy(self.name, version, traffic=traffic, provider=self.provider, **kwargs)
 
     def __repr__(self) -> str:
         return f"Deployment(name={self.name!r}, provider={self.provider.name!r}, version={self.version!r})"
@@ -256,6 +260,65 @@ def set_traffic(
     if not isinstance(split, TrafficSplit):
         split = TrafficSplit(split)
     return backend.set_traffic(endpoint, split, wait=wait, timeout=timeout, progress=progress)
+
+
+def undeploy(
+    endpoint: str,
+    version: str,
+    *,
+    traffic: Mapping[str, int] | TrafficSplit | None = None,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    wait: bool = True,
+    timeout: float | None = None,
+    progress: ProgressCallback = no_progress,
+) -> EndpointStatus:
+    """Stop serving ``version`` on ``endpoint`` and release its replicas.
+
+    Refused (ConflictError) while the version receives traffic, unless ``traffic``
+    moves it away in the same call (a split that gives it 0%, applied first).
+    Undeploying a version that is not deployed is a no-op; the endpoint's last
+    version cannot be undeployed (delete the endpoint instead).
+    """
+    backend = resolve_provider(provider, profile)
+    label = normalize_version(version)
+    status = backend.get_endpoint(endpoint)
+    if status.deployment(label) is None:
+        return status
+    if traffic is not None:
+        split = traffic if isinstance(traffic, TrafficSplit) else TrafficSplit(traffic)
+        if split.get(label, 0):
+            raise ValidationError(f"the new split gives {label} {split.get(label)}%: it must move {label}'s traffic away")
+        backend.set_traffic(endpoint, split, wait=wait, timeout=timeout, progress=progress)
+    else:
+        share = status.traffic.get(label, 0)
+        others = [d.version for d in status.deployments if d.version != label]
+        if share and not others:
+            raise ConflictError(
+                f"{label} is the last version on {endpoint}",
+                hint=f"delete the endpoint instead: cloudeploy endpoints delete {endpoint} --force",
+            )
+        if share:
+            raise ConflictError(
+                f"{label} receives {share}% of {endpoint}'s traffic",
+                hint=f"move it away in the same call: cloudeploy undeploy {endpoint} {label} {others[0]}=100",
+            )
+    return backend.undeploy(endpoint, label, wait=wait, timeout=timeout, progress=progress)
+
+
+def delete_model_version(
+    model: str,
+    version: str,
+    *,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    wait: bool = True,
+    timeout: float | None = None,
+    progress: ProgressCallback = no_progress,
+) -> None:
+    """Delete ``model``'s ``version`` (or alias) from the registry; refused while it is deployed."""
+    backend = resolve_provider(provider, profile)
+    backend.delete_model_version(model, version, wait=wait, timeout=timeout, progress=progress)
 
 
 def promote(

@@ -1,15 +1,15 @@
-"""``cloudeploy models list|show``."""
+"""``cloudeploy models list|show|delete``."""
 
 from __future__ import annotations
 
 import click
 
-from cloudeploy.commands._output import emit, output_option, provider_options
+from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
 
 
 @click.group()
 def models():
-    """List and show registered models and versions."""
+    """List, show and delete registered models and versions."""
 
 
 @models.command("list")
@@ -64,3 +64,22 @@ def show_model(model, provider, profile, output):
         console.print(table)
 
     emit(output, data, render)
+
+
+@models.command("delete")
+@click.argument("ref", metavar="NAME@VERSION")
+@click.option("--timeout", type=float, default=None)
+@provider_options
+@output_option
+def delete_model(ref, timeout, provider, profile, output):
+    """Delete one version of a model (refused while it is deployed)."""
+    from cloudeploy.api import delete_model_version
+    from cloudeploy.errors import ValidationError
+
+    name, _, version = ref.partition("@")
+    if not name or not version:
+        raise ValidationError(f"{ref!r} is not NAME@VERSION", hint="e.g. cloudeploy models delete house-price@v3")
+    delete_model_version(name, version, provider=provider, profile=profile, timeout=timeout,
+                         progress=progress_printer(output))
+    emit(output, {"model": name, "version": version, "deleted": True},
+         lambda console, data: console.print(f"deleted {data['model']}@{data['version']}"))

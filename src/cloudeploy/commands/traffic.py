@@ -44,3 +44,25 @@ def rollback(endpoint, timeout, provider, profile, output):
     status = roll_back(endpoint, provider=provider, profile=profile, timeout=timeout,
                        progress=progress_printer(output))
     emit(output, status.to_dict(), _render_split("rolled back"))
+
+
+@click.command()
+@click.argument("endpoint")
+@click.argument("version")
+@click.argument("split", nargs=-1)
+@click.option("--timeout", type=float, default=None)
+@provider_options
+@output_option
+def undeploy(endpoint, version, split, timeout, provider, profile, output):
+    """Stop serving VERSION on ENDPOINT, e.g. `cloudeploy undeploy house-price v2`.
+
+    Refused while VERSION receives traffic, unless SPLIT moves it away in the same
+    call: `cloudeploy undeploy house-price v2 v1=100`.
+    """
+    from cloudeploy.api import undeploy as undeploy_version
+    from cloudeploy.types import TrafficSplit
+
+    status = undeploy_version(endpoint, version, traffic=TrafficSplit.parse(split) if split else None,
+                              provider=provider, profile=profile, timeout=timeout,
+                              progress=progress_printer(output))
+    emit(output, status.to_dict(), _render_split(f"undeployed {version} from"))

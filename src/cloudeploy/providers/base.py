@@ -331,6 +331,23 @@ class Provider(ABC):
 
     # -- optional -------------------------------------------------------------
 
+    def delete_model_version(
+        self,
+        model: str,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> None:
+        """Delete version ``version`` (or the version an alias names) of ``model``.
+
+        Refused (ConflictError naming the endpoints) while the version is deployed
+        anywhere: undeploy it first. Deleting a version that does not exist is a
+        no-op, so a re-run converges. A deleted version's number is never reused.
+        """
+        raise CloudeployError(f"the {self.name} provider cannot delete model versions")
+
     def stop_endpoint(self, name: str) -> EndpointStatus:
         """Stop serving but keep the endpoint's state (local provider only)."""
         raise CloudeployError(f"the {self.name} provider cannot stop an endpoint; delete it instead")

@@ -35,6 +35,15 @@ class ArtifactStore:
                 raise
         return final
 
+    def remove(self, digest: str) -> None:
+        """Delete the stored package ``digest`` (no-op when absent); a crash leaves no half tree in place."""
+        final = self.path(digest)
+        if not final.is_dir():
+            return
+        doomed = self.root / f".tmp-{uuid.uuid4().hex}"
+        final.rename(doomed)  # gone from its name at once; sweep_partial removes what a crash leaves
+        shutil.rmtree(doomed, ignore_errors=True)
+
     def sweep_partial(self, older_than_s: float = 600.0) -> None:
         """Remove copies left behind by a process killed during ``put``.
 

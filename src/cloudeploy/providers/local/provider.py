@@ -169,6 +169,34 @@ class LocalProvider(Provider):
         known = ", ".join(v.label for v in versions)
         raise NotFoundError(f"model {model!r} has no version or alias {version!r} (versions: {known})")
 
+    def delete_model_version(
+        self,
+        model: str,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> None:
+        try:
+            row = self._version_row(model, version)
+        except NotFoundError:
+            return
+        in_use = [
+            endpoint.name
+            for endpoint in self.store.endpoints()
+            if endpoint.model == model and any(d.version == row.label for d in self.store.deployments(endpoint.name))
+        ]
+        if in_use:
+            raise ConflictError(
+                f"{model}@{row.label} is deployed on {', '.join(in_use)}",
+                hint=f"undeploy it first: cloudeploy undeploy {in_use[0]} {row.label}",
+            )
+        progress(f"deleting {model}@{row.label}")
+        self.store.delete_version(model, row.number)
+        if not self.store.digest_in_use(row.digest):
+            self.artifacts.remove(row.digest)
+
     def get_model_version(self, model: str, version: str = "latest") -> ModelVersion:
         return _model_version(self._version_row(model, version))
 

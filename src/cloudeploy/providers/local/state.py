@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS deployments (
     created_at TEXT NOT NULL,
     PRIMARY KEY (endpoint, version)
 );
+CREATE TABLE IF NOT EXISTS version_numbers (
+    model TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+);
 """
 
 
@@ -170,9 +174,10 @@ class StateStore:
                 "SELECT * FROM versions WHERE model = ? AND digest = ?", (model, digest)
             ).fetchone()
             if row is None:
-                number = db.execute(
-                    "SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE model = ?", (model,)
-                ).fetchone()[0]
+                number = 1 + max(
+                    db.execute("SELECT COALESCE(MAX(number), 0) FROM versions WHERE model = ?", (model,)).fetchone()[0],
+                    _last_number(db, model),
+                )
                 db.execute(
                     "INSERT INTO versions (model, number, digest, path, manifest, trusted, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -182,6 +187,25 @@ class StateStore:
                     "SELECT * FROM versions WHERE model = ? AND number = ?", (model, number)
                 ).fetchone()
         return _version(row)
+
+    def delete_version(self, model: str, number: int) -> VersionRow | None:
+        """Remove version ``number`` (its number is never given again); the removed row, or None."""
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM versions WHERE model = ? AND number = ?", (model, number)).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "INSERT INTO version_numbers (model, last) VALUES (?, ?)"
+                " ON CONFLICT (model) DO UPDATE SET last = MAX(last, excluded.last)",
+                (model, number),
+            )
+            db.execute("DELETE FROM versions WHERE model = ? AND number = ?", (model, number))
+        return _version(row)
+
+    def digest_in_use(self, digest: str) -> bool:
+        """Whether any version of any model is stored as ``digest``."""
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM versions WHERE digest = ? LIMIT 1", (digest,)).fetchone() is not None
 
     def set_aliases(self, model: str, number: int, aliases: list[str]) -> None:
         """Give ``aliases`` to version ``number``, taking them from any other version."""
@@ -290,6 +314,11 @@ class StateStore:
         with self.transaction() as db:
             db.execute("DELETE FROM deployments WHERE endpoint = ?", (name,))
             db.execute("DELETE FROM endpoints WHERE name = ?", (name,))
+
+
+def _last_number(db: sqlite3.Connection, model: str) -> int:
+    row = db.execute("SELECT last FROM version_numbers WHERE model = ?", (model,)).fetchone()
+    return row["last"] if row else 0
 
 
 def _version(row: sqlite3.Row) -> VersionRow:
