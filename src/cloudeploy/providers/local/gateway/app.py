@@ -45,8 +45,11 @@ FORWARD_ATTEMPTS = 3
 _PASS_HEADERS = ("content-type", "accept", "x-request-id")
 
 
-def _error(status: int, message: str, code: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": status, "message": message, "status": code}}, status_code=status)
+def _error(status: int, message: str, code: str, *, version: str | None = None) -> JSONResponse:
+    """An error answer of the gateway's own; ``version``: the version it was meant for (X-Cloudeploy-Version)."""
+    headers = {"x-cloudeploy-version": version} if version else None
+    return JSONResponse({"error": {"code": status, "message": message, "status": code}}, status_code=status,
+                        headers=headers)
 
 
 def _predictions(answer: httpx.Response) -> tuple | None:
@@ -90,7 +93,8 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
             except (httpx.ReadTimeout, httpx.WriteTimeout) as error:
                 # The replica took the request and gave no answer in time: a timeout, not retried.
                 metrics.record(version, 504, (time.perf_counter() - started) * 1000)
-                return _error(504, f"{version} did not answer in time ({type(error).__name__})", "DEADLINE_EXCEEDED")
+                return _error(504, f"{version} did not answer in time ({type(error).__name__})", "DEADLINE_EXCEEDED",
+                              version=version)
             except httpx.TransportError as error:
                 last_error = f"{type(error).__name__}: {error}"
                 continue
@@ -112,7 +116,8 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
                              content_type=answer.headers.get("content-type", ""))
             return response
         metrics.record(version, 503, (time.perf_counter() - started) * 1000)
-        return _error(503, f"no replica of {version} could answer ({last_error or 'none ready'})", "UNAVAILABLE")
+        return _error(503, f"no replica of {version} could answer ({last_error or 'none ready'})", "UNAVAILABLE",
+                      version=version)
 
     async def predict(request: Request) -> Response:
         pinned = request.headers.get("x-cloudeploy-target-version")
