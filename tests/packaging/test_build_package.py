@@ -15,8 +15,10 @@ from cloudeploy.packaging.versions import installed_version
 
 def test_estimator_is_saved_as_model_joblib_with_its_digest(classifier, tmp_path):
     package = build_package(classifier, tmp_path / "pkg")
-    assert sorted(p.name for p in package.path.iterdir()) == [MANIFEST_NAME, "model.joblib"]
-    assert package.manifest.files == {"model.joblib": sha256_file(package.path / "model.joblib")}
+    assert sorted(p.name for p in package.path.iterdir()) == [MANIFEST_NAME, "model.joblib", "model.onnx"]
+    assert package.manifest.files == {
+        name: sha256_file(package.path / name) for name in ("model.joblib", "model.onnx")
+    }
     assert package.manifest.format == "joblib"
 
 
@@ -160,7 +162,7 @@ def test_overwrite_replaces_an_existing_package(classifier, forest, tmp_path):
     build_package(classifier, target)
     replaced = build_package(forest, target, overwrite=True)
     assert read_manifest(target).digest == replaced.digest
-    assert sorted(p.name for p in target.iterdir()) == [MANIFEST_NAME, "model.joblib"]
+    assert sorted(p.name for p in target.iterdir()) == [MANIFEST_NAME, "model.joblib", "model.onnx"]
 
 
 def test_overwrite_never_empties_a_directory_that_is_not_a_package(classifier, tmp_path):

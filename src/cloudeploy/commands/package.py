@@ -61,6 +61,13 @@ from cloudeploy.errors import ValidationError
 @click.option(
     "--overwrite", is_flag=True, help="Replace the package already in the output directory."
 )
+@click.option(
+    "--compile/--no-compile",
+    "compile_model",
+    default=True,
+    show_default=True,
+    help="Convert the model to ONNX and verify it answers the same (it then serves without unpickling).",
+)
 @output_option
 def package(
     model: Path,
@@ -73,6 +80,7 @@ def package(
     baseline_csv: Path | None,
     allow_version_mismatch: bool,
     overwrite: bool,
+    compile_model: bool,
     output: str,
 ) -> None:
     """Package MODEL (.joblib, .pkl, .pickle, .skops, .onnx, or a package directory).
@@ -80,21 +88,36 @@ def package(
     Writes the model file and cloudeploy.json (sha256 of every file, framework
     versions, input schema, output kind, baseline) to the output directory.
     Pickle-based files are checked against an allowlist before they are loaded.
+    The model is compiled to ONNX and verified on the baseline (or on rows
+    generated within the schema); when that fails the package serves with the
+    original runtime and a one-line warning says why.
     """
-    from cloudeploy.packaging import build_package
+    import warnings
 
-    built = build_package(
-        model,
-        output_dir,
-        name=name,
-        schema=parse_feature_names(feature_names),
-        output_kind=output_kind,
-        baseline=_read_csv(baseline_csv) if baseline_csv else None,
-        trust=trust,
-        allowed_globals=allowed_globals,
-        overwrite=overwrite,
-        allow_version_mismatch=allow_version_mismatch,
-    )
+    from cloudeploy.commands._output import stderr_console
+    from cloudeploy.packaging import build_package
+    from cloudeploy.packaging.build import CompileWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CompileWarning)
+        built = build_package(
+            model,
+            output_dir,
+            name=name,
+            schema=parse_feature_names(feature_names),
+            output_kind=output_kind,
+            baseline=_read_csv(baseline_csv) if baseline_csv else None,
+            trust=trust,
+            allowed_globals=allowed_globals,
+            overwrite=overwrite,
+            allow_version_mismatch=allow_version_mismatch,
+            compile=compile_model,
+        )
+    for warning in caught:
+        if issubclass(warning.category, CompileWarning):
+            stderr_console().print(f"[yellow]warning:[/yellow] {warning.message}", markup=True, highlight=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     emit(output, summary(built.path, built.manifest), _render)
 
 
@@ -133,12 +156,30 @@ def summary(path: Path, manifest) -> dict[str, Any]:
     return data
 
 
+def _runtime_line(data: dict) -> str:
+    compiled = data.get("compiled") or {}
+    if compiled.get("file"):
+        check = compiled.get("verification", {})
+        deviation = check.get("max_deviation")
+        shown = "labels identical" if check.get("labels_identical") else ""
+        if deviation is not None:
+            shown = ", ".join(filter(None, [shown, f"largest deviation {deviation:.2g}"]))
+        return (
+            f"onnx ({compiled['file']}, {compiled.get('precision')}; verified on {check.get('rows')} "
+            f"{check.get('source')} rows: {shown}, tolerance {check.get('tolerance')})"
+        )
+    if compiled.get("reason"):
+        return f"{data['runtime']} (not compiled: {compiled['reason']})"
+    return str(data["runtime"])
+
+
 def _render(console, data: dict) -> None:
     from rich.table import Table
 
     console.print(f"Package [bold]{data['name']}[/bold] written to [bold]{data['path']}[/bold]")
     console.print(f"  digest      {data['digest']}")
     console.print(f"  model       {data['model_file']} ({data['format']})")
+    console.print(f"  runtime     {_runtime_line(data)}")
     console.print(
         f"  output      {data['output_kind']}"
         + (f", classes {data['classes']}" if data["classes"] else "")

@@ -39,6 +39,11 @@ SUPPORTED_SUFFIXES = PICKLE_SUFFIXES + (".skops", ".onnx")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 SchemaLike = InputSchema | Sequence[str] | Mapping[str, str] | None
+COMPILED_FILE = "model.onnx"
+
+
+class CompileWarning(UserWarning):
+    """The model was packaged without a compiled graph; the message says why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class _Options:
     trust: bool
     allowlist: Allowlist
     allow_version_mismatch: bool
+    compile: bool = True
 
 
 def build_package(
@@ -96,6 +102,7 @@ def build_package(
     allowed_globals: Iterable[str] = (),
     overwrite: bool = False,
     allow_version_mismatch: bool = False,
+    compile: bool = True,
 ) -> Package:
     """Write a package for ``model`` to ``output_dir`` and return it.
 
@@ -115,6 +122,13 @@ def build_package(
 
     A non-empty ``output_dir`` is refused unless ``overwrite``, and even then
     only when it holds a package (its contents are replaced).
+
+    ``compile``: convert the model to ONNX and verify the graph against it
+    (:mod:`cloudeploy.packaging.compile`, on ``baseline`` training data or on rows
+    generated within the schema); a verified graph is stored as
+    ``model.onnx`` and serves by default. When conversion or verification fails
+    the package keeps only the original runtime, ``manifest.compiled["reason"]``
+    says why, and a :class:`CompileWarning` carries that one line.
     """
     target = Path(output_dir)
     options = _Options(
@@ -125,6 +139,7 @@ def build_package(
         trust,
         Allowlist(allowed_globals),
         allow_version_mismatch,
+        compile,
     )
     _check_target(target, overwrite)
     if name is not None and not _NAME.match(name):
@@ -290,11 +305,19 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
         frameworks["scikit-learn"] = info.sklearn_version
     if info.format == "onnx":
         frameworks.pop("scikit-learn", None)  # the graph does not need scikit-learn to run
+    files = {info.file_name: sha256_file(staging / info.file_name)}
+    compiled = None
+    if estimator is not None and options.compile:
+        compiled = _compile(estimator, schema, kind, classes, staging, options)
+        if compiled.get("file"):
+            files[COMPILED_FILE] = sha256_file(staging / COMPILED_FILE)
+            for library, version in framework_versions("onnx").items():
+                frameworks.setdefault(library, version)
     return Manifest(
         name=options.name or _default_name(default_name),
         format=info.format,  # type: ignore[arg-type]
         model_file=info.file_name,
-        files={info.file_name: sha256_file(staging / info.file_name)},
+        files=files,
         schema=schema,
         output_kind=kind,  # type: ignore[arg-type]
         classes=classes,
@@ -303,7 +326,35 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         baseline=_baseline(options.baseline, schema),
         trusted_types=list(info.allowed),
+        compiled=compiled,
     )
+
+
+def _compile(
+    estimator: Any, schema: InputSchema, kind: str, classes: Any, staging: Path, options: _Options
+) -> dict[str, Any]:
+    """Compile and verify; write the graph to ``staging`` when it verifies, else warn in one line."""
+    from cloudeploy.packaging.compile import compile_model
+
+    data = options.baseline if options.baseline is not None and not isinstance(options.baseline, dict) else None
+    stats = options.baseline if isinstance(options.baseline, dict) else None
+    result = compile_model(estimator, schema, kind, data=data, baseline=stats, classes=classes)
+    return _compiled_record(result, staging)
+
+
+def _compiled_record(result: dict[str, Any], staging: Path) -> dict[str, Any]:
+    """The manifest's ``compiled`` entry for a compile result (bytes written to ``staging``)."""
+    record = dict(result["record"])
+    onnx_bytes = result.get("onnx")
+    if onnx_bytes:
+        (staging / COMPILED_FILE).write_bytes(onnx_bytes)
+        return {"file": COMPILED_FILE, **record}
+    warnings.warn(
+        f"not compiled, serving with the original runtime: {record.get('reason', 'no graph')}",
+        CompileWarning,
+        stacklevel=4,
+    )
+    return {"reason": record.get("reason", "no graph")}
 
 
 def _onnx_schema(info: _Model, schema: SchemaLike) -> InputSchema:

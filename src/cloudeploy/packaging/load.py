@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from cloudeploy.errors import IntegrityError, PackageError, UnsafeModelError
+from cloudeploy.errors import CloudeployError, IntegrityError, PackageError, UnsafeModelError
 from cloudeploy.packaging.allowlist import Allowlist
 from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_file
 from cloudeploy.packaging.predictor import LoadedModel, sklearn_predict
@@ -39,6 +39,10 @@ def verify_package(path: str | Path) -> Manifest:
     for name in sorted(manifest.files):
         if name not in present:
             raise IntegrityError(f"{root}: {name} is listed in {MANIFEST_NAME} but missing")
+    if manifest.compiled_file is not None and manifest.compiled_file not in manifest.files:
+        raise PackageError(
+            f"{root}/{MANIFEST_NAME}: compiled file {manifest.compiled_file!r} is not among its files"
+        )
     for name in sorted(present - set(manifest.files)):
         raise IntegrityError(
             f"{root}: {name} is not listed in {MANIFEST_NAME}",
@@ -79,8 +83,15 @@ def load_package(
     trust: bool = False,
     allowed_globals: Iterable[str] = (),
     allow_version_mismatch: bool = False,
+    runtime: str | None = None,
 ) -> LoadedModel:
     """Verify the package at ``path`` and load its model.
+
+    ``runtime``: None serves what the manifest says (the verified compiled graph
+    on onnxruntime when there is one: then nothing is unpickled or imported from
+    the model file); ``"onnx"`` requires a graph (PackageError naming why there is
+    none); ``"sklearn"`` (or the native ``"xgboost"`` / ``"lightgbm"``) loads the
+    original model file.
 
     Pickle-based files are scanned and unpickled under the allowlist unless
     ``trust`` (UnsafeModelError lists what they would import); skops files load
@@ -90,6 +101,24 @@ def load_package(
     """
     root = Path(path)
     manifest = verify_package(root)
+    chosen = choose_runtime(manifest, runtime, source=str(root))
+    if chosen == "onnx" and manifest.compiled_file:
+        from cloudeploy.packaging.onnx_format import CompiledGraph
+
+        try:
+            graph = CompiledGraph(
+                root / manifest.compiled_file,
+                manifest.schema,
+                manifest.classes,
+                labels_from=(manifest.compiled or {}).get("labels_from", "label"),
+            )
+        except CloudeployError:
+            raise
+        except Exception as error:  # noqa: BLE001 - onnxruntime's own error types
+            raise PackageError(f"{root}: cannot load the compiled graph: {error}") from None
+        return LoadedModel(
+            manifest, graph, graph.predictor(manifest.output_kind), runtime="onnx", takes_rows=True
+        )
     model_path = root / manifest.model_file
     allowlist = Allowlist(allowed_globals)
     if manifest.format == "onnx":
@@ -122,6 +151,30 @@ def load_package(
             f"{model_path} holds a {type(model).__name__}, not a model with predict()"
         )
     return LoadedModel(manifest, model, sklearn_predict(model, manifest.output_kind))
+
+
+RUNTIME_CHOICES = ("onnx", "sklearn")
+
+
+def choose_runtime(manifest: Manifest, requested: str | None, *, source: str) -> str:
+    """The runtime that will answer for ``manifest`` when ``requested`` (None = the manifest's)."""
+    if requested is None:
+        return manifest.runtime
+    if requested not in RUNTIME_CHOICES + ("xgboost", "lightgbm"):
+        raise PackageError(
+            f"unknown runtime {requested!r}; expected one of {', '.join(RUNTIME_CHOICES)}"
+        )
+    if requested == "onnx":
+        if manifest.runtime != "onnx":
+            reason = (manifest.compiled or {}).get("reason") or "it was packaged without compiling"
+            raise PackageError(
+                f"{source} has no verified compiled graph: {reason}",
+                hint="serve it with --runtime sklearn, or re-package it with a model that converts",
+            )
+        return "onnx"
+    if manifest.format == "onnx":
+        raise PackageError(f"{source} holds an ONNX model only: it runs on onnxruntime (--runtime onnx)")
+    return manifest.original_runtime
 
 
 def load_model_file(

@@ -23,7 +23,11 @@ from cloudeploy.packaging.schema import InputSchema
 MANIFEST_NAME = "cloudeploy.json"
 MANIFEST_VERSION = 1
 
-ModelFormat = Literal["joblib", "pickle", "skops", "onnx"]
+ModelFormat = Literal["joblib", "pickle", "skops", "onnx", "xgboost", "lightgbm"]
+#: What answers predictions: the compiled graph (or an ONNX file) on onnxruntime,
+#: or the original model in its own library.
+Runtime = Literal["onnx", "sklearn", "xgboost", "lightgbm"]
+_NATIVE_RUNTIMES = {"xgboost": "xgboost", "lightgbm": "lightgbm"}
 OutputKind = Literal["class_labels", "probabilities", "regression", "unknown"]
 
 
@@ -47,6 +51,14 @@ class Manifest:
     sha256; ``model_file`` is one of them. ``frameworks`` maps library names
     (``scikit-learn``, ``numpy``, ``joblib``, ...) to the versions the model was
     saved with. ``baseline`` is reserved for training statistics (monitoring).
+
+    ``compiled`` is what compiling the model at package time gave: None when
+    it was not tried (ONNX files, packages built before compilation existed),
+    ``{"file": "model.onnx", "runtime": "onnxruntime", "precision", "inputs",
+    "verification": {"rows", "source", "tolerance", "max_deviation",
+    "labels_identical"}}`` for a verified graph (the file is one of ``files``,
+    so the digest covers it), or ``{"reason": "one line"}`` when conversion or
+    verification failed and only the original runtime serves.
     """
 
     name: str
@@ -61,17 +73,38 @@ class Manifest:
     created_at: str = ""
     baseline: dict[str, Any] | None = None
     trusted_types: list[str] = field(default_factory=list)
+    compiled: dict[str, Any] | None = None
     manifest_version: int = MANIFEST_VERSION
 
     @property
     def digest(self) -> str:
         """The package's identity: sha256 over the sorted ``path:sha256`` lines,
-        then the schema's and (when there is one) the baseline's canonical JSON."""
+        then the schema's, (when there is one) the baseline's and (when there is a
+        compiled graph) its verification record's canonical JSON."""
         lines = [f"{path}:{sha}" for path, sha in sorted(self.files.items())]
         lines.append(f"schema:{_canonical_sha256(self.schema.to_dict())}")
+        if self.compiled_file:
+            lines.append(f"compiled:{_canonical_sha256(self.compiled)}")
         if self.baseline is not None:
             lines.append(f"baseline:{_canonical_sha256(self.baseline)}")
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    @property
+    def compiled_file(self) -> str | None:
+        """The verified compiled graph's file, or None."""
+        return (self.compiled or {}).get("file")
+
+    @property
+    def original_runtime(self) -> Runtime:
+        """The runtime of the model file itself."""
+        if self.format == "onnx":
+            return "onnx"
+        return _NATIVE_RUNTIMES.get(self.format, "sklearn")  # type: ignore[return-value]
+
+    @property
+    def runtime(self) -> Runtime:
+        """What serves by default: the verified compiled graph if there is one, else the original."""
+        return "onnx" if self.compiled_file else self.original_runtime
 
     @property
     def sklearn_version(self) -> str | None:
@@ -92,6 +125,8 @@ class Manifest:
             "python_version": self.python_version,
             "created_at": self.created_at,
             "trusted_types": self.trusted_types,
+            "runtime": self.runtime,
+            "compiled": self.compiled,
             "baseline": self.baseline,
         }
 
@@ -111,6 +146,7 @@ class Manifest:
                 created_at=data.get("created_at", ""),
                 baseline=data.get("baseline"),
                 trusted_types=list(data.get("trusted_types", [])),
+                compiled=data.get("compiled"),
                 manifest_version=int(data.get("manifest_version", MANIFEST_VERSION)),
             )
         except (KeyError, TypeError, ValueError) as error:

@@ -26,7 +26,9 @@ def open_session(path: Path) -> Any:
             "running ONNX models needs onnxruntime", hint=INSTALL_HINT
         ) from None
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            str(path), sess_options=session_options(1), providers=["CPUExecutionProvider"]
+        )
     except Exception as error:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph types
         raise PackageError(f"{path} is not a loadable ONNX model: {error}") from None
     inputs = session.get_inputs()
@@ -93,3 +95,119 @@ def onnx_predict(session: Any, output_kind: str, classes: list[Any] | None):
 
         return predict
     return lambda data: run(None, {input_name: features(data)})[0].tolist()
+
+
+# -- compiled graphs (written by cloudeploy.packaging.compile) -----------------
+
+#: Probabilities this close to the largest count as a tie (float32 sums of equal votes differ by ulps).
+TIE = 1e-6
+#: numpy dtype names of the ONNX input types compiled graphs use.
+_INPUT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(string)": "object",
+}
+
+
+def session_options(threads: int = 1) -> Any:
+    """onnxruntime options for a serving process: ``threads`` intra-op threads, no inter-op pool."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+class CompiledGraph:
+    """A package's compiled graph on onnxruntime, fed and answering like the original model.
+
+    ``source`` is the ONNX bytes or a file path. The graph has either one ``X``
+    input of width n (positional numeric schemas) or one ``[n, 1]`` input per
+    feature, named after it. Calls take rows in schema order (what
+    ``InputSchema.rows`` returns), a 2-D array, or a DataFrame, and answer with
+    Python values of the same JSON types as scikit-learn's ``.tolist()``.
+
+    ``labels_from``: ``"label"`` reads the graph's label output;
+    ``"probabilities"`` takes ``classes[i]`` for the first class whose
+    probability is within :data:`TIE` of the largest, which is scikit-learn's
+    rule for ties (``argmax`` picks the first), where float32 sums of equal
+    votes (a forest's 50/50) come out a few ulps apart in either direction.
+    """
+
+    def __init__(self, source: bytes | str | Path, schema: InputSchema, classes: list[Any] | None = None,
+                 *, threads: int = 1, labels_from: str = "label") -> None:
+        try:
+            import numpy as np
+            import onnxruntime
+        except ImportError:
+            raise ProviderUnavailable("running compiled models needs onnxruntime", hint=INSTALL_HINT) from None
+        self._np = np
+        data = source if isinstance(source, bytes) else str(source)
+        self.session = onnxruntime.InferenceSession(
+            data, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        self.schema = schema
+        self.classes = classes
+        inputs = self.session.get_inputs()
+        self._inputs = [(i.name, np.dtype(_INPUT_DTYPES.get(i.type, "float32"))) for i in inputs]
+        self._matrix = len(inputs) == 1 and inputs[0].name not in schema.names
+        self._positions = {name: index for index, name in enumerate(schema.names)}
+        self._run = self.session.run
+        self.labels_from = labels_from
+        if labels_from == "probabilities":
+            if not classes or len(self.session.get_outputs()) < 2:
+                raise PackageError("labels from probabilities need the classes and a probability output")
+            self.labels = self._argmax_labels  # type: ignore[method-assign]
+
+    def feeds(self, data: Any) -> dict[str, Any]:
+        np = self._np
+        if self._matrix:
+            name, dtype = self._inputs[0]
+            if hasattr(data, "columns"):
+                data = data.to_numpy()
+            return {name: np.asarray(data, dtype=dtype)}
+        if hasattr(data, "columns"):
+            return {name: _column(data[name].to_numpy(), dtype, np) for name, dtype in self._inputs}
+        if not isinstance(data, list):
+            data = data.tolist()
+        positions = self._positions
+        return {
+            name: _column([row[positions[name]] for row in data], dtype, np) for name, dtype in self._inputs
+        }
+
+    def labels(self, data: Any) -> list:
+        return self._run(None, self.feeds(data))[0].tolist()
+
+    def _argmax_labels(self, data: Any) -> list:
+        np = self._np
+        probabilities = self._run(None, self.feeds(data))[1]
+        top = probabilities.max(axis=1, keepdims=True)
+        index = np.argmax(probabilities >= top - TIE, axis=1)
+        classes = self.classes
+        return [classes[i] for i in index.tolist()]  # type: ignore[index]
+
+    def values(self, data: Any, output_kind: str) -> list:
+        """Probabilities (second output) or regression values (first output, flattened)."""
+        if output_kind == "regression":
+            values = self._run(None, self.feeds(data))[0]
+            if values.ndim == 2 and values.shape[1] == 1:
+                values = values[:, 0]
+            return values.astype(float).tolist()
+        return self._run(None, self.feeds(data))[1].astype(float).tolist()
+
+    def predictor(self, output_kind: str):
+        """The per-call function for ``output_kind`` (what ``LoadedModel`` calls)."""
+        if output_kind in ("class_labels", "unknown"):
+            return self.labels
+        return lambda data: self.values(data, output_kind)
+
+
+def _column(values: Any, dtype: Any, np: Any) -> Any:
+    if dtype.kind == "O":
+        column = np.array(["" if v is None else str(v) for v in values], dtype=object)
+    else:
+        column = np.asarray(values, dtype=dtype)
+    return column.reshape(-1, 1)
