@@ -105,6 +105,9 @@ class Endpoint:
     update_time: str = ""
     #: Smooth weighted round-robin state, so a 90/10 split is exactly 90/10 per 100 calls.
     _credit: dict[str, int] = field(default_factory=dict)
+    #: The monitoring job's logging config (its serving_predict table), when one watches
+    #: an endpoint that already logged to a table of its own.
+    monitoring_log: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         body = {
@@ -460,29 +463,49 @@ class EndpointStore:
         if endpoint is None:
             return False
         config = endpoint.spec.get(request_logging.FIELD)
-        return self.request_log.record(
+        logged = self.request_log.record(
             endpoint.name, config, deployed_model_id, instances, predictions
         )
+        if endpoint.monitoring_log is not None and endpoint.monitoring_log != config:
+            self.request_log.record(
+                endpoint.name, endpoint.monitoring_log, deployed_model_id, instances, predictions
+            )
+        return logged
 
     def follow_monitoring_job(self, job: dict[str, Any]) -> None:
         """Log the requests of a monitoring job's endpoint at the job's sampling rate.
 
-        Vertex AI monitors from logged requests, so a job turns logging on; a
-        destination the endpoint already logs to is kept.
+        Vertex AI monitors from logged requests: a job creates
+        ``model_deployment_monitoring_<endpoint id>.serving_predict`` and logs
+        sampled predictions there, and the endpoint's logging config names that
+        table. An endpoint already logging to a table of its own keeps it (at the
+        job's rate) and its predictions go to both.
         """
         endpoint = self.endpoint(job["endpoint"], settle=False)
         strategy = (job.get("loggingSamplingStrategy") or {}).get("randomSampleConfig") or {}
+        rate = float(strategy.get("sampleRate", 1.0))
+        monitoring = request_logging.resolve(
+            {
+                "enabled": True,
+                "samplingRate": rate,
+                "bigqueryDestination": {"outputUri": request_logging.monitoring_table(endpoint.name)},
+            },
+            endpoint.name,
+            endpoint.spec["displayName"],
+        )
         current = endpoint.spec.get(request_logging.FIELD) or {}
-        wanted = {
-            **current,
-            "enabled": True,
-            "samplingRate": float(strategy.get("sampleRate", 1.0)),
-        }
-        if wanted == current:
+        if current.get("enabled"):
+            wanted = request_logging.resolve(
+                {**current, "samplingRate": rate}, endpoint.name, endpoint.spec["displayName"]
+            )
+        else:
+            wanted = monitoring
+        if wanted == current and endpoint.monitoring_log == monitoring:
             return
-        config = request_logging.resolve(wanted, endpoint.name, endpoint.spec["displayName"])
-        endpoint.spec[request_logging.FIELD] = config
-        self.request_log.apply(endpoint.name, config)
+        endpoint.spec[request_logging.FIELD] = wanted
+        endpoint.monitoring_log = monitoring
+        self.request_log.apply(endpoint.name, monitoring)
+        self.request_log.apply(endpoint.name, wanted)
         endpoint.update_time = now()
 
     # -- lifecycle ------------------------------------------------------------

@@ -8,6 +8,14 @@ at least one; e-mail addresses look like addresses; an endpoint has at most one
 monitoring job. A job is PENDING when created and RUNNING from the next GET on;
 ``pause`` and ``resume`` move it between RUNNING and PAUSED.
 
+A job logs its endpoint's sampled predictions to BigQuery: it creates dataset
+``model_deployment_monitoring_<endpoint id>`` with table ``serving_predict``
+(the request-response log columns) and lists it in ``bigqueryTables``
+(``logSource`` SERVING, ``logType`` PREDICT, ``bigqueryTablePath``
+``bq://<project>.model_deployment_monitoring_<endpoint id>.serving_predict``, the
+format the ``ModelDeploymentMonitoringBigQueryTable`` reference gives); see
+:meth:`EndpointStore.follow_monitoring_job`.
+
 The emulator stores the configuration faithfully but does not compute
 statistics: the analysis itself is cloudeploy's monitoring module's job.
 """
@@ -29,11 +37,14 @@ from cloudeploy.testing.vertex._wire import (
     typed,
 )
 from cloudeploy.testing.vertex.endpoints import EndpointStore
+from cloudeploy.testing.vertex.request_logging import monitoring_table
 from cloudeploy.testing.vertex.operations import Operation, OperationStore
 
 # google.cloud.aiplatform.v1.JobState, and ModelDeploymentMonitoringJob.MonitoringScheduleState
 PENDING, RUNNING, PAUSED = 2, 3, 8
 SCHEDULE_PENDING, SCHEDULE_RUNNING, SCHEDULE_OFFLINE = 1, 3, 2
+# ModelDeploymentMonitoringBigQueryTable.LogSource / LogType
+LOG_SOURCE_SERVING, LOG_TYPE_PREDICT = 2, 1
 UPDATABLE = {
     "displayName",
     "labels",
@@ -162,7 +173,16 @@ class MonitoringJobStore:
             )
         check_spec(body, set(endpoint.deployed))
         name = f"{self.parent}/modelDeploymentMonitoringJobs/{self._ids.next()}"
-        job = MonitoringJob(name=name, spec={**body, "endpoint": endpoint.name})
+        tables = [
+            {
+                "logSource": LOG_SOURCE_SERVING,
+                "logType": LOG_TYPE_PREDICT,
+                "bigqueryTablePath": monitoring_table(endpoint.name),
+            }
+        ]
+        job = MonitoringJob(
+            name=name, spec={**body, "endpoint": endpoint.name, "bigqueryTables": tables}
+        )
         self._jobs[name] = job
         return job.to_json()
 

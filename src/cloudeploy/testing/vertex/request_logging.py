@@ -9,6 +9,10 @@ resolved ``bq://`` table back into the config. ``samplingRate`` defaults to 0
 (nothing is logged) and must be in [0, 1]. Enabling logging creates the
 dataset and the table.
 
+A model deployment monitoring job logs the endpoint's predictions to
+``model_deployment_monitoring_<endpoint id>.serving_predict`` (see
+:func:`monitoring_table`), with the same columns.
+
 Each sampled predict call that a model answered becomes one row, with the
 columns of Google's "online prediction logging" documentation as far as we
 know them: ``endpoint`` (the endpoint's resource name), ``deployed_model_id``,
@@ -33,6 +37,8 @@ from cloudeploy.testing.vertex.bigquery import BigQueryError, BigQueryStore
 
 FIELD = "predictRequestResponseLoggingConfig"
 DEFAULT_TABLE = "request_response_logging"
+MONITORING_DATASET_PREFIX = "model_deployment_monitoring_"
+SERVING_PREDICT_TABLE = "serving_predict"
 SCHEMA = [
     {"name": "endpoint", "type": "STRING", "mode": "NULLABLE"},
     {"name": "deployed_model_id", "type": "STRING", "mode": "NULLABLE"},
@@ -84,6 +90,17 @@ def resolve(config: dict[str, Any], endpoint_name: str, display_name: str) -> di
     }
 
 
+def monitoring_table(endpoint_name: str) -> str:
+    """``bq://`` table a model deployment monitoring job logs an endpoint's predictions to.
+
+    ``ModelDeploymentMonitoringBigQueryTable.bigquery_table_path``:
+    ``bq://<project_id>.model_deployment_monitoring_<endpoint_id>.<log_source>_<log_type>``,
+    here serving + predict.
+    """
+    project, endpoint_id = endpoint_name.split("/")[1], endpoint_name.rsplit("/", 1)[-1]
+    return f"bq://{project}.{MONITORING_DATASET_PREFIX}{endpoint_id}.{SERVING_PREDICT_TABLE}"
+
+
 def _table(config: dict[str, Any]) -> tuple[str, str, str]:
     project, dataset, table = (
         config["bigqueryDestination"]["outputUri"].removeprefix("bq://").split(".")
@@ -97,14 +114,16 @@ class RequestLog:
     def __init__(self, bigquery: BigQueryStore) -> None:
         self.bigquery = bigquery
         self._lock = threading.Lock()
-        self._samplers: dict[str, random.Random] = {}
+        #: One sampler per (endpoint, destination table), seeded by the endpoint's name.
+        self._samplers: dict[tuple[str, str], random.Random] = {}
 
     def apply(self, endpoint_name: str, config: dict[str, Any]) -> None:
         """Start logging by a :func:`resolve`-d ``config``: the table exists, sampling starts afresh."""
         if config["enabled"]:
             self.bigquery.ensure_table(*_table(config), SCHEMA)
         with self._lock:
-            self._samplers.pop(endpoint_name, None)
+            for key in [k for k in self._samplers if k[0] == endpoint_name]:
+                del self._samplers[key]
 
     def record(
         self,
@@ -119,7 +138,8 @@ class RequestLog:
             return False
         with self._lock:
             sampler = self._samplers.setdefault(
-                endpoint_name, random.Random(zlib.crc32(endpoint_name.encode()))
+                (endpoint_name, config["bigqueryDestination"]["outputUri"]),
+                random.Random(zlib.crc32(endpoint_name.encode())),
             )
             if sampler.random() >= config["samplingRate"]:
                 return False
