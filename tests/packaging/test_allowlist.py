@@ -126,3 +126,93 @@ def test_python2_names_are_mapped_like_pickle_does():
 @given(st.binary(max_size=300))
 def test_scan_never_raises_on_arbitrary_bytes(data):
     assert isinstance(scan_pickle(data), list)
+
+
+# -- classes that may be constructed, functions that may be referenced ------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sklearn.preprocessing._function_transformer.FunctionTransformer",
+        "sklearn.tree._tree.Tree",
+        "numpy.ndarray",
+        "numpy.float64",
+        "numpy.random.mtrand.RandomState",
+    ],
+)
+def test_library_classes_may_be_constructed_but_are_not_functions(name):
+    allowlist = Allowlist()
+    assert allowlist.allows_class(name)
+    assert not allowlist.allows_function(name)
+    assert allowlist.may_call(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "numpy.log1p",
+        "numpy.expm1",
+        "numpy.clip",
+        "numpy.take",
+        "scipy.special._special_ufuncs.expit",
+        "sklearn.feature_selection._univariate_selection.f_classif",
+        "sklearn.metrics._classification.accuracy_score",
+    ],
+)
+def test_vetted_numerical_functions_may_be_referenced_but_not_called_while_loading(name):
+    allowlist = Allowlist()
+    assert allowlist.allows(name)
+    assert allowlist.allows_function(name)
+    assert not allowlist.allows_class(name)
+    assert not allowlist.may_call(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # the issue-15 chain: getattr-like helpers and callers
+        "sklearn.utils._array_api.get_namespace",
+        "sklearn.utils.validation._check_response_method",
+        "numpy.vectorize",
+        "numpy.lib._function_base_impl.vectorize",
+        "numpy.lib._function_base_impl.vectorize.__call__",
+        # functions that call what they are given
+        "numpy.fromfunction",
+        "numpy.apply_along_axis",
+        "numpy.piecewise",
+        "numpy.frompyfunc",
+        "numpy.errstate",
+        # private helpers and public but unvetted library functions
+        "sklearn.utils.validation.check_array",
+        "sklearn.utils._response._get_response_values",
+        "sklearn.metrics.make_scorer",
+        "sklearn.metrics.get_scorer",
+        "scipy.optimize.minimize",
+        # module-level state that SETITEM or BUILD could change
+        "sklearn.metrics._scorer._SCORERS",
+    ],
+)
+def test_getattr_like_calling_and_unvetted_functions_are_refused(name):
+    assert not Allowlist().allows(name)
+
+
+def test_ufuncs_wrapping_python_callables_are_not_vetted():
+    import os
+
+    import numpy as np
+
+    from cloudeploy.packaging.allowlist import is_vetted_callable
+
+    assert is_vetted_callable(np.log1p)
+    assert not is_vetted_callable(np.frompyfunc(os.system, 1, 1))
+
+
+def test_an_exact_user_entry_is_trusted_as_a_function_too():
+    allowlist = Allowlist(["sklearn.utils.validation.check_array"])
+    assert allowlist.allows_function("sklearn.utils.validation.check_array")
+
+
+def test_build_on_a_function_is_reported_by_the_scan():
+    payload = b"\x80\x02csklearn.utils.validation\ncheck_array\n}b."  # check_array + BUILD({})
+    assert "<BUILD on sklearn.utils.validation.check_array>" in scan_pickle(payload)
