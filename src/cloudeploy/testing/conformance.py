@@ -126,6 +126,24 @@ class ProviderConformance:
         with pytest.raises(NotFoundError):
             provider.get_model_version(model_name, "v9")
 
+    def test_delete_model_version_is_idempotent_and_never_reuses_its_number(
+        self, provider, make_package, model_name
+    ):
+        for seed in (0, 1):
+            provider.upload_model(make_package(seed), model_name)
+        provider.delete_model_version(model_name, "v2")
+        provider.delete_model_version(model_name, "v2")  # a re-run converges
+        assert [v.version for v in provider.list_versions(model_name)] == ["v1"]
+        with pytest.raises(NotFoundError):
+            provider.get_model_version(model_name, "v2")
+        assert provider.upload_model(make_package(2), model_name).version == "v3"
+
+    def test_delete_model_version_of_a_deployed_version_is_refused(self, provider, deployed):
+        endpoint, v1 = deployed
+        with pytest.raises(ConflictError):
+            provider.delete_model_version(v1.model, v1.version)
+        assert provider.get_model_version(v1.model, v1.version).digest == v1.digest
+
     # -- endpoints -----------------------------------------------------------------
 
     def test_create_endpoint_twice_is_one_endpoint(self, provider, model_name):

@@ -19,6 +19,7 @@ Old endpoint configs are deleted only once the endpoint serves the new one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -104,6 +105,31 @@ class SageMakerProvider(Provider):
 
     def set_aliases(self, model: str, version: str, aliases: Sequence[str]) -> ModelVersion:
         return self.registry.set_aliases(model, version, aliases)
+
+    def delete_model_version(
+        self, model: str, version: str, *, wait: bool = True, timeout: float | None = None, progress=no_progress
+    ) -> None:
+        """Delete the version's model package and its SageMaker Model; refused while an endpoint serves it.
+
+        Model package versions are never renumbered by the service, so a deleted
+        version's number is not given again.
+        """
+        try:
+            target = self.registry.get(model, version)
+        except NotFoundError:
+            return
+        in_use = [s.name for s in self.list_endpoints() if s.model == model and s.deployment(target.version)]
+        if in_use:
+            raise ConflictError(
+                f"{model}@{target.version} is deployed on {', '.join(in_use)}",
+                hint=f"undeploy it first: cloudeploy undeploy {in_use[0]} {target.version}",
+            )
+        progress(f"deleting {model}@{target.version}")
+        # Absent when the version was never deployed, or an earlier run deleted it.
+        with contextlib.suppress(NotFoundError), translated(f"deleting the model of {model}@{target.version}"):
+            self.clients.sagemaker.delete_model(ModelName=naming.sagemaker_model_name(model, target.version))
+        with translated(f"deleting {model}@{target.version}"):
+            self.clients.sagemaker.delete_model_package(ModelPackageName=target.provider_id)
 
     # -- reading endpoints ------------------------------------------------------
 

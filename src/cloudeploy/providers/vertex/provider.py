@@ -394,6 +394,50 @@ class VertexProvider(Provider):
             )
         return mapping.model_version(updated, model)
 
+    def delete_model_version(
+        self,
+        model: str,
+        version: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        progress: ProgressCallback = no_progress,
+    ) -> None:
+        """Delete one version; Vertex AI refuses a deployed one (FAILED_PRECONDITION -> ConflictError).
+
+        Vertex AI also refuses to delete the version holding the ``default`` alias
+        while others exist: the alias first moves to the newest other version.
+        """
+        try:
+            target = self.get_model_version(model, version)
+        except NotFoundError:
+            return
+        model_name = self._model_name(model)
+        version_id = target.version[1:]
+        versions = self._versions(model)
+        others = [v for v in versions if str(v.version_id) != version_id]
+        holds_default = any(
+            str(v.version_id) == version_id and mapping.DEFAULT_ALIAS in v.version_aliases for v in versions
+        )
+        if holds_default and others:
+            newest = mapping.version_label(others[-1].version_id)
+            progress(f"moving the {mapping.DEFAULT_ALIAS} alias of {model} to {newest}")
+            with translated(f"moving the {mapping.DEFAULT_ALIAS} alias of {model}"):
+                self.clients.models.merge_version_aliases(
+                    name=f"{model_name}@{others[-1].version_id}", version_aliases=[mapping.DEFAULT_ALIAS]
+                )
+        progress(f"deleting {model}@{target.version}")
+        with translated(f"deleting {model}@{target.version}"):
+            operation = self.clients.models.delete_model_version(name=f"{model_name}@{version_id}")
+        if wait:
+            self._wait(
+                operation,
+                what=f"the deletion of {model}@{target.version}",
+                timeout=timeout,
+                progress=progress,
+                how_to_check=f"run `cloudeploy models show {model}`",
+            )
+
     # -- endpoints -----------------------------------------------------------
 
     def _endpoint(self, name: str) -> Any:
