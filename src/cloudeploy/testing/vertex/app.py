@@ -382,8 +382,26 @@ def dispatch(
             logger.exception("emulator error on %s %s", method, path)
             return 500, ApiError("INTERNAL", f"Internal error: {error!r}").body()
     return 501, ApiError(
-        "UNIMPLEMENTED", f"The emulator does not implement {method} {path}."
+        "UNIMPLEMENTED",
+        f"Method {operation_name(method, name, verb)} ({method} {path}) is not implemented "
+        "by the cloudeploy Vertex AI emulator.",
     ).body()
+
+
+def operation_name(method: str, name: str, verb: str | None) -> str:
+    """The REST reference's name of a call: ``projects.locations.customJobs.list``.
+
+    Collections are the even path segments; the custom verb, or the standard
+    method the HTTP method and the path's shape imply, ends the name.
+    """
+    segments = [s for s in name.split("/") if s]
+    dotted = ".".join(segments[0::2]) or "v1"
+    if verb:
+        return f"{dotted}.{verb}"
+    if len(segments) % 2:  # a collection
+        return f"{dotted}.{'create' if method == 'POST' else 'list'}"
+    standard = {"GET": "get", "PATCH": "patch", "DELETE": "delete", "PUT": "update"}
+    return f"{dotted}.{standard.get(method, method.lower())}"
 
 
 def create_app(backends: Backends):

@@ -15,7 +15,9 @@ the BigQuery v2 REST API under ``/bigquery/v2``:
   asks for) or as float seconds without it.
 
 Errors have BigQuery's shape (``{"error": {"code", "message", "status",
-"errors": [{"reason"}]}}``). Client tests against it use the real client only.
+"errors": [{"reason"}]}}``). Any other method or path (queries, inserts,
+deletes) answers 501 UNIMPLEMENTED naming the operation, never a silent
+success. Client tests against it use the real client only.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from typing import Any
 
 #: Rows per tabledata.list page when the client does not say (the service's cap is larger).
 DEFAULT_PAGE_ROWS = 1000
-_REASONS = {404: ("NOT_FOUND", "notFound"), 400: ("INVALID_ARGUMENT", "invalid")}
+_REASONS = {
+    404: ("NOT_FOUND", "notFound"),
+    400: ("INVALID_ARGUMENT", "invalid"),
+    501: ("UNIMPLEMENTED", "notImplemented"),
+}
 
 
 class BigQueryError(Exception):
@@ -214,22 +220,28 @@ _ROUTES = tuple(
 )
 
 
-def dispatch(store: BigQueryStore, path: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    """Answer ``GET /bigquery/v2/{path}``; returns (HTTP status, JSON body)."""
+def dispatch(
+    store: BigQueryStore, path: str, query: dict[str, str], http_method: str = "GET"
+) -> tuple[int, dict[str, Any]]:
+    """Answer ``{http_method} /bigquery/v2/{path}``; returns (HTTP status, JSON body)."""
     for pattern, method in _ROUTES:
         match = pattern.match(path.strip("/"))
-        if match is None:
+        if match is None or http_method != "GET":
             continue
         args: list[Any] = [*match.groups(), query] if method == "list_data" else [*match.groups()]
         try:
             return 200, getattr(store, method)(*args)
         except BigQueryError as error:
             return error.code, error.body()
-    return 404, BigQueryError(404, f"The emulator does not serve GET /bigquery/v2/{path}").body()
+    message = (
+        f"Method {http_method} /bigquery/v2/{path} is not implemented by the cloudeploy "
+        "BigQuery emulator (it serves datasets.get, tables.list, tables.get and tabledata.list)."
+    )
+    return 501, BigQueryError(501, message).body()
 
 
 def bigquery_route(store: BigQueryStore) -> Any:
-    """The Starlette route serving ``GET /bigquery/v2/...`` from ``store``."""
+    """The Starlette route serving ``/bigquery/v2/...`` from ``store`` (GETs; the rest is 501)."""
     import json
 
     from starlette.concurrency import run_in_threadpool
@@ -238,8 +250,10 @@ def bigquery_route(store: BigQueryStore) -> Any:
 
     async def handle(request: Any) -> Response:
         status, body = await run_in_threadpool(
-            dispatch, store, request.path_params["path"], dict(request.query_params)
-        )
+            dispatch, store, request.path_params["path"], dict(request.query_params),
+            request.method,
+        )  # fmt: skip
         return Response(json.dumps(body), status_code=status, media_type="application/json")
 
-    return Route("/bigquery/v2/{path:path}", handle, methods=["GET"])
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return Route("/bigquery/v2/{path:path}", handle, methods=methods)
