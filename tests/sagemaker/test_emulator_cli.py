@@ -90,6 +90,12 @@ def test_invalid_bucket_is_a_clear_error(emulator_process):
     assert "cannot prepare bucket 'x'" in process.stderr.read()
 
 
+def test_a_time_scale_outside_0_to_1_is_a_clear_error(emulator_process):
+    process = emulator_process("--time-scale", "5")
+    assert process.wait(30) == 2
+    assert "--time-scale must be > 0 and <= 1" in process.stderr.read()
+
+
 def test_fault_option_injects_the_fault_into_the_running_emulator(emulator_process):
     from botocore.config import Config
     from botocore.exceptions import ClientError
@@ -163,7 +169,7 @@ def alive(pid: int) -> bool:
 
 
 def test_stopping_the_emulator_stops_its_model_servers(emulator_process, tmp_path):
-    from tests.sagemaker.conftest import INSTANCE, package_tarball
+    from tests.sagemaker.conftest import INSTANCE, package_tarball, settle
 
     process = emulator_process("--output", "json")
     ready = json.loads(process.stdout.readline())
@@ -191,7 +197,7 @@ def test_stopping_the_emulator_stops_its_model_servers(emulator_process, tmp_pat
         ProductionVariants=[{"VariantName": "v1", "ModelName": "m", "InstanceType": INSTANCE}],
     )
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
-    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "InService"
+    assert settle(sm, "ep")["EndpointStatus"] == "InService"
     below = descendants(process.pid)
     assert below
     process.send_signal(signal.SIGTERM)

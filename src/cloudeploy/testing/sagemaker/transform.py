@@ -13,11 +13,12 @@ StopTransformJob moves an unfinished job to ``Stopped``.
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 
-from cloudeploy.testing.sagemaker import backends
+from cloudeploy.testing.sagemaker import backends, containers, sklearn_container
 from cloudeploy.testing.sagemaker.dataprocessing import DataProcessing, RecordError
 from cloudeploy.testing.sagemaker.endpoints import utcnow
 from cloudeploy.testing.sagemaker.errors import ValidationException
@@ -85,6 +86,14 @@ def _run(account: str, region: str, job: Any) -> None:
     bucket, prefix = backends.split_s3_uri(input_uri)
     base = prefix if prefix.endswith("/") or not prefix else prefix.rsplit("/", 1)[0] + "/"
     processing = _processing(job)
+    # The model's container answers as it would on an endpoint (see sklearn_container).
+    container = containers.serving_container(account, region, job.model_name) or {}
+    contract = SimpleNamespace(image=container.get("Image", ""), model=job.model_name)
+    output = {
+        **output,
+        "Accept": sklearn_container.accept_for(account, region, contract, output.get("Accept")),
+        "contract": contract,
+    }
     fleet = Fleet(account, region, STATE.workdir)
     key = ("v1", job.model_name)
     try:
@@ -118,7 +127,12 @@ def _invoke(
         raise TransformFailed(
             f"ClientError: {answer.status_code} from the model for {where}: {answer.text[:500]}"
         )
-    return answer.content.rstrip(b"\n")
+    body = answer.content
+    if output.get("contract") is not None:
+        body, _ = sklearn_container.shape_answer(
+            output["contract"], body, answer.headers.get("content-type", "")
+        )
+    return body.rstrip(b"\n")
 
 
 def _processing(job: Any) -> DataProcessing | None:
