@@ -18,6 +18,9 @@ import uuid
 
 import pytest
 
+# The Vertex AI half's module-scoped fixtures (emulator + aiplatform.init, model artifacts).
+from tests.fidelity.vertex_fixtures import model_uri, vertex  # noqa: F401
+
 TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [

@@ -23,13 +23,11 @@ import json
 import pytest
 from google.api_core import exceptions
 
-from tests.fidelity.vertex_fixtures import (  # noqa: F401
+from tests.fidelity.vertex_fixtures import (
     FEATURES,
     PREBUILT_IMAGE,
     fitted_model,
     instances,
-    model_uri,
-    vertex,
 )
 
 RESULTS = "prediction.results-00000-of-00001"
@@ -67,7 +65,9 @@ def finished_job(vertex, model):
 
 def outputs(job) -> dict[str, list[dict]]:
     return {
-        blob.name.rsplit("/", 1)[-1]: [json.loads(x) for x in blob.download_as_text().splitlines() if x]
+        blob.name.rsplit("/", 1)[-1]: [
+            json.loads(x) for x in blob.download_as_text().splitlines() if x
+        ]
         for blob in job.iter_outputs()
     }
 

@@ -21,12 +21,7 @@ import json
 import pytest
 from google.api_core import exceptions
 
-from tests.fidelity.vertex_fixtures import (  # noqa: F401
-    PREBUILT_IMAGE,
-    instances,
-    model_uri,
-    vertex,
-)
+from tests.fidelity.vertex_fixtures import PREBUILT_IMAGE, instances
 
 CALLS = 12
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 from google.api_core import exceptions
 
-from tests.fidelity.vertex_fixtures import PREBUILT_IMAGE, model_uri, vertex  # noqa: F401
+from tests.fidelity.vertex_fixtures import PREBUILT_IMAGE
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,10 @@ import json
 import pytest
 from google.api_core import exceptions
 
-from tests.fidelity.vertex_fixtures import (  # noqa: F401
+from tests.fidelity.vertex_fixtures import (
     PREBUILT_IMAGE,
     fitted_model,
     instances,
-    model_uri,
-    vertex,
 )
 
 
@@ -39,7 +37,9 @@ def endpoint(vertex, model_uri):
         display_name="example", artifact_uri=model_uri, serving_container_image_uri=PREBUILT_IMAGE
     )
     endpoint = aiplatform.Endpoint.create(display_name="example", labels={"your_key": "your_value"})
-    endpoint.deploy(model=model, deployed_model_display_name="example", machine_type="n1-standard-4")
+    endpoint.deploy(
+        model=model, deployed_model_display_name="example", machine_type="n1-standard-4"
+    )
     return endpoint
 
 
@@ -107,7 +107,8 @@ def test_raw_predict_on_an_unknown_endpoint_is_not_found(vertex, pred_client, en
 
     missing = endpoint.resource_name.rsplit("/", 1)[0] + "/424242"
     request = aiplatform_v1.RawPredictRequest(
-        http_body=httpbody_pb2.HttpBody(data=b"{}", content_type="application/json"), endpoint=missing
+        http_body=httpbody_pb2.HttpBody(data=b"{}", content_type="application/json"),
+        endpoint=missing,
     )
     with pytest.raises(exceptions.NotFound):
         pred_client.raw_predict(request)

@@ -17,12 +17,11 @@ from __future__ import annotations
 import pytest
 from google.api_core import exceptions
 
-from tests.fidelity.vertex_fixtures import (  # noqa: F401
+from tests.fidelity.vertex_fixtures import (
     PREBUILT_IMAGE,
     fitted_model,
     instances,
     save_model,
-    vertex,
 )
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import pytest
 from google.api_core import exceptions
 
-from tests.fidelity.vertex_fixtures import vertex  # noqa: F401
-
 
 def test_listing_custom_jobs_is_unimplemented_and_names_the_method(vertex):
     from google.cloud import aiplatform

@@ -15,12 +15,10 @@ from __future__ import annotations
 import pytest
 from google.api_core import exceptions
 
-from tests.fidelity.vertex_fixtures import (  # noqa: F401
+from tests.fidelity.vertex_fixtures import (
     PREBUILT_IMAGE,
     fitted_model,
     instances,
-    model_uri,
-    vertex,
 )
 
 
@@ -40,7 +38,9 @@ def endpoint(model):
     from google.cloud import aiplatform
 
     endpoint = aiplatform.Endpoint.create(display_name="example", labels={"your_key": "your_value"})
-    endpoint.deploy(model=model, deployed_model_display_name="example", machine_type="n1-standard-4")
+    endpoint.deploy(
+        model=model, deployed_model_display_name="example", machine_type="n1-standard-4"
+    )
     return endpoint
 
 
@@ -49,7 +49,9 @@ def test_upload_registers_version_1_holding_the_default_alias(model, model_uri):
     assert list(model.version_aliases) == ["default"]
     assert model.uri == model_uri
     assert model.container_spec.image_uri == PREBUILT_IMAGE
-    assert model.resource_name.startswith(f"projects/{model.project}/locations/{model.location}/models/")
+    assert model.resource_name.startswith(
+        f"projects/{model.project}/locations/{model.location}/models/"
+    )
 
 
 def test_deploy_sends_all_traffic_to_the_deployed_model(endpoint, model):
@@ -85,14 +87,18 @@ def test_an_unknown_machine_type_is_refused_on_a_new_endpoint_too(model):
 
     with pytest.raises(exceptions.BadRequest, match="n1-imaginary-7"):
         model.deploy(machine_type="n1-imaginary-7")
-    assert all(not e.list_models() for e in aiplatform.Endpoint.list() if e.display_name != "example")
+    assert all(
+        not e.list_models() for e in aiplatform.Endpoint.list() if e.display_name != "example"
+    )
 
 
 def test_undeploy_all_then_delete_removes_the_endpoint(vertex, model_uri):
     from google.cloud import aiplatform
 
     model = aiplatform.Model.upload(
-        display_name="short-lived", artifact_uri=model_uri, serving_container_image_uri=PREBUILT_IMAGE
+        display_name="short-lived",
+        artifact_uri=model_uri,
+        serving_container_image_uri=PREBUILT_IMAGE,
     )
     endpoint = model.deploy(machine_type="n1-standard-2")
     endpoint.undeploy_all()

@@ -7,9 +7,8 @@ fitted scikit-learn model saved as ``model.joblib`` in it (the samples copy
 theirs with ``gsutil cp``; here google-cloud-storage does). Everything after
 that, in the test modules, is the sample's own SDK calls.
 
-Import the fixtures a module needs::
-
-    from tests.fidelity.vertex_fixtures import vertex, model_uri  # noqa: F401
+``tests/fidelity/conftest.py`` imports the fixtures (``vertex``, ``model_uri``), so
+every module of the suite can ask for them; the helpers are imported from here.
 """
 
 from __future__ import annotations

@@ -194,8 +194,12 @@ class BatchJobStore:
             )
         machine_type = (resources.get("machineSpec") or {}).get("machineType") or ""
         if not machine_type:
-            raise invalid("batch_prediction_job.dedicated_resources.machine_spec.machine_type is required.")
-        check_machine_type(machine_type, field="batch_prediction_job.dedicated_resources.machine_spec.machine_type")
+            raise invalid(
+                "batch_prediction_job.dedicated_resources.machine_spec.machine_type is required."
+            )
+        check_machine_type(
+            machine_type, field="batch_prediction_job.dedicated_resources.machine_spec.machine_type"
+        )
         spec = {**body, "outputConfig": destination}
         name = f"{self.parent}/batchPredictionJobs/{self._ids.next()}"
         job = BatchJob(

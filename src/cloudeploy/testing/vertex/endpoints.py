@@ -488,7 +488,9 @@ class EndpointStore:
             {
                 "enabled": True,
                 "samplingRate": rate,
-                "bigqueryDestination": {"outputUri": request_logging.monitoring_table(endpoint.name)},
+                "bigqueryDestination": {
+                    "outputUri": request_logging.monitoring_table(endpoint.name)
+                },
             },
             endpoint.name,
             endpoint.spec["displayName"],

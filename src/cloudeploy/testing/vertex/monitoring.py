@@ -37,8 +37,8 @@ from cloudeploy.testing.vertex._wire import (
     typed,
 )
 from cloudeploy.testing.vertex.endpoints import EndpointStore
-from cloudeploy.testing.vertex.request_logging import monitoring_table
 from cloudeploy.testing.vertex.operations import Operation, OperationStore
+from cloudeploy.testing.vertex.request_logging import monitoring_table
 
 # google.cloud.aiplatform.v1.JobState, and ModelDeploymentMonitoringJob.MonitoringScheduleState
 PENDING, RUNNING, PAUSED = 2, 3, 8

@@ -59,7 +59,11 @@ def _transcoded(raw_body: bytes, content_type: str) -> dict[str, Any] | None:
         parsed = json.loads(raw_body)
     except ValueError:
         return None
-    if isinstance(parsed, dict) and set(parsed) == {HTTP_BODY} and isinstance(parsed[HTTP_BODY], dict):
+    if (
+        isinstance(parsed, dict)
+        and set(parsed) == {HTTP_BODY}
+        and isinstance(parsed[HTTP_BODY], dict)
+    ):
         return parsed[HTTP_BODY]
     return None
 
@@ -88,13 +92,19 @@ def _call_container(url: str, payload: bytes, content_type: str) -> tuple[int, s
         ) from None
     except httpx.HTTPError as error:
         raise ApiError("UNAVAILABLE", f"the model server is unreachable: {error}") from None
-    return reply.status_code, reply.headers.get("content-type", "application/octet-stream"), reply.content
+    return (
+        reply.status_code,
+        reply.headers.get("content-type", "application/octet-stream"),
+        reply.content,
+    )
 
 
 def raw_predict(call: Any, raw_body: bytes, content_type: str) -> RawReply:
     """Answer one rawPredict ``call`` (an ``app.Call``) for ``call.name``, the endpoint."""
     http_body = _transcoded(raw_body, content_type)
-    payload, payload_type = _decoded(http_body) if http_body is not None else (raw_body, content_type)
+    payload, payload_type = (
+        _decoded(http_body) if http_body is not None else (raw_body, content_type)
+    )
     if not payload:
         raise invalid("The raw predict request body is empty.")
     endpoint = call.name
