@@ -25,21 +25,24 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
               help="Deploy a version whose inputs differ from the endpoint's versions (refused by default).")
 @click.option("--strict", is_flag=True, hidden=True, help="Kept for compatibility: refusing is the default.")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait (default: the provider's).")
+@click.option("--code", "code_paths", multiple=True, type=click.Path(exists=True),
+              help="Your own module (.py) or package directory the model needs (packaged with it). Repeatable.")
 @provider_options
 @output_option
 def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target, scale_on, machine_type,
-           aliases, port, trust, allow_schema_change, strict, timeout, provider, profile, output):
+           aliases, port, trust, allow_schema_change, strict, timeout, code_paths, provider, profile, output):
     """Upload MODEL (a model file or package directory) and deploy it to endpoint --name."""
     from cloudeploy.api import deploy as deploy_model
     from cloudeploy.types import Scaling
 
     scaling = Scaling(min_replicas=min_replicas, max_replicas=max_replicas, target=target, metric=scale_on)
     options = {"port": port} if port is not None else None
-    deployment = deploy_model(
-        model, name, provider=provider, profile=profile, traffic=traffic, scaling=scaling,
-        machine_type=machine_type, model_name=model_name, aliases=aliases, trust=trust, allow_schema_change=allow_schema_change,
-        timeout=timeout, progress=progress_printer(output), options=options,
-    )
+    with _with_code(model, code_paths, model_name or name, trust) as model:
+        deployment = deploy_model(
+            model, name, provider=provider, profile=profile, traffic=traffic, scaling=scaling,
+            machine_type=machine_type, model_name=model_name, aliases=aliases, trust=trust, allow_schema_change=allow_schema_change,
+            timeout=timeout, progress=progress_printer(output), options=options,
+        )
     status = deployment.status()
     data = {"endpoint": status.to_dict(), "version": deployment.version}
 
@@ -50,3 +53,23 @@ def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target,
         console.print(f"traffic: {split_line(status.traffic.to_dict())}")
 
     emit(output, data, render)
+
+
+def _with_code(model, code_paths, name, trust):
+    """``--code``: package MODEL with the user's modules first (a package directory is used as is)."""
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    @contextlib.contextmanager
+    def packaged():
+        if not code_paths or Path(model).is_dir():
+            yield model
+            return
+        from cloudeploy.packaging import build_package
+
+        with tempfile.TemporaryDirectory(prefix="cloudeploy-") as workdir:
+            yield str(build_package(model, Path(workdir) / "package", name=name, trust=trust,
+                                    code_paths=code_paths).path)
+
+    return packaged()

@@ -68,6 +68,14 @@ from cloudeploy.errors import ValidationError
     show_default=True,
     help="Convert the model to ONNX and verify it answers the same (it then serves without unpickling).",
 )
+@click.option(
+    "--code",
+    "code_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Your own module (.py) or package directory the model needs; copied into the package "
+    "(covered by its digest) and importable wherever it is loaded. Repeatable.",
+)
 @output_option
 def package(
     model: Path,
@@ -81,6 +89,7 @@ def package(
     allow_version_mismatch: bool,
     overwrite: bool,
     compile_model: bool,
+    code_paths: tuple[Path, ...],
     output: str,
 ) -> None:
     """Package MODEL (.joblib, .pkl, .pickle, .skops, .onnx, or a package directory).
@@ -112,6 +121,7 @@ def package(
             overwrite=overwrite,
             allow_version_mismatch=allow_version_mismatch,
             compile=compile_model,
+            code_paths=code_paths,
         )
     for warning in caught:
         if issubclass(warning.category, CompileWarning):

@@ -11,7 +11,8 @@ the file defined, and refuses:
 
 - a function, method, ufunc, ``functools.partial`` or any other callable that is
   not a vetted pure numerical function (:func:`allowlist.is_vetted_callable`),
-  an exact name the caller allowed, or a function of the holder's own class
+  a name the caller allowed (exact, or under an allowed ``module.*`` such as
+  the package's own ``--code`` modules), or a function of the holder's own class
   (stored by the library's ``__setstate__``, as ``interp1d._call``);
 - a callable instance unless its class may be constructed and belongs to a
   family that computes on arrays (:data:`CALLABLE_INSTANCE_PREFIXES`: kernels,
@@ -89,7 +90,12 @@ def find_problems(model: Any, allowlist: Allowlist) -> list[str]:
             continue
         if _is_function_like(obj):
             # Not memoised: a function held in several places is named at each.
-            if not (is_vetted_callable(obj) or id(obj) in extra_ids or _own_method(owner, obj)):
+            if not (
+                is_vetted_callable(obj)
+                or id(obj) in extra_ids
+                or _own_method(owner, obj)
+                or _extra_prefix(canonical_name(obj) or "", allowlist)
+            ):
                 refuse(where, f"{_describe(obj)} is not a vetted function")
             continue
         if id(obj) in seen:

@@ -22,6 +22,7 @@ from typing import Any
 
 from cloudeploy.errors import ConflictError, NotFoundError, PackageError, ValidationError
 from cloudeploy.packaging.allowlist import Allowlist
+from cloudeploy.packaging.code import main_module_error
 from cloudeploy.packaging.infer import (
     OUTPUT_KINDS,
     check_fitted,
@@ -103,6 +104,7 @@ def build_package(
     overwrite: bool = False,
     allow_version_mismatch: bool = False,
     compile: bool = True,
+    code_paths: Sequence[str | os.PathLike[str]] = (),
 ) -> Package:
     """Write a package for ``model`` to ``output_dir`` and return it.
 
@@ -129,8 +131,17 @@ def build_package(
     ``model.onnx`` and serves by default. When conversion or verification fails
     the package keeps only the original runtime, ``manifest.compiled["reason"]``
     says why, and a :class:`CompileWarning` carries that one line.
+
+    ``code_paths``: the user's own modules (``.py`` files or package dirs) the
+    model needs, copied into the package's ``code/`` and covered by the digest
+    (:mod:`cloudeploy.packaging.code`); their modules are importable and allowed
+    while building and loading.
     """
+    from cloudeploy.packaging import code as user_code
+
     target = Path(output_dir)
+    code_modules = [user_code._module_name(Path(p)) for p in code_paths]
+    allowed_globals = [*allowed_globals, *user_code.allowlist_entries(code_modules)]
     options = _Options(
         name,
         schema,
@@ -149,12 +160,16 @@ def build_package(
         )
     staging = _staging_dir(target)
     try:
+        code_files = user_code.copy_code(code_paths, staging)
+        user_code.make_importable(staging, code_files)
         if not isinstance(model, (str, os.PathLike)):
             manifest = _package_estimator(model, staging, target, options)
         elif Path(model).is_dir():
             manifest = _copy_package(Path(model), staging, target, options)
         else:
             manifest = _package_file(Path(model), staging, target, options)
+        if code_files:
+            manifest = replace(manifest, files={**manifest.files, **code_files})
         manifest.write(staging)
         _publish(staging, target)
     finally:
@@ -183,6 +198,9 @@ def _package_estimator(model: Any, staging: Path, target: Path, options: _Option
         ) from None
     # Refuse now what load_package would refuse later.
     offending = scan_file(staging / file_name, options.allowlist).offending
+    in_main = main_module_error(offending, type(model).__name__)
+    if in_main is not None:
+        raise in_main
     if offending and not options.trust:
         raise unsafe_error(
             f"{type(model).__name__} (saved as {file_name})",
@@ -230,6 +248,9 @@ def _load_pickle_source(source: Path, options: _Options) -> _Model:
     # Scanning never runs the file, so a trusted file is scanned too, for its
     # format and recorded scikit-learn version.
     scanned = scan_file(source, options.allowlist)
+    in_main = main_module_error(scanned.offending, source.name)
+    if in_main is not None:
+        raise in_main
     saved_versions = sorted(scanned.sklearn_versions)
     for saved in saved_versions:
         check_sklearn_version(

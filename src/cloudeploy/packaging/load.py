@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from cloudeploy.errors import CloudeployError, IntegrityError, PackageError, UnsafeModelError
 from cloudeploy.packaging.allowlist import Allowlist
+from cloudeploy.packaging.code import allowlist_entries, make_importable
 from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_file
 from cloudeploy.packaging.predictor import LoadedModel, sklearn_predict
 from cloudeploy.packaging.versions import check_sklearn_version
@@ -120,7 +121,9 @@ def load_package(
             manifest, graph, graph.predictor(manifest.output_kind), runtime="onnx", takes_rows=True
         )
     model_path = root / manifest.model_file
-    allowlist = Allowlist(allowed_globals)
+    # The package's own code (--code): importable, and its modules allowed.
+    modules = make_importable(root, manifest.files)
+    allowlist = Allowlist([*allowed_globals, *allowlist_entries(modules)])
     if manifest.format == "onnx":
         from cloudeploy.packaging.onnx_format import onnx_predict, open_session
 
