@@ -215,12 +215,22 @@ class Slow(_Wrapper):
 
 
 class ExitsOnPredict(_Wrapper):
-    """Ends its process on predict (as a segfaulting native extension or the OOM killer would)."""
+    """Ends its process on predict (as a segfaulting native extension or the OOM killer would).
+
+    Not the process that built it, though: packaging calls ``predict`` to check
+    the model, and the test that builds it must live on.
+    """
 
     _estimator_type = "classifier"
 
+    def __init__(self, inner: Any = None, built_by: int | None = None) -> None:
+        super().__init__(inner)
+        self.built_by = os.getpid() if built_by is None else built_by
+
     def predict(self, X):
-        os._exit(13)
+        if os.getpid() != self.built_by:
+            os._exit(13)
+        return self.inner.predict(X)
 
 
 def _refuse_to_load(reason: str):
