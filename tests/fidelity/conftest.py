@@ -37,12 +37,16 @@ INSTANCE_TYPE = "ml.m5.large"
 
 
 @pytest.fixture(scope="module")
-def aws_env(sagemaker_emulator_session):
+def aws_env(sagemaker_emulator_session, tmp_path_factory):
     """The emulation, reset, with the environment pointing every AWS SDK at it."""
     sagemaker_emulator_session.reset()
+    home = tmp_path_factory.mktemp("aws")
     with pytest.MonkeyPatch.context() as patch:
         for key, value in sagemaker_emulator_session.environment().items():
             patch.setenv(key, value)
+        # Keep the user's own AWS configuration out of the SDKs' reach.
+        patch.setenv("AWS_CONFIG_FILE", str(home / "config"))
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
         yield sagemaker_emulator_session
 
 
