@@ -219,3 +219,15 @@ def test_a_directory_must_be_a_python_package(classifier, tmp_path):
     folder.mkdir()
     with pytest.raises(ValidationError, match="with __init__.py"):
         build_package(classifier, tmp_path / "pkg", code_paths=[folder])
+
+
+def test_the_local_provider_accepts_a_package_with_code(
+    custom_pipeline, user_module, tmp_path, monkeypatch
+):
+    from cloudeploy.api import resolve_provider
+
+    _module, path = user_module
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(tmp_path / "home"))
+    package = build_package(custom_pipeline, tmp_path / "pkg", code_paths=[path], compile=False)
+    version = resolve_provider("local").upload_model(package.path, "custom")
+    assert version.digest == package.digest

@@ -140,8 +140,11 @@ class LocalProvider(Provider):
             return
         from cloudeploy.errors import UnsafeModelError
         from cloudeploy.packaging import scan_pickle
+        from cloudeploy.packaging.code import allowlist_entries, code_modules
 
-        offending = scan_pickle(package_dir / manifest.model_file)
+        # The package's own --code modules are allowed, as load_package allows them.
+        own_code = allowlist_entries(code_modules(manifest.files))
+        offending = scan_pickle(package_dir / manifest.model_file, allowed_globals=own_code)
         if offending:
             raise UnsafeModelError(
                 f"{manifest.model_file} imports globals outside the allowlist: {', '.join(offending)}",
