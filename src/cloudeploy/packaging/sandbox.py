@@ -6,7 +6,8 @@ child process that is confined before it imports anything heavy, whose answer
 comes back as JSON over a pipe and is checked by the parent, which never
 unpickles the file itself.
 
-API (for ``build.py`` and anyone else)::
+For ``build.py``: :func:`compile_untrusted` (``compile_model_file`` in the
+sandbox, answer checked by :func:`check_compiled`). The generic API::
 
     from cloudeploy.packaging.sandbox import Limits, run_in_sandbox, check_compiled
 
@@ -437,6 +438,71 @@ def check_onnx_bytes(data: Any) -> None:
         onnx.checker.check_model(model)
     except Exception as error:  # noqa: BLE001 - DecodeError, ValidationError ...
         raise ValueError(f"the ONNX bytes are not a valid model: {error}") from None
+
+
+# -- the package-time use: compile an untrusted pickle in the sandbox ------------
+
+COMPILE_TARGET = "cloudeploy.packaging.compile:compile_model_file"
+
+
+def compile_untrusted(
+    path: str | os.PathLike[str],
+    model_format: str,
+    *,
+    schema: Any = None,
+    output_kind: str | None = None,
+    baseline: Any = None,
+    allowed_globals: Sequence[str] = (),
+    allow_version_mismatch: bool = False,
+    code_paths: Sequence[str | os.PathLike[str]] = (),
+    limits: Limits = Limits(),
+) -> dict[str, Any]:
+    """Run ``compile.compile_model_file`` on ``path`` in the sandbox; return its checked answer.
+
+    ``schema`` may be an InputSchema, names or ``{name: type}``; ``baseline``
+    training data (DataFrame / ndarray, sent as at most ``compile.MAX_ROWS``
+    rows) or a statistics dict. The answer is what :func:`check_compiled`
+    accepts, with ``"isolation"`` added.
+    """
+    from cloudeploy.packaging.schema import InputSchema
+
+    if isinstance(schema, InputSchema):
+        schema = schema.to_dict()
+    data, stats = None, None
+    if isinstance(baseline, dict):
+        stats = baseline
+    elif baseline is not None:
+        data = _rows_for_the_child(baseline)
+    kwargs = {
+        "schema": schema,
+        "output_kind": output_kind,
+        "data": data,
+        "baseline": stats,
+        "allowed_globals": list(allowed_globals),
+        "allow_version_mismatch": allow_version_mismatch,
+    }
+    result = run_in_sandbox(
+        COMPILE_TARGET,
+        path,
+        args=[model_format],
+        kwargs=kwargs,
+        limits=limits,
+        code_paths=code_paths,
+        validate=check_compiled,
+    )
+    return {**result.value, "isolation": result.isolation}
+
+
+def _rows_for_the_child(data: Any) -> Any:
+    """Training data as JSON: a DataFrame as records, an array as rows (at most MAX_ROWS)."""
+    from cloudeploy.packaging.compile import MAX_ROWS
+
+    head = data[:MAX_ROWS] if hasattr(data, "__getitem__") else data
+    if hasattr(head, "to_dict") and hasattr(head, "columns"):
+        return head.to_dict(orient="records")
+    if hasattr(head, "tolist"):
+        return head.tolist()
+    return list(head)
 
 
 # -- the child -------------------------------------------------------------------
