@@ -316,8 +316,11 @@ class EndpointRuntime:
             self.green, self.green_fraction, self.pending_config = [], 0.0, None
             self.resolved_at = utcnow()
             self.last_deployment_config = self._plan.config or None
+            serving = {v.key for v in self.variants}
+        # The old fleet is terminated before the endpoint reports InService.
+        self.fleet.stop(key for key in blue if key not in serving)
+        with self.lock:
             self.status = "InService"
-        self.fleet.stop(key for key in blue if key not in {v.key for v in self.variants})
 
     def _alarmed(self) -> bool:
         return bool(metrics.alarms_in_alarm(self.account, self.region, self._plan.alarms))
