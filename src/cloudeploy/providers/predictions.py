@@ -7,12 +7,13 @@ answered request's ``predictions`` list to a :class:`PredictionTally` and puts
 ``prediction_values``:
 
 - labels (str, bool or int predictions: a classifier) are counted, keyed by
-  their ``str``;
+  their ``str``; a list of class scores counts as the index of its largest;
 - numbers with a fractional part among them (a regressor) are kept as a
   uniform sample of at most :data:`~cloudeploy.providers.base.MAX_PREDICTION_VALUES`
   values (reservoir sampling, seeded, so the same answers give the same sample);
-- anything else (dicts of scores, lists, None) is not a distribution the gate
-  compares: it is ignored.
+- anything else (dicts, None, NaN and infinities: the model server answers
+  those with a 5xx, a model error) is not a distribution the gate compares: it
+  is ignored.
 
 A tally that saw labels and fractional numbers both reports the numbers (a
 regressor may answer 3 and 3.5); one that saw nothing reports ``(None, None)``:
@@ -44,14 +45,19 @@ class PredictionTally:
     def add(self, predictions: Iterable[Any]) -> None:
         """One answer's predictions (a list, one per instance)."""
         for prediction in predictions:
-            if isinstance(prediction, str | bool):
+            if isinstance(prediction, list | tuple) and prediction and all(
+                isinstance(p, int | float) and not isinstance(p, bool) for p in prediction
+            ):
+                # Scores per class: the label is the arg-max index, as the local gateway counts it.
+                self.labels[str(max(range(len(prediction)), key=prediction.__getitem__))] += 1
+            elif isinstance(prediction, str | bool):
                 self.labels[str(prediction)] += 1
-            elif isinstance(prediction, int | float):
+            elif isinstance(prediction, int | float) and math.isfinite(prediction):
                 number = float(prediction)
-                if isinstance(prediction, float) and math.isfinite(number) and not number.is_integer():
+                if isinstance(prediction, float) and not number.is_integer():
                     self.fractional = True
                 else:
-                    self.labels[str(int(number)) if math.isfinite(number) else str(number)] += 1
+                    self.labels[str(int(number))] += 1
                 self._sample(number)
 
     def _sample(self, number: float) -> None:

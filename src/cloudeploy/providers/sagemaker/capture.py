@@ -138,8 +138,11 @@ class CaptureReader:
     ) -> Iterator[CapturedEvent]:
         bucket, root = split_s3(f"{destination.rstrip('/')}/{endpoint}/{variant}/")
         paginator = self.s3.get_paginator("list_objects_v2")
+        first = dt.datetime.fromtimestamp(since - FILE_SPAN_S, dt.UTC)
         for prefix in hour_prefixes(root, since - FILE_SPAN_S, until):
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            # Names sort by time within an hour: skip straight to the window's start.
+            start_after = f"{prefix}{first:%M-%S}" if prefix.endswith(f"{first:%Y/%m/%d/%H}/") else ""
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, StartAfter=start_after):
                 for item in page.get("Contents", []):
                     stamp = _file_time(item["Key"])
                     if stamp is not None and not since - FILE_SPAN_S <= stamp < until:

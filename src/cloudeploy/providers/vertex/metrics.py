@@ -8,11 +8,12 @@ Vertex AI publishes, per deployed model of an endpoint (resource type
 sums them over one window, aligned to a single period that covers it, and maps
 ``response_count`` to the error classes every provider reports:
 
-- ``input_errors``: 4xx answers (the model server's own checks refused the
-  request; cloudeploy's server answers 4xx for nothing else);
+- ``input_errors``: 4xx answers but 429 (the model server's own checks
+  refused the request; cloudeploy's server answers 4xx for nothing else);
 - ``timeouts``: 504 and 408 answers (the prediction deadline passed);
-- ``model_errors``: every other 5xx (the model raised, answered NaN or the wrong
-  number of rows, or its server crashed).
+- ``model_errors``: 429 (its queue was full) and every other 5xx (the model
+  raised, answered NaN or the wrong number of rows, or its server crashed),
+  as on the local provider.
 
 ``requests`` is the sum of ``response_count`` (``prediction_count`` when that
 has no data). p50/p99 are estimated from the ``total`` latency distribution's
@@ -109,6 +110,8 @@ def response_class(code: str) -> str | None:
     """
     if code in ("504", "408"):
         return "timeout"
+    if code == "429":
+        return "model"  # the model server's queue was full: the version could not keep up
     if code.startswith("4"):
         return "input"
     if code.startswith("5"):

@@ -59,6 +59,8 @@ class ModelServer:
         ]  # fmt: skip
         self.process = launch_server(argv, self._log_path)
         self.pid: int = self.process.pid
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         with _LIVE_LOCK:
             _LIVE.add(self)
 
@@ -85,10 +87,17 @@ class ModelServer:
         return self.process.is_alive()
 
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> httpx.Response:
+        """POST /invocations on a kept-alive connection (SageMaker allows the container 60 s)."""
         headers = {"Content-Type": content_type}
         if accept:
             headers["Accept"] = accept
-        return httpx.post(f"{self.url}/invocations", content=body, headers=headers, timeout=60.0)
+        return self._http().post(f"{self.url}/invocations", content=body, headers=headers)
+
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=60.0)
+            return self._client
 
     def log_tail(self, limit: int = 2000) -> str:
         try:
@@ -100,6 +109,10 @@ class ModelServer:
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds (SageMaker gives 30)."""
         self.process.stop(grace)
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
         with _LIVE_LOCK:
             _LIVE.discard(self)
         with contextlib.suppress(OSError):

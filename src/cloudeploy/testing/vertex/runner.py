@@ -15,6 +15,7 @@ import contextlib
 import os
 import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ class ModelServer:
         self.host = host
         self.port = 0
         self.process: launcher.ServerProcess | None = None
+        self._client: Any = None
+        self._client_lock = threading.Lock()
         handle, self._log_path = tempfile.mkstemp(prefix="cloudeploy-vertex-serve-", suffix=".log")
         os.close(handle)
 
@@ -91,7 +94,7 @@ class ModelServer:
         if parameters:
             body["parameters"] = parameters
         try:
-            reply = httpx.post(f"{self.url}/predict", json=body, timeout=PREDICT_TIMEOUT)
+            reply = self._http().post(f"{self.url}/predict", json=body)
         except httpx.TimeoutException:
             raise ApiError(
                 "DEADLINE_EXCEEDED",
@@ -105,6 +108,21 @@ class ModelServer:
         if reply.status_code != 200:
             raise ApiError(_status_of(reply.status_code), _error_text(reply))
         return reply.json()["predictions"]
+
+    def _http(self) -> Any:
+        """One kept-alive ``httpx.Client`` per server (a new connection per predict costs more than the model)."""
+        import httpx
+
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=PREDICT_TIMEOUT)
+            return self._client
+
+    def close_client(self) -> None:
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def output(self) -> str:
         try:
@@ -126,6 +144,7 @@ def stop_all(servers: list[ModelServer]) -> None:
     processes = [server.process for server in servers if server.process is not None]
     for server in servers:
         server.process = None
+        server.close_client()
     launcher.stop_all(processes)
     for server in servers:
         with contextlib.suppress(OSError):
