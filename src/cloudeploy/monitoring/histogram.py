@@ -82,14 +82,23 @@ class FeatureHistogram:
     def _equal_width_bins(self, values: np.ndarray) -> np.ndarray:
         """``searchsorted(inner_edges, values, "right")`` by arithmetic, as numpy's histogram does.
 
-        The estimate is off by at most one bin for values within rounding of an
-        edge; comparing with the stored edges corrects it, so counts are exact on them.
+        The estimate can be off by one bin only for values within rounding of an
+        edge (a relative error far below 1e-6 of a bin); only those are compared
+        with the stored edges and corrected, so counts are exact on the edges
+        and the bulk of the values costs five passes and no gather.
         """
         edges, last = self.edges, self.counts.size - 1
-        estimate = np.floor((values - edges[0]) * (self.counts.size / (edges[-1] - edges[0])))
-        bins = np.clip(estimate, 0, last).astype(np.intp)
-        bins -= (values < edges[bins]) & (bins > 0)
-        bins += (values >= edges[bins + 1]) & (bins < last)
+        position = values - edges[0]
+        position *= self.counts.size / (edges[-1] - edges[0])
+        np.clip(position, 0.0, np.nextafter(float(self.counts.size), 0.0), out=position)
+        bins = position.astype(np.intp)
+        position -= bins
+        near = np.flatnonzero((position < 1e-6) | (position > 1.0 - 1e-6))
+        if near.size:
+            value, estimate = values[near], bins[near]
+            estimate -= (value < edges[estimate]) & (estimate > 0)
+            estimate += (value >= edges[estimate + 1]) & (estimate < last)
+            bins[near] = estimate
         return bins
 
     def add_categories(self, column: np.ndarray) -> None:

@@ -99,6 +99,7 @@ class CaptureWriter:
         )
         self._batch_rows = batch_rows
         self._linger = linger
+        self._closing = threading.Event()
         if chosen == "arrow":
             # pyarrow's first conversion imports pandas (~1 s): the thread does it now, in the
             # background, so the first captured requests are not held up behind it.
@@ -111,12 +112,13 @@ class CaptureWriter:
         if self._thread is None:
             self._start()
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(pack(record) if self.format == "arrow" else record)
         except queue.Full:
             self._drop()
 
     def close(self, timeout: float | None = 10.0) -> None:
         thread = self._thread
+        self._closing.set()
         if thread is not None and thread.is_alive():
             self._queue.put(_STOP)
             thread.join(timeout)
@@ -154,18 +156,24 @@ class CaptureWriter:
             self._sink.close()
 
     def _next_batch(self) -> tuple[list[dict[str, Any]], bool]:
-        """Records for one write: the next one, then what arrives within ``linger``, up to ``batch_rows``."""
+        """Records for one write: the next one, then what arrived within ``linger``, up to ``batch_rows``.
+
+        The thread sleeps through the linger instead of waiting on the queue, so
+        requests submitting records never wake it (one wake-up per batch, not per
+        request: a thread woken per record takes the GIL from the event loop
+        thousands of times a second).
+        """
         first = self._queue.get()
         if first is _STOP:
             return [], True
         batch, rows = [first], _rows_of(first)
         if self.format == "jsonl":
             return batch, False  # a line per record, written at once as before
-        deadline = time.monotonic() + self._linger
+        if self._queue.qsize() < self._batch_rows:
+            self._closing.wait(self._linger)  # close() cuts the linger short
         while rows < self._batch_rows:
-            left = deadline - time.monotonic()
             try:
-                record = self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left)
+                record = self._queue.get_nowait()
             except queue.Empty:
                 break
             if record is _STOP:
@@ -175,7 +183,9 @@ class CaptureWriter:
         return batch, False
 
 
-def _rows_of(record: dict[str, Any]) -> int:
+def _rows_of(record: Any) -> int:
+    if isinstance(record, tuple):
+        return max(len(record[6]), 1)
     instances = record.get("instances")
     return len(instances) if isinstance(instances, list) else 1
 
@@ -218,14 +228,14 @@ class _ArrowSink:
         self._hour: str | None = None
         self._schema: Any = None
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    def write(self, records: list[Any]) -> None:
+        groups: dict[tuple[str, tuple[str, ...]], list[tuple]] = {}
         for record in records:
-            record.setdefault("ts", time.time())
-            hour = time.strftime("%Y%m%d%H", time.gmtime(record["ts"]))
-            groups.setdefault((hour, tuple(record.get("features") or ())), []).append(record)
+            item = pack(record) if isinstance(record, dict) else record
+            hour = time.strftime("%Y%m%d%H", time.gmtime(item[0]))
+            groups.setdefault((hour, item[4]), []).append(item)
         for (hour, names), group in groups.items():
-            self._append(hour, group[0]["ts"], record_batch(list(names), group, self._schema))
+            self._append(hour, group[0][0], record_batch(list(names), group, self._schema))
 
     def _append(self, hour: str, ts: float, batch: Any) -> None:
         if (
@@ -260,47 +270,88 @@ class _ArrowSink:
         self._hour = None
 
 
-def record_batch(names: list[str], records: list[dict[str, Any]], schema: Any = None) -> Any:
-    """The records (all with feature list ``names``) as one Arrow record batch, a row per instance.
+def pack(record: dict[str, Any]) -> tuple:
+    """A record as a tuple that holds no Python object per value where it can.
+
+    Numeric instances become one float64 array. Queued records live for up to
+    ``linger``, long enough to survive the young garbage collections; as nested
+    lists (an object per value) they would be promoted and make the full
+    collections the server avoids (``gc.freeze``) come back, costing far more
+    than the copy. Rows with strings, booleans or None stay lists.
+    """
+    import numpy as np
+
+    instances = record.get("instances")
+    instances = instances if isinstance(instances, list) else []
+    values: Any = instances
+    if instances:
+        try:
+            array = np.asarray(instances)
+        except (ValueError, TypeError):  # ragged rows
+            array = None
+        if array is not None and array.ndim == 2 and array.dtype.kind in "fiu":
+            values = array.astype(np.float64, copy=False)
+    answers = record.get("predictions")
+    answers = tuple(answers) if isinstance(answers, list) and len(answers) == len(instances) else (None,) * len(instances)
+    return (
+        float(record.get("ts", time.time())),
+        str(record.get("request_id", "")),
+        str(record.get("model", "")),
+        str(record.get("version", "")),
+        tuple(record.get("features") or ()),
+        values,
+        answers,
+        float(record.get("latency_ms", 0.0)),
+    )
+
+
+def record_batch(names: list[str], records: list[Any], schema: Any = None) -> Any:
+    """The records (dicts or :func:`pack` tuples, all with feature list ``names``) as one
+    Arrow record batch, a row per instance.
 
     ``schema``, the open file's, is tried first so that batches keep one schema
     (a column of floats stays float64 in a batch whose values happen to be whole).
     """
+    import numpy as np
     import pyarrow as pa
 
-    ts, ids, models, versions, latencies, index, rows, predictions = [], [], [], [], [], [], [], []
-    for record in records:
-        instances = record.get("instances") or []
-        answers = record.get("predictions")
-        answers = answers if isinstance(answers, list) and len(answers) == len(instances) else [None] * len(instances)
-        n = len(instances)
-        ts += [float(record.get("ts", 0.0))] * n
-        ids += [str(record.get("request_id", ""))] * n
-        models += [str(record.get("model", ""))] * n
-        versions += [str(record.get("version", ""))] * n
-        latencies += [float(record.get("latency_ms", 0.0))] * n
-        index += range(n)
-        rows += instances
-        predictions += answers
+    items = [pack(r) if isinstance(r, dict) else r for r in records]
+    counts = np.fromiter((len(item[6]) for item in items), dtype=np.int64, count=len(items))
     arrays = [
-        pa.array(ts, pa.float64()),
-        pa.array(ids, pa.string()),
-        pa.array(models, pa.string()),
-        pa.array(versions, pa.string()),
-        pa.array(latencies, pa.float64()),
-        pa.array(index, pa.int32()),
+        pa.array(np.repeat(np.fromiter((i[0] for i in items), np.float64, len(items)), counts)),
+        pa.array(np.repeat(np.array([i[1] for i in items], dtype=object), counts), pa.string()),
+        pa.array(np.repeat(np.array([i[2] for i in items], dtype=object), counts), pa.string()),
+        pa.array(np.repeat(np.array([i[3] for i in items], dtype=object), counts), pa.string()),
+        pa.array(np.repeat(np.fromiter((i[7] for i in items), np.float64, len(items)), counts)),
+        pa.array((np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)).astype(np.int32)),
     ]
     fields = [pa.field(name, array.type) for name, array in zip(META_COLUMNS, arrays, strict=True)]
     known = {field.name: field.type for field in schema} if schema is not None else {}
-    for name, column in zip(names, _columns(rows, len(names)), strict=True):
-        array = _feature_array(column, known.get(feature_column(name)))
+    for name, array in zip(names, _feature_arrays(names, items, known), strict=True):
         arrays.append(array)
         fields.append(pa.field(feature_column(name), array.type))
+    predictions = [answer for item in items for answer in item[6]]
     prediction = _prediction_array(predictions, known.get(PREDICTION_COLUMN))
     arrays.append(prediction)
     fields.append(pa.field(PREDICTION_COLUMN, prediction.type))
     metadata = {b"cloudeploy.features": "\x1f".join(names).encode()}
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+
+
+def _feature_arrays(names: list[str], items: list[tuple], known: dict[str, Any]) -> list[Any]:
+    """One array per feature: straight from the float matrices when every request was numeric."""
+    import numpy as np
+    import pyarrow as pa
+
+    matrices = [item[5] for item in items]
+    if matrices and all(isinstance(m, np.ndarray) and m.shape[1] == len(names) for m in matrices):
+        wanted = [known.get(feature_column(n)) for n in names]
+        if all(w is None or pa.types.is_float64(w) for w in wanted):
+            columns = np.ascontiguousarray(np.concatenate(matrices).T)
+            return [pa.array(column, from_pandas=True) for column in columns]  # NaN (was None) -> null
+    rows = [row for m in matrices for row in (m.tolist() if isinstance(m, np.ndarray) else m)]
+    return [_feature_array(column, known.get(feature_column(name)))
+            for name, column in zip(names, _columns(rows, len(names)), strict=True)]
 
 
 def feature_column(name: str) -> str:
@@ -335,15 +386,14 @@ def _feature_array(values: list[Any], wanted: Any) -> Any:
 
 
 def _typed(values: list[Any], wanted: Any) -> Any:
+    """``values`` as an array of the file's type; pyarrow refuses what does not convert."""
     import pyarrow as pa
 
     if pa.types.is_string(wanted):
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-    if pa.types.is_boolean(wanted) and not all(v is None or isinstance(v, bool) for v in values):
+        return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], pa.string())
+    if pa.types.is_boolean(wanted) and not all(v is None or v is True or v is False for v in values):
         raise TypeError("not booleans")
-    if pa.types.is_floating(wanted) and any(isinstance(v, (bool, str)) for v in values):
-        raise TypeError("not numbers")
-    return pa.array(values, wanted)
+    return pa.array(values, wanted)  # float64: numbers (and booleans, as 0/1) only
 
 
 def _prediction_array(values: list[Any], wanted: Any) -> Any:
