@@ -21,11 +21,12 @@ def write_frame(frame, path, fmt: str | None = None) -> str:
     return str(path)
 
 
-def expected_predictions(package_dir, frame) -> list:
-    """What the package's model predicts in process for ``frame``'s features."""
+def expected_predictions(package_dir, frame, job=None) -> list:
+    """What the package's model predicts in process for ``frame``'s features
+    (with the runtime ``job`` chose, when given: float outputs differ in the last digits)."""
     from cloudeploy.packaging import load_package
 
-    model = load_package(package_dir)
+    model = load_package(package_dir, runtime=job.status().extra.get("runtime") if job is not None else None)
     if model.schema.named:
         return model.predict(frame[FEATURES])
     return model.predict(frame[FEATURES].to_numpy(dtype=float))

@@ -51,7 +51,7 @@ def test_float_predictions_of_a_named_model_survive_csv_exactly(workdir, regress
 
     job = batch_predict(package_dir, source, str(workdir / "out.csv"), id_column="id", workers=1)
 
-    assert read_output(job.outputs()[0])["prediction"].tolist() == expected_predictions(package_dir, frame)
+    assert read_output(job.outputs()[0])["prediction"].tolist() == expected_predictions(package_dir, frame, job)
 
 
 def test_columns_are_carried_in_the_order_given(workdir, regressor_package, rows):
@@ -122,7 +122,7 @@ def test_carry_all_writes_every_input_column_then_the_prediction(
     output = read_output(job.outputs()[0])
     assert list(output.columns) == [*frame.columns, "prediction"]
     pd.testing.assert_frame_equal(output[list(frame.columns)], frame, check_dtype=False)
-    assert output["prediction"].tolist() == expected_predictions(package_dir, frame)
+    assert output["prediction"].tolist() == expected_predictions(package_dir, frame, job)
 
 
 def test_carry_all_leaves_an_unnamed_models_features_to_the_columns_not_named(workdir, forest_package, rows):

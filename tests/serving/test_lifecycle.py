@@ -55,7 +55,7 @@ def test_malicious_pickle_never_runs_when_serving(start_server, forest_package, 
     # The manifest is rewritten to match, so only the pickle's content can give it away.
     files = dict(manifest.files) | {manifest.model_file: sha256_file(model_file)}
     type(manifest)(**{**manifest.__dict__, "files": files}).write(package)
-    server = start_server(package, ready=False)
+    server = start_server(package, "--runtime", "sklearn", ready=False)  # the pickle path refuses it
     code = server.wait_exit(60)
     assert code != 0
     assert not marker.exists()

@@ -101,7 +101,9 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
     if not pending:
         return
     workers = worker_count(job)
-    _init_worker(_context(job, record, spec))
+    context = _context(job, record, spec)
+    context["runtime"] = choose_runtime(job, context, pending[0])
+    _init_worker(context)
     if workers <= 1:
         for chunk in pending:
             rows += process_chunk(chunk)["records"]
@@ -210,9 +212,11 @@ def _init_worker(context: dict[str, Any]) -> None:
 
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
-    key = (context["package_dir"], context["trust"])
+    key = (context["package_dir"], context["trust"], context.get("runtime"))
     if _WORKER.get("key") != key:
-        _WORKER["model"] = load_package(context["package_dir"], trust=context["trust"])
+        _WORKER["model"] = load_package(
+            context["package_dir"], trust=context["trust"], runtime=context.get("runtime")
+        )
         _WORKER["predict"] = array_predict(_WORKER["model"])
         _WORKER["key"] = key
     _WORKER["context"] = context
@@ -295,12 +299,92 @@ def array_predict(model) -> Callable[[Any], Any]:
     """
     import numpy as np
 
+    if model.runtime == "onnx" and hasattr(model.model, "array_predictor"):
+        return model.model.array_predictor(model.output_kind)  # a compiled graph
     if model.manifest.format == "onnx" or model.output_kind not in ("class_labels", "regression"):
         return model.predict
     estimator_predict = model.model.predict
     if model.output_kind == "regression":
         return lambda data: np.asarray(estimator_predict(data), dtype=float)
     return estimator_predict
+
+
+#: Rows of the first chunk both runtimes predict before a job picks the faster.
+RUNTIME_SAMPLE_ROWS = 20_000
+
+
+def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) -> str | None:
+    """The runtime this job scores with, recorded in its status (``runtime``, ``runtime_choice``).
+
+    A package with a verified compiled graph can run on onnxruntime or on the
+    original model; which is faster depends on the model and the chunk size (a
+    deep forest over 50,000-row chunks can be faster in scikit-learn than in a
+    one-thread onnxruntime). Both predict the same sample of the first chunk
+    (up to :data:`RUNTIME_SAMPLE_ROWS` rows) and the faster wins. A resumed job
+    keeps the choice of its first run, so every chunk is scored the same way.
+    None (the package's only runtime) when there is nothing to choose.
+    """
+    from cloudeploy.packaging import load_package, read_manifest
+
+    status = job.status_record()
+    if status.get("runtime"):
+        return status["runtime"]
+    manifest = read_manifest(context["package_dir"])
+    if manifest.runtime != "onnx" or manifest.format == "onnx":
+        job.write_status(runtime=manifest.runtime, runtime_choice={"reason": "the package has one runtime"})
+        return None
+    sample = _first_rows(context, chunk, manifest)
+    timings: dict[str, float] = {}
+    for runtime in ("onnx", "sklearn"):
+        try:
+            loaded = load_package(context["package_dir"], trust=context["trust"], runtime=runtime)
+        except Exception as error:  # noqa: BLE001 - e.g. the original refused by the allowlist
+            job.write_status(runtime="onnx", runtime_choice={"reason": f"{runtime} unavailable: {error}"})
+            return "onnx"
+        if sample is None or not len(sample):
+            break
+        predict = array_predict(loaded)
+        _predict(predict, _slicer(sample)(0, 10))  # warm up
+        best = float("inf")
+        for _ in range(2):
+            started = time.perf_counter()
+            _predict(predict, sample)  # rows the model refuses are set aside, as when scoring
+            best = min(best, time.perf_counter() - started)
+        timings[runtime] = best
+    if len(timings) < 2:
+        job.write_status(runtime="onnx", runtime_choice={"reason": "no sample rows to measure"})
+        return "onnx"
+    chosen = min(timings, key=timings.__getitem__)
+    rows = len(sample)
+    job.write_status(
+        runtime=chosen,
+        runtime_choice={
+            "sample_rows": rows,
+            "seconds_per_million_rows": {k: round(v / rows * 1e6, 3) for k, v in timings.items()},
+        },
+    )
+    return chosen
+
+
+def _first_rows(context: dict[str, Any], chunk: dict[str, Any], manifest) -> Any:
+    """Model input for the first rows of ``chunk`` that pass the checks, or None."""
+    from cloudeploy.batch import io
+    from cloudeploy.batch.validate import check_rows
+
+    numeric = {
+        c for c, f in zip(context["features"], manifest.schema.features, strict=True) if f.type in ("number", "integer")
+    }
+    batches = io.read_chunk(
+        chunk,
+        context["input_format"],
+        features=context["features"],
+        numeric=numeric,
+        carry=context["carry"],
+        batch_rows=min(context["batch_rows"], RUNTIME_SAMPLE_ROWS),
+    )
+    for batch in batches:
+        return check_rows(batch.table, context["features"], manifest.schema).model_input
+    return None
 
 
 #: Input bytes (as float32) per predict call. A forest walks every tree over the

@@ -205,7 +205,12 @@ class LocalBatchJob(BatchJob):
             message=message,
             outputs=tuple(status.get("outputs", ())) if state == "succeeded" else (),
             errors=record["errors"],
-            extra={"job_dir": str(self.job.path), "destination": record["destination"]},
+            extra={
+                "job_dir": str(self.job.path),
+                "destination": record["destination"],
+                "runtime": status.get("runtime"),
+                "runtime_choice": status.get("runtime_choice"),
+            },
         )
 
     def outputs(self) -> list[str]:

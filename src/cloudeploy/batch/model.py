@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider
     from cloudeploy.types import ModelVersion
 
-MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops", ".onnx")
+MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops", ".onnx", ".json", ".ubj", ".txt")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ def _default_port() -> int:
 @click.option("--trust", is_flag=True, help="Load a pickle/joblib model without the allowlist check (only files you trust).")
 @click.option("--allow-global", "allowed_globals", multiple=True, metavar="MODULE.NAME", help="Let the model file import this global (repeatable; MODULE.* for a module).")
 @click.option("--allow-version-mismatch", is_flag=True, help="Serve a model saved with another scikit-learn version.")
+@click.option("--runtime", type=click.Choice(["onnx", "sklearn"]), default=None, envvar="CLOUDEPLOY_RUNTIME", help="Force the compiled graph (onnx) or the original model file (sklearn). [default: the package's verified graph if it has one]")
 @click.option("--capture-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="CLOUDEPLOY_CAPTURE_DIR", help="Write sampled request/response capture (JSONL) here.")
 @click.option("--capture-sample", type=float, default=None, help="Share of requests captured, 0..1. [default: 1.0 with --capture-dir]")
 @click.option("--max-body-bytes", type=int, default=10 * 1024 * 1024, show_default=True, help="Larger bodies get 413.")
@@ -50,6 +51,7 @@ def serve(
     trust: bool,
     allowed_globals: tuple[str, ...],
     allow_version_mismatch: bool,
+    runtime: str | None,
     capture_dir: Path | None,
     capture_sample: float | None,
     max_body_bytes: int,
@@ -61,6 +63,8 @@ def serve(
 ) -> None:
     """Serve the model package in PACKAGE_DIR over HTTP (Vertex AI and SageMaker contracts).
 
+    A package with a verified compiled graph is served by onnxruntime and never
+    unpickled; --runtime sklearn serves the original model file instead.
     Prints "cloudeploy serve: ready on http://HOST:PORT" on stderr once the model
     is loaded; on SIGTERM finishes in-flight requests and exits 0.
     """
@@ -77,6 +81,7 @@ def serve(
         trust=trust,
         allowed_globals=tuple(allowed_globals),
         allow_version_mismatch=allow_version_mismatch,
+        runtime=runtime,
         capture_dir=capture_dir,
         capture_sample=capture_sample,
         max_body_bytes=max_body_bytes,

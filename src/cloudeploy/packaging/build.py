@@ -36,7 +36,9 @@ from cloudeploy.packaging.schema import InputSchema
 from cloudeploy.packaging.versions import check_sklearn_version, framework_versions, python_version
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
-SUPPORTED_SUFFIXES = PICKLE_SUFFIXES + (".skops", ".onnx")
+XGBOOST_SUFFIXES = (".json", ".ubj")
+LIGHTGBM_SUFFIXES = (".txt",)
+SUPPORTED_SUFFIXES = PICKLE_SUFFIXES + (".skops", ".onnx") + XGBOOST_SUFFIXES + LIGHTGBM_SUFFIXES
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 SchemaLike = InputSchema | Sequence[str] | Mapping[str, str] | None
@@ -183,10 +185,18 @@ def build_package(
 def _package_estimator(model: Any, staging: Path, target: Path, options: _Options) -> Manifest:
     import joblib
 
+    from cloudeploy.packaging import lightgbm_format, xgboost_format
     from cloudeploy.packaging.scan import scan_file
     from cloudeploy.packaging.unpickle import unsafe_error
 
     check_fitted(model)
+    # XGBoost and LightGBM estimators are saved in their own formats: no pickle to scan or trust.
+    if xgboost_format.is_xgboost_estimator(model):
+        info = _Model(xgboost_format.save(model, staging), "xgboost", estimator=model)
+        return _manifest(info, staging, options, default_name=target.name)
+    if lightgbm_format.is_lightgbm_estimator(model):
+        info = _Model(lightgbm_format.save(model, staging), "lightgbm", estimator=model)
+        return _manifest(info, staging, options, default_name=target.name)
     file_name = "model.joblib"
     try:
         joblib.dump(model, staging / file_name)
@@ -224,6 +234,16 @@ def _package_file(source: Path, staging: Path, target: Path, options: _Options) 
         )
     if suffix == ".onnx":
         info = _describe_onnx(source)
+    elif suffix in XGBOOST_SUFFIXES:
+        from cloudeploy.packaging import xgboost_format
+
+        info = _Model(f"model{suffix}", "xgboost", estimator=xgboost_format.load(source))
+    elif suffix in LIGHTGBM_SUFFIXES:
+        from cloudeploy.packaging import lightgbm_format
+
+        if not lightgbm_format.looks_like_lightgbm(source):
+            raise ValidationError(f"{source}: a .txt model file must be a LightGBM text model")
+        info = _Model("model.txt", "lightgbm", estimator=lightgbm_format.load(source))
     elif suffix == ".skops":
         estimator = load_model_file(
             source,
@@ -316,12 +336,20 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
     if estimator is not None:
         schema = infer_schema(estimator, options.schema)
         kind = infer_output_kind(estimator, options.output_kind)
+        if kind == "unknown":  # e.g. a LightGBM booster read from its text file
+            kind = {"classifier": "class_labels", "regressor": "regression"}.get(
+                getattr(estimator, "_estimator_type", None), kind
+            )
         classes = infer_classes(estimator) if kind in ("class_labels", "probabilities") else None
     else:
         schema = _onnx_schema(info, options.schema)
         kind = _onnx_output_kind(info, options.output_kind)
         classes = info.classes if kind in ("class_labels", "probabilities") else None
     frameworks = framework_versions(info.format)
+    if info.format in ("xgboost", "lightgbm"):
+        from cloudeploy.packaging.versions import installed_version
+
+        frameworks[info.format] = installed_version(info.format) or "unknown"
     if info.sklearn_version:
         frameworks["scikit-learn"] = info.sklearn_version
     if info.format == "onnx":
@@ -334,6 +362,11 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
             files[COMPILED_FILE] = sha256_file(staging / COMPILED_FILE)
             for library, version in framework_versions("onnx").items():
                 frameworks.setdefault(library, version)
+    baseline = _baseline(options.baseline, schema)
+    if baseline is not None and not isinstance(options.baseline, dict):  # monitoring's artefacts (M1)
+        from cloudeploy.monitoring.artifacts import write_artifacts
+
+        files.update(write_artifacts(staging, options.baseline, baseline, schema, estimator))
     return Manifest(
         name=options.name or _default_name(default_name),
         format=info.format,  # type: ignore[arg-type]
@@ -345,7 +378,7 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
         frameworks=frameworks,
         python_version=python_version(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        baseline=_baseline(options.baseline, schema),
+        baseline=baseline,
         trusted_types=list(info.allowed),
         compiled=compiled,
     )

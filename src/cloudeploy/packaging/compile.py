@@ -90,18 +90,22 @@ def compile_model(
             if precision == "float32" and _worth_double(error):
                 continue
             break
-        outcome = verify(onnx_bytes, schema, output_kind, classes, rows, labels, values)
+        layout = input_layout(model, schema)
+        outcome = verify(onnx_bytes, schema, output_kind, classes, rows, labels, values, inputs=layout)
         labels_from = "label"
         if "failure" in outcome and outcome.get("label_mismatch") and classes and values is not None:
             # Maybe only ties broken the other way: scikit-learn's rule on the probabilities.
-            retry = verify(onnx_bytes, schema, output_kind, classes, rows, labels, values, labels_from="probabilities")
+            retry = verify(
+                onnx_bytes, schema, output_kind, classes, rows, labels, values,
+                labels_from="probabilities", inputs=layout,
+            )
             if "failure" not in retry:
                 outcome, labels_from = retry, "probabilities"
         if "failure" not in outcome:
             record = {
                 "runtime": "onnxruntime",
                 "precision": precision,
-                "inputs": "matrix" if _matrix_input(schema) else "columns",
+                "inputs": input_layout(model, schema),
                 "labels_from": labels_from,
                 "verification": {
                     "rows": len(rows),
@@ -178,23 +182,46 @@ def convert(model: Any, schema: InputSchema, output_kind: str, *, precision: str
     except ImportError:
         raise _Refused("skl2onnx is not installed (pip install 'cloudeploy[onnx]')") from None
     _register_boosters()
-    initial_types = _initial_types(schema, precision)
+    initial_types = _initial_types(schema, precision, input_layout(model, schema))
+    if type(model).__name__ == "LightGBMModel":  # a LightGBM booster read from its text file
+        from onnxmltools import convert_lightgbm
+
+        if precision != "float32":
+            raise _Refused("LightGBM graphs are float32 only")
+        graph = convert_lightgbm(
+            model.booster, initial_types=initial_types, zipmap=False, target_opset=TARGET_OPSET[""]
+        )
+        graph.graph.name = "cloudeploy"
+        return graph.SerializeToString()
     options = _options(model, output_kind)
-    onnx_model = convert_sklearn(
-        model,
-        initial_types=initial_types,
-        options=options or None,
-        target_opset=TARGET_OPSET,
-        name="cloudeploy",  # a fixed graph name (the default is a random uuid): same model, same bytes
-    )
-    return onnx_model.SerializeToString()
+    while True:
+        try:
+            onnx_model = convert_sklearn(
+                model,
+                initial_types=initial_types,
+                options=options or None,
+                target_opset=TARGET_OPSET,
+                name="cloudeploy",  # a fixed graph name (the default is a random uuid): same model, same bytes
+            )
+        except NameError as error:  # a converter without the zipmap option (no probabilities)
+            if not options or "zipmap" not in str(error):
+                raise
+            options = {}
+            continue
+        return onnx_model.SerializeToString()
 
 
-def _matrix_input(schema: InputSchema) -> bool:
-    return not schema.named and all(f.type in ("number", "integer") for f in schema.features)
+def input_layout(model: Any, schema: InputSchema) -> str:
+    """``matrix`` (one ``X`` input, width n) when the model takes its features as one
+    numeric array; ``columns`` (one input per feature) when it selects them by name."""
+    from cloudeploy.packaging.infer import _first_step
+
+    numeric = all(f.type in ("number", "integer") for f in schema.features)
+    by_name = schema.named and type(_first_step(model)).__name__ == "ColumnTransformer"
+    return "matrix" if numeric and not by_name else "columns"
 
 
-def _initial_types(schema: InputSchema, precision: str) -> list:
+def _initial_types(schema: InputSchema, precision: str, layout: str) -> list:
     from skl2onnx.common.data_types import (
         DoubleTensorType,
         FloatTensorType,
@@ -203,7 +230,7 @@ def _initial_types(schema: InputSchema, precision: str) -> list:
     )
 
     number = DoubleTensorType if precision == "float64" else FloatTensorType
-    if _matrix_input(schema):
+    if layout == "matrix":
         return [("X", number([None, len(schema)]))]
     if not schema.named:
         raise _Refused("a positional schema with non-numeric features has no ONNX input layout")
@@ -304,12 +331,13 @@ def verify(
     values: list[Any] | None,
     *,
     labels_from: str = "label",
+    inputs: str = "matrix",
 ) -> dict[str, Any]:
     """Compare the graph's answers with the original's: ``{"failure": line}`` or the deviations."""
     from cloudeploy.packaging.onnx_format import CompiledGraph
 
     try:
-        graph = CompiledGraph(onnx_bytes, schema, classes, labels_from=labels_from)
+        graph = CompiledGraph(onnx_bytes, schema, classes, labels_from=labels_from, inputs=inputs)
         got_labels = graph.labels(rows) if labels is not None else None
         got_values = graph.values(rows, output_kind) if values is not None else None
     except Exception as error:  # noqa: BLE001 - onnxruntime's own error types

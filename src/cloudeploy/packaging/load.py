@@ -112,6 +112,7 @@ def load_package(
                 manifest.schema,
                 manifest.classes,
                 labels_from=(manifest.compiled or {}).get("labels_from", "label"),
+                inputs=(manifest.compiled or {}).get("inputs", "matrix"),
             )
         except CloudeployError:
             raise
@@ -124,6 +125,9 @@ def load_package(
     # The package's own code (--code): importable, and its modules allowed.
     modules = make_importable(root, manifest.files)
     allowlist = Allowlist([*allowed_globals, *allowlist_entries(modules)])
+    if manifest.format in NATIVE_FORMATS:
+        model = load_native(model_path, manifest.format, manifest.classes)
+        return LoadedModel(manifest, model, sklearn_predict(model, manifest.output_kind))
     if manifest.format == "onnx":
         from cloudeploy.packaging.onnx_format import onnx_predict, open_session
 
@@ -180,6 +184,20 @@ def choose_runtime(manifest: Manifest, requested: str | None, *, source: str) ->
     return manifest.original_runtime
 
 
+NATIVE_FORMATS = ("xgboost", "lightgbm")
+
+
+def load_native(path: Path, model_format: str, classes: list | None = None) -> object:
+    """An XGBoost or LightGBM model file (their own formats: nothing is unpickled)."""
+    if model_format == "xgboost":
+        from cloudeploy.packaging import xgboost_format
+
+        return xgboost_format.load(path)
+    from cloudeploy.packaging import lightgbm_format
+
+    return lightgbm_format.load(path, classes)
+
+
 def load_model_file(
     path: Path,
     model_format: str,
@@ -188,7 +206,9 @@ def load_model_file(
     allowlist: Allowlist,
     allow_version_mismatch: bool,
 ) -> object:
-    """Load a joblib/pickle/skops file with the safety rules of its format."""
+    """Load a joblib/pickle/skops (or native XGBoost/LightGBM) file with the safety rules of its format."""
+    if model_format in NATIVE_FORMATS:
+        return load_native(path, model_format)
     if model_format == "skops":
         from cloudeploy.packaging.skops_format import load_skops
 

@@ -118,6 +118,7 @@ def session_options(threads: int = 1) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 4  # a refused input is raised as ValueError, not also logged in colour
     return options
 
 
@@ -126,7 +127,7 @@ class CompiledGraph:
 
     ``source`` is the ONNX bytes or a file path. The graph has either one ``X``
     input of width n (positional numeric schemas) or one ``[n, 1]`` input per
-    feature, named after it. Calls take rows in schema order (what
+    feature, named after it (``inputs``: ``"matrix"`` or ``"columns"``). Calls take rows in schema order (what
     ``InputSchema.rows`` returns), a 2-D array, or a DataFrame, and answer with
     Python values of the same JSON types as scikit-learn's ``.tolist()``.
 
@@ -138,7 +139,7 @@ class CompiledGraph:
     """
 
     def __init__(self, source: bytes | str | Path, schema: InputSchema, classes: list[Any] | None = None,
-                 *, threads: int = 1, labels_from: str = "label") -> None:
+                 *, threads: int = 1, labels_from: str = "label", inputs: str = "matrix") -> None:
         try:
             import numpy as np
             import onnxruntime
@@ -151,11 +152,23 @@ class CompiledGraph:
         )
         self.schema = schema
         self.classes = classes
-        inputs = self.session.get_inputs()
-        self._inputs = [(i.name, np.dtype(_INPUT_DTYPES.get(i.type, "float32"))) for i in inputs]
-        self._matrix = len(inputs) == 1 and inputs[0].name not in schema.names
+        graph_inputs = self.session.get_inputs()
+        self._inputs = [(i.name, np.dtype(_INPUT_DTYPES.get(i.type, "float32"))) for i in graph_inputs]
+        self._matrix = inputs == "matrix"
         self._positions = {name: index for index, name in enumerate(schema.names)}
-        self._run = self.session.run
+        session_run = self.session.run
+
+        def run(outputs: Any, feeds: dict[str, Any]) -> list:
+            try:
+                return session_run(outputs, feeds)
+            except Exception as error:
+                # onnxruntime's Fail / InvalidArgument: the graph refused this input (an
+                # unknown category, say), as scikit-learn would with a ValueError.
+                if type(error).__module__.startswith("onnxruntime"):
+                    raise ValueError(str(error).split("Status Message: ")[-1]) from None
+                raise
+
+        self._run = run
         self.labels_from = labels_from
         if labels_from == "probabilities":
             if not classes or len(self.session.get_outputs()) < 2:
@@ -167,7 +180,7 @@ class CompiledGraph:
         if self._matrix:
             name, dtype = self._inputs[0]
             if hasattr(data, "columns"):
-                data = data.to_numpy()
+                data = data[self.schema.names].to_numpy() if self.schema.named else data.to_numpy()
             return {name: np.asarray(data, dtype=dtype)}
         if hasattr(data, "columns"):
             return {name: _column(data[name].to_numpy(), dtype, np) for name, dtype in self._inputs}
@@ -197,6 +210,25 @@ class CompiledGraph:
                 values = values[:, 0]
             return values.astype(float).tolist()
         return self._run(None, self.feeds(data))[1].astype(float).tolist()
+
+    def array_predictor(self, output_kind: str):
+        """Like :meth:`predictor`, but labels and regression values come back as numpy arrays (batch)."""
+        np = self._np
+        run, feeds = self._run, self.feeds
+        if output_kind in ("class_labels", "unknown"):
+            if self.labels_from == "probabilities":
+                classes = np.asarray(self.classes)
+
+                def labels(data: Any) -> Any:
+                    probabilities = run(None, feeds(data))[1]
+                    top = probabilities.max(axis=1, keepdims=True)
+                    return classes[np.argmax(probabilities >= top - TIE, axis=1)]
+
+                return labels
+            return lambda data: run(None, feeds(data))[0]
+        if output_kind == "regression":
+            return lambda data: run(None, feeds(data))[0].reshape(-1).astype(float)
+        return self.predictor(output_kind)
 
     def predictor(self, output_kind: str):
         """The per-call function for ``output_kind`` (what ``LoadedModel`` calls)."""

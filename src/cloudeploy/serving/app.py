@@ -132,7 +132,10 @@ class ModelServer:
     def _install(self, model: LoadedModel) -> None:
         settings = self.settings
         self.model_name = settings.model or model.manifest.name
-        self.metrics = ServerMetrics(self.model_name, settings.version)
+        self.metrics = ServerMetrics(
+            self.model_name, settings.version,
+            runtime=getattr(model, "runtime", ""), model_format=model.manifest.format,
+        )
         self.batcher = MicroBatcher(
             _counted(model.predict),
             max_batch=settings.max_batch,
@@ -196,6 +199,7 @@ class ModelServer:
                 predict_route=self.settings.predict_route,
                 health_route=self.settings.health_route,
                 schema=self.model.schema if self.model is not None else None,
+                runtime=getattr(self.model, "runtime", None),
             )
             self._openapi = orjson.dumps(document)
         return Response(self._openapi, media_type=JSON)

@@ -15,6 +15,8 @@ promotion gate scraping several versions can tell them apart:
   ``predict`` call (micro-batching at work); ``cloudeploy_predict_duration_seconds``.
 - ``cloudeploy_inflight_requests``: prediction requests admitted and not yet answered.
 - ``cloudeploy_capture_dropped_total``: capture records dropped.
+- ``cloudeploy_model_info{runtime,format}``: 1; ``runtime`` says what answers
+  (``onnx`` for the compiled graph, ``sklearn``, ``xgboost``, ``lightgbm``).
 
 Each app has its own registry, so several apps in one process (an emulator
 serving several models) do not collide. With ``serve(workers=N > 1)`` the
@@ -34,7 +36,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 class ServerMetrics:
     """The metric objects of one app, with label children cached for the hot path."""
 
-    def __init__(self, model: str, version: str) -> None:
+    def __init__(self, model: str, version: str, *, runtime: str = "", model_format: str = "") -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.model = model
@@ -78,6 +80,10 @@ class ServerMetrics:
             labels, registry=self.registry,
         ).labels(model, version)
         self._children: dict[tuple[str, int, str | None], tuple] = {}
+        Gauge(
+            "cloudeploy_model_info", "The model being served: what answers (runtime) and its package format.",
+            (*labels, "runtime", "format"), multiprocess_mode="max", registry=self.registry,
+        ).labels(model, version, runtime, model_format).set(1)
 
     def observe_request(self, route: str, code: int, seconds: float, error_class: str | None = None) -> None:
         """Count one answered prediction request; ``error_class`` for error answers."""

@@ -58,7 +58,8 @@ def _error_responses(*codes: int) -> dict[str, Any]:
 
 
 def build_openapi(
-    *, title: str, version: str, predict_route: str, health_route: str, schema: InputSchema | None
+    *, title: str, version: str, predict_route: str, health_route: str, schema: InputSchema | None,
+    runtime: str | None = None,
 ) -> dict[str, Any]:
     instances = {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Instance"}}
     predict_request = {
@@ -127,7 +128,12 @@ def build_openapi(
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version, "description": "cloudeploy model server"},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "cloudeploy model server" + (f"; predictions answered by the {runtime} runtime" if runtime else ""),
+            **({"x-cloudeploy-runtime": runtime} if runtime else {}),
+        },
         "paths": paths,
         "components": {
             "schemas": {

@@ -7,6 +7,10 @@ processes (``uvicorn --workers`` can pin every keep-alive connection to one
 worker); the parent only supervises. Predictions run on one thread per process,
 so N workers use N cores.
 
+Runtime: a package with a verified compiled graph is served by onnxruntime
+(one intra-op thread per worker) and nothing is unpickled; ``settings.runtime``
+forces ``onnx`` or ``sklearn`` (the original model file).
+
 Lifecycle: the socket listens at once and ``/livez`` answers; the package is
 loaded (digests verified) on a background thread; then readiness turns 200 and
 one line ``cloudeploy serve: ready on http://HOST:PORT`` goes to stderr. A package
@@ -108,6 +112,7 @@ def run_process(
             trust=settings.trust,
             allowed_globals=settings.allowed_globals,
             allow_version_mismatch=settings.allow_version_mismatch,
+            runtime=settings.runtime,
         )
 
     def failed(error: BaseException) -> None:

@@ -17,6 +17,8 @@ from cloudeploy.errors import ValidationError
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+#: What ``runtime`` may force: the compiled graph, or the original model (scikit-learn, or XGBoost/LightGBM's own).
+RUNTIMES = ("onnx", "sklearn")
 
 
 def env_port() -> int:
@@ -51,6 +53,9 @@ class ServerSettings:
     - ``capture_dir`` / ``capture_sample``: sampled request/response capture (JSONL).
     - ``trust`` / ``allowed_globals`` / ``allow_version_mismatch``: passed to
       ``load_package`` (what a pickle may import beyond the default allowlist).
+    - ``runtime``: None serves what the package says (its verified compiled graph
+      on onnxruntime, one intra-op thread, when it has one: nothing is then
+      unpickled); ``"onnx"`` or ``"sklearn"`` forces one. Default ``$CLOUDEPLOY_RUNTIME``.
     - ``drain_timeout``: seconds in-flight requests get to finish after SIGTERM.
     - ``workers``: SO_REUSEPORT listener processes (only :func:`serve` uses it).
     """
@@ -63,6 +68,7 @@ class ServerSettings:
     trust: bool = False
     allowed_globals: tuple[str, ...] = ()
     allow_version_mismatch: bool = False
+    runtime: str | None = field(default_factory=lambda: os.environ.get("CLOUDEPLOY_RUNTIME") or None)
     capture_dir: Path | None = field(default_factory=_env_capture_dir)
     capture_sample: float | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -100,6 +106,10 @@ class ServerSettings:
                 f"capture_sample must be between 0 and 1, got {self.capture_sample}",
             ),
             (bool(self.version), "version label must not be empty"),
+            (
+                self.runtime in (None, *RUNTIMES),
+                f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}",
+            ),
         ]
         for route_name in ("predict_route", "health_route"):
             route = getattr(self, route_name)
