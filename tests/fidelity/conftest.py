@@ -70,9 +70,9 @@ def role_arn(aws_env):
 
     iam = boto3.client("iam")
     name = unique("sagemaker-execution")
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))[
-        "Role"
-    ]["Arn"]
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))["Role"][
+        "Arn"
+    ]
     iam.attach_role_policy(
         RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
     )
@@ -139,7 +139,9 @@ def wait_in_service(sm, endpoint: str) -> dict:
     return sm.describe_endpoint(EndpointName=endpoint)
 
 
-def deploy(sm, role_arn: str, model_url: str, *, image: str = SKLEARN_IMAGE, variants=None, **config):
+def deploy(
+    sm, role_arn: str, model_url: str, *, image: str = SKLEARN_IMAGE, variants=None, **config
+):
     """CreateModel + CreateEndpointConfig + CreateEndpoint, as the samples call them; -> endpoint name."""
     model = unique("model")
     sm.create_model(

@@ -69,7 +69,10 @@ def test_target_tracking_policy_creates_and_returns_its_alarms(aas, resource_id)
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
     assert {a["AlarmName"] for a in alarms} == set(names)
     for alarm in alarms:
-        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SageMaker", "InvocationsPerInstance")
+        assert (alarm["Namespace"], alarm["MetricName"]) == (
+            "AWS/SageMaker",
+            "InvocationsPerInstance",
+        )
         dims = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
         assert dims == {"EndpointName": resource_id.split("/")[1], "VariantName": "AllTraffic"}
         assert alarm["AlarmActions"][0].startswith(answer["PolicyARN"])

@@ -37,11 +37,20 @@ def transform(sm, model_name: str, bucket: str, prefix: str, **output) -> str:
         MaxPayloadInMB=6,
         BatchStrategy="MultiRecord",
         TransformInput={
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/input/"}},
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": f"s3://{bucket}/{prefix}/input/",
+                }
+            },
             "ContentType": "text/csv",
             "SplitType": "Line",
         },
-        TransformOutput={"S3OutputPath": f"s3://{bucket}/{prefix}/output", "AssembleWith": "Line", **output},
+        TransformOutput={
+            "S3OutputPath": f"s3://{bucket}/{prefix}/output",
+            "AssembleWith": "Line",
+            **output,
+        },
         TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
     )
     sm.get_waiter("transform_job_completed_or_stopped").wait(
@@ -80,7 +89,11 @@ def test_a_taken_job_name_is_a_validation_exception(sm, bucket, model_name):
         sm.create_transform_job(
             TransformJobName=name,
             ModelName=model_name,
-            TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/dup/input"}}},
+            TransformInput={
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/dup/input"}
+                }
+            },
             TransformOutput={"S3OutputPath": f"s3://{bucket}/dup/output"},
             TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
         )

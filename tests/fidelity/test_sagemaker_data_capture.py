@@ -43,7 +43,11 @@ def captured(sm, smr, role_arn, model_url, bucket, iris):
 def test_describe_reports_capture_started(captured, bucket):
     _, described, _ = captured
     capture = described["DataCaptureConfig"]
-    assert (capture["EnableCapture"], capture["CaptureStatus"], capture["CurrentSamplingPercentage"]) == (
+    assert (
+        capture["EnableCapture"],
+        capture["CaptureStatus"],
+        capture["CurrentSamplingPercentage"],
+    ) == (
         True,
         "Started",
         100,
@@ -51,12 +55,21 @@ def test_describe_reports_capture_started(captured, bucket):
     assert capture["DestinationS3Uri"] == f"s3://{bucket}/datacapture"
 
 
-def test_every_invocation_is_one_json_line_under_endpoint_and_variant(captured, bucket, classifier, iris):
+def test_every_invocation_is_one_json_line_under_endpoint_and_variant(
+    captured, bucket, classifier, iris
+):
     endpoint, _, payload = captured
     s3 = boto3.client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"datacapture/{endpoint}/AllTraffic/")["Contents"]]
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"datacapture/{endpoint}/AllTraffic/")[
+            "Contents"
+        ]
+    ]
     assert keys and all(key.endswith(".jsonl") for key in keys)
-    assert all(len(key.split("/")) == 8 for key in keys)  # datacapture/ep/variant/yyyy/mm/dd/hh/file
+    assert all(
+        len(key.split("/")) == 8 for key in keys
+    )  # datacapture/ep/variant/yyyy/mm/dd/hh/file
     records = [
         json.loads(line)
         for key in keys
@@ -64,8 +77,16 @@ def test_every_invocation_is_one_json_line_under_endpoint_and_variant(captured, 
     ]
     assert len(records) == 3
     for record in records:
-        request, answer = record["captureData"]["endpointInput"], record["captureData"]["endpointOutput"]
-        assert (request["observedContentType"], request["mode"], request["encoding"], request["data"]) == (
+        request, answer = (
+            record["captureData"]["endpointInput"],
+            record["captureData"]["endpointOutput"],
+        )
+        assert (
+            request["observedContentType"],
+            request["mode"],
+            request["encoding"],
+            request["data"],
+        ) == (
             "text/csv",
             "INPUT",
             "CSV",

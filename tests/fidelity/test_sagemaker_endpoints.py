@@ -112,7 +112,10 @@ def test_an_operation_the_emulation_lacks_answers_not_implemented_naming_it(sm):
             InferenceComponentName="ic",
             EndpointName="any",
             VariantName="AllTraffic",
-            Specification={"ModelName": "m", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024}},
+            Specification={
+                "ModelName": "m",
+                "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024},
+            },
             RuntimeConfig={"CopyCount": 1},
         )
     error = raised.value.response

@@ -92,7 +92,9 @@ def faulty_url(bucket, iris):
 
     X, y = iris
     return upload_model(
-        bucket, "guardrails/faulty/model.tar.gz", KNeighborsClassifier(n_neighbors=30).fit(X[::15], y[::15])
+        bucket,
+        "guardrails/faulty/model.tar.gz",
+        KNeighborsClassifier(n_neighbors=30).fit(X[::15], y[::15]),
     )
 
 
@@ -109,7 +111,9 @@ def healthy_url(bucket, iris):
 def invoke(smr, endpoint: str, rows) -> int | None:
     """One invocation; the container's status for a ModelError, None on success."""
     try:
-        smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=json.dumps(rows))
+        smr.invoke_endpoint(
+            EndpointName=endpoint, ContentType="application/json", Body=json.dumps(rows)
+        )
     except ClientError as error:
         assert error.response["Error"]["Code"] == "ModelError"
         return error.response.get("OriginalStatusCode")
@@ -123,7 +127,9 @@ def test_faulty_canary_is_rolled_back_to_the_old_fleet_during_its_bake(
     old_config = wait_in_service(sm, endpoint)["EndpointConfigName"]
     alarm = error_alarm(endpoint)
     config = new_config(sm, role_arn, faulty_url)
-    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=canary(alarm, 30))
+    sm.update_endpoint(
+        EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=canary(alarm, 30)
+    )
     rows = iris[0][:2].tolist()
     statuses, errors = [], 0
     deadline = time.monotonic() + 120
@@ -138,9 +144,12 @@ def test_faulty_canary_is_rolled_back_to_the_old_fleet_during_its_bake(
     assert described["EndpointStatus"] == "InService"
     assert described["EndpointConfigName"] == old_config
     assert alarm in described["FailureReason"]
-    assert boto3.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0][
-        "StateValue"
-    ] == "ALARM"
+    assert (
+        boto3.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0][
+            "StateValue"
+        ]
+        == "ALARM"
+    )
     # all traffic is back on the old fleet
     assert [invoke(smr, endpoint, rows) for _ in range(10)] == [None] * 10
 
@@ -153,7 +162,9 @@ def test_healthy_canary_bakes_each_step_then_serves_everything(
     alarm = error_alarm(endpoint)
     config = new_config(sm, role_arn, healthy_url)
     started = time.monotonic()
-    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=canary(alarm, 30))
+    sm.update_endpoint(
+        EndpointName=endpoint, EndpointConfigName=config, DeploymentConfig=canary(alarm, 30)
+    )
     phases = []
     while True:
         described = sm.describe_endpoint(EndpointName=endpoint)
@@ -172,13 +183,18 @@ def test_healthy_canary_bakes_each_step_then_serves_everything(
     assert elapsed >= 2 * 30 * 0.1
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", config)
     assert "FailureReason" not in described
-    assert described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
-        "Type"
-    ] == "CANARY"
+    assert (
+        described["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"][
+            "Type"
+        ]
+        == "CANARY"
+    )
     assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 2
 
 
-def test_a_canary_above_half_the_fleet_is_a_validation_exception(sm, role_arn, model_url, healthy_url):
+def test_a_canary_above_half_the_fleet_is_a_validation_exception(
+    sm, role_arn, model_url, healthy_url
+):
     endpoint = deploy(sm, role_arn, model_url)
     wait_in_service(sm, endpoint)
     alarm = error_alarm(endpoint)

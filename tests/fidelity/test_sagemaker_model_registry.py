@@ -40,18 +40,25 @@ def register(sm, group: str, url: str) -> str:
 
 def test_versions_count_up_and_approval_is_recorded(sm, group, model_url):
     first, second = register(sm, group, model_url), register(sm, group, model_url)
-    versions = [sm.describe_model_package(ModelPackageName=arn)["ModelPackageVersion"] for arn in (first, second)]
+    versions = [
+        sm.describe_model_package(ModelPackageName=arn)["ModelPackageVersion"]
+        for arn in (first, second)
+    ]
     assert versions == [1, 2]
     sm.update_model_package(ModelPackageArn=second, ModelApprovalStatus="Approved")
     approved = sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved")
     assert [p["ModelPackageArn"] for p in approved["ModelPackageSummaryList"]] == [second]
 
 
-def test_a_model_made_from_a_package_serves_it(sm, smr, role_arn, group, model_url, classifier, iris):
+def test_a_model_made_from_a_package_serves_it(
+    sm, smr, role_arn, group, model_url, classifier, iris
+):
     arn = register(sm, group, model_url)
     sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
     model = unique("registry-model")
-    sm.create_model(ModelName=model, ExecutionRoleArn=role_arn, PrimaryContainer={"ModelPackageName": arn})
+    sm.create_model(
+        ModelName=model, ExecutionRoleArn=role_arn, PrimaryContainer={"ModelPackageName": arn}
+    )
     endpoint = unique("registry")
     sm.create_endpoint_config(
         EndpointConfigName=endpoint,
@@ -68,7 +75,9 @@ def test_a_model_made_from_a_package_serves_it(sm, smr, role_arn, group, model_u
     described = wait_in_service(sm, endpoint)
     assert described["EndpointStatus"] == "InService", described.get("FailureReason")
     rows = iris[0][::30].tolist()
-    answer = smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=json.dumps(rows))
+    answer = smr.invoke_endpoint(
+        EndpointName=endpoint, ContentType="application/json", Body=json.dumps(rows)
+    )
     assert json.loads(answer["Body"].read()) == classifier.predict(rows).tolist()
 
 
@@ -76,6 +85,8 @@ def test_a_model_naming_an_unknown_package_is_a_validation_exception(sm, role_ar
     missing = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/99"
     with pytest.raises(ClientError) as raised:
         sm.create_model(
-            ModelName=unique("nope"), ExecutionRoleArn=role_arn, PrimaryContainer={"ModelPackageName": missing}
+            ModelName=unique("nope"),
+            ExecutionRoleArn=role_arn,
+            PrimaryContainer={"ModelPackageName": missing},
         )
     assert raised.value.response["Error"]["Code"] == "ValidationException"

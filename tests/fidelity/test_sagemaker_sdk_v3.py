@@ -38,7 +38,9 @@ def endpoint(aws_env, role_arn, model_url):
             )
         ],
     )
-    return Endpoint.create(endpoint_name=unique("v3"), endpoint_config_name=config.endpoint_config_name)
+    return Endpoint.create(
+        endpoint_name=unique("v3"), endpoint_config_name=config.endpoint_config_name
+    )
 
 
 def test_a_created_endpoint_is_creating_then_waits_to_in_service(endpoint):

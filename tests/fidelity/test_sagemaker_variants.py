@@ -13,7 +13,13 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.fidelity.conftest import INSTANCE_TYPE, SKLEARN_IMAGE, unique, upload_model, wait_in_service
+from tests.fidelity.conftest import (
+    INSTANCE_TYPE,
+    SKLEARN_IMAGE,
+    unique,
+    upload_model,
+    wait_in_service,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +89,9 @@ def test_weights_update_goes_through_updating_and_moves_all_traffic(sm, smr, ab_
     assert weights == {"Variant1": (0.0, 0.0), "Variant2": (1.0, 1.0)}
     rows = iris[0][:2].tolist()
     served = {
-        smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=json.dumps(rows))[
-            "InvokedProductionVariant"
-        ]
+        smr.invoke_endpoint(
+            EndpointName=endpoint, ContentType="application/json", Body=json.dumps(rows)
+        )["InvokedProductionVariant"]
         for _ in range(10)
     }
     assert served == {"Variant2"}

@@ -23,7 +23,11 @@ def test_invoke_endpoint_async_answers_not_implemented(emu, settings):
 
 def test_a_lower_max_than_the_registered_min_is_refused(emu, settings):
     aas = emu.client("application-autoscaling")
-    target = {"ServiceNamespace": "sagemaker", "ResourceId": "endpoint/ep/variant/v1", "ScalableDimension": DIMENSION}
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/ep/variant/v1",
+        "ScalableDimension": DIMENSION,
+    }
     aas.register_scalable_target(**target, MinCapacity=3, MaxCapacity=5)
     with pytest.raises(ClientError) as raised:
         aas.register_scalable_target(**target, MaxCapacity=2)
@@ -34,7 +38,11 @@ def test_a_lower_max_than_the_registered_min_is_refused(emu, settings):
 
 def test_disable_scale_in_creates_only_the_high_alarm(emu, settings):
     aas = emu.client("application-autoscaling")
-    target = {"ServiceNamespace": "sagemaker", "ResourceId": "endpoint/ep/variant/v1", "ScalableDimension": DIMENSION}
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/ep/variant/v1",
+        "ScalableDimension": DIMENSION,
+    }
     aas.register_scalable_target(**target, MinCapacity=1, MaxCapacity=2)
     answer = aas.put_scaling_policy(
         PolicyName="p", PolicyType="TargetTrackingScaling", **target,
@@ -49,19 +57,37 @@ def test_disable_scale_in_creates_only_the_high_alarm(emu, settings):
 
 def test_replacing_a_policy_replaces_its_alarms(emu, settings):
     aas, cloudwatch = emu.client("application-autoscaling"), emu.client("cloudwatch")
-    target = {"ServiceNamespace": "sagemaker", "ResourceId": "endpoint/ep/variant/v1", "ScalableDimension": DIMENSION}
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/ep/variant/v1",
+        "ScalableDimension": DIMENSION,
+    }
     aas.register_scalable_target(**target, MinCapacity=1, MaxCapacity=2)
-    config = {"PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}
-    first = aas.put_scaling_policy(PolicyName="p", PolicyType="TargetTrackingScaling", **target,
-                                   TargetTrackingScalingPolicyConfiguration={"TargetValue": 5.0, **config})
-    second = aas.put_scaling_policy(PolicyName="p", PolicyType="TargetTrackingScaling", **target,
-                                    TargetTrackingScalingPolicyConfiguration={"TargetValue": 9.0, **config})
+    config = {
+        "PredefinedMetricSpecification": {
+            "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+        }
+    }
+    first = aas.put_scaling_policy(
+        PolicyName="p",
+        PolicyType="TargetTrackingScaling",
+        **target,
+        TargetTrackingScalingPolicyConfiguration={"TargetValue": 5.0, **config},
+    )
+    second = aas.put_scaling_policy(
+        PolicyName="p",
+        PolicyType="TargetTrackingScaling",
+        **target,
+        TargetTrackingScalingPolicyConfiguration={"TargetValue": 9.0, **config},
+    )
     remaining = {a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]}
     assert remaining == {a["AlarmName"] for a in second["Alarms"]}
     assert not remaining & {a["AlarmName"] for a in first["Alarms"]}
 
 
-def test_sklearn_container_default_accept_comes_from_its_environment(sm, s3, runtime, settings, put_config, tmp_path):
+def test_sklearn_container_default_accept_comes_from_its_environment(
+    sm, s3, runtime, settings, put_config, tmp_path
+):
     s3.put_object(Bucket=BUCKET, Key="csv/model.tar.gz", Body=package_tarball(0, tmp_path))
     sm.create_model(
         ModelName="csv-default", ExecutionRoleArn=settings["role_arn"],
@@ -74,7 +100,9 @@ def test_sklearn_container_default_accept_comes_from_its_environment(sm, s3, run
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
     assert settle(sm, "ep")["EndpointStatus"] == "InService"
     rows = instances(3)
-    answer = runtime.invoke_endpoint(EndpointName="ep", ContentType="application/json", Body=json.dumps(rows))
+    answer = runtime.invoke_endpoint(
+        EndpointName="ep", ContentType="application/json", Body=json.dumps(rows)
+    )
     assert answer["ContentType"].startswith("text/csv")
     assert [int(v) for v in answer["Body"].read().decode().split()] == expected(0, rows)
 
@@ -85,7 +113,9 @@ def test_the_cloudeploy_image_keeps_its_own_answer(sm, runtime, put_model, put_c
     sm.create_endpoint(EndpointName="ours", EndpointConfigName="c1")
     in_service("ours")
     rows = instances(2)
-    answer = runtime.invoke_endpoint(EndpointName="ours", ContentType="application/json", Body=json.dumps(rows))
+    answer = runtime.invoke_endpoint(
+        EndpointName="ours", ContentType="application/json", Body=json.dumps(rows)
+    )
     assert json.loads(answer["Body"].read())["predictions"] == expected(0, rows)
 
 
@@ -100,7 +130,9 @@ def test_a_bad_time_scale_in_the_environment_is_one_clear_error(monkeypatch):
     assert scale_from_env() == 0.25
 
 
-def test_instance_type_is_recorded_on_the_pending_variants(emu, sm, put_model, put_config, in_service):
+def test_instance_type_is_recorded_on_the_pending_variants(
+    emu, sm, put_model, put_config, in_service
+):
     put_model("m1", 0)
     put_config("c1", {"v1": ("m1", 1.0)})
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")

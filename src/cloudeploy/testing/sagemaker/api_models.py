@@ -45,7 +45,9 @@ def create_model(self) -> ActionResult:
     if not primary and not listed:
         raise ValidationException("Either PrimaryContainer or Containers must be specified.")
     for index, container in enumerate([primary] if primary else listed):
-        _check_container(self, container or {}, "PrimaryContainer" if primary else f"Containers[{index}]")
+        _check_container(
+            self, container or {}, "PrimaryContainer" if primary else f"Containers[{index}]"
+        )
     with STATE.lock:
         if name in backends.sagemaker(self.current_account, self.region)._models:
             raise ValidationException(

@@ -65,7 +65,15 @@ def checked_register(original):
 def replacing_put(original):
     """PutScalingPolicy that deletes the alarms of the policy it replaces."""
 
-    def put_scaling_policy(self, policy_name, service_namespace, resource_id, scalable_dimension, policy_body, policy_type):
+    def put_scaling_policy(
+        self,
+        policy_name,
+        service_namespace,
+        resource_id,
+        scalable_dimension,
+        policy_body,
+        policy_type,
+    ):
         from moto.applicationautoscaling.models import FakeApplicationAutoscalingPolicy
 
         key = FakeApplicationAutoscalingPolicy.formulate_key(
@@ -73,7 +81,13 @@ def replacing_put(original):
         )
         old = self.policies.get(key)
         policy = original(
-            self, policy_name, service_namespace, resource_id, scalable_dimension, policy_body, policy_type
+            self,
+            policy_name,
+            service_namespace,
+            resource_id,
+            scalable_dimension,
+            policy_body,
+            policy_type,
         )
         if old is not None and old is not policy:
             old.delete_alarms(self.account_id, self.region_name)
@@ -112,7 +126,10 @@ def _sagemaker_alarms(policy: Any) -> list[Any]:
             predefined.get("PredefinedMetricType", ""), ("InvocationsPerInstance", "Sum")
         )
         dimensions = (
-            [{"Name": "EndpointName", "Value": parts[1]}, {"Name": "VariantName", "Value": parts[3]}]
+            [
+                {"Name": "EndpointName", "Value": parts[1]},
+                {"Name": "VariantName", "Value": parts[3]},
+            ]
             if len(parts) == 4
             else []
         )

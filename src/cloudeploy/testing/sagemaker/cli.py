@@ -63,9 +63,8 @@ def sagemaker(
     """
     from cloudeploy.config import write_profile
     from cloudeploy.testing.sagemaker import start_emulation
-    from cloudeploy.testing.sagemaker.faults import parse_rule
-
     from cloudeploy.testing.sagemaker.clock import check_scale
+    from cloudeploy.testing.sagemaker.faults import parse_rule
 
     rules = [parse_rule(text) for text in faults]  # bad input fails before anything starts
     if time_scale is not None:

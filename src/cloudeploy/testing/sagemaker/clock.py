@@ -34,7 +34,9 @@ def check_scale(value: object, source: str = "time scale") -> float:
     try:
         scale = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValidationError(f"{source} must be a number such as 1 or 0.1, got {value!r}") from None
+        raise ValidationError(
+            f"{source} must be a number such as 1 or 0.1, got {value!r}"
+        ) from None
     if not 0 < scale <= 1:
         raise ValidationError(
             f"{source} must be > 0 and <= 1 (1 = real seconds, 0.1 = ten times faster), got {value!r}"
@@ -61,6 +63,4 @@ def bake(
             return True
         left = deadline - time.monotonic()
         if left <= 0 or cancel.wait(min(ALARM_CHECK_S, left)):
-            if check is not None and not cancel.is_set() and check():
-                return True
-            return False
+            return check is not None and not cancel.is_set() and check()

@@ -118,7 +118,6 @@ class SageMakerEmulation:
 
         from cloudeploy.testing.sagemaker import alarm_handlers
         from cloudeploy.testing.sagemaker.install import install
-
         from cloudeploy.testing.sagemaker.state import STATE
 
         install()

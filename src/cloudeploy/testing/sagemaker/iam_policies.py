@@ -38,7 +38,9 @@ def ensure_aws_policy(backend: Any, policy_arn: str) -> None:
     data = _documents().get(match["name"])
     if data is None or data.get("Path", "/") != match["path"]:
         return
-    policy = AWSManagedPolicy.from_data(match["name"], backend.account_id, backend.region_name, data)
+    policy = AWSManagedPolicy.from_data(
+        match["name"], backend.account_id, backend.region_name, data
+    )
     backend.managed_policies[policy.arn] = policy
 
 
@@ -54,5 +56,11 @@ def _loading(original):
 def install() -> None:
     from moto.iam.models import IAMBackend
 
-    for name in ("attach_role_policy", "attach_user_policy", "attach_group_policy", "get_policy", "get_policy_version"):
+    for name in (
+        "attach_role_policy",
+        "attach_user_policy",
+        "attach_group_policy",
+        "get_policy",
+        "get_policy_version",
+    ):
         setattr(IAMBackend, name, _loading(getattr(IAMBackend, name)))

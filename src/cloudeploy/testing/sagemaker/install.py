@@ -18,12 +18,11 @@ def install() -> None:
     with _LOCK:
         if _INSTALLED:
             return
+        from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
         from moto.cloudwatch.responses import CloudWatchResponse
         from moto.moto_api._internal import urls as moto_api_urls
         from moto.sagemaker.responses import SageMakerResponse
         from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
-
-        from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 
         from cloudeploy.testing.sagemaker import (
             api_endpoints,
@@ -46,7 +45,11 @@ def install() -> None:
         autoscaling.install()
         iam_policies.install()
         # An action nobody implements answers an error naming it, never moto's HTML 500.
-        for response_class in (SageMakerResponse, SageMakerRuntimeResponse, ApplicationAutoScalingResponse):
+        for response_class in (
+            SageMakerResponse,
+            SageMakerRuntimeResponse,
+            ApplicationAutoScalingResponse,
+        ):
             response_class.call_action = unimplemented.wrap_call_action(response_class.call_action)
         # Faults and call counts apply where moto dispatches an action, so they
         # reach real boto3 calls over HTTP and in-process calls alike.
