@@ -1,0 +1,73 @@
+"""Monitoring's package-time artefacts, and finding them again at monitoring time.
+
+``packaging.build`` calls :func:`write_artifacts` once, when the package is
+built from training data (``baseline=X_train``): the files written go into the
+manifest's ``files`` and so are covered by its digest, like the model. Today
+that is the novelty detector (``novelty.npz``, :mod:`cloudeploy.monitoring.novelty`).
+A package built with a ready baseline dict, or without one, gets none; monitoring
+then reports the outlier share as "not available" with the reason.
+
+A failure to fit an artefact never fails the package: it is skipped with a
+warning naming the reason (monitoring is an addition to serving, not a condition).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudeploy.monitoring.novelty import NOVELTY_FILE, NoveltyDetector, fit_novelty
+
+if TYPE_CHECKING:
+    from cloudeploy.packaging.schema import InputSchema
+
+logger = logging.getLogger("cloudeploy.monitoring")
+
+
+class ArtifactWarning(UserWarning):
+    """A monitoring artefact could not be fitted at package time (the package is still built)."""
+
+
+def _training_frame(data: Any, names: list[str]) -> Any:
+    """``data`` as something :func:`column_chunks` reads by the schema's names."""
+    columns = getattr(data, "columns", None)
+    if columns is not None and not all(n in set(map(str, columns)) for n in names):
+        return data.to_numpy()  # a model fitted on an array: the frame's header is not its features
+    return data
+
+
+def write_artifacts(
+    staging: Path, data: Any, baseline: dict[str, Any] | None, schema: InputSchema, estimator: Any = None
+) -> dict[str, str]:
+    """Write the monitoring artefacts for training ``data`` into ``staging``; ``{file: sha256}``."""
+    from cloudeploy.packaging.manifest import sha256_file
+
+    if data is None or isinstance(data, dict) or not baseline:
+        return {}
+    written: dict[str, str] = {}
+    try:
+        detector = fit_novelty(_training_frame(data, schema.names), baseline, schema.names)
+        detector.save(staging / NOVELTY_FILE)
+        written[NOVELTY_FILE] = sha256_file(staging / NOVELTY_FILE)
+    except Exception as error:  # noqa: BLE001 - an artefact never fails the package
+        warnings.warn(f"no novelty detector in the package: {type(error).__name__}: {error}",
+                      ArtifactWarning, stacklevel=3)
+    return written
+
+
+def load_novelty(package_dir: str | Path, files: dict[str, str] | None = None) -> NoveltyDetector | None:
+    """The package's novelty detector, digest-checked against ``files``; None when it has none."""
+    from cloudeploy.errors import PackageError
+    from cloudeploy.packaging.manifest import sha256_file
+
+    path = Path(package_dir) / NOVELTY_FILE
+    if files is not None and NOVELTY_FILE not in files:
+        return None
+    if not path.is_file():
+        return None
+    if files is not None and sha256_file(path) != files[NOVELTY_FILE]:
+        raise PackageError(f"{path} does not match the digest in the package manifest",
+                           hint="the package was modified after it was built; rebuild it")
+    return NoveltyDetector.load(path)
