@@ -23,7 +23,7 @@ from google.api_core import exceptions
 
 from tests.fidelity.vertex_fixtures import PREBUILT_IMAGE, instances
 
-CALLS = 12
+CALLS = 20
 
 
 @pytest.fixture(scope="module")
