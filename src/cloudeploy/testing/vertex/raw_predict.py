@@ -12,12 +12,17 @@ Two callers, two wire forms:
 - HTTP clients (``gcloud ai endpoints raw-predict``, ``Endpoint.raw_predict``,
   curl) send the payload itself. The reply is the container's status, content
   type and bytes, with the headers above.
-- The GAPIC ``PredictionServiceClient.raw_predict`` (the official raw-predict
-  sample) over ``transport="rest"`` sends the ``RawPredictRequest`` as JSON,
+- The GAPIC ``PredictionServiceClient.raw_predict`` of the official raw-predict
+  sample runs over gRPC, where the request and the answer are ``HttpBody``
+  messages. The emulator has no gRPC listener, so the sample runs with
+  ``transport="rest"``, which sends the ``RawPredictRequest`` as JSON,
   ``{"httpBody": {"contentType", "data": base64}}``, and parses the reply as an
-  ``HttpBody`` message. That form is answered with the ``HttpBody`` the gRPC
-  service returns: ``{"contentType", "data": base64}`` (and the same headers);
-  a container error becomes a Google error so the client raises.
+  ``HttpBody``. The emulator answers that form as the gRPC service would:
+  ``{"contentType", "data": base64}`` (and the same headers), a container error
+  as a Google error. This is a stand-in for the gRPC path, not the REST front
+  end's behaviour: Google's front end binds the raw HTTP body into
+  ``http_body`` (gcloud sends images with their own content type), so over real
+  REST that wrapper would reach the container as the payload.
 
 Errors before the container (no such endpoint, nothing deployed, an empty
 body) are the usual ``{"error": {...}}``. A raw call is counted in the Cloud
