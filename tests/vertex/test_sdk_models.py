@@ -167,3 +167,47 @@ def test_update_changes_labels_of_the_version(aiplatform, upload):
     model = upload()
     model.update(labels={"stage": "prod"})
     assert aiplatform.Model(model.resource_name).labels == {"stage": "prod"}
+
+
+def _patch(model, name: str, paths: list[str], **fields):
+    """``ModelServiceClient.update_model`` (what the SDK's updates call) on ``name``."""
+    from google.cloud.aiplatform import gapic
+    from google.protobuf import field_mask_pb2
+
+    return model.api_client.update_model(
+        model=gapic.Model(name=name, **fields), update_mask=field_mask_pb2.FieldMask(paths=paths)
+    )
+
+
+def test_a_model_level_display_name_is_seen_by_every_version(aiplatform, upload):
+    first = upload()
+    upload(seed=1, parent_model=first.resource_name, is_default_version=False)
+    _patch(first, first.resource_name, ["display_name"], display_name="renamed")
+    registry = first.versioning_registry
+    assert {registry.get_model(version=v).display_name for v in ("1", "2")} == {"renamed"}
+
+
+def test_model_at_dash_is_a_model_level_update(aiplatform, upload):
+    first = upload()
+    with pytest.raises(exceptions.BadRequest, match="version_description"):
+        _patch(first, f"{first.resource_name}@-", ["version_description"], version_description="x")
+
+
+def test_model_labels_merge_under_each_versions_own_labels(aiplatform, upload):
+    first = upload(labels={"team": "risk"})
+    upload(seed=1, parent_model=first.resource_name, labels={"stage": "canary"})
+    _patch(first, first.resource_name, ["labels"], labels={"owner": "ml"})
+    registry = first.versioning_registry
+    assert registry.get_model(version="1").labels == {"owner": "ml", "team": "risk"}
+    assert registry.get_model(version="2").labels == {"owner": "ml", "stage": "canary"}
+
+
+def test_a_versioned_label_update_leaves_other_versions_alone(aiplatform, upload):
+    first = upload()
+    upload(seed=1, parent_model=first.resource_name, is_default_version=False)
+    _patch(first, f"{first.resource_name}@2", ["labels"], labels={"stage": "canary"})
+    registry = first.versioning_registry
+    assert (registry.get_model(version="1").labels, registry.get_model(version="2").labels) == (
+        {},
+        {"stage": "canary"},
+    )
