@@ -186,3 +186,22 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
     assert writer.dropped == len(drops) > 0
     assert kept + writer.dropped == 200
     shutil.rmtree(tmp_path)
+
+
+def test_capture_columns_give_the_same_rows_from_both_formats(tmp_path):
+    from cloudeploy.monitoring.capture import capture_columns
+
+    records = mixed_records(30)
+    write_arrow(tmp_path / "arrow", records)
+    write_capture(tmp_path / "jsonl", records)
+    window = {"since": HOUR + 5, "until": HOUR + 25}
+
+    def rows(folder):
+        chunks = list(capture_columns(folder, ["c", "a"], **window))
+        return [
+            (bool(c), None if a is None or a != a else float(a))
+            for chunk in chunks for c, a in zip(chunk["c"], chunk["a"], strict=True)
+        ]
+
+    assert rows(tmp_path / "arrow") == rows(tmp_path / "jsonl")
+    assert len(rows(tmp_path / "arrow")) == sum(len(r["instances"]) for r in records[5:25])

@@ -37,3 +37,13 @@ def test_the_drift_gate_is_found_through_the_entry_point_group():
 def test_conflicting_or_unknown_settings_are_refused(settings, message):
     with pytest.raises(ValidationError, match=message):
         drift_gate(settings)
+
+
+def test_the_outliers_gate_is_registered_and_checks_its_settings():
+    gate = gate_factory("outliers")({"max": 0.1, "min_rows": 20})
+    assert (gate.max_share, gate.min_rows) == (0.1, 20)
+    assert "outliers" in gate.describe()
+    with pytest.raises(ValidationError, match="share in"):
+        gate_factory("outliers")({"max": 5})
+    with pytest.raises(ValidationError, match="takes max and min_rows"):
+        gate_factory("outliers")({"limit": 0.1})

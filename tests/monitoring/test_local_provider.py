@@ -214,3 +214,46 @@ def test_sensitive_drift_gate_rolls_back_a_version_that_sees_shifted_data(provid
     gate = next(g for g in result.decisions[-1].gates if g["gate"] == "drift")
     assert gate["passed"] is False and gate["value"] > gate["threshold"] == 0.1
     assert "wasserstein" in gate["detail"]
+
+
+def test_outlier_share_is_low_for_training_like_traffic(provider):
+    run = run_on(provider, traffic_window(provider, serving_rows(300, seed=21)))
+    outliers = run.result.outliers
+    assert outliers["rows"] == 300
+    assert outliers["share"] < 0.05 and not run.outliers_breached
+
+
+def test_outlier_share_rises_when_out_of_range_rows_are_sent(provider):
+    rows = serving_rows(300, seed=22)
+    for row in rows[:150]:
+        row[0], row[2] = 25.0, -30.0  # far outside the training range of x0 and x2
+    run = run_on(provider, traffic_window(provider, rows))
+    outliers = run.result.outliers
+    assert outliers["share"] >= 0.5 and outliers["breached"] and run.outliers_breached
+    assert run.to_dict()["outliers"]["outliers"] >= 150
+
+
+def test_outliers_gate_rolls_back_a_version_that_sees_unusual_rows(provider):
+    from cloudeploy.rollout import RolloutPlan
+
+    stop = threading.Event()
+    rows = serving_rows(20, seed=23)
+    for row in rows:
+        row[1] = 40.0
+
+    def unusual_stream():
+        while not stop.is_set():
+            provider.predict(ENDPOINT, rows)
+
+    thread = threading.Thread(target=unusual_stream, daemon=True)
+    thread.start()
+    try:
+        plan = RolloutPlan(steps=(50, 100), bake_s=1.0, min_requests=5, max_wait_s=60,
+                           gates={"outliers": {"max": 0.1}})
+        result = cloudeploy.promote(ENDPOINT, "v2", plan=plan, provider=provider)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert result.outcome == "rolled_back"
+    gate = next(g for g in result.decisions[-1].gates if g["gate"] == "outliers")
+    assert gate["passed"] is False and gate["value"] > 0.1

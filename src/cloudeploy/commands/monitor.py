@@ -96,10 +96,13 @@ def monitor():
               help="Score FEATURE with METRIC (jensen_shannon, l_infinity, js_distance, psi, wasserstein, ks, chi2).")
 @click.option("--metric-threshold", "metric_thresholds", multiple=True, metavar="METRIC=T",
               help="Default threshold of METRIC (p-value metrics breach below it).")
+@click.option("--outlier-threshold", type=float, default=None,
+              help="Share of a window's rows the novelty detector may flag (0.05).")
 @provider_options
 @output_option
 def configure(endpoint, skew, drift, default_threshold, window, interval, sample_rate, emails, webhook,
-              features, training_data, preset, metrics, metric_thresholds, provider, profile, output):
+              features, training_data, preset, metrics, metric_thresholds, outlier_threshold, provider, profile,
+              output):
     """Set up monitoring of ENDPOINT and save its settings for `monitor run`."""
     from cloudeploy.monitoring.run import configure as configure_monitoring
 
@@ -107,7 +110,8 @@ def configure(endpoint, skew, drift, default_threshold, window, interval, sample
                  drift_thresholds=_thresholds(drift, "--drift-threshold"), default_threshold=default_threshold,
                  interval=interval, sample_rate=sample_rate, alert_emails=tuple(emails),
                  features=tuple(features) or None, training_data=training_data, preset=preset,
-                 metrics=_metrics(metrics), metric_thresholds=_thresholds(metric_thresholds, "--metric-threshold"))
+                 metrics=_metrics(metrics), metric_thresholds=_thresholds(metric_thresholds, "--metric-threshold"),
+                 outlier_threshold=outlier_threshold)
     data = configure_monitoring(endpoint, spec, provider=provider, profile=profile)
 
     def render(console, data):
@@ -133,7 +137,7 @@ def run(endpoint, window, preset, kind, version, capture, webhook, no_alert, no_
     result = _run(endpoint, window, kind, version, capture, provider, profile, webhook=webhook,
                   alert=not no_alert, publish=not no_publish, preset=preset)
     emit(output, result.to_dict(), _render_run)
-    if result.breached:
+    if result.breached or result.outliers_breached:
         sys.exit(EXIT_BREACHED)
 
 
@@ -164,6 +168,13 @@ def _render_run(console, data):
         status = "[red]breached[/red]" if feature["breached"] else feature.get("note") or "[green]ok[/green]"
         table.add_row(feature["name"], feature["metric"], score, f"{feature['threshold']:g}", status)
     console.print(table)
+    outliers = data.get("outliers") or {}
+    if outliers.get("share") is not None:
+        state = "[red]breached[/red]" if outliers["breached"] else "[green]ok[/green]"
+        console.print(f"outlier share {outliers['share']:.2%} of {outliers['rows']} rows "
+                      f"(threshold {outliers['threshold']:.2%}): {state}")
+    elif outliers.get("note"):
+        console.print(f"[dim]outlier share: {outliers['note']}[/dim]")
     if data["breached"]:
         console.print(f"[red]{len(data['breached'])} threshold(s) breached:[/red] {', '.join(data['breached'])}")
     if labels.get("since"):

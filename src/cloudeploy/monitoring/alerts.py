@@ -78,6 +78,7 @@ def alert_payload(result: MonitoringResult) -> dict[str, Any]:
             }
             for f in result.breached
         ],
+        **({"outliers": dict(result.outliers)} if result.outliers_breached and result.outliers else {}),
     }
 
 
@@ -115,8 +116,18 @@ def send_alerts(
             "<" if feature.p_value else ">",
             feature.threshold,
         )
-    if not breached or not webhook_url:
-        return AlertDelivery(breached=names, logged=len(breached), webhook_url=webhook_url)
+    if result.outliers_breached:
+        outliers = result.outliers or {}
+        names += ("outlier_share",)
+        log.warning(
+            "outlier share breached%s: %.4g of %d rows > %.4g",
+            f" ({where})" if where else "",
+            outliers.get("share") or 0.0,
+            outliers.get("rows", 0),
+            outliers.get("threshold", 0.0),
+        )
+    if not names or not webhook_url:
+        return AlertDelivery(breached=names, logged=len(names), webhook_url=webhook_url)
     import httpx
 
     errors: list[str] = []
@@ -132,7 +143,7 @@ def send_alerts(
                     status = response.status_code
                     if response.is_success:
                         return AlertDelivery(
-                            names, len(breached), webhook_url, attempts, True, status, tuple(errors)
+                            names, len(names), webhook_url, attempts, True, status, tuple(errors)
                         )
                     errors.append(f"attempt {attempt}: HTTP {status}")
                     if not _retryable(status):
@@ -144,7 +155,7 @@ def send_alerts(
     except Exception as error:  # a broken URL or transport must not break the caller
         errors.append(f"{type(error).__name__}: {error}")
     log.error("webhook %s failed after %d attempt(s): %s", webhook_url, attempts, "; ".join(errors))
-    return AlertDelivery(names, len(breached), webhook_url, attempts, False, status, tuple(errors))
+    return AlertDelivery(names, len(names), webhook_url, attempts, False, status, tuple(errors))
 
 
 def send_alerts_in_background(result: MonitoringResult, **options: Any) -> Future[AlertDelivery]:

@@ -88,6 +88,17 @@ class MonitoringBackend:
         """A directory of cloudeploy capture files holding ``version``'s requests in the window."""
         raise NotImplementedError
 
+    def novelty(self, endpoint: str, version: str) -> Any:
+        """``version``'s novelty detector (digest-checked), or None when its package has none."""
+        return None
+
+    def package_file_dir(self, endpoint: str, version: str) -> Path:
+        """A folder to put files copied out of ``version``'s package in (emptied first)."""
+        target = self.spec_path(endpoint).with_suffix("") / "package" / version
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        return target
+
     def configure(self, endpoint: str, spec: MonitorSpec) -> dict[str, Any]:
         """Set monitoring up in the provider (capture, jobs, alarms); returns what was done."""
         return {"spec_file": str(self.save_spec(endpoint, spec))}

@@ -44,6 +44,7 @@ import orjson
 
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.capture_arrow import add_file, read_records
+from cloudeploy.monitoring.capture_arrow import columns as arrow_columns
 from cloudeploy.monitoring.histogram import HistogramSet
 
 logger = logging.getLogger("cloudeploy.monitoring.capture")
@@ -275,6 +276,40 @@ def capture_histograms(
                 continue
             _add_records(histograms, _parse_lines(block, path, offset), keep, path)
     return histograms
+
+
+def capture_columns(
+    source: Any,
+    names: list[str],
+    *,
+    since: Any = None,
+    until: Any = None,
+    version: str | None = None,
+    chunk_rows: int = 50_000,
+) -> Iterator[dict[str, Any]]:
+    """``{name: column}`` chunks of the captured instances, for scorers that need whole rows
+    (the novelty detector). Same filters as :func:`read_capture`; columns in ``names`` order."""
+    from cloudeploy.monitoring.columns import to_chunk
+
+    keep = _RecordFilter(since, until, version)
+    for path in capture_files(source, since=since, until=until):
+        if _is_arrow(path):
+            yield from arrow_columns(path, names, since=keep.since, until=keep.until, version=version)
+            continue
+        rows: list[list[Any]] = []
+        for record in read_capture(path, since=since, until=until, version=version):
+            features = record.get("features") or []
+            positions = {name: i for i, name in enumerate(features)}
+            missing = [n for n in names if n not in positions]
+            if missing:
+                raise ValidationError(f"{path}: captured requests have no feature(s) {', '.join(missing)}")
+            for instance in record.get("instances") or []:
+                rows.append([instance[positions[n]] if positions[n] < len(instance) else None for n in names])
+            if len(rows) >= chunk_rows:
+                yield to_chunk(rows, names)
+                rows = []
+        if rows:
+            yield to_chunk(rows, names)
 
 
 def _file_inside(path: Path, since: float | None, until: float | None) -> bool:

@@ -178,3 +178,22 @@ def read_records(
             record["predictions"].append(predictions[row] if predictions else None)
         if record is not None:
             yield record
+
+
+def columns(
+    path: Path,
+    names: list[str],
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    version: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """``{name: column}`` chunks of the instances of ``path`` (numpy arrays; strings as objects)."""
+    for table in chunks(path):
+        available = feature_names(table.schema)
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise ValidationError(f"{path}: captured requests have no feature(s) {', '.join(missing)}")
+        table = _filtered(table, since, until, version)
+        if table.num_rows:
+            yield {n: table[feature_column(n)].to_numpy() for n in names}

@@ -121,5 +121,59 @@ def _min_rows(settings: Mapping[str, Any]) -> int:
     if isinstance(rows, float) and rows.is_integer():
         rows = int(rows)
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
-        raise ValidationError(f"drift gate min_rows must be a positive integer, got {rows!r}")
+        raise ValidationError(f"gate min_rows must be a positive integer, got {rows!r}")
     return rows
+
+
+class OutlierGate(Gate):
+    """Fails when more than ``max_share`` of the new version's step traffic is flagged as outliers.
+
+    The detector is the one in the new version's package (fitted on its training
+    data, see :mod:`cloudeploy.monitoring.novelty`); a package without one, or
+    fewer than ``min_rows`` captured rows, is "not judged".
+    """
+
+    name = "outliers"
+
+    def __init__(self, max_share: float, min_rows: int = DEFAULT_MIN_ROWS) -> None:
+        self.max_share = max_share
+        self.min_rows = min_rows
+
+    def describe(self) -> str:
+        return f"share of the new version's requests flagged as outliers ≤ {self.max_share:.1%}"
+
+    def evaluate(self, window: StepWindow) -> GateResult:
+        from cloudeploy.monitoring.backend import backend_for
+        from cloudeploy.monitoring.capture import capture_columns, has_captures
+        from cloudeploy.monitoring.novelty import outlier_share
+
+        try:
+            backend = backend_for(window.provider)
+            detector = backend.novelty(window.endpoint, window.version)
+            if detector is None:
+                return GateResult(self.name, None, None, self.max_share,
+                                  "not judged: the package has no novelty detector (build it with baseline=X_train)")
+            until = window.new.window_end or time.time()
+            since = window.new.window_start or until - 3600.0
+            source = backend.capture(window.endpoint, window.version, since=since, until=until)
+            chunks = (capture_columns(source, detector.names, since=since, until=until, version=window.version)
+                      if has_captures(source) else [])
+            share = outlier_share(detector, chunks, self.max_share)
+        except CloudeployError as error:
+            return GateResult(self.name, None, None, self.max_share, f"not judged: {error}")
+        if share.rows < self.min_rows:
+            return GateResult(self.name, None, None, self.max_share,
+                              f"{share.rows} captured rows in the window (< {self.min_rows}): not judged")
+        return GateResult(self.name, not share.breached, share.share, self.max_share,
+                          f"{share.outliers} of {share.rows} rows flagged as outliers")
+
+
+def outlier_gate(settings: Mapping[str, Any]) -> OutlierGate:
+    """Gate factory: ``{"max": 0.05, "min_rows": 30}``."""
+    unknown = set(settings) - {"max", "min_rows"}
+    if unknown:
+        raise ValidationError(f"the outliers gate takes max and min_rows, not {', '.join(sorted(unknown))}")
+    limit = settings.get("max", 0.05)
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0.0 <= float(limit) <= 1.0:
+        raise ValidationError(f"outliers gate max must be a share in [0, 1], got {limit!r}")
+    return OutlierGate(float(limit), _min_rows(settings))

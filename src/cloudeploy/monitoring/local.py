@@ -24,6 +24,14 @@ class LocalMonitoring(MonitoringBackend):
     def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
         return Path(self.provider.capture_dir(endpoint)) / version
 
+    def novelty(self, endpoint: str, version: str) -> Any:
+        from cloudeploy.monitoring.artifacts import load_novelty
+        from cloudeploy.packaging.manifest import read_manifest
+
+        model = self.provider.get_endpoint(endpoint).model
+        uri = self.provider.get_model_version(model, version).uri
+        return load_novelty(uri, read_manifest(uri).files)
+
     def status(self, endpoint: str) -> dict[str, Any]:
         root = Path(self.provider.capture_dir(endpoint))
         versions = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []

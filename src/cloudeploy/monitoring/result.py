@@ -120,6 +120,9 @@ class MonitoringResult:
 
     ``baseline_rows`` / ``serving_rows`` count the rows compared; ``labels`` say
     what was monitored (endpoint, model, version, window bounds, ...).
+    ``outliers`` is the window's outlier share (``rows``, ``outliers``,
+    ``share``, ``threshold``, ``breached``; see ``novelty.OutlierShare``), or
+    ``{"note": why not}``, or None when it was not asked for.
     """
 
     kind: Kind
@@ -128,6 +131,11 @@ class MonitoringResult:
     serving_rows: int = 0
     labels: dict[str, Any] = field(default_factory=dict)
     generated_at: float = field(default_factory=time.time)
+    outliers: dict[str, Any] | None = None
+
+    @property
+    def outliers_breached(self) -> bool:
+        return bool(self.outliers and self.outliers.get("breached"))
 
     @property
     def breached(self) -> list[FeatureResult]:
@@ -153,6 +161,7 @@ class MonitoringResult:
             "serving_rows": self.serving_rows,
             "breached": [f.name for f in self.breached],
             "features": [f.to_dict() for f in self.by_severity()],
+            **({"outliers": dict(self.outliers)} if self.outliers is not None else {}),
         }
 
     @classmethod
@@ -166,4 +175,5 @@ class MonitoringResult:
             serving_rows=int(data.get("serving_rows", 0)),
             labels=dict(data.get("labels", {})),
             generated_at=float(data.get("generated_at", 0.0)),
+            outliers=dict(data["outliers"]) if isinstance(data.get("outliers"), dict) else None,
         )

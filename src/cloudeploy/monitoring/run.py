@@ -10,7 +10,7 @@ spec's webhook, and publishes the scores to the provider's own service
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,7 +36,12 @@ class MonitorRun:
 
     @property
     def breached(self) -> list[str]:
+        """Breached features, most severe first (the outlier share is :attr:`outliers_breached`)."""
         return [f.name for f in self.result.breached]
+
+    @property
+    def outliers_breached(self) -> bool:
+        return self.result.outliers_breached
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(), "endpoint": self.endpoint, "version": self.version,
@@ -101,6 +106,8 @@ def monitor(
         endpoint, version, since=end - reach, until=end)
     labels = {"endpoint": endpoint, "version": version, "provider": backend.provider.name}
     result = score(source, baseline, spec, kind=kind, version=version, end=end, labels=labels)
+    result = replace(result, outliers=window_outliers(backend, endpoint, version, source, spec,
+                                                      since=end - float(spec.window), until=end))
     run = MonitorRun(endpoint, version, result)
     if alert:
         from cloudeploy.monitoring.alerts import send_alerts
@@ -110,6 +117,25 @@ def monitor(
     if publish:
         run = MonitorRun(endpoint, version, result, run.alerts, backend.publish(endpoint, result, spec))
     return run
+
+
+def window_outliers(backend: Any, endpoint: str, version: str, source: Path, spec: MonitorSpec, *,
+                    since: float, until: float) -> dict[str, Any]:
+    """The outlier share of ``version``'s captured rows in ``[since, until)``, or a note saying why not."""
+    from cloudeploy.errors import CloudeployError
+    from cloudeploy.monitoring.capture import capture_columns, has_captures
+    from cloudeploy.monitoring.novelty import outlier_share
+
+    try:
+        detector = backend.novelty(endpoint, version)
+    except CloudeployError as error:
+        return {"note": f"novelty detector unavailable: {error}"}
+    if detector is None:
+        return {"note": "the package has no novelty detector (build it with baseline=training data)"}
+    if not has_captures(source):
+        return outlier_share(detector, [], spec.outlier_threshold).to_dict()
+    chunks = capture_columns(source, detector.names, since=since, until=until, version=version)
+    return outlier_share(detector, chunks, spec.outlier_threshold).to_dict()
 
 
 def score(

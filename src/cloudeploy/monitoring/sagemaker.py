@@ -59,7 +59,29 @@ class SageMakerMonitoring(MonitoringBackend):
         with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
             member = archive.extractfile(MANIFEST_NAME)
             manifest = Manifest.from_dict(json.loads(member.read())) if member else None
+            if manifest is not None:
+                self._extract_artifacts(endpoint, version, archive, manifest.files)
         return require_baseline(manifest.baseline if manifest else None, version)
+
+    def _extract_artifacts(self, endpoint: str, version: str, archive: Any, files: dict[str, str]) -> None:
+        """Copy the package's monitoring artefacts out of the tarball (``novelty`` reads them)."""
+        from cloudeploy.monitoring.novelty import NOVELTY_FILE
+
+        self._artifacts = getattr(self, "_artifacts", {})
+        folder = self.package_file_dir(endpoint, version)
+        if NOVELTY_FILE in files:
+            member = archive.extractfile(NOVELTY_FILE)
+            if member is not None:
+                (folder / NOVELTY_FILE).write_bytes(member.read())
+        self._artifacts[(endpoint, version)] = (folder, files)
+
+    def novelty(self, endpoint: str, version: str) -> Any:
+        from cloudeploy.monitoring.artifacts import load_novelty
+
+        if (endpoint, version) not in getattr(self, "_artifacts", {}):
+            self.baseline(endpoint, version)
+        folder, files = self._artifacts[(endpoint, version)]
+        return load_novelty(folder, files)
 
     # -- capture ----------------------------------------------------------------
 

@@ -72,6 +72,9 @@ class MonitorSpec:
       default: Jensen–Shannon / L-infinity) or ``"sensitive"`` (tests or
       distances by sample size); see :mod:`cloudeploy.monitoring.metrics`.
     - ``metrics``: ``{feature: metric}`` overriding the preset for single features.
+    - ``outlier_threshold``: the share of a window's rows the package's novelty
+      detector may flag before it is a breach (0.05; the detector flags 1% of
+      the training rows).
     - ``metric_thresholds``: ``{metric: threshold}`` replacing a metric's default
       (``default_threshold`` stays the one of ``jensen_shannon`` and ``l_infinity``).
       A p-value metric is breached *below* its threshold.
@@ -90,6 +93,7 @@ class MonitorSpec:
     preset: str = "vertex"
     metrics: Mapping[str, str] = field(default_factory=dict)
     metric_thresholds: Mapping[str, float] = field(default_factory=dict)
+    outlier_threshold: float = 0.05
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -147,6 +151,7 @@ class MonitorSpec:
     def _check_metrics(self) -> None:
         set_ = object.__setattr__
         set_(self, "preset", check_preset(self.preset))
+        set_(self, "outlier_threshold", _check_threshold("outlier_threshold", self.outlier_threshold))
         for attribute in ("metrics", "metric_thresholds"):
             if not isinstance(getattr(self, attribute), Mapping):
                 raise ValidationError(f"{attribute} must be a mapping, got {getattr(self, attribute)!r}")
@@ -204,6 +209,7 @@ class MonitorSpec:
             "preset": self.preset,
             "metrics": dict(self.metrics),
             "metric_thresholds": dict(self.metric_thresholds),
+            "outlier_threshold": self.outlier_threshold,
         }
 
     @classmethod

@@ -55,6 +55,27 @@ class VertexMonitoring(MonitoringBackend):
             manifest = Manifest.from_dict(json.loads(blob.download_as_bytes()))
         return require_baseline(manifest.baseline, version)
 
+    def novelty(self, endpoint: str, version: str) -> Any:
+        from cloudeploy.monitoring.artifacts import load_novelty
+        from cloudeploy.monitoring.novelty import NOVELTY_FILE
+        from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
+        from cloudeploy.providers.vertex.errors import translated
+
+        model = self.provider.get_endpoint(endpoint).model
+        uri = self.provider.get_model_version(model, version).uri.rstrip("/")
+        bucket_name, _, prefix = uri.removeprefix("gs://").partition("/")
+        bucket = self.provider.clients.storage.bucket(bucket_name)
+        with translated(f"reading {uri}/{MANIFEST_NAME}"):
+            manifest = Manifest.from_dict(json.loads(
+                bucket.blob(f"{prefix}/{MANIFEST_NAME}".lstrip("/")).download_as_bytes()))
+        if NOVELTY_FILE not in manifest.files:
+            return None
+        folder = self.package_file_dir(endpoint, version)
+        with translated(f"reading {uri}/{NOVELTY_FILE}"):
+            data = bucket.blob(f"{prefix}/{NOVELTY_FILE}".lstrip("/")).download_as_bytes()
+        (folder / NOVELTY_FILE).write_bytes(data)
+        return load_novelty(folder, manifest.files)
+
     def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
         """``version``'s logged requests in ``[since, until)`` as capture files (one per hour)."""
         from cloudeploy.monitoring.capture import write_capture
