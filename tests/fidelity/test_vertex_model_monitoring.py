@@ -5,7 +5,10 @@ deploy a model, build ``model_monitoring.SkewDetectionConfig`` /
 ``DriftDetectionConfig`` / ``ObjectiveConfig`` / ``RandomSampleConfig`` /
 ``ScheduleConfig`` / ``EmailAlertConfig``, ``aiplatform.ModelDeploymentMonitoringJob.create(...)``,
 send predictions, read the logged requests from BigQuery with
-``bigquery.Client``, then ``pause()`` and ``delete()``.
+``bigquery.Client``, then ``pause()`` and ``delete()``; the clean-up cell of
+``model_monitoring/model_monitoring.ipynb`` removes
+``model_deployment_monitoring_<endpoint id>.serving_predict`` and then the dataset
+(``bq rm -f``).
 
 Documented results: the job lists in ``bigquery_tables`` the table it logs serving
 predictions to, ``bq://<project>.model_deployment_monitoring_<endpoint_id>.serving_predict``
@@ -119,3 +122,15 @@ def test_a_second_job_on_the_endpoint_is_refused(job, endpoint, vertex):
         aiplatform.ModelDeploymentMonitoringJob.create(
             display_name="again", endpoint=endpoint, **monitoring_configs(vertex)
         )
+
+
+def test_the_notebooks_clean_up_removes_the_table_then_the_dataset(job, endpoint, vertex):
+    """``bq rm -f model_deployment_monitoring_<id>.serving_predict``, then the dataset."""
+    client = vertex.bigquery()
+    dataset = f"{vertex.project}.model_deployment_monitoring_{endpoint.name}"
+    with pytest.raises(exceptions.BadRequest, match="still in use"):
+        client.delete_dataset(dataset)  # not empty yet
+    client.delete_table(serving_table(vertex, endpoint))
+    client.delete_dataset(dataset)
+    with pytest.raises(exceptions.NotFound):
+        client.get_dataset(dataset)

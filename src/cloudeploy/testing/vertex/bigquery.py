@@ -8,6 +8,10 @@ the BigQuery v2 REST API under ``/bigquery/v2``:
 - ``GET projects/P/datasets/D`` (datasets.get) and ``.../datasets/D/tables``
   (tables.list);
 - ``GET .../tables/T`` (tables.get): the schema and ``numRows``;
+- ``DELETE .../tables/T`` (tables.delete) and ``DELETE projects/P/datasets/D``
+  (datasets.delete: a dataset holding tables is refused, 400 ``resourceInUse``,
+  unless ``deleteContents=true``), both 204 with no body: what the monitoring
+  notebook's clean-up (``bq rm -f``) calls;
 - ``GET .../tables/T/data`` (tabledata.list): ``maxResults``/``pageToken``
   pagination, ``startIndex``, rows as ``{"f": [{"v": ...}]}`` with REPEATED
   cells as ``[{"v": ...}]``, every scalar as a string, and TIMESTAMP as epoch
@@ -39,13 +43,15 @@ _REASONS = {
 class BigQueryError(Exception):
     """An error answered in BigQuery's shape."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = reason
 
     def body(self) -> dict[str, Any]:
         status, reason = _REASONS.get(self.code, ("INTERNAL", "internalError"))
+        reason = self.reason or reason
         return {
             "error": {
                 "code": self.code,
@@ -123,6 +129,20 @@ class BigQueryStore:
         return table
 
     # -- the REST resources --------------------------------------------------
+
+    def delete_table(self, project: str, dataset: str, table_id: str) -> None:
+        with self._lock:
+            self._table(project, dataset, table_id)
+            del self._datasets[(project, dataset)][table_id]
+
+    def delete_dataset(self, project: str, dataset: str, query: dict[str, str]) -> None:
+        with self._lock:
+            tables = self._tables(project, dataset)
+            if tables and query.get("deleteContents", "").lower() != "true":
+                raise BigQueryError(
+                    400, f"Dataset {project}:{dataset} is still in use", reason="resourceInUse"
+                )
+            del self._datasets[(project, dataset)]
 
     def get_dataset(self, project: str, dataset: str) -> dict[str, Any]:
         with self._lock:
@@ -210,32 +230,41 @@ def encode_row(
 _DATASET = r"projects/(?P<project>[^/]+)/datasets/(?P<dataset>[^/]+)"
 _TABLE = _DATASET + r"/tables/(?P<table_id>[^/]+)"
 _ROUTES = tuple(
-    (re.compile(f"^{pattern}$"), method)
-    for pattern, method in (
-        (_TABLE + "/data", "list_data"),
-        (_TABLE, "get_table"),
-        (_DATASET + "/tables", "list_tables"),
-        (_DATASET, "get_dataset"),
+    (http_method, re.compile(f"^{pattern}$"), method)
+    for http_method, pattern, method in (
+        ("GET", _TABLE + "/data", "list_data"),
+        ("GET", _TABLE, "get_table"),
+        ("DELETE", _TABLE, "delete_table"),
+        ("GET", _DATASET + "/tables", "list_tables"),
+        ("GET", _DATASET, "get_dataset"),
+        ("DELETE", _DATASET, "delete_dataset"),
     )
 )
+#: Store methods that also take the query string.
+_WITH_QUERY = {"list_data", "delete_dataset"}
 
 
 def dispatch(
     store: BigQueryStore, path: str, query: dict[str, str], http_method: str = "GET"
 ) -> tuple[int, dict[str, Any]]:
-    """Answer ``{http_method} /bigquery/v2/{path}``; returns (HTTP status, JSON body)."""
-    for pattern, method in _ROUTES:
+    """Answer ``{http_method} /bigquery/v2/{path}``; returns (HTTP status, JSON body or None).
+
+    A delete answers 204 and no body.
+    """
+    for route_method, pattern, method in _ROUTES:
         match = pattern.match(path.strip("/"))
-        if match is None or http_method != "GET":
+        if match is None or http_method != route_method:
             continue
-        args: list[Any] = [*match.groups(), query] if method == "list_data" else [*match.groups()]
+        args: list[Any] = [*match.groups(), query] if method in _WITH_QUERY else [*match.groups()]
         try:
-            return 200, getattr(store, method)(*args)
+            result = getattr(store, method)(*args)
         except BigQueryError as error:
             return error.code, error.body()
+        return (204, None) if http_method == "DELETE" else (200, result)
     message = (
         f"Method {http_method} /bigquery/v2/{path} is not implemented by the cloudeploy "
-        "BigQuery emulator (it serves datasets.get, tables.list, tables.get and tabledata.list)."
+        "BigQuery emulator (it serves datasets.get/delete, tables.list/get/delete and "
+        "tabledata.list)."
     )
     return 501, BigQueryError(501, message).body()
 
@@ -253,6 +282,8 @@ def bigquery_route(store: BigQueryStore) -> Any:
             dispatch, store, request.path_params["path"], dict(request.query_params),
             request.method,
         )  # fmt: skip
+        if body is None:
+            return Response(status_code=status)
         return Response(json.dumps(body), status_code=status, media_type="application/json")
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
