@@ -47,3 +47,12 @@ def test_the_outliers_gate_is_registered_and_checks_its_settings():
         gate_factory("outliers")({"max": 5})
     with pytest.raises(ValidationError, match="takes max and min_rows"):
         gate_factory("outliers")({"limit": 0.1})
+
+
+def test_the_attribution_gate_is_registered_and_checks_its_settings():
+    gate = gate_factory("attribution")({"max": 0.2, "max_rank": 1})
+    assert (gate.max_share, gate.max_rank) == (0.2, 1)
+    with pytest.raises(ValidationError, match="max_rank must be a whole number"):
+        gate_factory("attribution")({"max_rank": -1})
+    with pytest.raises(ValidationError, match="takes max, max_rank and min_rows"):
+        gate_factory("attribution")({"share": 0.1})

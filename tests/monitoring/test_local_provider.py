@@ -257,3 +257,17 @@ def test_outliers_gate_rolls_back_a_version_that_sees_unusual_rows(provider):
     assert result.outcome == "rolled_back"
     gate = next(g for g in result.decisions[-1].gates if g["gate"] == "outliers")
     assert gate["passed"] is False and gate["value"] > 0.1
+
+
+def test_attribution_drift_sees_the_model_lean_on_another_feature(provider):
+    # y = x0 + x2 > 0: a logistic regression leaning on x0 and x2 about equally in training.
+    steady = run_on(provider, traffic_window(provider, serving_rows(200, seed=31)))
+    assert steady.result.attributions["method"] == "linear"
+    assert steady.attributions_breached == []
+    rows = serving_rows(200, seed=32)
+    for row in rows:
+        row[0] = 0.0  # x0 held at its training mean: its attributions vanish, x2 carries everything
+    leaning = run_on(provider, traffic_window(provider, rows))
+    drift = leaning.result.attributions
+    assert "x0" in leaning.attributions_breached and "x2" in drift["breached"]
+    assert drift["dominant"]["serving"] == "x2"

@@ -137,7 +137,7 @@ def run(endpoint, window, preset, kind, version, capture, webhook, no_alert, no_
     result = _run(endpoint, window, kind, version, capture, provider, profile, webhook=webhook,
                   alert=not no_alert, publish=not no_publish, preset=preset)
     emit(output, result.to_dict(), _render_run)
-    if result.breached or result.outliers_breached:
+    if result.breached or result.outliers_breached or result.attributions_breached:
         sys.exit(EXIT_BREACHED)
 
 
@@ -175,6 +175,18 @@ def _render_run(console, data):
                       f"(threshold {outliers['threshold']:.2%}): {state}")
     elif outliers.get("note"):
         console.print(f"[dim]outlier share: {outliers['note']}[/dim]")
+    attributions = data.get("attributions") or {}
+    if attributions.get("features"):
+        dominant = attributions["dominant"]
+        console.print(f"attribution ({attributions['method']}, {attributions['rows']} rows): dominant feature "
+                      f"{dominant['baseline']} -> {dominant['serving']}")
+        for feature in attributions["features"][:5]:
+            state = "[red]breached[/red]" if feature["breached"] else "[green]ok[/green]"
+            console.print(f"  {feature['name']}: share {feature['baseline_share']:.2f} -> "
+                          f"{feature['serving_share']:.2f}, rank {feature['baseline_rank']} -> "
+                          f"{feature['serving_rank']}: {state}")
+    elif attributions.get("note"):
+        console.print(f"[dim]attribution drift: {attributions['note']}[/dim]")
     if data["breached"]:
         console.print(f"[red]{len(data['breached'])} threshold(s) breached:[/red] {', '.join(data['breached'])}")
     if labels.get("since"):

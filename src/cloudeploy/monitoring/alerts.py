@@ -79,6 +79,8 @@ def alert_payload(result: MonitoringResult) -> dict[str, Any]:
             for f in result.breached
         ],
         **({"outliers": dict(result.outliers)} if result.outliers_breached and result.outliers else {}),
+        **({"attributions": dict(result.attributions)} if result.attributions_breached and result.attributions
+           else {}),
     }
 
 
@@ -126,6 +128,9 @@ def send_alerts(
             outliers.get("rows", 0),
             outliers.get("threshold", 0.0),
         )
+    for name in result.attributions_breached:
+        names += (f"attribution:{name}",)
+        log.warning("attribution drift breached%s: feature %s", f" ({where})" if where else "", name)
     if not names or not webhook_url:
         return AlertDelivery(breached=names, logged=len(names), webhook_url=webhook_url)
     import httpx

@@ -3,7 +3,9 @@
 ``packaging.build`` calls :func:`write_artifacts` once, when the package is
 built from training data (``baseline=X_train``): the files written go into the
 manifest's ``files`` and so are covered by its digest, like the model. Today
-that is the novelty detector (``novelty.npz``, :mod:`cloudeploy.monitoring.novelty`).
+that is the novelty detector (``novelty.npz``, :mod:`cloudeploy.monitoring.novelty`)
+and, when the model object is at hand, the training attributions
+(``attribution.json``, :mod:`cloudeploy.monitoring.attribution`).
 A package built with a ready baseline dict, or without one, gets none; monitoring
 then reports the outlier share as "not available" with the reason.
 
@@ -13,11 +15,13 @@ warning naming the reason (monitoring is an addition to serving, not a condition
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy.monitoring.attribution import ATTRIBUTION_FILE, baseline_attributions, load_record
 from cloudeploy.monitoring.novelty import NOVELTY_FILE, NoveltyDetector, fit_novelty
 
 if TYPE_CHECKING:
@@ -54,7 +58,30 @@ def write_artifacts(
     except Exception as error:  # noqa: BLE001 - an artefact never fails the package
         warnings.warn(f"no novelty detector in the package: {type(error).__name__}: {error}",
                       ArtifactWarning, stacklevel=3)
+    if estimator is not None:
+        try:
+            record = baseline_attributions(estimator, _training_frame(data, schema.names), schema.names)
+            path = staging / ATTRIBUTION_FILE
+            path.write_text(json.dumps(record, sort_keys=True, indent=1) + "\n")
+            written[ATTRIBUTION_FILE] = sha256_file(path)
+        except Exception as error:  # noqa: BLE001
+            warnings.warn(f"no training attributions in the package: {type(error).__name__}: {error}",
+                          ArtifactWarning, stacklevel=3)
     return written
+
+
+def load_attribution(package_dir: str | Path, files: dict[str, str]) -> dict[str, Any] | None:
+    """The package's training attribution record, digest-checked; None when it has none."""
+    from cloudeploy.errors import PackageError
+    from cloudeploy.packaging.manifest import sha256_file
+
+    path = Path(package_dir) / ATTRIBUTION_FILE
+    if ATTRIBUTION_FILE not in files or not path.is_file():
+        return None
+    if sha256_file(path) != files[ATTRIBUTION_FILE]:
+        raise PackageError(f"{path} does not match the digest in the package manifest",
+                           hint="the package was modified after it was built; rebuild it")
+    return load_record(path)
 
 
 def load_novelty(package_dir: str | Path, files: dict[str, str] | None = None) -> NoveltyDetector | None:

@@ -92,6 +92,13 @@ class MonitoringBackend:
         """``version``'s novelty detector (digest-checked), or None when its package has none."""
         return None
 
+    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
+        """``(model, training attribution record)`` of ``version``, or None when there is none.
+
+        Raises ValidationError where the provider does not offer it yet.
+        """
+        raise ValidationError(f"attribution drift is not available on the {self.provider.name} provider yet")
+
     def package_file_dir(self, endpoint: str, version: str) -> Path:
         """A folder to put files copied out of ``version``'s package in (emptied first)."""
         target = self.spec_path(endpoint).with_suffix("") / "package" / version

@@ -177,3 +177,63 @@ def outlier_gate(settings: Mapping[str, Any]) -> OutlierGate:
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0.0 <= float(limit) <= 1.0:
         raise ValidationError(f"outliers gate max must be a share in [0, 1], got {limit!r}")
     return OutlierGate(float(limit), _min_rows(settings))
+
+
+class AttributionGate(Gate):
+    """Fails when a feature's share of the new version's attributions moves by more than ``max_share``
+    from training (or its rank by more than ``max_rank`` places) on the step's traffic."""
+
+    name = "attribution"
+
+    def __init__(self, max_share: float, max_rank: int, min_rows: int = DEFAULT_MIN_ROWS) -> None:
+        self.max_share = max_share
+        self.max_rank = max_rank
+        self.min_rows = min_rows
+
+    def describe(self) -> str:
+        return (f"no feature's share of the attributions moves by more than {self.max_share:g} "
+                f"(or {self.max_rank} ranks) from training")
+
+    def evaluate(self, window: StepWindow) -> GateResult:
+        from cloudeploy.monitoring.backend import backend_for
+        from cloudeploy.monitoring.run import window_attributions
+        from cloudeploy.monitoring.spec import MonitorSpec
+
+        until = window.new.window_end or time.time()
+        since = window.new.window_start or until - 3600.0
+        try:
+            backend = backend_for(window.provider)
+            source = backend.capture(window.endpoint, window.version, since=since, until=until)
+        except CloudeployError as error:
+            return GateResult(self.name, None, None, self.max_share, f"not judged: {error}")
+        spec = MonitorSpec(attribution_threshold=self.max_share, attribution_rank_threshold=self.max_rank)
+        drift = window_attributions(backend, window.endpoint, window.version, source, spec, since=since, until=until)
+        if "note" in drift:
+            return GateResult(self.name, None, None, self.max_share, f"not judged: {drift['note']}")
+        if drift["rows"] < self.min_rows:
+            return GateResult(self.name, None, None, self.max_share,
+                              f"{drift['rows']} captured rows in the window (< {self.min_rows}): not judged")
+        worst = drift["features"][0] if drift["features"] else None
+        value = abs(worst["share_change"]) if worst else 0.0
+        dominant = drift["dominant"]
+        detail = (f"attribution drift on {', '.join(drift['breached'])}" if drift["breached"]
+                  else "attributions as in training") + (
+            f"; dominant feature {dominant['baseline']} -> {dominant['serving']}; {drift['rows']} rows")
+        return GateResult(self.name, not drift["breached"], value, self.max_share, detail)
+
+
+def attribution_gate(settings: Mapping[str, Any]) -> AttributionGate:
+    """Gate factory: ``{"max": 0.1, "max_rank": 2, "min_rows": 30}``."""
+    unknown = set(settings) - {"max", "max_rank", "min_rows"}
+    if unknown:
+        raise ValidationError(
+            f"the attribution gate takes max, max_rank and min_rows, not {', '.join(sorted(unknown))}")
+    limit = settings.get("max", 0.1)
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0.0 <= float(limit) <= 1.0:
+        raise ValidationError(f"attribution gate max must be a share change in [0, 1], got {limit!r}")
+    rank = settings.get("max_rank", 2)
+    if isinstance(rank, float) and rank.is_integer():
+        rank = int(rank)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise ValidationError(f"attribution gate max_rank must be a whole number ≥ 0, got {rank!r}")
+    return AttributionGate(float(limit), rank, _min_rows(settings))

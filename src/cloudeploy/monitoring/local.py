@@ -32,6 +32,21 @@ class LocalMonitoring(MonitoringBackend):
         uri = self.provider.get_model_version(model, version).uri
         return load_novelty(uri, read_manifest(uri).files)
 
+    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
+        from cloudeploy.monitoring.artifacts import load_attribution
+        from cloudeploy.packaging.load import load_package
+        from cloudeploy.packaging.manifest import read_manifest
+
+        model = self.provider.get_endpoint(endpoint).model
+        uri = self.provider.get_model_version(model, version).uri
+        manifest = read_manifest(uri)
+        record = load_attribution(uri, manifest.files)
+        if record is None:
+            return None
+        runtime = manifest.format if manifest.format in ("xgboost", "lightgbm") else "sklearn"
+        loaded = load_package(uri, runtime=runtime, allowed_globals=manifest.trusted_types)
+        return loaded.model, record
+
     def status(self, endpoint: str) -> dict[str, Any]:
         root = Path(self.provider.capture_dir(endpoint))
         versions = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []

@@ -132,10 +132,16 @@ class MonitoringResult:
     labels: dict[str, Any] = field(default_factory=dict)
     generated_at: float = field(default_factory=time.time)
     outliers: dict[str, Any] | None = None
+    attributions: dict[str, Any] | None = None
 
     @property
     def outliers_breached(self) -> bool:
         return bool(self.outliers and self.outliers.get("breached"))
+
+    @property
+    def attributions_breached(self) -> list[str]:
+        """Features whose attribution drift is breached (see ``attribution.attribution_drift``)."""
+        return list((self.attributions or {}).get("breached") or [])
 
     @property
     def breached(self) -> list[FeatureResult]:
@@ -162,6 +168,7 @@ class MonitoringResult:
             "breached": [f.name for f in self.breached],
             "features": [f.to_dict() for f in self.by_severity()],
             **({"outliers": dict(self.outliers)} if self.outliers is not None else {}),
+            **({"attributions": dict(self.attributions)} if self.attributions is not None else {}),
         }
 
     @classmethod
@@ -176,4 +183,5 @@ class MonitoringResult:
             labels=dict(data.get("labels", {})),
             generated_at=float(data.get("generated_at", 0.0)),
             outliers=dict(data["outliers"]) if isinstance(data.get("outliers"), dict) else None,
+            attributions=dict(data["attributions"]) if isinstance(data.get("attributions"), dict) else None,
         )

@@ -43,6 +43,10 @@ class MonitorRun:
     def outliers_breached(self) -> bool:
         return self.result.outliers_breached
 
+    @property
+    def attributions_breached(self) -> list[str]:
+        return self.result.attributions_breached
+
     def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(), "endpoint": self.endpoint, "version": self.version,
                 "alerts": self.alerts, "published": self.published}
@@ -106,8 +110,10 @@ def monitor(
         endpoint, version, since=end - reach, until=end)
     labels = {"endpoint": endpoint, "version": version, "provider": backend.provider.name}
     result = score(source, baseline, spec, kind=kind, version=version, end=end, labels=labels)
-    result = replace(result, outliers=window_outliers(backend, endpoint, version, source, spec,
-                                                      since=end - float(spec.window), until=end))
+    since = end - float(spec.window)
+    result = replace(result, outliers=window_outliers(backend, endpoint, version, source, spec, since=since, until=end),
+                     attributions=window_attributions(backend, endpoint, version, source, spec, since=since,
+                                                      until=end))
     run = MonitorRun(endpoint, version, result)
     if alert:
         from cloudeploy.monitoring.alerts import send_alerts
@@ -136,6 +142,36 @@ def window_outliers(backend: Any, endpoint: str, version: str, source: Path, spe
         return outlier_share(detector, [], spec.outlier_threshold).to_dict()
     chunks = capture_columns(source, detector.names, since=since, until=until, version=version)
     return outlier_share(detector, chunks, spec.outlier_threshold).to_dict()
+
+
+def window_attributions(backend: Any, endpoint: str, version: str, source: Path, spec: MonitorSpec, *,
+                        since: float, until: float) -> dict[str, Any]:
+    """Attribution drift of ``version``'s captured rows in ``[since, until)``, or a note saying why not."""
+    from cloudeploy.errors import CloudeployError
+    from cloudeploy.monitoring.attribution import attribution_drift, serving_attributions
+    from cloudeploy.monitoring.capture import capture_columns, has_captures
+
+    try:
+        found = backend.attribution(endpoint, version)
+        if found is None:
+            return {"note": "the package has no training attributions (build it from the model and "
+                            "baseline=training data)"}
+        model, record = found
+        names = record["explainer"]["names"]
+        columns: dict[str, list[Any]] = {n: [] for n in names}
+        if has_captures(source):
+            for chunk in capture_columns(source, names, since=since, until=until, version=version):
+                for name in names:
+                    columns[name].extend(list(chunk[name]))
+                if len(columns[names[0]]) >= 5000:
+                    break
+        if not columns[names[0]]:
+            return {"note": "no captured rows in the window", "rows": 0, "breached": []}
+        serving = serving_attributions(model, record, columns)
+    except CloudeployError as error:
+        return {"note": f"attribution drift unavailable: {error}"}
+    return attribution_drift(record, serving, share_threshold=spec.attribution_threshold,
+                             rank_threshold=spec.attribution_rank_threshold)
 
 
 def score(

@@ -75,6 +75,9 @@ class MonitorSpec:
     - ``outlier_threshold``: the share of a window's rows the package's novelty
       detector may flag before it is a breach (0.05; the detector flags 1% of
       the training rows).
+    - ``attribution_threshold`` / ``attribution_rank_threshold``: a feature's
+      attribution drift is breached when its share of the total mean |attribution|
+      moves by more than 0.1, or its rank by more than 2 places.
     - ``metric_thresholds``: ``{metric: threshold}`` replacing a metric's default
       (``default_threshold`` stays the one of ``jensen_shannon`` and ``l_infinity``).
       A p-value metric is breached *below* its threshold.
@@ -94,6 +97,8 @@ class MonitorSpec:
     metrics: Mapping[str, str] = field(default_factory=dict)
     metric_thresholds: Mapping[str, float] = field(default_factory=dict)
     outlier_threshold: float = 0.05
+    attribution_threshold: float = 0.1
+    attribution_rank_threshold: int = 2
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -152,6 +157,11 @@ class MonitorSpec:
         set_ = object.__setattr__
         set_(self, "preset", check_preset(self.preset))
         set_(self, "outlier_threshold", _check_threshold("outlier_threshold", self.outlier_threshold))
+        set_(self, "attribution_threshold",
+             _check_threshold("attribution_threshold", self.attribution_threshold))
+        rank = self.attribution_rank_threshold
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+            raise ValidationError(f"attribution_rank_threshold must be a whole number ≥ 0, got {rank!r}")
         for attribute in ("metrics", "metric_thresholds"):
             if not isinstance(getattr(self, attribute), Mapping):
                 raise ValidationError(f"{attribute} must be a mapping, got {getattr(self, attribute)!r}")
@@ -210,6 +220,8 @@ class MonitorSpec:
             "metrics": dict(self.metrics),
             "metric_thresholds": dict(self.metric_thresholds),
             "outlier_threshold": self.outlier_threshold,
+            "attribution_threshold": self.attribution_threshold,
+            "attribution_rank_threshold": self.attribution_rank_threshold,
         }
 
     @classmethod

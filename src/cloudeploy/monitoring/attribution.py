@@ -1,0 +1,248 @@
+"""Feature-attribution drift: which features the model's answers rest on, then and now.
+
+At package time :func:`baseline_attributions` explains the model on a sample of
+the training rows and records, per feature, the mean absolute attribution and
+its rank (``attribution.json``, in the manifest's files, so covered by the
+digest). At monitoring time :func:`serving_attributions` explains the serving
+window's rows with the same method and :func:`attribution_drift` compares:
+
+- ``share``: a feature's mean |attribution| over the sum of all features' (its
+  part of what drives the answers, in [0, 1]); ``share_change`` = serving − baseline;
+- ``rank``: 1 for the feature with the largest share; ``rank_change`` = serving − baseline.
+
+A feature is breached when ``|share_change|`` exceeds the share threshold (0.1)
+or ``|rank_change|`` exceeds the rank threshold (2 places). "The model relied on
+square footage; now zip code dominates" shows as both.
+
+Methods, chosen by the model (:func:`choose_method`):
+
+- ``tree_shap``: exact tree SHAP (the ``shap`` library's ``TreeExplainer``, the
+  optional extra ``cloudeploy[explain]``, imported only here) for tree ensembles
+  and boosted trees — scikit-learn forests, extra trees, gradient boosting,
+  decision trees, XGBoost, LightGBM;
+- ``linear``: coefficient × (value − training mean) for a bare linear model
+  (``coef_`` on the raw features), the exact SHAP values of a linear model with
+  independent features;
+- ``sampled``: a model-agnostic estimate for anything else — for each feature,
+  the model's output minus its mean output with that feature replaced by values
+  of a fixed training background sample (kept in the file), i.e. the feature's
+  interventional effect, on a sample of rows.
+
+The output explained: a regressor's prediction; a classifier's probability of
+its last class (binary) or of each class (multi-class, attributions summed in
+absolute value over classes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cloudeploy.errors import ValidationError
+
+ATTRIBUTION_FILE = "attribution.json"
+FORMAT = "cloudeploy-attribution/1"
+SAMPLE_ROWS = 300
+BACKGROUND_ROWS = 30
+DEFAULT_SHARE_THRESHOLD = 0.1
+DEFAULT_RANK_THRESHOLD = 2
+
+_TREE_MODULES = ("xgboost", "lightgbm")
+_TREE_NAMES = ("Forest", "Trees", "GradientBoosting", "DecisionTree")
+
+
+def _final_estimator(model: Any) -> Any:
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if steps else model
+
+
+def choose_method(model: Any) -> str:
+    """``tree_shap``, ``linear`` or ``sampled`` for ``model`` (see the module docstring)."""
+    if getattr(model, "steps", None):
+        return "sampled"  # the pipeline's steps change the feature space
+    name = type(model).__name__
+    module = type(model).__module__
+    tree = module.split(".")[0] in _TREE_MODULES or any(part in name for part in _TREE_NAMES)
+    if tree and "HistGradientBoosting" not in name:  # shap's TreeExplainer does not take those
+        return "tree_shap"
+    coef = getattr(model, "coef_", None)
+    if coef is not None and np.ndim(coef) in (1, 2) and np.shape(coef)[-1] == getattr(model, "n_features_in_", -1):
+        return "linear"
+    return "sampled"
+
+
+def _output(model: Any):
+    """The function explained: rows (DataFrame) -> (n,) or (n, classes) array."""
+    if hasattr(model, "predict_proba") and getattr(model, "_estimator_type", "") == "classifier":
+        def probabilities(frame):
+            p = np.asarray(model.predict_proba(frame), dtype=np.float64)
+            return p[:, -1] if p.shape[1] == 2 else p
+        return probabilities
+    return lambda frame: np.asarray(model.predict(frame), dtype=np.float64)
+
+
+def _frame(columns: dict[str, Any], names: list[str]):
+    import pandas as pd
+
+    return pd.DataFrame({n: np.asarray(columns[n]) for n in names}, columns=names)
+
+
+def _abs_mean(values: np.ndarray) -> np.ndarray:
+    """Mean |attribution| per feature of (rows, features) or (rows, features, classes) values."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    if values.ndim == 3:
+        values = values.sum(axis=2)
+    return values.mean(axis=0)
+
+
+@dataclass
+class Explainer:
+    """What is needed to explain rows the same way at package and at monitoring time."""
+
+    method: str
+    names: list[str]
+    means: list[float] | None = None
+    background: list[list[Any]] | None = None
+
+    def explain(self, model: Any, columns: dict[str, Any]) -> np.ndarray:
+        """Mean |attribution| per feature over the rows of ``columns``."""
+        frame = _frame(columns, self.names)
+        if frame.empty:
+            raise ValidationError("no rows to explain")
+        if self.method == "tree_shap":
+            try:
+                import shap
+            except ImportError:
+                raise ValidationError("tree SHAP needs the shap library",
+                                      hint="pip install 'cloudeploy[explain]'") from None
+            explainer = shap.TreeExplainer(model)
+            values = explainer.shap_values(frame, check_additivity=False)
+            if isinstance(values, list):  # older shap: one array per class
+                values = np.stack(values, axis=-1)
+            return _abs_mean(values)
+        if self.method == "linear":
+            coef = np.asarray(model.coef_, dtype=np.float64)
+            centred = frame.to_numpy(dtype=np.float64) - np.asarray(self.means, dtype=np.float64)
+            if coef.ndim == 2 and coef.shape[0] > 1:
+                return _abs_mean(centred[:, :, None] * coef.T[None, :, :])
+            return _abs_mean(centred * coef.reshape(-1))
+        return self._sampled(model, frame)
+
+    def _sampled(self, model: Any, frame: Any) -> np.ndarray:
+        import pandas as pd
+
+        output = _output(model)
+        background = pd.DataFrame(self.background, columns=self.names)
+        base = output(frame)
+        effects = []
+        for name in self.names:
+            # every row with `name` replaced by every background value, in one predict call
+            repeated = frame.loc[frame.index.repeat(len(background))].reset_index(drop=True)
+            repeated[name] = np.tile(background[name].to_numpy(), len(frame))
+            replaced = output(repeated).reshape(len(frame), len(background), *base.shape[1:]).mean(axis=1)
+            effects.append(base - replaced)
+        values = np.stack(effects, axis=1)  # (rows, features[, classes])
+        return _abs_mean(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "names": self.names, "means": self.means, "background": self.background}
+
+
+def _sample(columns: dict[str, Any], names: list[str], rows: int, seed: int) -> dict[str, Any]:
+    count = len(np.asarray(columns[names[0]]))
+    if count <= rows:
+        return {n: np.asarray(columns[n]) for n in names}
+    index = np.sort(np.random.default_rng(seed).choice(count, rows, replace=False))
+    return {n: np.asarray(columns[n])[index] for n in names}
+
+
+def summarize(mean_abs: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
+    """``{feature: {"mean_abs", "share", "rank"}}`` from mean |attribution| per feature."""
+    total = float(np.sum(mean_abs))
+    order = np.argsort(-mean_abs, kind="stable")
+    ranks = np.empty(len(names), dtype=int)
+    ranks[order] = np.arange(1, len(names) + 1)
+    return {name: {"mean_abs": float(mean_abs[i]), "share": float(mean_abs[i] / total) if total > 0 else 0.0,
+                   "rank": int(ranks[i])} for i, name in enumerate(names)}
+
+
+def baseline_attributions(model: Any, data: Any, names: list[str], *, seed: int = 0) -> dict[str, Any]:
+    """The package's attribution record: method, how to repeat it, and per-feature summaries."""
+    from cloudeploy.monitoring.columns import to_chunk
+
+    columns = to_chunk(data, names) if not isinstance(data, dict) else data
+    method = choose_method(model)
+    explainer = Explainer(method, list(names))
+    if method == "linear":
+        explainer.means = [float(np.nanmean(np.asarray(columns[n], dtype=np.float64))) for n in names]
+    if method == "sampled":
+        background = _sample(columns, names, BACKGROUND_ROWS, seed + 1)
+        explainer.background = [list(row) for row in zip(*(background[n].tolist() for n in names), strict=True)]
+    sample = _sample(columns, names, SAMPLE_ROWS, seed)
+    return {"format": FORMAT, "explainer": explainer.to_dict(), "rows": len(sample[names[0]]),
+            "features": summarize(explainer.explain(model, sample), list(names))}
+
+
+def load_record(path: str | Path) -> dict[str, Any]:
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ValidationError(f"{path} is not a cloudeploy attribution record: {error}") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise ValidationError(f"{path}: unknown attribution record format")
+    return record
+
+
+def serving_attributions(model: Any, record: dict[str, Any], columns: dict[str, Any], *, seed: int = 0
+                         ) -> dict[str, Any]:
+    """Per-feature summaries of the serving rows in ``columns``, explained as ``record`` says."""
+    explainer = Explainer(**record["explainer"])
+    sample = _sample(columns, explainer.names, SAMPLE_ROWS, seed)
+    return {"rows": len(sample[explainer.names[0]]),
+            "features": summarize(explainer.explain(model, sample), explainer.names)}
+
+
+def attribution_drift(
+    baseline: dict[str, Any],
+    serving: dict[str, Any],
+    *,
+    share_threshold: float = DEFAULT_SHARE_THRESHOLD,
+    rank_threshold: int = DEFAULT_RANK_THRESHOLD,
+) -> dict[str, Any]:
+    """Per feature: baseline and serving share and rank, their changes, and whether that is a breach.
+
+    Returns ``{"method", "rows", "share_threshold", "rank_threshold", "features": [...],
+    "breached": [names], "dominant": {"baseline": name, "serving": name}}``, features
+    ordered by ``|share_change|``, largest first.
+    """
+    features = []
+    for name, before in baseline["features"].items():
+        after = serving["features"].get(name)
+        if after is None:
+            continue
+        share_change = after["share"] - before["share"]
+        rank_change = after["rank"] - before["rank"]
+        features.append({
+            "name": name, "baseline_share": before["share"], "serving_share": after["share"],
+            "share_change": share_change, "baseline_rank": before["rank"], "serving_rank": after["rank"],
+            "rank_change": rank_change,
+            "breached": abs(share_change) > share_threshold or abs(rank_change) > rank_threshold,
+        })
+    features.sort(key=lambda f: (-abs(f["share_change"]), f["name"]))
+
+    def dominant(summary: dict[str, Any]) -> str | None:
+        return next((n for n, f in summary["features"].items() if f["rank"] == 1), None)
+
+    return {
+        "method": baseline.get("explainer", {}).get("method"),
+        "rows": serving.get("rows", 0),
+        "share_threshold": share_threshold,
+        "rank_threshold": rank_threshold,
+        "features": features,
+        "breached": [f["name"] for f in features if f["breached"]],
+        "dominant": {"baseline": dominant(baseline), "serving": dominant(serving)},
+    }
