@@ -77,6 +77,8 @@ class _Model:
     output_kind: str | None = None
     classes: list[Any] | None = None
     allowed: tuple[str, ...] = ()
+    #: What the sandbox answered for an untrusted file (compile.compile_model_file's result).
+    sandboxed: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class _Options:
     allowlist: Allowlist
     allow_version_mismatch: bool
     compile: bool = True
+    allowed_globals: tuple[str, ...] = ()
+    code_paths: tuple[str, ...] = ()
 
 
 def build_package(
@@ -153,6 +157,8 @@ def build_package(
         Allowlist(allowed_globals),
         allow_version_mismatch,
         compile,
+        tuple(allowed_globals),
+        tuple(str(p) for p in code_paths),
     )
     _check_target(target, overwrite)
     if name is not None and not _NAME.match(name):
@@ -276,22 +282,91 @@ def _load_pickle_source(source: Path, options: _Options) -> _Model:
         check_sklearn_version(
             saved, allow_mismatch=options.allow_version_mismatch, source=str(source)
         )
-    estimator = load_model_file(
-        source,
-        "joblib",
-        trust=options.trust,
-        allowlist=options.allowlist,
-        allow_version_mismatch=options.allow_version_mismatch,
-    )
     joblib_format = scanned.joblib_format or source.suffix.lower() == ".joblib"
+    model_format = "joblib" if joblib_format else "pickle"
     trusted = set(scanned.offending) if options.trust else set()
-    return _Model(
+    info = _Model(
         "model.joblib" if joblib_format else "model.pkl",
-        "joblib" if joblib_format else "pickle",
-        estimator=estimator,
+        model_format,
         sklearn_version=saved_versions[0] if saved_versions else None,
         allowed=tuple(sorted(trusted | options.allowlist.extra_exact)),
     )
+    if options.trust:
+        # The caller vouches for the file: open it here.
+        info.estimator = load_model_file(
+            source,
+            "joblib",
+            trust=True,
+            allowlist=options.allowlist,
+            allow_version_mismatch=options.allow_version_mismatch,
+        )
+        return info
+    # An untrusted file is opened only in the sandbox, after the scan (which never
+    # runs it) refused what the allowlist refuses; this process never unpickles it.
+    from cloudeploy.packaging.unpickle import unsafe_error
+
+    if scanned.offending:
+        raise unsafe_error(source, scanned.offending)
+    info.sandboxed = _compile_in_sandbox(source, model_format, options)
+    return info
+
+
+def _compile_in_sandbox(source: Path, model_format: str, options: _Options) -> dict[str, Any]:
+    """``compile.compile_model_file`` on ``source`` in a confined child; its checked, plain answer."""
+    from cloudeploy.packaging.sandbox import COMPILE_TARGET, _rows_for_the_child, check_compiled, run_in_sandbox
+
+    schema = options.schema
+    if isinstance(schema, InputSchema):
+        schema = schema.to_dict()
+    elif isinstance(schema, Mapping):
+        from cloudeploy.packaging.infer import _feature_type
+
+        schema = {str(name): _feature_type(name, kind) for name, kind in schema.items()}
+    elif schema is not None:
+        schema = [str(name) for name in schema]
+    baseline = options.baseline
+    kwargs = {
+        "schema": schema,
+        "output_kind": options.output_kind,
+        "data": None if baseline is None or isinstance(baseline, dict) else _rows_for_the_child(baseline),
+        "baseline": baseline if isinstance(baseline, dict) else None,
+        "allowed_globals": list(options.allowed_globals),
+        "allow_version_mismatch": options.allow_version_mismatch,
+        "compile": options.compile,
+    }
+    result = run_in_sandbox(
+        COMPILE_TARGET, source, args=[model_format], kwargs=kwargs,
+        code_paths=[*options.code_paths, *_allowed_module_sources(options.allowed_globals)],
+        validate=check_compiled,
+    )
+    return result.value
+
+
+def _allowed_module_sources(allowed_globals: Sequence[str]) -> list[str]:
+    """Source files/dirs of the modules ``allowed_globals`` name that the sandbox would not see.
+
+    The sandbox child sees the interpreter's own libraries and ``--code`` paths
+    only; a module the caller allowed and that this process finds elsewhere on
+    ``sys.path`` (PYTHONPATH, the working directory) is copied in for it.
+    Nothing is imported to find them.
+    """
+    import importlib.util
+    import sysconfig
+
+    libraries = {Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "purelib", "platlib")}
+    sources: list[str] = []
+    for name in sorted({entry.split(".", 1)[0] for entry in allowed_globals}):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+            continue
+        origin = Path(spec.origin).resolve()
+        if any(origin.is_relative_to(library) for library in libraries):
+            continue
+        sources.append(str(origin.parent if spec.submodule_search_locations else origin))
+    return sources
 
 
 def _describe_onnx(source: Path) -> _Model:
@@ -333,7 +408,11 @@ def _copy_package(source: Path, staging: Path, target: Path, options: _Options) 
 
 def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: str) -> Manifest:
     estimator = info.estimator
-    if estimator is not None:
+    if info.sandboxed is not None:
+        schema = InputSchema.from_dict(info.sandboxed["schema"])
+        kind = info.sandboxed["output_kind"]
+        classes = info.sandboxed["classes"]
+    elif estimator is not None:
         schema = infer_schema(estimator, options.schema)
         kind = infer_output_kind(estimator, options.output_kind)
         if kind == "unknown":  # e.g. a LightGBM booster read from its text file
@@ -356,12 +435,14 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
         frameworks.pop("scikit-learn", None)  # the graph does not need scikit-learn to run
     files = {info.file_name: sha256_file(staging / info.file_name)}
     compiled = None
-    if estimator is not None and options.compile:
+    if info.sandboxed is not None and options.compile:
+        compiled = _compiled_record(info.sandboxed, staging)
+    elif estimator is not None and options.compile:
         compiled = _compile(estimator, schema, kind, classes, staging, options)
-        if compiled.get("file"):
-            files[COMPILED_FILE] = sha256_file(staging / COMPILED_FILE)
-            for library, version in framework_versions("onnx").items():
-                frameworks.setdefault(library, version)
+    if compiled is not None and compiled.get("file"):
+        files[COMPILED_FILE] = sha256_file(staging / COMPILED_FILE)
+        for library, version in framework_versions("onnx").items():
+            frameworks.setdefault(library, version)
     baseline = _baseline(options.baseline, schema)
     if baseline is not None and not isinstance(options.baseline, dict):  # monitoring's artefacts (M1)
         from cloudeploy.monitoring.artifacts import write_artifacts

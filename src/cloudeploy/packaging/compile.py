@@ -131,6 +131,7 @@ def compile_model_file(
     trust: bool = False,
     allowed_globals: tuple[str, ...] | list[str] = (),
     allow_version_mismatch: bool = False,
+    compile: bool = True,
 ) -> dict[str, Any]:
     """Load the model file at ``path`` and compile it: what building a package learns, as plain data.
 
@@ -138,7 +139,7 @@ def compile_model_file(
     ``xgboost``, ``lightgbm``); the file is loaded with that format's safety rules
     (``trust``, ``allowed_globals``, ``allow_version_mismatch``). ``schema`` is
     None or what ``build_package`` accepts (a schema dict, names, or
-    ``{name: type}``). Returns::
+    ``{name: type}``). ``compile=False`` only loads and infers. Returns::
 
         {"schema": InputSchema.to_dict(), "output_kind": str, "classes": list | None,
          "onnx": bytes | None, "record": <as compile_model>}
@@ -164,7 +165,10 @@ def compile_model_file(
     input_schema = infer_schema(model, schema)
     kind = infer_output_kind(model, output_kind)
     classes = infer_classes(model) if kind in ("class_labels", "probabilities") else None
-    result = compile_model(model, input_schema, kind, data=data, baseline=baseline, classes=classes)
+    if compile:
+        result = compile_model(model, input_schema, kind, data=data, baseline=baseline, classes=classes)
+    else:
+        result = {"onnx": None, "record": {"reason": "not compiled (compile=False)"}}
     return {"schema": input_schema.to_dict(), "output_kind": kind, "classes": classes, **result}
 
 
