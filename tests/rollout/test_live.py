@@ -53,3 +53,14 @@ def test_view_shows_the_outcome_when_done(tmp_path):
         view(event)
     text = render(view)
     assert "promoted" in text and "v2 serves 100%" in text
+
+
+def test_view_shows_each_gates_numbers_for_both_versions(tmp_path):
+    events = events_of_a_rollout(tmp_path, steps=(25, 100), bake_s=60, min_requests=5, max_p99_ratio=2.0)
+    view = LiveView(Console(file=io.StringIO()))
+    view(next(e for e in events if e.kind == "sample" and e.percent == 25 and e.new.requests >= 5))
+    text = render(view)
+    header = next(line for line in text.splitlines() if "gate" in line and "threshold" in line)
+    assert "v2" in header and "v1" in header and "judged" in header
+    ratio = next(line for line in text.splitlines() if "p99_ratio" in line)
+    assert ratio.count("20.0 ms") == 2 and "2" in ratio
