@@ -228,10 +228,13 @@ class DeployedVersion:
     replicas: int = 0
     state: str = "unknown"
     provider_id: str = ""
+    #: What answers predictions (``onnx`` for a verified compiled graph, ``sklearn``, ...); "" if unknown.
+    runtime: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
+            "runtime": self.runtime,
             "traffic": self.traffic,
             "scaling": self.scaling.to_dict(),
             "machine_type": self.machine_type,

@@ -146,3 +146,31 @@ def test_serve_help_names_the_runtimes():
 
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert "--runtime" in result.output and "onnx" in result.output and "sklearn" in result.output
+
+
+def test_status_says_which_runtime_answers_each_deployed_version(tmp_path, monkeypatch, forest, breast_cancer):
+    import contextlib
+    import json
+
+    import joblib
+    from click.testing import CliRunner
+
+    from cloudeploy.cli import cli
+
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CLOUDEPLOY_PROFILE", raising=False)
+    monkeypatch.setenv("CLOUDEPLOY_CONFIG", str(tmp_path / "cloudeploy.toml"))
+    joblib.dump(forest, tmp_path / "forest.joblib")
+    runner = CliRunner()
+    deployed = runner.invoke(cli, ["deploy", str(tmp_path / "forest.joblib"), "--name", "bc", "--output", "json"])
+    try:
+        assert deployed.exit_code == 0, deployed.output
+        status = runner.invoke(cli, ["status", "--output", "json"])
+        assert status.exit_code == 0, status.output
+        (endpoint,) = json.loads(status.stdout)["endpoints"]
+        assert [d["runtime"] for d in endpoint["deployments"]] == ["onnx"]
+        table = runner.invoke(cli, ["status"])
+        assert "runtime" in table.output and "onnx" in table.output
+    finally:
+        with contextlib.suppress(Exception):
+            runner.invoke(cli, ["endpoints", "delete", "bc", "--force"])

@@ -9,7 +9,7 @@ def endpoint_table(console: Any, endpoints: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="endpoints", title_justify="left")
-    for column in ("endpoint", "provider", "state", "url", "version", "traffic", "replicas", "scaling"):
+    for column in ("endpoint", "provider", "state", "url", "version", "runtime", "traffic", "replicas", "scaling"):
         table.add_column(column)
     for endpoint in endpoints:
         deployments = endpoint["deployments"] or [None]
@@ -21,6 +21,7 @@ def endpoint_table(console: Any, endpoints: list[dict[str, Any]]) -> None:
                 _state(endpoint["state"]) if first else "",
                 endpoint["url"] if first else "",
                 dep["version"] if dep else "-",
+                (dep.get("runtime") or "-") if dep else "-",
                 f"{dep['traffic']}%" if dep else "-",
                 str(dep["replicas"]) if dep else "-",
                 f"{dep['scaling']['min_replicas']}..{dep['scaling']['max_replicas']}" if dep else "-",

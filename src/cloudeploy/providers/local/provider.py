@@ -28,6 +28,7 @@ import httpx
 
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import (
+    CloudeployError,
     ConflictError,
     NotFoundError,
     OperationFailed,
@@ -366,6 +367,15 @@ class LocalProvider(Provider):
             raise NotFoundError(f"endpoint {name!r} not found (endpoints: {known})")
         return row
 
+    def _runtime_of(self, model: str, version: str) -> str:
+        """What the version's replicas answer with (its package manifest's runtime)."""
+        from cloudeploy.packaging import read_manifest
+
+        try:
+            return read_manifest(self.get_model_version(model, version).uri).runtime
+        except CloudeployError:
+            return ""
+
     def get_endpoint(self, name: str) -> EndpointStatus:
         row = self._endpoint_row(name)
         status = self._gateway_status(row) if pid_alive(row.gateway_pid) else None
@@ -381,6 +391,7 @@ class LocalProvider(Provider):
                     machine_type=dep.machine_type,
                     replicas=int(live.get("replicas", 0)),
                     state="serving" if live.get("replicas") else ("stopped" if status is None else "starting"),
+                    runtime=self._runtime_of(row.model, dep.version),
                 )
             )
         if row.desired_state == "stopped":
