@@ -163,6 +163,9 @@ class ShadowSource(ABC):
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
+    def check(self, endpoint: str) -> None:
+        """Raise ShadowUnavailable (one-line hint) when ``endpoint`` cannot shadow as it is."""
+
     @abstractmethod
     def start(self, endpoint: str, serving: str, candidate: str, share: float, *,
               progress: ProgressCallback = no_progress) -> None:
@@ -363,41 +366,53 @@ def run_shadow(
     at most three durations, "not enough traffic". Never changes the split.
     """
     shadow = getattr(plan, "shadow", None) or ShadowPlan()
-    serving, candidate, split = shadow_versions(provider, endpoint, to)
     source = source_for(provider)
+    source.check(endpoint)
+    serving, candidate, split = shadow_versions(provider, endpoint, to)
     gates = build_gates(plan)
     progress(f"shadow: copying {shadow.share:.0%} of {serving}'s requests on {endpoint} to {candidate} "
              f"for {format_duration(shadow.duration_s)}")
     source.start(endpoint, serving, candidate, shadow.share, progress=progress)
     started = clock()
-    end, wait_end = started + shadow.duration_s, started + 3 * shadow.duration_s
-    interval = min(5.0, max(0.25, shadow.duration_s / 10))
     try:
-        while True:
-            sleep(max(0.0, min(interval, (end if clock() < end else wait_end) - clock())))
-            now = clock()
-            window = source.read(endpoint, serving, candidate, since=started, until=now)
-            results, agreement = _judge(provider, endpoint, candidate, window, gates, plan, shadow)
-            on_sample(window, results, agreement)
-            enough = window.candidate.requests >= plan.min_requests and agreement.rows >= max(plan.min_requests, 1)
-            broken = [r for r in results if r.passed is False]
-            if enough and broken:
-                reason = "; ".join(f"{r.gate} broke: {_value_text(r)}" for r in broken)
-                return _result(endpoint, serving, candidate, False, reason, started, now, shadow, results,
-                               agreement, window, provider)
-            if enough and now >= end:
-                reason = (f"{candidate} agreed with {serving} on {agreement.share:.1%} of {agreement.rows} rows"
-                          if agreement.share is not None else "gates passed")
-                return _result(endpoint, serving, candidate, True, reason, started, now, shadow, results,
-                               agreement, window, provider)
-            if now >= wait_end:
-                reason = (f"not enough traffic: {candidate} answered {window.candidate.requests} copied requests "
-                          f"({agreement.rows} rows compared) of {plan.min_requests} within "
-                          f"{format_duration(3 * shadow.duration_s)}")
-                return _result(endpoint, serving, candidate, False, reason, started, now, shadow, results,
-                               agreement, window, provider)
+        passed, reason, results, agreement, window, now = _watch(
+            provider, source, endpoint, serving, candidate, plan, shadow, gates, started, on_sample, clock, sleep)
     finally:
         source.stop(endpoint, serving, candidate, progress=progress)
+    return ShadowResult(
+        endpoint=endpoint, serving=serving, candidate=candidate, passed=passed, reason=reason,
+        started_at=started, ended_at=now, share=shadow.share, gates=tuple(results), agreement=agreement,
+        metrics={"new": window.candidate.to_dict(),
+                 "baseline": window.serving.to_dict() if window.serving else None},
+        mirrored=window.mirrored, dropped=window.dropped,
+        traffic=provider.get_endpoint(endpoint).traffic.to_dict(),  # read after stop: as users see it
+    )
+
+
+def _watch(provider, source, endpoint, serving, candidate, plan, shadow, gates, started, on_sample, clock, sleep):
+    """Read and judge until a verdict: (passed, reason, gate results, agreement, window, time)."""
+    end, wait_end = started + shadow.duration_s, started + 3 * shadow.duration_s
+    interval = min(5.0, max(0.25, shadow.duration_s / 10))
+    while True:
+        sleep(max(0.0, min(interval, (end if clock() < end else wait_end) - clock())))
+        now = clock()
+        window = source.read(endpoint, serving, candidate, since=started, until=now)
+        results, agreement = _judge(provider, endpoint, candidate, window, gates, plan, shadow)
+        on_sample(window, results, agreement)
+        enough = window.candidate.requests >= plan.min_requests and agreement.rows >= max(plan.min_requests, 1)
+        broken = [r for r in results if r.passed is False]
+        if enough and broken:
+            reason = "; ".join(f"{r.gate} broke: {_value_text(r)}" for r in broken)
+            return False, reason, results, agreement, window, now
+        if enough and now >= end:
+            reason = (f"{candidate} agreed with {serving} on {agreement.share:.1%} of {agreement.rows} rows"
+                      if agreement.share is not None else "gates passed")
+            return True, reason, results, agreement, window, now
+        if now >= wait_end:
+            reason = (f"not enough traffic: {candidate} answered {window.candidate.requests} copied requests "
+                      f"({agreement.rows} rows compared) of {plan.min_requests} within "
+                      f"{format_duration(3 * shadow.duration_s)}")
+            return False, reason, results, agreement, window, now
 
 
 def _judge(provider, endpoint, candidate, window: ShadowWindow, gates, plan, shadow
@@ -407,18 +422,6 @@ def _judge(provider, endpoint, candidate, window: ShadowWindow, gates, plan, sha
     agreement = compare(window.pairs, shadow.tolerance)
     results.append(agreement_gate(agreement, shadow, plan.min_requests))
     return results, agreement
-
-
-def _result(endpoint, serving, candidate, passed, reason, started, now, shadow, results, agreement,
-            window: ShadowWindow, provider) -> ShadowResult:
-    traffic = provider.get_endpoint(endpoint).traffic.to_dict()
-    return ShadowResult(
-        endpoint=endpoint, serving=serving, candidate=candidate, passed=passed, reason=reason,
-        started_at=started, ended_at=now, share=shadow.share, gates=tuple(results), agreement=agreement,
-        metrics={"new": window.candidate.to_dict(),
-                 "baseline": window.serving.to_dict() if window.serving else None},
-        mirrored=window.mirrored, dropped=window.dropped, traffic=traffic,
-    )
 
 
 def _value_text(result: GateResult) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 
-from cloudeploy.testing.sagemaker import backends, deployment
+from cloudeploy.testing.sagemaker import backends, deployment, shadow
 from cloudeploy.testing.sagemaker.endpoints import EndpointRuntime, utcnow
 from cloudeploy.testing.sagemaker.errors import ValidationException
 from cloudeploy.testing.sagemaker.state import STATE
@@ -39,7 +39,7 @@ def _config(self, name: str) -> dict[str, Any]:
         raise ValidationException(
             f"Could not find endpoint configuration '{_arn(self, 'endpoint-config', name)}'."
         )
-    return _prune(config.response_object)
+    return shadow.described_config(self, name, _prune(config.response_object))
 
 
 def _prune(value: Any) -> Any:
@@ -75,12 +75,14 @@ def create_endpoint(self) -> ActionResult:
         )
         runtime = EndpointRuntime(self.current_account, self.region, record, STATE.workdir)
         STATE.endpoints[key] = runtime
+    shadow.provision(runtime, config)  # ShadowProductionVariants (shadow.py)
     runtime.start_create(config_name, config)
     return ActionResult({"EndpointArn": record.arn})
 
 
 def describe_endpoint(self) -> ActionResult:
-    return ActionResult(_runtime(self, self._get_param("EndpointName")).describe())
+    runtime = _runtime(self, self._get_param("EndpointName"))
+    return ActionResult(shadow.described_endpoint(runtime, runtime.describe()))
 
 
 def update_endpoint(self) -> ActionResult:
@@ -111,6 +113,7 @@ def update_endpoint(self) -> ActionResult:
                 else f'Cannot update failed endpoint "{runtime.record.arn}"; delete and recreate it.'
             )
         runtime.start_update(config_name, config, plan, _retained_properties(self))
+    shadow.provision(runtime, config)  # ShadowProductionVariants (shadow.py)
     return ActionResult({"EndpointArn": runtime.record.arn})
 
 
@@ -188,6 +191,7 @@ def create_endpoint_config(self) -> ActionResult:
     capture = self._get_param("DataCaptureConfig")
     if capture and not 0 <= capture.get("InitialSamplingPercentage", 0) <= 100:
         raise ValidationException("InitialSamplingPercentage must be between 0 and 100")
+    shadow.remember(self, name, variants)  # validates ShadowProductionVariants (shadow.py)
     config = backend.create_endpoint_config(
         endpoint_config_name=name,
         production_variants=variants,

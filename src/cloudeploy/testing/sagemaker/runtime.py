@@ -17,6 +17,7 @@ import time
 import httpx
 
 from cloudeploy.testing.sagemaker import capture, metrics, sklearn_container
+from cloudeploy.testing.sagemaker import shadow
 from cloudeploy.testing.sagemaker.errors import ModelError, RuntimeValidationError
 from cloudeploy.testing.sagemaker.state import STATE
 
@@ -93,6 +94,8 @@ def invoke_endpoint(self):
         account, region, name, variant.name, status=status, latency_us=model_us,
         overhead_us=(time.perf_counter() - started) * 1e6 - model_us,
     )  # fmt: skip
+    shadow.mirror(runtime, variant.name, body, content_type, accept,
+                  headers.get("x-amzn-sagemaker-inference-id"))  # after the answer (shadow.py)
     response_headers = {
         "Content-Type": answer_type,
         "x-Amzn-Invoked-Production-Variant": variant.name,
