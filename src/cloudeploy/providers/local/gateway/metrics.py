@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from cloudeploy.providers.base import MAX_PREDICTION_VALUES
+
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 #: The most regression values a window returns (an even sample of the window's values).
-MAX_VALUES = 10_000
+MAX_VALUES = MAX_PREDICTION_VALUES
 
 INPUT, MODEL, TIMEOUT = "input", "model", "timeout"
 
