@@ -8,6 +8,10 @@ with a 100-tree random forest:
 
 - ``naive``: pandas ``read_csv`` / ``read_parquet``, ``predict``, ``to_csv`` / ``to_parquet``;
 - ``engine-wN``: ``cloudeploy.batch_predict`` with N worker processes (a fresh job each time);
+  the package holds the forest compiled to ONNX (verified at package time), and
+  the engine times both runtimes on a sample of the first chunk and scores the
+  job with the faster one: the table's ``runtime`` column says which it chose
+  and the seconds per million rows it measured for each;
 - ``in-process``: ``predict`` on the already loaded array (the load is not timed).
 
 Two output shapes, each written by the naive script and by the engine:
@@ -59,7 +63,7 @@ def make_data(workdir: Path, rows: int, features: int, trees: int, depth: int) -
         "csv": workdir / f"input-{rows}x{features}.csv",
         "parquet": workdir / f"input-{rows}x{features}.parquet",
         "model": workdir / f"forest-{trees}x{features}-depth{depth}.joblib",
-        "package": workdir / f"forest-{trees}x{features}-depth{depth}-package",
+        "package": workdir / f"forest-{trees}x{features}-depth{depth}-compiled-package",
     }
     if not paths["model"].exists():
         import joblib
@@ -103,7 +107,10 @@ package, source, destination, workers, chunk_rows, shape = sys.argv[1:7]
 options = {"chunk_rows": int(chunk_rows)} if chunk_rows != "-" else {}
 carry = {"id_column": "id"} if shape == "ids" else {"carry_columns": "*"}
 job = cloudeploy.batch_predict(package, source, destination, workers=int(workers), **carry, **options)
-assert job.status().state == "succeeded"
+status = job.status()
+assert status.state == "succeeded"
+import json
+print(json.dumps({"runtime": status.extra.get("runtime"), "choice": status.extra.get("runtime_choice")}))
 """
 
 IN_PROCESS = """
@@ -283,6 +290,8 @@ def main() -> None:
             result = measure(argv, env)
             if name == "in-process predict":  # the predict call alone, timed inside
                 result["seconds"], result["cpu_seconds"] = map(float, str(result["stdout"]).split())
+            elif ": engine" in name:  # the runtime the job chose, and what it measured
+                result.update(json.loads(str(result["stdout"]).splitlines()[-1]))
             rounds[name].append(result)
             print(f"{name}: {result['seconds']:.1f} s, {result['peak_mib']:.0f} MiB", file=sys.stderr)
     best = {name: min(results, key=lambda r: r["seconds"]) for name, results in rounds.items()}
@@ -296,18 +305,29 @@ def main() -> None:
         raise SystemExit("the engine's output differs from the naive script's:\n" + "\n".join(problems))
 
 
+def _runtime_cell(result: dict) -> str:
+    runtime = result.get("runtime")
+    if not runtime:
+        return "–"
+    measured = (result.get("choice") or {}).get("seconds_per_million_rows") or {}
+    if not measured:
+        return runtime
+    return f"{runtime} ({measured.get('onnx', 0):.1f} / {measured.get('sklearn', 0):.1f})"
+
+
 def report(args, best: dict[str, dict], problems: list[str]) -> list[dict]:
     """Print the table and the targets; return the targets as records."""
     predict_rate = args.rows / best["in-process predict"]["seconds"]
     print(f"\n{args.rows:,} rows x {args.features} features, {args.trees}-tree forest (max_depth {args.max_depth}), "
           f"{os.cpu_count()} cores, "
           f"fastest of {args.repeat} round(s)\n")
-    print("| run | wall s | CPU s (all processes) | rows/s | share of in-process predict throughput | peak MiB (PSS) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| run | wall s | CPU s (all processes) | rows/s | share of in-process predict throughput | peak MiB (PSS) "
+          "| runtime (s per 1M rows measured: onnx / sklearn) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for name, result in best.items():
         rate = args.rows / result["seconds"]
         print(f"| {name} | {result['seconds']:.1f} | {result['cpu_seconds']:.1f} | {rate:,.0f} | {rate / predict_rate:.0%} | "
-              f"{result['peak_mib']:.0f} |")
+              f"{result['peak_mib']:.0f} | {_runtime_cell(result)} |")
     targets = []
     for fmt in formats(args):
         for shape in shapes(args):
@@ -319,8 +339,8 @@ def report(args, best: dict[str, dict], problems: list[str]) -> list[dict]:
                                 "value": f"{value:.2f}x", "met": value >= 2.0})
             else:
                 value = (args.rows / fastest["seconds"]) / predict_rate
-                targets.append({"target": f"Parquet, {SHAPES[shape]}: engine >= 60% of in-process predict throughput",
-                                "value": f"{value:.0%}", "met": value >= 0.6})
+                targets.append({"target": f"Parquet, {SHAPES[shape]}: engine >= 120% of in-process predict throughput",
+                                "value": f"{value:.0%}", "met": value >= 1.2})
     peak = max(v["peak_mib"] for k, v in best.items() if ": engine" in k)
     targets.append({"target": "engine peak memory < 1 GiB (PSS, all processes)", "value": f"{peak:.0f} MiB",
                     "met": peak < 1024})

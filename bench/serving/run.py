@@ -1,13 +1,22 @@
 """Serving benchmark: `cloudeploy serve` against the tutorial Flask app, same model, same load.
 
 The model is a 100-tree RandomForestClassifier trained on scikit-learn's bundled
-breast-cancer data (30 features). Three servers are measured in one run, each with
+breast-cancer data (30 features). Four servers are measured in one run, each with
 `wrk` sending single-row JSON `POST /predict` requests at concurrency 1, 8 and 64:
 
-- ``cloudeploy``: ``cloudeploy serve PACKAGE --workers 2`` (micro-batching);
+- ``cloudeploy``: ``cloudeploy serve PACKAGE --workers 2`` (micro-batching); the
+  package holds the forest compiled to ONNX and verified at package time, so
+  onnxruntime answers (one intra-op thread per worker);
+- ``cloudeploy-sklearn``: the same package and flags with ``--runtime sklearn``
+  (the pickled forest answers, as before compilation);
 - ``cloudeploy-constant``: the same server and settings serving a DummyClassifier,
   which answers a constant: the gap to ``cloudeploy`` is what the model costs;
 - ``flask``: bench/serving/flask_app.py (``app.run(threaded=True)``).
+
+The table gives each row's ratio to Flask and, for the cloudeploy rows, to the
+constant server at the same concurrency; the targets of issue 15 are checked
+below it (compiled >= 85% of constant at c1 and c64, p99 < 20 ms at c64, >= 10x
+Flask at c1).
 
 All servers run at once but are loaded one at a time; in each of ``--rounds``
 rounds every server gets every concurrency for ``--duration`` seconds (after a
@@ -50,7 +59,7 @@ def main() -> int:
     parser.add_argument("--connections", default="1,8,64", help="comma-separated concurrency levels")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each server runs each cell once per round")
     parser.add_argument("--workers", type=int, default=2, help="cloudeploy serve --workers")
-    parser.add_argument("--servers", default="cloudeploy,cloudeploy-constant,flask")
+    parser.add_argument("--servers", default="cloudeploy,cloudeploy-sklearn,cloudeploy-constant,flask")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra cloudeploy serve argument")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -61,6 +70,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cloudeploy-bench-") as scratch:
         scratch = Path(scratch)
         forest_package, constant_package, model_file, instance = _build_models(scratch)
+        compiled = json.loads((forest_package / "cloudeploy.json").read_text()).get("compiled")
+        print(f"forest package: compiled {json.dumps(compiled)}", file=sys.stderr)
         body = json.dumps({"instances": [instance]})
         script = scratch / "post.lua"
         script.write_text(
@@ -70,6 +81,9 @@ def main() -> int:
         )
         servers = {
             "cloudeploy": lambda port: _cloudeploy(forest_package, port, args.workers, args.serve_arg),
+            "cloudeploy-sklearn": lambda port: _cloudeploy(
+                forest_package, port, args.workers, ["--runtime", "sklearn", *args.serve_arg]
+            ),
             "cloudeploy-constant": lambda port: _cloudeploy(constant_package, port, args.workers, args.serve_arg),
             "flask": lambda port: _flask(model_file, port),
         }
@@ -113,6 +127,7 @@ def main() -> int:
         "rounds": args.rounds,
         "workers": args.workers,
         "model": "RandomForestClassifier(n_estimators=100, random_state=0) on breast-cancer (30 features)",
+        "compiled": compiled,
         "load_generator": "wrk -t1, single-row JSON POST /predict",
         "results": results,
     }
@@ -121,6 +136,8 @@ def main() -> int:
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{report['date']} · {report['machine']} · load average {load_before[0]:.1f} → {os.getloadavg()[0]:.1f}")
     print(render_table(report))
+    print()
+    print(render_targets(report))
     print(f"\nsaved {path}", file=sys.stderr)
     return 0
 
@@ -153,7 +170,8 @@ def _build_models(scratch: Path):
     features, target = load_breast_cancer(return_X_y=True)
     forest = RandomForestClassifier(n_estimators=100, random_state=0).fit(features, target)
     constant = DummyClassifier(strategy="constant", constant=1).fit(features, target)
-    forest_package = build_package(forest, scratch / "forest", name="breast-cancer-forest").path
+    # Verified on the training rows: labels identical on every one, or the package keeps scikit-learn.
+    forest_package = build_package(forest, scratch / "forest", name="breast-cancer-forest", baseline=features).path
     constant_package = build_package(constant, scratch / "constant", name="constant").path
     model_file = scratch / "model.joblib"
     joblib.dump(forest, model_file)
@@ -225,19 +243,49 @@ def parse_wrk(output: str) -> dict:
     }
 
 
+def _rates(report: dict, server: str) -> dict[int, float]:
+    return {r["connections"]: r["requests_per_s"] for r in report["results"] if r["server"] == server}
+
+
 def render_table(report: dict) -> str:
-    flask = {r["connections"]: r["requests_per_s"] for r in report["results"] if r["server"] == "flask"}
+    flask = _rates(report, "flask")
+    constant = _rates(report, "cloudeploy-constant")
     lines = [
-        "| server | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | × flask |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | concurrency | req/s | p50 ms | p90 ms | p99 ms | errors | × flask | % of constant |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
-        ratio = f"{r['requests_per_s'] / flask[r['connections']]:.1f}" if flask.get(r["connections"]) else "–"
+        level = r["connections"]
+        ratio = f"{r['requests_per_s'] / flask[level]:.1f}" if flask.get(level) else "–"
+        share = (
+            f"{100 * r['requests_per_s'] / constant[level]:.0f}%"
+            if constant.get(level) and r["server"].startswith("cloudeploy") and r["server"] != "cloudeploy-constant"
+            else "–"
+        )
         lines.append(
-            f"| {r['server']} | {r['connections']} | {r['requests_per_s']:.0f} | {r.get('p50_ms', 0):.1f} | "
-            f"{r.get('p90_ms', 0):.1f} | {r.get('p99_ms', 0):.1f} | {r['non_2xx'] + r['socket_errors']} | {ratio} |"
+            f"| {r['server']} | {level} | {r['requests_per_s']:.0f} | {r.get('p50_ms', 0):.1f} | "
+            f"{r.get('p90_ms', 0):.1f} | {r.get('p99_ms', 0):.1f} | {r['non_2xx'] + r['socket_errors']} | {ratio} | {share} |"
         )
     return "\n".join(lines)
+
+
+def render_targets(report: dict) -> str:
+    """Issue 15's targets for the compiled server, each with its measured value."""
+    compiled = _rates(report, "cloudeploy")
+    constant = _rates(report, "cloudeploy-constant")
+    flask = _rates(report, "flask")
+    p99 = {r["connections"]: r.get("p99_ms") for r in report["results"] if r["server"] == "cloudeploy"}
+    checks = []
+    for level in (64, 1):
+        if compiled.get(level) and constant.get(level):
+            share = compiled[level] / constant[level]
+            checks.append((f">= 85% of the constant server at c{level}", f"{share:.0%}", share >= 0.85))
+    if p99.get(64) is not None:
+        checks.append(("p99 < 20 ms at c64", f"{p99[64]:.1f} ms", p99[64] < 20))
+    if compiled.get(1) and flask.get(1):
+        ratio = compiled[1] / flask[1]
+        checks.append((">= 10x the Flask app at c1", f"{ratio:.1f}x", ratio >= 10))
+    return "\n".join(f"- {what}: {value} ({'met' if ok else 'NOT met'})" for what, value, ok in checks)
 
 
 def _machine() -> str:
