@@ -204,18 +204,38 @@ def _render_run(console, data):
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
               help="Where the same data goes as JSON (default: next to the HTML, .json).")
 @_window_options
+@click.option("--windows", type=click.IntRange(1, 500), default=6, show_default=True,
+              help="Windows drawn in the plots over time (the last N windows of --window).")
+@click.option("--labels", "labels", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="CSV with request_id,label[,index]: adds accuracy (or error) over time.")
+@click.option("--task", type=click.Choice(["classification", "regression"]), default="classification",
+              show_default=True, help="With --labels: what the labels are.")
 @provider_options
 @output_option
-def report(endpoint, html_path, json_path, window, preset, kind, version, capture, provider, profile, output):
+def report(endpoint, html_path, json_path, window, preset, kind, version, capture, windows, labels, task, provider,
+           profile, output):
     """Write ENDPOINT's skew or drift report: a self-contained HTML page plus JSON."""
     from pathlib import Path
 
+    from cloudeploy.api import resolve_provider
+    from cloudeploy.monitoring.backend import backend_for
     from cloudeploy.monitoring.report import write_report
+    from cloudeploy.monitoring.run import report_history
 
-    result = _run(endpoint, window, kind, version, capture, provider, profile, alert=False, publish=False,
+    backend = resolve_provider(provider, profile)
+    result = _run(endpoint, window, kind, version, capture, backend, profile, alert=False, publish=False,
                   preset=preset)
+    spec = _spec(window, None, base=backend_for(backend).saved_spec(endpoint), preset=preset)
+    history = report_history(endpoint, result.version, spec, windows=windows, provider=backend, capture=capture)
+    evaluation = None
+    if labels:
+        from cloudeploy.monitoring.evaluation import evaluate as evaluate_predictions
+
+        source = capture or backend_for(backend).capture(endpoint, result.version, since=None, until=None)
+        evaluation = evaluate_predictions(source, labels, window=spec.window, task=task).to_dict()
     json_file = Path(json_path) if json_path else Path(html_path).with_suffix(".json")
-    html = write_report(result.result, html_path, title=f"{endpoint} {result.version} {kind}", json_path=json_file)
+    html = write_report(result.result, html_path, title=f"{endpoint} {result.version} {kind}", json_path=json_file,
+                        history=history, evaluation=evaluation)
     data = {"endpoint": endpoint, "version": result.version, "kind": kind, "html": str(html),
             "json": str(json_file), "breached": result.breached}
     emit(output, data, lambda console, d: console.print(

@@ -200,3 +200,33 @@ def score(
     if not files:
         return compute_skew(baseline, [], spec, labels=window)
     return compute_skew(baseline, source, spec, since=since, until=end, version=version, labels=window)
+
+
+def report_history(
+    endpoint: str,
+    version: str,
+    spec: MonitorSpec,
+    *,
+    windows: int,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    capture: str | Path | None = None,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """Skew and outlier share of ``version`` over the last ``windows`` windows, oldest first
+    (see :func:`cloudeploy.monitoring.trend.history`), for the report's plots over time."""
+    from cloudeploy.api import resolve_provider
+    from cloudeploy.errors import CloudeployError
+    from cloudeploy.monitoring.backend import backend_for
+    from cloudeploy.monitoring.trend import history
+
+    backend = backend_for(resolve_provider(provider, profile))
+    end = time.time() if now is None else float(now)
+    since = end - windows * float(spec.window)
+    source = Path(capture) if capture is not None else backend.capture(endpoint, version, since=since, until=end)
+    try:
+        detector = backend.novelty(endpoint, version)
+    except CloudeployError:
+        detector = None
+    return history(source, backend.baseline(endpoint, version), spec, end=end, windows=windows, version=version,
+                   detector=detector)
