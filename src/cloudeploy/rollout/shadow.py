@@ -164,7 +164,11 @@ class ShadowSource(ABC):
         self.provider = provider
 
     def check(self, endpoint: str) -> None:
-        """Raise ShadowUnavailable (one-line hint) when ``endpoint`` cannot shadow as it is."""
+        """Raise ShadowUnavailable (one-line hint) when ``endpoint`` cannot shadow as it is.
+
+        The default accepts every endpoint (the local gateway always can).
+        """
+        return None
 
     @abstractmethod
     def start(self, endpoint: str, serving: str, candidate: str, share: float, *,

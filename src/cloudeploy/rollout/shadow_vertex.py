@@ -92,9 +92,9 @@ class VertexShadow(ShadowSource):
             for row in self.provider.clients.bigquery.list_rows(run.table, start_index=run.offset):
                 run.offset += 1
                 call = parse_row(row)
-                if call is not None and call.deployed_model_id == run.serving_id and call.ts >= run.started:
-                    if run.rng.random() < run.share:
-                        run.pending.append(call)
+                ours = call is not None and call.deployed_model_id == run.serving_id and call.ts >= run.started
+                if ours and run.rng.random() < run.share:
+                    run.pending.append(call)
         except NotFound:
             pass
         for call in run.pending[:MAX_REPLAYS_PER_READ]:

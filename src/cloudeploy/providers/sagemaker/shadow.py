@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from cloudeploy.errors import ConflictError, NotFoundError, OperationFailed
 from cloudeploy.providers.base import ProgressCallback, VersionMetrics, no_progress
 from cloudeploy.providers.sagemaker import naming
-from cloudeploy.providers.sagemaker.capture import CapturedEvent, _file_time, hour_prefixes, parse_event, split_s3
+from cloudeploy.providers.sagemaker.capture import (
+    CapturedEvent,
+    _file_time,
+    hour_prefixes,
+    parse_event,
+    split_s3,
+)
 from cloudeploy.providers.sagemaker.errors import translated
 
 if TYPE_CHECKING:

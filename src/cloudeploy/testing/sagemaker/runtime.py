@@ -16,8 +16,7 @@ import time
 
 import httpx
 
-from cloudeploy.testing.sagemaker import capture, metrics, sklearn_container
-from cloudeploy.testing.sagemaker import shadow
+from cloudeploy.testing.sagemaker import capture, metrics, shadow, sklearn_container
 from cloudeploy.testing.sagemaker.errors import ModelError, RuntimeValidationError
 from cloudeploy.testing.sagemaker.state import STATE
 
