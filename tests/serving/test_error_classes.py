@@ -137,3 +137,19 @@ def test_answers_name_the_output_kind(knn_app):
     with _client(knn_app) as client:
         reply = client.post("/predict", json={"instances": [[1.0]]})
     assert reply.headers["x-cloudeploy-output-kind"] == "class_labels"
+
+
+def test_a_type_error_raised_by_the_model_is_a_model_error_too(tmp_path_factory):
+    # A bitwise step written for integer features gets the floats the schema accepts.
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, _ = zoo.training_data()
+    model = make_pipeline(FunctionTransformer(np.invert), LogisticRegression()).fit((X * 10).astype(int), y)
+    with _client(_app(model, tmp_path_factory, "invert")) as client:
+        reply = client.post("/predict", json={"instances": [[0.5, 1.0, 2.0, 3.0]]})
+    assert reply.status_code == 500
+    assert "model error: the model raised TypeError" in reply.json()["error"]["message"]
+    assert reply.headers["x-cloudeploy-error-class"] == "model"
