@@ -84,7 +84,8 @@ def compile_model(
         try:
             onnx_bytes = convert(model, schema, output_kind, precision=precision)
         except _Refused as refused:
-            return {"onnx": None, "record": {"reason": str(refused)}}
+            failures.append(str(refused) if not failures else f"{precision}: {refused}")
+            break
         except Exception as error:  # noqa: BLE001 - converters raise anything
             failures.append(f"{precision}: {_one_line(error)}")
             if precision == "float32" and _worth_double(error):
@@ -189,11 +190,15 @@ def convert(model: Any, schema: InputSchema, output_kind: str, *, precision: str
     initial_types = _initial_types(schema, precision, input_layout(model, schema))
     if type(model).__name__ == "LightGBMModel":  # a LightGBM booster read from its text file
         from onnxmltools import convert_lightgbm
+        from onnxmltools.convert.common.data_types import FloatTensorType
 
-        if precision != "float32":
-            raise _Refused("LightGBM graphs are float32 only")
+        if precision != "float32" or input_layout(model, schema) != "matrix":
+            raise _Refused("a LightGBM booster compiles to a float32 graph with one numeric input only")
         graph = convert_lightgbm(
-            model.booster, initial_types=initial_types, zipmap=False, target_opset=TARGET_OPSET[""]
+            model.booster,
+            initial_types=[("X", FloatTensorType([None, len(schema)]))],
+            zipmap=False,
+            target_opset=15,  # onnxmltools' LightGBM converter goes up to 15
         )
         graph.graph.name = "cloudeploy"
         return graph.SerializeToString()
