@@ -1,8 +1,9 @@
 """Fixtures for shadow tests on the local provider.
 
 One endpoint serves the module (deploying costs seconds): ``shadow-ep`` with
-v1 serving 100% and two candidates at 0% with a replica each — v2 agreeing, v3
-disagreeing (see :mod:`tests.shadow.models`). ``local`` hands it to a test with
+v1 serving 100% and three candidates at 0% with a replica each — v2 agreeing,
+v3 disagreeing (see :mod:`tests.shadow.models`), v4 v1's model made
+:data:`SLOW_MS` slower per predict. ``local`` hands it to a test with
 the split reset to ``v1=100`` and no recorded rollout; the CLI, run in-process,
 finds it through ``CLOUDEPLOY_HOME``.
 """
@@ -20,7 +21,9 @@ from cloudeploy.providers.local import LocalProvider
 from cloudeploy.providers.local.processes import pid_alive, terminate
 
 ENDPOINT = "shadow-ep"
-STARTING = {"v1": 100, "v2": 0, "v3": 0}
+STARTING = {"v1": 100, "v2": 0, "v3": 0, "v4": 0}
+SLOW_MS = 400.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -44,6 +47,7 @@ class LocalEndpoint:
 @pytest.fixture(scope="module")
 def _local_endpoint(tmp_path_factory):
     import cloudeploy
+    from tests.rollout.faulty_models import SlowModel
     from tests.shadow import models
 
     home = tmp_path_factory.mktemp("shadow-home")
@@ -52,10 +56,14 @@ def _local_endpoint(tmp_path_factory):
         patch.setenv("CLOUDEPLOY_HOME", str(home))
         patch.setenv("CLOUDEPLOY_CONFIG", str(home / "cloudeploy.toml"))
         patch.delenv("CLOUDEPLOY_PROFILE", raising=False)
+        # The gateway starts with the first deploy and its replicas unpickle tests.rollout.faulty_models.
+        patch.setenv("PYTHONPATH", str(REPO_ROOT))
         try:
-            for number, model in enumerate((models.serving(), models.agreeing(), models.disagreeing())):
+            versions = (models.serving(), models.agreeing(), models.disagreeing(),
+                        SlowModel(models.serving(), delay_ms=SLOW_MS))
+            for number, model in enumerate(versions):
                 cloudeploy.deploy(model, ENDPOINT, model_name="forest", provider=provider,
-                                  traffic=None if number == 0 else 0)
+                                  traffic=None if number == 0 else 0, trust=number == 3)
             yield LocalEndpoint(provider, home)
         finally:
             with contextlib.suppress(Exception):

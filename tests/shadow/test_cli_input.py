@@ -30,3 +30,9 @@ def test_bad_shadow_input_exits_2_with_one_line_naming_it(args, named):
     assert named in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_shadow_phase_with_native_sagemaker_promotion_is_refused():
+    result = CliRunner().invoke(cli, ["promote", "ep", "--to", "v2", "--shadow", "1m", "--native"])
+    assert result.exit_code == 2
+    assert "drop --native" in result.output

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from cloudeploy.cli import cli
 from tests.rollout.load import RotatingLoad
 from tests.shadow import models
-from tests.shadow.conftest import ENDPOINT, STARTING
+from tests.shadow.conftest import ENDPOINT, SLOW_MS, STARTING
 
 SHADOW = ["--duration", "2s", "--min-requests", "30"]
 
@@ -96,9 +96,25 @@ def test_promote_with_shadow_promotes_an_agreeing_candidate(local):
     assert report["outcome"] == "promoted"
     assert report["decisions"][0]["action"] == "shadow"
     assert report["decisions"][0]["metrics"]["agreement"]["share"] >= 0.9
-    assert report["traffic"] == {"v1": 0, "v2": 100, "v3": 0}
+    assert report["traffic"] == {**STARTING, "v1": 0, "v2": 100}
     # Users met v2 only once the shadow phase had passed (results are timed on the monotonic clock).
     passed_at = report["decisions"][0]["at"] - (time.time() - time.monotonic())
     assert {r.version for r in results if r.ended < passed_at} == {"v1"}
     assert "v2" in served_by(results)
     assert all(r.status == 200 for r in results)
+
+
+def test_a_slow_candidate_fails_the_latency_gate_on_copies_while_clients_do_not_wait_for_it(local):
+    stream = load(local)
+    try:
+        result = run("shadow", ENDPOINT, "--to", "v4", *SHADOW, "--max-p99-ms", str(SLOW_MS / 2), "--output", "json")
+    finally:
+        results = stream.stop()
+    report = json.loads(result.output)
+    assert result.exit_code == 3, result.output
+    gates = {g["gate"]: g for g in report["gates"]}
+    assert gates["p99_ms"]["passed"] is False and gates["p99_ms"]["value"] >= SLOW_MS
+    assert gates["agreement"]["value"] == 1.0  # same model: only slower
+    latencies = sorted(r.ended - r.started for r in results)
+    assert latencies[len(latencies) // 2] * 1000 < SLOW_MS / 2  # the median client never waited for v4
+    assert served_by(results) == {"v1"}

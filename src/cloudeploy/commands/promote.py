@@ -96,6 +96,8 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
             from cloudeploy.commands.shadow import with_shadow
 
             plan = with_shadow(plan, *shadow_flags)
+        if native and plan.shadow is not None:
+            raise ValidationError("a shadow phase runs client-side: drop --native, or drop --shadow")
     backend = resolve_provider(provider, profile)
     if dry_run:
         _dry_run(backend, endpoint, to, plan, native, output)
