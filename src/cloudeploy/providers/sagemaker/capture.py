@@ -114,13 +114,13 @@ class CaptureReader:
     """Tallies a variant's captured answers over a window; thread-safe, caches parsed objects.
 
     A rollout reads the same growing window every few seconds: each object is
-    fetched once, and objects whose name dates them outside the window are not
-    fetched at all.
+    fetched once per version (ETag), and objects whose name dates them outside
+    the window are not fetched at all.
     """
 
     def __init__(self, s3: Any) -> None:
         self.s3 = s3
-        self._cache: OrderedDict[tuple[str, str], list[CapturedEvent]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], tuple[str, list[CapturedEvent]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def tally(
@@ -147,16 +147,17 @@ class CaptureReader:
                     stamp = _file_time(item["Key"])
                     if stamp is not None and not since - FILE_SPAN_S <= stamp < until:
                         continue
-                    yield from self._object(bucket, item["Key"])
+                    yield from self._object(bucket, item["Key"], item.get("ETag", ""))
 
-    def _object(self, bucket: str, key: str) -> list[CapturedEvent]:
+    def _object(self, bucket: str, key: str, etag: str) -> list[CapturedEvent]:
+        # A file still being written changes its ETag: read it again then.
         with self._lock:
-            events = self._cache.get((bucket, key))
-        if events is None:
+            seen_etag, events = self._cache.get((bucket, key), ("", None))
+        if events is None or seen_etag != etag:
             text = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(errors="replace")
             events = [e for e in (parse_event(line) for line in text.splitlines() if line) if e]
             with self._lock:
-                self._cache[(bucket, key)] = events
+                self._cache[(bucket, key)] = (etag, events)
                 while len(self._cache) > CACHE_OBJECTS:
                     self._cache.popitem(last=False)
         return events

@@ -1,8 +1,12 @@
 """Data capture: invocations written to S3 in SageMaker's capture format.
 
 When the serving endpoint config has ``DataCaptureConfig`` with capture enabled,
-a sampled invocation becomes one JSON line in
-``{DestinationS3Uri}/{endpoint}/{variant}/yyyy/mm/dd/hh/{mm-ss-mmm}-{uuid}.jsonl``::
+a sampled invocation becomes one JSON line in a capture file
+``{DestinationS3Uri}/{endpoint}/{variant}/yyyy/mm/dd/hh/{mm-ss-mmm}-{uuid}.jsonl``,
+named after its first event. As the service does, a file gathers many events:
+the variant's current file is rewritten with each new line (so a line is in S3
+as soon as its invocation is answered) until it holds :data:`FILE_EVENTS` events
+or is :data:`FILE_SECONDS` old, then the next event starts a new file::
 
     {"captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
                                        "data": "...", "encoding": "CSV"},
@@ -17,6 +21,7 @@ import base64
 import datetime as dt
 import json
 import random
+import threading
 import uuid
 from typing import Any
 
@@ -24,6 +29,12 @@ from cloudeploy.testing.sagemaker import backends
 
 DEFAULT_CSV_TYPES = ("text/csv",)
 DEFAULT_JSON_TYPES = ("application/json", "application/jsonlines")
+#: A capture file is closed after this many events, or once its first event is this old.
+FILE_EVENTS = 200
+FILE_SECONDS = 10.0
+
+_open_files: dict[tuple[str, str], tuple[str, float, list[bytes]]] = {}  # (account, variant prefix) -> file
+_files_lock = threading.Lock()
 
 
 def _encode(data: bytes, content_type: str, config: dict[str, Any]) -> tuple[str, str]:
@@ -52,7 +63,7 @@ def record(
     response: tuple[bytes, str],
     inference_id: str | None = None,
 ) -> str | None:
-    """Write one capture record if capture is on and this call is sampled; return its S3 URI."""
+    """Write one capture record if capture is on and this call is sampled; return its file's S3 URI."""
     if not config or not config.get("EnableCapture", True):
         return None
     if random.uniform(0, 100) >= float(config.get("InitialSamplingPercentage", 100)):
@@ -81,8 +92,26 @@ def record(
         },
         "eventVersion": "0",
     }
-    destination = config["DestinationS3Uri"].rstrip("/")
-    name = f"{now:%M-%S}-{now.microsecond // 1000:03d}-{uuid.uuid4().hex[:8]}.jsonl"
-    uri = f"{destination}/{endpoint}/{variant}/{now:%Y/%m/%d/%H}/{name}"
-    backends.write_object(account, uri, (json.dumps(event) + "\n").encode())
+    prefix = f"{config['DestinationS3Uri'].rstrip('/')}/{endpoint}/{variant}/"
+    line = (json.dumps(event) + "\n").encode()
+    with _files_lock:
+        uri, opened, lines = _open_files.get((account, prefix), ("", 0.0, []))
+        stamp = now.timestamp()
+        if not uri or len(lines) >= FILE_EVENTS or stamp - opened >= FILE_SECONDS or not _same_hour(opened, stamp):
+            name = f"{now:%M-%S}-{now.microsecond // 1000:03d}-{uuid.uuid4().hex[:8]}.jsonl"
+            uri, opened, lines = f"{prefix}{now:%Y/%m/%d/%H}/{name}", stamp, []
+        lines.append(line)
+        _open_files[(account, prefix)] = (uri, opened, lines)
+        backends.write_object(account, uri, b"".join(lines))
     return uri
+
+
+def _same_hour(first: float, now: float) -> bool:
+    """A file stays in the hour folder of its first event."""
+    return int(first // 3600) == int(now // 3600)
+
+
+def forget_open_files() -> None:
+    """Start new files from the next event on (the emulation's reset)."""
+    with _files_lock:
+        _open_files.clear()

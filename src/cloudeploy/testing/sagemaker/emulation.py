@@ -158,12 +158,14 @@ class SageMakerEmulation:
         """Forget every resource in every backend, stop the model servers, clear faults and counts."""
         from moto.moto_api._internal.models import moto_api_backend
 
+        from cloudeploy.testing.sagemaker import capture
         from cloudeploy.testing.sagemaker.faults import PLAN
         from cloudeploy.testing.sagemaker.state import STATE
 
         PLAN.reset()
         STATE.reset()
         moto_api_backend.reset()
+        capture.forget_open_files()
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service_name`` pointed at the emulation, with dummy credentials."""
