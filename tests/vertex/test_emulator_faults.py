@@ -183,3 +183,19 @@ def test_a_bad_fault_over_http_is_a_400_and_adds_none(vertex_emulator):
     assert reply.status_code == 400
     assert "GetEndpoint" in reply.json()["error"]
     assert vertex_emulator.faults.rules == []
+
+
+def test_a_web_page_cannot_install_a_fault(vertex_emulator):
+    """DNS rebinding (a foreign Host) and cross-site simple requests are refused; nothing is installed."""
+    url = vertex_emulator.api_endpoint + HTTP_PATH
+    rule = '{"faults": ["ListEndpoints:throttle:count=1"]}'
+    rebound = httpx.post(url, content=rule, headers={"host": "evil.example", "content-type": "text/plain"})
+    cross_site = httpx.post(url, content=rule, headers={"origin": "https://evil.example",
+                                                         "content-type": "text/plain"})
+    plain_text = httpx.post(url, content=rule, headers={"content-type": "text/plain"})
+
+    assert rebound.status_code == 403 and "not allowed" in rebound.json()["error"]["message"]
+    assert cross_site.status_code == 403
+    assert plain_text.status_code == 415
+    assert vertex_emulator.faults.rules == []
+    assert httpx.get(url, headers={"host": "evil.example"}).status_code == 403

@@ -12,8 +12,8 @@ server's control routes and both emulators therefore check every request:
 2. A state-changing request (anything but GET/HEAD/OPTIONS) that a browser marks
    as cross-origin is refused: an ``Origin`` that is not itself a loopback or
    allowed origin, or ``Sec-Fetch-Site: cross-site``: 403.
-3. On ``json_paths`` (our own JSON control routes), a state-changing request must
-   say ``Content-Type: application/json`` (a browser cannot send that cross-site
+3. On ``json_paths`` (our own JSON control routes), a request with a body (POST,
+   PUT, PATCH) must say ``Content-Type: application/json`` (a browser cannot send that cross-site
    without a preflight that we never grant): else 415.
 
 SDK clients (boto3, google-cloud-*, httpx, requests, curl) send none of the
@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 
 ALLOWED_HOSTS_ENV = "CLOUDEPLOY_ALLOWED_HOSTS"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Methods whose body a browser could send cross-site as a "simple request" form or fetch.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_TYPES = ("application/json",)
 
 
@@ -100,7 +102,7 @@ def refusal(
         return 403, f"cross-origin {method} from {origin!r} refused"
     if headers.get("sec-fetch-site", "").lower() == "cross-site":
         return 403, f"cross-site {method} refused"
-    if json_paths and path.startswith(json_paths):
+    if json_paths and path.startswith(json_paths) and method.upper() in BODY_METHODS:
         content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type not in JSON_TYPES:
             return 415, f"{method} {path} takes application/json, got {content_type or 'no Content-Type'!r}"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cloudeploy.serving.guard import LoopbackGuard
 from cloudeploy.testing.vertex import faults
 from cloudeploy.testing.vertex._wire import ApiError, invalid
 from cloudeploy.testing.vertex.backend import Backends, RegionBackend
@@ -408,6 +409,7 @@ def create_app(backends: Backends):
     """The Starlette application serving ``/v1/...``, ``/ui/...`` and Monitoring's ``/v3/.../timeSeries``."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route as StarletteRoute
@@ -447,6 +449,8 @@ def create_app(backends: Backends):
 
     methods = ["GET", "POST", "PATCH", "DELETE", "PUT"]
     return Starlette(
+        # Loopback Host names only; no cross-origin writes; the fault plan takes JSON only.
+        middleware=[Middleware(LoopbackGuard, json_paths=(faults.HTTP_PATH,))],
         routes=[
             StarletteRoute("/healthz", health),
             StarletteRoute(faults.HTTP_PATH, fault_plan, methods=["GET", "POST", "DELETE"]),
