@@ -165,12 +165,33 @@ def test_status_says_which_runtime_answers_each_deployed_version(tmp_path, monke
     deployed = runner.invoke(cli, ["deploy", str(tmp_path / "forest.joblib"), "--name", "bc", "--output", "json"])
     try:
         assert deployed.exit_code == 0, deployed.output
+        forced = runner.invoke(
+            cli, ["deploy", str(tmp_path / "forest.joblib"), "--name", "bc", "--runtime", "sklearn", "--output", "json"]
+        )
+        assert forced.exit_code == 0, forced.output
         status = runner.invoke(cli, ["status", "--output", "json"])
         assert status.exit_code == 0, status.output
         (endpoint,) = json.loads(status.stdout)["endpoints"]
-        assert [d["runtime"] for d in endpoint["deployments"]] == ["onnx"]
+        assert [(d["version"], d["runtime"]) for d in endpoint["deployments"]] == [("v1", "onnx"), ("v2", "sklearn")]
         table = runner.invoke(cli, ["status"])
         assert "runtime" in table.output and "onnx" in table.output
     finally:
         with contextlib.suppress(Exception):
             runner.invoke(cli, ["endpoints", "delete", "bc", "--force"])
+
+
+def test_deploy_runtime_onnx_refuses_a_model_without_a_graph_in_one_line(tmp_path, monkeypatch, breast_cancer):
+    import joblib
+    from click.testing import CliRunner
+    from sklearn.dummy import DummyClassifier
+
+    from cloudeploy.cli import cli
+
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLOUDEPLOY_CONFIG", str(tmp_path / "cloudeploy.toml"))
+    features, target = breast_cancer
+    joblib.dump(DummyClassifier().fit(features.to_numpy(), target), tmp_path / "dummy.joblib")
+    result = CliRunner().invoke(cli, ["deploy", str(tmp_path / "dummy.joblib"), "--name", "d", "--runtime", "onnx"])
+    assert result.exit_code != 0
+    assert "no verified compiled graph" in result.output and "no ONNX converter for DummyClassifier" in result.output
+    assert "Traceback" not in result.output

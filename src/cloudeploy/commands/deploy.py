@@ -27,17 +27,20 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
 @click.option("--timeout", type=float, default=None, help="Seconds to wait (default: the provider's).")
 @click.option("--code", "code_paths", multiple=True, type=click.Path(exists=True),
               help="Your own module (.py) or package directory the model needs (packaged with it). Repeatable.")
+@click.option("--runtime", type=click.Choice(["onnx", "sklearn"]), default=None,
+              help="onnx: refuse a model without a verified compiled graph; sklearn: deploy a package without "
+                   "the graph, answered by the original model. [default: the graph when it verifies]")
 @provider_options
 @output_option
 def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target, scale_on, machine_type,
-           aliases, port, trust, allow_schema_change, strict, timeout, code_paths, provider, profile, output):
+           aliases, port, trust, allow_schema_change, strict, timeout, code_paths, runtime, provider, profile, output):
     """Upload MODEL (a model file or package directory) and deploy it to endpoint --name."""
     from cloudeploy.api import deploy as deploy_model
     from cloudeploy.types import Scaling
 
     scaling = Scaling(min_replicas=min_replicas, max_replicas=max_replicas, target=target, metric=scale_on)
     options = {"port": port} if port is not None else None
-    with _with_code(model, code_paths, model_name or name, trust) as model:
+    with _with_code(model, code_paths, model_name or name, trust, runtime) as model:
         deployment = deploy_model(
             model, name, provider=provider, profile=profile, traffic=traffic, scaling=scaling,
             machine_type=machine_type, model_name=model_name, aliases=aliases, trust=trust, allow_schema_change=allow_schema_change,
@@ -55,21 +58,38 @@ def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target,
     emit(output, data, render)
 
 
-def _with_code(model, code_paths, name, trust):
-    """``--code``: package MODEL with the user's modules first (a package directory is used as is)."""
+def _with_code(model, code_paths, name, trust, runtime=None):
+    """``--code``: package MODEL with the user's modules first (a package directory is used as is).
+
+    ``--runtime``: package it so that this runtime answers (``sklearn``: without
+    the compiled graph, a package directory re-packaged without it; ``onnx``: a
+    PackageError in one line when the model has no verified graph).
+    """
     import contextlib
     import tempfile
     from pathlib import Path
 
+    from cloudeploy.errors import PackageError
+
     @contextlib.contextmanager
     def packaged():
-        if not code_paths or Path(model).is_dir():
+        is_package = Path(model).is_dir()
+        if runtime is None and (not code_paths or is_package):
             yield model
             return
         from cloudeploy.packaging import build_package
 
         with tempfile.TemporaryDirectory(prefix="cloudeploy-") as workdir:
-            yield str(build_package(model, Path(workdir) / "package", name=name, trust=trust,
-                                    code_paths=code_paths).path)
+            built = build_package(
+                model, Path(workdir) / "package", name=None if is_package else name, trust=trust,
+                code_paths=() if is_package else code_paths, compile=runtime != "sklearn",
+            )
+            if runtime == "onnx" and built.manifest.runtime != "onnx":
+                reason = (built.manifest.compiled or {}).get("reason", "it was packaged without compiling")
+                raise PackageError(
+                    f"--runtime onnx: {model} has no verified compiled graph: {reason}",
+                    hint="deploy without --runtime to serve the original model",
+                )
+            yield str(built.path)
 
     return packaged()

@@ -384,11 +384,15 @@ def _copy_package(source: Path, staging: Path, target: Path, options: _Options) 
             "re-packaging keeps the package's schema; build from the model file to change it"
         )
     manifest = verify_package(source)
-    for file_name in manifest.files:
+    changes: dict[str, Any] = {}
+    if not options.compile and manifest.compiled_file:
+        # Re-packaging with compile=False drops the graph: the copy serves the original model.
+        changes["files"] = {k: v for k, v in manifest.files.items() if k != manifest.compiled_file}
+        changes["compiled"] = None
+    for file_name in changes.get("files", manifest.files):
         destination = staging / file_name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / file_name, destination)
-    changes: dict[str, Any] = {}
     if options.name is not None:
         changes["name"] = options.name
     if options.output_kind is not None:
