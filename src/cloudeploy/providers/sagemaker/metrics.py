@@ -33,7 +33,9 @@ from cloudeploy.providers.base import VersionMetrics
 from cloudeploy.providers.sagemaker.capture import CaptureReader
 
 NAMESPACE = "AWS/SageMaker"
-COUNTS = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "InvocationModelErrors")
+#: Read in this order: datapoints still arriving during the reads can then only make a
+#: class undercount, never make errors outnumber the Invocations read last.
+COUNTS = ("InvocationModelErrors", "Invocation4XXErrors", "Invocation5XXErrors", "Invocations")
 
 
 def version_metrics(
@@ -73,6 +75,8 @@ def version_metrics(
         MetricName="ModelLatency", ExtendedStatistics=["p50", "p99"], **query
     )["Datapoints"]
     requests = int(sums["Invocations"])
+    # The window may reach a second into the future (whole seconds), so the reads above
+    # can see a few more datapoints each; their order keeps the classes within requests.
     input_errors = int(sums["Invocation4XXErrors"])
     server_errors = int(sums["Invocation5XXErrors"])
     unanswered = max(0, int(sums["InvocationModelErrors"]) - input_errors - server_errors)
