@@ -163,3 +163,23 @@ def test_compiling_a_pickle_in_the_sandbox_returns_a_checked_graph(classifier, t
     assert [f["name"] for f in compiled["schema"]["features"]] == ["x0", "x1", "x2", "x3"]
     assert compiled["classes"] == [0, 1]
     onnx.checker.check_model(onnx.load_model_from_string(compiled["onnx"]))
+
+
+def test_packaging_an_untrusted_pickle_never_unpickles_it_in_this_process(
+    classifier, tmp_path, monkeypatch
+):
+    import joblib
+
+    from cloudeploy.packaging import build_package, unpickle
+
+    path = tmp_path / "model.joblib"
+    joblib.dump(classifier, path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the parent unpickled the untrusted file")
+
+    monkeypatch.setattr(unpickle, "load_pickle_file", refuse)
+    monkeypatch.setattr(joblib, "load", refuse)
+    package = build_package(path, tmp_path / "pkg")
+    assert package.manifest.compiled_file
+    assert package.manifest.classes == [0, 1]
