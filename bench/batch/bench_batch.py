@@ -309,7 +309,7 @@ def _runtime_cell(result: dict) -> str:
     runtime = result.get("runtime")
     if not runtime:
         return "–"
-    measured = (result.get("choice") or {}).get("seconds_per_million_rows") or {}
+    measured = (result.get("choice") or {}).get("cpu_seconds_per_million_rows") or {}
     if not measured:
         return runtime
     return f"{runtime} ({measured.get('onnx', 0):.1f} / {measured.get('sklearn', 0):.1f})"
@@ -322,7 +322,7 @@ def report(args, best: dict[str, dict], problems: list[str]) -> list[dict]:
           f"{os.cpu_count()} cores, "
           f"fastest of {args.repeat} round(s)\n")
     print("| run | wall s | CPU s (all processes) | rows/s | share of in-process predict throughput | peak MiB (PSS) "
-          "| runtime (s per 1M rows measured: onnx / sklearn) |")
+          "| runtime (CPU s per 1M rows measured: onnx / sklearn) |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, result in best.items():
         rate = args.rows / result["seconds"]
