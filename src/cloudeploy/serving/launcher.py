@@ -34,6 +34,8 @@ PRELOAD = [
     "cloudeploy.serving.server",
     "cloudeploy.serving.app",
     "cloudeploy.packaging.load",
+    "cloudeploy.packaging.onnx_format",
+    "onnxruntime",  # compiled graphs: what most packages serve
     "sklearn.linear_model",
     "sklearn.ensemble",
     "joblib",
