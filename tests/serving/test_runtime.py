@@ -8,6 +8,7 @@ import textwrap
 
 import httpx
 import numpy as np
+import pytest
 
 from cloudeploy.packaging import build_package, read_manifest, sha256_file
 
@@ -114,12 +115,11 @@ def test_runtime_onnx_without_a_verified_graph_is_one_line_and_an_error_exit(sta
 
 
 def test_string_labels_stay_strings_through_the_compiled_graph(start_server, tmp_path):
+    import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    import pandas as pd
 
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"colour": rng.choice(["red", "green", "blue"], 300), "size": rng.normal(10, 3, 300)})
@@ -195,3 +195,17 @@ def test_deploy_runtime_onnx_refuses_a_model_without_a_graph_in_one_line(tmp_pat
     assert result.exit_code != 0
     assert "no verified compiled graph" in result.output and "no ONNX converter for DummyClassifier" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_model_whose_graph_does_not_verify_is_served_by_the_original(start_server, tmp_path):
+    from tests.packaging.test_compile import _unverifiable_model
+
+    model, X = _unverifiable_model()
+    with pytest.warns(UserWarning, match="not compiled, serving with the original runtime"):
+        package = build_package(model, tmp_path / "package", baseline=X)
+    server = start_server(package.path)
+    with httpx.Client(timeout=30) as client:
+        reply = client.post(f"{server.url}/predict", json={"instances": X[:50].tolist()})
+        metrics = client.get(f"{server.url}/metrics").text
+    assert reply.json()["predictions"] == model.predict(X[:50]).tolist()
+    assert 'runtime="sklearn"' in _info_line(metrics)

@@ -313,7 +313,12 @@ def _load_pickle_source(source: Path, options: _Options) -> _Model:
 
 def _compile_in_sandbox(source: Path, model_format: str, options: _Options) -> dict[str, Any]:
     """``compile.compile_model_file`` on ``source`` in a confined child; its checked, plain answer."""
-    from cloudeploy.packaging.sandbox import COMPILE_TARGET, _rows_for_the_child, check_compiled, run_in_sandbox
+    from cloudeploy.packaging.sandbox import (
+        COMPILE_TARGET,
+        _rows_for_the_child,
+        check_compiled,
+        run_in_sandbox,
+    )
 
     schema = options.schema
     if isinstance(schema, InputSchema):

@@ -150,7 +150,12 @@ def compile_model_file(
     convert or verify is a result with ``record["reason"]``.
     """
     from cloudeploy.packaging.allowlist import Allowlist
-    from cloudeploy.packaging.infer import check_fitted, infer_classes, infer_output_kind, infer_schema
+    from cloudeploy.packaging.infer import (
+        check_fitted,
+        infer_classes,
+        infer_output_kind,
+        infer_schema,
+    )
     from cloudeploy.packaging.load import load_model_file
 
     if isinstance(schema, dict) and "features" in schema:
@@ -165,6 +170,10 @@ def compile_model_file(
     check_fitted(model)
     input_schema = infer_schema(model, schema)
     kind = infer_output_kind(model, output_kind)
+    if kind == "unknown":  # e.g. a LightGBM booster read from its text file
+        kind = {"classifier": "class_labels", "regressor": "regression"}.get(
+            getattr(model, "_estimator_type", None), kind
+        )
     classes = infer_classes(model) if kind in ("class_labels", "probabilities") else None
     if compile:
         result = compile_model(model, input_schema, kind, data=data, baseline=baseline, classes=classes)
