@@ -367,7 +367,8 @@ def run_shadow(
 
     Ends early as soon as a gate (or the agreement) breaks with ``plan.min_requests``
     seen; otherwise after the duration, or — short of ``min_requests`` — after
-    at most three durations, "not enough traffic". Never changes the split.
+    three durations (or the plan's ``max_wait_s`` if longer), "not enough
+    traffic". Never changes the split users see.
     """
     shadow = getattr(plan, "shadow", None) or ShadowPlan()
     source = source_for(provider)
@@ -395,7 +396,8 @@ def run_shadow(
 
 def _watch(provider, source, endpoint, serving, candidate, plan, shadow, gates, started, on_sample, clock, sleep):
     """Read and judge until a verdict: (passed, reason, gate results, agreement, window, time)."""
-    end, wait_end = started + shadow.duration_s, started + 3 * shadow.duration_s
+    wait_s = max(3 * shadow.duration_s, plan.max_wait_s or 0.0)
+    end, wait_end = started + shadow.duration_s, started + wait_s
     interval = min(5.0, max(0.25, shadow.duration_s / 10))
     while True:
         sleep(max(0.0, min(interval, (end if clock() < end else wait_end) - clock())))
@@ -414,8 +416,7 @@ def _watch(provider, source, endpoint, serving, candidate, plan, shadow, gates, 
             return True, reason, results, agreement, window, now
         if now >= wait_end:
             reason = (f"not enough traffic: {candidate} answered {window.candidate.requests} copied requests "
-                      f"({agreement.rows} rows compared) of {plan.min_requests} within "
-                      f"{format_duration(3 * shadow.duration_s)}")
+                      f"({agreement.rows} rows compared) of {plan.min_requests} within {format_duration(wait_s)}")
             return False, reason, results, agreement, window, now
 
 
