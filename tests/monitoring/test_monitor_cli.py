@@ -69,3 +69,28 @@ def test_plan_gates_table_builds_the_drift_gate_by_entry_point():
 def test_drift_gate_refuses_unknown_settings():
     with pytest.raises(Exception, match="takes max, preset and min_rows, not limit"):
         drift_gate({"max": 0.3, "limit": 1})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--metric", "age=gini"], "unknown metric 'gini'"),
+        (["--metric", "age"], "--metric takes FEATURE=METRIC, got 'age'"),
+        (["--metric-threshold", "psi"], "--metric-threshold takes METRIC=THRESHOLD, got 'psi'"),
+        (["--preset", "strict"], "Invalid value for '--preset'"),
+        (["--outlier-threshold", "2"], "outlier_threshold must be in [0, 1]"),
+    ],
+)
+def test_bad_statistics_settings_are_one_clear_line(home, args, message):
+    result = invoke("monitor", "configure", "ep", *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_preset_gate_refuses_max_on_the_promote_command_line(home):
+    result = invoke("promote", "ep", "--to", "v2", "--steps", "50,100", "--gate", "drift:preset=sensitive,max=0.3",
+                    "--provider", "local")
+    assert result.exit_code == 2
+    assert "max applies to the vertex preset" in result.output
+    assert "Traceback" not in result.output

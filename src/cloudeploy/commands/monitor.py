@@ -18,7 +18,7 @@ from cloudeploy.commands._output import emit, output_option, provider_options
 EXIT_BREACHED = 8  # not an error: the data breached a threshold (README, "Exit codes")
 
 
-def _thresholds(items, option):
+def _thresholds(items, option, key="FEATURE"):
     from cloudeploy.errors import ValidationError
 
     table = {}
@@ -29,7 +29,8 @@ def _thresholds(items, option):
         except ValueError:
             sep = ""
         if not sep or not name.strip():
-            raise ValidationError(f"{option} takes FEATURE=THRESHOLD, got {item!r}", hint=f"e.g. {option} age=0.2")
+            example = "psi=0.2" if key == "METRIC" else "age=0.2"
+            raise ValidationError(f"{option} takes {key}=THRESHOLD, got {item!r}", hint=f"e.g. {option} {example}")
     return table
 
 
@@ -110,7 +111,7 @@ def configure(endpoint, skew, drift, default_threshold, window, interval, sample
                  drift_thresholds=_thresholds(drift, "--drift-threshold"), default_threshold=default_threshold,
                  interval=interval, sample_rate=sample_rate, alert_emails=tuple(emails),
                  features=tuple(features) or None, training_data=training_data, preset=preset,
-                 metrics=_metrics(metrics), metric_thresholds=_thresholds(metric_thresholds, "--metric-threshold"),
+                 metrics=_metrics(metrics), metric_thresholds=_thresholds(metric_thresholds, "--metric-threshold", "METRIC"),
                  outlier_threshold=outlier_threshold)
     data = configure_monitoring(endpoint, spec, provider=provider, profile=profile)
 
