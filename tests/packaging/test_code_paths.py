@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +232,20 @@ def test_the_local_provider_accepts_a_package_with_code(
     package = build_package(custom_pipeline, tmp_path / "pkg", code_paths=[path], compile=False)
     version = resolve_provider("local").upload_model(package.path, "custom")
     assert version.digest == package.digest
+
+
+def test_deploy_with_code_deploys_a_package_holding_the_code(
+    custom_pipeline, user_module, tmp_path
+):
+    """``cloudeploy deploy MODEL --code m.py`` hands the provider a package with code/ in it."""
+    import joblib
+
+    from cloudeploy.commands.deploy import _with_code
+
+    _module, path = user_module
+    model_file = tmp_path / "model.joblib"
+    joblib.dump(custom_pipeline, model_file)
+    with _with_code(str(model_file), (str(path),), "custom", False) as packaged:
+        manifest = verify_package(packaged)
+        assert f"code/{path.name}" in manifest.files
+    assert not Path(packaged).exists()  # the temporary package is removed after the deploy
