@@ -45,8 +45,8 @@ reported as a :class:`SandboxWarning`, never silently skipped):
   directory. Then all capabilities are dropped, ``no_new_privs`` is set and a
   seccomp filter (classic BPF, x86-64 and aarch64) makes ``execve``/``execveat``,
   every socket call, ``ptrace``, ``process_vm_*``, mount/namespace calls, ``bpf``,
-  ``keyctl``, module loading and ``io_uring`` fail with EPERM (a foreign-ABI
-  syscall kills the process). So the child can neither start a program, open
+  ``keyctl``, module loading and ``io_uring`` fail with EPERM (x32 calls too;
+  a call through another architecture's ABI kills the process). So the child can neither start a program, open
   a socket, nor write outside its directory.
 - **Everywhere (POSIX)**: resource limits (``RLIMIT_AS`` memory, ``RLIMIT_CPU``,
   ``RLIMIT_NOFILE``, ``RLIMIT_FSIZE``, no core files), a clean environment
