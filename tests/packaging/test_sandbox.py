@@ -183,3 +183,24 @@ def test_packaging_an_untrusted_pickle_never_unpickles_it_in_this_process(
     package = build_package(path, tmp_path / "pkg")
     assert package.manifest.compiled_file
     assert package.manifest.classes == [0, 1]
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_the_seccomp_program_jumps_every_denied_call_to_eperm(machine):
+    import struct
+
+    from cloudeploy.packaging import _linux_confine as confine
+
+    code = confine.seccomp_program(machine)
+    program = [struct.unpack("HBBI", code[i : i + 8]) for i in range(0, len(code), 8)]
+    assert program[1] == (0x15, 1, 0, confine._AUDIT_ARCH[machine])  # other ABIs: kill
+    assert program[-2] == (0x06, 0, 0, 0x7FFF0000)  # allow the rest
+    assert program[-1] == (0x06, 0, 0, 0x00050001)  # ERRNO(EPERM)
+    denied = {
+        value
+        for index, (op, jt, _jf, value) in enumerate(program)
+        if op == 0x15 and index > 1 and index + 1 + jt == len(program) - 1
+    }
+    assert denied >= {*confine._DENIED[machine].values(), *confine._DENIED_COMMON.values()}
+    with pytest.raises(ValueError):
+        confine.seccomp_program("riscv64")
