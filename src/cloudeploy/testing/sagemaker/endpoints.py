@@ -313,13 +313,14 @@ class EndpointRuntime:
             name, config = self.pending_config  # type: ignore[misc]
             blue = [v.key for v in self.variants]
             self.config_name, self.config, self.variants = name, config, self.green
-            self.green, self.green_fraction, self.pending_config = [], 0.0, None
+            self.green, self.green_fraction = [], 0.0
             self.resolved_at = utcnow()
             self.last_deployment_config = self._plan.config or None
             serving = {v.key for v in self.variants}
         # The old fleet is terminated before the endpoint reports InService.
         self.fleet.stop(key for key in blue if key not in serving)
         with self.lock:
+            self.pending_config = None
             self.status = "InService"
 
     def _alarmed(self) -> bool:
@@ -342,21 +343,23 @@ class EndpointRuntime:
         # Traffic returns to the old fleet at once; the endpoint reports InService
         # once the rollback has been seen in progress.
         with self.lock:
-            self.green, self.green_fraction, self.pending_config = [], 0.0, None
+            self.green, self.green_fraction = [], 0.0
             self._phases = []
             serving = [v.key for v in self.variants]
         self.fleet.retain(serving)
         self._await_observed()
         with self.lock:
+            self.pending_config = None
             self.failure_reason = reason
             self.status = "InService"
 
     def _fail(self, reason: str) -> None:
         with self.lock:
-            self.green, self.pending_config, self._phases = [], None, []
+            self.green, self._phases = [], []
         self.fleet.stop_all()
         self._await_observed()
         with self.lock:
+            self.pending_config = None
             self.failure_reason = reason
             self.status = "Failed"
 
