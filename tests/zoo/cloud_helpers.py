@@ -143,7 +143,8 @@ class CaseRun:
                                  f"{seen.get('input_errors')}/{seen.get('model_errors')}/{seen.get('timeouts')} "
                                  f"input/model/timeout errors, p50 {seen.get('p50_ms')} ms, "
                                  f"answers {seen.get('prediction_counts')}")  # fmt: skip
-        lines.append(f"  {len(self.failures())} failed of {len(self.outcomes)}; v1 {self.baseline.to_dict()}")
+        v1 = {k: v for k, v in self.baseline.to_dict().items() if k != "prediction_values"}
+        lines.append(f"  {len(self.failures())} failed of {len(self.outcomes)}; v1 {v1}")
         return "\n".join(lines)
 
 
@@ -238,7 +239,8 @@ def assert_caught(run: CaseRun) -> None:
     assert run.baseline.requests > 0 and run.baseline.errors == 0, run.summary()
 
 
-def assert_promoted(run: CaseRun, label_of_candidate: str | None = None) -> None:
+def assert_promoted(run: CaseRun) -> None:
+    """A healthy candidate: promoted, serving everything, and no request of the stream failed."""
     assert len(run.outcomes) >= STREAM_REQUESTS
     assert run.result is not None and run.result.outcome == "promoted", run.summary()
     assert run.failures() == [], run.summary()
