@@ -79,3 +79,24 @@ def test_shadow_on_an_endpoint_without_data_capture_says_how_to_turn_it_on(sagem
         run_shadow(sagemaker, "no-capture", "v2", plan())
     assert "cloudeploy monitor configure no-capture --provider sagemaker" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_the_emulation_takes_one_production_and_one_shadow_variant_as_the_service_does(
+        sagemaker, sagemaker_emulator_session):
+    from botocore.exceptions import ClientError
+
+    sm = sagemaker_emulator_session.client("sagemaker")
+
+    def variant(name, model):
+        return {"VariantName": name, "ModelName": model, "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}
+
+    with pytest.raises(ClientError, match="only specify one variant for ProductionVariants"):
+        sm.create_endpoint_config(EndpointConfigName="two-production",
+                                  ProductionVariants=[variant("a", "forest-v1"), variant("b", "forest-v2")],
+                                  ShadowProductionVariants=[variant("c", "forest-v3")])
+    sm.create_endpoint_config(EndpointConfigName="one-and-one", ProductionVariants=[variant("a", "forest-v1")],
+                              ShadowProductionVariants=[variant("c", "forest-v3")])
+    described = sm.describe_endpoint_config(EndpointConfigName="one-and-one")
+    assert [v["VariantName"] for v in described["ShadowProductionVariants"]] == ["c"]
+    assert [v["VariantName"] for v in described["ProductionVariants"]] == ["a"]
