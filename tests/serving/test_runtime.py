@@ -173,7 +173,7 @@ def test_status_says_which_runtime_answers_each_deployed_version(tmp_path, monke
         assert status.exit_code == 0, status.output
         (endpoint,) = json.loads(status.stdout)["endpoints"]
         assert [(d["version"], d["runtime"]) for d in endpoint["deployments"]] == [("v1", "onnx"), ("v2", "sklearn")]
-        table = runner.invoke(cli, ["status"])
+        table = runner.invoke(cli, ["status"], env={"COLUMNS": "200"})
         assert "runtime" in table.output and "onnx" in table.output
     finally:
         with contextlib.suppress(Exception):
