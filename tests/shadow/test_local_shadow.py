@@ -118,3 +118,15 @@ def test_a_slow_candidate_fails_the_latency_gate_on_copies_while_clients_do_not_
     latencies = sorted(r.ended - r.started for r in results)
     assert latencies[len(latencies) // 2] * 1000 < SLOW_MS / 2  # the median client never waited for v4
     assert served_by(results) == {"v1"}
+
+
+def test_the_live_view_shows_the_shadow_phase_and_its_refusal(local):
+    stream = load(local)
+    try:
+        result = CliRunner().invoke(cli, ["promote", ENDPOINT, "--to", "v3", "--shadow", "2s", "--steps", "100",
+                                          "--bake", "1s", "--min-requests", "30", "--live"])
+    finally:
+        stream.stop()
+    assert result.exit_code == 3, result.output
+    assert "refused in shadow before any user traffic" in result.output
+    assert "agreement" in result.output

@@ -91,12 +91,13 @@ def render_shadow(console, data) -> None:
         table.add_row(label, _cell(base.get(key)), _cell(new.get(key)))
     console.print(table)
     gates = Table(show_edge=False)
-    for column in ("gate", "value", "threshold", "verdict", "detail"):
+    for column in ("gate", data["candidate"], data["serving"], "judged", "threshold", "verdict", "detail"):
         gates.add_column(column)
     for gate in data["gates"]:
         passed = gate["passed"]
         mark = "[green]pass[/green]" if passed else "[red]FAIL[/red]" if passed is False else "[dim]not judged[/dim]"
-        gates.add_row(gate["gate"], _cell(gate["value"]), _cell(gate["threshold"]), mark, gate.get("detail", ""))
+        gates.add_row(gate["gate"], _cell(gate.get("new")), _cell(gate.get("baseline")), _cell(gate["value"]),
+                      _cell(gate["threshold"]), mark, gate.get("detail", ""))
     console.print(gates)
     console.print("traffic (unchanged): " + ", ".join(f"{v}={p}%" for v, p in data["traffic"].items()))
 

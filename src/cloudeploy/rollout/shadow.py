@@ -279,10 +279,11 @@ def agreement_gate(agreement: Agreement, plan: ShadowPlan, min_rows: int) -> Gat
         extra = f"; mean abs error {agreement.mean_abs_error:.4g}, mean rel error {agreement.mean_rel_error:.2%}"
     detail = f"{agreement.agreeing} of {agreement.rows} rows agree ({agreement.kind}){extra}"
     if plan.min_agreement is None:
-        return GateResult("agreement", None, share, threshold, detail + "; no threshold set")
+        return GateResult("agreement", None, share, threshold, detail + "; no threshold set", new=share)
     if share is None or agreement.rows < max(min_rows, 1):
-        return GateResult("agreement", None, share, threshold, detail + f"; judged from {max(min_rows, 1)} rows")
-    return GateResult("agreement", share >= threshold, share, threshold, detail)
+        return GateResult("agreement", None, share, threshold, detail + f"; judged from {max(min_rows, 1)} rows",
+                          new=share)
+    return GateResult("agreement", share >= threshold, share, threshold, detail, new=share)
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -522,8 +523,11 @@ def shadow_phase(executor: Any) -> Any:
     state, plan = executor.state, executor.plan
     if any(d["action"] == SHADOW and (d.get("metrics") or {}).get("passed") for d in state.decisions):
         return None
-    result = run_shadow(executor.provider, state.endpoint, state.to_version, plan,
-                        progress=executor.progress, clock=executor.clock, sleep=executor.sleep)
+    def sample(window: ShadowWindow, gates: list[GateResult], agreement: Agreement) -> None:
+        executor._emit("sample", -1, 0, new=window.candidate, baseline=window.serving, gates=tuple(gates))
+
+    result = run_shadow(executor.provider, state.endpoint, state.to_version, plan, progress=executor.progress,
+                        on_sample=sample, clock=executor.clock, sleep=executor.sleep)
     metrics = {**result.metrics, "agreement": result.agreement.to_dict() if result.agreement else None,
                "mirrored": result.mirrored, "dropped": result.dropped, "passed": result.passed}
     gates = [g.to_dict() for g in result.gates]
