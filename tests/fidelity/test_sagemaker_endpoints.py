@@ -57,6 +57,18 @@ def test_csv_request_without_accept_gets_json(smr, endpoint, classifier, iris):
     assert json.loads(answer["Body"].read()) == classifier.predict(rows).tolist()
 
 
+def test_a_json_object_body_is_a_model_error_as_the_container_cannot_decode_it(smr, endpoint, iris):
+    """The toolkit decodes JSON with np.array(json.loads(body)): an object is no rows."""
+    rows = iris[0][:2].tolist()
+    with pytest.raises(ClientError) as raised:
+        smr.invoke_endpoint(
+            EndpointName=endpoint, ContentType="application/json", Body=json.dumps({"instances": rows})
+        )
+    error = raised.value.response
+    assert error["Error"]["Code"] == "ModelError"
+    assert error["OriginalStatusCode"] == 500
+
+
 def test_a_taken_model_name_is_a_validation_exception(sm, role_arn, model_url):
     from tests.fidelity.conftest import SKLEARN_IMAGE
 

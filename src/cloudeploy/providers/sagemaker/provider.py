@@ -623,7 +623,9 @@ class SageMakerProvider(Provider):
     ) -> Prediction:
         request: dict[str, Any] = {
             "EndpointName": endpoint,
-            "Body": json.dumps({"instances": instances}).encode(),
+            # A bare list of rows: what the prebuilt scikit-learn container decodes
+            # (np.array(json.loads(body))) and what cloudeploy's serving image accepts too.
+            "Body": json.dumps(instances).encode(),
             "ContentType": "application/json",
             "Accept": "application/json",
         }

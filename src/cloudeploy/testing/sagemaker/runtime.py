@@ -47,13 +47,17 @@ def invoke_endpoint(self):
         if server is None or not server.running:
             raise httpx.ConnectError("the model server is not running")
         container_started = time.perf_counter()
-        answer = server.invoke(
-            body, content_type, sklearn_container.accept_for(account, region, variant, accept)
-        )
-        status, answer_body = answer.status_code, answer.content
-        answer_type = answer.headers.get("content-type", "application/json")
-        if 200 <= status < 300:
-            answer_body, answer_type = sklearn_container.shape_answer(variant, answer_body, answer_type)
+        refused = sklearn_container.refuse_request(variant, body, content_type)
+        if refused is not None:  # the prebuilt container fails on a body it cannot decode
+            status, answer_body, answer_type = 500, refused, "text/plain"
+        else:
+            answer = server.invoke(
+                body, content_type, sklearn_container.accept_for(account, region, variant, accept)
+            )
+            status, answer_body = answer.status_code, answer.content
+            answer_type = answer.headers.get("content-type", "application/json")
+            if 200 <= status < 300:
+                answer_body, answer_type = sklearn_container.shape_answer(variant, answer_body, answer_type)
     except httpx.TimeoutException:
         # No container status: counted in InvocationModelErrors only, as the service does.
         status, answer_type = 0, "text/plain"

@@ -13,8 +13,10 @@ inference toolkit behind ``aws/sagemaker-scikit-learn-container``) answers:
   CSV request without ``Accept`` gets JSON.
 
 Other images (the cloudeploy serving image, bring-your-own containers) keep
-their own answers. Deliberately lenient: the Vertex-shaped
-``{"instances": [...]}`` request body is accepted as well as a bare list.
+their own answers. Requests are decoded as the container does
+(``np.array(json.loads(body))``): a JSON object such as the Vertex-shaped
+``{"instances": [...]}`` becomes a 0-d array the model refuses, so the container
+answers 500 and the caller gets a ModelError, as on the service.
 """
 
 from __future__ import annotations
@@ -51,3 +53,24 @@ def shape_answer(variant: Any, body: bytes, content_type: str) -> tuple[bytes, s
     if isinstance(data, dict) and "predictions" in data:
         return json.dumps(data["predictions"]).encode(), JSON
     return body, content_type
+
+
+def refuse_request(variant: Any, body: bytes, content_type: str) -> bytes | None:
+    """The container's 500 body when it cannot decode ``body`` into rows, else None.
+
+    Only JSON objects are refused: the toolkit turns a JSON body into an array,
+    and an object makes a 0-d array that scikit-learn's ``predict`` rejects.
+    """
+    if not is_sklearn_image(variant.image) or not content_type.startswith(JSON):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return (
+        "ValueError: Expected 2D array, got scalar array instead: array="
+        f"{json.dumps(data)[:200]}. The scikit-learn container decodes a JSON body with "
+        "np.array(json.loads(body)): send a list of rows, not an object."
+    ).encode()
