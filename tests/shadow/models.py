@@ -50,3 +50,30 @@ def instances(n: int = 200) -> list[list[float]]:
 def bodies(n: int = 200) -> tuple[dict, ...]:
     """One single-row request body per instance (a client stream cycles through them)."""
     return tuple({"instances": [row]} for row in instances(n))
+
+
+@cache
+def _regression_data():
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=300, n_features=4, noise=5.0, random_state=11)
+    return X, y + 500.0  # answers far from 0, so the tolerance is relative
+
+
+def regressor(alpha: float = 1.0):
+    from sklearn.linear_model import Ridge
+
+    X, y = _regression_data()
+    return Ridge(alpha=alpha).fit(X, y)
+
+
+def constant_regressor():
+    from sklearn.dummy import DummyRegressor
+
+    X, y = _regression_data()
+    return DummyRegressor(strategy="mean").fit(X, y)
+
+
+def regression_bodies(n: int = 200) -> tuple[dict, ...]:
+    X, _ = _regression_data()
+    return tuple({"instances": [row]} for row in X[:n].round(4).tolist())
