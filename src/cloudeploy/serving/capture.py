@@ -112,7 +112,7 @@ class CaptureWriter:
         if self._thread is None:
             self._start()
         try:
-            self._queue.put_nowait(pack(record) if self.format == "arrow" else record)
+            self._queue.put_nowait(record)
         except queue.Full:
             self._drop()
 
@@ -229,13 +229,15 @@ class _ArrowSink:
         self._schema: Any = None
 
     def write(self, records: list[Any]) -> None:
-        groups: dict[tuple[str, tuple[str, ...]], list[tuple]] = {}
+        groups: dict[tuple[int, tuple[str, ...]], list[Any]] = {}
         for record in records:
-            item = pack(record) if isinstance(record, dict) else record
-            hour = time.strftime("%Y%m%d%H", time.gmtime(item[0]))
-            groups.setdefault((hour, item[4]), []).append(item)
+            ts = record[0] if isinstance(record, tuple) else record.setdefault("ts", time.time())
+            names = record[4] if isinstance(record, tuple) else tuple(record.get("features") or ())
+            groups.setdefault((int(ts // 3600), names), []).append(record)
         for (hour, names), group in groups.items():
-            self._append(hour, group[0][0], record_batch(list(names), group, self._schema))
+            items = pack_many(group)
+            self._append(time.strftime("%Y%m%d%H", time.gmtime(hour * 3600)), items[0][0],
+                         record_batch(list(names), items, self._schema))
 
     def _append(self, hour: str, ts: float, batch: Any) -> None:
         if (
@@ -303,6 +305,41 @@ def pack(record: dict[str, Any]) -> tuple:
         answers,
         float(record.get("latency_ms", 0.0)),
     )
+
+
+def pack_many(records: list[Any]) -> list[tuple]:
+    """:func:`pack` for many records at once: their numeric rows become one float matrix in a
+    single conversion (the writer thread's work, off the request path)."""
+    import numpy as np
+
+    dicts = [r for r in records if isinstance(r, dict)]
+    if not dicts:
+        return list(records)
+    rows = [row for r in dicts if isinstance(r.get("instances"), list) for row in r["instances"]]
+    matrix = None
+    if rows:
+        try:
+            array = np.array(rows)
+        except (ValueError, TypeError):
+            array = None
+        if array is not None and array.ndim == 2 and array.dtype.kind in "fiu":
+            matrix = array.astype(np.float64, copy=False)
+    if matrix is None:
+        return [pack(r) if isinstance(r, dict) else r for r in records]
+    packed, start = [], 0
+    for record in records:
+        if not isinstance(record, dict):
+            packed.append(record)
+            continue
+        instances = record.get("instances") if isinstance(record.get("instances"), list) else []
+        n = len(instances)
+        answers = record.get("predictions")
+        answers = tuple(answers) if isinstance(answers, list) and len(answers) == n else (None,) * n
+        packed.append((float(record.get("ts", 0.0)), str(record.get("request_id", "")), str(record.get("model", "")),
+                       str(record.get("version", "")), tuple(record.get("features") or ()), matrix[start:start + n],
+                       answers, float(record.get("latency_ms", 0.0))))
+        start += n
+    return packed
 
 
 def record_batch(names: list[str], records: list[Any], schema: Any = None) -> Any:
