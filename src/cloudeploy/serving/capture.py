@@ -273,14 +273,8 @@ class _ArrowSink:
 
 
 def pack(record: dict[str, Any]) -> tuple:
-    """A record as a tuple that holds no Python object per value where it can.
-
-    Numeric instances become one float64 array. Queued records live for up to
-    ``linger``, long enough to survive the young garbage collections; as nested
-    lists (an object per value) they would be promoted and make the full
-    collections the server avoids (``gc.freeze``) come back, costing far more
-    than the copy. Rows with strings, booleans or None stay lists.
-    """
+    """A record as the tuple :func:`record_batch` takes: numeric instances as one float64
+    array; rows with strings, booleans or None stay lists."""
     import numpy as np
 
     instances = record.get("instances")
