@@ -250,3 +250,23 @@ def test_http_get_reports_rules_and_calls(emu, sm1):
     state = httpx.get(emu.endpoint_url + "/moto-api/cloudeploy/faults").json()
     assert [(r["operation"], r["fired"]) for r in state["rules"]] == [("ListEndpoints", 1)]
     assert state["calls"] == {"ListEndpoints": 1}
+
+
+def test_a_web_page_cannot_drive_the_emulation(emu, sm):
+    """A foreign Host (DNS rebinding), a cross-origin write or a non-JSON fault plan is refused; boto3 is not."""
+    import httpx
+
+    url = emu.endpoint_url + "/moto-api/cloudeploy/faults"
+    rule = '{"faults": ["CreateEndpoint:throttle:count=1"]}'
+    rebound = httpx.post(url, content=rule, headers={"host": "evil.example", "content-type": "text/plain"})
+    cross_site = httpx.post(url, content=rule, headers={"origin": "https://evil.example",
+                                                         "content-type": "application/json"})
+    plain_text = httpx.post(url, content=rule, headers={"content-type": "text/plain"})
+    form = httpx.post(emu.endpoint_url + "/", data={"Action": "DeleteEndpoint", "EndpointName": "x"},
+                      headers={"origin": "https://evil.example"})
+
+    assert [rebound.status_code, cross_site.status_code, plain_text.status_code, form.status_code] == [
+        403, 403, 415, 403
+    ]
+    assert emu.faults.rules == []
+    assert sm.list_endpoints()["Endpoints"] == []  # the SDK still gets through

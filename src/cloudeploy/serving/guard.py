@@ -150,9 +150,10 @@ class LoopbackGuard:
 class WSGILoopbackGuard:
     """WSGI middleware applying :func:`refusal` to every request."""
 
-    def __init__(self, app: Callable, *, allowed_hosts: Iterable[str] = ()) -> None:
+    def __init__(self, app: Callable, *, allowed_hosts: Iterable[str] = (), json_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.allowed = configured_hosts(allowed_hosts)
+        self.json_paths = tuple(json_paths)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         headers = {
@@ -161,7 +162,7 @@ class WSGILoopbackGuard:
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
         refused = refusal(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/"), headers,
-                          allowed=self.allowed)
+                          allowed=self.allowed, json_paths=self.json_paths)
         if refused is None:
             return self.app(environ, start_response)
         status, message = refused

@@ -114,8 +114,6 @@ class SageMakerEmulation:
         return PLAN.calls(operation)
 
     def start(self) -> SageMakerEmulation:
-        from moto.server import ThreadedMotoServer
-
         from cloudeploy.testing.sagemaker import alarm_handlers
         from cloudeploy.testing.sagemaker.install import install
         from cloudeploy.testing.sagemaker.state import STATE
@@ -126,7 +124,7 @@ class SageMakerEmulation:
         self._check_port()
         # werkzeug logs every request to stderr; keep test and CLI output readable.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
+        self._server = _GuardedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         self._server.start()
         return self
 
@@ -262,3 +260,32 @@ def start_emulation(
         yield emulation
     finally:
         emulation.stop()
+
+
+def _guarded_moto_server_class():
+    """moto's threaded server with its WSGI app behind the loopback guard."""
+    from moto.server import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        ThreadedMotoServer,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from cloudeploy.serving.guard import WSGILoopbackGuard
+    from cloudeploy.testing.sagemaker.faults import HTTP_PATH
+
+    class GuardedMotoServer(ThreadedMotoServer):
+        # moto's own _server_entry, with the app wrapped: loopback Host names only, no
+        # cross-origin writes, and the fault plan takes JSON only.
+        def _server_entry(self) -> None:
+            app = WSGILoopbackGuard(DomainDispatcherApplication(create_backend_app), json_paths=(HTTP_PATH,))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return GuardedMotoServer
+
+
+def _GuardedMotoServer(**kwargs: Any):  # noqa: N802 - reads like the class it makes
+    return _guarded_moto_server_class()(**kwargs)
