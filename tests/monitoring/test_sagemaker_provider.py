@@ -190,3 +190,11 @@ def test_a_sensitive_pass_publishes_severities_against_alarms_at_one(provider):
     assert {(a["Threshold"], a["ComparisonOperator"]) for a in alarms} == {(1.0, "GreaterThanThreshold")}
     states = feature_states(cloudwatch, run.published["alarms"])
     assert sorted(name for name, state in states.items() if state == "ALARM") == SHIFTED_NAMES
+
+
+def test_a_pass_reports_outlier_share_and_attribution_drift_from_the_package(provider):
+    run = run_window(provider, serving_rows(120, seed=9))
+    assert run.result.outliers["rows"] == 120 and not run.outliers_breached
+    attributions = run.result.attributions
+    assert attributions["method"] == "linear" and attributions["rows"] == 120
+    assert attributions["breached"] == []

@@ -196,3 +196,16 @@ def test_monitor_run_scores_only_the_logged_requests_inside_its_window(provider)
     run = monitor(ENDPOINT, MonitorSpec(window=middle - start), provider=provider, now=middle,
                   alert=False, publish=False)
     assert run.result.serving_rows == 100
+
+
+def test_a_pass_reports_outlier_share_and_attribution_drift_from_the_bucket_package(provider, tmp_path):
+    start = time.time()
+    rows = serving_rows(100, seed=13)
+    for row in rows[:60]:
+        row[0] = 0.0  # x0 at its training mean: the model leans on x2 alone for these rows
+        row[3] = 30.0  # far outside training: outliers
+    end = export(provider, rows, tmp_path)
+    run = monitor(ENDPOINT, MonitorSpec(window=end - start), provider=provider, capture=next(tmp_path.iterdir()),
+                  now=end, alert=False)
+    assert run.result.outliers["rows"] == 100 and run.outliers_breached
+    assert run.result.attributions["method"] == "linear" and "x0" in run.attributions_breached

@@ -60,28 +60,47 @@ class SageMakerMonitoring(MonitoringBackend):
             member = archive.extractfile(MANIFEST_NAME)
             manifest = Manifest.from_dict(json.loads(member.read())) if member else None
             if manifest is not None:
-                self._extract_artifacts(endpoint, version, archive, manifest.files)
+                self._extract_package(endpoint, version, archive, manifest)
         return require_baseline(manifest.baseline if manifest else None, version)
 
-    def _extract_artifacts(self, endpoint: str, version: str, archive: Any, files: dict[str, str]) -> None:
-        """Copy the package's monitoring artefacts out of the tarball (``novelty`` reads them)."""
-        from cloudeploy.monitoring.novelty import NOVELTY_FILE
+    def _extract_package(self, endpoint: str, version: str, archive: Any, manifest: Any) -> None:
+        """Copy the package (manifest and every file it lists) out of the tarball, for the
+        novelty detector and the attributions; each file is digest-checked when loaded."""
+        from cloudeploy.packaging.manifest import MANIFEST_NAME
 
         self._artifacts = getattr(self, "_artifacts", {})
         folder = self.package_file_dir(endpoint, version)
-        if NOVELTY_FILE in files:
-            member = archive.extractfile(NOVELTY_FILE)
+        for name in [MANIFEST_NAME, *manifest.files]:
+            target = (folder / name).resolve()
+            if not target.is_relative_to(folder.resolve()):
+                continue  # a name leaving the folder is never written
+            member = archive.extractfile(name) if name in archive.getnames() else None
             if member is not None:
-                (folder / NOVELTY_FILE).write_bytes(member.read())
-        self._artifacts[(endpoint, version)] = (folder, files)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(member.read())
+        self._artifacts[(endpoint, version)] = (folder, manifest)
+
+    def _package(self, endpoint: str, version: str) -> tuple[Path, Any]:
+        if (endpoint, version) not in getattr(self, "_artifacts", {}):
+            self.baseline(endpoint, version)
+        return self._artifacts[(endpoint, version)]
 
     def novelty(self, endpoint: str, version: str) -> Any:
         from cloudeploy.monitoring.artifacts import load_novelty
 
-        if (endpoint, version) not in getattr(self, "_artifacts", {}):
-            self.baseline(endpoint, version)
-        folder, files = self._artifacts[(endpoint, version)]
-        return load_novelty(folder, files)
+        folder, manifest = self._package(endpoint, version)
+        return load_novelty(folder, manifest.files)
+
+    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
+        from cloudeploy.monitoring.artifacts import load_attribution
+        from cloudeploy.packaging.load import load_package
+
+        folder, manifest = self._package(endpoint, version)
+        record = load_attribution(folder, manifest.files)
+        if record is None:
+            return None
+        runtime = manifest.format if manifest.format in ("xgboost", "lightgbm") else "sklearn"
+        return load_package(folder, runtime=runtime, allowed_globals=manifest.trusted_types).model, record
 
     # -- capture ----------------------------------------------------------------
 

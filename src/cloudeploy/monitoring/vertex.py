@@ -55,26 +55,49 @@ class VertexMonitoring(MonitoringBackend):
             manifest = Manifest.from_dict(json.loads(blob.download_as_bytes()))
         return require_baseline(manifest.baseline, version)
 
-    def novelty(self, endpoint: str, version: str) -> Any:
-        from cloudeploy.monitoring.artifacts import load_novelty
-        from cloudeploy.monitoring.novelty import NOVELTY_FILE
+    def _package(self, endpoint: str, version: str) -> tuple[Path, Any]:
+        """The package copied from the bucket (manifest and every file it lists), once per pass."""
         from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
         from cloudeploy.providers.vertex.errors import translated
 
+        cache = self.__dict__.setdefault("_packages", {})
+        if (endpoint, version) in cache:
+            return cache[(endpoint, version)]
         model = self.provider.get_endpoint(endpoint).model
         uri = self.provider.get_model_version(model, version).uri.rstrip("/")
         bucket_name, _, prefix = uri.removeprefix("gs://").partition("/")
         bucket = self.provider.clients.storage.bucket(bucket_name)
-        with translated(f"reading {uri}/{MANIFEST_NAME}"):
-            manifest = Manifest.from_dict(json.loads(
-                bucket.blob(f"{prefix}/{MANIFEST_NAME}".lstrip("/")).download_as_bytes()))
-        if NOVELTY_FILE not in manifest.files:
-            return None
         folder = self.package_file_dir(endpoint, version)
-        with translated(f"reading {uri}/{NOVELTY_FILE}"):
-            data = bucket.blob(f"{prefix}/{NOVELTY_FILE}".lstrip("/")).download_as_bytes()
-        (folder / NOVELTY_FILE).write_bytes(data)
+        with translated(f"reading {uri}/{MANIFEST_NAME}"):
+            raw = bucket.blob(f"{prefix}/{MANIFEST_NAME}".lstrip("/")).download_as_bytes()
+        manifest = Manifest.from_dict(json.loads(raw))
+        (folder / MANIFEST_NAME).write_bytes(raw)
+        for name in manifest.files:
+            target = (folder / name).resolve()
+            if not target.is_relative_to(folder.resolve()):
+                continue  # a name leaving the folder is never written
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with translated(f"reading {uri}/{name}"):
+                target.write_bytes(bucket.blob(f"{prefix}/{name}".lstrip("/")).download_as_bytes())
+        cache[(endpoint, version)] = (folder, manifest)
+        return folder, manifest
+
+    def novelty(self, endpoint: str, version: str) -> Any:
+        from cloudeploy.monitoring.artifacts import load_novelty
+
+        folder, manifest = self._package(endpoint, version)
         return load_novelty(folder, manifest.files)
+
+    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
+        from cloudeploy.monitoring.artifacts import load_attribution
+        from cloudeploy.packaging.load import load_package
+
+        folder, manifest = self._package(endpoint, version)
+        record = load_attribution(folder, manifest.files)
+        if record is None:
+            return None
+        runtime = manifest.format if manifest.format in ("xgboost", "lightgbm") else "sklearn"
+        return load_package(folder, runtime=runtime, allowed_globals=manifest.trusted_types).model, record
 
     def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
         """``version``'s logged requests in ``[since, until)`` as capture files (one per hour)."""
