@@ -56,3 +56,26 @@ def test_overload_beyond_the_queue_is_503_with_retry_after(start_server, slow_pa
     rejected = [reply for reply in replies if reply.status_code == 503]
     assert all(reply.headers.get("retry-after") for reply in rejected)
     assert all(reply.json()["error"]["status"] == "UNAVAILABLE" for reply in rejected)
+
+
+@pytest.mark.parametrize("client", ["requests", "urllib", "httpx"])
+def test_a_large_body_gets_a_413_every_python_client_can_read(limited_server, client):
+    """The server reads and drops the rest of the body before answering, so the
+    client finishes sending and reads the 413 instead of a broken pipe or a reset."""
+    url = f"{limited_server.url}/predict"
+    body = b"[" + b"1," * (8 << 20) + b"1]"  # 16 MiB: far past the socket buffers
+    headers = {"content-type": "application/json"}
+    if client == "requests":
+        import requests
+
+        status = requests.post(url, data=body, headers=headers, timeout=60).status_code
+    elif client == "urllib":
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers, method="POST"), timeout=60)
+        status = raised.value.code
+    else:
+        status = httpx.post(url, content=body, headers=headers, timeout=60).status_code
+    assert status == 413

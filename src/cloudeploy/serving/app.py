@@ -56,7 +56,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from cloudeploy.packaging.schema import InputError
-from cloudeploy.serving import payloads
+from cloudeploy.serving import bodies, payloads
 from cloudeploy.serving.batcher import MicroBatcher
 from cloudeploy.serving.capture import CaptureWriter
 from cloudeploy.serving.metrics import ServerMetrics
@@ -225,6 +225,9 @@ class ModelServer:
                 rows = payloads.parse_json(body, self._validate, allow_bare_list=sagemaker)
             predictions = await self._admit_and_predict(rows)
         except HTTPProblem as problem:
+            # An early answer (413, 415, 406, not ready): let the client finish sending
+            # first, or it sees a reset instead of the answer (serving/bodies.py).
+            await bodies.discard_rest(request)
             response = _error(problem.status, problem.message, problem.headers, text=answer_csv)
             error_class = OVERLOAD if problem.status in (429, 503) else INPUT if problem.status < 500 else INTERNAL
         except InputError as error:
@@ -373,22 +376,12 @@ def _negotiate(request: Request, sagemaker: bool) -> tuple[bool, bool]:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            too_big = int(declared) > limit
-        except ValueError:
-            raise HTTPProblem(400, f"invalid Content-Length {declared!r}") from None
-        if too_big:
-            raise HTTPProblem(413, f"request body is {declared} bytes; the limit is {limit}")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPProblem(413, f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await bodies.read_bounded(request, limit)
+    except bodies.InvalidLength as error:
+        raise HTTPProblem(400, str(error)) from None
+    except bodies.BodyTooLarge as error:
+        raise HTTPProblem(413, error.message) from None
 
 
 def create_app(
