@@ -86,7 +86,8 @@ def test_a_port_in_use_is_refused_and_creates_nothing(local_provider, tmp_path):
 
 def test_failed_deploy_leaves_the_previous_version_serving(local_provider, tmp_path):
     _serve_v1(local_provider, tmp_path)
-    broken = build_package(fitted_classifier(1), tmp_path / "broken", name="ep").path
+    # Without a compiled graph (which needs no scikit-learn), so that the replica loads the pickle.
+    broken = build_package(fitted_classifier(1), tmp_path / "broken", name="ep", compile=False).path
     # A package whose recorded scikit-learn differs from the installed one: the
     # replica refuses to load it, after the upload accepted it.
     manifest = read_manifest(broken)
