@@ -39,10 +39,17 @@ def test_a_request_refused_by_the_server_is_an_input_error_not_a_model_error(pro
             provider.predict("house", [[1.0]])
 
     metrics = window(provider, act)
-    assert (metrics.requests, metrics.input_errors, metrics.model_errors, metrics.errors) == (2, 1, 0, 1)
+    assert (metrics.requests, metrics.input_errors, metrics.model_errors, metrics.errors) == (
+        2,
+        1,
+        0,
+        1,
+    )
 
 
-def test_a_crashed_container_is_a_model_error_with_no_container_status(provider, sagemaker_emulator):
+def test_a_crashed_container_is_a_model_error_with_no_container_status(
+    provider, sagemaker_emulator
+):
     from cloudeploy.testing.sagemaker.runner import live_servers
 
     (server,) = [s for s in live_servers() if s.variant == "v1"]
@@ -51,8 +58,11 @@ def test_a_crashed_container_is_a_model_error_with_no_container_status(provider,
 
     def act():
         with pytest.raises(ClientError) as raised:
-            runtime.invoke_endpoint(EndpointName="house", Body=b'{"instances": [[1, 2, 3, 4]]}',
-                                    ContentType="application/json")
+            runtime.invoke_endpoint(
+                EndpointName="house",
+                Body=b'{"instances": [[1, 2, 3, 4]]}',
+                ContentType="application/json",
+            )
         assert raised.value.response["Error"]["Code"] == "ModelError"
         assert raised.value.response["OriginalStatusCode"] == 0
         with pytest.raises(CloudeployError):
@@ -63,7 +73,9 @@ def test_a_crashed_container_is_a_model_error_with_no_container_status(provider,
 
 
 def test_latency_percentiles_come_from_model_latency(provider):
-    metrics = window(provider, lambda: [provider.predict("house", sample_instances(1)) for _ in range(5)])
+    metrics = window(
+        provider, lambda: [provider.predict("house", sample_instances(1)) for _ in range(5)]
+    )
     assert metrics.p50_ms is not None and metrics.p99_ms is not None
     assert 0 < metrics.p50_ms <= metrics.p99_ms
 
@@ -84,7 +96,9 @@ def test_captured_answers_give_the_class_counts_of_the_window(provider):
     assert metrics.prediction_values is None
 
 
-def test_an_endpoint_without_data_capture_has_no_prediction_distribution(sagemaker_emulator, tmp_path):
+def test_an_endpoint_without_data_capture_has_no_prediction_distribution(
+    sagemaker_emulator, tmp_path
+):
     from cloudeploy.packaging import build_package
 
     settings = sagemaker_emulator.profile_settings(bucket="metrics")

@@ -56,7 +56,9 @@ class RequestStream:
 
     def _ticket(self, deadline: float) -> int | None:
         with self._lock:
-            if time.monotonic() >= deadline or (self._finishing.is_set() and self._issued >= self.total):
+            if time.monotonic() >= deadline or (
+                self._finishing.is_set() and self._issued >= self.total
+            ):
                 return None
             self._issued += 1
             return self._issued
@@ -106,7 +108,9 @@ class ZooEndpoint:
             self.record_answers(self.provider, self.name)
 
     def split(self) -> dict[str, int]:
-        return {k: v for k, v in self.provider.get_endpoint(self.name).traffic.to_dict().items() if v}
+        return {
+            k: v for k, v in self.provider.get_endpoint(self.name).traffic.to_dict().items() if v
+        }
 
 
 @dataclass
@@ -135,7 +139,9 @@ class CaseRun:
         lines = [f"outcome {self.result.outcome}: {self.result.reason}"]
         for decision in self.result.decisions:
             broken = [g["gate"] for g in decision.gates if g.get("passed") is False]
-            lines.append(f"  {decision.action} {decision.percent}% broken={broken} {decision.reason}")
+            lines.append(
+                f"  {decision.action} {decision.percent}% broken={broken} {decision.reason}"
+            )
             for side in ("new", "baseline"):
                 seen = (decision.metrics or {}).get(side) or {}
                 if seen:
@@ -177,7 +183,9 @@ def promote_with_cli(profile: str, name: str, label: str, plan: dict[str, Any]) 
     try:
         data = json.loads(done.stdout)
     except ValueError:
-        raise AssertionError(f"promote printed no JSON (exit {done.exit_code}): {done.output}") from None
+        raise AssertionError(
+            f"promote printed no JSON (exit {done.exit_code}): {done.output}"
+        ) from None
     data["decisions"] = tuple(Decision.from_dict(d) for d in data["decisions"])
     fields = PromotionResult.__dataclass_fields__
     return done.exit_code, PromotionResult(**{k: v for k, v in data.items() if k in fields})
@@ -227,8 +235,12 @@ def assert_caught(run: CaseRun) -> None:
     assert run.split_after == {BASELINE: 100}, run.summary()
     if run.result is not None:
         assert run.result.outcome == "rolled_back", run.summary()
-        assert run.exit_code in (None, 3), f"cloudeploy promote exited {run.exit_code}\n{run.summary()}"
-        assert all(d.percent < 100 for d in run.result.decisions if d.action == "step"), run.summary()
+        assert run.exit_code in (None, 3), (
+            f"cloudeploy promote exited {run.exit_code}\n{run.summary()}"
+        )
+        assert all(d.percent < 100 for d in run.result.decisions if d.action == "step"), (
+            run.summary()
+        )
         assert {k: v for k, v in run.result.traffic.items() if v} == {BASELINE: 100}, run.summary()
         # Requests that started once traffic was back at the start all succeeded ...
         assert run.failures_after(rollback_moment(run)) == [], run.summary()
@@ -244,7 +256,9 @@ def assert_promoted(run: CaseRun) -> None:
     assert len(run.outcomes) >= STREAM_REQUESTS
     assert run.result is not None and run.result.outcome == "promoted", run.summary()
     assert run.failures() == [], run.summary()
-    assert list(run.split_after.values()) == [100] and BASELINE not in run.split_after, run.summary()
+    assert list(run.split_after.values()) == [100] and BASELINE not in run.split_after, (
+        run.summary()
+    )
 
 
 def restore(endpoint: ZooEndpoint, label: str) -> None:

@@ -32,7 +32,9 @@ def endpoints(sagemaker_emulator_session, tmp_path_factory):
     emulation.reset()
     settings = emulation.profile_settings(bucket="zoo")
     provider = SageMakerProvider(Profile(name=PROFILE, provider="sagemaker", settings=settings))
-    built = {kind: ZooEndpoint(provider, f"zoo-{kind[:3]}", kind) for kind in ("classifier", "regressor")}
+    built = {
+        kind: ZooEndpoint(provider, f"zoo-{kind[:3]}", kind) for kind in ("classifier", "regressor")
+    }
     with pytest.MonkeyPatch.context() as patch:
         home = tmp_path_factory.mktemp("zoo-home")
         patch.setenv("CLOUDEPLOY_HOME", str(home))

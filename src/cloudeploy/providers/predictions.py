@@ -45,8 +45,10 @@ class PredictionTally:
     def add(self, predictions: Iterable[Any]) -> None:
         """One answer's predictions (a list, one per instance)."""
         for prediction in predictions:
-            if isinstance(prediction, list | tuple) and prediction and all(
-                isinstance(p, int | float) and not isinstance(p, bool) for p in prediction
+            if (
+                isinstance(prediction, list | tuple)
+                and prediction
+                and all(isinstance(p, int | float) and not isinstance(p, bool) for p in prediction)
             ):
                 # Scores per class: the label is the arg-max index, as the local gateway counts it.
                 self.labels[str(max(range(len(prediction)), key=prediction.__getitem__))] += 1

@@ -73,7 +73,9 @@ def decode(part: dict[str, Any]) -> Any:
     if encoding == "BASE64":
         data = base64.b64decode(data).decode()
     if encoding == "CSV" or "csv" in part.get("observedContentType", ""):
-        return [[float(v) if _is_number(v) else v for v in row] for row in csv.reader(io.StringIO(data))]
+        return [
+            [float(v) if _is_number(v) else v for v in row] for row in csv.reader(io.StringIO(data))
+        ]
     return json.loads(data)
 
 
@@ -141,7 +143,9 @@ class CaptureReader:
         first = dt.datetime.fromtimestamp(since - FILE_SPAN_S, dt.UTC)
         for prefix in hour_prefixes(root, since - FILE_SPAN_S, until):
             # Names sort by time within an hour: skip straight to the window's start.
-            start_after = f"{prefix}{first:%M-%S}" if prefix.endswith(f"{first:%Y/%m/%d/%H}/") else ""
+            start_after = (
+                f"{prefix}{first:%M-%S}" if prefix.endswith(f"{first:%Y/%m/%d/%H}/") else ""
+            )
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix, StartAfter=start_after):
                 for item in page.get("Contents", []):
                     stamp = _file_time(item["Key"])
@@ -154,7 +158,9 @@ class CaptureReader:
         with self._lock:
             seen_etag, events = self._cache.get((bucket, key), ("", None))
         if events is None or seen_etag != etag:
-            text = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(errors="replace")
+            text = (
+                self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(errors="replace")
+            )
             events = [e for e in (parse_event(line) for line in text.splitlines() if line) if e]
             with self._lock:
                 self._cache[(bucket, key)] = (etag, events)

@@ -73,7 +73,9 @@ class RequestLogReader:
         self._read: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def tally(self, table: str, deployed_model_id: str, *, since: float, until: float) -> PredictionTally:
+    def tally(
+        self, table: str, deployed_model_id: str, *, since: float, until: float
+    ) -> PredictionTally:
         """Predictions of ``deployed_model_id``'s calls logged with ``since <= ts < until``."""
         with self._lock:
             self._catch_up(table)
