@@ -20,7 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from cloudeploy.errors import OperationFailed
-from cloudeploy.providers.local.gateway.app import create_gateway_app
+from cloudeploy.providers.local.gateway.app import MAX_IN_FLIGHT, create_gateway_app
 from cloudeploy.providers.local.gateway.metrics import VersionMetrics
 from cloudeploy.providers.local.gateway.supervisor import Supervisor
 from cloudeploy.providers.local.state import StateStore
@@ -41,6 +41,12 @@ def _background(supervisor: Supervisor, stop: threading.Event) -> None:
                 supervisor.autoscale(AUTOSCALE_INTERVAL_S)
         except Exception:  # the loop must survive anything; log it
             log.exception("supervisor step failed")
+
+
+def _max_in_flight() -> int:
+    """``$CLOUDEPLOY_GATEWAY_MAX_IN_FLIGHT`` (requests forwarded at once), else the default."""
+    value = os.environ.get("CLOUDEPLOY_GATEWAY_MAX_IN_FLIGHT", "")
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_IN_FLIGHT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except OperationFailed as error:
         log.error("starting with no versions serving: %s", error)
     metrics = VersionMetrics()
-    app = create_gateway_app(supervisor, metrics, endpoint=args.endpoint)
+    app = create_gateway_app(supervisor, metrics, endpoint=args.endpoint, max_in_flight=_max_in_flight())
     server = uvicorn.Server(
         uvicorn.Config(app, host=row.host, port=row.port, log_level="warning", access_log=False, timeout_graceful_shutdown=30)
     )

@@ -17,6 +17,13 @@ server's ``X-Cloudeploy-Error-Class``, else the status), latency and, when it
 succeeded, its predictions (gateway/metrics.py). A replica that took a request
 and did not answer in time is a 504 of class ``timeout``, not retried.
 
+Limits: a body over the replicas' limit is a 413 before anything is forwarded
+(read within the limit, never buffered beyond it); past ``max_in_flight``
+requests being forwarded, the gateway answers 503 with ``Retry-After`` at once.
+An early answer first drops the rest of the body (serving/bodies.py) so every
+client can read it. The loopback guard (serving/guard.py) refuses foreign
+``Host`` names and cross-origin writes on every route.
+
 Admin routes under ``/_cloudeploy/``: ``status``, ``reload`` (apply the state
 file now; answers when the new routing table is in place), ``window`` (metrics of
 one version over a time range), and ``/metrics`` for Prometheus.
@@ -32,6 +39,7 @@ import uuid
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -40,14 +48,25 @@ from cloudeploy.errors import OperationFailed
 from cloudeploy.providers.local.gateway.metrics import VersionMetrics, summarize_predictions
 from cloudeploy.providers.local.gateway.mirror import Mirror, parse_predictions
 from cloudeploy.providers.local.gateway.supervisor import Supervisor
+from cloudeploy.serving import bodies
+from cloudeploy.serving.guard import LoopbackGuard
+from cloudeploy.serving.settings import DEFAULT_MAX_BODY_BYTES
 
 FORWARD_ATTEMPTS = 3
+#: The body limit: the replicas' own (a bigger body would only be refused by them).
+MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES
+#: Requests being forwarded at once; past it the gateway answers 503 with Retry-After.
+MAX_IN_FLIGHT = 512
 _PASS_HEADERS = ("content-type", "accept", "x-request-id")
 
 
-def _error(status: int, message: str, code: str, *, version: str | None = None) -> JSONResponse:
+def _error(
+    status: int, message: str, code: str, *, version: str | None = None, retry_after: bool = False
+) -> JSONResponse:
     """An error answer of the gateway's own; ``version``: the version it was meant for (X-Cloudeploy-Version)."""
-    headers = {"x-cloudeploy-version": version} if version else None
+    headers = {"x-cloudeploy-version": version} if version else {}
+    if retry_after:
+        headers["retry-after"] = "1"
     return JSONResponse({"error": {"code": status, "message": message, "status": code}}, status_code=status,
                         headers=headers)
 
@@ -60,13 +79,39 @@ def _predictions(answer: httpx.Response) -> tuple | None:
     return summarize_predictions(parse_predictions(answer.content, answer.headers.get("content-type", "")), kind)
 
 
-def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpoint: str) -> Starlette:
+def create_gateway_app(
+    supervisor: Supervisor,
+    metrics: VersionMetrics,
+    *,
+    endpoint: str,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_in_flight: int = MAX_IN_FLIGHT,
+) -> Starlette:
     client: httpx.AsyncClient | None = None
     reload_lock = asyncio.Lock()
     mirror = Mirror(supervisor)  # shadow traffic (gateway/mirror.py)
+    in_flight = 0
 
     async def forward(request: Request, path: str, version: str | None) -> Response:
-        body = await request.body()
+        nonlocal in_flight
+        if in_flight >= max_in_flight:
+            await bodies.discard_rest(request)
+            return _error(503, f"endpoint {endpoint} is overloaded: {in_flight} requests in flight "
+                          f"(limit {max_in_flight}); retry later", "UNAVAILABLE", retry_after=True)
+        in_flight += 1
+        try:
+            return await forward_admitted(request, path, version)
+        finally:
+            in_flight -= 1
+
+    async def forward_admitted(request: Request, path: str, version: str | None) -> Response:
+        try:
+            body = await bodies.read_bounded(request, max_body_bytes)
+        except bodies.BodyTooLarge as error:
+            await bodies.discard_rest(request)
+            return _error(413, error.message, "INVALID_ARGUMENT")
+        except bodies.InvalidLength as error:
+            return _error(400, str(error), "INVALID_ARGUMENT")
         table = supervisor.table
         pinned = version is not None
         if version is None:
@@ -175,6 +220,7 @@ def create_gateway_app(supervisor: Supervisor, metrics: VersionMetrics, *, endpo
             await client.aclose()
 
     return Starlette(
+        middleware=[Middleware(LoopbackGuard)],
         routes=[
             Route("/predict", predict, methods=["POST"]),
             Route("/invocations", invocations, methods=["POST"]),
