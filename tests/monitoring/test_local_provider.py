@@ -57,7 +57,16 @@ def traffic_window(provider, rows):
     """Send ``rows``; return (start, end) bracketing their capture timestamps."""
     start = time.time()
     predictions = send(provider, ENDPOINT, rows)
-    time.sleep(0.2)  # replicas flush capture lines after answering
+    sent = time.time()
+    # Replicas write captures after answering (a batch within ~50 ms, later on a busy machine):
+    # wait until this window holds every row sent, rather than for a fixed time.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        folders = [d for d in provider.capture_dir(ENDPOINT).iterdir() if d.is_dir()]
+        captured = sum(len(r["instances"]) for r in read_capture(folders, since=start, until=sent + 1))
+        if captured >= len(rows):
+            break
+        time.sleep(0.05)
     return start, time.time(), predictions
 
 
