@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -59,6 +60,7 @@ from cloudeploy.packaging.schema import InputError
 from cloudeploy.serving import bodies, payloads
 from cloudeploy.serving.batcher import MicroBatcher
 from cloudeploy.serving.capture import CaptureWriter
+from cloudeploy.serving.guard import LoopbackGuard
 from cloudeploy.serving.metrics import ServerMetrics
 from cloudeploy.serving.openapi import build_openapi, swagger_html
 from cloudeploy.serving.payloads import CSV, JSON, HTTPProblem
@@ -391,8 +393,12 @@ def create_app(
     loader: Loader | None = None,
     on_loaded: Callable[[ModelServer], None] | None = None,
     on_failed: Callable[[BaseException], None] | None = None,
+    loopback_only: bool = False,
 ) -> Starlette:
     """The ASGI app serving ``loaded_model`` with ``settings``.
+
+    ``loopback_only`` puts the loopback guard (serving/guard.py) in front of every
+    route: what a server bound to 127.0.0.1 wants, so no web page can drive it.
 
     Give either a loaded model (ready at once; the app also works mounted inside
     another app, without lifespan events) or a ``loader`` called on a background
@@ -423,6 +429,8 @@ def create_app(
         Route("/openapi.json", server.openapi, methods=["GET"]),
         Route("/docs", server.docs, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_exception})
+    middleware = [Middleware(LoopbackGuard)] if loopback_only else []
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                    exception_handlers={HTTPException: _http_exception})
     app.state.server = server
     return app

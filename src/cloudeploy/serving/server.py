@@ -101,6 +101,7 @@ def run_process(
 ) -> None:
     """Serve on ``sock`` in this process until a stop signal; raise if the package fails to load."""
     from cloudeploy.serving.app import create_app
+    from cloudeploy.serving.guard import is_loopback
 
     failures: list[BaseException] = []
 
@@ -124,6 +125,10 @@ def run_process(
         loader=load,
         on_loaded=lambda _server: on_ready and on_ready(),
         on_failed=failed,
+        # Bound to loopback (local replicas, emulators, `cloudeploy serve`): local
+        # programs only, never a web page. In a container the cloud's front end
+        # owns Host and origin, so no guard there.
+        loopback_only=is_loopback(settings.host),
     )
     config = uvicorn.Config(
         app,
