@@ -79,3 +79,21 @@ def test_a_large_body_gets_a_413_every_python_client_can_read(limited_server, cl
     else:
         status = httpx.post(url, content=body, headers=headers, timeout=60).status_code
     assert status == 413
+
+
+def test_a_client_that_disconnects_mid_request_is_not_a_failure(limited_server):
+    """Half a body, then the socket closes: no 'prediction failed', no traceback, no error counted."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(limited_server.url)
+    for _ in range(3):
+        with socket.create_connection((parts.hostname, parts.port)) as sock:
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{\"instances\": [[")
+    time.sleep(1.0)
+    metrics = httpx.get(f"{limited_server.url}/metrics").text
+    assert "prediction failed" not in limited_server.stderr
+    assert "Traceback" not in limited_server.stderr
+    assert 'class="internal"' not in metrics

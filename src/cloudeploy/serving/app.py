@@ -52,7 +52,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
@@ -235,6 +235,11 @@ class ModelServer:
         except InputError as error:
             response = _error(400, error.message, text=answer_csv)
             error_class = INPUT
+        except ClientDisconnect:
+            # The client went away before its request was read: nobody to answer,
+            # no failure of ours or the model's (logged at debug, never counted).
+            logger.debug("client disconnected before request %s was read", request_id)
+            return Response(status_code=499)
         except ModelFailure as failure:
             logger.warning("model error (request %s): %s", request_id, failure.message)
             response = _error(500, f"model error: {failure.message} (request {request_id})", text=answer_csv)

@@ -40,7 +40,7 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -112,6 +112,8 @@ def create_gateway_app(
             return _error(413, error.message, "INVALID_ARGUMENT")
         except bodies.InvalidLength as error:
             return _error(400, str(error), "INVALID_ARGUMENT")
+        except ClientDisconnect:
+            return Response(status_code=499)  # gone before its request was read: not a failure, not counted
         table = supervisor.table
         pinned = version is not None
         if version is None:
