@@ -98,6 +98,32 @@ def test_class_shares_that_moved_break_the_prediction_shift_gate():
     assert result.passed is False and result.value == pytest.approx(0.31, abs=0.02)
 
 
+def test_a_healthy_candidate_is_not_failed_by_the_noise_of_a_small_window():
+    """Two samples of 20 answers from the same 50/50 classifier: the JSD of their shares is
+    often above 0.1 by chance; the chi-squared test keeps the gate from failing them."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    small = RolloutPlan(steps=(10, 100), bake_s=1, min_requests=20, max_prediction_shift=0.1)
+    failures = noisy = 0
+    for _ in range(300):
+        a, b = rng.binomial(20, 0.5, size=2)
+        new = metrics(requests=20, prediction_counts={"0": int(a), "1": int(20 - a)})
+        base = metrics("v1", 20, prediction_counts={"0": int(b), "1": int(20 - b)})
+        result = judge(small, new, base)["prediction_shift"]
+        noisy += result.value > 0.1
+        failures += result.passed is False
+    assert noisy > 0  # the threshold alone would have failed healthy candidates
+    assert failures <= 3  # the test fails them at about its 1% level, at most
+
+
+def test_a_constant_model_fails_even_on_a_small_window():
+    small = RolloutPlan(steps=(10, 100), bake_s=1, min_requests=20, max_prediction_shift=0.1)
+    result = judge(small, metrics(requests=20, prediction_counts={"1": 20}),
+                   metrics("v1", 20, prediction_counts={"0": 10, "1": 10}))["prediction_shift"]
+    assert result.passed is False and "p=" in result.detail
+
+
 def test_labels_the_baseline_never_answered_are_named():
     shift, how = prediction_shift(metrics(prediction_counts={"no": 120, "yes": 80}),
                                   metrics("v1", prediction_counts={"0": 120, "1": 80}))

@@ -347,9 +347,41 @@ def prediction_shift(new: VersionMetrics, base: VersionMetrics) -> tuple[float |
     return None, "no predictions reported"
 
 
+#: A shift above the threshold fails only when a test on the two samples finds it this
+#: unlikely by chance: a healthy candidate's 20 answers must not fail it by noise.
+SHIFT_ALPHA = 0.01
+
+
+def shift_p_value(new: VersionMetrics, base: VersionMetrics) -> float | None:
+    """How likely the two versions' live predictions come from one distribution.
+
+    Classifiers: chi-squared test of homogeneity on the label counts. Regressors:
+    two-sample Kolmogorov–Smirnov on the value samples. None when untestable.
+    """
+    from scipy import stats
+
+    if new.prediction_counts is not None and base.prediction_counts is not None:
+        labels = sorted(set(new.prediction_counts) | set(base.prediction_counts))
+        if len(labels) < 2:
+            return None
+        table = [[new.prediction_counts.get(label, 0) for label in labels],
+                 [base.prediction_counts.get(label, 0) for label in labels]]
+        return float(stats.chi2_contingency(table)[1])
+    if new.prediction_values is not None and base.prediction_values is not None:
+        a = [v for v in new.prediction_values if math.isfinite(v)]
+        b = [v for v in base.prediction_values if math.isfinite(v)]
+        if not a or not b:
+            return None
+        return float(stats.ks_2samp(a, b).pvalue)
+    return None
+
+
 class PredictionShiftGate(Gate):
     """Fails when the new version's live predictions drift from the current version's on the same
-    window by more than ``max_shift`` (Jensen–Shannon divergence, base 2, 0..1)."""
+    window by more than ``max_shift`` (Jensen–Shannon divergence, base 2, 0..1), and a test
+    on the two samples (chi-squared on labels, Kolmogorov–Smirnov on values) finds the
+    difference significant at :data:`SHIFT_ALPHA` — so a small window cannot fail a
+    healthy candidate by chance."""
 
     name = "prediction_shift"
 
@@ -367,7 +399,14 @@ class PredictionShiftGate(Gate):
         shift, how = prediction_shift(window.new, window.baseline)
         if shift is None:
             return GateResult(self.name, None, None, self.max_shift, how)
-        return GateResult(self.name, shift <= self.max_shift, shift, self.max_shift, how)
+        if shift <= self.max_shift:
+            return GateResult(self.name, True, shift, self.max_shift, how)
+        p_value = shift_p_value(window.new, window.baseline)
+        if p_value is not None and p_value >= SHIFT_ALPHA:
+            return GateResult(self.name, True, shift, self.max_shift,
+                              f"{how}; within chance on this sample (p={p_value:.3g} >= {SHIFT_ALPHA})")
+        significance = f"; p={p_value:.2g}" if p_value is not None else ""
+        return GateResult(self.name, False, shift, self.max_shift, how + significance)
 
 
 GateFactory = Callable[[Mapping[str, Any]], Gate]
