@@ -274,6 +274,10 @@ def _load_pickle_source(source: Path, options: _Options) -> _Model:
     # Scanning never runs the file, so a trusted file is scanned too, for its
     # format and recorded scikit-learn version.
     scanned = scan_file(source, options.allowlist)
+    if scanned.not_a_pickle is not None:
+        from cloudeploy.packaging.unpickle import not_a_pickle_error
+
+        raise not_a_pickle_error(source, scanned.not_a_pickle)
     in_main = main_module_error(scanned.offending, source.name)
     if in_main is not None:
         raise in_main

@@ -59,6 +59,8 @@ class ScanResult:
     sklearn_versions: set[str] = field(default_factory=set)
     joblib_format: bool = False
     compression: str | None = None
+    #: Why the stream is not a pickle at all (a text file, random bytes), else None.
+    not_a_pickle: str | None = None
 
     def flag(self, what: str) -> None:
         if what not in self.offending:
@@ -88,6 +90,15 @@ def scan_file(source: str | Path | bytes, allowlist: Allowlist) -> ScanResult:
         if compressor != "not-compressed":
             result.compression = compressor
             result.joblib_format = True
+        else:
+            # pickle.dump and joblib.dump (protocol 2 and later) start with the PROTO
+            # opcode; a text file, an archive or random bytes do not.
+            first = raw.read(2)
+            raw.seek(0)
+            if first[:1] != b"\x80" and not _parses_as_pickle(raw):
+                result.not_a_pickle = "the file is empty" if not first else f"it starts with {first!r}"
+                result.flag(f"<not a pickle: {result.not_a_pickle}>")
+                return result
         try:
             with _validate_fileobject_and_memmap(raw, str(source)[:200]) as (stream, _):
                 _Machine(stream, allowlist, result).run()
@@ -98,6 +109,21 @@ def scan_file(source: str | Path | bytes, allowlist: Allowlist) -> ScanResult:
     finally:
         raw.close()
     return result
+
+
+def _parses_as_pickle(raw: BinaryIO) -> bool:
+    """Whether ``raw`` (no PROTO header: protocol 0/1 at most) reads as opcodes up to STOP.
+
+    pickletools only parses, it never runs anything; ``raw`` is rewound either way.
+    """
+    try:
+        for _ in pickletools.genops(raw):
+            pass
+        return True
+    except Exception:  # noqa: BLE001 - any parse failure: not a pickle
+        return False
+    finally:
+        raw.seek(0)
 
 
 class _Global:

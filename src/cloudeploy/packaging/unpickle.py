@@ -52,9 +52,19 @@ def unsafe_error(
     )
 
 
+def not_a_pickle_error(path: Path | str, reason: str) -> PackageError:
+    """The file named as a pickle or joblib file is none (a CSV, an archive, random bytes)."""
+    return PackageError(
+        f"{Path(path).name} is not a pickle or joblib file: {reason}",
+        hint="package a model saved with joblib.dump or pickle.dump, or a skops, ONNX, XGBoost or LightGBM file",
+    )
+
+
 def check_pickle_file(path: Path, allowlist: Allowlist) -> ScanResult:
     """Scan ``path`` and raise UnsafeModelError listing what it would import."""
     result = scan_file(path, allowlist)
+    if result.not_a_pickle is not None:
+        raise not_a_pickle_error(path, result.not_a_pickle)
     if result.offending:
         raise unsafe_error(path, result.offending)
     return result
