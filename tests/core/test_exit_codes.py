@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from cloudeploy import errors
-from cloudeploy.commands.monitor import EXIT_BREACHED
+from cloudeploy.commands.monitor import EXIT_BREACHED, EXIT_NOT_JUDGED
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -22,10 +22,11 @@ def _error_codes() -> dict[int, set[str]]:
 def test_a_breached_threshold_has_a_code_no_error_uses():
     assert EXIT_BREACHED not in _error_codes()
     assert EXIT_BREACHED not in (0, 3)  # success, rolled back
+    assert EXIT_NOT_JUDGED not in _error_codes() and EXIT_NOT_JUDGED not in (0, 3, EXIT_BREACHED)
 
 
 def test_the_readme_lists_every_exit_code():
     table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", README.read_text(), flags=re.MULTILINE))
-    for code in [*_error_codes(), 0, EXIT_BREACHED]:
+    for code in [*_error_codes(), 0, EXIT_BREACHED, EXIT_NOT_JUDGED]:
         assert str(code) in table, f"exit code {code} is not in the README's table"
     assert "breached" in table[str(EXIT_BREACHED)]

@@ -280,3 +280,19 @@ def test_attribution_drift_sees_the_model_lean_on_another_feature(provider):
     drift = leaning.result.attributions
     assert "x0" in leaning.attributions_breached and "x2" in drift["breached"]
     assert drift["dominant"]["serving"] == "x2"
+
+
+def test_drift_with_an_empty_previous_window_says_so_and_is_not_exit_0(provider, monkeypatch):
+    """The first window has nothing before it: "0 breached" with exit 0 would read as "no drift"."""
+    from cloudeploy.cli import cli
+
+    _, end, _ = traffic_window(provider, serving_rows(50, seed=5))
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(provider.home))
+    # Windows of 2 s ending now: the current one holds the 20 rows sent below, the one
+    # before it nothing (the last traffic before them is older than 4 s).
+    time.sleep(max(0.0, 4.0 - (time.time() - end)))
+    _, end, _ = traffic_window(provider, serving_rows(20, seed=6))
+    answer = CliRunner().invoke(cli, ["monitor", "run", ENDPOINT, "--provider", "local", "--kind", "drift",
+                                       "--window", "2s", "--no-alert"])
+    assert answer.exit_code == 9, answer.output
+    assert "not judged: the previous window holds no captured rows" in answer.stderr

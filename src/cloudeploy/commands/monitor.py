@@ -16,6 +16,7 @@ import click
 from cloudeploy.commands._output import emit, output_option, provider_options
 
 EXIT_BREACHED = 8  # not an error: the data breached a threshold (README, "Exit codes")
+EXIT_NOT_JUDGED = 9  # nothing to compare: a window held no captured rows
 
 
 def _thresholds(items, option, key="FEATURE"):
@@ -134,12 +135,20 @@ def configure(endpoint, skew, drift, default_threshold, window, interval, sample
 @output_option
 def run(endpoint, window, preset, kind, version, capture, webhook, no_alert, no_publish, provider, profile,
         output):
-    """Score ENDPOINT's captured traffic; exit 8 when a threshold is breached."""
+    """Score ENDPOINT's captured traffic; exit 8 when a threshold is breached, 9 when a window held no rows."""
     result = _run(endpoint, window, kind, version, capture, provider, profile, webhook=webhook,
                   alert=not no_alert, publish=not no_publish, preset=preset)
     emit(output, result.to_dict(), _render_run)
     if result.breached or result.outliers_breached or result.attributions_breached:
         sys.exit(EXIT_BREACHED)
+    scored = result.result
+    if scored.features and all(feature.score is None for feature in scored.features):
+        # Nothing was compared: "0 breached" would read as "no drift".
+        empty = "the previous window" if scored.kind == "drift" and not scored.baseline_rows else (
+            "the current window" if not scored.serving_rows else "either window")
+        click.echo(f"not judged: {empty} holds no captured rows for {endpoint}, so no {scored.kind} was measured "
+                   f"(send traffic with capture on, or widen --window)", err=True)
+        sys.exit(EXIT_NOT_JUDGED)
 
 
 def _run(endpoint, window, kind, version, capture, provider, profile, *, webhook=None, alert=True, publish=True,
