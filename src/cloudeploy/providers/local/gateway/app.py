@@ -55,8 +55,11 @@ from cloudeploy.serving.settings import DEFAULT_MAX_BODY_BYTES
 FORWARD_ATTEMPTS = 3
 #: The body limit: the replicas' own (a bigger body would only be refused by them).
 MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES
-#: Requests being forwarded at once; past it the gateway answers 503 with Retry-After.
-MAX_IN_FLIGHT = 512
+#: Connections to replicas the gateway keeps open at most.
+MAX_CONNECTIONS = 256
+#: Requests being forwarded at once; past it the gateway answers 503 with Retry-After
+#: (no more than it has connections, so nothing waits in the client's pool).
+MAX_IN_FLIGHT = MAX_CONNECTIONS
 _PASS_HEADERS = ("content-type", "accept", "x-request-id")
 
 
@@ -65,7 +68,7 @@ def _error(
 ) -> JSONResponse:
     """An error answer of the gateway's own; ``version``: the version it was meant for (X-Cloudeploy-Version)."""
     headers = {"x-cloudeploy-version": version} if version else {}
-    if retry_after:
+    if retry_after or status == 503:  # every 503 of ours is worth retrying shortly
         headers["retry-after"] = "1"
     return JSONResponse({"error": {"code": status, "message": message, "status": code}}, status_code=status,
                         headers=headers)
@@ -213,7 +216,7 @@ def create_gateway_app(
         nonlocal client
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(60.0, connect=2.0),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=64),
         )
         try:
             yield
