@@ -18,9 +18,10 @@ venv: $(VENV)/.installed
 quickstart: venv
 	$(PY) examples/quickstart.py
 
-## The whole test suite (what CI runs).
+## The whole test suite (what CI runs), on two workers: most tests wait on servers and
+## emulators, so two processes keep both cores busy (a module's tests share one worker).
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 lint: venv
 	$(VENV)/bin/ruff check src tests
