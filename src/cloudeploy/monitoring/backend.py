@@ -140,3 +140,32 @@ def backend_for(provider: Provider) -> MonitoringBackend:
         )
     module_name, _, class_name = target.partition(":")
     return getattr(importlib.import_module(module_name), class_name)(provider)
+
+
+class CopiedPackageMonitoring(MonitoringBackend):
+    """A backend that copies a version's package out of the cloud's storage (``_package``).
+
+    The novelty detector and the training attributions are then read from that copy,
+    the same way on every cloud.
+    """
+
+    def _package(self, endpoint: str, version: str) -> tuple[Path, Any]:
+        """``(folder, manifest)`` of ``version``'s package copied to this machine."""
+        raise NotImplementedError
+
+    def novelty(self, endpoint: str, version: str) -> Any:
+        from cloudeploy.monitoring.artifacts import load_novelty
+
+        folder, manifest = self._package(endpoint, version)
+        return load_novelty(folder, manifest.files)
+
+    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
+        from cloudeploy.monitoring.artifacts import load_attribution
+        from cloudeploy.packaging.load import load_package
+
+        folder, manifest = self._package(endpoint, version)
+        record = load_attribution(folder, manifest.files)
+        if record is None:
+            return None
+        runtime = manifest.format if manifest.format in ("xgboost", "lightgbm") else "sklearn"
+        return load_package(folder, runtime=runtime, allowed_globals=manifest.trusted_types).model, record

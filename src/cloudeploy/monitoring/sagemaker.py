@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import OperationFailed
-from cloudeploy.monitoring.backend import MonitoringBackend, require_baseline
+from cloudeploy.monitoring.backend import CopiedPackageMonitoring, require_baseline
 from cloudeploy.providers.sagemaker import capture as capture_format
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ NAMESPACE = "cloudeploy/Monitoring"
 CONFIGURE_TIMEOUT = 600.0
 
 
-class SageMakerMonitoring(MonitoringBackend):
+class SageMakerMonitoring(CopiedPackageMonitoring):
     # -- baseline ---------------------------------------------------------------
 
     def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
@@ -84,23 +84,6 @@ class SageMakerMonitoring(MonitoringBackend):
         if (endpoint, version) not in getattr(self, "_artifacts", {}):
             self.baseline(endpoint, version)
         return self._artifacts[(endpoint, version)]
-
-    def novelty(self, endpoint: str, version: str) -> Any:
-        from cloudeploy.monitoring.artifacts import load_novelty
-
-        folder, manifest = self._package(endpoint, version)
-        return load_novelty(folder, manifest.files)
-
-    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
-        from cloudeploy.monitoring.artifacts import load_attribution
-        from cloudeploy.packaging.load import load_package
-
-        folder, manifest = self._package(endpoint, version)
-        record = load_attribution(folder, manifest.files)
-        if record is None:
-            return None
-        runtime = manifest.format if manifest.format in ("xgboost", "lightgbm") else "sklearn"
-        return load_package(folder, runtime=runtime, allowed_globals=manifest.trusted_types).model, record
 
     # -- capture ----------------------------------------------------------------
 

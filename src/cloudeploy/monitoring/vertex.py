@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import NotFoundError, ValidationError
-from cloudeploy.monitoring.backend import MonitoringBackend, require_baseline
+from cloudeploy.monitoring.backend import CopiedPackageMonitoring, require_baseline
 from cloudeploy.providers.vertex import request_log
 from cloudeploy.providers.vertex.request_log import logging_table
 
@@ -42,7 +42,7 @@ UPDATE_MASK = (
 )
 
 
-class VertexMonitoring(MonitoringBackend):
+class VertexMonitoring(CopiedPackageMonitoring):
     def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
         from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
         from cloudeploy.providers.vertex.errors import translated
@@ -81,23 +81,6 @@ class VertexMonitoring(MonitoringBackend):
                 target.write_bytes(bucket.blob(f"{prefix}/{name}".lstrip("/")).download_as_bytes())
         cache[(endpoint, version)] = (folder, manifest)
         return folder, manifest
-
-    def novelty(self, endpoint: str, version: str) -> Any:
-        from cloudeploy.monitoring.artifacts import load_novelty
-
-        folder, manifest = self._package(endpoint, version)
-        return load_novelty(folder, manifest.files)
-
-    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
-        from cloudeploy.monitoring.artifacts import load_attribution
-        from cloudeploy.packaging.load import load_package
-
-        folder, manifest = self._package(endpoint, version)
-        record = load_attribution(folder, manifest.files)
-        if record is None:
-            return None
-        runtime = manifest.format if manifest.format in ("xgboost", "lightgbm") else "sklearn"
-        return load_package(folder, runtime=runtime, allowed_globals=manifest.trusted_types).model, record
 
     def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
         """``version``'s logged requests in ``[since, until)`` as capture files (one per hour)."""
