@@ -609,9 +609,24 @@ class LocalProvider(Provider):
         return self.get_endpoint(name)
 
     def start_endpoint(self, name: str, *, wait: bool = True, timeout: float | None = None) -> EndpointStatus:
+        """Start the endpoint from state. A version that cannot serve (e.g. its package
+        fails its integrity check) is OperationFailed naming it, while the others
+        already serve (taking its turns too)."""
         self._endpoint_row(name)
         self.store.set_desired_state(name, "running")
-        self._ensure_gateway(self._endpoint_row(name), timeout=timeout, progress=no_progress, wait=wait)
+        row = self._endpoint_row(name)
+        self._ensure_gateway(row, timeout=timeout, progress=no_progress, wait=wait)
+        gateway = self._gateway_status(row) if wait else None
+        broken = (gateway or {}).get("errors") or {}
+        if broken:
+            version, reason = next(iter(sorted(broken.items())))
+            others = [d.version for d in self.store.deployments(name) if d.version not in broken]
+            raise OperationFailed(
+                f"endpoint {name} started, but {version} cannot serve: {reason}",
+                hint=(f"{', '.join(others)} serve meanwhile; " if others else "")
+                + f"fix or undeploy it: cloudeploy undeploy {name} {version} {others[0]}=100"
+                if others else f"redeploy a good package of {version}",
+            )
         return self.get_endpoint(name)
 
     def version_metrics(

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     supervisor = Supervisor(store, args.endpoint, capture_sample=args.capture_sample)
     try:
-        supervisor.reconcile()
+        supervisor.reconcile(partial=True)  # a broken version does not take the others down
     except OperationFailed as error:
         log.error("starting with no versions serving: %s", error)
     metrics = VersionMetrics()

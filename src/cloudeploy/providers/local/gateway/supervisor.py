@@ -80,11 +80,14 @@ class Supervisor:
             )
         return plans, row.traffic, row.revision
 
-    def reconcile(self) -> RoutingTable:
+    def reconcile(self, *, partial: bool = False) -> RoutingTable:
         """Make the running replicas and routing table match the state file.
 
         Raises OperationFailed (keeping the current table) if a version's
-        replicas cannot become ready.
+        replicas cannot become ready. With ``partial`` (a gateway starting from
+        state) such a version is left without replicas instead, its reason in
+        ``errors``: the other versions keep serving, and the broken one's turns
+        go to them (routing skips versions without replicas).
         """
         with self._lock:
             plans, traffic, revision = self._plans()
@@ -97,7 +100,15 @@ class Supervisor:
                     dep = plan.deployment
                     want = min(max(self.desired_replicas.get(version, dep.min_replicas), dep.min_replicas), dep.max_replicas)
                     keep = [r for r in current.get(version, ()) if pid_alive(r.pid)][:want]
-                    fresh = self._start_replicas(plan, model, want - len(keep))
+                    try:
+                        fresh = self._start_replicas(plan, model, want - len(keep))
+                    except OperationFailed as error:
+                        if not partial:
+                            raise
+                        log.error("version %s cannot serve: %s", version, error)
+                        self.errors[version] = str(error)
+                        new_replicas[version] = keep
+                        continue
                     started.extend(fresh)
                     new_replicas[version] = keep + fresh
                     self.desired_replicas[version] = want
