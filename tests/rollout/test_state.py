@@ -74,3 +74,12 @@ def test_asking_whether_locked_keeps_the_own_lock(tmp_path):
         assert store.is_locked() is False
         with pytest.raises(ConflictError):
             FileRolloutStore(tmp_path, "local", "ep").acquire()
+
+
+def test_decisions_carry_iso_8601_times_and_still_round_trip():
+    from cloudeploy.rollout.result import Decision
+
+    decision = Decision("step", 0, 10, {"v1": 90, "v2": 10}, "canary", at=1_796_650_000.25)
+    data = decision.to_dict()
+    assert data["time"] == "2026-12-07T13:26:40.250Z"
+    assert Decision.from_dict(data) == decision

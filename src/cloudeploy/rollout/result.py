@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 #: Decision actions, in the order a rollout may take them.
@@ -15,10 +16,16 @@ RESUME = "resume"      # a stopped rollout was taken up again
 INTERRUPT = "interrupt"  # the process was stopped (Ctrl-C, an error) mid-rollout
 
 
+def iso_time(epoch: float) -> str:
+    """``epoch`` as ISO-8601 UTC with milliseconds (``2026-12-07T13:45:56.123Z``)."""
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class Decision:
     """One entry of the decision log.
 
+    ``at`` is epoch seconds; ``to_dict`` also gives it as ISO-8601 UTC (``time``).
     ``metrics`` holds ``{"new": VersionMetrics dict, "baseline": ... | None}``
     and ``gates`` the :class:`~cloudeploy.rollout.gates.GateResult` dicts the
     decision was based on (both empty for actions that judge nothing).
@@ -41,6 +48,7 @@ class Decision:
             "split": dict(self.split),
             "reason": self.reason,
             "at": self.at,
+            "time": iso_time(self.at),
             "metrics": self.metrics,
             "gates": list(self.gates),
         }
