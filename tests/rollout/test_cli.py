@@ -55,6 +55,14 @@ def test_rolled_back_promotion_exits_with_status_3(provider):
     assert provider.split == {"v1": 100, "v2": 0}
 
 
+def test_the_text_summary_shows_each_gates_numbers(provider):
+    provider.behaviours["v2"] = failing
+    result = run("promote", "ep", "--to", "v2", *FAST, "--max-error-rate", "1%")
+    assert result.exit_code == 3
+    line = next(line for line in result.output.splitlines() if line.strip().startswith("error_rate:"))
+    assert line.strip() == "error_rate: 1 vs 0.01 ✗"  # the judged number and its limit
+
+
 def test_promote_without_plan_flags_moves_traffic_at_once(provider):
     result = run("promote", "ep", "--to", "v2", "--output", "json")
     assert result.exit_code == 0

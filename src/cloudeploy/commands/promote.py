@@ -274,6 +274,18 @@ def _render_result(console, data):
         console.print(f"  {data['reason']}")
     for decision in data["decisions"]:
         console.print(f"  [dim]{decision['action']:>9} {decision['percent']:>3}%[/dim]  {decision['reason']}")
+        for gate in decision.get("gates") or ():
+            console.print(f"              {_gate_line(gate)}")
+
+
+def _gate_line(gate):
+    """``error_rate: 0.012 (baseline 0.001) vs 0.05 ✓`` — the numbers a gate judged."""
+    mark = {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "[dim]not judged[/dim]"}[gate.get("passed")]
+    value = "-" if gate.get("value") is None else f"{gate['value']:.4g}"
+    baseline = gate.get("baseline")
+    against = f" (baseline {baseline:.4g})" if isinstance(baseline, (int, float)) else ""
+    detail = f"  [dim]{gate['detail']}[/dim]" if gate.get("passed") is None and gate.get("detail") else ""
+    return f"{gate['gate']}: {value}{against} vs {gate['threshold']:g} {mark}{detail}"
 
 
 def _split(split):
