@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from cloudeploy.providers.local.gateway.metrics import VersionMetrics, error_class, summarize_predictions
+from cloudeploy.providers.local.gateway.metrics import (
+    VersionMetrics,
+    error_class,
+    summarize_predictions,
+)
 
 
 def test_each_answer_lands_in_one_error_class():
