@@ -74,12 +74,11 @@ def _error(
                         headers=headers)
 
 
-def _predictions(answer: httpx.Response) -> tuple | None:
-    """What the version metrics keep of a successful answer's predictions (see gateway/metrics.py)."""
-    kind = answer.headers.get("x-cloudeploy-output-kind")
-    if kind is None:
+def _parsed(answer: httpx.Response) -> list | None:
+    """A successful answer's per-row predictions, parsed once for the metrics and the mirror."""
+    if answer.status_code != 200 or "x-cloudeploy-output-kind" not in answer.headers:
         return None
-    return summarize_predictions(parse_predictions(answer.content, answer.headers.get("content-type", "")), kind)
+    return parse_predictions(answer.content, answer.headers.get("content-type", ""))
 
 
 def create_gateway_app(
@@ -151,9 +150,11 @@ def create_gateway_app(
             finally:
                 replica.in_flight -= 1
             latency_ms = (time.perf_counter() - started) * 1000
+            parsed = _parsed(answer)
+            kind = answer.headers.get("x-cloudeploy-output-kind")
             metrics.record(version, answer.status_code, latency_ms,
                            declared_class=answer.headers.get("x-cloudeploy-error-class"),
-                           predictions=_predictions(answer) if answer.status_code == 200 else None)
+                           predictions=summarize_predictions(parsed, kind) if parsed is not None else None)
             out_headers = {
                 k.lower(): v for k, v in answer.headers.items()
                 if k.lower() in ("content-type", "retry-after", "x-request-id") or k.lower().startswith("x-cloudeploy")
@@ -163,7 +164,7 @@ def create_gateway_app(
             if not pinned:  # after the answer is built; never blocks (gateway/mirror.py)
                 mirror.offer(version=version, path=path, body=body, headers=headers, status=answer.status_code,
                              latency_ms=latency_ms, content=answer.content,
-                             content_type=answer.headers.get("content-type", ""))
+                             content_type=answer.headers.get("content-type", ""), predictions=parsed)
             return response
         metrics.record(version, 503, (time.perf_counter() - started) * 1000)
         return _error(503, f"no replica of {version} could answer ({last_error or 'none ready'})", "UNAVAILABLE",

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -81,13 +82,21 @@ class Mirror:
     # -- the hook on the answer path ---------------------------------------------------
 
     def offer(self, *, version: str, path: str, body: bytes, headers: dict[str, str], status: int,
-              latency_ms: float, content: bytes, content_type: str) -> None:
-        """Maybe copy a request the gateway just answered from ``version``. Never blocks, never raises."""
+              latency_ms: float, content: bytes = b"", content_type: str = "",
+              predictions: list[Any] | None = None) -> None:
+        """Maybe copy a request the gateway just answered from ``version``. Never blocks, never raises.
+
+        ``predictions``: the answer already parsed (the gateway parses each answer once);
+        else ``content`` is parsed here.
+        """
         candidate, queue = self.version, self._queue
         if candidate is None or queue is None or version == candidate or random.random() >= self.share:
             return
         now = time.time()
-        predictions = parse_predictions(content, content_type) if status < 400 else None
+        if predictions is None and status < 400:
+            predictions = parse_predictions(content, content_type)
+        elif status >= 400:
+            predictions = None
         try:
             queue.put_nowait(_Copy(now, path, body, headers, predictions))
         except asyncio.QueueFull:
@@ -217,26 +226,28 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def parse_predictions(content: bytes, content_type: str) -> list[Any] | None:
-    """The per-row predictions of a model server answer (JSON or CSV), or None if unreadable."""
+    """The per-row predictions of a model server answer (JSON or CSV), or None if unreadable.
+
+    Runs on the gateway's request path for every answer: JSON goes through orjson.
+    """
+    if "csv" not in content_type:
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return None
+        if isinstance(data, dict):
+            data = data.get("predictions")
+        return data if isinstance(data, list) else None
     try:
         text = content.decode()
     except UnicodeDecodeError:
         return None
-    if "csv" in content_type:
-        rows = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
+    rows = []
+    for line in text.splitlines():
+        if line.strip():
             cells = [_cell(c) for c in line.split(",")]
             rows.append(cells[0] if len(cells) == 1 else cells)
-        return rows
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if isinstance(data, dict):
-        data = data.get("predictions")
-    return data if isinstance(data, list) else None
+    return rows
 
 
 def _cell(text: str) -> Any:
