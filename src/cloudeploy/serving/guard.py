@@ -26,6 +26,7 @@ them.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -65,6 +66,10 @@ def is_loopback(hostname: str) -> bool:
         return False
 
 
+_READ_HEADERS = frozenset({b"host", b"origin", b"sec-fetch-site", b"content-type"})
+
+
+@functools.lru_cache(maxsize=256)
 def _host_allowed(host: str, allowed: frozenset[str]) -> bool:
     name = _hostname(host)
     return bool(name) and (is_loopback(name) or name in allowed)
@@ -132,7 +137,11 @@ class LoopbackGuard:
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] == "http" and (self.applies is None or self.applies(scope["path"])):
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            # On every request of a loopback server: decode only the headers the rules read
+            # (ASGI servers give header names in lower case).
+            headers = {
+                k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ()) if k in _READ_HEADERS
+            }
             refused = refusal(scope["method"], scope["path"], headers, allowed=self.allowed, json_paths=self.json_paths)
             if refused is not None:
                 status, message = refused
