@@ -37,6 +37,12 @@ from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit
 
 if TYPE_CHECKING:
     from cloudeploy.config import Profile
+    from cloudeploy.providers.capabilities import (
+        BatchBackend,
+        MonitoringHooks,
+        NativeRollout,
+        ShadowSource,
+    )
 
 ProgressCallback = Callable[[str], None]
 
@@ -381,6 +387,36 @@ class Provider(ABC):
                 f"unknown option(s) for the {self.name} provider: {', '.join(unknown)} (known: {known})"
             )
         return options
+
+    # -- capabilities ---------------------------------------------------------
+    # What a provider may offer beyond the core contract (see
+    # ``cloudeploy.providers.capabilities``). Workflows ask for these and never
+    # look at a provider's name, clients or settings. Each default says the
+    # provider has none (CapabilityError, exit code 2).
+
+    def batch_backend(self) -> BatchBackend:
+        """The :class:`~cloudeploy.providers.capabilities.BatchBackend` that runs batch jobs here."""
+        from cloudeploy.providers.capabilities import missing
+
+        raise missing(self, "batch backend", hint="batch prediction runs on: local, vertex, sagemaker")
+
+    def monitoring_hooks(self) -> MonitoringHooks:
+        """The :class:`~cloudeploy.providers.capabilities.MonitoringHooks` of this provider."""
+        from cloudeploy.providers.capabilities import missing
+
+        raise missing(self, "monitoring hooks", hint="monitoring runs on: local, vertex, sagemaker")
+
+    def native_rollout(self) -> NativeRollout:
+        """The :class:`~cloudeploy.providers.capabilities.NativeRollout` (``promote --native``)."""
+        from cloudeploy.providers.capabilities import missing
+
+        raise missing(self, "native rollout", hint="drop --native to run the plan client-side")
+
+    def shadow_source(self) -> ShadowSource:
+        """The :class:`~cloudeploy.providers.capabilities.ShadowSource` that copies live traffic here."""
+        from cloudeploy.providers.capabilities import missing
+
+        raise missing(self, "shadow traffic source", hint="shadow runs on: local, vertex, sagemaker")
 
 
 def wait_until(

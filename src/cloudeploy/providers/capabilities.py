@@ -1,0 +1,237 @@
+"""What a provider may offer beyond the core contract: the workflows' interfaces.
+
+The workflows (``batch/``, ``monitoring/``, ``rollout/``) never look at a
+provider's name, its SDK clients or its settings: they ask the provider for a
+capability and talk to that object only.
+
+=====================  ==============================  ==========================================
+Provider method        Returns                         Used by
+=====================  ==============================  ==========================================
+``batch_backend()``    :class:`BatchBackend`           ``batch_predict``, ``cloudeploy batch``
+``monitoring_hooks()`` :class:`MonitoringHooks`        ``monitor configure/run/status``, drift gate
+``native_rollout()``   :class:`NativeRollout`          ``promote --native``
+``shadow_source()``    :class:`ShadowSource`           ``cloudeploy shadow``, a plan's shadow phase
+=====================  ==============================  ==========================================
+
+A provider that lacks one raises :class:`CapabilityError` ("the X provider has
+no batch backend"), exit code 2 like other unusable input. Each implementation
+lives in its provider's package (``providers/<name>/batch.py`` …), is imported
+only when the capability is asked for, and is the only code that calls the
+provider's SDK for that job. A third-party provider offers a capability by
+overriding the method and returning its own object implementing the interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudeploy.errors import ConflictError, ValidationError
+from cloudeploy.providers.base import ProgressCallback, VersionMetrics, no_progress
+
+if TYPE_CHECKING:
+    from cloudeploy.providers.base import Provider
+
+
+class CapabilityError(ValidationError):
+    """The provider does not offer what was asked for (batch, monitoring, native rollout, shadow)."""
+
+
+def missing(provider: Provider, what: str, hint: str | None = None) -> CapabilityError:
+    """The error a provider raises for a capability it lacks: ``the X provider has no <what>``."""
+    return CapabilityError(f"the {provider.name or type(provider).__name__} provider has no {what}", hint=hint)
+
+
+# -- batch ------------------------------------------------------------------------------
+
+
+class BatchBackend(ABC):
+    """Runs batch prediction jobs for one provider.
+
+    ``spec`` is a :class:`~cloudeploy.batch.spec.BatchSpec` (already built and
+    validated by ``batch_predict``); the result is a
+    :class:`~cloudeploy.batch.jobs.BatchJob` handle. Running the same spec
+    again resumes the job, or returns it when it already finished; ``wait``,
+    ``timeout`` and ``progress`` mean what they mean for every provider call.
+    """
+
+    #: Keys a spec's ``options`` may hold on this provider; others are refused by name.
+    known_options: frozenset[str] = frozenset()
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    @abstractmethod
+    def submit(self, spec: Any, *, model: Any = None, trust: bool = False, wait: bool = True,
+               timeout: float | None = None, progress: ProgressCallback = no_progress) -> Any:
+        """Run ``spec`` (``model``: a fitted estimator overriding ``spec.model``, where supported)."""
+
+    @abstractmethod
+    def job(self, job_id: str) -> Any:
+        """A handle on the existing job ``job_id``; NotFoundError when there is none."""
+
+
+# -- monitoring -------------------------------------------------------------------------
+
+
+class MonitoringHooks(ABC):
+    """What monitoring needs from one provider.
+
+    Manifest reading (``baseline``, ``novelty``, ``attribution``), captured
+    requests (``capture``: turned into cloudeploy capture files), and the
+    provider's own monitoring services: capture/logging and jobs/alarms
+    (``configure``), metrics (``publish``) and their state (``status``).
+    ``monitoring.backend.MonitoringBackend`` implements the shared parts
+    (which version serves, where specs are kept); providers subclass it.
+    """
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    @abstractmethod
+    def serving_version(self, endpoint: str, version: str | None = None) -> str:
+        """``version`` resolved, or the version with the largest share of ``endpoint``'s traffic."""
+
+    @abstractmethod
+    def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
+        """The training baseline in ``version``'s package manifest; ValidationError if none."""
+
+    @abstractmethod
+    def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
+        """A directory of cloudeploy capture files holding ``version``'s requests in the window."""
+
+    def novelty(self, endpoint: str, version: str) -> Any:
+        """``version``'s novelty detector (digest-checked), or None when its package has none."""
+        return None
+
+    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
+        """``(model, training attribution record)`` of ``version``, or None when there is none."""
+        return None
+
+    @abstractmethod
+    def configure(self, endpoint: str, spec: Any) -> dict[str, Any]:
+        """Set monitoring up in the provider (capture, jobs, alarms); returns what was done."""
+
+    def publish(self, endpoint: str, result: Any, spec: Any) -> dict[str, Any]:
+        """Send a pass's result to the provider's own monitoring service; returns what was sent."""
+        return {}
+
+    @abstractmethod
+    def status(self, endpoint: str) -> dict[str, Any]:
+        """What is configured for ``endpoint``: the saved spec and the provider's own state."""
+
+    @abstractmethod
+    def saved_spec(self, endpoint: str) -> Any:
+        """The spec ``configure`` saved for ``endpoint``, or None."""
+
+
+# -- native rollout ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NativeStep:
+    """One entry of a native rollout's log: ``action`` is ``step``, ``promoted`` or ``rollback``."""
+
+    action: str
+    percent: int
+    reason: str
+    split: dict[str, int]
+
+
+@dataclass(frozen=True)
+class NativeOutcome:
+    """How the service's own rollout ended: ``promoted`` or ``rolled_back`` (with its reason)."""
+
+    version: str
+    outcome: str
+    reason: str
+    from_split: dict[str, int]
+    traffic: dict[str, int]
+    steps: tuple[NativeStep, ...]
+    compiled: dict[str, Any] = field(default_factory=dict)
+
+
+class NativeRollout(ABC):
+    """A rollout plan run by the provider's own service (``promote --native``).
+
+    ``plan`` is a :class:`~cloudeploy.rollout.plan.RolloutPlan`, read by attribute.
+    """
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    @abstractmethod
+    def compile(self, plan: Any, *, endpoint: str, version: str) -> Mapping[str, Any]:
+        """The request ``plan`` becomes (for ``--dry-run``); ValidationError if it cannot be expressed."""
+
+    @abstractmethod
+    def run(self, endpoint: str, version: str, plan: Any, *, progress: ProgressCallback = no_progress,
+            timeout: float | None = None, poll_s: float | None = None) -> NativeOutcome:
+        """Run ``plan`` moving ``endpoint`` to ``version`` and block until the service is done.
+
+        Re-running after a crash follows the update already in progress. A
+        timeout raises OperationTimeout (the update may still be in progress).
+        """
+
+
+# -- shadow traffic ---------------------------------------------------------------------
+
+#: The most row pairs a source hands back per read (a bounded sample of the window).
+MAX_PAIRS = 10_000
+
+
+class ShadowUnavailable(ConflictError):
+    """The endpoint cannot shadow as it is (capture or logging off); the hint says how to fix it."""
+
+
+@dataclass(frozen=True)
+class ShadowWindow:
+    """What a source saw between ``since`` and ``until``.
+
+    ``pairs`` are (serving answer, candidate answer) per row on the same input
+    (at most :data:`MAX_PAIRS`); ``candidate`` the candidate's metrics on the
+    copies; ``serving`` the serving version's on the requests that were copied
+    (or on its traffic in the window, where the source sees only that).
+    ``mirrored`` counts copies sent, ``dropped`` copies not sent (queue full).
+    """
+
+    pairs: Sequence[tuple[Any, Any]]
+    candidate: VersionMetrics
+    serving: VersionMetrics | None
+    mirrored: int = 0
+    dropped: int = 0
+    note: str = ""
+
+
+class ShadowSource(ABC):
+    """How one provider gives a candidate copies of live traffic."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def check(self, endpoint: str) -> None:
+        """Raise ShadowUnavailable (one-line hint) when ``endpoint`` cannot shadow as it is.
+
+        The default accepts every endpoint.
+        """
+        return None
+
+    @abstractmethod
+    def start(self, endpoint: str, serving: str, candidate: str, share: float, *,
+              progress: ProgressCallback = no_progress) -> None:
+        """Begin copying ``share`` of ``serving``'s requests to ``candidate``.
+
+        Raises ShadowUnavailable (one-line hint) when the endpoint cannot shadow as it is.
+        """
+
+    @abstractmethod
+    def read(self, endpoint: str, serving: str, candidate: str, *, since: float, until: float) -> ShadowWindow:
+        """What was copied and answered in ``[since, until]``. Cheap enough to call every few seconds."""
+
+    @abstractmethod
+    def stop(self, endpoint: str, serving: str, candidate: str, *,
+             progress: ProgressCallback = no_progress) -> None:
+        """Stop copying; leaves the endpoint as :meth:`start` found it. Safe to call twice."""
