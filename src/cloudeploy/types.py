@@ -244,9 +244,28 @@ class DeployedVersion:
         }
 
 
+#: The endpoint states every provider reports in ``EndpointStatus.state`` (docs/providers.md):
+#:
+#: - ``creating``: being created, nothing serves yet;
+#: - ``updating``: a change is being applied, the split before it still serves;
+#: - ``serving``: at least one version receives traffic;
+#: - ``idle``: it exists but no version receives traffic (nothing deployed, or
+#:   every version at 0% after a change made outside cloudeploy);
+#: - ``stopped``: stopped on purpose, its state kept (local ``endpoints stop``);
+#: - ``deleting``: being deleted;
+#: - ``failed``: the provider reports it broken, or it does not answer.
+#:
+#: The provider's own word is kept in ``EndpointStatus.native_state``.
+ENDPOINT_STATES = ("creating", "updating", "serving", "idle", "stopped", "deleting", "failed")
+
+
 @dataclass(frozen=True)
 class EndpointStatus:
-    """What an endpoint is doing now, as read back from the provider."""
+    """What an endpoint is doing now, as read back from the provider.
+
+    ``state`` is one of :data:`ENDPOINT_STATES`; ``native_state`` is what the
+    provider itself calls it (``InService``, ``running``, ...).
+    """
 
     name: str
     provider: str
@@ -255,10 +274,20 @@ class EndpointStatus:
     url: str
     deployments: tuple[DeployedVersion, ...] = ()
     provider_id: str = ""
+    native_state: str = ""
 
     @property
     def traffic(self) -> TrafficSplit:
-        return TrafficSplit({d.version: d.traffic for d in self.deployments})
+        """The split; the empty split when no version receives traffic.
+
+        Never raises: an endpoint whose versions all have 0% (possible through
+        the cloud's own API) reads as serving nothing, and ``set_traffic`` can
+        repair it.
+        """
+        percents = {d.version: d.traffic for d in self.deployments}
+        if not any(percents.values()):
+            return TrafficSplit({})
+        return TrafficSplit(percents)
 
     def deployment(self, version: str) -> DeployedVersion | None:
         version = normalize_version(version)
@@ -274,5 +303,6 @@ class EndpointStatus:
             "traffic": self.traffic.to_dict(),
             "deployments": [d.to_dict() for d in self.deployments],
             "provider_id": self.provider_id,
+            "native_state": self.native_state,
         }
 

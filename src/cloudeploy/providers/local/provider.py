@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,10 @@ from cloudeploy.providers.base import (
     no_progress,
     wait_until,
 )
+from cloudeploy.providers.deadline import Deadline
+from cloudeploy.providers.local import capture_setting
 from cloudeploy.providers.local.artifacts import ArtifactStore
+from cloudeploy.providers.local.options import LocalOptions
 from cloudeploy.providers.local.processes import (
     ensure_port_free,
     free_port,
@@ -85,11 +88,22 @@ def check_alias(alias: str) -> str:
     return alias
 
 
+def _capture_rate(options: LocalOptions) -> float:
+    """The capture rate a new endpoint gets: the option, else the default."""
+    if options.capture_sample is None:
+        return capture_setting.DEFAULT_CAPTURE_SAMPLE
+    return options.capture_sample
+
+
 class LocalProvider(Provider):
     """Endpoints are processes on 127.0.0.1; see the module docstring."""
 
     name = "local"
-    known_options = frozenset({"port", "host", "capture_sample", "trust"})
+    options_class = LocalOptions
+    default_timeout = DEFAULT_TIMEOUT_S
+    supports_stop = True
+    supports_version_metrics = True
+    supports_delete_model_version = True
 
     def __init__(self, profile) -> None:
         super().__init__(profile)
@@ -100,25 +114,23 @@ class LocalProvider(Provider):
 
     # -- registry ---------------------------------------------------------------
 
-    def upload_model(
+    def _upload_model(
         self,
         package_dir: Path,
         model: str,
         *,
-        aliases: Sequence[str] = (),
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
-        options: Mapping[str, Any] | None = None,
+        aliases: tuple[str, ...],
+        deadline: Deadline,
+        progress: ProgressCallback,
+        options: LocalOptions,
     ) -> ModelVersion:
         from cloudeploy.packaging import verify_package
 
-        options = self.check_options(options)
         check_name("model", model)
         aliases = [check_alias(a) for a in aliases]
         progress(f"verifying package {package_dir}")
         manifest = verify_package(Path(package_dir))
-        trusted = bool(options.get("trust"))
+        trusted = bool(options.trust)
         if not trusted:
             self._check_safe(Path(package_dir), manifest)
         existing = next((v for v in self.store.versions(model) if v.digest == manifest.digest), None)
@@ -173,31 +185,10 @@ class LocalProvider(Provider):
         known = ", ".join(v.label for v in versions)
         raise NotFoundError(f"model {model!r} has no version or alias {version!r} (versions: {known})")
 
-    def delete_model_version(
-        self,
-        model: str,
-        version: str,
-        *,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
-    ) -> None:
-        try:
-            row = self._version_row(model, version)
-        except NotFoundError:
-            return
-        in_use = [
-            endpoint.name
-            for endpoint in self.store.endpoints()
-            if endpoint.model == model and any(d.version == row.label for d in self.store.deployments(endpoint.name))
-        ]
-        if in_use:
-            raise ConflictError(
-                f"{model}@{row.label} is deployed on {', '.join(in_use)}",
-                hint=f"undeploy it first: cloudeploy undeploy {in_use[0]} {row.label}",
-            )
-        progress(f"deleting {model}@{row.label}")
-        self.store.delete_version(model, row.number)
+    def _delete_model_version(self, target: ModelVersion, *, deadline: Deadline, progress: ProgressCallback) -> None:
+        row = self._version_row(target.model, target.version)
+        progress(f"deleting {target.model}@{row.label}")
+        self.store.delete_version(target.model, row.number)
         if not self.store.digest_in_use(row.digest):
             self.artifacts.remove(row.digest)
 
@@ -220,42 +211,49 @@ class LocalProvider(Provider):
 
     # -- endpoints --------------------------------------------------------------
 
-    def create_endpoint(
+    def _create_endpoint(
         self,
         name: str,
         *,
         model: str,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
-        options: Mapping[str, Any] | None = None,
+        existing: EndpointStatus | None,
+        deadline: Deadline,
+        progress: ProgressCallback,
+        options: LocalOptions,
     ) -> EndpointStatus:
-        options = self.check_options(options)
         check_name("endpoint", name)
         row = self.store.endpoint(name)
-        if row is not None and row.model != model:
-            raise ConflictError(
-                f"endpoint {name!r} serves model {row.model!r}, not {model!r}",
-                hint="use another endpoint name, or deploy versions of the same model",
-            )
         if row is None:
-            host = options.get("host", "127.0.0.1")
-            port = options.get("port")
+            host = options.host or "127.0.0.1"
+            port = options.port
             if port is not None:
-                ensure_port_free(host, int(port))
+                ensure_port_free(host, port)
             else:
                 port = free_port(host)
             progress(f"creating endpoint {name} on http://{host}:{port}")
+            # Before the row: a gateway started from the row must find the endpoint's rate.
+            capture_setting.save(self.home, name, _capture_rate(options))
             row = self.store.add_endpoint(name, model, int(port), host)
             crash_point("local.deploy.after_create_endpoint")
-        elif options.get("port") is not None and int(options["port"]) != row.port:
-            raise ConflictError(
-                f"endpoint {name!r} already listens on port {row.port}, not {options['port']}"
-            )
+        else:
+            self._check_existing(row, options)
         if row.desired_state == "running":
-            self._ensure_gateway(row, timeout=timeout, progress=progress, wait=wait)
+            self._ensure_gateway(row, deadline=deadline, progress=progress)
             crash_point("local.deploy.after_start_gateway")
         return self.get_endpoint(name)
+
+    def _check_existing(self, row: EndpointRow, options: LocalOptions) -> None:
+        """An existing endpoint keeps its port, address and capture rate: asking for others is a conflict."""
+        if options.port is not None and options.port != row.port:
+            raise ConflictError(f"endpoint {row.name!r} already listens on port {row.port}, not {options.port}")
+        if options.host is not None and options.host != row.host:
+            raise ConflictError(f"endpoint {row.name!r} already listens on {row.host}, not {options.host}")
+        rate = capture_setting.load(self.home, row.name)
+        if options.capture_sample is not None and options.capture_sample != rate:
+            raise ConflictError(
+                f"endpoint {row.name!r} already captures {rate:g} of its requests, not {options.capture_sample:g}",
+                hint=f"delete it and deploy again to change the rate: cloudeploy endpoints delete {row.name} --force",
+            )
 
     def _gateway_status(self, row: EndpointRow, timeout: float = 2.0) -> dict | None:
         try:
@@ -267,21 +265,25 @@ class LocalProvider(Provider):
         data = answer.json()
         return data if data.get("endpoint") == row.name else None
 
-    def _ensure_gateway(
-        self, row: EndpointRow, *, timeout: float | None, progress: ProgressCallback, wait: bool = True
-    ) -> None:
+    def _ensure_gateway(self, row: EndpointRow, *, deadline: Deadline, progress: ProgressCallback) -> bool:
+        """Start the endpoint's gateway unless it answers; wait for it while ``deadline.waits``.
+
+        True if it was already answering (a started gateway applies the state
+        file itself as it starts).
+        """
         if pid_alive(row.gateway_pid) and self._gateway_status(row) is not None:
-            return
+            return True
         progress(f"starting gateway for {row.name}")
         ensure_port_free(row.host, row.port)
         args = [
             sys.executable, "-m", "cloudeploy.providers.local.gateway",
             "--home", str(self.home), "--endpoint", row.name,
+            "--capture-sample", repr(capture_setting.load(self.home, row.name)),
         ]
         pid = spawn_daemon(args, log_path=self.home / "logs" / row.name / "gateway.log")
         crash_point("local.deploy.after_spawn_gateway")
-        if not wait:
-            return
+        if not deadline.waits:
+            return False
 
         def ready() -> bool:
             if self._gateway_status(row) is not None:
@@ -297,13 +299,14 @@ class LocalProvider(Provider):
 
         wait_until(
             ready,
-            timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout,
+            timeout=deadline,
             what=f"endpoint {row.name} to start",
             how_to_check=f"cloudeploy endpoints show {row.name}",
             progress=progress,
             interval=0.1,
             max_interval=0.5,
         )
+        return False
 
     def _gateway_lock_held(self, name: str) -> bool:
         """Whether a gateway process holds ``name``'s lock (it may not have recorded its pid yet)."""
@@ -321,7 +324,7 @@ class LocalProvider(Provider):
             os.close(fd)  # also drops the probe's own lock
         return False
 
-    def _apply(self, row: EndpointRow, *, timeout: float | None) -> None:
+    def _apply(self, row: EndpointRow, *, deadline: Deadline) -> None:
         """Have the gateway serve ``row``'s revision; no reload if it already does, replicas up."""
         if row.desired_state == "running" and pid_alive(row.gateway_pid):
             status = self._gateway_status(row)
@@ -333,17 +336,24 @@ class LocalProvider(Provider):
                 and all(v.get("replicas") for v in versions.values())
             ):
                 return
-        self._reload(row, timeout=timeout)
+        self._reload(row, deadline=deadline)
 
-    def _reload(self, row: EndpointRow, *, timeout: float | None) -> dict | None:
-        """Ask the gateway to apply the state file; None if the endpoint is stopped."""
+    def _reload(self, row: EndpointRow, *, deadline: Deadline) -> dict | None:
+        """Ask the gateway to apply the state file; None if the endpoint is stopped.
+
+        While ``deadline.waits`` this answers once the new routing table is in
+        place; otherwise the gateway only accepts the change (it applies it in
+        the background) and this returns None at once.
+        """
         if row.desired_state != "running":
             return None
-        self._ensure_gateway(row, timeout=timeout, progress=no_progress)
+        if not self._ensure_gateway(row, deadline=deadline, progress=no_progress) and not deadline.waits:
+            return None  # the gateway just started: it applies the state file as it starts
         try:
             answer = httpx.post(
                 f"{_url(row)}/_cloudeploy/reload",
-                timeout=DEFAULT_TIMEOUT_S if timeout is None else max(timeout, 1.0),
+                params=None if deadline.waits else {"wait": "0"},
+                timeout=max(deadline.remaining(), 1.0) if deadline.waits else 10.0,
             )
         except httpx.TimeoutException:
             from cloudeploy.errors import OperationTimeout
@@ -356,6 +366,8 @@ class LocalProvider(Provider):
             raise TransientError(f"endpoint {row.name} did not answer: {error}") from None
         if answer.status_code == 409:
             raise OperationFailed(answer.json()["error"]["message"])
+        if answer.status_code == 202:
+            return None
         if answer.status_code != 200:
             raise ProviderError(f"endpoint {row.name} failed to apply the change: {answer.text[:300]}")
         return answer.json()
@@ -395,11 +407,17 @@ class LocalProvider(Provider):
                 )
             )
         if row.desired_state == "stopped":
-            state = "stopped"
+            state = native = "stopped"
         elif status is None:
-            state = "down"
+            native = "down"
+            # A gateway that is alive but not answering yet is still starting.
+            state = "creating" if pid_alive(row.gateway_pid) else "failed"
         else:
-            state = "running"
+            native = "running"
+            if status.get("revision") != row.revision:
+                state = "updating"
+            else:
+                state = "serving" if any(d.traffic for d in deployments) else "idle"
         return EndpointStatus(
             name=name,
             provider=self.name,
@@ -408,35 +426,32 @@ class LocalProvider(Provider):
             url=_url(row),
             deployments=tuple(deployments),
             provider_id=str(row.gateway_pid or ""),
+            native_state=native,
         )
 
     def list_endpoints(self) -> list[EndpointStatus]:
         return [self.get_endpoint(row.name) for row in self.store.endpoints()]
 
-    def deploy(
+    def _deploy(
         self,
         endpoint: str,
         version: ModelVersion,
         *,
-        traffic: int | None = None,
-        scaling: Scaling | None = None,
-        machine_type: str | None = None,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
-        options: Mapping[str, Any] | None = None,
+        split: TrafficSplit,
+        traffic: int | None,
+        scaling: Scaling | None,
+        machine_type: str | None,
+        current: EndpointStatus,
+        deadline: Deadline,
+        progress: ProgressCallback,
+        options: LocalOptions,
     ) -> EndpointStatus:
-        self.check_options(options)
+        # options.strict needs nothing here: every replica is the cloudeploy model
+        # server, which refuses requests that do not match the input schema.
         row = self._endpoint_row(endpoint)
-        if version.model != row.model:
-            raise ValidationError(
-                f"endpoint {endpoint!r} serves model {row.model!r}; {version.ref} is another model"
-            )
-        if traffic is not None and (isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 <= traffic <= 100):
-            raise ValidationError(f"traffic must be a whole percent between 0 and 100, got {traffic!r}")
         scaling = scaling or Scaling()
         label = version.version
-        current = TrafficSplit(row.traffic)
+        current_split = row.traffic
         deployed = {d.version for d in self.store.deployments(endpoint)}
         deployment = DeploymentRow(
             endpoint=endpoint,
@@ -448,35 +463,37 @@ class LocalProvider(Provider):
             machine_type=machine_type or "local",
             created_at="",
         )
+        target = split.to_dict()
+        if not deadline.waits:
+            # Record the final state in one step; the gateway starts the replicas and
+            # switches the routing table once they are ready (in the background).
+            progress(f"deploying {label} to {endpoint} ({target.get(label, 0)}% of traffic), not waiting")
+            if target != row.traffic or not self._recorded(deployment):
+                row = self.store.update_serving(endpoint, traffic=target, upsert=deployment)
+            self._reload(row, deadline=deadline)
+            return self.get_endpoint(endpoint)
         # Phase 1: bring the version up with no traffic; on failure nothing else changed.
-        staged = current.to_dict() if label in deployed else ({**current.to_dict(), label: 0} if current else {})
+        staged = dict(current_split) if label in deployed else ({**current_split, label: 0} if current_split else {})
         progress(f"starting {label} on {endpoint} ({scaling.min_replicas} replica(s))")
         if staged != row.traffic or not self._recorded(deployment):
             row = self.store.update_serving(endpoint, traffic=staged, upsert=deployment, remember_previous=False)
             crash_point("local.deploy.after_stage")
         try:
-            self._apply(row, timeout=timeout)
+            self._apply(row, deadline=deadline)
             crash_point("local.deploy.after_start_replicas")
         except OperationFailed:
             if label not in deployed:
                 row = self.store.update_serving(
-                    endpoint, traffic=current.to_dict(), remove_version=label, remember_previous=False
+                    endpoint, traffic=dict(current_split), remove_version=label, remember_previous=False
                 )
-                self._reload(row, timeout=timeout)
+                self._reload(row, deadline=deadline)
             raise
         # Phase 2: give it its traffic.
-        serving = TrafficSplit(staged)
-        if traffic is None:
-            has_traffic = any(p > 0 for v, p in serving.items() if v != label)
-            percent = serving.get(label, 0) if label in deployed else (0 if has_traffic else 100)
-        else:
-            percent = traffic
-        target = serving.with_new_version(label, percent) if serving else TrafficSplit({label: 100})
-        if target.to_dict() != row.traffic:
-            progress(f"routing {percent}% of {endpoint} to {label}")
-            row = self.store.update_serving(endpoint, traffic=target.to_dict())
+        if target != row.traffic:
+            progress(f"routing {target.get(label, 0)}% of {endpoint} to {label}")
+            row = self.store.update_serving(endpoint, traffic=target)
             crash_point("local.deploy.after_route")
-            self._apply(row, timeout=timeout)
+            self._apply(row, deadline=deadline)
             crash_point("local.deploy.after_switch")
         return self.get_endpoint(endpoint)
 
@@ -489,36 +506,26 @@ class LocalProvider(Provider):
             if row.version == deployment.version
         )
 
-    def set_traffic(
+    def _set_traffic(
         self,
         endpoint: str,
         split: TrafficSplit,
         *,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
+        current: EndpointStatus,
+        deadline: Deadline,
+        progress: ProgressCallback,
     ) -> EndpointStatus:
-        if not isinstance(split, TrafficSplit):
-            split = TrafficSplit(split)
         row = self._endpoint_row(endpoint)
-        deployed = [d.version for d in self.store.deployments(endpoint)]
-        unknown = [v for v in split if v not in deployed]
-        if unknown:
-            raise NotFoundError(
-                f"version(s) {', '.join(unknown)} not deployed on {endpoint} (deployed: {', '.join(deployed) or 'none'})"
-            )
-        if not split and deployed:
-            raise ValidationError("a traffic split must give 100% to the deployed versions")
-        full = {v: split.get(v, 0) for v in deployed}
+        full = split.to_dict()
         if full == row.traffic:
             # Recorded already, perhaps by a run killed before the gateway applied it.
-            self._apply(row, timeout=timeout)
+            self._apply(row, deadline=deadline)
             return self.get_endpoint(endpoint)
         progress(f"setting traffic on {endpoint}: " + ", ".join(f"{v}={p}%" for v, p in full.items()))
         new_row = self.store.update_serving(endpoint, traffic=full)
         crash_point("local.set_traffic.after_record")
         try:
-            self._apply(new_row, timeout=timeout)
+            self._apply(new_row, deadline=deadline)
         except OperationFailed:
             self.store.update_serving(endpoint, traffic=row.traffic, remember_previous=False)
             raise
@@ -535,36 +542,24 @@ class LocalProvider(Provider):
             return None  # a version it named was undeployed since: nothing safe to go back to
         return TrafficSplit(previous)
 
-    def undeploy(
+    def _undeploy(
         self,
         endpoint: str,
         version: str,
         *,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
+        split: TrafficSplit,
+        current: EndpointStatus,
+        deadline: Deadline,
+        progress: ProgressCallback,
     ) -> EndpointStatus:
-        row = self._endpoint_row(endpoint)
-        label = normalize_version(version)
-        deployed = [d.version for d in self.store.deployments(endpoint)]
-        if label not in deployed:
-            return self.get_endpoint(endpoint)
-        current = TrafficSplit(row.traffic)
-        others = [v for v in deployed if v != label]
-        if others and current.get(label, 0) == 100:
-            raise ConflictError(
-                f"{label} carries all of {endpoint}'s traffic",
-                hint=f"move traffic to another version first: cloudeploy traffic {endpoint} {others[0]}=100",
-            )
-        remaining = current.without(label).to_dict() if others else {}
-        progress(f"undeploying {label} from {endpoint}")
-        new_row = self.store.update_serving(endpoint, traffic=remaining, remove_version=label)
-        self._reload(new_row, timeout=timeout)
+        progress(f"undeploying {version} from {endpoint}")
+        new_row = self.store.update_serving(endpoint, traffic=split.to_dict(), remove_version=version)
+        self._reload(new_row, deadline=deadline)
         return self.get_endpoint(endpoint)
 
-    def predict(self, endpoint: str, instances: list[Any], *, version: str | None = None) -> Prediction:
+    def _predict(self, endpoint: str, instances: list[Any], *, version: str | None) -> Prediction:
         row = self._endpoint_row(endpoint)
-        path = f"/versions/{normalize_version(version)}/predict" if version else "/predict"
+        path = f"/versions/{version}/predict" if version else "/predict"
         try:
             answer = httpx.post(f"{_url(row)}{path}", json={"instances": instances}, timeout=60.0)
         except httpx.TransportError as error:
@@ -575,29 +570,18 @@ class LocalProvider(Provider):
             ) from None
         return _prediction(endpoint, answer)
 
-    def delete_endpoint(
-        self,
-        name: str,
-        *,
-        force: bool = False,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
+    def _delete_endpoint(
+        self, name: str, *, current: EndpointStatus | None, deadline: Deadline, progress: ProgressCallback
     ) -> None:
         row = self.store.endpoint(name)
         if row is None:
             return
-        deployed = [d.version for d in self.store.deployments(name)]
-        if deployed and not force:
-            raise ConflictError(
-                f"endpoint {name!r} still serves {', '.join(deployed)}",
-                hint="undeploy them first, or pass force=True (CLI: --force)",
-            )
         progress(f"stopping endpoint {name}")
         self.store.set_desired_state(name, "deleting")
         if row.gateway_pid:
-            terminate(row.gateway_pid, timeout=60 if timeout is None else timeout)
+            terminate(row.gateway_pid, timeout=deadline.remaining())
         self.store.delete_endpoint(name)
+        capture_setting.remove(self.home, name)
 
     # -- local-only ---------------------------------------------------------------
 
@@ -615,8 +599,9 @@ class LocalProvider(Provider):
         self._endpoint_row(name)
         self.store.set_desired_state(name, "running")
         row = self._endpoint_row(name)
-        self._ensure_gateway(row, timeout=timeout, progress=no_progress, wait=wait)
-        gateway = self._gateway_status(row) if wait else None
+        deadline = self._deadline(wait, timeout)
+        self._ensure_gateway(row, deadline=deadline, progress=no_progress)
+        gateway = self._gateway_status(row) if deadline.waits else None
         broken = (gateway or {}).get("errors") or {}
         if broken:
             version, reason = next(iter(sorted(broken.items())))
@@ -661,6 +646,32 @@ class LocalProvider(Provider):
     def capture_dir(self, endpoint: str) -> Path:
         """Where the endpoint's replicas write request/response capture files."""
         return self.home / "capture" / endpoint
+
+    # -- capabilities (see cloudeploy.providers.capabilities) -------------------
+
+    def batch_backend(self) -> Any:
+        from cloudeploy.providers.local.batch import LocalBatch
+
+        return LocalBatch(self)
+
+    def monitoring_hooks(self) -> Any:
+        from cloudeploy.providers.local.monitoring import LocalMonitoring
+
+        return LocalMonitoring(self)
+
+    def shadow_source(self) -> Any:
+        from cloudeploy.providers.local.shadow import LocalShadow
+
+        return LocalShadow(self)
+
+    # -- state store --
+    def state_store(self) -> Any:
+        """SQLite under the home (:mod:`.state_store`)."""
+        from cloudeploy.providers.local.state_store import LocalStateStore
+
+        if getattr(self, "_state_store", None) is None:
+            self._state_store = LocalStateStore(self.home)
+        return self._state_store
 
 
 def _url(row: EndpointRow) -> str:

@@ -24,23 +24,25 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import (
-    ConflictError,
     NotFoundError,
     OperationFailed,
     TransientError,
     ValidationError,
 )
 from cloudeploy.providers.base import Prediction, Provider, VersionMetrics, no_progress, wait_until
+from cloudeploy.providers.deadline import Deadline
 from cloudeploy.providers.sagemaker import mapping, naming
 from cloudeploy.providers.sagemaker import scaling as autoscaling
 from cloudeploy.providers.sagemaker.client import Clients
 from cloudeploy.providers.sagemaker.errors import error_code, translated
+from cloudeploy.providers.sagemaker.options import SageMakerOptions
 from cloudeploy.providers.sagemaker.records import EndpointRecords
 from cloudeploy.providers.sagemaker.registry import Registry
 from cloudeploy.providers.sagemaker.settings import SageMakerSettings
@@ -65,7 +67,10 @@ class SageMakerProvider(Provider):
     """
 
     name = "sagemaker"
-    known_options = frozenset({"deployment_config", "data_capture"})
+    options_class = SageMakerOptions
+    default_timeout = DEFAULT_TIMEOUT
+    supports_version_metrics = True
+    supports_delete_model_version = True
 
     def __init__(self, profile: Profile) -> None:
         super().__init__(profile)
@@ -77,22 +82,20 @@ class SageMakerProvider(Provider):
 
     # -- registry -------------------------------------------------------------
 
-    def upload_model(
+    def _upload_model(
         self,
         package_dir: Path,
         model: str,
         *,
-        aliases: Sequence[str] = (),
-        wait: bool = True,
-        timeout: float | None = None,
+        aliases: tuple[str, ...],
+        deadline: Deadline,
         progress=no_progress,
-        options: Mapping[str, Any] | None = None,
+        options: SageMakerOptions,
     ) -> ModelVersion:
-        if options:
-            raise ValidationError(
-                f"upload_model takes no options on sagemaker, got {', '.join(options)}"
-            )
-        return self.registry.upload(Path(package_dir), model, aliases, progress)
+        return self.registry.upload(
+            Path(package_dir), model, aliases, progress,
+            serving_image=options.serving_image, strict=bool(options.strict),
+        )  # fmt: skip
 
     def get_model_version(self, model: str, version: str = "latest") -> ModelVersion:
         return self.registry.get(model, version)
@@ -106,24 +109,13 @@ class SageMakerProvider(Provider):
     def set_aliases(self, model: str, version: str, aliases: Sequence[str]) -> ModelVersion:
         return self.registry.set_aliases(model, version, aliases)
 
-    def delete_model_version(
-        self, model: str, version: str, *, wait: bool = True, timeout: float | None = None, progress=no_progress
-    ) -> None:
-        """Delete the version's model package and its SageMaker Model; refused while an endpoint serves it.
+    def _delete_model_version(self, target: ModelVersion, *, deadline: Deadline, progress=no_progress) -> None:
+        """Delete the version's model package and its SageMaker Model.
 
         Model package versions are never renumbered by the service, so a deleted
         version's number is not given again.
         """
-        try:
-            target = self.registry.get(model, version)
-        except NotFoundError:
-            return
-        in_use = [s.name for s in self.list_endpoints() if s.model == model and s.deployment(target.version)]
-        if in_use:
-            raise ConflictError(
-                f"{model}@{target.version} is deployed on {', '.join(in_use)}",
-                hint=f"undeploy it first: cloudeploy undeploy {in_use[0]} {target.version}",
-            )
+        model = target.model
         progress(f"deleting {model}@{target.version}")
         # Absent when the version was never deployed, or an earlier run deleted it.
         with contextlib.suppress(NotFoundError), translated(f"deleting the model of {model}@{target.version}"):
@@ -163,7 +155,7 @@ class SageMakerProvider(Provider):
     def _status(
         self, name: str, description: dict[str, Any] | None, record: dict[str, Any] | None
     ) -> EndpointStatus:
-        model = (record or {}).get("model", name)
+        model = (record or {}).get("model", "")  # "": made outside cloudeploy, not recorded yet
         if description is None:
             return mapping.status_of(name, model, None, None, {}, self._url(name))
         config = self._config(description.get("EndpointConfigName"))
@@ -213,7 +205,7 @@ class SageMakerProvider(Provider):
 
     # -- waiting ----------------------------------------------------------------
 
-    def _settle(self, name: str, timeout: float | None, progress) -> dict[str, Any]:
+    def _settle(self, name: str, timeout: float | Deadline | None, progress) -> dict[str, Any]:
         """Poll DescribeEndpoint until no change is in progress; return the description."""
         seen: list[str] = []
 
@@ -243,28 +235,24 @@ class SageMakerProvider(Provider):
 
     # -- changing endpoints -----------------------------------------------------
 
-    def create_endpoint(
+    def _create_endpoint(
         self,
         name: str,
         *,
         model: str,
-        wait: bool = True,
-        timeout: float | None = None,
+        existing: EndpointStatus | None,
+        deadline: Deadline,
         progress=no_progress,
-        options: Mapping[str, Any] | None = None,
+        options: SageMakerOptions,
     ) -> EndpointStatus:
-        if options:
-            raise ValidationError(
-                f"create_endpoint takes no options on sagemaker, got {', '.join(options)}"
-            )
         naming.check_name(name, "endpoint")
         naming.check_name(model, "model")
         description = self._describe(name)
-        if description is not None and description["EndpointStatus"] in mapping.BUSY and wait and timeout != 0:
+        if description is not None and description["EndpointStatus"] in mapping.BUSY and deadline.waits:
             # An endpoint made outside cloudeploy may still be Creating: adopt it once it is ready.
-            description = self._settle(name, timeout, progress)
+            description = self._settle(name, deadline, progress)
         record = self.records.get(name)
-        if record is None:
+        if record is None or not record.get("model"):
             progress(
                 f"recording endpoint {name}"
                 + (" (adopting the existing SageMaker endpoint)" if description else "")
@@ -335,112 +323,54 @@ class SageMakerProvider(Provider):
         return variants
 
     def _capture_config(
-        self, options: dict[str, Any], description: dict[str, Any] | None
+        self, options: SageMakerOptions, description: dict[str, Any] | None
     ) -> dict[str, Any] | None:
-        wanted = options.get("data_capture")
+        """The DataCaptureConfig the ``data_capture`` option asks for (checked by
+        SageMakerOptions); not given: the endpoint keeps its current one."""
+        wanted = options.data_capture
         if wanted is None:
             current = self._config((description or {}).get("EndpointConfigName")) or {}
             return current.get("DataCaptureConfig")
         if wanted is False:
             return None
         wanted = {} if wanted is True else dict(wanted)
-        unknown = set(wanted) - {"destination", "sampling_percentage"}
-        if unknown:
-            raise ValidationError(
-                f"data_capture takes destination and sampling_percentage, not {', '.join(sorted(unknown))}"
-            )
         percent = wanted.get("sampling_percentage", 100)
-        if not isinstance(percent, int) or not 0 <= percent <= 100:
-            raise ValidationError(
-                f"data_capture sampling_percentage must be an integer 0..100, got {percent!r}"
-            )
-        config = {
-            "EnableCapture": True,
-            "InitialSamplingPercentage": percent,
-            "DestinationS3Uri": wanted.get("destination")
-            or f"s3://{self.settings.bucket}/{self.settings.key('capture')}",
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {
-                "JsonContentTypes": ["application/json"],
-                "CsvContentTypes": ["text/csv"],
-            },
-        }
-        if self.settings.kms_key_id:
-            config["KmsKeyId"] = self.settings.kms_key_id
-        return config
+        from cloudeploy.providers.sagemaker.endpoint_config import capture_config
+
+        return capture_config(self, percent, wanted.get("destination"))
 
     def _apply(
         self,
         endpoint: str,
         variants: list[dict[str, Any]],
         description: dict[str, Any] | None,
-        options: dict[str, Any],
+        options: SageMakerOptions,
         *,
         wait: bool,
-        timeout: float | None,
+        timeout: float | Deadline | None,
         progress,
     ) -> None:
-        """Make ``endpoint`` serve exactly ``variants``; verify; then delete old configs."""
-        capture = self._capture_config(options, description)
-        config_name = naming.endpoint_config_name(
-            endpoint, variants, {"capture": capture, "kms": self.settings.kms_key_id}
-        )
-        sm = self.clients.sagemaker
-        if description is not None and description.get("EndpointConfigName") == config_name:
+        """Make ``endpoint`` serve exactly ``variants``; verify; then delete old configs.
+
+        ``timeout`` is the call's deadline (or seconds): waiting for the update
+        shares it with whatever the call waited for before.
+        """
+        from cloudeploy.providers.sagemaker.endpoint_config import update_config
+
+        name = update_config(
+            self, endpoint, variants, description=description,
+            capture=self._capture_config(options, description),
+            deployment_config=options.deployment_config,
+            wait=wait, timeout=timeout, progress=progress, crash_prefix="sagemaker.deploy",
+        )  # fmt: skip
+        if description is not None and description.get("EndpointConfigName") == name:
             # Already serving exactly this (perhaps a re-run after a crash): just tidy up.
-            self._delete_old_configs(endpoint, keep=config_name)
+            self._delete_old_configs(endpoint, keep=name)
             return
-        with translated(f"updating endpoint {endpoint}"):
-            if self._config(config_name) is None:
-                request: dict[str, Any] = {
-                    "EndpointConfigName": config_name,
-                    "ProductionVariants": variants,
-                    "Tags": naming.tags(**{"cloudeploy-endpoint": endpoint}),
-                }
-                if capture:
-                    request["DataCaptureConfig"] = capture
-                if self.settings.kms_key_id:
-                    request["KmsKeyId"] = self.settings.kms_key_id
-                sm.create_endpoint_config(**request)
-                crash_point("sagemaker.deploy.after_create_config")
-            if description is None:
-                progress(f"creating endpoint {endpoint} ({config_name})")
-                sm.create_endpoint(
-                    EndpointName=endpoint, EndpointConfigName=config_name, Tags=naming.tags()
-                )
-                crash_point("sagemaker.deploy.after_create_endpoint")
-            else:
-                progress(f"updating endpoint {endpoint} to {config_name}")
-                update: dict[str, Any] = {
-                    "EndpointName": endpoint,
-                    "EndpointConfigName": config_name,
-                }
-                if options.get("deployment_config"):
-                    update["DeploymentConfig"] = options["deployment_config"]
-                sm.update_endpoint(**update)
-                crash_point("sagemaker.deploy.after_update_endpoint")
         if not wait or timeout == 0:
             return
-        final = self._settle(endpoint, timeout, progress)
-        if final["EndpointStatus"] == "Failed":
-            reason = final.get("FailureReason", "no reason given")
-            if description is None:
-                # Nothing served before: remove the failed endpoint so a re-run starts clean.
-                with translated(f"removing the failed endpoint {endpoint}"):
-                    sm.delete_endpoint(EndpointName=endpoint)
-                    sm.delete_endpoint_config(EndpointConfigName=config_name)
-            raise OperationFailed(
-                f"endpoint {endpoint} failed: {reason}",
-                hint="fix the cause and re-run the same command",
-            )
-        if final.get("EndpointConfigName") != config_name:
-            reason = final.get("FailureReason", "no reason given")
-            raise OperationFailed(
-                f"SageMaker rolled endpoint {endpoint} back to {final.get('EndpointConfigName')}: {reason}",
-                hint="the previous versions still serve; fix the cause and re-run",
-            )
         crash_point("sagemaker.deploy.after_settle")
-        self._delete_old_configs(endpoint, keep=config_name)
+        self._delete_old_configs(endpoint, keep=name)
 
     def _delete_old_configs(self, endpoint: str, keep: str | None) -> None:
         pattern = re.compile(rf"^{re.escape(endpoint[:52])}-[0-9a-f]{{10}}\Z")
@@ -455,8 +385,10 @@ class SageMakerProvider(Provider):
                         sm.delete_endpoint_config(EndpointConfigName=name)
 
     def _ready_description(
-        self, endpoint: str, timeout: float | None, progress
+        self, endpoint: str, timeout: float | Deadline | None, progress
     ) -> dict[str, Any] | None:
+        """The endpoint's description once no change is in progress (SageMaker refuses
+        an update meanwhile); None when only the record exists."""
         description = self._describe(endpoint)
         if description is None:
             if self.records.get(endpoint) is None:
@@ -469,38 +401,34 @@ class SageMakerProvider(Provider):
             description = self._settle(endpoint, timeout, progress)
         return description
 
-    def deploy(
+    def _deploy(
         self,
         endpoint: str,
         version: ModelVersion,
         *,
-        traffic: int | None = None,
-        scaling: Scaling | None = None,
-        machine_type: str | None = None,
-        wait: bool = True,
-        timeout: float | None = None,
+        split: TrafficSplit,
+        traffic: int | None,
+        scaling: Scaling | None,
+        machine_type: str | None,
+        current: EndpointStatus,
+        deadline: Deadline,
         progress=no_progress,
-        options: Mapping[str, Any] | None = None,
+        options: SageMakerOptions,
     ) -> EndpointStatus:
-        options = self.check_options(options)
-        if traffic is not None and (
-            isinstance(traffic, bool) or not isinstance(traffic, int) or not 0 <= traffic <= 100
-        ):
-            raise ValidationError(f"traffic must be a whole percent 0..100, got {traffic!r}")
         if scaling is not None:
             scaling = autoscaling.check(scaling)
-        description = self._ready_description(endpoint, timeout, progress)
+        if options.strict:
+            self.registry.refuse_prebuilt(version)
+        # SageMaker refuses an update while one is in progress: that wait is
+        # needed even when the caller does not wait for this one.
+        description = self._ready_description(endpoint, deadline if deadline.waits else None, progress)
         label = version.version
         model_name = self.ensure_model(version)
         crash_point("sagemaker.deploy.after_create_model")
         live = self._live_variants(description)
-        current = mapping.traffic_of(description) if description else TrafficSplit({})
+        before = mapping.traffic_of(description) if description else TrafficSplit({})
         if not live:
             split = TrafficSplit({label: 100})
-        elif label in live:
-            split = current.with_new_version(label, traffic) if traffic is not None else current
-        else:
-            split = current.with_new_version(label, traffic if traffic is not None else 0)
         spec = dict(live.get(label, {}))
         spec.update(
             VariantName=label,
@@ -518,45 +446,37 @@ class SageMakerProvider(Provider):
             variants.append(
                 {**live[name], "InitialVariantWeight": float(split.percents.get(name, 0))}
             )
-        if description is not None and split.to_dict() != current.to_dict():
-            self.records.update(endpoint, previous_traffic=current.to_dict())
+        if description is not None and split.to_dict() != before.to_dict() and before:
+            self.records.update(endpoint, previous_traffic=before.to_dict())
             crash_point("sagemaker.deploy.after_record")
         progress(
             f"deploying {version.ref} to {endpoint} ({split.percents.get(label, 0)}% of traffic)"
         )
         self._apply(
-            endpoint, variants, description, options, wait=wait, timeout=timeout, progress=progress
+            endpoint, variants, description, options, wait=deadline.waits, timeout=deadline, progress=progress
         )
-        if scaling is not None and wait and timeout != 0:
+        if scaling is not None and deadline.waits:
             autoscaling.apply(self.clients, endpoint, label, scaling)
         return self.get_endpoint(endpoint)
 
-    def set_traffic(
+    def _set_traffic(
         self,
         endpoint: str,
         split: TrafficSplit,
         *,
-        wait: bool = True,
-        timeout: float | None = None,
+        current: EndpointStatus,
+        deadline: Deadline,
         progress=no_progress,
     ) -> EndpointStatus:
-        if not isinstance(split, TrafficSplit):
-            split = TrafficSplit(split)
-        description = self._ready_description(endpoint, timeout, progress)
+        description = self._ready_description(endpoint, deadline if deadline.waits else None, progress)
         deployed = [v for v in self._live_variants(description) if mapping.is_version_label(v)]
-        unknown = [v for v in split if v not in deployed]
-        if unknown:
-            raise NotFoundError(
-                f"{', '.join(unknown)} not deployed on endpoint {endpoint} (deployed: {', '.join(deployed) or 'none'})"
-            )
-        if not split:
-            raise ValidationError("a traffic split needs at least one version with traffic")
         wanted = {v: split.percents.get(v, 0) for v in deployed}
-        current = mapping.traffic_of(description)
-        if wanted == current.to_dict():
+        before = mapping.traffic_of(description)
+        if wanted == before.to_dict():
             return self._status(endpoint, description, self.records.get(endpoint))
-        self.records.update(endpoint, previous_traffic=current.to_dict())
-        crash_point("sagemaker.set_traffic.after_record")
+        if before:
+            self.records.update(endpoint, previous_traffic=before.to_dict())
+            crash_point("sagemaker.set_traffic.after_record")
         progress(
             f"setting traffic of {endpoint}: {', '.join(f'{v}={p}' for v, p in wanted.items())}"
         )
@@ -568,8 +488,8 @@ class SageMakerProvider(Provider):
                 ],
             )
             crash_point("sagemaker.set_traffic.after_update")
-        if wait and timeout != 0:
-            final = self._settle(endpoint, timeout, progress)
+        if deadline.waits:
+            final = self._settle(endpoint, deadline, progress)
             if mapping.traffic_of(final).to_dict() != wanted:
                 raise OperationFailed(
                     f"endpoint {endpoint} did not take the new split: it serves {mapping.traffic_of(final).to_dict()}",
@@ -577,50 +497,38 @@ class SageMakerProvider(Provider):
                 )
         return self.get_endpoint(endpoint)
 
-    def undeploy(
+    def _undeploy(
         self,
         endpoint: str,
         version: str,
         *,
-        wait: bool = True,
-        timeout: float | None = None,
+        split: TrafficSplit,
+        current: EndpointStatus,
+        deadline: Deadline,
         progress=no_progress,
     ) -> EndpointStatus:
-        label = normalize_version(version)
-        description = self._ready_description(endpoint, timeout, progress)
+        label = version
+        description = self._ready_description(endpoint, deadline if deadline.waits else None, progress)
         live = self._live_variants(description)
         if label not in live:
             return self.get_endpoint(endpoint)
-        current = mapping.traffic_of(description)
-        others = {v: p for v, p in current.items() if v != label}
-        if not others:
-            raise ConflictError(
-                f"{label} is the only version on endpoint {endpoint}",
-                hint=f"delete the endpoint instead: `cloudeploy endpoints delete {endpoint} --force`",
-            )
-        if current.percents.get(label, 0) == 100:
-            raise ConflictError(
-                f"{label} has all the traffic of endpoint {endpoint}",
-                hint="move traffic to another version first (`cloudeploy traffic`)",
-            )
-        split = current.without(label)
+        before = mapping.traffic_of(description)
         variants = [
             {**live[v], "InitialVariantWeight": float(split.percents.get(v, 0))}
             for v in live
             if v != label
         ]
-        self.records.update(endpoint, previous_traffic=current.to_dict())
+        if before:
+            self.records.update(endpoint, previous_traffic=before.to_dict())
         progress(f"removing {label} from {endpoint}")
         self._apply(
-            endpoint, variants, description, {}, wait=wait, timeout=timeout, progress=progress
+            endpoint, variants, description, {}, wait=deadline.waits, timeout=deadline, progress=progress
         )
-        if wait and timeout != 0:
+        if deadline.waits:
             autoscaling.remove(self.clients, endpoint, label)
         return self.get_endpoint(endpoint)
 
-    def predict(
-        self, endpoint: str, instances: list[Any], *, version: str | None = None
-    ) -> Prediction:
+    def _predict(self, endpoint: str, instances: list[Any], *, version: str | None) -> Prediction:
         request: dict[str, Any] = {
             "EndpointName": endpoint,
             # A bare list of rows: what the prebuilt scikit-learn container decodes
@@ -630,7 +538,10 @@ class SageMakerProvider(Provider):
             "Accept": "application/json",
         }
         if version is not None:
-            request["TargetVariant"] = normalize_version(version)
+            request["TargetVariant"] = version
+        # Our own id, recorded by data capture as eventMetadata.inferenceId: the key
+        # `monitor evaluate` joins ground truth on (the service's RequestId is not captured).
+        request["InferenceId"] = uuid.uuid4().hex
         with translated(f"predicting on {endpoint}"):
             answer = self.clients.runtime.invoke_endpoint(**request)
             body = answer["Body"].read()
@@ -641,39 +552,30 @@ class SageMakerProvider(Provider):
             version=answer.get("InvokedProductionVariant", version or ""),
             model=data.get("model", "") if isinstance(data, dict) else "",
             raw=data if isinstance(data, dict) else {"predictions": data},
-            request_id=answer.get("ResponseMetadata", {}).get("RequestId", ""),
+            request_id=request["InferenceId"],
         )
 
-    def delete_endpoint(
-        self,
-        name: str,
-        *,
-        force: bool = False,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress=no_progress,
+    def _delete_endpoint(
+        self, name: str, *, current: EndpointStatus | None, deadline: Deadline, progress=no_progress
     ) -> None:
         description = self._describe(name)
         if description is None:
+            # Nothing on SageMaker (or an earlier delete finished): drop the record and
+            # any config an interrupted run left.
             if self.records.get(name) is not None:
                 self.records.delete(name)
             self._delete_old_configs(name, keep=None)
             return
         labels = [v["VariantName"] for v in description.get("ProductionVariants", [])]
-        if labels and not force:
-            raise ConflictError(
-                f"endpoint {name} still serves {', '.join(labels)}",
-                hint=f"pass force to undeploy everything and delete it (`cloudeploy endpoints delete {name} --force`)",
-            )
         for label in labels:
             autoscaling.remove(self.clients, name, label)
         progress(f"deleting endpoint {name}")
         with translated(f"deleting endpoint {name}"):
             self.clients.sagemaker.delete_endpoint(EndpointName=name)
-        if wait and timeout != 0:
+        if deadline.waits:
             wait_until(
                 lambda: self._describe(name) is None,
-                timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+                timeout=deadline,
                 what=f"endpoint {name} to be deleted",
                 how_to_check=f"`aws sagemaker describe-endpoint --endpoint-name {name}`",
                 progress=progress,
@@ -705,3 +607,34 @@ class SageMakerProvider(Provider):
                 self.clients.cloudwatch, endpoint=endpoint, variant=label, since=since,
                 until=until, capture=reader,
             )  # fmt: skip
+
+    # -- capabilities (see cloudeploy.providers.capabilities) -------------------
+
+    def batch_backend(self) -> Any:
+        from cloudeploy.providers.sagemaker.batch import SageMakerBatch
+
+        return SageMakerBatch(self)
+
+    def monitoring_hooks(self) -> Any:
+        from cloudeploy.providers.sagemaker.monitoring import SageMakerMonitoring
+
+        return SageMakerMonitoring(self)
+
+    def native_rollout(self) -> Any:
+        from cloudeploy.providers.sagemaker.native_rollout import SageMakerNativeRollout
+
+        return SageMakerNativeRollout(self)
+
+    def shadow_source(self) -> Any:
+        from cloudeploy.providers.sagemaker.shadow import SageMakerShadow
+
+        return SageMakerShadow(self)
+
+    # -- state store --
+    def state_store(self) -> Any:
+        """S3 objects in the profile's bucket, conditional writes (:mod:`.state_store`)."""
+        from cloudeploy.providers.sagemaker.state_store import S3StateStore
+
+        if getattr(self, "_state_store", None) is None:
+            self._state_store = S3StateStore(self.clients)
+        return self._state_store

@@ -148,11 +148,11 @@ def deployed_versions(endpoint: Any) -> dict[str, Any]:
 
 
 def traffic_of(endpoint: Any) -> TrafficSplit:
-    """The endpoint's split by version label (deployed models without an entry get 0)."""
+    """The endpoint's split by version label (deployed models without an entry get 0);
+    the empty split when no version receives traffic (never an error)."""
     split = dict(endpoint.traffic_split)
-    return TrafficSplit(
-        {version: int(split.get(d.id, 0)) for version, d in deployed_versions(endpoint).items()}
-    )
+    percents = {version: int(split.get(d.id, 0)) for version, d in deployed_versions(endpoint).items()}
+    return TrafficSplit(percents) if any(percents.values()) else TrafficSplit({})
 
 
 def endpoint_status(endpoint: Any, base_url: str) -> EndpointStatus:
@@ -178,7 +178,8 @@ def endpoint_status(endpoint: Any, base_url: str) -> EndpointStatus:
         name=name,
         provider="vertex",
         model=labels.get(MODEL_LABEL, ""),
-        state="serving" if serving else ("idle" if deployments else "empty"),
+        state="serving" if serving else "idle",
+        native_state="active",
         url=f"{base_url}/v1/{endpoint.name}:predict",
         deployments=tuple(sorted(deployments, key=lambda d: int(d.version[1:]))),
         provider_id=endpoint.name,

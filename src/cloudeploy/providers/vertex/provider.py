@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +32,17 @@ from cloudeploy.providers.base import (
     ProgressCallback,
     Provider,
     VersionMetrics,
-    no_progress,
     wait_until,
 )
+from cloudeploy.providers.deadline import Deadline
 from cloudeploy.providers.vertex import mapping, retries
-from cloudeploy.providers.vertex.containers import PREBUILT_FILE_NAMES, choose_container
+from cloudeploy.providers.vertex.containers import (
+    PREBUILT_FILE_NAMES,
+    choose_container,
+    runtime_of_image,
+)
 from cloudeploy.providers.vertex.errors import translate, translated
+from cloudeploy.providers.vertex.options import VertexOptions
 from cloudeploy.providers.vertex.pending import unfinished
 from cloudeploy.providers.vertex.sdk import VertexClients
 from cloudeploy.providers.vertex.settings import VertexSettings
@@ -53,18 +58,34 @@ PROGRESS_EVERY = 10.0
 
 
 def _retries_within_timeout(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Stop the retries of every call ``method`` makes at its ``timeout`` (see :func:`.retries.deadline`).
+    """Stop the retries of every call the primitive ``method`` makes at its ``deadline``
+    (see :func:`.retries.deadline`).
 
-    No timeout, or 0, leaves the attempts as the only bound: 0 only means
-    "do not wait for the operation", not "do not retry the request".
+    A deadline that does not wait (``timeout=0``, ``wait=False``) leaves the
+    attempts as the only bound: it only means "do not wait for the operation",
+    not "do not retry the request".
     """
 
     @functools.wraps(method)
     def bounded(self: VertexProvider, *args: Any, **kwargs: Any) -> Any:
-        with retries.deadline(kwargs.get("timeout") or None):
+        deadline: Deadline | None = kwargs.get("deadline")
+        with retries.deadline(deadline.remaining_or_none() if deadline is not None and deadline.waits else None):
             return method(self, *args, **kwargs)
 
     return bounded
+
+
+def _refuse_prebuilt(image_uri: str, version: ModelVersion) -> None:
+    """The ``strict`` option: refuse a version that a prebuilt image serves, since
+    those hand any array to the model instead of checking it against the schema."""
+    if runtime_of_image(image_uri) == "cloudeploy":
+        return
+    raise ValidationError(
+        f"strict: {version.ref} is registered with the prebuilt image {image_uri.rsplit('/', 1)[-1]}, "
+        "which does not refuse requests that do not match the input schema",
+        hint="register the model under another name with strict (it then gets the cloudeploy serving "
+        "image), or deploy without strict",
+    )
 
 
 class VertexProvider(Provider):
@@ -75,7 +96,10 @@ class VertexProvider(Provider):
     """
 
     name = "vertex"
-    known_options = frozenset({"service_account", "serving_image", "labels"})
+    options_class = VertexOptions
+    default_timeout = DEFAULT_TIMEOUT
+    supports_version_metrics = True
+    supports_delete_model_version = True
 
     def __init__(self, profile: Profile) -> None:
         super().__init__(profile)
@@ -91,11 +115,20 @@ class VertexProvider(Provider):
     def _endpoint_name(self, endpoint: str) -> str:
         return f"{self.settings.parent}/endpoints/{mapping.check_name(endpoint, 'endpoint')}"
 
-    def _labels(self, options: Mapping[str, Any], **extra: str) -> dict[str, str]:
-        labels = {
-            str(k): mapping.label_value(str(v))
-            for k, v in dict(options.get("labels") or {}).items()
-        }
+    def _add_labels(self, registered: Any, options: VertexOptions) -> None:
+        """Give the ``labels`` option to a version registered earlier (an upload of the same package)."""
+        held = dict(registered.labels)
+        wanted = {k: mapping.label_value(v) for k, v in (options.labels or {}).items()}
+        if all(held.get(k) == v for k, v in wanted.items()):
+            return
+        name = f"{registered.name}@{registered.version_id}"
+        with translated(f"labelling {name}"):
+            self.clients.models.update_model(
+                model={"name": name, "labels": {**held, **wanted}}, update_mask={"paths": ["labels"]}
+            )
+
+    def _labels(self, options: VertexOptions, **extra: str) -> dict[str, str]:
+        labels = {k: mapping.label_value(v) for k, v in (options.labels or {}).items()}
         labels.update({k: mapping.label_value(v) for k, v in extra.items()})
         labels[mapping.MANAGED_LABEL] = "true"
         return labels
@@ -105,14 +138,15 @@ class VertexProvider(Provider):
         operation: Any,
         *,
         what: str,
-        timeout: float | None,
+        timeout: float | Deadline | None,
         progress: ProgressCallback,
         how_to_check: str,
     ) -> Any:
         """Poll ``operation`` until done and return its result.
 
-        cloudeploy polls instead of ``operation.result()`` so that ``timeout`` is
-        honoured as given (None: :data:`DEFAULT_TIMEOUT`) rather than the SDK's
+        cloudeploy polls instead of ``operation.result()`` so that ``timeout``
+        (the call's :class:`Deadline`, or seconds) is honoured as given (None:
+        :data:`DEFAULT_TIMEOUT`) rather than the SDK's
         900 s, and progress is reported every :data:`PROGRESS_EVERY` seconds. A
         poll that is throttled or fails transiently does not end the wait: the
         next one follows, until the timeout (OperationTimeout). An operation that
@@ -154,7 +188,7 @@ class VertexProvider(Provider):
             raise OperationFailed(failure.message, hint=how_to_check) from error
 
     def _finish_pending(
-        self, resource: str, *, timeout: float | None, progress: ProgressCallback
+        self, resource: str, *, timeout: float | Deadline | None, progress: ProgressCallback
     ) -> None:
         """Wait for the operations an earlier, interrupted run left running on ``resource``.
 
@@ -192,25 +226,25 @@ class VertexProvider(Provider):
         return sorted(found, key=lambda m: int(m.version_id))
 
     @_retries_within_timeout
-    def upload_model(
+    def _upload_model(
         self,
         package_dir: Path,
         model: str,
         *,
-        aliases: Sequence[str] = (),
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
-        options: Mapping[str, Any] | None = None,
+        aliases: tuple[str, ...],
+        deadline: Deadline,
+        progress: ProgressCallback,
+        options: VertexOptions,
     ) -> ModelVersion:
         """Stage the package and register it as a new version (idempotent by digest).
 
         The registration is always awaited, since the version label is only known
-        once Vertex AI has assigned it; ``timeout`` bounds that wait.
+        once Vertex AI has assigned it; the deadline bounds that wait (the
+        provider's default when the caller does not wait).
         """
         from cloudeploy.packaging.manifest import read_manifest
 
-        options = self.check_options(options)
+        timeout = deadline if deadline.waits else None
         aliases = mapping.check_aliases(list(aliases))
         model_name = self._model_name(model)
         package_dir = Path(package_dir)
@@ -228,6 +262,9 @@ class VertexProvider(Provider):
                 progress(
                     f"{model} {mapping.version_label(existing.version_id)} already holds this package"
                 )
+                if options.strict:
+                    _refuse_prebuilt(existing.container_spec.image_uri, mapping.model_version(existing, model))
+                self._add_labels(existing, options)
                 return (
                     self.set_aliases(model, mapping.version_label(existing.version_id), aliases)
                     if aliases
@@ -238,7 +275,9 @@ class VertexProvider(Provider):
             model_format=manifest.format,
             sklearn_version=manifest.sklearn_version,
             region=self.settings.region,
-            serving_image=options.get("serving_image") or self.settings.serving_image,
+            serving_image=options.serving_image or self.settings.serving_image,
+            frameworks=manifest.frameworks,
+            strict=bool(options.strict),
         )
         progress(f"container: {container.image_uri} ({container.reason})")
         artifact_uri = self._stage(package_dir, manifest, model, container, progress)
@@ -294,7 +333,7 @@ class VertexProvider(Provider):
         artifact_uri: str,
         container: Any,
         aliases: list[str],
-        options: Mapping[str, Any],
+        options: VertexOptions,
     ) -> dict[str, Any]:
         """The Vertex ``Model`` of a new version: labels, aliases, digest, container."""
         extra = {
@@ -394,24 +433,13 @@ class VertexProvider(Provider):
             )
         return mapping.model_version(updated, model)
 
-    def delete_model_version(
-        self,
-        model: str,
-        version: str,
-        *,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
-    ) -> None:
+    def _delete_model_version(self, target: ModelVersion, *, deadline: Deadline, progress: ProgressCallback) -> None:
         """Delete one version; Vertex AI refuses a deployed one (FAILED_PRECONDITION -> ConflictError).
 
         Vertex AI also refuses to delete the version holding the ``default`` alias
         while others exist: the alias first moves to the newest other version.
         """
-        try:
-            target = self.get_model_version(model, version)
-        except NotFoundError:
-            return
+        model = target.model
         model_name = self._model_name(model)
         version_id = target.version[1:]
         versions = self._versions(model)
@@ -429,11 +457,11 @@ class VertexProvider(Provider):
         progress(f"deleting {model}@{target.version}")
         with translated(f"deleting {model}@{target.version}"):
             operation = self.clients.models.delete_model_version(name=f"{model_name}@{version_id}")
-        if wait:
+        if deadline.waits:
             self._wait(
                 operation,
                 what=f"the deletion of {model}@{target.version}",
-                timeout=timeout,
+                timeout=deadline,
                 progress=progress,
                 how_to_check=f"run `cloudeploy models show {model}`",
             )
@@ -448,26 +476,28 @@ class VertexProvider(Provider):
         return mapping.endpoint_status(endpoint, self.settings.predict_base)
 
     @_retries_within_timeout
-    def create_endpoint(
+    def _create_endpoint(
         self,
         name: str,
         *,
         model: str,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
-        options: Mapping[str, Any] | None = None,
+        existing: EndpointStatus | None,
+        deadline: Deadline,
+        progress: ProgressCallback,
+        options: VertexOptions,
     ) -> EndpointStatus:
         """Create ``endpoints/NAME`` or adopt the existing one (labelling it for ``model``)."""
-        options = self.check_options(options)
         mapping.check_name(model, "model")
         try:
             existing = self._endpoint(name)
         except NotFoundError:
             existing = None
         if existing is not None:
-            if dict(existing.labels).get(mapping.MODEL_LABEL) != model:
-                progress(f"adopting endpoint {name}")
+            held = dict(existing.labels)
+            adopting = held.get(mapping.MODEL_LABEL) != model
+            relabelling = any(held.get(k) != v for k, v in (options.labels or {}).items())
+            if adopting or relabelling:
+                progress(f"adopting endpoint {name}" if adopting else f"labelling endpoint {name}")
                 labels = {
                     **dict(existing.labels),
                     **self._labels(options, **{mapping.MODEL_LABEL: model}),
@@ -497,14 +527,14 @@ class VertexProvider(Provider):
         except ConflictError:  # created concurrently: converge on it
             return self._status(self._endpoint(name))
         crash_point("vertex.deploy.after_create_endpoint_started")
-        if not wait or timeout == 0:
+        if not deadline.waits:
             return EndpointStatus(
-                name=name, provider=self.name, model=model, state="creating", url=""
+                name=name, provider=self.name, model=model, state="creating", url="", native_state="creating"
             )
         self._wait(
             operation,
             what=f"the creation of endpoint {name}",
-            timeout=timeout,
+            timeout=deadline,
             progress=progress,
             how_to_check=f"run `cloudeploy endpoints show {name}`",
         )
@@ -525,27 +555,28 @@ class VertexProvider(Provider):
             return sorted((self._status(e) for e in found), key=lambda s: s.name)
 
     @_retries_within_timeout
-    def deploy(
+    def _deploy(
         self,
         endpoint: str,
         version: ModelVersion,
         *,
-        traffic: int | None = None,
-        scaling: Scaling | None = None,
-        machine_type: str | None = None,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
-        options: Mapping[str, Any] | None = None,
+        split: TrafficSplit,
+        traffic: int | None,
+        scaling: Scaling | None,
+        machine_type: str | None,
+        current: EndpointStatus,
+        deadline: Deadline,
+        progress: ProgressCallback,
+        options: VertexOptions,
     ) -> EndpointStatus:
-        options = self.check_options(options)
-        if traffic is not None and not 0 <= traffic <= 100:
-            raise ValidationError(f"traffic must be between 0 and 100, got {traffic}")
-        deadline = time.monotonic() + (DEFAULT_TIMEOUT if timeout is None else timeout)
+        if options.strict:
+            with translated(f"reading {version.ref}"):
+                registered = self.clients.models.get_model(name=version.provider_id)
+            _refuse_prebuilt(registered.container_spec.image_uri, version)
         current = self._endpoint(endpoint)
         label = normalize_version(version.version)
         if label not in mapping.deployed_versions(current):
-            self._finish_pending(current.name, timeout=_time_left(deadline), progress=progress)
+            self._finish_pending(current.name, timeout=deadline if deadline.waits else None, progress=progress)
             current = self._endpoint(endpoint)
         before = mapping.traffic_of(current)
         deployed = mapping.deployed_versions(current).get(label)
@@ -555,45 +586,43 @@ class VertexProvider(Provider):
                 current,
                 deployed,
                 label,
-                traffic,
+                split if traffic is not None else None,
                 scaling,
                 machine_type,
-                timeout,
+                deadline,
                 progress,
             )
-        if traffic is None:
-            traffic = 0 if before else 100
-        after = before.with_new_version(label, traffic)
+        after = split
         ids = {v: d.id for v, d in mapping.deployed_versions(current).items()}
-        split = {ids[v]: p for v, p in after.items() if v != label}
-        split["0"] = after[label]
+        wire_split = {ids[v]: p for v, p in after.items() if v != label and v in ids}
+        wire_split["0"] = after[label]
         deployed_model: dict[str, Any] = {
             "model": f"{self._model_name(version.model)}@{label[1:]}",
             "display_name": f"{version.model}-{label}",
             "dedicated_resources": mapping.dedicated_resources(scaling or Scaling(), machine_type),
         }
-        service_account = options.get("service_account") or self.settings.service_account
+        service_account = options.service_account or self.settings.service_account
         if service_account:
             deployed_model["service_account"] = service_account
         if before and _serving(after) != _serving(before):
             self._remember(endpoint, before)
             crash_point("vertex.deploy.after_record")
-        progress(f"deploying {version.model} {label} to {endpoint} at {traffic}%")
+        progress(f"deploying {version.model} {label} to {endpoint} at {after[label]}%")
         with translated(f"deploying {label} to {endpoint}"):
             operation = self.clients.endpoints.deploy_model(
                 endpoint=current.name,
                 deployed_model=deployed_model,
-                traffic_split=split,
-                timeout=_time_left(deadline) if timeout != 0 else None,
+                traffic_split=wire_split,
+                timeout=deadline.remaining() if deadline.waits else None,
             )
         crash_point("vertex.deploy.after_deploy_started")
-        if not wait or timeout == 0:
+        if not deadline.waits:
             return self._status(current)
         try:
             self._wait(
                 operation,
                 what=f"the deployment of {label} to {endpoint}",
-                timeout=_time_left(deadline),
+                timeout=deadline,
                 progress=progress,
                 how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
             )
@@ -610,13 +639,13 @@ class VertexProvider(Provider):
         current: Any,
         deployed: Any,
         label: str,
-        traffic: int | None,
+        split: TrafficSplit | None,
         scaling: Scaling | None,
         machine_type: str | None,
-        timeout: float | None,
+        deadline: Deadline,
         progress: ProgressCallback,
     ) -> EndpointStatus:
-        """Converge an already deployed version on the asked scaling and traffic."""
+        """Converge an already deployed version on the asked scaling and ``split`` (None: keep)."""
         resources = deployed.dedicated_resources
         if machine_type and machine_type != resources.machine_spec.machine_type:
             raise ValidationError(
@@ -637,17 +666,18 @@ class VertexProvider(Provider):
                     deployed_model={"id": deployed.id, "dedicated_resources": wanted},
                     update_mask={"paths": [f"dedicated_resources.{field}" for field in wanted]},
                 )
-            self._wait(
-                operation,
-                what=f"rescaling {label} on {endpoint}",
-                timeout=timeout,
-                progress=progress,
-                how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
-            )
+            if deadline.waits:
+                self._wait(
+                    operation,
+                    what=f"rescaling {label} on {endpoint}",
+                    timeout=deadline,
+                    progress=progress,
+                    how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
+                )
         before = mapping.traffic_of(current)
-        if traffic is not None and before.percents.get(label) != traffic:
-            return self.set_traffic(
-                endpoint, before.with_new_version(label, traffic), progress=progress
+        if split is not None and _serving(before) != _serving(split):
+            return self._set_traffic(
+                endpoint, split, current=self.get_endpoint(endpoint), deadline=deadline, progress=progress
             )
         progress(f"{label} is already deployed on {endpoint}")
         return self.get_endpoint(endpoint)
@@ -681,34 +711,23 @@ class VertexProvider(Provider):
             )
 
     @_retries_within_timeout
-    def set_traffic(
+    def _set_traffic(
         self,
         endpoint: str,
         split: TrafficSplit,
         *,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
+        current: EndpointStatus,
+        deadline: Deadline,
+        progress: ProgressCallback,
     ) -> EndpointStatus:
         """Apply ``split`` in one update, which also records the split it replaces."""
-        if not isinstance(split, TrafficSplit):
-            split = TrafficSplit(split)
         current = self._endpoint(endpoint)
         deployed = mapping.deployed_versions(current)
-        unknown = sorted(set(split) - set(deployed), key=lambda v: int(v[1:]))
-        if unknown:
-            raise NotFoundError(
-                f"{', '.join(unknown)} not deployed on endpoint {endpoint} "
-                f"(deployed: {', '.join(deployed) or 'none'})",
-                hint="deploy a version before giving it traffic",
-            )
         before = mapping.traffic_of(current)
         if _serving(before) == _serving(split):
             progress(f"{endpoint} already serves that split")
             return self._status(current)
         wanted = {d.id: split.percents.get(v, 0) for v, d in deployed.items()}
-        if not split:
-            wanted = {}
         labels = {**dict(current.labels), mapping.PREVIOUS_LABEL: mapping.encode_split(before)}
         progress(
             f"setting traffic of {endpoint}: {', '.join(f'{v}={p}' for v, p in split.items()) or 'none'}"
@@ -727,62 +746,52 @@ class VertexProvider(Provider):
         )
 
     @_retries_within_timeout
-    def undeploy(
+    def _undeploy(
         self,
         endpoint: str,
         version: str,
         *,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
+        split: TrafficSplit,
+        current: EndpointStatus,
+        deadline: Deadline,
+        progress: ProgressCallback,
     ) -> EndpointStatus:
-        label = normalize_version(version)
-        current = self._endpoint(endpoint)
-        deployed = mapping.deployed_versions(current)
+        label = version
+        native = self._endpoint(endpoint)
+        deployed = mapping.deployed_versions(native)
         if label not in deployed:
-            return self._status(current)
-        split = mapping.traffic_of(current)
-        others = sum(p for v, p in split.items() if v != label)
-        if split.percents.get(label, 0) and not others:
-            raise ConflictError(
-                f"{label} serves all the traffic of endpoint {endpoint}; undeploying it would stop the endpoint",
-                hint=f"move traffic to another version first (`cloudeploy traffic {endpoint} ...`), "
-                "or delete the endpoint with --force",
-            )
-        if split.percents.get(label, 0):
-            self.set_traffic(endpoint, split.without(label), progress=progress)
+            return self._status(native)
+        if mapping.traffic_of(native).percents.get(label, 0) and split:
+            self._set_traffic(endpoint, split, current=current, deadline=deadline, progress=progress)
         progress(f"undeploying {label} from {endpoint}")
         with translated(f"undeploying {label} from {endpoint}"):
             operation = self.clients.endpoints.undeploy_model(
-                endpoint=current.name, deployed_model_id=deployed[label].id
+                endpoint=native.name, deployed_model_id=deployed[label].id
             )
-        if wait and timeout != 0:
+        if deadline.waits:
             self._wait(
                 operation,
                 what=f"the undeployment of {label} from {endpoint}",
-                timeout=timeout,
+                timeout=deadline,
                 progress=progress,
                 how_to_check=f"run `cloudeploy endpoints show {endpoint}`",
             )
         return self.get_endpoint(endpoint)
 
-    def predict(
-        self, endpoint: str, instances: list[Any], *, version: str | None = None
-    ) -> Prediction:
+    def _predict(self, endpoint: str, instances: list[Any], *, version: str | None) -> Prediction:
+        """Over REST, pinned or not, so predictions keep their JSON types (the
+        SDK's protobuf ``Value`` would turn a label ``0`` into ``0.0``)."""
         name = self._endpoint_name(endpoint)
         if version is None:
             with translated(f"predicting on {endpoint}"):
-                response = self.clients.predictions.predict(
-                    endpoint=name, instances=[self.clients.value(i) for i in instances]
-                )
-            predictions = [self.clients.plain(p) for p in response.predictions]
+                body = self.clients.post(f"{name}:predict", {"instances": instances})
             return Prediction(
-                predictions=predictions,
-                version=mapping.version_label(response.model_version_id or "1"),
-                model=response.model_display_name,
-                raw={"deployed_model_id": response.deployed_model_id},
+                predictions=body["predictions"],
+                version=mapping.version_label(body.get("modelVersionId") or "1"),
+                model=body.get("modelDisplayName", ""),
+                raw={"deployed_model_id": body.get("deployedModelId")},
             )
-        label = normalize_version(version)
+        label = version
         deployed = mapping.deployed_versions(self._endpoint(endpoint))
         if label not in deployed:
             raise NotFoundError(
@@ -840,64 +849,84 @@ class VertexProvider(Provider):
             )
 
     @_retries_within_timeout
-    def delete_endpoint(
-        self,
-        name: str,
-        *,
-        force: bool = False,
-        wait: bool = True,
-        timeout: float | None = None,
-        progress: ProgressCallback = no_progress,
+    def _delete_endpoint(
+        self, name: str, *, current: EndpointStatus | None, deadline: Deadline, progress: ProgressCallback
     ) -> None:
+        """Clear the traffic, undeploy every version, delete.
+
+        The undeploys are awaited even when the caller does not wait (Vertex AI
+        refuses to delete an endpoint with deployed models), within the
+        deadline, or the default bound then; the deletion itself only while
+        ``deadline.waits``.
+        """
+        if current is None:
+            return
         try:
-            current = self._endpoint(name)
+            native = self._endpoint(name)
         except NotFoundError:
             return
-        deployed = mapping.deployed_versions(current)
-        if deployed and not force:
-            raise ConflictError(
-                f"endpoint {name} still serves {', '.join(deployed)}",
-                hint="undeploy the versions first, or pass --force to undeploy everything",
-            )
+        deployed = mapping.deployed_versions(native)
+        undeploys = deadline if deadline.waits else Deadline(timeout=self.default_timeout)
         if deployed:
             progress(f"stopping traffic to {name}")
             with translated(f"clearing the traffic of {name}"):
                 self.clients.endpoints.update_endpoint(
-                    endpoint={"name": current.name, "traffic_split": {}},
+                    endpoint={"name": native.name, "traffic_split": {}},
                     update_mask={"paths": ["traffic_split"]},
                 )
             for label, model in deployed.items():
                 progress(f"undeploying {label} from {name}")
                 with translated(f"undeploying {label} from {name}"):
                     operation = self.clients.endpoints.undeploy_model(
-                        endpoint=current.name, deployed_model_id=model.id
+                        endpoint=native.name, deployed_model_id=model.id
                     )
                 self._wait(
                     operation,
                     what=f"the undeployment of {label} from {name}",
-                    timeout=timeout,
+                    timeout=undeploys,
                     progress=progress,
                     how_to_check=f"run `cloudeploy endpoints show {name}`",
                 )
         progress(f"deleting endpoint {name}")
         try:
             with translated(f"deleting endpoint {name}"):
-                operation = self.clients.endpoints.delete_endpoint(name=current.name)
+                operation = self.clients.endpoints.delete_endpoint(name=native.name)
         except NotFoundError:
             return
-        if wait and timeout != 0:
+        if deadline.waits:
             self._wait(
                 operation,
                 what=f"the deletion of endpoint {name}",
-                timeout=timeout,
+                timeout=deadline,
                 progress=progress,
                 how_to_check=f"run `cloudeploy endpoints show {name}`",
             )
 
+    # -- capabilities (see cloudeploy.providers.capabilities) -------------------
 
-def _time_left(deadline: float) -> float:
-    """Seconds until ``deadline`` (``time.monotonic()``), never quite 0: a 0 would mean "no wait"."""
-    return max(deadline - time.monotonic(), 0.001)
+    def batch_backend(self) -> Any:
+        from cloudeploy.providers.vertex.batch import VertexBatch
+
+        return VertexBatch(self)
+
+    def monitoring_hooks(self) -> Any:
+        from cloudeploy.providers.vertex.monitoring import VertexMonitoring
+
+        return VertexMonitoring(self)
+
+    def shadow_source(self) -> Any:
+        from cloudeploy.providers.vertex.shadow import VertexShadow
+
+        return VertexShadow(self)
+
+    # -- state store --
+    def state_store(self) -> Any:
+        """Objects in the staging bucket, generation-match preconditions (:mod:`.state_store`)."""
+        from cloudeploy.providers.vertex.state_store import GcsStateStore
+
+        if getattr(self, "_state_store", None) is None:
+            self._state_store = GcsStateStore(self.clients)
+        return self._state_store
 
 
 def _serving(split: TrafficSplit) -> dict[str, int]:

@@ -25,7 +25,8 @@ client can read it. The loopback guard (serving/guard.py) refuses foreign
 ``Host`` names and cross-origin writes on every route.
 
 Admin routes under ``/_cloudeploy/``: ``status``, ``reload`` (apply the state
-file now; answers when the new routing table is in place), ``window`` (metrics of
+file now; answers when the new routing table is in place, or at once with 202
+given ``?wait=0``), ``window`` (metrics of
 one version over a time range), and ``/metrics`` for Prometheus.
 """
 
@@ -191,13 +192,24 @@ def create_gateway_app(
     async def status(request: Request) -> Response:
         return JSONResponse({"endpoint": endpoint, **supervisor.status()})
 
-    async def reload(request: Request) -> Response:
+    async def apply_state() -> Response:
         async with reload_lock:
             try:
                 await asyncio.to_thread(supervisor.reconcile)
             except OperationFailed as error:
                 return _error(409, str(error), "FAILED_PRECONDITION")
         return JSONResponse({"endpoint": endpoint, **supervisor.status()})
+
+    applying: set[asyncio.Task] = set()
+
+    async def reload(request: Request) -> Response:
+        if request.query_params.get("wait") == "0":
+            # The caller does not wait (wait=False / timeout=0): accept, apply in the background.
+            task = asyncio.create_task(apply_state())
+            applying.add(task)
+            task.add_done_callback(applying.discard)
+            return JSONResponse({"endpoint": endpoint, "accepted": True}, status_code=202)
+        return await apply_state()
 
     async def window(request: Request) -> Response:
         try:
