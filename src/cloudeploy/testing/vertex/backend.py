@@ -14,7 +14,13 @@ import threading
 from pathlib import Path
 
 from cloudeploy.testing.vertex._wire import IdSource
-from cloudeploy.testing.vertex.artifacts import check_artifacts, materialize
+from cloudeploy.testing.vertex.artifacts import (
+    check_artifacts,
+    download,
+    is_xgboost_image,
+    materialize,
+    package_of,
+)
 from cloudeploy.testing.vertex.batch import BatchJobStore
 from cloudeploy.testing.vertex.bigquery import BigQueryStore
 from cloudeploy.testing.vertex.endpoints import EndpointStore
@@ -26,6 +32,7 @@ from cloudeploy.testing.vertex.request_logging import RequestLog
 from cloudeploy.testing.vertex.runner import ModelServer, stop_all
 from cloudeploy.testing.vertex.storage import Bucketeer
 from cloudeploy.testing.vertex.timeseries import PredictionMetrics
+from cloudeploy.testing.vertex.xgboost_server import XGBoostModelServer
 
 
 class RegionBackend:
@@ -63,11 +70,22 @@ class RegionBackend:
         self.monitoring = MonitoringJobStore(self.parent, ids, self.operations, self.endpoints)
 
     def start_server(self, version: Version, label: str) -> ModelServer:
-        """Start a model server for ``version``; it is not ready yet when this returns."""
-        package_dir = materialize(self._storage, version.artifact_uri, self._workdir)
-        server = ModelServer(
-            package_dir, model=version.display_name, version=f"v{version.version_id}"
-        )
+        """Start a model server for ``version``; it is not ready yet when this returns.
+
+        A version on a prebuilt XGBoost image answers as that image does
+        (:mod:`~cloudeploy.testing.vertex.xgboost_server`).
+        """
+        if is_xgboost_image(version.image_uri):
+            folder = download(self._storage, version.artifact_uri, self._workdir)
+            server: ModelServer = XGBoostModelServer(
+                package_of(folder, version.artifact_uri, self._workdir), folder,
+                model=version.display_name, version=f"v{version.version_id}",
+            )  # fmt: skip
+        else:
+            package_dir = materialize(self._storage, version.artifact_uri, self._workdir)
+            server = ModelServer(
+                package_dir, model=version.display_name, version=f"v{version.version_id}"
+            )
         server.start()
         return server
 

@@ -118,7 +118,12 @@ def raw_predict(call: Any, raw_body: bytes, content_type: str) -> RawReply:
     started = time.monotonic()
     status = 500
     try:
-        status, reply_type, reply = _call_container(deployed.server.url, payload, payload_type)
+        own_answer = getattr(deployed.server, "raw_call", None)  # a prebuilt image's (xgboost_server)
+        status, reply_type, reply = (
+            own_answer(payload, payload_type)
+            if own_answer is not None
+            else _call_container(deployed.server.url, payload, payload_type)
+        )
     except ApiError as error:
         status = error.http_status
         raise
