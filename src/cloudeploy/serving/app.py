@@ -213,7 +213,7 @@ class ModelServer:
 
     async def _prediction(self, request: Request, route: str, *, sagemaker: bool) -> Response:
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = _client_request_id(request.headers.get("x-request-id")) or uuid.uuid4().hex
         answer_csv = False
         try:
             request_csv, answer_csv = _negotiate(request, sagemaker)
@@ -439,3 +439,14 @@ def create_app(
                     exception_handlers={HTTPException: _http_exception})
     app.state.server = server
     return app
+
+
+def _client_request_id(value: str | None) -> str | None:
+    """The client's ``X-Request-Id`` if it is 1-128 visible ASCII characters, else None.
+
+    Anything else (empty, too long, spaces or control characters) is replaced by
+    a generated id: the id goes into logs, capture files and error messages.
+    """
+    if value and len(value) <= 128 and value.isascii() and value.isprintable() and " " not in value:
+        return value
+    return None
