@@ -23,8 +23,10 @@ quickstart: venv
 test: venv
 	$(PY) -m pytest -q -n 2 --dist loadscope
 
+## ruff, then the import contracts of .importlinter (the layer diagram of DESIGN.md).
 lint: venv
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports --no-cache
 
 ## Static checks of the Terraform modules with checkov (own venv: checkov pins clash with ours).
 checkov:

@@ -21,8 +21,10 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy.errors import PackageError
 from cloudeploy.monitoring.attribution import ATTRIBUTION_FILE, baseline_attributions, load_record
 from cloudeploy.monitoring.novelty import NOVELTY_FILE, NoveltyDetector, fit_novelty
+from cloudeploy.packaging.manifest import sha256_file
 
 if TYPE_CHECKING:
     from cloudeploy.packaging.schema import InputSchema
@@ -46,8 +48,6 @@ def write_artifacts(
     staging: Path, data: Any, baseline: dict[str, Any] | None, schema: InputSchema, estimator: Any = None
 ) -> dict[str, str]:
     """Write the monitoring artefacts for training ``data`` into ``staging``; ``{file: sha256}``."""
-    from cloudeploy.packaging.manifest import sha256_file
-
     if data is None or isinstance(data, dict) or not baseline:
         return {}
     written: dict[str, str] = {}
@@ -72,9 +72,6 @@ def write_artifacts(
 
 def load_attribution(package_dir: str | Path, files: dict[str, str]) -> dict[str, Any] | None:
     """The package's training attribution record, digest-checked; None when it has none."""
-    from cloudeploy.errors import PackageError
-    from cloudeploy.packaging.manifest import sha256_file
-
     path = Path(package_dir) / ATTRIBUTION_FILE
     if ATTRIBUTION_FILE not in files or not path.is_file():
         return None
@@ -86,9 +83,6 @@ def load_attribution(package_dir: str | Path, files: dict[str, str]) -> dict[str
 
 def load_novelty(package_dir: str | Path, files: dict[str, str] | None = None) -> NoveltyDetector | None:
     """The package's novelty detector, digest-checked against ``files``; None when it has none."""
-    from cloudeploy.errors import PackageError
-    from cloudeploy.packaging.manifest import sha256_file
-
     path = Path(package_dir) / NOVELTY_FILE
     if files is not None and NOVELTY_FILE not in files:
         return None

@@ -40,9 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.columns import to_chunk
+
+np = lazy.module("numpy")
 
 ATTRIBUTION_FILE = "attribution.json"
 FORMAT = "cloudeploy-attribution/1"
@@ -172,8 +174,6 @@ def summarize(mean_abs: np.ndarray, names: list[str]) -> dict[str, dict[str, flo
 
 def baseline_attributions(model: Any, data: Any, names: list[str], *, seed: int = 0) -> dict[str, Any]:
     """The package's attribution record: method, how to repeat it, and per-feature summaries."""
-    from cloudeploy.monitoring.columns import to_chunk
-
     columns = to_chunk(data, names) if not isinstance(data, dict) else data
     method = choose_method(model)
     explainer = Explainer(method, list(names))

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.columns import as_float, category_keys, column_chunks, is_numeric_column
+from cloudeploy.monitoring.grid import CELLS_PER_BIN, GridHistogram
 
 if TYPE_CHECKING:
     from cloudeploy.packaging.schema import InputSchema
@@ -110,8 +111,6 @@ class BaselineBuilder:
         self._accumulators: dict[str, Any] = {}
 
     def add(self, chunk: dict[str, Any]) -> None:
-        from cloudeploy.monitoring.grid import CELLS_PER_BIN, GridHistogram
-
         if not chunk:
             return
         if self.names is None:

@@ -43,16 +43,19 @@ from typing import Any
 import orjson
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring import capture_raw
 from cloudeploy.monitoring.capture_arrow import add_file, read_records
 from cloudeploy.monitoring.capture_arrow import columns as arrow_columns
+from cloudeploy.monitoring.capture_fast import csv_columns, json_table_columns, shared_features
+from cloudeploy.monitoring.columns import to_chunk
 from cloudeploy.monitoring.histogram import HistogramSet
 
 logger = logging.getLogger("cloudeploy.monitoring.capture")
 
 CAPTURE_GLOB = "capture-*.jsonl"
-CAPTURE_GLOBS = ("capture-*.jsonl", "capture-*.arrow")
+CAPTURE_GLOBS = ("capture-*.jsonl", "capture-*.arrow", "capture-*.raw")
 CAPTURE_NAME = re.compile(
-    r"^capture-(?P<pid>\d+)-(?P<hour>\d{10})(?:-(?P<sequence>\d+))?\.(?P<suffix>jsonl|arrow)\Z"
+    r"^capture-(?P<pid>\d+)-(?P<hour>\d{10})(?:-(?P<sequence>\d+))?\.(?P<suffix>jsonl|arrow|raw)\Z"
 )
 #: Bytes read at a time; memory stays bounded by a few blocks whatever the file size.
 BLOCK_BYTES = 16 << 20
@@ -233,12 +236,19 @@ def read_capture(
         if _is_arrow(path):
             yield from read_records(path, since=keep.since, until=keep.until, version=version)
             continue
+        if _is_raw(path):
+            yield from capture_raw.read_records(path, since=keep.since, until=keep.until, version=version)
+            continue
         for block, offset in _blocks(path, block_bytes):
             yield from (record for record in _parse_lines(block, path, offset) if keep(record))
 
 
 def _is_arrow(path: Path) -> bool:
     return path.suffix == ".arrow"
+
+
+def _is_raw(path: Path) -> bool:
+    return path.suffix == ".raw"
 
 
 def has_captures(source: Path) -> bool:
@@ -267,9 +277,10 @@ def capture_histograms(
     keep = _RecordFilter(since, until, version)
     for path in capture_files(source, since=since, until=until):
         in_window = _file_inside(path, keep.since, keep.until)
-        if _is_arrow(path):
-            add_file(histograms, path, since=None if in_window else keep.since,
-                     until=None if in_window else keep.until, version=version)
+        if _is_arrow(path) or _is_raw(path):
+            add = add_file if _is_arrow(path) else capture_raw.add_file
+            add(histograms, path, since=None if in_window else keep.since,
+                until=None if in_window else keep.until, version=version)
             continue
         for block, offset in _blocks(path, block_bytes):
             if _add_block_fast(histograms, block, keep, in_window):
@@ -289,12 +300,14 @@ def capture_columns(
 ) -> Iterator[dict[str, Any]]:
     """``{name: column}`` chunks of the captured instances, for scorers that need whole rows
     (the novelty detector). Same filters as :func:`read_capture`; columns in ``names`` order."""
-    from cloudeploy.monitoring.columns import to_chunk
-
     keep = _RecordFilter(since, until, version)
     for path in capture_files(source, since=since, until=until):
         if _is_arrow(path):
             yield from arrow_columns(path, names, since=keep.since, until=keep.until, version=version)
+            continue
+        if _is_raw(path):
+            yield from capture_raw.columns(path, names, since=keep.since, until=keep.until, version=version,
+                                           chunk_rows=chunk_rows)
             continue
         rows: list[list[Any]] = []
         for record in read_capture(path, since=since, until=until, version=version):
@@ -326,8 +339,6 @@ def _add_block_fast(
     histograms: HistogramSet, block: bytes, keep: _RecordFilter, in_window: bool
 ) -> bool:
     """Count a block through a fast path of :mod:`capture_fast`; False (nothing counted) if none fits."""
-    from cloudeploy.monitoring.capture_fast import csv_columns, json_table_columns, shared_features
-
     shared = shared_features(block)
     if shared is None or any(n not in shared[0] for n in histograms.names):
         return False
@@ -350,8 +361,6 @@ def _add_block_fast(
 def _add_records(
     histograms: HistogramSet, records: Iterable[dict[str, Any]], keep: _RecordFilter, path: Path
 ) -> None:
-    from cloudeploy.monitoring.columns import to_chunk
-
     groups: dict[tuple[str, ...], list[Any]] = {}
     for record in records:
         if keep.active and not keep(record):

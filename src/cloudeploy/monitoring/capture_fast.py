@@ -24,10 +24,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import numpy as np
 import orjson
 
+from cloudeploy import lazy
 from cloudeploy.monitoring.histogram import CategoryCounts
+
+np = lazy.module("numpy")
 
 INSTANCES_KEY = b'"instances":[['
 

@@ -13,11 +13,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from os import PathLike
 from typing import Any
 
-import numpy as np
-
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
 
-Chunk = dict[str, np.ndarray]
+np = lazy.module("numpy")
+
+#: One chunk of rows, column by column (numpy arrays); a string so numpy stays unimported.
+Chunk = "dict[str, np.ndarray]"
 
 #: Rows gathered into one chunk when data comes row by row.
 ROWS_PER_CHUNK = 10_000

@@ -21,6 +21,7 @@ from typing import Any
 
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.baseline import OTHER, baseline_features
+from cloudeploy.monitoring.capture import capture_histograms
 from cloudeploy.monitoring.histogram import FeatureHistogram, HistogramSet, serving_histograms
 from cloudeploy.monitoring.result import FeatureResult, Kind, MonitoringResult
 from cloudeploy.monitoring.spec import MonitorSpec
@@ -44,8 +45,6 @@ def _histograms(
     if isinstance(source, HistogramSet):
         return source
     if _is_capture_source(source):
-        from cloudeploy.monitoring.capture import capture_histograms
-
         return capture_histograms(source, baseline, features=spec.features, **capture_filters)
     given = sorted(k for k, v in capture_filters.items() if v is not None)
     if given:
@@ -295,8 +294,6 @@ def compute_drift_from_capture(
     labels: dict[str, Any] | None = None,
 ) -> MonitoringResult:
     """Drift between the last two ``spec.window``-long windows of capture files, ending at ``now``."""
-    from cloudeploy.monitoring.capture import capture_histograms
-
     spec = spec or MonitorSpec()
     end = time.time() if now is None else float(now)
     window = float(spec.window)

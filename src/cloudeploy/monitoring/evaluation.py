@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.capture import read_capture
 from cloudeploy.monitoring.spec import parse_duration
 
 Task = Literal["classification", "regression"]
@@ -150,8 +151,6 @@ def evaluate(
         raise ValidationError(f"task must be 'classification' or 'regression', got {task!r}")
     seconds = parse_duration(window, what="window")
     if isinstance(records, (str, Path)):
-        from cloudeploy.monitoring.capture import read_capture
-
         records = read_capture(records)
     truth = read_labels(labels)
     used: set[tuple[str, int]] = set()

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cloudeploy.errors import CloudeployError, ValidationError
+from cloudeploy.gating import Gate, GateResult, StepWindow
+from cloudeploy.monitoring.backend import backend_for
+from cloudeploy.monitoring.capture import capture_columns, has_captures
 from cloudeploy.monitoring.metrics import check_preset
-from cloudeploy.rollout.gates import Gate, GateResult
-
-if TYPE_CHECKING:
-    from cloudeploy.rollout.gates import StepWindow
+from cloudeploy.monitoring.novelty import outlier_share
+from cloudeploy.monitoring.run import score, window_attributions
+from cloudeploy.monitoring.spec import MonitorSpec
 
 DEFAULT_MIN_ROWS = 30
 
@@ -50,10 +52,6 @@ class DriftGate(Gate):
         return f"skew of every feature in the new version's traffic ≤ {self.max_score:g}"
 
     def evaluate(self, window: StepWindow) -> GateResult:
-        from cloudeploy.monitoring.backend import backend_for
-        from cloudeploy.monitoring.run import score
-        from cloudeploy.monitoring.spec import MonitorSpec
-
         try:
             backend = backend_for(window.provider)
             key = (window.endpoint, window.version)
@@ -143,10 +141,6 @@ class OutlierGate(Gate):
         return f"share of the new version's requests flagged as outliers ≤ {self.max_share:.1%}"
 
     def evaluate(self, window: StepWindow) -> GateResult:
-        from cloudeploy.monitoring.backend import backend_for
-        from cloudeploy.monitoring.capture import capture_columns, has_captures
-        from cloudeploy.monitoring.novelty import outlier_share
-
         try:
             backend = backend_for(window.provider)
             detector = backend.novelty(window.endpoint, window.version)
@@ -195,10 +189,6 @@ class AttributionGate(Gate):
                 f"(or {self.max_rank} ranks) from training")
 
     def evaluate(self, window: StepWindow) -> GateResult:
-        from cloudeploy.monitoring.backend import backend_for
-        from cloudeploy.monitoring.run import window_attributions
-        from cloudeploy.monitoring.spec import MonitorSpec
-
         until = window.new.window_end or time.time()
         since = window.new.window_start or until - 3600.0
         try:

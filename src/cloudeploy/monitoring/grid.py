@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
+
+np = lazy.module("numpy")
 
 #: Cells per output bin. 2048 keeps the slack under ~1% of a bin at 16 KB per bin.
 CELLS_PER_BIN = 2048

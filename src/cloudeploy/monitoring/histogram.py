@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.baseline import baseline_features
 from cloudeploy.monitoring.columns import category_keys, column_chunks
+
+np = lazy.module("numpy")
 
 
 @dataclass(frozen=True)

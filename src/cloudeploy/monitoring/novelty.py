@@ -32,9 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.baseline import baseline_features
+from cloudeploy.monitoring.columns import column_chunks
+
+np = lazy.module("numpy")
 
 NOVELTY_FILE = "novelty.npz"
 FORMAT = "cloudeploy-novelty/1"
@@ -171,8 +174,6 @@ class NoveltyDetector:
 
 
 def _encoding(baseline: dict[str, Any], names: list[str]) -> Encoding:
-    from cloudeploy.monitoring.baseline import baseline_features
-
     entries = {e["name"]: e for e in baseline_features(baseline)}
     kinds, categories, fill = [], [], []
     for name in names:
@@ -202,8 +203,6 @@ def fit_novelty(
     outliers, so a window's share well above 0.01 means unusual traffic.
     """
     from sklearn.ensemble import IsolationForest
-
-    from cloudeploy.monitoring.columns import column_chunks
 
     encoding = _encoding(baseline, names)
     matrices = [encoding.encode(chunk) for chunk in column_chunks(data, names)]

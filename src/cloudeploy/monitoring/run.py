@@ -14,11 +14,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cloudeploy.errors import ValidationError
+from cloudeploy.errors import CloudeployError, ValidationError
+from cloudeploy.monitoring.alerts import send_alerts
+from cloudeploy.monitoring.attribution import attribution_drift, serving_attributions
+from cloudeploy.monitoring.backend import backend_for
+from cloudeploy.monitoring.capture import capture_columns, has_captures
+from cloudeploy.monitoring.detection import compute_drift, compute_drift_from_capture, compute_skew
+from cloudeploy.monitoring.novelty import outlier_share
+from cloudeploy.monitoring.spec import MonitorSpec
+from cloudeploy.monitoring.trend import history
+from cloudeploy.providers import resolve_provider
 
 if TYPE_CHECKING:
     from cloudeploy.monitoring.result import MonitoringResult
-    from cloudeploy.monitoring.spec import MonitorSpec
     from cloudeploy.providers.base import Provider
 
 Kind = Literal["skew", "drift"]
@@ -56,9 +64,6 @@ def configure(
     endpoint: str, spec: MonitorSpec, *, provider: str | Provider | None = None, profile: Any = None
 ) -> dict[str, Any]:
     """Set monitoring up for ``endpoint`` in its provider and save ``spec`` for later passes."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.monitoring.backend import backend_for
-
     backend = backend_for(resolve_provider(provider, profile))
     backend.provider.get_endpoint(endpoint)  # NotFoundError before anything is configured
     return {"endpoint": endpoint, "provider": backend.provider.name, **backend.configure(endpoint, spec)}
@@ -66,9 +71,6 @@ def configure(
 
 def status(endpoint: str, *, provider: str | Provider | None = None, profile: Any = None) -> dict[str, Any]:
     """What monitoring is configured for ``endpoint``."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.monitoring.backend import backend_for
-
     backend = backend_for(resolve_provider(provider, profile))
     backend.provider.get_endpoint(endpoint)
     return {"endpoint": endpoint, "provider": backend.provider.name, **backend.status(endpoint)}
@@ -94,10 +96,6 @@ def monitor(
     AI export). ``alert=False`` skips the log and webhook, ``publish=False`` the
     provider's metrics. Raises ValidationError for a version without a baseline.
     """
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.monitoring.backend import backend_for
-    from cloudeploy.monitoring.spec import MonitorSpec
-
     if kind not in ("skew", "drift"):
         raise ValidationError(f"kind must be 'skew' or 'drift', got {kind!r}")
     backend = backend_for(resolve_provider(provider, profile))
@@ -116,8 +114,6 @@ def monitor(
                                                       until=end))
     run = MonitorRun(endpoint, version, result)
     if alert:
-        from cloudeploy.monitoring.alerts import send_alerts
-
         delivery = send_alerts(result, webhook_url=spec.webhook_url)
         run = MonitorRun(endpoint, version, result, alerts=delivery.to_dict())
     if publish:
@@ -128,10 +124,6 @@ def monitor(
 def window_outliers(backend: Any, endpoint: str, version: str, source: Path, spec: MonitorSpec, *,
                     since: float, until: float) -> dict[str, Any]:
     """The outlier share of ``version``'s captured rows in ``[since, until)``, or a note saying why not."""
-    from cloudeploy.errors import CloudeployError
-    from cloudeploy.monitoring.capture import capture_columns, has_captures
-    from cloudeploy.monitoring.novelty import outlier_share
-
     try:
         detector = backend.novelty(endpoint, version)
     except CloudeployError as error:
@@ -147,10 +139,6 @@ def window_outliers(backend: Any, endpoint: str, version: str, source: Path, spe
 def window_attributions(backend: Any, endpoint: str, version: str, source: Path, spec: MonitorSpec, *,
                         since: float, until: float) -> dict[str, Any]:
     """Attribution drift of ``version``'s captured rows in ``[since, until)``, or a note saying why not."""
-    from cloudeploy.errors import CloudeployError
-    from cloudeploy.monitoring.attribution import attribution_drift, serving_attributions
-    from cloudeploy.monitoring.capture import capture_columns, has_captures
-
     try:
         found = backend.attribution(endpoint, version)
         if found is None:
@@ -185,14 +173,9 @@ def score(
     labels: dict[str, Any],
 ) -> MonitoringResult:
     """Skew or drift of the capture files in ``source`` over the window(s) ending at ``end``."""
-    from cloudeploy.monitoring.capture import has_captures
-    from cloudeploy.monitoring.detection import compute_drift_from_capture, compute_skew
-
     files = has_captures(source)
     if kind == "drift":
         if not files:
-            from cloudeploy.monitoring.detection import compute_drift
-
             return compute_drift([], [], baseline, spec, labels=labels)
         return compute_drift_from_capture(source, baseline, spec, now=end, version=version, labels=labels)
     since = end - float(spec.window)
@@ -215,11 +198,6 @@ def report_history(
 ) -> list[dict[str, Any]]:
     """Skew and outlier share of ``version`` over the last ``windows`` windows, oldest first
     (see :func:`cloudeploy.monitoring.trend.history`), for the report's plots over time."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.errors import CloudeployError
-    from cloudeploy.monitoring.backend import backend_for
-    from cloudeploy.monitoring.trend import history
-
     backend = backend_for(resolve_provider(provider, profile))
     end = time.time() if now is None else float(now)
     since = end - windows * float(spec.window)

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.capture import capture_columns, has_captures
 from cloudeploy.monitoring.detection import compute_skew
+from cloudeploy.monitoring.novelty import outlier_share
 from cloudeploy.monitoring.spec import MonitorSpec
 
 
@@ -34,9 +36,6 @@ def history(
     detector: Any = None,
 ) -> list[dict[str, Any]]:
     """Skew (and outlier share) of each of the last ``windows`` windows ending at ``end``."""
-    from cloudeploy.monitoring.capture import capture_columns, has_captures
-    from cloudeploy.monitoring.novelty import outlier_share
-
     if isinstance(windows, bool) or not isinstance(windows, int) or not 1 <= windows <= 500:
         raise ValidationError(f"windows must be a whole number from 1 to 500, got {windows!r}")
     width = float(spec.window)

@@ -13,10 +13,10 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from cloudeploy.errors import ConfigError, ProviderUnavailable
+from cloudeploy.providers.base import Provider
 
 if TYPE_CHECKING:
     from cloudeploy.config import Profile
-    from cloudeploy.providers.base import Provider
 
 ENTRY_POINT_GROUP = "cloudeploy.providers"
 
@@ -76,3 +76,14 @@ def get_provider(profile: Profile | str | None = None, *, provider: str | None =
     elif provider and provider != profile.provider:
         profile = Profile(name=profile.name, provider=provider, settings=profile.settings)
     return provider_class(profile.provider)(profile)
+
+
+def resolve_provider(
+    provider: str | Provider | None = None, profile: Profile | str | Provider | None = None
+) -> Provider:
+    """A provider instance from a name, a profile, or an instance given as either."""
+    if isinstance(provider, Provider):
+        return provider
+    if isinstance(profile, Provider):
+        return profile
+    return get_provider(profile, provider=provider)

@@ -1,6 +1,6 @@
 """Gates: the checks a rollout step must pass, judged on one metrics window.
 
-A gate looks at a :class:`StepWindow` (the new version's metrics and the
+A gate (the contract is :mod:`cloudeploy.gating`) looks at a :class:`StepWindow` (the new version's metrics and the
 current version's, over the same window) and returns a :class:`GateResult`
 carrying the number it judged and its threshold, so every decision in the log
 says what it was based on. ``passed`` is ``None`` when the gate cannot judge
@@ -34,76 +34,23 @@ mapping and raises ValidationError for bad ones.
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
+from cloudeploy.gating import Gate, GateResult, StepWindow
 
-if TYPE_CHECKING:
-    from cloudeploy.providers.base import Provider, VersionMetrics
+if TYPE_CHECKING:  # type-only: plan.py imports this module to validate its gates table
+    from cloudeploy.providers.base import VersionMetrics
     from cloudeploy.rollout.plan import RolloutPlan
+
+__all__ = ["Gate", "GateResult", "StepWindow", "build_gates", "gate_factory", "register_gate"]
 
 ENTRY_POINT_GROUP = "cloudeploy.rollout_gates"
 
-
-@dataclass(frozen=True)
-class StepWindow:
-    """What a gate judges: one step's metrics window on one endpoint."""
-
-    provider: Provider
-    endpoint: str
-    version: str
-    new: VersionMetrics
-    baseline: VersionMetrics | None
-    min_requests: int
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """One gate's verdict with the numbers it was based on.
-
-    ``value`` is the number judged against ``threshold`` (a rate, a latency, a
-    ratio, a divergence); ``new`` and ``baseline`` are the quantity the gate
-    looks at for each version over the same window (e.g. both p99 latencies for
-    ``p99_ratio``, both input-error rates for ``input_error_rate``), ``None``
-    where a version has no such number.
-    """
-
-    gate: str
-    passed: bool | None
-    value: float | None
-    threshold: float
-    detail: str = ""
-    new: float | None = None
-    baseline: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "gate": self.gate,
-            "passed": self.passed,
-            "value": self.value,
-            "threshold": self.threshold,
-            "new": self.new,
-            "baseline": self.baseline,
-            "detail": self.detail,
-        }
-
-
-class Gate(ABC):
-    """A check on a step's window. Subclasses set ``name`` and implement both methods."""
-
-    name: str = ""
-
-    @abstractmethod
-    def describe(self) -> str:
-        """What fails the gate, in words (``error rate > 1%``)."""
-
-    @abstractmethod
-    def evaluate(self, window: StepWindow) -> GateResult:
-        """Judge ``window``. Called repeatedly during a bake; must be cheap and side-effect free."""
+stats = lazy.module("scipy.stats")
 
 
 def _baseline_short(window: StepWindow) -> str | None:
@@ -358,8 +305,6 @@ def shift_p_value(new: VersionMetrics, base: VersionMetrics) -> float | None:
     Classifiers: chi-squared test of homogeneity on the label counts. Regressors:
     two-sample Kolmogorov–Smirnov on the value samples. None when untestable.
     """
-    from scipy import stats
-
     if new.prediction_counts is not None and base.prediction_counts is not None:
         labels = sorted(set(new.prediction_counts) | set(base.prediction_counts))
         if len(labels) < 2:

@@ -26,13 +26,21 @@ Flags given on the command line override the file's values
 
 from __future__ import annotations
 
-import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
+from cloudeploy.rollout.gates import build_gates
+from cloudeploy.rollout.shadow import ShadowPlan
+from cloudeploy.rollout.units import format_duration, parse_duration, parse_rate
+
+__all__ = ["RolloutPlan", "format_duration", "parse_duration", "parse_rate", "parse_steps"]
+
+yaml = lazy.module("yaml")
 
 DEFAULT_STEPS = (5, 25, 50, 100)
 DEFAULT_BAKE_S = 600.0
@@ -40,51 +48,6 @@ DEFAULT_MIN_REQUESTS = 100
 DEFAULT_MAX_ERROR_RATE = 0.01
 #: How far above the current version's 4xx share the new version's may be before it fails (if significant).
 DEFAULT_INPUT_ERROR_MARGIN = 0.02
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: str | float | int, *, what: str = "duration") -> float:
-    """Seconds for ``"10m"``, ``"30s"``, ``"1h"``, ``"500ms"`` or a bare number of seconds."""
-    if isinstance(value, bool):
-        raise ValidationError(f"invalid {what} {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION_RE.match(str(value))
-        if not match:
-            raise ValidationError(
-                f"invalid {what} {value!r}", hint="durations look like 500ms, 30s, 10m or 1h"
-            )
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds < 0:
-        raise ValidationError(f"{what} must not be negative, got {value!r}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest of ``500ms``, ``30s``, ``10m``, ``1h`` that says ``seconds`` exactly."""
-    if seconds and seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
-def parse_rate(value: str | float | int, *, what: str = "error rate") -> float:
-    """A fraction in [0, 1] from ``0.01`` or ``"1%"``."""
-    if isinstance(value, bool):
-        raise ValidationError(f"invalid {what} {value!r}")
-    text = str(value).strip()
-    try:
-        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise ValidationError(f"invalid {what} {value!r}", hint="give a fraction (0.01) or a percent (1%)") from None
-    if not 0 <= rate <= 1:
-        raise ValidationError(f"{what} must be between 0 and 1 (0% and 100%), got {value!r}")
-    return rate
 
 
 def parse_steps(value: str | Sequence[int | str]) -> tuple[int, ...]:
@@ -198,11 +161,7 @@ class RolloutPlan:
         if not isinstance(self.gates, Mapping):
             raise ValidationError("gates must map a gate name to its settings")
         object.__setattr__(self, "gates", {str(k): dict(v or {}) for k, v in self.gates.items()})
-        from cloudeploy.rollout.gates import build_gates
-
         build_gates(self)  # refuses unknown gate names and bad settings now, not mid-rollout
-        from cloudeploy.rollout.shadow import ShadowPlan  # shadow phase (issue 14)
-
         object.__setattr__(self, "shadow", ShadowPlan.coerce(self.shadow))
 
     @property
@@ -274,15 +233,11 @@ class RolloutPlan:
             raise ValidationError(f"cannot read rollout plan {path}: {error.strerror or error}") from None
         suffix = path.suffix.lower()
         if suffix == ".toml":
-            import tomllib
-
             try:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as error:
                 raise ValidationError(f"{path}: invalid TOML: {error}") from None
         elif suffix in (".yaml", ".yml"):
-            import yaml
-
             try:
                 data = yaml.safe_load(text) or {}
             except yaml.YAMLError as error:
@@ -303,8 +258,6 @@ class RolloutPlan:
             + ("" if self.final_bake else " (100% not judged)"),
             f"min requests per step: {self.min_requests} (wait at most {format_duration(self.wait_limit_s)})",
         ]
-        from cloudeploy.rollout.gates import build_gates
-
         lines += [f"gate: {gate.describe()}" for gate in build_gates(self)]
         if self.shadow is not None:
             lines.insert(0, self.shadow.describe())

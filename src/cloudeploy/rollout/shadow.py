@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from cloudeploy.errors import ConflictError, NotFoundError, ValidationError
 from cloudeploy.providers.base import ProgressCallback, VersionMetrics, no_progress
 from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
-from cloudeploy.rollout.plan import format_duration, parse_duration, parse_rate
+from cloudeploy.rollout.units import format_duration, parse_duration, parse_rate
 
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider

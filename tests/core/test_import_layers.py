@@ -1,0 +1,76 @@
+"""The import graph is the layer diagram of DESIGN.md, and the CLI stays light.
+
+The contracts live in ``.importlinter`` at the repository root (also run by
+``make lint``). Each check runs in a child process: import-linter configures
+itself globally, and the startup checks need a clean ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / ".importlinter"
+PACKAGE = ROOT / "src" / "cloudeploy"
+
+# Same list as test_cli_startup.py, plus the heavy packages that only lazy.py may import.
+HEAVY = ("sklearn", "numpy", "starlette", "uvicorn", "google.cloud.aiplatform", "google.cloud.storage",
+         "google.auth", "google.api_core", "google.protobuf", "boto3", "botocore",
+         "pandas", "httpx", "moto", "pyarrow", "onnxruntime", "shap", "xgboost", "lightgbm", "scipy")
+_LOADED = f"sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in {HEAVY!r}))"
+
+
+def _contracts() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG)
+    return parser
+
+
+def _contract_ids() -> list[str]:
+    return [s.split(":", 2)[2] for s in _contracts().sections() if s.startswith("importlinter:contract:")]
+
+
+@pytest.mark.parametrize("contract", _contract_ids())
+def test_import_contract_is_kept(contract):
+    code = (
+        "import sys\nfrom importlinter.cli import lint_imports\n"
+        f"sys.exit(lint_imports(config_filename={str(CONFIG)!r}, limit_to_contracts=({contract!r},), "
+        "no_cache=True, no_logo=True))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, f"import contract {contract!r} broken:\n{run.stdout}\n{run.stderr}"
+
+
+def test_every_top_level_module_has_a_layer():
+    """A new module or package cannot escape the contract by not being listed."""
+    listed = {
+        name.strip()
+        for line in _contracts()["importlinter:contract:layers"]["layers"].splitlines()
+        for name in line.split("|")
+        if name.strip()
+    }
+    present = {
+        f"cloudeploy.{path.stem if path.is_file() else path.name}"
+        for path in PACKAGE.iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()
+    }
+    assert present - listed == set(), "add these to the layers of .importlinter"
+
+
+def test_no_command_help_imports_anything_heavy():
+    """``cloudeploy CMD --help`` for every command (and ``--help``) imports no heavy package."""
+    code = (
+        "import sys\nfrom cloudeploy.cli import COMMANDS, cli\n"
+        "for argv in [['--help'], *([name, '--help'] for name in sorted(COMMANDS))]:\n"
+        "    try:\n        cli(argv, prog_name='cloudeploy')\n    except SystemExit as stop:\n"
+        "        assert stop.code in (0, None), (argv, stop.code)\n"
+        f"print('HEAVY=' + ','.join({_LOADED}))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "HEAVY="
