@@ -28,6 +28,7 @@ def install() -> None:
             api_endpoints,
             api_models,
             autoscaling,
+            conditional_writes,
             faults,
             iam_policies,
             monitoring,
@@ -44,6 +45,7 @@ def install() -> None:
         SageMakerRuntimeResponse.invoke_endpoint = runtime.invoke_endpoint
         autoscaling.install()
         iam_policies.install()
+        conditional_writes.install()  # S3 If-None-Match / If-Match: check and write in one step
         # An action nobody implements answers an error naming it, never moto's HTML 500.
         for response_class in (
             SageMakerResponse,

@@ -4,6 +4,15 @@
 thread of this process. :class:`Bucketeer` is how the Vertex emulator itself
 reads and writes objects (model artifacts, batch inputs and outputs): through
 the real ``google-cloud-storage`` client pointed at the emulator, like any client.
+
+The package ignores request preconditions; :func:`honour_preconditions` adds
+them, as Cloud Storage's JSON API has them: ``ifGenerationMatch`` (0: the
+object must not exist), ``ifGenerationNotMatch``, ``ifMetagenerationMatch`` and
+``ifMetagenerationNotMatch`` on uploads, reads, metadata updates and deletes.
+A failed one is HTTP 412 ``conditionNotMet`` and changes nothing (304 for a read
+with a ``...NotMatch`` that matched). The package serves one request at a time,
+so the check and the write are atomic, which is what a generation-match lock
+needs.
 """
 
 from __future__ import annotations
@@ -24,12 +33,107 @@ def parse_gs_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+PRECONDITIONS = ("ifGenerationMatch", "ifGenerationNotMatch", "ifMetagenerationMatch", "ifMetagenerationNotMatch")
+_CONDITION_NOT_MET = "At least one of the pre-conditions you specified did not hold."
+
+
+def _target_name(request, handler_name: str) -> str | None:
+    """The object a request names: the route's object, or an upload's ``name``."""
+    params = request.params or {}
+    if params.get("object_id"):
+        return params["object_id"]
+    if "name" in request.query:
+        return request.query["name"][0]
+    if handler_name == "insert":
+        kind = (request.query.get("uploadType") or [""])[0]
+        data = request.data
+        if kind == "multipart" and isinstance(data, dict):
+            return (data.get("meta") or {}).get("name")
+        if kind == "resumable" and isinstance(data, dict):
+            return data.get("name")
+    return None
+
+
+def _failed_precondition(request, storage, handler_name: str) -> int | None:
+    """The HTTP status a failed precondition of ``request`` answers (412/304), or None."""
+    from gcp_storage_emulator.exceptions import NotFound
+
+    wanted = {key: request.query[key][0] for key in PRECONDITIONS if key in request.query}
+    if not wanted:
+        return None
+    name = _target_name(request, handler_name)
+    bucket = (request.params or {}).get("bucket_name")
+    if not name or not bucket:
+        return None
+    try:
+        obj = storage.get_file_obj(bucket, name)
+    except NotFound:
+        obj = None
+    writing = handler_name in ("insert", "delete", "patch", "xml_upload")
+    if obj is None:
+        if wanted.get("ifGenerationMatch") == "0":
+            return None
+        # A missing object: an upload that expected one fails the precondition; a read or delete is a 404.
+        return 412 if handler_name in ("insert", "xml_upload") and (
+            "ifGenerationMatch" in wanted or "ifMetagenerationMatch" in wanted) else None
+    generation, metageneration = str(obj.get("generation")), str(obj.get("metageneration"))
+    for key, value in wanted.items():
+        if key == "ifGenerationMatch" and value != generation:
+            return 412
+        if key == "ifMetagenerationMatch" and value != metageneration:
+            return 412
+        if key == "ifGenerationNotMatch" and value == generation:
+            return 412 if writing else 304
+        if key == "ifMetagenerationNotMatch" and value == metageneration:
+            return 412 if writing else 304
+    return None
+
+
+def _with_preconditions(handler):
+    name = handler.__name__
+
+    def checked(request, response, storage, *args, **kwargs):
+        from http import HTTPStatus
+
+        status = _failed_precondition(request, storage, name)
+        if status == 412:
+            response.status = HTTPStatus.PRECONDITION_FAILED
+            response.json({"error": {"code": 412, "message": _CONDITION_NOT_MET, "errors": [
+                {"message": _CONDITION_NOT_MET, "domain": "global", "reason": "conditionNotMet",
+                 "locationType": "header", "location": "If-Match"}]}})
+            return None
+        if status == 304:
+            response.status = HTTPStatus.NOT_MODIFIED
+            return None
+        return handler(request, response, storage, *args, **kwargs)
+
+    checked.__name__ = name
+    checked.honours_preconditions = True
+    return checked
+
+
+def honour_preconditions() -> None:
+    """Make the package's object handlers check preconditions (idempotent, process-wide)."""
+    from gcp_storage_emulator import server
+    from gcp_storage_emulator.handlers import objects
+
+    for _, handlers in server.HANDLERS:
+        for method, handler in list(handlers.items()):
+            if handler.__module__ == objects.__name__ and handler.__name__ in (
+                "insert", "get", "download", "delete", "patch", "xml_upload"
+            ) and not getattr(handler, "honours_preconditions", False):
+                handlers[method] = _with_preconditions(handler)
+    if not getattr(objects.insert, "honours_preconditions", False):
+        objects.insert = _with_preconditions(objects.insert)  # the router's fallback for bare /b/.../o uploads
+
+
 class StorageEmulator:
-    """gcp-storage-emulator on ``host:port`` (0 picks a free port), in memory."""
+    """gcp-storage-emulator on ``host:port`` (0 picks a free port), in memory, honouring preconditions."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         from gcp_storage_emulator.server import create_server
 
+        honour_preconditions()
         self._server = create_server(host, port, in_memory=True)
         self.host = host
         self.port = 0
