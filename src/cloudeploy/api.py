@@ -23,6 +23,23 @@ from cloudeploy.errors import ConflictError, NotFoundError, SchemaMismatchError,
 from cloudeploy.instances import json_ready
 from cloudeploy.providers import get_provider
 from cloudeploy.providers.base import Prediction, ProgressCallback, Provider, no_progress
+from cloudeploy.providers.options import (
+    CREATE_ENDPOINT,
+    DEPLOY,
+    DEPLOY_FLOW,
+    UPLOAD,
+    ProviderOptions,
+)
+from cloudeploy.rollout.endpoint import (
+    WAIT_S,
+    endpoint_lock,
+    forget_endpoint,
+    forget_newest,
+    history,
+    history_started,
+    record_change,
+    rollback_target,
+)
 from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
 
 log = logging.getLogger("cloudeploy")
@@ -62,7 +79,8 @@ class Deployment:
         return self.provider.predict(self.name, _as_instances(instances), version=version)
 
     def set_traffic(self, split: Mapping[str, int], **kwargs: Any) -> EndpointStatus:
-        return self.provider.set_traffic(self.name, TrafficSplit(split), **kwargs)
+        """Like :func:`set_traffic`: under the endpoint's lock, remembered for :func:`rollback`."""
+        return set_traffic(self.name, split, provider=self.provider, **kwargs)
 
     def undeploy(self, version: str, *, traffic: Mapping[str, int] | None = None, **kwargs: Any) -> EndpointStatus:
         """Stop serving ``version`` (see :func:`undeploy`: refused while it has traffic, unless ``traffic`` moves it)."""
@@ -126,39 +144,66 @@ def deploy(
     endpoint is refused (SchemaMismatchError) before it is registered: clients
     sending the serving versions' inputs would get errors from it. Pass
     ``allow_schema_change=True`` to deploy it anyway (logged as a warning).
-    ``strict`` is kept for compatibility: refusing is the default now.
+
+    ``strict=True``: the endpoint refuses requests that do not match the
+    version's input schema (a 4xx before the model sees them), on every
+    provider: the local provider always does; on Vertex AI and SageMaker the
+    version is served by the cloudeploy serving image even where a prebuilt one
+    exists (ConfigError when none is configured). ``options`` are the provider's
+    own (docs/options.md); each goes to the steps that read it, and one that is
+    unknown, of the wrong kind or read by no deploy step is a ValidationError
+    before anything is packaged or changed.
     """
     backend = resolve_provider(provider, profile)
     model_name = model_name or name
-    options = dict(options or {})
-    upload_options = {"trust": True} if trust and backend.name == "local" else {}
+    step_options = _options_by_step(backend, options, trust=trust, strict=strict)
     with tempfile.TemporaryDirectory(prefix="cloudeploy-") as workdir:
         progress("packaging model")
         package_dir = package_model(model, model_name, Path(workdir), schema=schema, baseline=baseline, trust=trust)
         _check_schema(backend, name, package_dir, allow_change=allow_schema_change)
         progress(f"uploading {model_name}")
         version = backend.upload_model(
-            package_dir, model_name, aliases=aliases, progress=progress, options=upload_options or None,
-            timeout=timeout, wait=wait,
+            package_dir, model_name, aliases=aliases, progress=progress,
+            options=step_options[UPLOAD] or None, timeout=timeout, wait=wait,
         )
-    endpoint_options = {k: v for k, v in options.items() if k in ("port", "host")}
-    deploy_options = {k: v for k, v in options.items() if k not in ("port", "host")}
-    backend.create_endpoint(
-        name, model=model_name, wait=wait, timeout=timeout, progress=progress,
-        options=endpoint_options or None,
-    )
-    backend.deploy(
-        name,
-        version,
-        traffic=traffic,
-        scaling=scaling,
-        machine_type=machine_type,
-        wait=wait,
-        timeout=timeout,
-        progress=progress,
-        options=deploy_options or None,
-    )
+    # Under the endpoint's lock: the split the new version changes is read and written by one command at a time.
+    with endpoint_lock(backend, name, f"deploy {version.version}", progress=progress):
+        _remember_split(backend, name, f"deploy {version.version}")
+        backend.create_endpoint(
+            name, model=model_name, wait=wait, timeout=timeout, progress=progress,
+            options=step_options[CREATE_ENDPOINT] or None,
+        )
+        backend.deploy(
+            name,
+            version,
+            traffic=traffic,
+            scaling=scaling,
+            machine_type=machine_type,
+            wait=wait,
+            timeout=timeout,
+            progress=progress,
+            options=step_options[DEPLOY] or None,
+        )
     return Deployment(name=name, provider=backend, version=version.version)
+
+
+def _options_by_step(
+    backend: Provider, options: Mapping[str, Any] | ProviderOptions | None, *, trust: bool, strict: bool
+) -> dict[str, ProviderOptions]:
+    """``options`` (with ``trust`` and ``strict`` where the provider reads them) as the
+    typed options of each deploy step; ValidationError naming a bad one."""
+    given = dict(options.given() if isinstance(options, ProviderOptions) else options or {})
+    specs = backend.options_class.specs()
+    if trust and "trust" in specs:
+        given.setdefault("trust", True)
+    if strict:
+        if "strict" not in specs:
+            raise ValidationError(
+                f"strict: the {backend.name} provider cannot refuse requests that do not match the input schema",
+                hint="deploy without strict",
+            )
+        given["strict"] = True
+    return backend.options_class.split(given, steps=DEPLOY_FLOW)
 
 
 def _check_schema(backend: Provider, endpoint: str, package_dir: Path, *, allow_change: bool) -> None:
@@ -254,12 +299,21 @@ def set_traffic(
     wait: bool = True,
     timeout: float | None = None,
     progress: ProgressCallback = no_progress,
+    break_lock: bool = False,
 ) -> EndpointStatus:
-    """Apply ``split`` ({version: percent}, summing to 100) to ``endpoint``."""
+    """Apply ``split`` ({version: percent}, summing to 100) to ``endpoint``.
+
+    Under the endpoint's lock (docs/state.md): refused (ConflictError naming
+    the promote) while a promote runs on the endpoint; waits for another short
+    command. The split it replaces is remembered for :func:`rollback`.
+    ``break_lock`` first breaks a lock left by a process that is gone.
+    """
     backend = resolve_provider(provider, profile)
     if not isinstance(split, TrafficSplit):
         split = TrafficSplit(split)
-    return backend.set_traffic(endpoint, split, wait=wait, timeout=timeout, progress=progress)
+    with endpoint_lock(backend, endpoint, "set traffic", break_lock=break_lock, progress=progress):
+        _remember_split(backend, endpoint, "traffic")
+        return backend.set_traffic(endpoint, split, wait=wait, timeout=timeout, progress=progress)
 
 
 def undeploy(
@@ -278,10 +332,17 @@ def undeploy(
     Refused (ConflictError) while the version receives traffic, unless ``traffic``
     moves it away in the same call (a split that gives it 0%, applied first).
     Undeploying a version that is not deployed is a no-op; the endpoint's last
-    version cannot be undeployed (delete the endpoint instead).
+    version cannot be undeployed (delete the endpoint instead). Runs under the
+    endpoint's lock, like every traffic change (docs/state.md).
     """
     backend = resolve_provider(provider, profile)
     label = normalize_version(version)
+    with endpoint_lock(backend, endpoint, f"undeploy {label}", progress=progress):
+        return _undeploy(backend, endpoint, label, traffic, wait=wait, timeout=timeout, progress=progress)
+
+
+def _undeploy(backend: Provider, endpoint: str, label: str, traffic: Mapping[str, int] | TrafficSplit | None, *,
+              wait: bool, timeout: float | None, progress: ProgressCallback) -> EndpointStatus:
     status = backend.get_endpoint(endpoint)
     if status.deployment(label) is None:
         return status
@@ -289,6 +350,7 @@ def undeploy(
         split = traffic if isinstance(traffic, TrafficSplit) else TrafficSplit(traffic)
         if split.get(label, 0):
             raise ValidationError(f"the new split gives {label} {split.get(label)}%: it must move {label}'s traffic away")
+        record_change(backend, endpoint, status.traffic, by=f"undeploy {label}")
         backend.set_traffic(endpoint, split, wait=wait, timeout=timeout, progress=progress)
     else:
         share = status.traffic.get(label, 0)
@@ -333,6 +395,7 @@ def promote(
     progress: ProgressCallback = no_progress,
     on_event: Any = None,
     timeout: float | None = None,
+    break_lock: bool = False,
 ) -> Any:
     """Move all of ``endpoint``'s traffic to version ``to``.
 
@@ -346,22 +409,32 @@ def promote(
     blue/green deployment instead (SageMaker provider only). ``on_event``
     receives :class:`~cloudeploy.rollout.executor.RolloutEvent` objects for a
     live view.
+
+    Every form holds the endpoint's lock while it changes traffic (a stepwise
+    promote: for its whole run), so a second promote or a traffic change from
+    anywhere is refused naming this one; ``break_lock`` first breaks a lock left
+    by a process that is gone (docs/state.md).
     """
     backend = resolve_provider(provider, profile)
     if native:
-        from cloudeploy.rollout.native_sagemaker import run_native_promotion
+        from cloudeploy.rollout.native import run_native_promotion
 
-        return run_native_promotion(backend, endpoint, to, plan, progress=progress, timeout=timeout)
+        with endpoint_lock(backend, endpoint, f"promote {to} (native)", break_lock=break_lock, progress=progress):
+            _remember_split(backend, endpoint, f"promote {to}")
+            return run_native_promotion(backend, endpoint, to, plan, progress=progress, timeout=timeout)
     if plan is not None or resume:
         from cloudeploy.rollout import run_promotion
 
         extra = {"on_event": on_event} if on_event is not None else {}
         return run_promotion(backend, endpoint, to, plan, resume=resume, progress=progress,
-                             timeout=timeout, **extra)
+                             timeout=timeout, break_lock=break_lock, **extra)
     if to is None:
         raise ValidationError("say which version to promote (to=...)")
     label = normalize_version(to)
-    return backend.set_traffic(endpoint, TrafficSplit({label: 100}), timeout=timeout, progress=progress)
+    with endpoint_lock(backend, endpoint, f"promote {label} (at once)", wait=WAIT_S, break_lock=break_lock,
+                       progress=progress):
+        _remember_split(backend, endpoint, f"promote {label}")
+        return backend.set_traffic(endpoint, TrafficSplit({label: 100}), timeout=timeout, progress=progress)
 
 
 def rollback(
@@ -371,21 +444,62 @@ def rollback(
     profile: Any = None,
     progress: ProgressCallback = no_progress,
     timeout: float | None = None,
+    break_lock: bool = False,
 ) -> EndpointStatus:
-    """Return ``endpoint`` to its split before the last traffic change.
+    """Return ``endpoint`` to the split it had before the last traffic change.
 
     If a rollout on ``endpoint`` was stopped (killed, Ctrl-C) or ended promoted
     and still serves the promoted split, this goes back to the split that
-    rollout started from instead, and records it in the rollout's log. A
-    promote running right now is not interrupted: ConflictError.
+    rollout started from instead, and records it in the rollout's log.
+    Otherwise it walks back the endpoint's split history (kept in the
+    provider's state store): each rollback goes one change further back, and
+    never forward again. A promote running right now is not interrupted:
+    ConflictError naming it (``break_lock`` breaks a lock whose holder is gone).
     """
-    from cloudeploy.errors import ConflictError
     from cloudeploy.rollout import rollback_stopped
 
     backend = resolve_provider(provider, profile)
-    if rollback_stopped(backend, endpoint, progress=progress, timeout=timeout) is not None:
-        return backend.get_endpoint(endpoint)
-    previous = backend.previous_traffic(endpoint)
-    if previous is None:
-        raise ConflictError(f"endpoint {endpoint!r} has no earlier traffic split to go back to")
-    return backend.set_traffic(endpoint, previous, timeout=timeout, progress=progress)
+    with endpoint_lock(backend, endpoint, "rollback", break_lock=break_lock, progress=progress):
+        if rollback_stopped(backend, endpoint, progress=progress, timeout=timeout) is not None:
+            return backend.get_endpoint(endpoint)
+        status = backend.get_endpoint(endpoint)
+        target = rollback_target(backend, endpoint, status.traffic, {d.version for d in status.deployments})
+        if target is not None:
+            split, consumed = target
+            progress(f"rolling back to {', '.join(f'{v}={p}%' for v, p in split.items())}")
+            changed = backend.set_traffic(endpoint, TrafficSplit(split), timeout=timeout, progress=progress)
+            forget_newest(backend, endpoint, consumed)
+            return changed
+        if history(backend, endpoint):
+            raise ConflictError(f"endpoint {endpoint!r} has no earlier traffic split to go back to",
+                                hint="the remembered splits name versions no longer deployed, or none differs")
+        previous = None if history_started(backend, endpoint) else backend.previous_traffic(endpoint)
+        if previous is None:
+            raise ConflictError(f"endpoint {endpoint!r} has no earlier traffic split to go back to")
+        return backend.set_traffic(endpoint, previous, timeout=timeout, progress=progress)
+
+
+def delete_endpoint(
+    endpoint: str,
+    *,
+    force: bool = False,
+    provider: str | Provider | None = None,
+    profile: Any = None,
+    progress: ProgressCallback = no_progress,
+    **kwargs: Any,
+) -> None:
+    """Delete ``endpoint`` under its lock (refused while a promote runs) and forget its
+    rollout state and split history."""
+    backend = resolve_provider(provider, profile)
+    with endpoint_lock(backend, endpoint, "delete the endpoint", progress=progress):
+        backend.delete_endpoint(endpoint, force=force, progress=progress, **kwargs)
+        forget_endpoint(backend, endpoint)
+
+
+def _remember_split(backend: Provider, endpoint: str, by: str) -> None:
+    """Remember the endpoint's current split before a change (nothing for an endpoint not made yet)."""
+    try:
+        current = backend.get_endpoint(endpoint).traffic
+    except NotFoundError:
+        return
+    record_change(backend, endpoint, current, by=by)

@@ -23,7 +23,12 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
 @click.option("--trust", is_flag=True, help="Load a pickle that imports globals outside the allowlist.")
 @click.option("--allow-schema-change", is_flag=True,
               help="Deploy a version whose inputs differ from the endpoint's versions (refused by default).")
-@click.option("--strict", is_flag=True, hidden=True, help="Kept for compatibility: refusing is the default.")
+@click.option("--strict", is_flag=True,
+              help="Refuse requests that do not match the model's input schema, on every provider "
+                   "(clouds: served by the cloudeploy serving image, never a prebuilt one).")
+@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A provider option (repeatable), e.g. capture_sample=0.1 (local), labels=team=ml "
+                   "(vertex), data_capture=true (sagemaker). See docs/options.md.")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait (default: the provider's).")
 @click.option("--code", "code_paths", multiple=True, type=click.Path(exists=True),
               help="Your own module (.py) or package directory the model needs (packaged with it). Repeatable.")
@@ -33,18 +38,25 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
 @provider_options
 @output_option
 def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target, scale_on, machine_type,
-           aliases, port, trust, allow_schema_change, strict, timeout, code_paths, runtime, provider, profile, output):
+           aliases, port, trust, allow_schema_change, strict, option_pairs, timeout, code_paths, runtime, provider,
+           profile, output):
     """Upload MODEL (a model file or package directory) and deploy it to endpoint --name."""
     from cloudeploy.api import deploy as deploy_model
+    from cloudeploy.api import resolve_provider
     from cloudeploy.types import Scaling
 
     scaling = Scaling(min_replicas=min_replicas, max_replicas=max_replicas, target=target, metric=scale_on)
-    options = {"port": port} if port is not None else None
+    backend = resolve_provider(provider, profile)
+    # Checked before anything is packaged: a bad option is one line naming it.
+    options = backend.options_class.from_text(option_pairs)
+    if port is not None:
+        options["port"] = port
+    backend.options_class.split(options)
     with _with_code(model, code_paths, model_name or name, trust, runtime) as model:
         deployment = deploy_model(
-            model, name, provider=provider, profile=profile, traffic=traffic, scaling=scaling,
+            model, name, provider=backend, traffic=traffic, scaling=scaling,
             machine_type=machine_type, model_name=model_name, aliases=aliases, trust=trust, allow_schema_change=allow_schema_change,
-            timeout=timeout, progress=progress_printer(output), options=options,
+            strict=strict, timeout=timeout, progress=progress_printer(output), options=options or None,
         )
     status = deployment.status()
     data = {"endpoint": status.to_dict(), "version": deployment.version}
