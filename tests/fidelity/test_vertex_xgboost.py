@@ -55,7 +55,9 @@ def _deploy(artifact_uri: str, name: str):
 @pytest.fixture(scope="module")
 def endpoint(vertex, classifier, tmp_path_factory):
     """``model.bst`` (UBJSON, what ``save_model`` writes without a suffix) on the XGBoost image."""
-    uri = _upload(vertex, "xgb-bst", "model.bst", _booster_bytes(classifier, ".ubj", tmp_path_factory))
+    uri = _upload(
+        vertex, "xgb-bst", "model.bst", _booster_bytes(classifier, ".ubj", tmp_path_factory)
+    )
     return _deploy(uri, "xgb-bst")
 
 
@@ -74,7 +76,9 @@ def test_the_probabilities_give_the_classifiers_labels(endpoint, classifier):
 def test_a_json_model_bst_serves_too(vertex, classifier, tmp_path_factory):
     import xgboost
 
-    uri = _upload(vertex, "xgb-json", "model.bst", _booster_bytes(classifier, ".json", tmp_path_factory))
+    uri = _upload(
+        vertex, "xgb-json", "model.bst", _booster_bytes(classifier, ".json", tmp_path_factory)
+    )
     endpoint = _deploy(uri, "xgb-json")
     expected = classifier.get_booster().predict(xgboost.DMatrix(instances())).tolist()
     assert endpoint.predict(instances=instances()).predictions == pytest.approx(expected, abs=1e-6)
@@ -109,6 +113,8 @@ def test_a_pickled_scikit_learn_api_estimator_fails_at_predict_as_on_the_image(v
 
     buffer = io.BytesIO()
     joblib.dump(classifier, buffer)
-    endpoint = _deploy(_upload(vertex, "xgb-joblib", "model.joblib", buffer.getvalue()), "xgb-joblib")
+    endpoint = _deploy(
+        _upload(vertex, "xgb-joblib", "model.joblib", buffer.getvalue()), "xgb-joblib"
+    )
     with pytest.raises(exceptions.GoogleAPICallError, match="xgboost prediction"):
         endpoint.predict(instances=instances())

@@ -43,8 +43,19 @@ from pathlib import Path
 from typing import Any
 
 VERTEX_FILES = ("model.joblib", "model.pkl", "model.bst")
-SAGEMAKER_ACCEPTS = ("application/json", "application/jsonlines", "application/x-recordio-protobuf", "text/csv")
-SAGEMAKER_INPUTS = {"text/csv": "csv", "csv": "csv", "text/libsvm": "libsvm", "text/x-libsvm": "libsvm", "libsvm": "libsvm"}
+SAGEMAKER_ACCEPTS = (
+    "application/json",
+    "application/jsonlines",
+    "application/x-recordio-protobuf",
+    "text/csv",
+)
+SAGEMAKER_INPUTS = {
+    "text/csv": "csv",
+    "csv": "csv",
+    "text/libsvm": "libsvm",
+    "text/x-libsvm": "libsvm",
+    "libsvm": "libsvm",
+}
 
 
 class ContainerError(Exception):
@@ -54,6 +65,11 @@ class ContainerError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def is_sagemaker_xgboost_image(image: str) -> bool:
+    """``<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:<tag>``."""
+    return image.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0] == "sagemaker-xgboost"
 
 
 def native_suffix(path: Path) -> str:
@@ -92,7 +108,9 @@ class VertexXGBoostContainer(_Container):
         model_dir = Path(model_dir)
         path = next((model_dir / n for n in VERTEX_FILES if (model_dir / n).is_file()), None)
         if path is None:
-            raise ContainerError(f"Could not find {', '.join(VERTEX_FILES[:2])}, or {VERTEX_FILES[2]} in {model_dir}")
+            raise ContainerError(
+                f"Could not find {', '.join(VERTEX_FILES[:2])}, or {VERTEX_FILES[2]} in {model_dir}"
+            )
         xgboost = _xgboost()
         try:
             if path.name == "model.joblib":
@@ -117,7 +135,9 @@ class VertexXGBoostContainer(_Container):
         try:
             matrix = xgboost.DMatrix(instances)
         except Exception as error:  # noqa: BLE001
-            raise ContainerError(f"Could not initialize DMatrix from inputs: {error}", 400) from None
+            raise ContainerError(
+                f"Could not initialize DMatrix from inputs: {error}", 400
+            ) from None
         try:
             return self._predict(matrix).tolist()
         except Exception as error:  # noqa: BLE001
@@ -132,7 +152,9 @@ class SageMakerXGBoostContainer(_Container):
         self.environment = environment
 
     @classmethod
-    def load(cls, model_dir: Path, environment: dict[str, str] | None = None) -> SageMakerXGBoostContainer:
+    def load(
+        cls, model_dir: Path, environment: dict[str, str] | None = None
+    ) -> SageMakerXGBoostContainer:
         environment = dict(environment or {})
         files = sorted(
             p for p in Path(model_dir).iterdir() if p.is_file() and not p.name.startswith(".")
@@ -162,7 +184,9 @@ class SageMakerXGBoostContainer(_Container):
             models.append(model)
         return cls(models, environment)
 
-    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
+    def invoke(
+        self, body: bytes, content_type: str | None, accept: str | None
+    ) -> tuple[int, bytes, str]:
         """``(status, body, content type)`` as the container answers ``POST /invocations``."""
         if not body:
             return 204, b"", "text/plain"
@@ -170,17 +194,25 @@ class SageMakerXGBoostContainer(_Container):
         if content_type is None:
             kind = "libsvm"
         if kind is None:
-            return 415, (
-                f"Content-type {content_type} is not supported. Supported content-type is text/csv, "
-                "text/libsvm, application/x-recordio-protobuf"
-            ).encode(), "text/plain"
+            return (
+                415,
+                (
+                    f"Content-type {content_type} is not supported. Supported content-type is text/csv, "
+                    "text/libsvm, application/x-recordio-protobuf"
+                ).encode(),
+                "text/plain",
+            )
         try:
             matrix = _csv_matrix(body) if kind == "csv" else _libsvm_matrix(body)
         except Exception as error:  # noqa: BLE001
-            return 415, (
-                f"Loading {kind} data failed with Exception, please ensure data is in {kind} format:\n"
-                f" {type(error)}\n {error}"
-            ).encode(), "text/plain"
+            return (
+                415,
+                (
+                    f"Loading {kind} data failed with Exception, please ensure data is in {kind} format:\n"
+                    f" {type(error)}\n {error}"
+                ).encode(),
+                "text/plain",
+            )
         try:
             predictions = self._predict(matrix).tolist()
         except Exception as error:  # noqa: BLE001
@@ -189,12 +221,20 @@ class SageMakerXGBoostContainer(_Container):
         if not accept or accept == "*/*":
             accept = self.environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv")
         if accept not in SAGEMAKER_ACCEPTS:
-            return 406, (
-                f"Accept type {accept} is not supported. Please use supported accept types: "
-                f"{list(SAGEMAKER_ACCEPTS)}."
-            ).encode(), "text/plain"
+            return (
+                406,
+                (
+                    f"Accept type {accept} is not supported. Please use supported accept types: "
+                    f"{list(SAGEMAKER_ACCEPTS)}."
+                ).encode(),
+                "text/plain",
+            )
         if accept == "application/json":
-            return 200, json.dumps({"predictions": [{"score": p} for p in predictions]}).encode(), accept
+            return (
+                200,
+                json.dumps({"predictions": [{"score": p} for p in predictions]}).encode(),
+                accept,
+            )
         if accept == "text/csv":
             return 200, _savetxt(predictions), accept
         if accept == "application/jsonlines":
@@ -209,7 +249,10 @@ def _csv_matrix(body: bytes) -> Any:
     text = body.strip().decode("utf-8")
     sniffed = csv.Sniffer().sniff(text.split("\n")[0][:512]).delimiter
     delimiter = "," if sniffed.isalnum() else sniffed
-    rows = [["nan" if cell == "" else cell for cell in line.split(delimiter)] for line in text.split("\n")]
+    rows = [
+        ["nan" if cell == "" else cell for cell in line.split(delimiter)]
+        for line in text.split("\n")
+    ]
     return _xgboost().DMatrix(np.array(rows).astype(float))
 
 

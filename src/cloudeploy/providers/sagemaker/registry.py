@@ -2,11 +2,16 @@
 
 A package records its cloudeploy identity in ``CustomerMetadataProperties``:
 ``cloudeploy-digest`` (the package digest, which makes uploads idempotent),
-``cloudeploy-aliases`` (comma-separated), ``cloudeploy-framework`` and
-``cloudeploy-framework-version``. Aliases map to approval status: a version
-holding an alias is ``Approved``, one without is ``PendingManualApproval``.
+``cloudeploy-aliases`` (comma-separated), ``cloudeploy-framework``,
+``cloudeploy-framework-version`` and ``cloudeploy-runtime`` (the package's
+runtime, ``onnx`` for a compiled graph). Aliases map to approval status: a
+version holding an alias is ``Approved``, one without is ``PendingManualApproval``.
 The artifact, ``model.tar.gz`` with the package files at its root, lives at
-``s3://<bucket>/<prefix>/models/<model>/<digest>/model.tar.gz``.
+``s3://<bucket>/<prefix>/models/<model>/<digest>/model.tar.gz``. When the
+container needs an artifact of its own (the prebuilt XGBoost image loads
+``xgboost-model`` alone, see ``images``), that one sits beside it under
+``<runtime>/model.tar.gz``, the container names it, and ``cloudeploy-package``
+keeps the package's, which ``ModelVersion.uri`` names.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ DIGEST = "cloudeploy-digest"
 ALIASES = "cloudeploy-aliases"
 FRAMEWORK = "cloudeploy-framework"
 FRAMEWORK_VERSION = "cloudeploy-framework-version"
+#: The package tarball, when the container serves its own artifact (the XGBoost image).
+PACKAGE = "cloudeploy-package"
+#: The package's runtime (``Manifest.runtime``); status shows it beside the image.
+RUNTIME = "cloudeploy-runtime"
 ALIAS_RE = re.compile(r"^[a-z][a-zA-Z0-9-]{0,62}\Z")
 
 
@@ -94,7 +103,7 @@ class Registry:
             model=model,
             version=f"v{package['ModelPackageVersion']}",
             digest=metadata.get(DIGEST, ""),
-            uri=containers[0].get("ModelDataUrl", ""),
+            uri=metadata.get(PACKAGE) or containers[0].get("ModelDataUrl", ""),
             aliases=tuple(a for a in metadata.get(ALIASES, "").split(",") if a),
             created_at=created.isoformat() if hasattr(created, "isoformat") else str(created or ""),
             framework=metadata.get(FRAMEWORK, ""),
@@ -136,8 +145,18 @@ class Registry:
     # -- writing ----------------------------------------------------------------
 
     def upload(
-        self, package_dir: Path, model: str, aliases: Sequence[str], progress
+        self,
+        package_dir: Path,
+        model: str,
+        aliases: Sequence[str],
+        progress,
+        *,
+        serving_image: str | None = None,
+        strict: bool = False,
     ) -> ModelVersion:
+        """Register the package (idempotent by digest). ``serving_image`` overrides the
+        profile's; ``strict`` registers it with the serving image, never a prebuilt one,
+        and refuses an existing version of the same package that a prebuilt image serves."""
         from cloudeploy.packaging.manifest import read_manifest
 
         naming.check_name(model, "model")
@@ -147,6 +166,8 @@ class Registry:
         self._ensure_group(model)
         for existing in self.list_versions(model):
             if existing.digest == digest:
+                if strict:
+                    self.refuse_prebuilt(existing)
                 if aliases:
                     return self.set_aliases(model, existing.version, aliases)
                 return existing
@@ -162,23 +183,39 @@ class Registry:
             self.clients.s3.put_object(
                 Bucket=self.settings.bucket, Key=key, Body=tarball(package_dir), **extra
             )
-        image = images.container_image(
-            manifest.sklearn_version, self.settings.region, self.settings.serving_image
+        choice = images.choose(
+            model_format=manifest.format,
+            frameworks=manifest.frameworks,
+            region=self.settings.region,
+            serving_image=serving_image or self.settings.serving_image,
+            strict=strict,
         )
+        progress(f"container: {choice.image} ({choice.reason})")
         metadata = {
             DIGEST: digest,
-            FRAMEWORK: "scikit-learn" if manifest.sklearn_version else manifest.format,
-            FRAMEWORK_VERSION: manifest.sklearn_version or "",
+            FRAMEWORK: choice.framework,
+            FRAMEWORK_VERSION: choice.framework_version,
+            RUNTIME: manifest.runtime,
         }
+        container_url = uri
+        own_artifact = choice.artifact(package_dir, manifest.model_file)
+        if own_artifact is not None:  # the prebuilt container cannot read the package's tarball
+            container_key = self.settings.key("models", model, digest, choice.runtime, "model.tar.gz")
+            container_url = f"s3://{self.settings.bucket}/{container_key}"
+            with translated(f"uploading the container's artifact to {container_url}"):
+                self.clients.s3.put_object(
+                    Bucket=self.settings.bucket, Key=container_key, Body=own_artifact, **extra
+                )
+            metadata[PACKAGE] = uri
         progress(f"registering a new version of {model}")
         with translated(f"registering a version of {model}"):
             arn = self.clients.sagemaker.create_model_package(
                 ModelPackageGroupName=model,
                 ModelPackageDescription=f"cloudeploy package {digest[:12]}",
                 InferenceSpecification={
-                    "Containers": [{"Image": image, "ModelDataUrl": uri}],
-                    "SupportedContentTypes": ["application/json", "text/csv"],
-                    "SupportedResponseMIMETypes": ["application/json", "text/csv"],
+                    "Containers": [{"Image": choice.image, "ModelDataUrl": container_url}],
+                    "SupportedContentTypes": choice.content_types,
+                    "SupportedResponseMIMETypes": choice.response_types,
                 },
                 ModelApprovalStatus="PendingManualApproval",
                 CustomerMetadataProperties=metadata,
@@ -189,6 +226,21 @@ class Registry:
         if aliases:
             return self.set_aliases(model, version.version, aliases)
         return version
+
+    def refuse_prebuilt(self, version: ModelVersion) -> None:
+        """The ``strict`` option: ValidationError if a prebuilt image serves ``version``
+        (those hand any array to the model instead of checking it against the schema)."""
+        with translated(f"reading {version.ref}"):
+            package = self.clients.sagemaker.describe_model_package(ModelPackageName=version.provider_id)
+        image = ((package.get("InferenceSpecification") or {}).get("Containers") or [{}])[0].get("Image", "")
+        if images.runtime_of_image(image) == "cloudeploy":
+            return
+        raise ValidationError(
+            f"strict: {version.ref} is registered with the prebuilt image {image.rsplit('/', 1)[-1]}, "
+            "which does not refuse requests that do not match the input schema",
+            hint="register the model under another name with strict (it then gets the cloudeploy serving "
+            "image), or deploy without strict",
+        )
 
     def _ensure_group(self, model: str) -> None:
         sm = self.clients.sagemaker

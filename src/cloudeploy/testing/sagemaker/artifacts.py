@@ -2,9 +2,11 @@
 
 Accepted, as the SageMaker scikit-learn container accepts them: ``model.tar.gz``
 holding a cloudeploy package (``cloudeploy.json`` at its root) or a bare
-``model.joblib`` / ``model.pkl``; or such a bare file uploaded uncompressed. A
-bare file is packaged with ``build_package(..., trust=True)``: the emulation
-trusts what the test itself uploaded.
+``model.joblib`` / ``model.pkl``; or such a bare file uploaded uncompressed; and,
+as the XGBoost container reads it, ``model.tar.gz`` holding ``xgboost-model`` (a
+native XGBoost file). A bare file is packaged with ``build_package(...,
+trust=True)``: the emulation trusts what the test itself uploaded.
+:func:`model_dir` is the unpacked archive itself, what a prebuilt container loads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from cloudeploy.testing.sagemaker.errors import ValidationException
 
 MANIFEST_NAME = "cloudeploy.json"
 BARE_MODEL_FILES = ("model.joblib", "model.pkl")
+#: The file the XGBoost container's model.tar.gz holds.
+XGBOOST_MODEL_FILE = "xgboost-model"
 
 
 class ArtifactError(ValueError):
@@ -53,10 +57,23 @@ def materialize(account: str, model_data_url: str, workdir: Path) -> Path:
     for bare in BARE_MODEL_FILES:
         if (raw_dir / bare).is_file():
             return _build(raw_dir / bare, package_dir)
+    if (raw_dir / XGBOOST_MODEL_FILE).is_file():
+        from cloudeploy.testing.xgboost_container import native_suffix
+
+        source = raw_dir / XGBOOST_MODEL_FILE
+        named = target / f"model{native_suffix(source)}"
+        named.write_bytes(source.read_bytes())
+        return _build(named, package_dir)
     raise ArtifactError(
         f"{model_data_url} holds neither a cloudeploy package ({MANIFEST_NAME}) "
-        f"nor {' / '.join(BARE_MODEL_FILES)}"
+        f"nor {' / '.join((*BARE_MODEL_FILES, XGBOOST_MODEL_FILE))}"
     )
+
+
+def model_dir(package_dir: Path) -> Path:
+    """The unpacked ``model.tar.gz`` (what a container sees) of a :func:`materialize` result."""
+    package_dir = Path(package_dir)
+    return package_dir if package_dir.name == "raw" else package_dir.parent / "raw"
 
 
 def _extract(data: bytes, into: Path, url: str) -> None:

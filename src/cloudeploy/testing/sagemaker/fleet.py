@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from cloudeploy.testing import xgboost_container
 from cloudeploy.testing.sagemaker import artifacts, containers
 from cloudeploy.testing.sagemaker.runner import ModelServer, ServerStartError
 
@@ -28,6 +30,27 @@ def model_data_url(account: str, region: str, model_name: str) -> str:
     if not url:
         raise ProvisionError(f"Model '{model_name}' has no ModelDataUrl to serve.")
     return url
+
+
+def _prebuilt_container(
+    account: str, region: str, variant: str, model: str, package_dir: Path
+) -> Any:
+    """The in-process emulation of the model's prebuilt XGBoost container, or None.
+
+    It loads the files of the model's ``model.tar.gz`` as the container does; a
+    model it cannot load fails the ping health check, as on SageMaker.
+    """
+    container = containers.serving_container(account, region, model) or {}
+    if not xgboost_container.is_sagemaker_xgboost_image(container.get("Image", "")):
+        return None
+    try:
+        return xgboost_container.SageMakerXGBoostContainer.load(
+            artifacts.model_dir(package_dir), container.get("Environment") or {}
+        )
+    except xgboost_container.ContainerError as error:
+        raise ProvisionError(
+            f"Variant {variant}: the primary container did not pass the ping health check: {error}"
+        ) from None
 
 
 class Fleet:
@@ -58,7 +81,11 @@ class Fleet:
                     )
                 except artifacts.ArtifactError as error:
                     raise ProvisionError(f"Variant {variant}: {error}") from None
+                prebuilt = _prebuilt_container(
+                    self.account, self.region, variant, model, package_dir
+                )
                 self.servers[key] = ModelServer(package_dir, variant=variant, model=model)
+                self.servers[key].container = prebuilt
                 started.append(key)
             for key in started:
                 try:

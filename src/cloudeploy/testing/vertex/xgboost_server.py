@@ -37,16 +37,22 @@ class XGBoostModelServer(ModelServer):
 
     def ready(self) -> bool:
         if self._load_error:
-            raise ApiError("FAILED_PRECONDITION", f"Model server failed to start: {self._load_error}")
+            raise ApiError(
+                "FAILED_PRECONDITION", f"Model server failed to start: {self._load_error}"
+            )
         return super().ready()
 
     def predict(self, instances: list[Any], parameters: Any = None) -> list[Any]:
         if self.container is None:
-            raise ApiError("UNAVAILABLE", f"model server for {self.model} {self.version} is not loaded")
+            raise ApiError(
+                "UNAVAILABLE", f"model server for {self.model} {self.version} is not loaded"
+            )
         try:
             return self.container.predict(instances)
         except ContainerError as error:
-            raise ApiError(_status_of(error.status), f"Prediction failed: {error.message}") from None
+            raise ApiError(
+                _status_of(error.status), f"Prediction failed: {error.message}"
+            ) from None
 
     def raw_call(self, payload: bytes, content_type: str) -> tuple[int, str, bytes]:
         """The container's answer to a rawPredict body (``{"instances": [...]}`` JSON)."""
@@ -54,7 +60,15 @@ class XGBoostModelServer(ModelServer):
             instances = json.loads(payload)["instances"]
             predictions = self.predict(instances)
         except (ValueError, KeyError, TypeError) as error:
-            return 400, "application/json", json.dumps({"error": f"Invalid request: {error}"}).encode()
+            return (
+                400,
+                "application/json",
+                json.dumps({"error": f"Invalid request: {error}"}).encode(),
+            )
         except ApiError as error:
-            return error.http_status, "application/json", json.dumps({"error": error.message}).encode()
+            return (
+                error.http_status,
+                "application/json",
+                json.dumps({"error": error.message}).encode(),
+            )
         return 200, "application/json", json.dumps({"predictions": predictions}).encode()
