@@ -58,7 +58,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--format", choices=["arrow", "jsonl"], default="arrow")
+    parser.add_argument("--format", choices=["raw", "arrow", "jsonl"], default="raw")
     parser.add_argument("--capture-sample", type=float, default=1.0, help="share of requests captured")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

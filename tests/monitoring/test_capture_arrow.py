@@ -171,7 +171,7 @@ def test_jsonl_is_still_written_on_request(tmp_path, monkeypatch):
 
 
 def test_an_unknown_format_is_refused():
-    with pytest.raises(ValueError, match="capture format must be one of arrow, jsonl"):
+    with pytest.raises(ValueError, match="capture format must be one of raw, arrow, jsonl"):
         CaptureWriter("/nonexistent", format="parquet")
 
 

@@ -95,7 +95,7 @@ def test_capture_files_are_named_by_pid_and_utc_hour(capturing_server, capture_d
     httpx.post(f"{capturing_server.url}/predict", json={"instances": rows(features)}, headers={"X-Request-Id": "name-test"})
     record = _wait_for_record(capture_dir, "name-test")
     hour = time.strftime("%Y%m%d%H", time.gmtime(record["ts"]))
-    assert (capture_dir / f"capture-{capturing_server.pid}-{hour}.arrow").is_file()
+    assert (capture_dir / f"capture-{capturing_server.pid}-{hour}.raw").is_file()
 
 
 def test_failed_requests_are_not_captured(capturing_server, capture_dir):
@@ -118,7 +118,7 @@ def test_capture_sample_zero_writes_nothing(start_server, forest_package, tmp_pa
 def _records(directory) -> list[dict]:
     from cloudeploy.monitoring.capture import read_capture
 
-    # The server writes Arrow streams; read_capture reads every capture format.
+    # The server writes raw lines (serving/capture_raw.py); read_capture reads every capture format.
     return list(read_capture(directory))
 
 

@@ -43,10 +43,9 @@ from typing import Any
 import orjson
 
 from cloudeploy.errors import ValidationError
-from cloudeploy.monitoring import capture_raw
+from cloudeploy.monitoring import capture_fast, capture_raw
 from cloudeploy.monitoring.capture_arrow import add_file, read_records
 from cloudeploy.monitoring.capture_arrow import columns as arrow_columns
-from cloudeploy.monitoring.capture_fast import csv_columns, json_table_columns, shared_features
 from cloudeploy.monitoring.columns import to_chunk
 from cloudeploy.monitoring.histogram import HistogramSet
 
@@ -339,7 +338,7 @@ def _add_block_fast(
     histograms: HistogramSet, block: bytes, keep: _RecordFilter, in_window: bool
 ) -> bool:
     """Count a block through a fast path of :mod:`capture_fast`; False (nothing counted) if none fits."""
-    shared = shared_features(block)
+    shared = capture_fast.shared_features(block)
     if shared is None or any(n not in shared[0] for n in histograms.names):
         return False
     names, records = shared
@@ -347,9 +346,9 @@ def _add_block_fast(
     same_version = (
         keep.version is None or block.count(b'"version":' + orjson.dumps(keep.version)) == records
     )
-    columns = csv_columns(block, names, records, kinds) if in_window and same_version else None
+    columns = capture_fast.csv_columns(block, names, records, kinds) if in_window and same_version else None
     if columns is None and all(kind == "numerical" for kind in kinds.values()):
-        columns = json_table_columns(
+        columns = capture_fast.json_table_columns(
             block, names, records, since=keep.since, until=keep.until, version=keep.version
         )
     if columns is None:

@@ -149,6 +149,10 @@ class ModelServer:
                 settings.capture_dir,  # type: ignore[arg-type]
                 rate=settings.capture_rate,
                 on_drop=self.metrics.capture_dropped,
+                model=self.model_name,
+                version=settings.version,
+                features=model.schema.names,
+                types=[feature.type for feature in model.schema.features],
             )
         self._validate = payloads.RowValidator(model.schema)
         self._headers = {
@@ -254,19 +258,11 @@ class ModelServer:
                 response = Response(payloads.encode_csv(predictions), media_type=CSV)
             else:
                 response = Response(payloads.encode_json(predictions, self.settings.version), media_type=JSON)
-            if self.capture is not None and self.capture.sampled():
-                self.capture.submit(
-                    {
-                        "ts": time.time(),
-                        "request_id": request_id,
-                        "model": self.model_name,
-                        "version": self.settings.version,
-                        "features": model.schema.names,
-                        "instances": rows,
-                        "predictions": predictions,
-                        "latency_ms": (time.perf_counter() - started) * 1000.0,
-                    }
-                )
+            capture = self.capture
+            if capture is not None and capture.sampled():
+                # References only: the bodies as received and sent (serving/capture_raw.py).
+                capture.add(request_id, body, response.body, (time.perf_counter() - started) * 1000.0,
+                            request_csv, answer_csv, rows, predictions)
         response.headers.update(self._headers)
         response.headers["x-request-id"] = request_id
         if error_class is not None:

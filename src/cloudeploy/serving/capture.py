@@ -1,13 +1,36 @@
-"""Sampled request/response capture for monitoring: columnar Arrow files (or JSONL).
+"""Sampled request/response capture for monitoring: raw JSON lines (default), Arrow or JSONL.
 
-What is captured per request (read back by ``cloudeploy.monitoring.capture``,
-which also reads every older or foreign format)::
+What is captured per request, as every reader returns it (``cloudeploy.monitoring.capture``
+reads every format below, and the clouds')::
 
     {"ts": 1700000000.123, "request_id": "…", "model": "…", "version": "v2",
      "features": ["f1", …], "instances": [[…row in schema order…], …],
      "predictions": […], "latency_ms": 3.2}
 
-**Arrow (default).** ``DIR/capture-<pid>-<YYYYmmddHH>[-<n>].arrow``, an Arrow IPC
+**Raw (default).** Capturing must cost the server almost nothing, so the request
+path only appends a reference to what it already holds — the request body as
+received, the answer body as sent, time, request id, latency — to a bounded
+in-memory buffer (a deque append: no lock, no thread wake-up, no conversion, no
+encoding). A background thread wakes every ``linger`` seconds and writes what
+piled up with one ``write`` call, each record framed as one JSON line by byte
+concatenation (the bodies are embedded as they are, newlines turned to spaces;
+nothing is parsed). Columnar conversion is the reader's job
+(:mod:`cloudeploy.monitoring.capture_raw`, which can also compact finished files
+into the Arrow format below). ``DIR/capture-<pid>-<YYYYmmddHH>[-<n>].raw``::
+
+    {"capture":"cloudeploy-raw/1","model":"m","version":"v2","features":["f1",…]}   # header
+    {"ts":1700000000.1,"request_id":"…","latency_ms":3.2,"request":<JSON body>,"response":<JSON answer>}
+    {"ts":…,"request_id":"…","latency_ms":…,"request_csv":"<CSV body>","response_csv":"<CSV answer>"}
+    {"capture_end":true}                                                            # file complete
+
+A CSV request or answer is a JSON string (``request_csv``/``response_csv``); a
+record submitted as a dict (:meth:`CaptureWriter.submit`) is written as
+``"features"``, ``"instances"`` and ``"predictions"`` keys instead. A file is
+rotated at the UTC hour and at ``max_file_bytes``; the end line is written when
+it is rotated or the writer closes, so a file without one may still grow.
+
+**Arrow** (``format="arrow"`` or ``CLOUDEPLOY_CAPTURE_FORMAT=arrow``).
+``DIR/capture-<pid>-<YYYYmmddHH>[-<n>].arrow``, an Arrow IPC
 *stream* (UTC hour of the records; ``-<n>`` when a file was rotated within the
 hour). One row per instance, columns ``ts``, ``request_id``, ``model``,
 ``version``, ``latency_ms``, ``index`` (the row's position in its request), one
@@ -20,17 +43,19 @@ a request within about that time; a stream needs no footer, so a file being
 written is readable up to its last whole batch. A file is rotated at the hour,
 at ``max_file_bytes``, and when a batch's column types do not fit the file's
 schema (a feature that was all numbers gets a string). Monitoring reads the
-feature columns directly, without parsing text.
+feature columns directly, without parsing text. Building Arrow batches in the
+server cost ~20% of its throughput at concurrency 64 (bench/README.md), hence raw.
 
-**JSONL** (``format="jsonl"`` or ``CLOUDEPLOY_CAPTURE_FORMAT=jsonl``): the
-previous format, ``DIR/capture-<pid>-<YYYYmmddHH>.jsonl``, one JSON object per
+**JSONL** (``format="jsonl"``): the first format,
+``DIR/capture-<pid>-<YYYYmmddHH>.jsonl``, one JSON object per
 request and line, flushed per line.
 
 Records are written by a background thread. A request never waits for the disk
-and never fails because of it: when the bounded queue is full (``max_pending``
-records), or the disk refuses a write, the record is dropped and counted.
-``close()`` (the server calls it on SIGTERM and at shutdown) writes what is
-queued and ends the stream.
+and never fails because of it: when the buffer is full (``max_pending`` records,
+or for raw ``max_pending_bytes`` of bodies), or the disk refuses a write, the
+record is dropped and counted. ``close()`` (the server calls it on SIGTERM and at
+shutdown) writes what is buffered and ends the files. Files are private (0600,
+folders 0700).
 """
 
 from __future__ import annotations
@@ -45,10 +70,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from cloudeploy.serving.capture_raw import RawSpool
+
 logger = logging.getLogger("cloudeploy.serving")
 
 _STOP = object()
-FORMATS = ("arrow", "jsonl")
+FORMATS = ("raw", "arrow", "jsonl")
 #: Columns every Arrow capture file has before the features, in this order.
 META_COLUMNS = ("ts", "request_id", "model", "version", "latency_ms", "index")
 PREDICTION_COLUMN = "prediction"
@@ -66,9 +93,13 @@ class CaptureWriter:
     """Writes sampled records to the capture files from one background thread.
 
     ``sampled()`` says whether this request should be captured (rate in 0..1);
-    ``submit(record)`` never blocks. ``dropped`` counts records lost to a full
-    queue or a failed write; ``on_drop()`` is called for each. ``close()`` writes
-    what is queued and stops the thread.
+    the server then calls ``add(request_id, body, answer, latency_ms,
+    request_csv, answer_csv, rows, predictions)``, which never blocks (the raw
+    format keeps only the bodies; the others build a record from ``rows`` and
+    ``predictions``). ``submit(record)`` takes a record dict instead. ``dropped``
+    counts records lost to a full buffer or a failed write; ``on_drop()`` is
+    called for each. ``close()`` writes what is buffered and stops the thread.
+    ``model``, ``version``, ``features`` and their ``types`` describe what this server captures.
     """
 
     def __init__(
@@ -79,17 +110,32 @@ class CaptureWriter:
         max_pending: int = 10_000,
         on_drop: Callable[[], None] | None = None,
         format: str | None = None,
+        model: str = "",
+        version: str = "",
+        features: list[str] | tuple[str, ...] = (),
+        types: list[str] | tuple[str, ...] = (),
         batch_rows: int = 8192,
-        linger: float = 0.05,
+        linger: float | None = None,
         max_file_bytes: int = 256 << 20,
     ) -> None:
-        chosen = format or os.environ.get("CLOUDEPLOY_CAPTURE_FORMAT") or "arrow"
+        chosen = format or os.environ.get("CLOUDEPLOY_CAPTURE_FORMAT") or "raw"
         if chosen not in FORMATS:
             raise ValueError(f"capture format must be one of {', '.join(FORMATS)}, got {chosen!r}")
         self.directory = Path(directory)
         self.rate = rate
         self.format = chosen
-        self.dropped = 0
+        self._model, self._version, self._features = model, version, list(features)
+        self._raw: RawSpool | None = None
+        if chosen == "raw":
+            self._raw = RawSpool(
+                self.directory, model=model, version=version, features=self._features, types=types,
+                max_pending=max_pending, linger=0.1 if linger is None else linger,
+                max_file_bytes=max_file_bytes, on_drop=on_drop,
+            )
+            self.add = self._raw.add  # type: ignore[method-assign]  # the request path: one call, no hop
+            self.submit = self._raw.submit  # type: ignore[method-assign]
+            return
+        self._dropped = 0
         self._on_drop = on_drop
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
@@ -98,12 +144,26 @@ class CaptureWriter:
             _ArrowSink(self.directory, max_file_bytes) if chosen == "arrow" else _JsonlSink(self.directory)
         )
         self._batch_rows = batch_rows
-        self._linger = linger
+        self._linger = 0.05 if linger is None else linger
         self._closing = threading.Event()
         if chosen == "arrow":
             # pyarrow's first conversion imports pandas (~1 s): the thread does it now, in the
             # background, so the first captured requests are not held up behind it.
             self._start()
+
+    @property
+    def dropped(self) -> int:
+        return self._raw.dropped if self._raw is not None else self._dropped
+
+    def add(self, request_id: str, body: bytes, answer: bytes, latency_ms: float,
+            request_csv: bool = False, answer_csv: bool = False,
+            rows: list[list[Any]] | None = None, predictions: list[Any] | None = None) -> None:
+        """Capture one answered request (for the raw format, replaced by :meth:`RawSpool.add`)."""
+        self.submit({
+            "ts": time.time(), "request_id": request_id, "model": self._model, "version": self._version,
+            "features": self._features, "instances": rows or [], "predictions": predictions or [],
+            "latency_ms": latency_ms,
+        })
 
     def sampled(self) -> bool:
         return self.rate >= 1.0 or (self.rate > 0.0 and random.random() < self.rate)
@@ -117,6 +177,9 @@ class CaptureWriter:
             self._drop()
 
     def close(self, timeout: float | None = 10.0) -> None:
+        if self._raw is not None:
+            self._raw.close(timeout)
+            return
         thread = self._thread
         self._closing.set()
         if thread is not None and thread.is_alive():
@@ -131,7 +194,7 @@ class CaptureWriter:
                 self._thread = thread
 
     def _drop(self, count: int = 1) -> None:
-        self.dropped += count
+        self._dropped += count
         if self._on_drop is not None:
             for _ in range(count):
                 self._on_drop()
@@ -149,7 +212,7 @@ class CaptureWriter:
                     try:
                         self._sink.write(batch)
                     except Exception as error:  # noqa: BLE001 - a capture problem never stops serving
-                        if self.dropped == 0:
+                        if self._dropped == 0:
                             logger.warning("capture: dropping records: %s", error)
                         self._drop(len(batch))
         finally:

@@ -1,0 +1,337 @@
+"""Reading the model server's raw capture files (``capture-<pid>-<hour>[-<n>].raw``).
+
+The format is described in :mod:`cloudeploy.serving.capture`: a header line naming
+model, version, features (and their types), then one JSON line per request holding
+the request and answer bodies as the server received and sent them. The server
+converts nothing; this module does, in three ways:
+
+- :func:`read_records`: records in the shared shape (``features``, ``instances``
+  in feature order, ``predictions``), line by line with orjson. Instances given as
+  objects are put in feature order; CSV bodies are split and typed by the header's
+  feature types, as the server's schema does (numbers, integers, booleans).
+- :func:`add_file`: histograms. When every record of a block sent
+  ``{"instances": [[...], ...]}`` the instances are cut out of the block with byte
+  operations and parsed by pyarrow's CSV reader
+  (:func:`cloudeploy.monitoring.capture_fast.csv_columns`); any other block, and
+  files only partly inside a time window, go through :func:`read_records`.
+- :func:`compact`: a finished file (it ends with the end line) rewritten as the
+  columnar Arrow format of :mod:`cloudeploy.monitoring.capture_arrow`, which
+  monitoring reads fastest; the raw file is removed once the Arrow file is in place.
+
+A file being written ends in a partial line: it is skipped, as in JSONL files.
+The version filter applies per file (one server process serves one version).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.histogram import HistogramSet
+
+logger = logging.getLogger("cloudeploy.monitoring.capture")
+
+MAGIC = "cloudeploy-raw/1"
+END_LINE = b'{"capture_end":true}'
+BLOCK_BYTES = 16 << 20
+
+
+class Header:
+    """What a raw file's first line says: model, version, feature names and types."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.model = str(data.get("model") or "")
+        self.version = str(data.get("version") or "")
+        self.features: list[str] = [str(n) for n in data.get("features") or []]
+        types = data.get("types") or []
+        self.types: list[str] = [str(t) for t in types] if len(types) == len(self.features) else []
+
+
+def header(path: Path) -> Header | None:
+    """The file's header, or None for a file without a complete one (just created, not ours)."""
+    with path.open("rb") as handle:
+        first = handle.readline(1 << 20)
+    if not first.endswith(b"\n"):
+        return None
+    try:
+        data = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("capture") != MAGIC:
+        logger.warning("%s: not a raw capture file (no header), skipped", path)
+        return None
+    return Header(data)
+
+
+def _blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Blocks of whole record lines (header, end line and a partial last line left out)."""
+    with path.open("rb") as handle:
+        handle.readline(1 << 20)  # the header
+        rest = b""
+        while True:
+            data = handle.read(block_bytes)
+            if not data:
+                break
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest += data
+                continue
+            block = b"".join((rest, memoryview(data)[:cut]))
+            rest = data[cut + 1:]
+            if block.endswith(END_LINE):
+                block = block[: -len(END_LINE)].rstrip(b"\n")
+            if block:
+                yield block
+        # ``rest``: a line still being written (every complete line ends in a newline).
+
+
+def finished(path: Path) -> bool:
+    """Whether the writer ended the file (its last line is the end line)."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - len(END_LINE) - 1))
+        return handle.read().rstrip(b"\n").endswith(END_LINE)
+
+
+def _in_filter(meta: Header, version: str | None) -> bool:
+    return version is None or meta.version == version
+
+
+def read_records(path: Path, *, since: float | None = None, until: float | None = None,
+                 version: str | None = None) -> Iterator[dict[str, Any]]:
+    """The file's records in the shared shape, ``since <= ts < until`` and of ``version``."""
+    meta = header(path)
+    if meta is None or not _in_filter(meta, version):
+        return
+    for block in _blocks(path):
+        for number, line in enumerate(block.split(b"\n")):
+            if not line.strip():
+                continue
+            try:
+                data = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                logger.warning("%s: skipping a malformed capture line (%s, line %d of a block)", path, error, number + 1)
+                continue
+            if not isinstance(data, dict):
+                continue
+            if _kept(data.get("ts"), since, until):
+                yield to_record(data, meta)
+
+
+def _kept(ts: Any, since: float | None, until: float | None) -> bool:
+    if since is None and until is None:
+        return True
+    if not isinstance(ts, (int, float)):
+        return False
+    return (since is None or ts >= since) and (until is None or ts < until)
+
+
+def to_record(data: dict[str, Any], meta: Header) -> dict[str, Any]:
+    """A raw line (parsed) as a record in the shared shape."""
+    if "instances" in data:  # written from a record dict
+        record = dict(data)
+        record.setdefault("model", meta.model)
+        record.setdefault("version", meta.version)
+        record.setdefault("features", meta.features)
+        return record
+    names = meta.features
+    if "request_csv" in data:
+        instances = _csv_rows(str(data["request_csv"]), meta)
+    else:
+        document = data.get("request")
+        instances = document.get("instances") if isinstance(document, dict) else document
+        if not isinstance(instances, list):
+            instances = []
+        instances = [[row.get(n) for n in names] if isinstance(row, dict) else row for row in instances]
+    if "response_csv" in data:
+        predictions = [_csv_value(row) for row in csv.reader(io.StringIO(str(data["response_csv"]))) if row]
+    else:
+        answer = data.get("response")
+        predictions = answer.get("predictions") if isinstance(answer, dict) else answer
+    return {
+        "ts": data.get("ts"),
+        "request_id": data.get("request_id", ""),
+        "model": meta.model,
+        "version": meta.version,
+        "features": names,
+        "instances": instances,
+        "predictions": predictions if isinstance(predictions, list) else [],
+        "latency_ms": data.get("latency_ms", 0.0),
+    }
+
+
+def _csv_rows(text: str, meta: Header) -> list[list[Any]]:
+    """CSV rows typed as the server's schema types them (a first line of feature names is skipped)."""
+    records = [row for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if row]
+    if records and [cell.strip() for cell in records[0]] == meta.features:
+        records = records[1:]
+    types = meta.types or ["number"] * len(meta.features)
+    return [[_typed_cell(cell.strip(), types[i] if i < len(types) else "string") for i, cell in enumerate(row)]
+            for row in records]
+
+
+def _typed_cell(cell: str, kind: str) -> Any:
+    if cell == "":
+        return None
+    try:
+        if kind == "number":
+            return float(cell)
+        if kind == "integer":
+            return int(float(cell))
+    except ValueError:
+        return cell
+    if kind == "boolean" and cell.lower() in ("true", "false", "1", "0"):
+        return cell.lower() in ("true", "1")
+    return cell
+
+
+def _csv_value(row: list[str]) -> Any:
+    values = [_number(cell) for cell in row]
+    return values[0] if len(values) == 1 else values
+
+
+def _number(cell: str) -> Any:
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+def add_file(histograms: HistogramSet, path: Path, *, since: float | None, until: float | None,
+             version: str | None) -> None:
+    """Count the file's instances into ``histograms`` (``since``/``until`` None: no time filter)."""
+    from cloudeploy.monitoring.capture_fast import csv_columns
+    from cloudeploy.monitoring.columns import to_chunk
+
+    meta = header(path)
+    if meta is None or not _in_filter(meta, version):
+        return
+    missing = [n for n in histograms.names if n not in meta.features]
+    if missing:
+        raise ValidationError(f"{path}: captured requests have no feature(s) {', '.join(missing)}")
+    kinds = {name: histogram.kind for name, histogram in histograms.histograms.items()}
+    for block in _blocks(path):
+        if since is None and until is None:
+            compact_block = block.replace(b'"instances": [[', b'"instances":[[')
+            columns = csv_columns(compact_block, meta.features, block.count(b"\n") + 1, kinds)
+            if columns is not None:
+                histograms.add_chunk(columns)
+                continue
+        rows: list[Any] = []
+        for line in block.split(b"\n"):
+            record = _parsed(line, meta, since, until, path)
+            if record is not None:
+                rows.extend(record["instances"])
+        if rows:
+            histograms.add_chunk(to_chunk(rows, meta.features))
+
+
+def _parsed(line: bytes, meta: Header, since: float | None, until: float | None, path: Path) -> dict | None:
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        if line.strip():
+            logger.warning("%s: skipping a malformed capture line (%s)", path, error)
+        return None
+    if not isinstance(data, dict):
+        return None
+    if not _kept(data.get("ts"), since, until):
+        return None
+    record = to_record(data, meta)
+    if record["features"] != meta.features:
+        return None  # a record dict with its own feature list: read_records/capture_columns take those
+    return record
+
+
+def columns(path: Path, names: list[str], *, since: float | None, until: float | None, version: str | None,
+            chunk_rows: int = 50_000) -> Iterator[dict[str, Any]]:
+    """``{name: column}`` chunks of the file's instances, columns in ``names`` order."""
+    from cloudeploy.monitoring.columns import to_chunk
+
+    rows: list[list[Any]] = []
+    for record in read_records(path, since=since, until=until, version=version):
+        positions = {name: i for i, name in enumerate(record["features"])}
+        missing = [n for n in names if n not in positions]
+        if missing:
+            raise ValidationError(f"{path}: captured requests have no feature(s) {', '.join(missing)}")
+        for instance in record["instances"]:
+            rows.append([instance[positions[n]] if positions[n] < len(instance) else None for n in names])
+        if len(rows) >= chunk_rows:
+            yield to_chunk(rows, names)
+            rows = []
+    if rows:
+        yield to_chunk(rows, names)
+
+
+def compact(path: Path, *, batch_records: int = 8192) -> Path | None:
+    """Rewrite a finished raw file as an Arrow capture file beside it; returns its path.
+
+    Returns None (and leaves the file alone) when the writer has not ended it yet.
+    The Arrow file is written under a temporary name and renamed into place before
+    the raw file is removed, so a reader never sees neither; for that instant it may
+    see both.
+    """
+    import pyarrow as pa
+
+    from cloudeploy.private import private_opener
+    from cloudeploy.serving.capture import record_batch
+
+    if not finished(path):
+        return None
+    meta = header(path)
+    target = path.with_suffix(".arrow")
+    temporary = path.with_suffix(".arrow.partial")
+    if meta is None or target.exists():
+        return None
+    with open(temporary, "wb", opener=private_opener) as handle:
+        sink = pa.PythonFile(handle, mode="w")
+        writer = None
+        schema = None
+        pending: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            nonlocal writer, schema
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for record in pending:
+                groups.setdefault(tuple(record["features"]), []).append(record)
+            for names, group in groups.items():
+                batch = record_batch(list(names), group, schema)
+                if writer is None:
+                    schema = batch.schema
+                    writer = pa.ipc.new_stream(sink, schema)
+                if batch.schema.equals(schema, check_metadata=True):
+                    writer.write_batch(batch)
+                else:  # another schema mid-file (a feature turned from numbers to text): JSONL beside it
+                    _spill(path, group)
+            pending.clear()
+
+        for record in read_records(path):
+            pending.append(record)
+            if len(pending) >= batch_records:
+                flush()
+        flush()
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        temporary.unlink()
+        path.unlink()
+        return None
+    os.replace(temporary, target)
+    path.unlink()
+    return target
+
+
+def _spill(path: Path, records: list[dict[str, Any]]) -> None:
+    from cloudeploy.private import private_opener
+
+    with open(path.with_name(path.stem + "-spill.jsonl"), "ab", opener=private_opener) as handle:
+        handle.writelines(orjson.dumps(record) + b"\n" for record in records)
