@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import io
 import tarfile
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from cloudeploy.errors import ConfigError
+from cloudeploy.types import EndpointStatus
 
 #: scikit-learn "major.minor" -> image tag of sagemaker-scikit-learn.
 PREBUILT_TAGS = {"0.23": "0.23-1", "1.0": "1.0-1", "1.2": "1.2-1", "1.4": "1.4-2"}
@@ -153,6 +157,43 @@ def describe_runtime(image: str, package_runtime: str = "") -> str:
     if runtime != "cloudeploy":
         return f"{runtime} ({image.rsplit('/', 1)[-1]})"
     return f"{package_runtime or 'cloudeploy'} (cloudeploy serving image)"
+
+
+#: SageMaker model name -> what answers in it (a model's container never changes).
+_RUNTIMES: dict[str, str] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+def with_runtimes(
+    status: EndpointStatus, sagemaker: Any, package_runtime: Callable[[str, str], str]
+) -> EndpointStatus:
+    """``status`` with each deployment's ``runtime`` (:func:`describe_runtime`) filled in.
+
+    A deployment's ``provider_id`` is its SageMaker model name; ``package_runtime``
+    gives the package's runtime of (model, version) for versions on the serving
+    image. What cannot be read leaves ``runtime`` empty: status never fails for it.
+    """
+    deployments = []
+    for deployment in status.deployments:
+        name = deployment.provider_id
+        with _RUNTIMES_LOCK:
+            runtime = _RUNTIMES.get(name, "")
+        if name and not runtime:
+            try:
+                model = sagemaker.describe_model(ModelName=name)
+                container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+                image = container.get("Image", "")
+                inner = ""
+                if runtime_of_image(image) == "cloudeploy" and status.model:
+                    inner = package_runtime(status.model, deployment.version)
+                runtime = describe_runtime(image, inner)
+            except Exception:  # noqa: BLE001 - deleted meanwhile, or no permission
+                runtime = ""
+            if runtime:
+                with _RUNTIMES_LOCK:
+                    _RUNTIMES[name] = runtime
+        deployments.append(replace(deployment, runtime=runtime) if runtime else deployment)
+    return replace(status, deployments=tuple(deployments))
 
 
 def choose(

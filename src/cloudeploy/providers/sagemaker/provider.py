@@ -38,7 +38,7 @@ from cloudeploy.errors import (
 )
 from cloudeploy.providers.base import Prediction, Provider, VersionMetrics, no_progress, wait_until
 from cloudeploy.providers.deadline import Deadline
-from cloudeploy.providers.sagemaker import mapping, naming
+from cloudeploy.providers.sagemaker import images, mapping, naming, payloads
 from cloudeploy.providers.sagemaker import scaling as autoscaling
 from cloudeploy.providers.sagemaker.client import Clients
 from cloudeploy.providers.sagemaker.errors import error_code, translated
@@ -160,7 +160,7 @@ class SageMakerProvider(Provider):
             return mapping.status_of(name, model, None, None, {}, self._url(name))
         config = self._config(description.get("EndpointConfigName"))
         labels = [v["VariantName"] for v in description.get("ProductionVariants", [])]
-        return mapping.status_of(
+        status = mapping.status_of(
             name,
             model,
             description,
@@ -168,6 +168,8 @@ class SageMakerProvider(Provider):
             autoscaling.read(self.clients, name, labels),
             self._url(name),
         )
+        # Which container (and, in ours, which runtime) answers each version.
+        return images.with_runtimes(status, self.clients.sagemaker, self.registry.runtime_of)
 
     def get_endpoint(self, name: str) -> EndpointStatus:
         description = self._describe(name)
@@ -529,12 +531,17 @@ class SageMakerProvider(Provider):
         return self.get_endpoint(endpoint)
 
     def _predict(self, endpoint: str, instances: list[Any], *, version: str | None) -> Prediction:
+        # A bare list of rows: what the prebuilt scikit-learn container decodes
+        # (np.array(json.loads(body))) and what cloudeploy's serving image accepts too;
+        # CSV when the prebuilt XGBoost container may answer (see payloads).
+        reached = payloads.variant_images(self.clients.sagemaker, endpoint)
+        body, content_type = payloads.request(
+            instances, [reached.get(version, "")] if version is not None else reached.values()
+        )
         request: dict[str, Any] = {
             "EndpointName": endpoint,
-            # A bare list of rows: what the prebuilt scikit-learn container decodes
-            # (np.array(json.loads(body))) and what cloudeploy's serving image accepts too.
-            "Body": json.dumps(instances).encode(),
-            "ContentType": "application/json",
+            "Body": body,
+            "ContentType": content_type,
             "Accept": "application/json",
         }
         if version is not None:
@@ -546,7 +553,7 @@ class SageMakerProvider(Provider):
             answer = self.clients.runtime.invoke_endpoint(**request)
             body = answer["Body"].read()
         data = json.loads(body)
-        predictions = data.get("predictions", data) if isinstance(data, dict) else data
+        predictions = payloads.predictions(data)
         return Prediction(
             predictions=predictions,
             version=answer.get("InvokedProductionVariant", version or ""),

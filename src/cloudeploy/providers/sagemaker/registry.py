@@ -111,6 +111,14 @@ class Registry:
             provider_id=package["ModelPackageArn"],
         )
 
+    def runtime_of(self, model: str, version: str) -> str:
+        """The package runtime recorded for ``model`` ``version`` ("" if none or unknown)."""
+        label = normalize_version(version)
+        for package in self._describe_all(model):
+            if f"v{package['ModelPackageVersion']}" == label:
+                return (package.get("CustomerMetadataProperties") or {}).get(RUNTIME, "")
+        return ""
+
     def list_models(self) -> list[str]:
         names = []
         with translated("listing models"):

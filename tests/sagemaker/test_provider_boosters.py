@@ -1,0 +1,126 @@
+"""XGBoost and LightGBM packages deployed by the SageMaker provider, through the emulation.
+
+An XGBoost package saved with an XGBoost release that has a prebuilt
+``sagemaker-xgboost`` image (3.2 here: the installed one) is registered with
+that image and an artifact of its own (``xgboost-model`` alone); ``predict``
+sends CSV to it and answers what the container answers, the booster's class
+probabilities, equal to the local booster's. LightGBM has no prebuilt image: the
+cloudeploy serving image answers with the package's labels. ``status`` says
+which container and runtime answer each version.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import uuid
+
+import numpy as np
+import pytest
+
+from cloudeploy.config import Profile
+from cloudeploy.providers.sagemaker import SageMakerProvider
+from cloudeploy.providers.sagemaker.images import xgboost_image
+from cloudeploy.types import Scaling
+
+
+@pytest.fixture(scope="module")
+def provider(sagemaker_emulator_session):
+    sagemaker_emulator_session.reset()
+    settings = sagemaker_emulator_session.profile_settings()
+    return SageMakerProvider(Profile(name="emulation", provider="sagemaker", settings=settings))
+
+
+@pytest.fixture(scope="module")
+def data():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return X[:, :5], y
+
+
+@pytest.fixture(scope="module")
+def classifier(data):
+    import xgboost
+
+    return xgboost.XGBClassifier(n_estimators=6, max_depth=3).fit(*data)
+
+
+def _deploy(provider, package_dir):
+    name = f"boost-{uuid.uuid4().hex[:6]}"
+    version = provider.upload_model(package_dir, name)
+    provider.create_endpoint(name, model=name)
+    provider.deploy(name, version, scaling=Scaling(1, 1))
+    return name, version
+
+
+@pytest.fixture(scope="module")
+def xgb_endpoint(provider, classifier, tmp_path_factory):
+    from cloudeploy.packaging import build_package
+
+    package = build_package(classifier, tmp_path_factory.mktemp("xgb") / "package").path
+    return _deploy(provider, package)
+
+
+def test_an_xgboost_package_is_registered_with_the_matching_prebuilt_image(provider, xgb_endpoint):
+    import xgboost
+
+    _, version = xgb_endpoint
+    described = provider.clients.sagemaker.describe_model_package(
+        ModelPackageName=version.provider_id
+    )
+    (container,) = described["InferenceSpecification"]["Containers"]
+    assert container["Image"] == xgboost_image(xgboost.__version__, provider.settings.region)
+    assert container["ModelDataUrl"].endswith("/xgboost/model.tar.gz")
+    assert version.uri.endswith("/model.tar.gz") and version.uri != container["ModelDataUrl"]
+    bucket, key = container["ModelDataUrl"][len("s3://") :].split("/", 1)
+    body = provider.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert archive.getnames() == ["xgboost-model"]
+    assert (version.framework, version.framework_version) == ("xgboost", xgboost.__version__)
+
+
+def test_predict_answers_the_boosters_probabilities(provider, xgb_endpoint, classifier, data):
+    import xgboost
+
+    name, _ = xgb_endpoint
+    rows = data[0][:6]
+    result = provider.predict(name, rows.tolist())
+    expected = classifier.get_booster().predict(xgboost.DMatrix(rows))
+    assert np.allclose(result.predictions, expected, atol=1e-6)
+    assert [int(p > 0.5) for p in result.predictions] == classifier.predict(rows).tolist()
+
+
+def test_status_names_the_xgboost_container(provider, xgb_endpoint):
+    name, _ = xgb_endpoint
+    (deployment,) = provider.get_endpoint(name).deployments
+    assert deployment.runtime.startswith("xgboost (sagemaker-xgboost:")
+
+
+def test_a_native_booster_file_deploys_the_same_way(provider, classifier, data, tmp_path):
+    import xgboost
+
+    from cloudeploy.packaging import build_package
+
+    source = tmp_path / "booster.ubj"
+    classifier.get_booster().save_model(str(source))
+    name, _ = _deploy(provider, build_package(source, tmp_path / "package").path)
+    rows = data[0][:4]
+    expected = classifier.get_booster().predict(xgboost.DMatrix(rows))
+    assert np.allclose(provider.predict(name, rows.tolist()).predictions, expected, atol=1e-6)
+
+
+def test_lightgbm_is_served_by_the_serving_image_with_labels(provider, data, tmp_path):
+    import lightgbm
+
+    from cloudeploy.packaging import build_package
+
+    X, y = data
+    model = lightgbm.LGBMClassifier(n_estimators=8, num_leaves=7, verbose=-1).fit(X, y)
+    package = build_package(model, tmp_path / "package")
+    name, version = _deploy(provider, package.path)
+    rows = X[:6]
+    assert provider.predict(name, rows.tolist()).predictions == model.predict(rows).tolist()
+    (deployment,) = provider.get_endpoint(name).deployments
+    assert deployment.runtime == f"{package.manifest.runtime} (cloudeploy serving image)"
+    assert version.framework == "lightgbm"
