@@ -9,7 +9,8 @@ into this tree, keeping the service's own message and adding a hint of what to d
     CloudeployError
     ├── ConfigError                 bad or missing configuration / profile
     ├── ValidationError             bad input: a split, a scaling, a schema, a flag
-    │   └── SchemaMismatchError     a new version's input schema differs
+    │   ├── SchemaMismatchError     a new version's input schema differs
+    │   └── CapabilityError         the provider has no batch backend, monitoring, ...
     ├── NotFoundError               unknown model, version, endpoint, job
     ├── ConflictError               the resource exists or is in a state that forbids it
     ├── PackageError                a model package cannot be built or loaded
@@ -60,6 +61,10 @@ class ValidationError(CloudeployError):
 
 class SchemaMismatchError(ValidationError):
     pass
+
+
+class CapabilityError(ValidationError):
+    """The provider does not offer a capability (batch, monitoring, native rollout, shadow)."""
 
 
 class NotFoundError(CloudeployError):

@@ -111,7 +111,7 @@ def test_data_processing_needs_records_split_by_line():
 
 
 def test_the_runners_filters_keep_every_id_within_sagemakers_jsonpath_limit():
-    from cloudeploy.batch.sagemaker import data_processing
+    from cloudeploy.providers.sagemaker.batch import data_processing
 
     few, many = data_processing(2, 5), data_processing(30, 5)
 
@@ -213,8 +213,8 @@ def test_the_transform_job_carries_the_ids_through_data_processing(package_run, 
 
 
 def test_an_output_whose_ids_do_not_line_up_fails_instead_of_mislabelling_rows(package_run, sagemaker):
-    from cloudeploy.batch.sagemaker import sagemaker_job
     from cloudeploy.errors import OperationFailed
+    from cloudeploy.providers.sagemaker.batch import sagemaker_job
 
     _, _, remote = package_run
     s3 = sagemaker.clients.s3

@@ -219,16 +219,30 @@ def test_cloud_runners_receive_the_carried_columns_by_name(tmp_path, monkeypatch
     import importlib
     from types import SimpleNamespace
 
-    import cloudeploy.api
+    import cloudeploy.batch.api
+    import cloudeploy.batch.cloudjob
     from cloudeploy.batch.api import submit
     from tests.batch.helpers import write_frame
 
+    class Registered(Exception):
+        pass
+
     received = []
-    runner = importlib.import_module(f"cloudeploy.batch.{provider}")
-    monkeypatch.setattr(cloudeploy.api, "resolve_provider", lambda *_: SimpleNamespace(name=provider))
-    monkeypatch.setattr(runner, f"submit_{provider}", lambda spec, *_, **__: received.append(spec))
+
+    def registered_version(spec, *_):
+        received.append(spec)
+        raise Registered
+
+    module = importlib.import_module(f"cloudeploy.providers.{provider}.batch")
+    backend_class = getattr(module, {"vertex": "VertexBatch", "sagemaker": "SageMakerBatch"}[provider])
+    fake = SimpleNamespace(name=provider)
+    fake.batch_backend = lambda: backend_class(fake)
+    fake.check_options = lambda options, step: options
+    monkeypatch.setattr(cloudeploy.batch.api, "resolve_provider", lambda *_: fake)
+    monkeypatch.setattr(cloudeploy.batch.cloudjob, "registered_version", registered_version)
     source = write_frame(rows(5)[["id", "f1", "f0"]], tmp_path / "in.csv")
 
-    submit(BatchSpec(model="m", source=source, destination="gs://b/out.csv", carry_columns="*"))
+    with pytest.raises(Registered):
+        submit(BatchSpec(model="m", source=source, destination="gs://b/out.csv", carry_columns="*"))
 
     assert received[0].carry_columns == ("id", "f1", "f0")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.providers.sagemaker.native_rollout import compile_plan
 from cloudeploy.rollout import RolloutPlan
-from cloudeploy.rollout.native_sagemaker import compile_plan
 
 
 def routing_of(**plan):

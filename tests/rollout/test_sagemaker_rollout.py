@@ -123,7 +123,7 @@ def step_by_step(sagemaker):
 
 
 def test_native_canary_of_a_failing_version_is_rolled_back_by_the_service(provider, step_by_step):
-    from cloudeploy.rollout.native_sagemaker import run_native_promotion
+    from cloudeploy.rollout.native import run_native_promotion
 
     plan = RolloutPlan(steps=(50, 100), bake_s=8, min_requests=0, max_error_rate=0.05)
     with invocations(provider, poison_every=2):
@@ -145,7 +145,7 @@ def test_native_canary_of_a_healthy_version_ends_with_it_serving_everything(prov
 
 def test_native_promote_run_again_follows_the_update_already_in_progress(provider, step_by_step):
     from cloudeploy.errors import OperationTimeout
-    from cloudeploy.rollout.native_sagemaker import run_native_promotion
+    from cloudeploy.rollout.native import run_native_promotion
 
     plan = RolloutPlan(steps=(50, 100), bake_s=4, min_requests=0, max_error_rate=0.05)
     with pytest.raises(OperationTimeout):

@@ -7,8 +7,9 @@ import math
 import pytest
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.providers.shadow_metrics import metrics_from_answers
 from cloudeploy.rollout.plan import RolloutPlan
-from cloudeploy.rollout.shadow import ShadowPlan, agreement_gate, compare, metrics_from_answers
+from cloudeploy.rollout.shadow import ShadowPlan, agreement_gate, compare
 
 
 def test_classifier_agreement_is_the_share_of_equal_labels():

@@ -13,8 +13,9 @@ import pytest
 
 import cloudeploy
 from cloudeploy.config import Profile
+from cloudeploy.providers.capabilities import ShadowUnavailable
 from cloudeploy.rollout import RolloutPlan, run_promotion
-from cloudeploy.rollout.shadow import ShadowUnavailable, run_shadow
+from cloudeploy.rollout.shadow import run_shadow
 from cloudeploy.types import TrafficSplit
 from tests.shadow import models
 from tests.shadow.streams import predictions

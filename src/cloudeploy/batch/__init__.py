@@ -14,9 +14,10 @@ Public API::
     BatchSpec(model, source, destination, ...)     the job, the same on every provider
     BatchJob: .status() -> BatchStatus, .wait(timeout=None), .outputs(), .errors()
 
-Who runs a spec depends on the provider: the local engine (``engine``: chunks
-scored by worker processes, resumable), a Vertex AI BatchPredictionJob
-(``vertex``) or a SageMaker transform job (``sagemaker``); the cloud runners
+Who runs a spec is the provider's batch backend (``provider.batch_backend()``):
+the local engine (``engine``: chunks scored by worker processes, resumable), a
+Vertex AI BatchPredictionJob (``providers/vertex/batch.py``) or a SageMaker
+transform job (``providers/sagemaker/batch.py``); the cloud runners
 check and stage the input with the local engine's readers (``staging``), so
 all three write the same columns (the carried columns, then ``prediction``)
 and report failed rows the same way. Names are resolved lazily so that

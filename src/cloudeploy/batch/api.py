@@ -5,32 +5,27 @@
     >>> job.status().failed_rows, job.outputs()                    # doctest: +SKIP
 
 The spec (:class:`~cloudeploy.batch.spec.BatchSpec`) is the same everywhere;
-the provider decides who runs it: the local engine
-(:mod:`cloudeploy.batch.engine`), a Vertex AI BatchPredictionJob
-(:mod:`cloudeploy.batch.vertex`) or a SageMaker transform job
-(:mod:`cloudeploy.batch.sagemaker`).
+the provider's batch backend (``provider.batch_backend()``, see
+:mod:`cloudeploy.providers.capabilities`) decides who runs it: the local engine
+(an ``EngineBatch``: :mod:`cloudeploy.batch.local`), or a cloud service (a
+``CloudBatchBackend`` driven by :mod:`cloudeploy.batch.cloudjob`): a Vertex AI
+BatchPredictionJob (:mod:`cloudeploy.providers.vertex.batch`), a SageMaker
+transform job (:mod:`cloudeploy.providers.sagemaker.batch`), or a third-party
+provider's own.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from cloudeploy.batch.jobs import BatchJob, LocalBatchJob
+from cloudeploy.batch.jobs import BatchJob
 from cloudeploy.batch.spec import BatchSpec
 from cloudeploy.errors import ConfigError, ValidationError
+from cloudeploy.providers import resolve_provider
 from cloudeploy.providers.base import ProgressCallback, no_progress
-
-#: Provider-only settings a spec's ``options`` may hold, per provider.
-KNOWN_OPTIONS: dict[str, frozenset[str]] = {
-    "local": frozenset(),
-    # the registered model name for a package path (default: the package's name)
-    "vertex": frozenset({"model_name"}),
-    # BatchStrategy (MultiRecord | SingleRecord) and MaxPayloadInMB of the transform job
-    "sagemaker": frozenset({"model_name", "batch_strategy", "max_payload_mb"}),
-}
+from cloudeploy.providers.capabilities import CloudBatchBackend, EngineBatch
 
 
 def batch_predict(
@@ -114,102 +109,41 @@ def submit(
 
     ``model`` overrides ``spec.model`` with an object (a fitted estimator).
     """
-    from cloudeploy.api import resolve_provider
-
     backend = resolve_provider(provider, profile)
-    unknown = sorted(set(spec.options) - KNOWN_OPTIONS.get(backend.name, frozenset()))
+    runner = backend.batch_backend()
+    unknown = sorted(set(spec.options) - runner.known_options)
     if unknown:
-        known = ", ".join(sorted(KNOWN_OPTIONS.get(backend.name, ()))) or "none"
+        known = ", ".join(sorted(runner.known_options)) or "none"
         raise ValidationError(
             f"unknown batch option(s) for the {backend.name} provider: {', '.join(unknown)} (known: {known})"
         )
-    if backend.name == "local":
-        return _submit_local(spec, backend, model, trust=trust, wait=wait, timeout=timeout, progress=progress)
-    if spec.carries_all:
-        # The cloud runners take explicit names; the local planner resolves them itself.
-        from cloudeploy.batch.plan import SourceFiles, resolve_carry
+    backend.check_options(spec.options, step="batch")  # kinds: a wrong value is refused by name
+    if isinstance(runner, CloudBatchBackend):
+        from cloudeploy.batch.cloudjob import submit_cloud
 
-        spec = resolve_carry(spec, SourceFiles.of(spec.source, backend))
-    if backend.name == "vertex":
-        from cloudeploy.batch.vertex import submit_vertex
+        return submit_cloud(spec, runner, wait=wait, timeout=timeout, progress=progress)
+    if isinstance(runner, EngineBatch):
+        from cloudeploy.batch.local import submit_local
 
-        return submit_vertex(spec, backend, wait=wait, timeout=timeout, progress=progress)
-    if backend.name == "sagemaker":
-        from cloudeploy.batch.sagemaker import submit_sagemaker
-
-        return submit_sagemaker(spec, backend, wait=wait, timeout=timeout, progress=progress)
-    raise ConfigError(f"the {backend.name} provider has no batch prediction runner (known: local, vertex, sagemaker)")
-
-
-def local_home(provider: Any) -> Path:
-    """Where local batch jobs live: ``<CLOUDEPLOY_HOME>/batch``."""
-    home = getattr(provider, "home", None) or os.environ.get("CLOUDEPLOY_HOME") or ".cloudeploy"
-    return Path(home).resolve() / "batch"
-
-
-def plan_local(spec: BatchSpec, provider: Any, model: Any = None, *, trust: bool = False) -> LocalBatchJob:
-    """The local job for ``spec``, planned (or found, when it exists)."""
-    from cloudeploy.batch.plan import plan_job
-
-    return LocalBatchJob(plan_job(spec, local_home(provider), model=model, provider=provider, trust=trust))
-
-
-def _submit_local(spec, provider, model, *, trust, wait, timeout, progress) -> LocalBatchJob:
-    from cloudeploy.batch.engine import worker_count
-    from cloudeploy.batch.jobs import dismiss_runner, prestart_runner
-
-    in_process = wait and timeout is None and (spec.workers or os.cpu_count() or 1) == 1
-    # A job run in the background gets a runner that imports scikit-learn while the plan is made.
-    runner = None if in_process else prestart_runner()
-    try:
-        job = plan_local(spec, provider, model, trust=trust)
-        state = job.status().state
-        if state == "succeeded":
-            progress(f"batch job {job.job_id} already succeeded")
-            return job
-        if state == "running":
-            progress(f"batch job {job.job_id} is already running; following it")
-        elif wait and timeout is None and worker_count(job.job) == 1:
-            # One worker needs no process of its own: run here and spare a Python start.
-            from cloudeploy.batch.engine import run_job
-
-            progress(f"running batch job {job.job_id}")
-            run_job(job.job, progress=lambda done, total, rows: progress(f"{done}/{total} chunks, {rows} rows"))
-            return job
-        else:
-            progress(f"running batch job {job.job_id}")
-            job.start(runner)
-            runner = None
-    finally:
-        dismiss_runner(runner)
-    if wait:
-        report = lambda s: progress(f"{s.chunks_done}/{s.chunks_total} chunks, {s.rows} rows")  # noqa: E731
-        try:
-            job.wait(timeout, progress=report)
-        except KeyboardInterrupt:
-            job.stop()
-            raise
-    return job
+        return submit_local(spec, backend, model, trust=trust, wait=wait, timeout=timeout, progress=progress)
+    raise _unknown_kind(runner)
 
 
 def job_handle(job_id: str, *, provider: Any = None, profile: Any = None) -> BatchJob:
-    """A handle on an existing job by id (local jobs: from the job directory)."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.batch.jobdir import JobDir
-    from cloudeploy.errors import NotFoundError
-
+    """A handle on an existing job by id (from the provider's batch backend)."""
     backend = resolve_provider(provider, profile)
-    if backend.name == "local":
-        job = JobDir(local_home(backend) / job_id)
-        if not job.exists():
-            raise NotFoundError(f"no local batch job {job_id!r} under {local_home(backend)}")
-        return LocalBatchJob(job)
-    if backend.name == "vertex":
-        from cloudeploy.batch.vertex import vertex_job
+    runner = backend.batch_backend()
+    if isinstance(runner, CloudBatchBackend):
+        from cloudeploy.batch.cloudjob import cloud_job
 
-        return vertex_job(job_id, backend)
-    if backend.name == "sagemaker":
-        from cloudeploy.batch.sagemaker import sagemaker_job
+        return cloud_job(job_id, runner)
+    if isinstance(runner, EngineBatch):
+        from cloudeploy.batch.local import local_job
 
-        return sagemaker_job(job_id, backend)
-    raise ConfigError(f"the {backend.name} provider has no batch prediction runner")
+        return local_job(job_id, backend)
+    raise _unknown_kind(runner)
+
+
+def _unknown_kind(runner: Any) -> ConfigError:
+    return ConfigError(f"{type(runner).__name__} is not a batch backend cloudeploy can drive",
+                       hint="a provider's batch_backend() returns an EngineBatch or a CloudBatchBackend")

@@ -1,7 +1,10 @@
 """The handle of a batch job that a cloud runs, and the steps every cloud runner shares.
 
-A cloud job has a local job directory too (``<home>/batch/<job-id>``): the
-spec, the staged parts' ids, the errors file, and ``status.json`` once the
+The cloud-specific steps are a provider's
+:class:`~cloudeploy.providers.capabilities.CloudBatchBackend` (its primitives:
+stage, start, state, predictions); :func:`submit_cloud` is the one sequence
+every cloud follows. A cloud job has a local job directory too
+(``<home>/batch/<job-id>``): the spec, the staged parts' ids, the errors file, and ``status.json`` once the
 output is assembled. The cloud job's name is the job id, so running the same
 spec again finds the job already created (or finished) instead of starting a
 second one. Crash points ``<provider>.batch.after_job_done`` (the cloud job has
@@ -16,47 +19,54 @@ import json
 import os
 import shutil
 import time
-from abc import abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.batch.home import local_home
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.jobs import BatchJob, BatchStatus
 from cloudeploy.batch.spec import BatchSpec, errors_uri
-from cloudeploy.batch.staging import Staged, assemble_output, local_destination
+from cloudeploy.batch.staging import (
+    Staged,
+    assemble_output,
+    csv_lines,
+    local_destination,
+    stage_input,
+)
 from cloudeploy.crashpoints import crash_point
+from cloudeploy.errors import NotFoundError
+from cloudeploy.providers.base import ProgressCallback, no_progress
+from cloudeploy.providers.capabilities import CloudBatchBackend
 
 
 class CloudBatchJob(BatchJob):
-    """A job run by a cloud service, followed through its describe call.
+    """A job run by a cloud service, followed through its backend's primitives.
 
-    Subclasses say how to read the remote state (:meth:`remote_state`), how to
-    read one output part (:meth:`predictions_of`) and how to upload a file
-    (:meth:`upload`). When the remote job has succeeded, the first
-    :meth:`status` call joins the output with the ids and writes the
-    destination; later calls read the recorded result.
+    When the remote job has succeeded, the first :meth:`status` call joins the
+    output with the ids and writes the destination; later calls read the
+    recorded result.
     """
 
-    def __init__(self, job: JobDir, provider: Any) -> None:
+    def __init__(self, job: JobDir, backend: CloudBatchBackend) -> None:
         self.job = job
         self.job_id = job.job_id
-        self.backend = provider
+        self.backend = backend
+        self.provider = backend.name
         record = job.record()
         self.spec = BatchSpec.from_dict(record["spec"])
         self.record = record
 
-    @abstractmethod
     def remote_state(self) -> tuple[str, str]:
         """``(state, message)`` of the cloud job: pending, running, succeeded or failed."""
+        return self.backend.state(self.record)
 
-    @abstractmethod
     def predictions_of(self, index: int) -> Iterable[Any]:
         """The predictions of staged part ``index``, in input order."""
+        return self.backend.predictions(self.record, index, staged_path(self.job, self.backend, index))
 
-    @abstractmethod
     def upload(self, path: Path, uri: str) -> None:
-        """Copy the local file ``path`` to the cloud ``uri``."""
+        self.backend.upload(path, uri)
 
     @property
     def staged(self) -> Staged:
@@ -90,7 +100,7 @@ class CloudBatchJob(BatchJob):
 
     def remote_ids(self) -> dict[str, str]:
         """Identifiers of the cloud resources, shown in status reports."""
-        return {}
+        return self.backend.remote_ids(self.record)
 
     def _finish(self) -> dict[str, Any]:
         destination = local_destination(self.spec, self.job)
@@ -129,17 +139,101 @@ def registered_version(spec: BatchSpec, provider: Any, progress: Any, schema_of:
     (``name``, ``name@v3``, ``name@alias``) is resolved, and ``schema_of(uri)``
     reads the schema from the stored artifact.
     """
-    from cloudeploy.batch.api import local_home
     from cloudeploy.batch.model import resolve_model, split_reference
     from cloudeploy.packaging import read_manifest
 
     if Path(spec.model).expanduser().exists():
         resolved = resolve_model(spec.model, None, local_home(provider))
         manifest = read_manifest(resolved.package_dir)
-        name = spec.options.get("model_name") or manifest.name
+        name = provider.check_options(spec.options, step="batch").model_name or manifest.name
         progress(f"registering {spec.model} as a version of {name}")
         return provider.upload_model(resolved.package_dir, name, progress=progress), manifest.schema
     name, label = split_reference(spec.model)
     version = provider.get_model_version(name, label)
     return version, schema_of(version.uri)
 
+
+
+def staged_path(job: JobDir, backend: CloudBatchBackend, index: int) -> Path:
+    """The local copy of staged part ``index`` (``staged/part-NNNNN.<format>``)."""
+    return job.path / "staged" / f"part-{index:05d}.{backend.staged_format}"
+
+
+def submit_cloud(
+    spec: BatchSpec,
+    backend: CloudBatchBackend,
+    *,
+    wait: bool = True,
+    timeout: float | None = None,
+    progress: ProgressCallback = no_progress,
+) -> CloudBatchJob:
+    """Stage the input, have ``backend`` create the remote job (once), and follow it if ``wait``.
+
+    Crash points ``<name>.batch.after_register`` and ``after_stage`` mark the
+    shared steps (the backend marks its own).
+    """
+    from cloudeploy.batch.plan import SourceFiles, derive_job_id, resolve_carry
+
+    provider = backend.provider
+    source = SourceFiles.of(spec.source, provider)
+    if spec.carries_all:
+        # The cloud job takes explicit names; the input's header (or footer) says them.
+        spec = resolve_carry(spec, source)
+    version, schema = registered_version(spec, provider, progress, backend.schema_of)
+    crash_point(f"{backend.name}.batch.after_register")
+    job_id = spec.job_id or derive_job_id(spec, version.digest, source.fingerprint)
+    spec = spec.with_job_id(job_id)
+    job = JobDir(local_home(provider) / job_id)
+    base = backend.staging_uri(job_id)
+    if not job.exists():
+        job.create({"spec": spec.to_dict(), "provider": backend.name, "model": version.ref,
+                    "input_uri": f"{base}/input", "output_uri": f"{base}/output",
+                    **backend.new_record(spec, version, schema)})
+    record = job.record()
+    (job.path / "staged").mkdir(exist_ok=True)
+    progress(f"checking and staging the input under {record['input_uri']}")
+
+    def upload_part(index: int, features: Any) -> None:
+        path = staged_path(job, backend, index)
+        if backend.staged_format == "jsonl":
+            rows = zip(*(features.column(i).to_pylist() for i in range(features.num_columns)), strict=True)
+            path.write_text("".join(json.dumps(list(row)) + "\n" for row in rows))
+        else:
+            if spec.carry_columns:  # staging wrote this part's ids before asking for its upload
+                features = _with_ids(_staged_ids(job, index), features)
+            path.write_bytes(csv_lines(features))
+        backend.upload(path, f"{record['input_uri']}/{path.name}")
+
+    files = source.materialize(job.path / "input")
+    try:
+        staged = stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
+    finally:
+        publish_errors(spec, job)
+    crash_point(f"{backend.name}.batch.after_stage")
+    backend.start(spec, record, version, sorted(staged.parts), save=job.create, progress=progress)
+    handle = CloudBatchJob(job, backend)
+    if wait:
+        handle.wait(timeout, progress=lambda s: progress(f"{backend.job_kind} {job_id}: {s.state}"), interval=1.0)
+    return handle
+
+
+def cloud_job(job_id: str, backend: CloudBatchBackend) -> CloudBatchJob:
+    """The recorded job ``job_id``; NotFoundError when this machine has no record of it."""
+    job = JobDir(local_home(backend.provider) / job_id)
+    if not job.exists():
+        raise NotFoundError(f"no {backend.name} batch job {job_id!r} recorded under {local_home(backend.provider)}")
+    return CloudBatchJob(job, backend)
+
+
+def _staged_ids(job: JobDir, index: int) -> Any:
+    """The carried columns of staged part ``index`` (written by staging, in row order)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(job.path / "ids" / f"part-{index:05d}.parquet")
+
+
+def _with_ids(ids: Any, features: Any) -> Any:
+    """One table: the carried columns, then the features (names may repeat)."""
+    import pyarrow as pa
+
+    return pa.Table.from_arrays([*ids.columns, *features.columns], names=[*ids.column_names, *features.column_names])

@@ -3,21 +3,22 @@
 Every engine reads local files, so a cloud source is listed (a single object,
 a folder ending in ``/``, or a glob such as ``gs://b/day=*/part-*.csv``) and
 downloaded into the job directory first; a cloud destination is written
-locally and uploaded at the end. The clients are the provider's when it has
-them (the Vertex provider's Cloud Storage client, the SageMaker provider's S3
-client), otherwise the SDK defaults, which honour ``STORAGE_EMULATOR_HOST``
-and ``AWS_ENDPOINT_URL`` respectively.
+locally and uploaded at the end. The object primitives come from the provider
+package that owns the scheme's SDK: the provider's own client when its batch
+backend has one for the scheme (``BatchBackend.objects``), otherwise the SDK
+defaults, which honour ``STORAGE_EMULATOR_HOST`` and ``AWS_ENDPOINT_URL``.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudeploy.errors import NotFoundError, ProviderUnavailable, ValidationError
+from cloudeploy.errors import CapabilityError, NotFoundError, ProviderUnavailable, ValidationError
 
 SCHEMES = ("gs://", "s3://")
 
@@ -43,7 +44,15 @@ def split(uri: str) -> tuple[str, str, str]:
 
 
 class ObjectStore:
-    """List, download and upload objects of one scheme with one client."""
+    """List, download and upload objects of one scheme.
+
+    ``client`` holds the scheme's primitives, supplied by the provider package
+    that owns the SDK (``providers/vertex/storage.py``,
+    ``providers/sagemaker/storage.py``): ``list(bucket, prefix)`` yielding
+    ``(key, size, tag)``, ``download(bucket, key, path)``,
+    ``read_range(bucket, key, start, end)`` (inclusive) and
+    ``upload(path, bucket, key)``.
+    """
 
     def __init__(self, scheme: str, client: Any) -> None:
         self.scheme = scheme
@@ -65,34 +74,22 @@ class ObjectStore:
         return sorted(found, key=lambda o: o.uri)
 
     def _list(self, bucket: str, prefix: str) -> list[RemoteObject]:
-        if self.scheme == "gs":
-            return [
-                RemoteObject(f"gs://{bucket}/{b.name}", int(b.size or 0), str(b.generation or b.etag or ""))
-                for b in self.client.list_blobs(bucket, prefix=prefix)
-            ]
-        objects = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                objects.append(RemoteObject(f"s3://{bucket}/{item['Key']}", int(item["Size"]), item.get("ETag", "")))
-        return objects
+        return [
+            RemoteObject(f"{self.scheme}://{bucket}/{name}", size, tag)
+            for name, size, tag in self.client.list(bucket, prefix)
+        ]
 
     def download(self, uri: str, path: Path) -> None:
         _, bucket, key = split(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
-        if self.scheme == "gs":
-            self.client.bucket(bucket).blob(key).download_to_filename(str(tmp))
-        else:
-            self.client.download_file(bucket, key, str(tmp))
+        self.client.download(bucket, key, str(tmp))
         tmp.replace(path)
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         """``length`` bytes of the object at ``uri`` from offset ``start`` (fewer at its end)."""
         _, bucket, key = split(uri)
-        end = start + length - 1
-        if self.scheme == "gs":
-            return self.client.bucket(bucket).blob(key).download_as_bytes(start=start, end=end)
-        return self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"].read()
+        return self.client.read_range(bucket, key, start, start + length - 1)
 
     def open(self, item: RemoteObject) -> io.BufferedReader:
         """A seekable binary file over ``item`` that fetches only the ranges read (a header, a footer)."""
@@ -100,10 +97,7 @@ class ObjectStore:
 
     def upload(self, path: Path, uri: str) -> None:
         _, bucket, key = split(uri)
-        if self.scheme == "gs":
-            self.client.bucket(bucket).blob(key).upload_from_filename(str(path))
-        else:
-            self.client.upload_file(str(path), bucket, key)
+        self.client.upload(str(path), bucket, key)
 
 
 class _RangeFile(io.RawIOBase):
@@ -138,29 +132,36 @@ class _RangeFile(io.RawIOBase):
         return len(data)
 
 
+#: scheme -> (the SDK-default primitives, dotted "module:function", and the extra that installs them)
+DEFAULT_OBJECTS = {
+    "gs": ("cloudeploy.providers.vertex.storage:default_objects", "vertex"),
+    "s3": ("cloudeploy.providers.sagemaker.storage:default_objects", "sagemaker"),
+}
+
+
 def object_store(uri: str, provider: Any = None) -> ObjectStore:
-    """The store for ``uri``'s scheme, using ``provider``'s client when it has one."""
+    """The store for ``uri``'s scheme: the provider's batch backend's when it has one for
+    the scheme (its own client and credentials), otherwise the SDK's defaults, which honour
+    ``STORAGE_EMULATOR_HOST`` and ``AWS_ENDPOINT_URL`` respectively."""
     scheme = split(uri)[0]
-    clients = getattr(provider, "clients", None)
-    try:
-        if scheme == "gs":
-            if clients is not None and hasattr(clients, "storage"):
-                return ObjectStore("gs", clients.storage)
-            from google.cloud import storage
-
-            return ObjectStore("gs", storage.Client())
-        if scheme == "s3":
-            if clients is not None and hasattr(clients, "s3"):
-                return ObjectStore("s3", clients.s3)
-            import boto3
-
-            return ObjectStore("s3", boto3.client("s3"))
-    except ImportError as error:
-        extra = "vertex" if scheme == "gs" else "sagemaker"
-        raise ProviderUnavailable(
-            f"reading {uri} needs {error.name}", hint=f"pip install 'cloudeploy[{extra}]'"
-        ) from None
-    raise ValidationError(f"unsupported URI scheme in {uri!r} (supported: {', '.join(SCHEMES)})")
+    if scheme not in DEFAULT_OBJECTS:
+        raise ValidationError(f"unsupported URI scheme in {uri!r} (supported: {', '.join(SCHEMES)})")
+    objects = None
+    if provider is not None and hasattr(provider, "batch_backend"):
+        try:
+            objects = provider.batch_backend().objects(scheme)
+        except CapabilityError:
+            objects = None
+    if objects is None:
+        target, extra = DEFAULT_OBJECTS[scheme]
+        module_name, _, function = target.partition(":")
+        try:
+            objects = getattr(importlib.import_module(module_name), function)()
+        except ImportError as error:
+            raise ProviderUnavailable(
+                f"reading {uri} needs {error.name}", hint=f"pip install 'cloudeploy[{extra}]'"
+            ) from None
+    return ObjectStore(scheme, objects)
 
 
 def fetch(objects: list[RemoteObject], store: ObjectStore, folder: Path) -> list[str]:

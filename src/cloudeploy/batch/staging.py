@@ -126,19 +126,6 @@ def csv_lines(table: pa.Table) -> bytes:
     return io.encode(table, "csv", header=False)
 
 
-def parse_prediction(text: str) -> Any:
-    """One prediction written as text by the model server: an int, a float, a list, or the text."""
-    text = text.strip()
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    if "," in text:
-        return [parse_prediction(cell) for cell in text.split(",")]
-    return text.strip('"')
-
-
 def assemble_output(
     spec: BatchSpec, job: JobDir, staged: Staged, predictions_of: Callable[[int], Iterable[Any]], destination: Path
 ) -> int:

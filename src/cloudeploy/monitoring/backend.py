@@ -7,13 +7,15 @@ configure and publish monitoring in the provider's own services. The local
 backend publishes nothing; SageMaker publishes CloudWatch metrics and alarms;
 Vertex AI configures a model deployment monitoring job.
 
-``backend_for(provider)`` picks the backend by the provider's ``name``; the
-modules are imported only when asked for.
+``backend_for(provider)`` is the provider's own backend
+(``provider.monitoring_hooks()``, a
+:class:`~cloudeploy.providers.capabilities.MonitoringHooks`); the built-in ones
+subclass :class:`MonitoringBackend` in their provider's package
+(``providers/<name>/monitoring.py``), imported only when asked for.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -21,24 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import NotFoundError, ValidationError
+from cloudeploy.providers.capabilities import MonitoringHooks
 
 if TYPE_CHECKING:
     from cloudeploy.monitoring.result import MonitoringResult
     from cloudeploy.monitoring.spec import MonitorSpec
     from cloudeploy.providers.base import Provider
 
-_BACKENDS = {
-    "local": "cloudeploy.monitoring.local:LocalMonitoring",
-    "sagemaker": "cloudeploy.monitoring.sagemaker:SageMakerMonitoring",
-    "vertex": "cloudeploy.monitoring.vertex:VertexMonitoring",
-}
-
-
-class MonitoringBackend:
+class MonitoringBackend(MonitoringHooks):
     """Monitoring on one provider. Subclasses implement ``baseline`` and ``capture``."""
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
 
     # -- what every provider answers the same way ----------------------------
 
@@ -130,16 +123,9 @@ def require_baseline(manifest_baseline: dict[str, Any] | None, version: str) -> 
     return manifest_baseline
 
 
-def backend_for(provider: Provider) -> MonitoringBackend:
-    """The monitoring backend for ``provider`` (by its ``name``)."""
-    target = _BACKENDS.get(provider.name or "")
-    if target is None:
-        raise ValidationError(
-            f"monitoring is not available on the {provider.name!r} provider",
-            hint=f"monitoring runs on: {', '.join(sorted(_BACKENDS))}",
-        )
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)(provider)
+def backend_for(provider: Provider) -> MonitoringHooks:
+    """The monitoring backend of ``provider`` (CapabilityError when it has none)."""
+    return provider.monitoring_hooks()
 
 
 class CopiedPackageMonitoring(MonitoringBackend):

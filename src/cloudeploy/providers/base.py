@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import (
+    CapabilityError,
     CloudeployError,
     ConflictError,
     NotFoundError,
@@ -596,7 +597,7 @@ class Provider(ABC):
         try:
             return self._predict(endpoint, instances, version=label)
         except CloudeployError as error:
-            if label is not None or isinstance(error, ConflictError):
+            if label is not None:
                 raise
             try:
                 status = self.get_endpoint(endpoint)
@@ -605,7 +606,7 @@ class Provider(ABC):
             if status.traffic:
                 raise
             raise ConflictError(
-                f"no version of endpoint {endpoint} receives traffic",
+                f"no version of endpoint {endpoint} receives traffic ({error.message})",
                 hint=f"deploy a version or give one traffic: cloudeploy traffic {endpoint} VERSION=100",
             ) from None
 
@@ -694,29 +695,24 @@ class Provider(ABC):
     # look at a provider's name, clients or settings. Each default says the
     # provider has none (CapabilityError, exit code 2).
 
+    def _missing(self, what: str, *, hint: str) -> CapabilityError:
+        return CapabilityError(f"the {self.name or type(self).__name__} provider has no {what}", hint=hint)
+
     def batch_backend(self) -> BatchBackend:
         """The :class:`~cloudeploy.providers.capabilities.BatchBackend` that runs batch jobs here."""
-        from cloudeploy.providers.capabilities import missing
-
-        raise missing(self, "batch backend", hint="batch prediction runs on: local, vertex, sagemaker")
+        raise self._missing("batch backend", hint="batch prediction runs on: local, vertex, sagemaker")
 
     def monitoring_hooks(self) -> MonitoringHooks:
         """The :class:`~cloudeploy.providers.capabilities.MonitoringHooks` of this provider."""
-        from cloudeploy.providers.capabilities import missing
-
-        raise missing(self, "monitoring hooks", hint="monitoring runs on: local, vertex, sagemaker")
+        raise self._missing("monitoring hooks", hint="monitoring runs on: local, vertex, sagemaker")
 
     def native_rollout(self) -> NativeRollout:
         """The :class:`~cloudeploy.providers.capabilities.NativeRollout` (``promote --native``)."""
-        from cloudeploy.providers.capabilities import missing
-
-        raise missing(self, "native rollout", hint="drop --native to run the plan client-side")
+        raise self._missing("native rollout", hint="drop --native to run the plan client-side")
 
     def shadow_source(self) -> ShadowSource:
         """The :class:`~cloudeploy.providers.capabilities.ShadowSource` that copies live traffic here."""
-        from cloudeploy.providers.capabilities import missing
-
-        raise missing(self, "shadow traffic source", hint="shadow runs on: local, vertex, sagemaker")
+        raise self._missing("shadow traffic source", hint="shadow runs on: local, vertex, sagemaker")
 
     # -- state store ------------------------------------------------------------
 

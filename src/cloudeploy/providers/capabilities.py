@@ -13,8 +13,11 @@ Provider method        Returns                         Used by
 ``shadow_source()``    :class:`ShadowSource`           ``cloudeploy shadow``, a plan's shadow phase
 =====================  ==============================  ==========================================
 
-A provider that lacks one raises :class:`CapabilityError` ("the X provider has
-no batch backend"), exit code 2 like other unusable input. Each implementation
+A batch backend is an :class:`EngineBatch` (cloudeploy's engine runs the
+job here) or a :class:`CloudBatchBackend` (primitives a cloud service's jobs
+need). A provider that lacks one raises
+:class:`~cloudeploy.errors.CapabilityError` ("the X provider has no batch
+backend"), exit code 2 like other unusable input. Each implementation
 lives in its provider's package (``providers/<name>/batch.py`` …), is imported
 only when the capability is asked for, and is the only code that calls the
 provider's SDK for that job. A third-party provider offers a capability by
@@ -24,38 +27,32 @@ overriding the method and returning its own object implementing the interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError, ValidationError
+from cloudeploy.errors import ConflictError
 from cloudeploy.providers.base import ProgressCallback, VersionMetrics, no_progress
 
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider
 
 
-class CapabilityError(ValidationError):
-    """The provider does not offer what was asked for (batch, monitoring, native rollout, shadow)."""
-
-
-def missing(provider: Provider, what: str, hint: str | None = None) -> CapabilityError:
-    """The error a provider raises for a capability it lacks: ``the X provider has no <what>``."""
-    return CapabilityError(f"the {provider.name or type(provider).__name__} provider has no {what}", hint=hint)
-
-
 # -- batch ------------------------------------------------------------------------------
 
 
-class BatchBackend(ABC):
-    """Runs batch prediction jobs for one provider.
+class BatchBackend:
+    """Who runs batch prediction jobs on a provider.
 
-    ``spec`` is a :class:`~cloudeploy.batch.spec.BatchSpec` (already built and
-    validated by ``batch_predict``); the result is a
-    :class:`~cloudeploy.batch.jobs.BatchJob` handle. Running the same spec
-    again resumes the job, or returns it when it already finished; ``wait``,
-    ``timeout`` and ``progress`` mean what they mean for every provider call.
+    Two kinds exist, and ``cloudeploy.batch`` drives both the same way (the
+    spec, staging, resuming, the output and errors files are its business):
+
+    - :class:`EngineBatch`: cloudeploy's own engine runs the job on this
+      machine, scoring with the provider's registered models (local provider);
+    - :class:`CloudBatchBackend`: a cloud service runs the job; cloudeploy
+      checks and stages the input, the backend hands it to the service and
+      reads the answers back.
     """
 
     #: Keys a spec's ``options`` may hold on this provider; others are refused by name.
@@ -64,14 +61,72 @@ class BatchBackend(ABC):
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-    @abstractmethod
-    def submit(self, spec: Any, *, model: Any = None, trust: bool = False, wait: bool = True,
-               timeout: float | None = None, progress: ProgressCallback = no_progress) -> Any:
-        """Run ``spec`` (``model``: a fitted estimator overriding ``spec.model``, where supported)."""
+    def objects(self, scheme: str) -> Any:
+        """Object primitives (``list``, ``download``, ``read_range``, ``upload``: see
+        ``batch.remote.ObjectStore``) for ``scheme`` (``gs``, ``s3``) with this provider's
+        own client and credentials; None to use the SDK's defaults."""
+        return None
+
+
+class EngineBatch(BatchBackend):
+    """Jobs run by cloudeploy's local engine on this machine (``cloudeploy.batch.engine``).
+
+    ``model`` may be a fitted estimator; ``gs://`` and ``s3://`` inputs use the SDK defaults.
+    """
+
+
+class CloudBatchBackend(BatchBackend, ABC):
+    """A cloud service runs the job; the primitives ``cloudeploy.batch`` calls, in order.
+
+    A job's *record* is the dict kept in its local job directory: ``spec``,
+    ``provider``, ``model`` (``name@vN``), ``input_uri``, ``output_uri`` plus
+    what :meth:`new_record` adds; the backend updates it in place and calls
+    ``save(record)`` to persist it. Staged part ``i`` is a local file
+    ``part-{i:05d}.{staged_format}`` uploaded under ``input_uri``: JSON Lines of
+    feature lists (``jsonl``), or header-less CSV of the carried columns then the
+    features (``csv``). Every call is idempotent: a re-run after a crash finds the
+    remote job it created instead of starting another. Errors are cloudeploy errors.
+    """
+
+    #: Crash points are ``<name>.batch.<step>``; records say ``provider: <name>``.
+    name: str = ""
+    #: What the remote job is called in messages ("batch prediction job", "transform job").
+    job_kind: str = "batch job"
+    #: ``jsonl`` or ``csv`` (see the class docstring).
+    staged_format: str = "jsonl"
 
     @abstractmethod
-    def job(self, job_id: str) -> Any:
-        """A handle on the existing job ``job_id``; NotFoundError when there is none."""
+    def staging_uri(self, job_id: str) -> str:
+        """Where the job's input and output go: ``<uri>/input``, ``<uri>/output``."""
+
+    @abstractmethod
+    def schema_of(self, uri: str) -> Any:
+        """The input schema in the manifest of the registered artifact at ``uri`` (manifest reading)."""
+
+    def new_record(self, spec: Any, version: Any, schema: Any) -> dict[str, Any]:
+        """Fields this backend keeps in a new job's record."""
+        return {}
+
+    @abstractmethod
+    def start(self, spec: Any, record: dict[str, Any], version: Any, parts: Sequence[int], *,
+              save: Callable[[dict[str, Any]], None], progress: ProgressCallback = no_progress) -> None:
+        """Create the remote job over the staged ``parts`` (or find the one already created)."""
+
+    @abstractmethod
+    def state(self, record: dict[str, Any]) -> tuple[str, str]:
+        """``(state, message)`` of the remote job: pending, running, succeeded or failed."""
+
+    @abstractmethod
+    def predictions(self, record: dict[str, Any], index: int, staged: Path) -> Iterable[Any]:
+        """The predictions of staged part ``index`` (its local file ``staged``), in input order."""
+
+    @abstractmethod
+    def upload(self, path: Path, uri: str) -> None:
+        """Copy the local file ``path`` to ``uri``."""
+
+    def remote_ids(self, record: dict[str, Any]) -> dict[str, str]:
+        """Identifiers of the remote resources, shown in status reports."""
+        return {}
 
 
 # -- monitoring -------------------------------------------------------------------------

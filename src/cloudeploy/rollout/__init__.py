@@ -7,8 +7,9 @@
   :class:`~cloudeploy.rollout.result.PromotionResult` with the decision log.
 - :func:`~cloudeploy.rollout.executor.rollback_stopped`: undo a stopped rollout.
 - :mod:`~cloudeploy.rollout.gates`: built-in gates and the registry for more.
-- :mod:`~cloudeploy.rollout.native_sagemaker`: the plan compiled into SageMaker's
-  own blue/green deployment with CloudWatch alarms.
+- :mod:`~cloudeploy.rollout.native`: the plan run by the provider's own service
+  (``provider.native_rollout()``; SageMaker: its blue/green deployment with
+  CloudWatch alarms, ``providers/sagemaker/native_rollout.py``).
 """
 
 from cloudeploy.rollout.executor import rollback_stopped, run_promotion

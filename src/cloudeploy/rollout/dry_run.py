@@ -57,7 +57,7 @@ def describe_rollout(
         "resume": to is None,
     }
     if native and plan is not None:
-        from cloudeploy.rollout.native_sagemaker import compile_plan
+        from cloudeploy.rollout.native import compile_native
 
-        data["native"] = compile_plan(plan, endpoint=endpoint, version=version).to_dict()
+        data["native"] = compile_native(provider, plan, endpoint=endpoint, version=version)
     return data

@@ -12,8 +12,9 @@ its **agreement** with the serving version on the same rows:
   most ``tolerance`` (relative to the serving answer, absolute below 1), with the mean
   absolute and relative error reported beside it.
 
-How the copies are made depends on the provider (a :class:`ShadowSource`, chosen by
-the provider's name and imported on first use):
+How the copies are made depends on the provider: its shadow source
+(``provider.shadow_source()``, a
+:class:`~cloudeploy.providers.capabilities.ShadowSource`, in the provider's package):
 
 - local: the endpoint's gateway mirrors ``share`` of the requests to the candidate's
   replicas after it answered from the serving version (``gateway/mirror.py``);
@@ -31,16 +32,16 @@ raises :class:`ShadowUnavailable`, whose one-line hint says how to turn it on.
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import ConflictError, NotFoundError, ValidationError
-from cloudeploy.providers.base import ProgressCallback, VersionMetrics, no_progress
+from cloudeploy.providers.base import ProgressCallback, no_progress
+from cloudeploy.providers.capabilities import ShadowWindow
+from cloudeploy.providers.shadow_metrics import flat_values
 from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
 from cloudeploy.rollout.units import format_duration, parse_duration, parse_rate
 
@@ -52,18 +53,6 @@ DEFAULT_DURATION_S = 600.0
 DEFAULT_SHARE = 1.0
 DEFAULT_MIN_AGREEMENT = 0.9
 DEFAULT_TOLERANCE = 0.1
-#: The most row pairs a source hands back per read (a bounded sample of the window).
-MAX_PAIRS = 10_000
-
-_SOURCES = {
-    "local": "cloudeploy.rollout.shadow_local:LocalShadow",
-    "sagemaker": "cloudeploy.rollout.shadow_sagemaker:SageMakerShadow",
-    "vertex": "cloudeploy.rollout.shadow_vertex:VertexShadow",
-}
-
-
-class ShadowUnavailable(ConflictError):
-    """The endpoint cannot shadow as it is (capture or logging off); the hint says how to fix it."""
 
 
 # -- the plan -----------------------------------------------------------------------
@@ -135,69 +124,6 @@ class ShadowPlan:
                 f"{agree} (regressors: within {self.tolerance:g})")
 
 
-# -- what a source reads ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ShadowWindow:
-    """What a source saw between ``since`` and ``until``.
-
-    ``pairs`` are (serving answer, candidate answer) per row on the same input
-    (at most :data:`MAX_PAIRS`); ``candidate`` the candidate's metrics on the
-    copies; ``serving`` the serving version's on the requests that were copied
-    (or on its traffic in the window, where the source sees only that).
-    ``mirrored`` counts copies sent, ``dropped`` copies not sent (queue full).
-    """
-
-    pairs: Sequence[tuple[Any, Any]]
-    candidate: VersionMetrics
-    serving: VersionMetrics | None
-    mirrored: int = 0
-    dropped: int = 0
-    note: str = ""
-
-
-class ShadowSource(ABC):
-    """How one provider gives a candidate copies of live traffic."""
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-
-    def check(self, endpoint: str) -> None:
-        """Raise ShadowUnavailable (one-line hint) when ``endpoint`` cannot shadow as it is.
-
-        The default accepts every endpoint (the local gateway always can).
-        """
-        return None
-
-    @abstractmethod
-    def start(self, endpoint: str, serving: str, candidate: str, share: float, *,
-              progress: ProgressCallback = no_progress) -> None:
-        """Begin copying ``share`` of ``serving``'s requests to ``candidate``.
-
-        Raises ShadowUnavailable (one-line hint) when the endpoint cannot shadow as it is.
-        """
-
-    @abstractmethod
-    def read(self, endpoint: str, serving: str, candidate: str, *, since: float, until: float) -> ShadowWindow:
-        """What was copied and answered in ``[since, until]``. Cheap enough to call every few seconds."""
-
-    @abstractmethod
-    def stop(self, endpoint: str, serving: str, candidate: str, *,
-             progress: ProgressCallback = no_progress) -> None:
-        """Stop copying; leaves the endpoint as :meth:`start` found it. Safe to call twice."""
-
-
-def source_for(provider: Provider) -> ShadowSource:
-    """The shadow source of ``provider`` (by its name); ValidationError for a provider without one."""
-    target = _SOURCES.get(provider.name)
-    if target is None:
-        raise ValidationError(f"the {provider.name} provider cannot run shadow traffic",
-                              hint=f"shadow runs on: {', '.join(sorted(_SOURCES))}")
-    module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)(provider)
-
-
 # -- agreement --------------------------------------------------------------------------
 
 
@@ -224,14 +150,6 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _flat(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return [item for part in value for item in _flat(part)]
-    if isinstance(value, Mapping):
-        return [item for key in sorted(value, key=str) for item in _flat(value[key])]
-    return [value]
-
-
 def compare(pairs: Iterable[tuple[Any, Any]], tolerance: float = DEFAULT_TOLERANCE) -> Agreement:
     """Agreement of candidate answers with serving answers, row by row.
 
@@ -240,7 +158,7 @@ def compare(pairs: Iterable[tuple[Any, Any]], tolerance: float = DEFAULT_TOLERAN
     strings, ints or bools, and lists of them — a classifier's (agree when equal).
     """
     pairs = list(pairs)
-    values = [v for pair in pairs for side in pair for v in _flat(side)]
+    values = [v for pair in pairs for side in pair for v in flat_values(side)]
     regression = bool(values) and all(_is_real(v) for v in values) and any(
         isinstance(v, float) and not float(v).is_integer() for v in values
     )
@@ -249,7 +167,7 @@ def compare(pairs: Iterable[tuple[Any, Any]], tolerance: float = DEFAULT_TOLERAN
         return Agreement("classification", len(pairs), agreeing)
     agreeing, abs_errors, rel_errors = 0, [], []
     for serving, candidate in pairs:
-        s, c = _flat(serving), _flat(candidate)
+        s, c = flat_values(serving), flat_values(candidate)
         if len(s) != len(c) or not all(_is_real(v) for v in s + c):
             continue
         ok = True
@@ -372,7 +290,7 @@ def run_shadow(
     traffic". Never changes the split users see.
     """
     shadow = getattr(plan, "shadow", None) or ShadowPlan()
-    source = source_for(provider)
+    source = provider.shadow_source()
     source.check(endpoint)
     serving, candidate, split = shadow_versions(provider, endpoint, to)
     gates = build_gates(plan)
@@ -437,71 +355,6 @@ def _value_text(result: GateResult) -> str:
         op = "<" if result.gate == "agreement" else ">"
         return f"{result.value:.2%} {op} {result.threshold:.2%} ({result.detail})"
     return f"{result.value:.3g} > {result.threshold:g} ({result.detail})"
-
-
-# -- helpers for sources -------------------------------------------------------------------
-
-
-def metrics_from_answers(version: str, answers: Iterable[tuple[int, float | None, Any]], *,
-                         since: float, until: float) -> VersionMetrics:
-    """VersionMetrics of ``version`` from ``(status, latency_ms or None, predictions or None)`` per request.
-
-    Status classes as everywhere: 4xx input errors, 504 (and 0: no answer in time)
-    timeouts, other 5xx model errors; answers with NaN/inf are model errors too.
-    """
-    requests = input_errors = model_errors = timeouts = non_finite = 0
-    latencies: list[float] = []
-    labels: dict[str, int] = {}
-    values: list[float] = []
-    for status, latency, predictions in answers:
-        requests += 1
-        if latency is not None:
-            latencies.append(latency)
-        if status in (0, 504):
-            timeouts += 1
-            continue
-        if 400 <= status < 500:
-            input_errors += 1
-            continue
-        if status >= 500:
-            model_errors += 1
-            continue
-        rows = predictions if isinstance(predictions, list) else []
-        flat = [v for row in rows for v in _flat(row)]
-        if any(isinstance(v, float) and not math.isfinite(v) for v in flat):
-            non_finite += 1
-            model_errors += 1
-            continue
-        for row in rows:
-            if isinstance(row, float) and not row.is_integer():
-                if len(values) < MAX_PAIRS:
-                    values.append(row)
-            elif not isinstance(row, (list, dict)):
-                labels[str(row)] = labels.get(str(row), 0) + 1
-    latencies.sort()
-    return VersionMetrics(
-        version=version, requests=requests, errors=input_errors + model_errors + timeouts,
-        p99_ms=_percentile(latencies, 99), window_start=since, window_end=until,
-        input_errors=input_errors, model_errors=model_errors, timeouts=timeouts,
-        p50_ms=_percentile(latencies, 50), non_finite=non_finite,
-        prediction_counts=labels or None, prediction_values=tuple(values) if values else None,
-    )
-
-
-def _percentile(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def row_pairs(serving: Any, candidate: Any) -> list[tuple[Any, Any]]:
-    """Row pairs of two answers to one request (none when either is not a list of the same length)."""
-    if not isinstance(serving, list) or not isinstance(candidate, list) or len(serving) != len(candidate):
-        return []
-    return list(zip(serving, candidate, strict=True))
 
 
 # -- the shadow phase of a promotion ---------------------------------------------------------

@@ -353,7 +353,7 @@ class LocalProvider(Provider):
             answer = httpx.post(
                 f"{_url(row)}/_cloudeploy/reload",
                 params=None if deadline.waits else {"wait": "0"},
-                timeout=max(deadline.remaining(), 1.0) if deadline.waits else 10.0,
+                timeout=max(deadline.remaining(), 0.5) if deadline.waits else 10.0,
             )
         except httpx.TimeoutException:
             from cloudeploy.errors import OperationTimeout
@@ -650,9 +650,9 @@ class LocalProvider(Provider):
     # -- capabilities (see cloudeploy.providers.capabilities) -------------------
 
     def batch_backend(self) -> Any:
-        from cloudeploy.providers.local.batch import LocalBatch
+        from cloudeploy.providers.capabilities import EngineBatch
 
-        return LocalBatch(self)
+        return EngineBatch(self)  # cloudeploy's engine runs the jobs here
 
     def monitoring_hooks(self) -> Any:
         from cloudeploy.providers.local.monitoring import LocalMonitoring

@@ -5,7 +5,7 @@ the requests it answers to the candidate's replicas (the candidate is deployed
 at 0% with replicas); ``read`` fetches the run's records in a window and turns
 them into the candidate's and serving version's metrics on the mirrored
 requests plus the row pairs; ``stop`` ends mirroring. See
-``providers/local/gateway/mirror.py`` for how copies stay off the answer path.
+``gateway/mirror.py`` for how copies stay off the answer path.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import httpx
 
 from cloudeploy.errors import ConflictError, ProviderError
 from cloudeploy.providers.base import ProgressCallback, no_progress
-from cloudeploy.rollout.shadow import ShadowSource, ShadowWindow, metrics_from_answers
+from cloudeploy.providers.capabilities import ShadowSource, ShadowWindow
+from cloudeploy.providers.shadow_metrics import metrics_from_answers
 
 
 class LocalShadow(ShadowSource):

@@ -2,7 +2,8 @@
 
 - ``configure`` turns the endpoint's data capture on (a new endpoint config
   with ``DataCaptureConfig``, same variants and weights, applied by
-  UpdateEndpoint) and, when the spec has alert e-mails, an SNS topic they
+  UpdateEndpoint through ``endpoint_config.update_config``, which waits like
+  every provider call) and, when the spec has alert e-mails, an SNS topic they
   subscribe to, which every alarm notifies.
 - ``capture`` reads the capture objects under
   ``{DestinationS3Uri}/{endpoint}/{variant}/yyyy/mm/dd/hh/`` for the window's
@@ -28,12 +29,12 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import OperationFailed
+from cloudeploy.errors import NotFoundError
 from cloudeploy.monitoring.backend import CopiedPackageMonitoring, require_baseline
+from cloudeploy.providers.base import no_progress
 from cloudeploy.providers.sagemaker import capture as capture_format
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from cloudeploy.monitoring.spec import MonitorSpec
 
 NAMESPACE = "cloudeploy/Monitoring"
-CONFIGURE_TIMEOUT = 600.0
 
 
 class SageMakerMonitoring(CopiedPackageMonitoring):
@@ -165,51 +165,25 @@ class SageMakerMonitoring(CopiedPackageMonitoring):
                 "alarms_in_alarm": sorted(name for name, state in states.items() if state == "ALARM")}
 
     def _enable_capture(self, endpoint: str, percent: int) -> dict[str, Any]:
+        """Data capture on at ``percent``: the endpoint's variants (live weights) in a new config with
+        capture (:func:`~cloudeploy.providers.sagemaker.endpoint_config.update_config`), kept
+        where an earlier capture wrote. Nothing changes when capture is on at ``percent`` already."""
         from cloudeploy.providers.sagemaker import naming
+        from cloudeploy.providers.sagemaker.endpoint_config import capture_config, update_config
 
-        sm = self.provider.clients.sagemaker
-        description = sm.describe_endpoint(EndpointName=endpoint)
-        current = sm.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
-        wanted = {
-            "EnableCapture": True,
-            "InitialSamplingPercentage": percent,
-            "DestinationS3Uri": f"s3://{self.provider.settings.bucket}/{self.provider.settings.key('capture')}",
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]},
-        }
+        description = self.provider._ready_description(endpoint, None, no_progress)
+        if description is None:
+            raise NotFoundError(f"endpoint {endpoint!r} does not exist on sagemaker yet", hint="deploy to it first")
+        current = self.provider._config((description or {}).get("EndpointConfigName")) or {}
         existing = current.get("DataCaptureConfig") or {}
         if existing.get("EnableCapture") and existing.get("InitialSamplingPercentage") == percent:
             return existing
-        if existing.get("DestinationS3Uri"):
-            wanted["DestinationS3Uri"] = existing["DestinationS3Uri"]
-        weights = {v["VariantName"]: v.get("CurrentWeight") for v in description.get("ProductionVariants", [])}
-        variants = []
-        for variant in current["ProductionVariants"]:
-            variant = dict(variant)
-            if weights.get(variant["VariantName"]) is not None:
-                variant["InitialVariantWeight"] = float(weights[variant["VariantName"]])
-            variants.append(variant)
-        kms = self.provider.settings.kms_key_id
-        name = naming.endpoint_config_name(endpoint, variants, {"capture": wanted, "kms": kms})
-        request = {"EndpointConfigName": name, "ProductionVariants": variants, "DataCaptureConfig": wanted,
-                   "Tags": naming.tags(**{"cloudeploy-endpoint": endpoint})}
-        if kms:
-            request.update(KmsKeyId=kms)
-            wanted["KmsKeyId"] = kms
-        sm.create_endpoint_config(**request)
-        sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=name)
-        deadline = time.monotonic() + CONFIGURE_TIMEOUT
-        while True:
-            state = sm.describe_endpoint(EndpointName=endpoint)
-            if state["EndpointStatus"] not in ("Updating", "Creating", "SystemUpdating"):
-                break
-            if time.monotonic() > deadline:
-                raise OperationFailed(f"endpoint {endpoint} still updating after {CONFIGURE_TIMEOUT:.0f} s",
-                                      hint="it may still finish: check with `cloudeploy monitor status`")
-            time.sleep(0.5)
-        if state.get("EndpointConfigName") != name:
-            raise OperationFailed(f"endpoint {endpoint} did not take the data capture config: "
-                                  f"{state.get('FailureReason', state['EndpointStatus'])}")
+        wanted = capture_config(self.provider, percent, existing.get("DestinationS3Uri"))
+        variants = list(self.provider._live_variants(description).values())
+        update_config(self.provider, endpoint, variants, description=description, capture=wanted,
+                      tags=naming.tags(**{"cloudeploy-endpoint": endpoint}),
+                      failure_hint="its previous config still serves, without capture; re-run "
+                                   f"`cloudeploy monitor configure {endpoint}`")
         return wanted
 
     def _topic(self, endpoint: str, spec: MonitorSpec, *, create: bool = True) -> str | None:

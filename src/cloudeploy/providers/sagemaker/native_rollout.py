@@ -13,10 +13,11 @@
   both in ``AutoRollbackConfiguration``. Relative and custom gates and
   ``min_requests`` have no SageMaker equivalent and are refused / noted.
 
-:func:`run_native_promotion` creates the alarms and the new endpoint config
-(the current variants, with all weight on the new version), calls
-``UpdateEndpoint``, follows the deployment until the endpoint is InService
-again, and reads back which config it serves: the service may have rolled back
+:class:`SageMakerNativeRollout` (the provider's ``native_rollout()``) creates
+the alarms and the new endpoint config (the current variants, with all weight
+on the new version) and calls ``UpdateEndpoint`` with the deployment config
+(through ``endpoint_config.update_config``), follows the deployment until the
+endpoint is InService again, and reads back which config it serves: the service may have rolled back
 on its own, which is reported as ``rolled_back`` with its ``FailureReason``.
 Re-running after the process was killed follows the update already in progress
 (the config name is derived from the request) instead of starting another.
@@ -30,13 +31,19 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError, OperationTimeout, ProviderError, ValidationError
+from cloudeploy.errors import (
+    ConflictError,
+    NotFoundError,
+    OperationTimeout,
+    ProviderError,
+    ValidationError,
+)
 from cloudeploy.providers.base import ProgressCallback, no_progress
-from cloudeploy.rollout import result as actions
-from cloudeploy.rollout.result import Decision, PromotionResult
+from cloudeploy.providers.capabilities import NativeOutcome, NativeRollout, NativeStep
+from cloudeploy.providers.sagemaker.endpoint_config import update_config
+from cloudeploy.providers.sagemaker.errors import translated
 
 if TYPE_CHECKING:
-    from cloudeploy.providers.base import Provider
     from cloudeploy.rollout.plan import RolloutPlan
 
 MAX_WAIT_S = 3600
@@ -125,109 +132,81 @@ def compile_plan(plan: RolloutPlan, *, endpoint: str, version: str) -> NativeDep
     return NativeDeployment(config, tuple(alarms), tuple(notes))
 
 
-def run_native_promotion(
-    provider: Provider,
-    endpoint: str,
-    to: str | None,
-    plan: RolloutPlan | None,
-    *,
-    progress: ProgressCallback = no_progress,
-    timeout: float | None = None,
-    poll_s: float | None = None,
-) -> PromotionResult:
-    """Run ``plan`` as SageMaker's blue/green update of ``endpoint`` to version ``to``.
+class SageMakerNativeRollout(NativeRollout):
+    """``promote --native`` on SageMaker: the plan as the service's blue/green update."""
 
-    Blocks until the endpoint is InService again (``timeout`` seconds, default
-    the plan's total wait plus 10 minutes) and returns ``promoted`` if it serves
-    the new config, ``rolled_back`` (with the service's reason) if it does not.
-    """
-    from cloudeploy.rollout.plan import RolloutPlan
+    def compile(self, plan: Any, *, endpoint: str, version: str) -> dict[str, Any]:
+        return compile_plan(plan, endpoint=endpoint, version=version).to_dict()
 
-    if provider.name != "sagemaker" or not hasattr(provider, "clients"):
-        raise ValidationError(f"--native needs the sagemaker provider, not {provider.name}")
-    if not to:
-        raise ValidationError("say which version to promote (--to VERSION)")
-    plan = plan or RolloutPlan()
-    status = provider.get_endpoint(endpoint)
-    version = provider.get_model_version(status.model, to).version
-    compiled = compile_plan(plan, endpoint=endpoint, version=version)
-    from cloudeploy.providers.sagemaker.errors import error_code, translated
+    def run(self, endpoint: str, version: str, plan: Any, *, progress: ProgressCallback = no_progress,
+            timeout: float | None = None, poll_s: float | None = None) -> NativeOutcome:
+        """Blocks until the endpoint is InService again (``timeout`` seconds, default the plan's
+        total wait plus 10 minutes): ``promoted`` if it serves the new config, ``rolled_back``
+        (with the service's reason) if it does not."""
+        provider = self.provider
+        compiled = compile_plan(plan, endpoint=endpoint, version=version)
+        description = provider._describe(endpoint)
+        if description is None:
+            raise NotFoundError(f"endpoint {endpoint!r} not found on sagemaker")
+        old_config = provider._config(description["EndpointConfigName"]) or {}
+        variants = [dict(v) for v in old_config.get("ProductionVariants", [])]
+        if not any(v["VariantName"] == version for v in variants):
+            raise ProviderError(
+                f"{version} is not deployed on {endpoint}",
+                hint=f"deploy it with no traffic first: cloudeploy deploy MODEL --endpoint {endpoint} --traffic 0",
+            )
+        for variant in variants:
+            variant["InitialVariantWeight"] = 1.0 if variant["VariantName"] == version else 0.0
+        from_split = provider.get_endpoint(endpoint).traffic.to_dict()
+        steps: list[NativeStep] = []
 
-    sm, cloudwatch = provider.clients.sagemaker, provider.clients.cloudwatch
-    with translated(f"reading endpoint {endpoint}"):
-        description = sm.describe_endpoint(EndpointName=endpoint)
-        old_config_name = description["EndpointConfigName"]
-        old_config = sm.describe_endpoint_config(EndpointConfigName=old_config_name)
-    variants = [dict(v) for v in old_config["ProductionVariants"]]
-    if not any(v["VariantName"] == version for v in variants):
-        raise ProviderError(
-            f"{version} is not deployed on {endpoint}",
-            hint=f"deploy it with no traffic first: cloudeploy deploy MODEL --endpoint {endpoint} --traffic 0",
-        )
-    for variant in variants:
-        variant["InitialVariantWeight"] = 1.0 if variant["VariantName"] == version else 0.0
-    from_split = status.traffic.to_dict()
-    for alarm in compiled.alarms:
-        progress(f"creating alarm {alarm['AlarmName']}")
-        with translated(f"creating alarm {alarm['AlarmName']}"):
-            cloudwatch.put_metric_alarm(**alarm)
-    request: dict[str, Any] = {"ProductionVariants": variants}
-    for key in ("DataCaptureConfig", "KmsKeyId"):
-        if old_config.get(key):
-            request[key] = old_config[key]
-    # The live split is part of the name: a re-run while this update is in progress
-    # finds it again, while the same request from another starting split is a new update.
-    digest = hashlib.sha256(json.dumps([request, compiled.deployment_config, from_split], sort_keys=True,
-                                       default=str).encode()).hexdigest()[:10]
-    new_config_name = f"{endpoint[:44]}-native-{digest}"
-    decisions: list[Decision] = []
+        def log(action: str, percent: int, reason: str, split: dict[str, int]) -> None:
+            steps.append(NativeStep(action, percent, reason, split))
+            progress(f"{action}: {reason}")
 
-    def log(action: str, percent: int, reason: str, split: dict[str, int]) -> None:
-        decisions.append(Decision(action, len(decisions), percent, split, reason))
-        progress(f"{action}: {reason}")
+        def outcome(result: str, reason: str, traffic: dict[str, int]) -> NativeOutcome:
+            return NativeOutcome(version=version, outcome=result, reason=reason, from_split=from_split,
+                                 traffic=traffic, steps=tuple(steps), compiled=compiled.to_dict())
 
-    pending = (description.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
-    updating = description.get("EndpointStatus") == "Updating"
-    if not updating and from_split.get(version) == 100:
-        reason = f"{version} already serves 100% of {endpoint}: nothing to do"
-        log(actions.PROMOTED, 100, reason, from_split)
-        return PromotionResult(endpoint=endpoint, version=version, outcome=actions.PROMOTED, from_split=from_split,
-                               traffic=from_split, decisions=tuple(decisions),
-                               plan={**plan.to_dict(), "native": compiled.to_dict()}, reason=reason)
-    if updating and pending != new_config_name:
-        raise ConflictError(
-            f"endpoint {endpoint} is already being updated (to {pending or 'another config'})",
-            hint=f"wait for it: aws sagemaker describe-endpoint --endpoint-name {endpoint}",
-        )
-    if pending == new_config_name:
-        progress(f"following the update to {new_config_name} already in progress")
-    else:
-        with translated(f"updating endpoint {endpoint}"):
-            try:
-                sm.describe_endpoint_config(EndpointConfigName=new_config_name)
-            except Exception as error:  # re-running converges: create the config only once
-                if error_code(error) not in ("ValidationException", "ResourceNotFound"):
-                    raise
-                sm.create_endpoint_config(EndpointConfigName=new_config_name, **request,
-                                          Tags=[{"Key": "cloudeploy-managed", "Value": "true"}])
-            sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=new_config_name,
-                               DeploymentConfig=compiled.deployment_config)
-    routing = compiled.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    log(actions.STEP, 0, f"UpdateEndpoint to {new_config_name} with {routing['Type']} routing "
-        f"and {len(compiled.alarms)} rollback alarm(s)", from_split)
-    final = _follow(sm, endpoint, plan, timeout, poll_s, progress)
-    served = final.get("EndpointConfigName")
-    traffic = provider.get_endpoint(endpoint).traffic.to_dict()
-    if served == new_config_name:
-        outcome, reason = actions.PROMOTED, f"SageMaker finished the blue/green update: {version} serves 100%"
-        log(actions.PROMOTED, 100, reason, traffic)
-    else:
-        outcome = "rolled_back"
+        capture = old_config.get("DataCaptureConfig")
+        # The live split is part of the name: a re-run while this update is in progress
+        # finds it again, while the same request from another starting split is a new update.
+        digest = hashlib.sha256(json.dumps([{"ProductionVariants": variants, "DataCaptureConfig": capture,
+                                             "KmsKeyId": old_config.get("KmsKeyId")},
+                                            compiled.deployment_config, from_split],
+                                           sort_keys=True, default=str).encode()).hexdigest()[:10]
+        new_config_name = f"{endpoint[:44]}-native-{digest}"
+        pending = (description.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+        updating = description.get("EndpointStatus") == "Updating"
+        if not updating and from_split.get(version) == 100:
+            reason = f"{version} already serves 100% of {endpoint}: nothing to do"
+            log("promoted", 100, reason, from_split)
+            return outcome("promoted", reason, from_split)
+        if updating and pending != new_config_name:
+            raise ConflictError(
+                f"endpoint {endpoint} is already being updated (to {pending or 'another config'})",
+                hint=f"wait for it: aws sagemaker describe-endpoint --endpoint-name {endpoint}",
+            )
+        for alarm in compiled.alarms:
+            progress(f"creating alarm {alarm['AlarmName']}")
+            with translated(f"creating alarm {alarm['AlarmName']}"):
+                provider.clients.cloudwatch.put_metric_alarm(**alarm)
+        update_config(provider, endpoint, variants, description=description, capture=capture,
+                      name=new_config_name, deployment_config=compiled.deployment_config, wait=False,
+                      progress=progress)
+        routing = compiled.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+        log("step", 0, f"UpdateEndpoint to {new_config_name} with {routing['Type']} routing "
+            f"and {len(compiled.alarms)} rollback alarm(s)", from_split)
+        final = _follow(provider.clients.sagemaker, endpoint, plan, timeout, poll_s, progress)
+        served = final.get("EndpointConfigName")
+        traffic = provider.get_endpoint(endpoint).traffic.to_dict()
+        if served == new_config_name:
+            reason = f"SageMaker finished the blue/green update: {version} serves 100%"
+            log("promoted", 100, reason, traffic)
+            return outcome("promoted", reason, traffic)
         reason = final.get("FailureReason") or f"SageMaker kept {served}"
-        log(actions.ROLLBACK, 0, f"SageMaker rolled back: {reason}", traffic)
-    return PromotionResult(endpoint=endpoint, version=version, outcome=outcome, from_split=from_split,
-                           traffic=traffic, decisions=tuple(decisions),
-                           plan={**plan.to_dict(), "native": compiled.to_dict()}, reason=reason)
+        log("rollback", 0, f"SageMaker rolled back: {reason}", traffic)
+        return outcome("rolled_back", reason, traffic)
 
 
 def _follow(sm: Any, endpoint: str, plan: RolloutPlan, timeout: float | None, poll_s: float | None,
@@ -237,8 +216,6 @@ def _follow(sm: Any, endpoint: str, plan: RolloutPlan, timeout: float | None, po
     deadline = time.monotonic() + budget
     interval = poll_s if poll_s is not None else min(30.0, max(1.0, plan.bake_s / 4))
     seen = None
-    from cloudeploy.providers.sagemaker.errors import translated
-
     while True:
         with translated(f"following the update of {endpoint}"):
             description = sm.describe_endpoint(EndpointName=endpoint)

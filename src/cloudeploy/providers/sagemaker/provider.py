@@ -34,7 +34,6 @@ from cloudeploy.errors import (
     NotFoundError,
     OperationFailed,
     TransientError,
-    ValidationError,
 )
 from cloudeploy.providers.base import Prediction, Provider, VersionMetrics, no_progress, wait_until
 from cloudeploy.providers.deadline import Deadline
@@ -57,13 +56,11 @@ DEFAULT_TIMEOUT = 3600.0
 
 
 class SageMakerProvider(Provider):
-    """Options for :meth:`deploy` and :meth:`undeploy`:
+    """Amazon SageMaker (or the cloudeploy SageMaker emulation).
 
-    - ``deployment_config``: a SageMaker ``DeploymentConfig`` (blue/green traffic
-      routing, ``AutoRollbackConfiguration`` alarms) for the UpdateEndpoint;
-    - ``data_capture``: ``True`` or ``{"destination": "s3://...", "sampling_percentage": 20}``
-      to capture requests and responses (default destination
-      ``s3://<bucket>/<prefix>/capture``).
+    Options: :class:`~cloudeploy.providers.sagemaker.options.SageMakerOptions`
+    (``serving_image``, ``strict``, ``data_capture``, ``deployment_config`` and
+    the batch ones), listed in docs/options.md.
     """
 
     name = "sagemaker"

@@ -13,6 +13,13 @@ back with ``stop_shadow``, which re-applies the variants (live weights and
 counts) recorded at the start. The shadow variant reports its own CloudWatch
 metrics (``VariantName = <version>-shadow``) and, with data capture on, its
 captured answers under ``{destination}/{endpoint}/<version>-shadow/``.
+
+:class:`SageMakerShadow` is the provider's shadow source (``provider.shadow_source()``):
+``check``/``start`` need the endpoint's data capture on (the shadow variant's
+answers are read back from it to compute agreement) and put the candidate in a
+shadow variant; ``read`` takes the shadow variant's CloudWatch metrics as the
+candidate's, the serving variant's as the baseline, and pairs both variants'
+captured answers on the same input; ``stop`` restores the variants as they were.
 """
 
 from __future__ import annotations
@@ -22,8 +29,14 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError, NotFoundError, OperationFailed
+from cloudeploy.errors import ConflictError, NotFoundError
 from cloudeploy.providers.base import ProgressCallback, VersionMetrics, no_progress
+from cloudeploy.providers.capabilities import (
+    MAX_PAIRS,
+    ShadowSource,
+    ShadowUnavailable,
+    ShadowWindow,
+)
 from cloudeploy.providers.sagemaker import naming
 from cloudeploy.providers.sagemaker.capture import (
     CapturedEvent,
@@ -32,6 +45,7 @@ from cloudeploy.providers.sagemaker.capture import (
     parse_event,
     split_s3,
 )
+from cloudeploy.providers.sagemaker.endpoint_config import update_config
 from cloudeploy.providers.sagemaker.errors import translated
 
 if TYPE_CHECKING:
@@ -78,30 +92,11 @@ def start_shadow(provider: SageMakerProvider, endpoint: str, serving: str, candi
     shadow = {**live[candidate], "VariantName": shadow_variant(candidate),
               "InitialVariantWeight": round(float(production["InitialVariantWeight"]) * share, 6)}
     current = provider._config(description["EndpointConfigName"]) or {}
-    capture = current.get("DataCaptureConfig")
-    kms = provider.settings.kms_key_id
-    name = naming.endpoint_config_name(endpoint, [production], {"shadow": [shadow], "capture": capture, "kms": kms})
-    sm = provider.clients.sagemaker
-    with translated(f"starting the shadow variant of {candidate} on {endpoint}"):
-        if provider._config(name) is None:
-            request: dict[str, Any] = {
-                "EndpointConfigName": name, "ProductionVariants": [production],
-                "ShadowProductionVariants": [shadow],
-                "Tags": naming.tags(**{"cloudeploy-endpoint": endpoint, "cloudeploy-shadow-of": serving}),
-            }
-            if capture:
-                request["DataCaptureConfig"] = capture
-            if kms:
-                request["KmsKeyId"] = kms
-            sm.create_endpoint_config(**request)
-        if description.get("EndpointConfigName") != name:
-            progress(f"updating endpoint {endpoint} to {name} (shadow variant {shadow['VariantName']})")
-            sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=name)
-    final = provider._settle(endpoint, timeout, progress)
-    if final.get("EndpointConfigName") != name:
-        raise OperationFailed(f"endpoint {endpoint} did not take the shadow config: "
-                              f"{final.get('FailureReason', final['EndpointStatus'])}",
-                              hint="the serving version still answers every request")
+    progress(f"shadow variant {shadow['VariantName']} on {endpoint}")
+    update_config(provider, endpoint, [production], description=description,
+                  capture=current.get("DataCaptureConfig"), shadow=[shadow], timeout=timeout, progress=progress,
+                  tags=naming.tags(**{"cloudeploy-endpoint": endpoint, "cloudeploy-shadow-of": serving}),
+                  failure_hint="the serving version still answers every request")
     return list(live.values())
 
 
@@ -190,3 +185,40 @@ def answer_pairs(provider: SageMakerProvider, destination: str, endpoint: str, s
         if isinstance(answer, list) and isinstance(event.predictions, list) and len(answer) == len(event.predictions):
             pairs.extend(zip(answer, event.predictions, strict=True))
     return pairs[-limit:]
+
+
+class SageMakerShadow(ShadowSource):
+    def __init__(self, provider: Any) -> None:
+        super().__init__(provider)
+        self._restore: dict[str, list[dict[str, Any]]] = {}
+        self._destination: dict[str, str] = {}
+
+    def check(self, endpoint: str) -> None:
+        destination = capture_destination(self.provider, endpoint)
+        if destination is None:
+            raise ShadowUnavailable(
+                f"endpoint {endpoint} does not capture its requests, so the shadow variant's answers "
+                "cannot be compared",
+                hint=f"turn data capture on: cloudeploy monitor configure {endpoint} --provider sagemaker",
+            )
+        self._destination[endpoint] = destination
+
+    def start(self, endpoint: str, serving: str, candidate: str, share: float, *,
+              progress: ProgressCallback = no_progress) -> None:
+        if endpoint not in self._destination:
+            self.check(endpoint)
+        self._restore[endpoint] = start_shadow(self.provider, endpoint, serving, candidate, share,
+                                                      progress=progress)
+
+    def read(self, endpoint: str, serving: str, candidate: str, *, since: float, until: float) -> ShadowWindow:
+        new = shadow_metrics(self.provider, endpoint, candidate, since=since, until=until)
+        base = self.provider.version_metrics(endpoint, serving, since=since, until=until)
+        pairs = answer_pairs(self.provider, self._destination[endpoint], endpoint, serving, candidate,
+                                    since=since, until=until, limit=MAX_PAIRS)
+        return ShadowWindow(pairs=pairs, candidate=new, serving=base, mirrored=new.requests)
+
+    def stop(self, endpoint: str, serving: str, candidate: str, *,
+             progress: ProgressCallback = no_progress) -> None:
+        variants = self._restore.pop(endpoint, None)
+        if variants is not None:
+            stop_shadow(self.provider, endpoint, variants, progress=progress)

@@ -35,7 +35,7 @@ from cloudeploy.providers.base import (
     wait_until,
 )
 from cloudeploy.providers.deadline import Deadline
-from cloudeploy.providers.vertex import mapping, retries
+from cloudeploy.providers.vertex import containers, mapping, retries
 from cloudeploy.providers.vertex.containers import (
     PREBUILT_FILE_NAMES,
     choose_container,
@@ -91,8 +91,9 @@ def _refuse_prebuilt(image_uri: str, version: ModelVersion) -> None:
 class VertexProvider(Provider):
     """Google Vertex AI (or the cloudeploy Vertex emulator, via ``api_endpoint``).
 
-    Options: ``service_account`` and ``serving_image`` override the profile's for
-    one call; ``labels`` adds labels to what is created.
+    Options: :class:`~cloudeploy.providers.vertex.options.VertexOptions`
+    (``serving_image``, ``labels``, ``service_account``, ``strict``, ``model_name``),
+    listed in docs/options.md.
     """
 
     name = "vertex"
@@ -340,6 +341,7 @@ class VertexProvider(Provider):
             mapping.MODEL_LABEL: model,
             mapping.DIGEST_LABEL: manifest.digest,
             mapping.FORMAT_LABEL: manifest.format,
+            containers.RUNTIME_LABEL: manifest.runtime,
         }
         if manifest.sklearn_version:
             extra[mapping.SKLEARN_LABEL] = manifest.sklearn_version.replace(".", "_")
@@ -473,7 +475,8 @@ class VertexProvider(Provider):
             return self.clients.endpoints.get_endpoint(name=self._endpoint_name(name))
 
     def _status(self, endpoint: Any) -> EndpointStatus:
-        return mapping.endpoint_status(endpoint, self.settings.predict_base)
+        status = mapping.endpoint_status(endpoint, self.settings.predict_base)
+        return containers.with_runtimes(status, endpoint, self.clients.models.get_model)
 
     @_retries_within_timeout
     def _create_endpoint(
@@ -865,8 +868,11 @@ class VertexProvider(Provider):
             native = self._endpoint(name)
         except NotFoundError:
             return
-        deployed = mapping.deployed_versions(native)
         undeploys = deadline if deadline.waits else Deadline(timeout=self.default_timeout)
+        # A deploy still in progress would add a model after the undeploys below.
+        self._finish_pending(native.name, timeout=undeploys, progress=progress)
+        native = self._endpoint(name)
+        deployed = mapping.deployed_versions(native)
         if deployed:
             progress(f"stopping traffic to {name}")
             with translated(f"clearing the traffic of {name}"):

@@ -30,14 +30,13 @@ from cloudeploy.errors import (
     ValidationError,
 )
 from cloudeploy.providers.base import ProgressCallback, no_progress
-from cloudeploy.rollout.shadow import (
+from cloudeploy.providers.capabilities import (
     MAX_PAIRS,
     ShadowSource,
     ShadowUnavailable,
     ShadowWindow,
-    metrics_from_answers,
-    row_pairs,
 )
+from cloudeploy.providers.shadow_metrics import metrics_from_answers, row_pairs
 
 MAX_REPLAYS_PER_READ = 200
 
