@@ -10,9 +10,18 @@ window's rows with the same method and :func:`attribution_drift` compares:
   part of what drives the answers, in [0, 1]); ``share_change`` = serving − baseline;
 - ``rank``: 1 for the feature with the largest share; ``rank_change`` = serving − baseline.
 
-A feature is breached when ``|share_change|`` exceeds the share threshold (0.1)
-or ``|rank_change|`` exceeds the rank threshold (2 places). "The model relied on
-square footage; now zip code dominates" shows as both.
+A feature is breached when its share changed more than sampling explains — the
+change exceeds :data:`SIGNIFICANCE_Z` standard errors of the two estimates
+(α = 0.01 two-sided, Bonferroni-corrected over the features; the standard error of a
+share is the spread of the rows' attributions over √rows) — and the change matters:
+``|share_change|`` exceeds the share threshold (0.1), or ``|rank_change|`` exceeds the
+rank threshold (2 places) for a feature that ranks in the top :data:`MATERIAL_RANKS`
+then or now. "The model relied on square footage; now zip code dominates" shows as
+both. Without the significance test, a sample of a few hundred rows moves the shares
+of a 30-feature model by more than 0.1 and reorders its minor features on unshifted
+traffic; ranks among features that carry little of the answer are not watched.
+A baseline record written before standard errors were recorded (no ``share_se``)
+is judged on the thresholds alone.
 
 Methods, chosen by the model (:func:`choose_method`):
 
@@ -36,6 +45,8 @@ absolute value over classes).
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +63,10 @@ SAMPLE_ROWS = 300
 BACKGROUND_ROWS = 30
 DEFAULT_SHARE_THRESHOLD = 0.1
 DEFAULT_RANK_THRESHOLD = 2
+#: A rank change is watched for features in the top this-many, at baseline or serving.
+MATERIAL_RANKS = 5
+#: Family-wise false-alarm rate of the per-feature significance test.
+SIGNIFICANCE_ALPHA = 0.01
 
 _TREE_MODULES = ("xgboost", "lightgbm")
 _TREE_NAMES = ("Forest", "Trees", "GradientBoosting", "DecisionTree")
@@ -93,12 +108,12 @@ def _frame(columns: dict[str, Any], names: list[str]):
     return pd.DataFrame({n: np.asarray(columns[n]) for n in names}, columns=names)
 
 
-def _abs_mean(values: np.ndarray) -> np.ndarray:
-    """Mean |attribution| per feature of (rows, features) or (rows, features, classes) values."""
+def _abs_rows(values: np.ndarray) -> np.ndarray:
+    """|attribution| per row and feature, (rows, features), of (rows, features[, classes]) values."""
     values = np.abs(np.asarray(values, dtype=np.float64))
     if values.ndim == 3:
         values = values.sum(axis=2)
-    return values.mean(axis=0)
+    return values
 
 
 @dataclass
@@ -111,7 +126,7 @@ class Explainer:
     background: list[list[Any]] | None = None
 
     def explain(self, model: Any, columns: dict[str, Any]) -> np.ndarray:
-        """Mean |attribution| per feature over the rows of ``columns``."""
+        """|attribution| per row and feature, (rows, features), for the rows of ``columns``."""
         frame = _frame(columns, self.names)
         if frame.empty:
             raise ValidationError("no rows to explain")
@@ -125,13 +140,13 @@ class Explainer:
             values = explainer.shap_values(frame, check_additivity=False)
             if isinstance(values, list):  # older shap: one array per class
                 values = np.stack(values, axis=-1)
-            return _abs_mean(values)
+            return _abs_rows(values)
         if self.method == "linear":
             coef = np.asarray(model.coef_, dtype=np.float64)
             centred = frame.to_numpy(dtype=np.float64) - np.asarray(self.means, dtype=np.float64)
             if coef.ndim == 2 and coef.shape[0] > 1:
-                return _abs_mean(centred[:, :, None] * coef.T[None, :, :])
-            return _abs_mean(centred * coef.reshape(-1))
+                return _abs_rows(centred[:, :, None] * coef.T[None, :, :])
+            return _abs_rows(centred * coef.reshape(-1))
         return self._sampled(model, frame)
 
     def _sampled(self, model: Any, frame: Any) -> np.ndarray:
@@ -148,7 +163,7 @@ class Explainer:
             replaced = output(repeated).reshape(len(frame), len(background), *base.shape[1:]).mean(axis=1)
             effects.append(base - replaced)
         values = np.stack(effects, axis=1)  # (rows, features[, classes])
-        return _abs_mean(values)
+        return _abs_rows(values)
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "names": self.names, "means": self.means, "background": self.background}
@@ -162,14 +177,32 @@ def _sample(columns: dict[str, Any], names: list[str], rows: int, seed: int) -> 
     return {n: np.asarray(columns[n])[index] for n in names}
 
 
-def summarize(mean_abs: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
-    """``{feature: {"mean_abs", "share", "rank"}}`` from mean |attribution| per feature."""
+def summarize(abs_rows: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
+    """``{feature: {"mean_abs", "share", "share_se", "rank"}}`` from |attribution| per row and feature.
+
+    ``share_se`` is the standard error of the share: the standard deviation of the
+    feature's per-row |attribution| over the total mean |attribution|, over √rows.
+    """
+    abs_rows = np.asarray(abs_rows, dtype=np.float64)
+    rows = abs_rows.shape[0]
+    mean_abs = abs_rows.mean(axis=0)
+    spread = abs_rows.std(axis=0, ddof=1) if rows > 1 else np.zeros_like(mean_abs)
     total = float(np.sum(mean_abs))
     order = np.argsort(-mean_abs, kind="stable")
     ranks = np.empty(len(names), dtype=int)
     ranks[order] = np.arange(1, len(names) + 1)
-    return {name: {"mean_abs": float(mean_abs[i]), "share": float(mean_abs[i] / total) if total > 0 else 0.0,
-                   "rank": int(ranks[i])} for i, name in enumerate(names)}
+
+    def share(value: float) -> float:
+        return float(value / total) if total > 0 else 0.0
+
+    return {name: {"mean_abs": float(mean_abs[i]), "share": share(mean_abs[i]),
+                   "share_se": share(spread[i]) / math.sqrt(max(rows, 1)), "rank": int(ranks[i])}
+            for i, name in enumerate(names)}
+
+
+def significance_z(features: int, alpha: float = SIGNIFICANCE_ALPHA) -> float:
+    """The two-sided z threshold for ``alpha`` family-wise over ``features`` tests (Bonferroni)."""
+    return statistics.NormalDist().inv_cdf(1 - alpha / (2 * max(features, 1)))
 
 
 def baseline_attributions(model: Any, data: Any, names: list[str], *, seed: int = 0) -> dict[str, Any]:
@@ -220,17 +253,26 @@ def attribution_drift(
     ordered by ``|share_change|``, largest first.
     """
     features = []
+    z_threshold = significance_z(len(baseline["features"]))
     for name, before in baseline["features"].items():
         after = serving["features"].get(name)
         if after is None:
             continue
         share_change = after["share"] - before["share"]
         rank_change = after["rank"] - before["rank"]
+        if "share_se" in before and "share_se" in after:
+            noise = math.hypot(before["share_se"], after["share_se"])
+            z = abs(share_change) / noise if noise > 0 else (math.inf if share_change else 0.0)
+        else:
+            z = None  # a record from before standard errors: thresholds alone
+        significant = z is None or z > z_threshold
+        material = min(before["rank"], after["rank"]) <= MATERIAL_RANKS
         features.append({
             "name": name, "baseline_share": before["share"], "serving_share": after["share"],
             "share_change": share_change, "baseline_rank": before["rank"], "serving_rank": after["rank"],
-            "rank_change": rank_change,
-            "breached": abs(share_change) > share_threshold or abs(rank_change) > rank_threshold,
+            "rank_change": rank_change, "z": z, "significant": significant,
+            "breached": significant and (abs(share_change) > share_threshold
+                                         or (material and abs(rank_change) > rank_threshold)),
         })
     features.sort(key=lambda f: (-abs(f["share_change"]), f["name"]))
 
@@ -242,6 +284,7 @@ def attribution_drift(
         "rows": serving.get("rows", 0),
         "share_threshold": share_threshold,
         "rank_threshold": rank_threshold,
+        "significance_z": z_threshold,
         "features": features,
         "breached": [f["name"] for f in features if f["breached"]],
         "dominant": {"baseline": dominant(baseline), "serving": dominant(serving)},
