@@ -20,9 +20,13 @@ differently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 from cloudeploy.errors import ConfigError
+from cloudeploy.types import EndpointStatus
 
 #: scikit-learn releases with a prebuilt Vertex AI serving image (sklearn-cpu.M-m).
 PREBUILT_SKLEARN = ("0.20", "0.22", "0.23", "0.24", "1.0", "1.2", "1.3", "1.4", "1.5", "1.6")
@@ -90,6 +94,44 @@ def describe_runtime(image_uri: str, package_runtime: str = "") -> str:
     if runtime != "cloudeploy":
         return f"{runtime} ({image_uri.rsplit('/', 1)[-1].removesuffix(':latest')})"
     return f"{package_runtime or 'cloudeploy'} (cloudeploy serving image)"
+
+
+#: The model label recording the package's runtime (``Manifest.runtime``: onnx, sklearn, ...).
+RUNTIME_LABEL = "cloudeploy-runtime"
+#: "models/ID@VERSION" -> what answers in it (a model version's image never changes).
+_RUNTIMES: dict[str, str] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+def with_runtimes(status: EndpointStatus, endpoint: Any, get_model: Callable[..., Any]) -> EndpointStatus:
+    """``status`` with each deployment's ``runtime`` (:func:`describe_runtime`) filled in.
+
+    ``endpoint`` is the Endpoint proto the status was read from; ``get_model`` the
+    Model service's ``get_model``. A model that cannot be read leaves ``runtime``
+    empty: status never fails for it.
+    """
+    by_id = {d.id: d for d in endpoint.deployed_models}
+    deployments = []
+    for deployment in status.deployments:
+        deployed = by_id.get(deployment.provider_id)
+        runtime = ""
+        if deployed is not None:
+            key = f"{deployed.model}@{deployed.model_version_id or '1'}"
+            with _RUNTIMES_LOCK:
+                runtime = _RUNTIMES.get(key, "")
+            if not runtime:
+                try:
+                    model = get_model(name=key)
+                except Exception:  # noqa: BLE001 - deleted meanwhile, or no permission
+                    model = None
+                if model is not None:
+                    runtime = describe_runtime(
+                        model.container_spec.image_uri, dict(model.labels).get(RUNTIME_LABEL, "")
+                    )
+                    with _RUNTIMES_LOCK:
+                        _RUNTIMES[key] = runtime
+        deployments.append(replace(deployment, runtime=runtime) if runtime else deployment)
+    return replace(status, deployments=tuple(deployments))
 
 
 def choose_container(

@@ -10,6 +10,7 @@ uploaded it to their own emulated bucket).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -67,9 +68,18 @@ def materialize(storage: Bucketeer, artifact_uri: str, workdir: Path) -> Path:
 
 
 def package_of(folder: Path, artifact_uri: str, workdir: Path) -> Path:
-    """The package for the downloaded artifacts in ``folder`` (itself if it is one)."""
+    """The package for the downloaded artifacts in ``folder``.
+
+    A folder holding a cloudeploy package is that package, less what the
+    provider staged beside it for a prebuilt image (``model.bst``, which the
+    manifest does not list: a package holds only its listed files).
+    """
     if (folder / MANIFEST).is_file():
-        return folder
+        if not (folder / "model.bst").is_file():
+            return folder
+        out = Path(tempfile.mkdtemp(prefix="package-", dir=workdir)) / "package"
+        shutil.copytree(folder, out, ignore=shutil.ignore_patterns("model.bst"))
+        return out
     model_file = next(
         (folder / n for n in XGBOOST_MODEL_FILES if (folder / n).is_file()), None
     )
