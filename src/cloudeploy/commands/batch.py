@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import click
 
-from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+from cloudeploy import api
+from cloudeploy.batch.api import job_handle, submit
+from cloudeploy.batch.spec import CARRY_ALL, BatchSpec
+from cloudeploy.commands._output import (
+    emit,
+    output_option,
+    progress_printer,
+    provider_options,
+    stderr_console,
+)
+from cloudeploy.errors import ValidationError
 
 
 @click.command()
@@ -53,12 +63,7 @@ def batch(model, source, destination, input_format, output_format, id_column, ca
     fail are written to DEST.errors.jsonl with their row number and reason. Running the same
     command again resumes an interrupted job and skips finished chunks.
     """
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.batch.api import job_handle, submit
-    from cloudeploy.batch.spec import CARRY_ALL, BatchSpec
-    from cloudeploy.errors import ValidationError
-
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     if status_of:
         emit(output, job_handle(status_of, provider=backend).status().to_dict(), _render)
         return
@@ -84,8 +89,6 @@ def _wait_with_bar(job, timeout, *, show: bool):
     if not show:
         return job.wait(timeout)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from cloudeploy.commands._output import stderr_console
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn())

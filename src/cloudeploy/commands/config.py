@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from cloudeploy.commands._output import emit, output_option
+from cloudeploy.config import config_path, load_profile, read_config
+from cloudeploy.terraform import from_terraform as handoff
 
 _CONFIG_FILE = click.option(
     "--config",
@@ -38,8 +40,6 @@ def show(profile, config_file, output):
     The profile in use is the one --profile names, else $CLOUDEPLOY_PROFILE, the
     file's default_profile, the profile named "default", or the local provider.
     """
-    from cloudeploy.config import config_path, load_profile, read_config
-
     path = config_file or config_path()
     document = read_config(path)
     resolved = load_profile(profile, path=path)
@@ -120,8 +120,6 @@ def from_terraform(
     says whether the outputs are for vertex or sagemaker. Endpoints Terraform
     created are adopted by name, never created twice.
     """
-    from cloudeploy.terraform import from_terraform as handoff
-
     result, path = handoff(
         source,
         profile,

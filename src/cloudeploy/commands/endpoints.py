@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+from cloudeploy.commands._render import endpoint_table
 
 
 @click.group()
@@ -13,8 +15,6 @@ def endpoints():
 
 
 def _render_one(console, data):
-    from cloudeploy.commands._render import endpoint_table
-
     endpoint_table(console, [data])
 
 
@@ -23,10 +23,7 @@ def _render_one(console, data):
 @output_option
 def list_endpoints(provider, profile, output):
     """List endpoints with their versions, traffic and replicas."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.commands._render import endpoint_table
-
-    data = [e.to_dict() for e in resolve_provider(provider, profile).list_endpoints()]
+    data = [e.to_dict() for e in api.resolve_provider(provider, profile).list_endpoints()]
     emit(output, data, lambda console, d: endpoint_table(console, d) if d else console.print("no endpoints"))
 
 
@@ -36,9 +33,7 @@ def list_endpoints(provider, profile, output):
 @output_option
 def show(name, provider, profile, output):
     """Show one endpoint as the provider reports it now."""
-    from cloudeploy.api import resolve_provider
-
-    emit(output, resolve_provider(provider, profile).get_endpoint(name).to_dict(), _render_one)
+    emit(output, api.resolve_provider(provider, profile).get_endpoint(name).to_dict(), _render_one)
 
 
 @endpoints.command("stop")
@@ -47,9 +42,7 @@ def show(name, provider, profile, output):
 @output_option
 def stop(name, provider, profile, output):
     """Stop serving NAME, keeping its state (local provider)."""
-    from cloudeploy.api import resolve_provider
-
-    emit(output, resolve_provider(provider, profile).stop_endpoint(name).to_dict(), _render_one)
+    emit(output, api.resolve_provider(provider, profile).stop_endpoint(name).to_dict(), _render_one)
 
 
 @endpoints.command("start")
@@ -59,9 +52,7 @@ def stop(name, provider, profile, output):
 @output_option
 def start(name, timeout, provider, profile, output):
     """Start a stopped endpoint from its recorded state (local provider)."""
-    from cloudeploy.api import resolve_provider
-
-    emit(output, resolve_provider(provider, profile).start_endpoint(name, timeout=timeout).to_dict(), _render_one)
+    emit(output, api.resolve_provider(provider, profile).start_endpoint(name, timeout=timeout).to_dict(), _render_one)
 
 
 @endpoints.command("delete")
@@ -71,7 +62,5 @@ def start(name, timeout, provider, profile, output):
 @output_option
 def delete(name, force, provider, profile, output):
     """Delete NAME (refused while it serves a version, unless --force)."""
-    from cloudeploy.api import resolve_provider
-
-    resolve_provider(provider, profile).delete_endpoint(name, force=force, progress=progress_printer(output))
+    api.resolve_provider(provider, profile).delete_endpoint(name, force=force, progress=progress_printer(output))
     emit(output, {"deleted": name}, lambda console, d: console.print(f"deleted endpoint {name}"))

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cloudeploy.commands._output import emit, output_option
+from cloudeploy.serving.image import write_image_context
 
 
 @click.group()
@@ -26,8 +27,6 @@ def context(package_dir: Path, out_dir: Path, base_image: str | None, trust: boo
 
     Building it needs Docker: `docker build -t IMAGE DIR`.
     """
-    from cloudeploy.serving.image import write_image_context
-
     written = write_image_context(
         package_dir, out_dir, base_image=base_image, serve_args=["--trust"] if trust else (), overwrite=overwrite
     )

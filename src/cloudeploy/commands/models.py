@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+from cloudeploy.errors import ValidationError
 
 
 @click.group()
@@ -17,9 +19,7 @@ def models():
 @output_option
 def list_models(provider, profile, output):
     """List registered models with their latest version."""
-    from cloudeploy.api import resolve_provider
-
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     rows = []
     for name in backend.list_models():
         versions = backend.list_versions(name)
@@ -46,9 +46,7 @@ def list_models(provider, profile, output):
 @output_option
 def show_model(model, provider, profile, output):
     """Show every version of MODEL (MODEL@VERSION shows one)."""
-    from cloudeploy.api import resolve_provider
-
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     name, _, version = model.partition("@")
     versions = [backend.get_model_version(name, version)] if version else backend.list_versions(name)
     data = [v.to_dict() for v in versions]
@@ -73,13 +71,10 @@ def show_model(model, provider, profile, output):
 @output_option
 def delete_model(ref, timeout, provider, profile, output):
     """Delete one version of a model (refused while it is deployed)."""
-    from cloudeploy.api import delete_model_version
-    from cloudeploy.errors import ValidationError
-
     name, _, version = ref.partition("@")
     if not name or not version:
         raise ValidationError(f"{ref!r} is not NAME@VERSION", hint="e.g. cloudeploy models delete house-price@v3")
-    delete_model_version(name, version, provider=provider, profile=profile, timeout=timeout,
+    api.delete_model_version(name, version, provider=provider, profile=profile, timeout=timeout,
                          progress=progress_printer(output))
     emit(output, {"model": name, "version": version, "deleted": True},
          lambda console, data: console.print(f"deleted {data['model']}@{data['version']}"))

@@ -13,15 +13,23 @@ import sys
 
 import click
 
+from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, provider_options
+from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring.backend import backend_for
+from cloudeploy.monitoring.evaluation import evaluate as evaluate_predictions
+from cloudeploy.monitoring.report import write_report
+from cloudeploy.monitoring.run import configure as configure_monitoring
+from cloudeploy.monitoring.run import monitor as monitor_endpoint
+from cloudeploy.monitoring.run import report_history
+from cloudeploy.monitoring.run import status as monitoring_status
+from cloudeploy.monitoring.spec import MonitorSpec
 
 EXIT_BREACHED = 8  # not an error: the data breached a threshold (README, "Exit codes")
 EXIT_NOT_JUDGED = 9  # nothing to compare: a window held no captured rows
 
 
 def _thresholds(items, option, key="FEATURE"):
-    from cloudeploy.errors import ValidationError
-
     table = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -36,8 +44,6 @@ def _thresholds(items, option, key="FEATURE"):
 
 
 def _metrics(items):
-    from cloudeploy.errors import ValidationError
-
     table = {}
     for item in items:
         name, sep, metric = item.partition("=")
@@ -53,8 +59,6 @@ _PRESET_HELP = ("How each feature's statistic is chosen: vertex (Jensen-Shannon 
 
 def _spec(window=None, webhook=None, base=None, **changes):
     """The saved spec (or defaults) with the command line's settings on top."""
-    from cloudeploy.monitoring.spec import MonitorSpec
-
     values = (base or MonitorSpec()).to_dict()
     values.update({k: v for k, v in changes.items() if v not in (None, (), {})})
     if window is not None:
@@ -106,8 +110,6 @@ def configure(endpoint, skew, drift, default_threshold, window, interval, sample
               features, training_data, preset, metrics, metric_thresholds, outlier_threshold, provider, profile,
               output):
     """Set up monitoring of ENDPOINT and save its settings for `monitor run`."""
-    from cloudeploy.monitoring.run import configure as configure_monitoring
-
     spec = _spec(window, webhook, skew_thresholds=_thresholds(skew, "--skew-threshold"),
                  drift_thresholds=_thresholds(drift, "--drift-threshold"), default_threshold=default_threshold,
                  interval=interval, sample_rate=sample_rate, alert_emails=tuple(emails),
@@ -153,11 +155,7 @@ def run(endpoint, window, preset, kind, version, capture, webhook, no_alert, no_
 
 def _run(endpoint, window, kind, version, capture, provider, profile, *, webhook=None, alert=True, publish=True,
          preset=None):
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.monitoring.backend import backend_for
-    from cloudeploy.monitoring.run import monitor as monitor_endpoint
-
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     spec = _spec(window, webhook, base=backend_for(backend).saved_spec(endpoint), preset=preset)
     return monitor_endpoint(endpoint, spec, kind=kind, version=version, provider=backend, capture=capture,
                             alert=alert, publish=publish)
@@ -227,20 +225,13 @@ def report(endpoint, html_path, json_path, window, preset, kind, version, captur
     """Write ENDPOINT's skew or drift report: a self-contained HTML page plus JSON."""
     from pathlib import Path
 
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.monitoring.backend import backend_for
-    from cloudeploy.monitoring.report import write_report
-    from cloudeploy.monitoring.run import report_history
-
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     result = _run(endpoint, window, kind, version, capture, backend, profile, alert=False, publish=False,
                   preset=preset)
     spec = _spec(window, None, base=backend_for(backend).saved_spec(endpoint), preset=preset)
     history = report_history(endpoint, result.version, spec, windows=windows, provider=backend, capture=capture)
     evaluation = None
     if labels:
-        from cloudeploy.monitoring.evaluation import evaluate as evaluate_predictions
-
         source = capture or backend_for(backend).capture(endpoint, result.version, since=None, until=None)
         evaluation = evaluate_predictions(source, labels, window=spec.window, task=task).to_dict()
     json_file = Path(json_path) if json_path else Path(html_path).with_suffix(".json")
@@ -258,8 +249,6 @@ def report(endpoint, html_path, json_path, window, preset, kind, version, captur
 @output_option
 def status(endpoint, provider, profile, output):
     """Show what monitoring is configured for ENDPOINT."""
-    from cloudeploy.monitoring.run import status as monitoring_status
-
     data = monitoring_status(endpoint, provider=provider, profile=profile)
 
     def render(console, data):
@@ -285,11 +274,7 @@ def status(endpoint, provider, profile, output):
 @output_option
 def evaluate(endpoint, labels, window, task, version, capture, provider, profile, output):
     """Join ground-truth labels to ENDPOINT's captured predictions; accuracy or error per window."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.monitoring.backend import backend_for
-    from cloudeploy.monitoring.evaluation import evaluate as evaluate_predictions
-
-    backend = backend_for(resolve_provider(provider, profile))
+    backend = backend_for(api.resolve_provider(provider, profile))
     version = backend.serving_version(endpoint, version)
     source = capture or backend.capture(endpoint, version, since=None, until=None)
     data = {"endpoint": endpoint, "version": version,

@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
-from cloudeploy.commands._output import emit, output_option
+from cloudeploy.commands._output import emit, output_option, stderr_console
 from cloudeploy.errors import ValidationError
+from cloudeploy.packaging import build_package
+from cloudeploy.packaging.build import CompileWarning
 
 
 @click.command()
@@ -102,10 +104,6 @@ def package(
     original runtime and a one-line warning says why.
     """
     import warnings
-
-    from cloudeploy.commands._output import stderr_console
-    from cloudeploy.packaging import build_package
-    from cloudeploy.packaging.build import CompileWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CompileWarning)

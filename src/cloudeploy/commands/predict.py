@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, provider_options
 from cloudeploy.errors import ValidationError
 from cloudeploy.instances import json_ready
@@ -86,10 +87,8 @@ def _number(text: str) -> Any:
 @output_option
 def predict(endpoint, instances, version, provider, profile, output):
     """Send instances to ENDPOINT and print the predictions and the version that served them."""
-    from cloudeploy.api import resolve_provider
-
     rows = parse_instances(instances)
-    result = resolve_provider(provider, profile).predict(endpoint, rows, version=version)
+    result = api.resolve_provider(provider, profile).predict(endpoint, rows, version=version)
 
     def render(console, data):
         request = f", request {data['request_id']}" if data.get("request_id") else ""

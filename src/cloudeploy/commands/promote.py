@@ -19,6 +19,7 @@ import sys
 import click
 
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+from cloudeploy.commands._plan_flags import parse_gates, with_shadow
 
 EXIT_INTERRUPTED = 130
 
@@ -90,11 +91,9 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
 
         plan = RolloutPlan.from_file(plan_file) if plan_file else RolloutPlan()
         if gates:
-            overrides["gates"] = {**plan.gates, **_parse_gates(gates)}
+            overrides["gates"] = {**plan.gates, **parse_gates(gates)}
         plan = plan.with_overrides(**overrides)
         if any(v is not None for v in shadow_flags):  # shadow phase (commands/shadow.py)
-            from cloudeploy.commands.shadow import with_shadow
-
             plan = with_shadow(plan, *shadow_flags)
         if native and plan.shadow is not None:
             raise ValidationError("a shadow phase runs client-side: drop --native, or drop --shadow")
@@ -115,28 +114,6 @@ def _gate_overrides(flags: dict) -> dict[str, object]:
         "max_p50_ms", "max_p50_ratio", "input_error_margin")}
     values["fail_on_non_finite"] = False if flags.get("allow_non_finite") else None
     return values
-
-
-def _parse_gates(items) -> dict[str, dict[str, object]]:
-    """``["drift:max=0.3,window=1h", "custom"]`` -> ``{"drift": {"max": 0.3, "window": "1h"}, "custom": {}}``."""
-    from cloudeploy.errors import ValidationError
-
-    parsed: dict[str, dict[str, object]] = {}
-    for item in items:
-        name, _, settings = item.partition(":")
-        if not name.strip():
-            raise ValidationError(f"--gate needs a gate name, got {item!r}", hint="e.g. --gate drift:max=0.3")
-        values: dict[str, object] = {}
-        for pair in filter(None, (p.strip() for p in settings.split(","))):
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise ValidationError(f"--gate {item!r}: expected KEY=VALUE, got {pair!r}")
-            try:
-                values[key] = float(value)
-            except ValueError:
-                values[key] = value
-        parsed[name.strip()] = values
-    return parsed
 
 
 def _promote_now(backend, endpoint, to, timeout, output):

@@ -14,11 +14,10 @@ from pathlib import Path
 import click
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.serving.settings import ServerSettings, env_port
 
 
 def _default_port() -> int:
-    from cloudeploy.serving.settings import env_port
-
     return env_port()
 
 
@@ -69,8 +68,6 @@ def serve(
     is loaded; on SIGTERM finishes in-flight requests and exits 0.
     """
     from cloudeploy.serving.server import serve as run_server
-    from cloudeploy.serving.settings import ServerSettings
-
     package_dir = _resolve_package_dir(package_dir)
     settings = ServerSettings(
         host=host,

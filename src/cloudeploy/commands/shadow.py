@@ -15,7 +15,12 @@ import sys
 
 import click
 
+from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+from cloudeploy.commands._plan_flags import parse_gates, with_shadow
+from cloudeploy.errors import RolledBack
+from cloudeploy.rollout.plan import RolloutPlan
+from cloudeploy.rollout.shadow import run_shadow
 
 
 @click.command()
@@ -38,40 +43,19 @@ from cloudeploy.commands._output import emit, output_option, progress_printer, p
 def shadow(endpoint, to, duration, share, min_agreement, tolerance, min_requests, max_error_rate, max_p99_ms,
            max_p99_ratio, gates, plan_file, provider, profile, output):
     """Give version --to copies of ENDPOINT's live requests and compare it with the serving version."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.commands.promote import _parse_gates
-    from cloudeploy.errors import RolledBack
-    from cloudeploy.rollout.plan import RolloutPlan
-    from cloudeploy.rollout.shadow import run_shadow
-
     plan = RolloutPlan.from_file(plan_file) if plan_file else RolloutPlan()
     overrides = dict(min_requests=min_requests, max_error_rate=max_error_rate, max_p99_ms=max_p99_ms,
                      max_p99_ratio=max_p99_ratio)
     if gates:
-        overrides["gates"] = {**plan.gates, **_parse_gates(gates)}
+        overrides["gates"] = {**plan.gates, **parse_gates(gates)}
     if plan.shadow is None and duration is None:
         duration = "10m"
     plan = with_shadow(plan.with_overrides(**overrides), duration, share, min_agreement, tolerance)
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     result = run_shadow(backend, endpoint, to, plan, progress=progress_printer(output))
     emit(output, result.to_dict(), render_shadow)
     if not result.passed:
         sys.exit(RolledBack.exit_code)
-
-
-def with_shadow(plan, duration=None, share=None, min_agreement=None, tolerance=None):
-    """``plan`` with its shadow phase set from flags (given ones override the plan file's)."""
-    from cloudeploy.errors import ValidationError
-    from cloudeploy.rollout.shadow import ShadowPlan
-
-    given = {k: v for k, v in dict(duration_s=duration, share=share, min_agreement=min_agreement,
-                                   tolerance=tolerance).items() if v is not None}
-    if not given:
-        return plan
-    if plan.shadow is None and "duration_s" not in given:
-        raise ValidationError("--shadow-share and --min-agreement need a shadow phase: add --shadow DURATION")
-    base = plan.shadow.to_dict() if plan.shadow is not None else {}
-    return plan.with_overrides(shadow=ShadowPlan.coerce({**base, **given}))
 
 
 def render_shadow(console, data) -> None:

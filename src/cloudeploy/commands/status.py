@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, provider_options
+from cloudeploy.commands._render import endpoint_table
 
 
 @click.command()
@@ -12,10 +14,7 @@ from cloudeploy.commands._output import emit, output_option, provider_options
 @output_option
 def status(provider, profile, output):
     """Show every endpoint with its versions, traffic and replicas."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.commands._render import endpoint_table
-
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     data = {"provider": backend.name, "profile": backend.profile.name,
             "endpoints": [e.to_dict() for e in backend.list_endpoints()]}
 

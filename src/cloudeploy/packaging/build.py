@@ -9,6 +9,7 @@ the same output for the same estimator, so the package digest is stable.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -21,10 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from cloudeploy.errors import ConflictError, NotFoundError, PackageError, ValidationError
+from cloudeploy.packaging import code as user_code
+from cloudeploy.packaging import lightgbm_format, xgboost_format
 from cloudeploy.packaging.allowlist import Allowlist
 from cloudeploy.packaging.code import main_module_error
+from cloudeploy.packaging.compile import compile_model
 from cloudeploy.packaging.infer import (
     OUTPUT_KINDS,
+    _explicit_schema,
+    _feature_type,
     check_fitted,
     infer_classes,
     infer_output_kind,
@@ -32,8 +38,22 @@ from cloudeploy.packaging.infer import (
 )
 from cloudeploy.packaging.load import load_model_file, verify_package
 from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest, sha256_file
+from cloudeploy.packaging.onnx_format import CompiledGraph, describe
+from cloudeploy.packaging.sandbox import (
+    COMPILE_TARGET,
+    _rows_for_the_child,
+    check_compiled,
+    run_in_sandbox,
+)
+from cloudeploy.packaging.scan import scan_file
 from cloudeploy.packaging.schema import InputSchema
-from cloudeploy.packaging.versions import check_sklearn_version, framework_versions, python_version
+from cloudeploy.packaging.unpickle import not_a_pickle_error, unsafe_error
+from cloudeploy.packaging.versions import (
+    check_sklearn_version,
+    framework_versions,
+    installed_version,
+    python_version,
+)
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 XGBOOST_SUFFIXES = (".json", ".ubj")
@@ -43,6 +63,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 SchemaLike = InputSchema | Sequence[str] | Mapping[str, str] | None
 COMPILED_FILE = "model.onnx"
+
+#: What profiles the training data when a package is built from it (``baseline=X_train``):
+#: the baseline statistics, then monitoring's package-time artefacts (novelty detector,
+#: training attributions). Monitoring provides both; packaging names them, like the
+#: provider registry names providers, and imports them only then: it sits below
+#: monitoring in the layers (.importlinter), and an installation may lack monitoring.
+BASELINE_STATISTICS = "cloudeploy.monitoring.baseline:compute_baseline"
+TRAINING_ARTIFACTS = "cloudeploy.monitoring.artifacts:write_artifacts"
 
 
 class CompileWarning(UserWarning):
@@ -126,7 +154,7 @@ def build_package(
     classifiers, regression values for regressors) or one of
     ``class_labels``, ``probabilities``, ``regression``. ``baseline``: None, a
     ready dict, or training data (ndarray / DataFrame) for
-    ``cloudeploy.monitoring.baseline.compute_baseline``.
+    ``cloudeploy.monitoring.baseline.compute_baseline`` (:data:`BASELINE_STATISTICS`).
 
     A non-empty ``output_dir`` is refused unless ``overwrite``, and even then
     only when it holds a package (its contents are replaced).
@@ -143,8 +171,6 @@ def build_package(
     (:mod:`cloudeploy.packaging.code`); their modules are importable and allowed
     while building and loading.
     """
-    from cloudeploy.packaging import code as user_code
-
     target = Path(output_dir)
     code_modules = [user_code._module_name(Path(p)) for p in code_paths]
     allowed_globals = [*allowed_globals, *user_code.allowlist_entries(code_modules)]
@@ -190,10 +216,6 @@ def build_package(
 
 def _package_estimator(model: Any, staging: Path, target: Path, options: _Options) -> Manifest:
     import joblib
-
-    from cloudeploy.packaging import lightgbm_format, xgboost_format
-    from cloudeploy.packaging.scan import scan_file
-    from cloudeploy.packaging.unpickle import unsafe_error
 
     check_fitted(model)
     # XGBoost and LightGBM estimators are saved in their own formats: no pickle to scan or trust.
@@ -241,12 +263,8 @@ def _package_file(source: Path, staging: Path, target: Path, options: _Options) 
     if suffix == ".onnx":
         info = _describe_onnx(source)
     elif suffix in XGBOOST_SUFFIXES:
-        from cloudeploy.packaging import xgboost_format
-
         info = _Model(f"model{suffix}", "xgboost", estimator=xgboost_format.load(source))
     elif suffix in LIGHTGBM_SUFFIXES:
-        from cloudeploy.packaging import lightgbm_format
-
         if not lightgbm_format.looks_like_lightgbm(source):
             raise ValidationError(f"{source}: a .txt model file must be a LightGBM text model")
         info = _Model("model.txt", "lightgbm", estimator=lightgbm_format.load(source))
@@ -269,14 +287,10 @@ def _package_file(source: Path, staging: Path, target: Path, options: _Options) 
 
 
 def _load_pickle_source(source: Path, options: _Options) -> _Model:
-    from cloudeploy.packaging.scan import scan_file
-
     # Scanning never runs the file, so a trusted file is scanned too, for its
     # format and recorded scikit-learn version.
     scanned = scan_file(source, options.allowlist)
     if scanned.not_a_pickle is not None:
-        from cloudeploy.packaging.unpickle import not_a_pickle_error
-
         raise not_a_pickle_error(source, scanned.not_a_pickle)
     in_main = main_module_error(scanned.offending, source.name)
     if in_main is not None:
@@ -307,8 +321,6 @@ def _load_pickle_source(source: Path, options: _Options) -> _Model:
         return info
     # An untrusted file is opened only in the sandbox, after the scan (which never
     # runs it) refused what the allowlist refuses; this process never unpickles it.
-    from cloudeploy.packaging.unpickle import unsafe_error
-
     if scanned.offending:
         raise unsafe_error(source, scanned.offending)
     info.sandboxed = _compile_in_sandbox(source, model_format, options)
@@ -317,19 +329,10 @@ def _load_pickle_source(source: Path, options: _Options) -> _Model:
 
 def _compile_in_sandbox(source: Path, model_format: str, options: _Options) -> dict[str, Any]:
     """``compile.compile_model_file`` on ``source`` in a confined child; its checked, plain answer."""
-    from cloudeploy.packaging.sandbox import (
-        COMPILE_TARGET,
-        _rows_for_the_child,
-        check_compiled,
-        run_in_sandbox,
-    )
-
     schema = options.schema
     if isinstance(schema, InputSchema):
         schema = schema.to_dict()
     elif isinstance(schema, Mapping):
-        from cloudeploy.packaging.infer import _feature_type
-
         schema = {str(name): _feature_type(name, kind) for name, kind in schema.items()}
     elif schema is not None:
         schema = [str(name) for name in schema]
@@ -379,8 +382,6 @@ def _allowed_module_sources(allowed_globals: Sequence[str]) -> list[str]:
 
 
 def _describe_onnx(source: Path) -> _Model:
-    from cloudeploy.packaging.onnx_format import describe
-
     schema, kind, classes = describe(source)
     return _Model("model.onnx", "onnx", schema=schema, output_kind=kind, classes=classes)
 
@@ -439,8 +440,6 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
         classes = info.classes if kind in ("class_labels", "probabilities") else None
     frameworks = framework_versions(info.format)
     if info.format in ("xgboost", "lightgbm"):
-        from cloudeploy.packaging.versions import installed_version
-
         frameworks[info.format] = installed_version(info.format) or "unknown"
     if info.sklearn_version:
         frameworks["scikit-learn"] = info.sklearn_version
@@ -458,9 +457,11 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
             frameworks.setdefault(library, version)
     baseline = _baseline(options.baseline, schema)
     if baseline is not None and not isinstance(options.baseline, dict):  # monitoring's artefacts (M1)
-        from cloudeploy.monitoring.artifacts import write_artifacts
-
-        files.update(write_artifacts(staging, options.baseline, baseline, schema, estimator))
+        write_artifacts = _profiler(TRAINING_ARTIFACTS)
+        graph, graph_output = (None, None) if estimator is not None else _explainable_graph(staging, compiled,
+                                                                                           schema, kind, classes)
+        files.update(write_artifacts(staging, options.baseline, baseline, schema, estimator,
+                                     graph=graph, graph_output=graph_output))
     return Manifest(
         name=options.name or _default_name(default_name),
         format=info.format,  # type: ignore[arg-type]
@@ -478,12 +479,28 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
     )
 
 
+def _explainable_graph(staging: Path, compiled: dict[str, Any] | None, schema: InputSchema, kind: str,
+                       classes: Any) -> tuple[Any, str | None]:
+    """The compiled graph to explain in place of a model this process never unpickled, and its output.
+
+    ``(None, None)`` when there is no verified graph or its output is not one the
+    attributions explain (probabilities of a classifier, a regressor's values).
+    """
+    if not compiled or not compiled.get("file"):
+        return None, None
+    graph_output = {"regression": "regression", "class_labels": "probabilities",
+                    "probabilities": "probabilities"}.get(kind)
+    if graph_output is None:
+        return None, None
+    graph = CompiledGraph(staging / compiled["file"], schema, classes,
+                          labels_from=compiled.get("labels_from", "label"), inputs=compiled.get("inputs", "matrix"))
+    return graph, graph_output
+
+
 def _compile(
     estimator: Any, schema: InputSchema, kind: str, classes: Any, staging: Path, options: _Options
 ) -> dict[str, Any]:
     """Compile and verify; write the graph to ``staging`` when it verifies, else warn in one line."""
-    from cloudeploy.packaging.compile import compile_model
-
     data = options.baseline if options.baseline is not None and not isinstance(options.baseline, dict) else None
     stats = options.baseline if isinstance(options.baseline, dict) else None
     result = compile_model(estimator, schema, kind, data=data, baseline=stats, classes=classes)
@@ -506,8 +523,6 @@ def _compiled_record(result: dict[str, Any], staging: Path) -> dict[str, Any]:
 
 
 def _onnx_schema(info: _Model, schema: SchemaLike) -> InputSchema:
-    from cloudeploy.packaging.infer import _explicit_schema
-
     width = len(info.schema) if info.schema is not None else None
     if schema is not None:
         return _explicit_schema(schema, None, width)
@@ -534,16 +549,7 @@ def _onnx_output_kind(info: _Model, requested: str | None) -> str:
 def _baseline(baseline: Any, schema: InputSchema) -> dict[str, Any] | None:
     if baseline is None or isinstance(baseline, dict):
         return baseline
-    try:
-        from cloudeploy.monitoring.baseline import compute_baseline
-    except ModuleNotFoundError as error:
-        if not (error.name or "").startswith("cloudeploy"):
-            raise
-        raise PackageError(
-            "computing baseline statistics from training data needs cloudeploy.monitoring.baseline, "
-            "which this installation does not have",
-            hint="pass baseline=None, or a ready statistics dict",
-        ) from None
+    compute_baseline = _profiler(BASELINE_STATISTICS)
     columns = getattr(baseline, "columns", None)
     positional_frame = not schema.named and columns is not None and len(columns) == len(schema)
     if positional_frame and [str(c) for c in columns] != schema.names:
@@ -552,6 +558,22 @@ def _baseline(baseline: Any, schema: InputSchema) -> dict[str, Any] | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return compute_baseline(baseline, schema)
+
+
+def _profiler(target: str) -> Any:
+    """The function ``target`` ("module:name") names; PackageError if its module is missing."""
+    module_name, _, name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("cloudeploy"):
+            raise
+        raise PackageError(
+            f"computing baseline statistics from training data needs {module_name}, "
+            "which this installation does not have",
+            hint="pass baseline=None, or a ready statistics dict",
+        ) from None
+    return getattr(module, name)
 
 
 def _default_name(stem: str) -> str:

@@ -34,6 +34,17 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.packaging.allowlist import Allowlist
+from cloudeploy.packaging.infer import (
+    _category_values,
+    _first_step,
+    check_fitted,
+    infer_classes,
+    infer_output_kind,
+    infer_schema,
+)
+from cloudeploy.packaging.load import load_model_file
+from cloudeploy.packaging.onnx_format import CompiledGraph
 from cloudeploy.packaging.schema import InputError, InputSchema
 
 #: Largest accepted |onnx - original| / max(1, |original|) for probabilities and regression values.
@@ -149,15 +160,6 @@ def compile_model_file(
     usual :class:`~cloudeploy.errors.CloudeployError`; a model that does not
     convert or verify is a result with ``record["reason"]``.
     """
-    from cloudeploy.packaging.allowlist import Allowlist
-    from cloudeploy.packaging.infer import (
-        check_fitted,
-        infer_classes,
-        infer_output_kind,
-        infer_schema,
-    )
-    from cloudeploy.packaging.load import load_model_file
-
     if isinstance(schema, dict) and "features" in schema:
         schema = InputSchema.from_dict(schema)
     model = load_model_file(
@@ -232,8 +234,6 @@ def convert(model: Any, schema: InputSchema, output_kind: str, *, precision: str
 def input_layout(model: Any, schema: InputSchema) -> str:
     """``matrix`` (one ``X`` input, width n) when the model takes its features as one
     numeric array; ``columns`` (one input per feature) when it selects them by name."""
-    from cloudeploy.packaging.infer import _first_step
-
     numeric = all(f.type in ("number", "integer") for f in schema.features)
     by_name = schema.named and type(_first_step(model)).__name__ == "ColumnTransformer"
     return "matrix" if numeric and not by_name else "columns"
@@ -352,8 +352,6 @@ def verify(
     inputs: str = "matrix",
 ) -> dict[str, Any]:
     """Compare the graph's answers with the original's: ``{"failure": line}`` or the deviations."""
-    from cloudeploy.packaging.onnx_format import CompiledGraph
-
     try:
         graph = CompiledGraph(onnx_bytes, schema, classes, labels_from=labels_from, inputs=inputs)
         got_labels = graph.labels(rows) if labels is not None else None
@@ -527,8 +525,6 @@ def _fitted_ranges(model: Any, schema: InputSchema) -> dict[str, dict[str, float
     statistics, or the split thresholds of a tree model fed the raw features."""
     import numpy as np
 
-    from cloudeploy.packaging.infer import _first_step
-
     first = _first_step(model)
     columns: dict[int, list[float]] = {}
     if type(first).__name__ == "ColumnTransformer" and schema.named:
@@ -570,8 +566,6 @@ def _scaler_bounds(step: Any) -> dict[int, list[float]]:
 
 def _fitted_categories(model: Any, schema: InputSchema) -> dict[str, list]:
     """Each encoded column's fitted categories (from a ColumnTransformer's encoders)."""
-    from cloudeploy.packaging.infer import _category_values, _first_step
-
     first = _first_step(model)
     found: dict[str, list] = {}
     if type(first).__name__ != "ColumnTransformer" or not schema.named:

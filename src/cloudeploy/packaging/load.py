@@ -13,10 +13,13 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from cloudeploy.errors import CloudeployError, IntegrityError, PackageError, UnsafeModelError
+from cloudeploy.packaging import lightgbm_format, unpickle, xgboost_format
 from cloudeploy.packaging.allowlist import Allowlist
 from cloudeploy.packaging.code import allowlist_entries, make_importable
 from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_file
+from cloudeploy.packaging.onnx_format import CompiledGraph, onnx_predict, open_session
 from cloudeploy.packaging.predictor import LoadedModel, sklearn_predict
+from cloudeploy.packaging.skops_format import load_skops
 from cloudeploy.packaging.versions import check_sklearn_version
 
 PICKLE_FORMATS = ("joblib", "pickle")
@@ -104,8 +107,6 @@ def load_package(
     manifest = verify_package(root)
     chosen = choose_runtime(manifest, runtime, source=str(root))
     if chosen == "onnx" and manifest.compiled_file:
-        from cloudeploy.packaging.onnx_format import CompiledGraph
-
         try:
             graph = CompiledGraph(
                 root / manifest.compiled_file,
@@ -129,8 +130,6 @@ def load_package(
         model = load_native(model_path, manifest.format, manifest.classes)
         return LoadedModel(manifest, model, sklearn_predict(model, manifest.output_kind))
     if manifest.format == "onnx":
-        from cloudeploy.packaging.onnx_format import onnx_predict, open_session
-
         session = open_session(model_path)
         return LoadedModel(
             manifest, session, onnx_predict(session, manifest.output_kind, manifest.classes)
@@ -190,11 +189,7 @@ NATIVE_FORMATS = ("xgboost", "lightgbm")
 def load_native(path: Path, model_format: str, classes: list | None = None) -> object:
     """An XGBoost or LightGBM model file (their own formats: nothing is unpickled)."""
     if model_format == "xgboost":
-        from cloudeploy.packaging import xgboost_format
-
         return xgboost_format.load(path)
-    from cloudeploy.packaging import lightgbm_format
-
     return lightgbm_format.load(path, classes)
 
 
@@ -210,18 +205,14 @@ def load_model_file(
     if model_format in NATIVE_FORMATS:
         return load_native(path, model_format)
     if model_format == "skops":
-        from cloudeploy.packaging.skops_format import load_skops
-
         return _quietly(lambda: load_skops(path, trust=trust, allowlist=allowlist))
     if model_format not in PICKLE_FORMATS:
         raise PackageError(f"{path}: unknown model format {model_format!r}")
-    from cloudeploy.packaging.unpickle import check_pickle_file, load_pickle_file
-
     if not trust:
-        scanned = check_pickle_file(path, allowlist)
+        scanned = unpickle.check_pickle_file(path, allowlist)
         for saved in sorted(scanned.sklearn_versions):
             check_sklearn_version(saved, allow_mismatch=allow_version_mismatch, source=str(path))
-    return _quietly(lambda: load_pickle_file(path, trust=trust, allowlist=allowlist))
+    return _quietly(lambda: unpickle.load_pickle_file(path, trust=trust, allowlist=allowlist))
 
 
 def _quietly(load):

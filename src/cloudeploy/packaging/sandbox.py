@@ -78,6 +78,10 @@ from typing import Any
 
 from cloudeploy import errors
 from cloudeploy.errors import PackageError
+from cloudeploy.lifetime import die_with_parent
+from cloudeploy.packaging.compile import MAX_ROWS
+from cloudeploy.packaging.infer import OUTPUT_KINDS
+from cloudeploy.packaging.schema import InputSchema
 
 _BYTES_KEY = "$bytes"
 _NOBODY = 65534
@@ -217,8 +221,6 @@ def _run_child(job: dict, workdir: Path, limits: Limits) -> tuple[bytes, bytes]:
     command = [sys.executable, "-I", "-m", "cloudeploy.packaging.sandbox"]
     popen: dict[str, Any] = {}
     if os.name == "posix":
-        from cloudeploy.lifetime import die_with_parent
-
         popen = {"start_new_session": True, "preexec_fn": die_with_parent}
     child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         command,
@@ -407,9 +409,6 @@ def check_compiled(value: Any) -> dict[str, Any]:
     classes a list of scalars or None, ``record`` a dict, and the ONNX bytes
     (when present) parse and pass ``onnx.checker``.
     """
-    from cloudeploy.packaging.infer import OUTPUT_KINDS
-    from cloudeploy.packaging.schema import InputSchema
-
     if not isinstance(value, dict) or not set(value) >= _COMPILED_KEYS:
         raise ValueError(f"expected a dict with {sorted(_COMPILED_KEYS)}")
     InputSchema.from_dict(value["schema"])
@@ -464,8 +463,6 @@ def compile_untrusted(
     rows) or a statistics dict. The answer is what :func:`check_compiled`
     accepts, with ``"isolation"`` added.
     """
-    from cloudeploy.packaging.schema import InputSchema
-
     if isinstance(schema, InputSchema):
         schema = schema.to_dict()
     data, stats = None, None
@@ -495,8 +492,6 @@ def compile_untrusted(
 
 def _rows_for_the_child(data: Any) -> Any:
     """Training data as JSON: a DataFrame as records, an array as rows (at most MAX_ROWS)."""
-    from cloudeploy.packaging.compile import MAX_ROWS
-
     head = data[:MAX_ROWS] if hasattr(data, "__getitem__") else data
     if hasattr(head, "to_dict") and hasattr(head, "columns"):
         return head.to_dict(orient="records")

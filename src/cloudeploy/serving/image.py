@@ -30,7 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cloudeploy._version import __version__
 from cloudeploy.errors import PackageError, ValidationError
+from cloudeploy.packaging.manifest import read_manifest
 
 PACKAGE_MOUNT = "/opt/cloudeploy/model"
 SERVING_PORT = 8080
@@ -77,8 +79,6 @@ def write_image_context(
     Refuses a non-empty ``output_dir`` unless ``overwrite``. The package is read
     but not loaded (no model code runs).
     """
-    from cloudeploy.packaging.manifest import read_manifest
-
     package_dir = Path(package_dir)
     manifest = read_manifest(package_dir)
     output = Path(output_dir)
@@ -194,9 +194,7 @@ def _python_minor(version: str) -> str:
 
 
 def _write_cloudeploy_source(target: Path) -> None:
-    import cloudeploy
-
-    source = Path(cloudeploy.__file__).parent
+    source = Path(__file__).resolve().parents[1]  # the cloudeploy package this module is part of
     shutil.copytree(source, target / "src" / "cloudeploy", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (target / "pyproject.toml").write_text(
         f"""[build-system]
@@ -205,7 +203,7 @@ build-backend = "hatchling.build"
 
 [project]
 name = "cloudeploy"
-version = "{cloudeploy.__version__}"
+version = "{__version__}"
 requires-python = ">=3.11"
 
 [project.scripts]

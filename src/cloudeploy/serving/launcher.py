@@ -16,6 +16,7 @@ stops them all.
 from __future__ import annotations
 
 import atexit
+import importlib
 import multiprocessing
 import os
 import signal
@@ -25,6 +26,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cloudeploy.lifetime import die_with_parent
+
+#: What a child runs: the ``cloudeploy`` console script's target. Named, not imported:
+#: serving sits below the CLI in the layers, and the child runs it as exec would.
+ENTRY_POINT = "cloudeploy.cli:main"
 
 #: Imported once by the forkserver; children inherit them.
 PRELOAD = [
@@ -145,6 +150,5 @@ def _run(argv: list[str], log_path: str, env: dict[str, str]) -> None:
         if entry and entry not in sys.path:
             sys.path.insert(0, entry)
     sys.argv = ["cloudeploy", *argv]
-    from cloudeploy.cli import main
-
-    main()
+    module, _, function = ENTRY_POINT.partition(":")
+    getattr(importlib.import_module(module), function)()

@@ -38,6 +38,10 @@ from typing import Any
 import uvicorn
 
 from cloudeploy.errors import CloudeployError, ConfigError, PackageError
+from cloudeploy.packaging.load import load_package
+from cloudeploy.packaging.manifest import read_manifest
+from cloudeploy.serving.app import create_app
+from cloudeploy.serving.guard import is_loopback
 from cloudeploy.serving.settings import ServerSettings
 
 READY_MESSAGE = "cloudeploy serve: ready on {url}"
@@ -51,8 +55,6 @@ def serve(package_dir: str | Path, settings: ServerSettings | None = None) -> No
     unsafe, version mismatch) if it cannot be loaded, and ConfigError if the port
     cannot be bound. Returns normally after a graceful drain.
     """
-    from cloudeploy.packaging.manifest import read_manifest
-
     settings = (settings or ServerSettings()).validate()
     package_dir = Path(package_dir)
     read_manifest(package_dir)  # a directory that is not a package fails before we bind
@@ -100,14 +102,9 @@ def run_process(
     on_ready: Any = None,
 ) -> None:
     """Serve on ``sock`` in this process until a stop signal; raise if the package fails to load."""
-    from cloudeploy.serving.app import create_app
-    from cloudeploy.serving.guard import is_loopback
-
     failures: list[BaseException] = []
 
     def load():
-        from cloudeploy.packaging import load_package
-
         return load_package(
             package_dir,
             trust=settings.trust,
