@@ -32,6 +32,7 @@ Rules every provider follows:
 
 from __future__ import annotations
 
+import importlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -692,27 +693,38 @@ class Provider(ABC):
     # -- capabilities ---------------------------------------------------------
     # What a provider may offer beyond the core contract (see
     # ``cloudeploy.providers.capabilities``). Workflows ask for these and never
-    # look at a provider's name, clients or settings. Each default says the
-    # provider has none (CapabilityError, exit code 2).
+    # look at a provider's name, clients or settings. One a provider does not
+    # list says the provider has none (CapabilityError, exit code 2).
 
-    def _missing(self, what: str, *, hint: str) -> CapabilityError:
-        return CapabilityError(f"the {self.name or type(self).__name__} provider has no {what}", hint=hint)
+    #: What this provider offers: a method below (``batch_backend``, ``monitoring_hooks``,
+    #: ``native_rollout``, ``shadow_source``) -> the dotted ``"module:Class"`` implementing
+    #: it, imported on first use and constructed with the provider. A third party may
+    #: list its own classes here or override the methods.
+    capabilities: Mapping[str, str] = {}
+
+    def _capability(self, method: str, what: str, *, hint: str) -> Any:
+        target = self.capabilities.get(method)
+        if target is None:
+            raise CapabilityError(f"the {self.name or type(self).__name__} provider has no {what}", hint=hint)
+        module_name, _, class_name = target.partition(":")
+        return getattr(importlib.import_module(module_name), class_name)(self)
 
     def batch_backend(self) -> BatchBackend:
         """The :class:`~cloudeploy.providers.capabilities.BatchBackend` that runs batch jobs here."""
-        raise self._missing("batch backend", hint="batch prediction runs on: local, vertex, sagemaker")
+        return self._capability("batch_backend", "batch backend",
+                                hint="batch prediction runs on: local, vertex, sagemaker")
 
     def monitoring_hooks(self) -> MonitoringHooks:
         """The :class:`~cloudeploy.providers.capabilities.MonitoringHooks` of this provider."""
-        raise self._missing("monitoring hooks", hint="monitoring runs on: local, vertex, sagemaker")
+        return self._capability("monitoring_hooks", "monitoring hooks", hint="monitoring runs on: local, vertex, sagemaker")
 
     def native_rollout(self) -> NativeRollout:
         """The :class:`~cloudeploy.providers.capabilities.NativeRollout` (``promote --native``)."""
-        raise self._missing("native rollout", hint="drop --native to run the plan client-side")
+        return self._capability("native_rollout", "native rollout", hint="drop --native to run the plan client-side")
 
     def shadow_source(self) -> ShadowSource:
         """The :class:`~cloudeploy.providers.capabilities.ShadowSource` that copies live traffic here."""
-        raise self._missing("shadow traffic source", hint="shadow runs on: local, vertex, sagemaker")
+        return self._capability("shadow_source", "shadow traffic source", hint="shadow runs on: local, vertex, sagemaker")
 
     # -- state store ------------------------------------------------------------
 

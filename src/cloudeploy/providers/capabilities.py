@@ -18,10 +18,11 @@ job here) or a :class:`CloudBatchBackend` (primitives a cloud service's jobs
 need). A provider that lacks one raises
 :class:`~cloudeploy.errors.CapabilityError` ("the X provider has no batch
 backend"), exit code 2 like other unusable input. Each implementation
-lives in its provider's package (``providers/<name>/batch.py`` …), is imported
-only when the capability is asked for, and is the only code that calls the
-provider's SDK for that job. A third-party provider offers a capability by
-overriding the method and returning its own object implementing the interface.
+lives in its provider's package (``providers/<name>/batch.py`` …), is named
+in the provider's ``capabilities`` mapping (method -> ``"module:Class"``),
+imported only when the capability is asked for, and is the only code that
+calls the provider's SDK for that job. A third-party provider offers a
+capability the same way, or by overriding the method.
 """
 
 from __future__ import annotations

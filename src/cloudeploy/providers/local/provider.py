@@ -649,20 +649,11 @@ class LocalProvider(Provider):
 
     # -- capabilities (see cloudeploy.providers.capabilities) -------------------
 
-    def batch_backend(self) -> Any:
-        from cloudeploy.providers.capabilities import EngineBatch
-
-        return EngineBatch(self)  # cloudeploy's engine runs the jobs here
-
-    def monitoring_hooks(self) -> Any:
-        from cloudeploy.providers.local.monitoring import LocalMonitoring
-
-        return LocalMonitoring(self)
-
-    def shadow_source(self) -> Any:
-        from cloudeploy.providers.local.shadow import LocalShadow
-
-        return LocalShadow(self)
+    capabilities = {
+        "batch_backend": "cloudeploy.providers.capabilities:EngineBatch",
+        "monitoring_hooks": "cloudeploy.providers.local.monitoring:LocalMonitoring",
+        "shadow_source": "cloudeploy.providers.local.shadow:LocalShadow",
+    }
 
     # -- state store --
     def state_store(self) -> Any:

@@ -33,6 +33,7 @@ from cloudeploy.providers.sagemaker import naming
 from cloudeploy.providers.sagemaker.errors import translated
 
 if TYPE_CHECKING:
+    from cloudeploy.providers.deadline import Deadline
     from cloudeploy.providers.sagemaker.provider import SageMakerProvider
 
 
@@ -72,7 +73,7 @@ def update_config(
     tags: Sequence[dict[str, str]] | None = None,
     deployment_config: dict[str, Any] | None = None,
     wait: bool = True,
-    timeout: float | None = None,
+    timeout: float | Deadline | None = None,
     progress: ProgressCallback = no_progress,
     crash_prefix: str | None = None,
     failure_hint: str = "the previous versions still serve; fix the cause and re-run",
@@ -80,7 +81,8 @@ def update_config(
     """Make ``endpoint`` serve a config of ``variants`` (see the module docstring); returns its name.
 
     ``description`` is the endpoint's DescribeEndpoint answer (None: it does not
-    exist yet and is created). ``crash_prefix`` names the crash points
+    exist yet and is created). ``timeout`` is seconds or the calling method's
+    :class:`~cloudeploy.providers.deadline.Deadline` (the wait shares it). ``crash_prefix`` names the crash points
     ``<prefix>.after_create_config``, ``after_create_endpoint``,
     ``after_update_endpoint``.
     """
@@ -119,7 +121,7 @@ def update_config(
                 update["DeploymentConfig"] = deployment_config
             sm.update_endpoint(**update)
             _crash(crash_prefix, "after_update_endpoint")
-    if not wait or timeout == 0:
+    if not wait or timeout == 0 or not getattr(timeout, "waits", True):
         return name
     final = provider._settle(endpoint, timeout, progress)
     if final["EndpointStatus"] == "Failed":

@@ -521,7 +521,8 @@ class SageMakerProvider(Provider):
             self.records.update(endpoint, previous_traffic=before.to_dict())
         progress(f"removing {label} from {endpoint}")
         self._apply(
-            endpoint, variants, description, {}, wait=deadline.waits, timeout=deadline, progress=progress
+            endpoint, variants, description, self.options_class(), wait=deadline.waits, timeout=deadline,
+            progress=progress,
         )
         if deadline.waits:
             autoscaling.remove(self.clients, endpoint, label)
@@ -614,25 +615,12 @@ class SageMakerProvider(Provider):
 
     # -- capabilities (see cloudeploy.providers.capabilities) -------------------
 
-    def batch_backend(self) -> Any:
-        from cloudeploy.providers.sagemaker.batch import SageMakerBatch
-
-        return SageMakerBatch(self)
-
-    def monitoring_hooks(self) -> Any:
-        from cloudeploy.providers.sagemaker.monitoring import SageMakerMonitoring
-
-        return SageMakerMonitoring(self)
-
-    def native_rollout(self) -> Any:
-        from cloudeploy.providers.sagemaker.native_rollout import SageMakerNativeRollout
-
-        return SageMakerNativeRollout(self)
-
-    def shadow_source(self) -> Any:
-        from cloudeploy.providers.sagemaker.shadow import SageMakerShadow
-
-        return SageMakerShadow(self)
+    capabilities = {
+        "batch_backend": "cloudeploy.providers.sagemaker.batch:SageMakerBatch",
+        "monitoring_hooks": "cloudeploy.providers.sagemaker.monitoring:SageMakerMonitoring",
+        "native_rollout": "cloudeploy.providers.sagemaker.native_rollout:SageMakerNativeRollout",
+        "shadow_source": "cloudeploy.providers.sagemaker.shadow:SageMakerShadow",
+    }
 
     # -- state store --
     def state_store(self) -> Any:

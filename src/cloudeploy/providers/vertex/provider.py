@@ -910,20 +910,11 @@ class VertexProvider(Provider):
 
     # -- capabilities (see cloudeploy.providers.capabilities) -------------------
 
-    def batch_backend(self) -> Any:
-        from cloudeploy.providers.vertex.batch import VertexBatch
-
-        return VertexBatch(self)
-
-    def monitoring_hooks(self) -> Any:
-        from cloudeploy.providers.vertex.monitoring import VertexMonitoring
-
-        return VertexMonitoring(self)
-
-    def shadow_source(self) -> Any:
-        from cloudeploy.providers.vertex.shadow import VertexShadow
-
-        return VertexShadow(self)
+    capabilities = {
+        "batch_backend": "cloudeploy.providers.vertex.batch:VertexBatch",
+        "monitoring_hooks": "cloudeploy.providers.vertex.monitoring:VertexMonitoring",
+        "shadow_source": "cloudeploy.providers.vertex.shadow:VertexShadow",
+    }
 
     # -- state store --
     def state_store(self) -> Any:
