@@ -213,8 +213,8 @@ def test_the_transform_job_carries_the_ids_through_data_processing(package_run, 
 
 
 def test_an_output_whose_ids_do_not_line_up_fails_instead_of_mislabelling_rows(package_run, sagemaker):
+    from cloudeploy.batch.api import job_handle
     from cloudeploy.errors import OperationFailed
-    from cloudeploy.providers.sagemaker.batch import sagemaker_job
 
     _, _, remote = package_run
     s3 = sagemaker.clients.s3
@@ -226,7 +226,7 @@ def test_an_output_whose_ids_do_not_line_up_fails_instead_of_mislabelling_rows(p
     first, last = lines[0].split(",")[0], lines[-1].split(",")[0]
     try:
         with pytest.raises(OperationFailed, match=rf"line 1 of .* carries \['{last}'\] where the input had \['{first}'\]"):
-            sagemaker_job(remote.job_id, sagemaker).predictions_of(0)
+            job_handle(remote.job_id, provider=sagemaker).predictions_of(0)
     finally:
         s3.put_object(Bucket=bucket, Key=key, Body=original)
 
