@@ -194,7 +194,11 @@ def test_dry_run_of_resume_shows_the_steps_left(provider):
     assert plan["from_split"] == {"v1": 100, "v2": 0}
 
 
-def test_dry_run_of_native_mode_shows_the_sagemaker_request(provider):
+def test_dry_run_of_native_mode_shows_the_sagemaker_request(provider, monkeypatch):
+    from cloudeploy.providers.sagemaker.native_rollout import SageMakerNativeRollout
+
+    # Compiling reads only the plan: SageMaker's native rollout over the fake provider.
+    monkeypatch.setattr(provider, "native_rollout", lambda: SageMakerNativeRollout(provider), raising=False)
     result = run("promote", "ep", "--to", "v2", "--native", "--steps", "10,100", "--bake", "5m",
                  "--max-error-rate", "1%", "--dry-run", "-O", "json")
     native = json.loads(result.output)["native"]

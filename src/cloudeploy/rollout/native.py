@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 
 def native_rollout(provider: Provider) -> NativeRollout:
     """The provider's native rollout; ValidationError naming the provider when it has none."""
+    hint = "drop --native to run the plan client-side"
     try:
-        return provider.native_rollout()
+        if hasattr(provider, "native_rollout"):  # a stand-in for a provider may lack the method
+            return provider.native_rollout()
     except CapabilityError as error:
-        raise ValidationError(f"--native needs the sagemaker provider (or another that runs rollouts "
-                              f"itself), not {provider.name}", hint=error.hint) from None
+        hint = error.hint or hint
+    raise ValidationError(f"--native needs the sagemaker provider (or another that runs rollouts itself), "
+                          f"not {provider.name}", hint=hint)
 
 
 def compile_native(provider: Provider, plan: RolloutPlan, *, endpoint: str, version: str) -> dict[str, Any]:
