@@ -49,9 +49,7 @@ class SharedEndpoint:
         from cloudeploy.rollout.state import store_for
         from cloudeploy.types import TrafficSplit
 
-        store = store_for(self.provider, ENDPOINT)
-        with contextlib.suppress(FileNotFoundError):
-            store.path.unlink()
+        store_for(self.provider, ENDPOINT).clear()
         self.provider.set_traffic(ENDPOINT, TrafficSplit({"v1": 100}))
 
 

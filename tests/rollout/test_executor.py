@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from cloudeploy.errors import ConflictError, NotFoundError, ValidationError
+from cloudeploy.providers.local.state_store import LocalStateStore
 from cloudeploy.rollout import RolloutPlan, gates, rollback_stopped, run_promotion
 from cloudeploy.rollout.gates import Gate, GateResult, register_gate
-from cloudeploy.rollout.state import FileRolloutStore, store_for
+from cloudeploy.rollout.state import RolloutStore, store_for
 from tests.rollout.fakes import FakeClock, FakeProvider
 
 PLAN = RolloutPlan(steps=(10, 50, 100), bake_s=10, min_requests=20, max_error_rate=0.05)
@@ -158,8 +159,8 @@ def test_version_not_deployed_is_refused_before_any_change(tmp_path, clock):
 
 def test_promote_while_another_holds_the_endpoint_is_refused(tmp_path, clock):
     provider = make_provider(tmp_path, clock)
-    other = FileRolloutStore(tmp_path, "fake", "ep")
-    with other.locked(), pytest.raises(ConflictError, match="another promote is running"):
+    other = RolloutStore(LocalStateStore(tmp_path), "fake", "ep")  # another runner's view of the same store
+    with other.locked("promote v3"), pytest.raises(ConflictError, match="ep is being promoted: promote v3 by"):
         promote(provider, clock)
     assert provider.traffic_calls == []
 

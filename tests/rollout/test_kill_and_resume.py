@@ -53,7 +53,7 @@ def baking_promote(endpoint, tmp_path):
 
 
 def test_second_promote_on_the_same_endpoint_is_refused_while_one_runs(endpoint, baking_promote):
-    with pytest.raises(ConflictError, match="another promote is running"):
+    with pytest.raises(ConflictError, match="endpoint ep is being promoted: promote v2 by .* since "):
         cloudeploy.promote("ep", "v2", plan=RolloutPlan(steps=(100,), bake_s=0), provider=endpoint.provider)
     assert baking_promote.poll() is None
 

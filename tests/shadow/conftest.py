@@ -39,8 +39,7 @@ class LocalEndpoint:
         from cloudeploy.rollout.state import store_for
         from cloudeploy.types import TrafficSplit
 
-        with contextlib.suppress(FileNotFoundError):
-            store_for(self.provider, ENDPOINT).path.unlink()
+        store_for(self.provider, ENDPOINT).clear()
         self.provider.set_traffic(ENDPOINT, TrafficSplit({"v1": 100}))
 
 

@@ -56,9 +56,7 @@ class ZooEndpoint:
         for deployed in self.provider.get_endpoint(self.name).deployments:
             if deployed.version != "v1":
                 self.provider.undeploy(self.name, deployed.version)
-        store = store_for(self.provider, self.name)
-        with contextlib.suppress(FileNotFoundError):
-            store.path.unlink()
+        store_for(self.provider, self.name).clear()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,13 @@ plan file's values. Exit status: 0 promoted, 3 rolled back (a gate broke),
 Running the same command again after it was stopped (killed, Ctrl-C, an
 error) resumes the recorded rollout; once the version serves 100% it changes
 nothing. ``--resume`` continues a stopped rollout without restating its plan.
+
+The rollout's state and the endpoint's lock live in the provider's state store
+(docs/state.md), so ``--resume`` works from any machine with the profile (a CI
+runner that is not the one that started it), and a promote from elsewhere is
+refused while one runs, naming it. A lock left by a runner that is gone is
+broken only on request: ``--break-lock`` (it says whose lock it broke and since
+when it was held).
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ EXIT_INTERRUPTED = 130
               help="A rollout plan file (.toml, .yaml); flags override its values.")
 @click.option("--native", is_flag=True, help="SageMaker: run the plan as the service's blue/green deployment.")
 @click.option("--resume", is_flag=True, help="Continue a stopped rollout from its recorded step (so does running the same command again).")
+@click.option("--break-lock", is_flag=True,
+              help="First break the endpoint's lock if another runner holds it (one that is gone: a killed CI job).")
 @click.option("--dry-run", is_flag=True, help="Print the plan as it would run, change nothing.")
 @click.option("--live/--no-live", default=None, help="Live view (default: when stderr is a terminal).")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait for each traffic change.")
@@ -68,7 +77,7 @@ EXIT_INTERRUPTED = 130
 @output_option
 def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, max_p99_ms, max_p99_ratio,
             max_drift, gates, shadow, shadow_share, min_agreement, plan_file, native, resume, dry_run, live, timeout, provider, profile, output,
-            **gate_flags):
+            break_lock=False, **gate_flags):
     """Move ENDPOINT's traffic to version --to, at once or step by step with guardrails."""
     from cloudeploy.api import resolve_provider
     from cloudeploy.errors import ValidationError
@@ -102,9 +111,9 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
         _dry_run(backend, endpoint, to, plan, native, output)
         return
     if plan is None and not resume:
-        _promote_now(backend, endpoint, to, timeout, output)
+        _promote_now(backend, endpoint, to, timeout, output, break_lock)
         return
-    _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output)
+    _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output, break_lock)
 
 
 def _gate_overrides(flags: dict) -> dict[str, object]:
@@ -116,13 +125,13 @@ def _gate_overrides(flags: dict) -> dict[str, object]:
     return values
 
 
-def _promote_now(backend, endpoint, to, timeout, output):
+def _promote_now(backend, endpoint, to, timeout, output, break_lock=False):
     from cloudeploy.api import promote as promote_version
 
     status = backend.get_endpoint(endpoint)
     version = backend.get_model_version(status.model, to).version
     status = promote_version(endpoint, version, provider=backend, timeout=timeout,
-                             progress=progress_printer(output))
+                             progress=progress_printer(output), break_lock=break_lock)
 
     def render(console, data):
         from cloudeploy.commands._render import split_line
@@ -132,14 +141,14 @@ def _promote_now(backend, endpoint, to, timeout, output):
     emit(output, status.to_dict(), render)
 
 
-def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output):
+def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output, break_lock=False):
     from cloudeploy.api import promote as promote_version
     from cloudeploy.commands._output import stderr_console
     from cloudeploy.errors import CloudeployError, RolledBack
 
     console = stderr_console()
     use_live = (console.is_terminal if live is None else live) and output != "json" and not native
-    kwargs = dict(plan=plan, resume=resume, native=native, provider=backend, timeout=timeout)
+    kwargs = dict(plan=plan, resume=resume, native=native, provider=backend, timeout=timeout, break_lock=break_lock)
     try:
         with _sigterm_as_interrupt():
             result = _run(promote_version, endpoint, to, kwargs, use_live, console, output)
@@ -194,10 +203,12 @@ def _stopped_here(backend, endpoint) -> bool:
     """Whether this process left a stopped rollout behind (as opposed to being refused one)."""
     import os
 
+    from cloudeploy.providers.state_store import host_name
     from cloudeploy.rollout.state import INTERRUPTED, store_for
 
     state = store_for(backend, endpoint).load()
-    return state is not None and state.status == INTERRUPTED and state.pid == os.getpid()
+    return (state is not None and state.status == INTERRUPTED and state.pid == os.getpid()
+            and state.host == host_name())
 
 
 def _interrupted(backend, endpoint, output, timeout):

@@ -1,4 +1,9 @@
-"""``cloudeploy traffic ENDPOINT VERSION=PCT ...`` and ``cloudeploy rollback ENDPOINT``."""
+"""``cloudeploy traffic ENDPOINT VERSION=PCT ...``, ``cloudeploy rollback ENDPOINT`` and ``cloudeploy undeploy``.
+
+Each runs under the endpoint's lock (docs/state.md): refused, naming the
+promote, while a promote runs on the endpoint. ``--break-lock`` first breaks a
+lock left by a process that is gone, saying whose it was.
+"""
 
 from __future__ import annotations
 
@@ -20,29 +25,31 @@ def _render_split(verb):
 @click.argument("endpoint")
 @click.argument("split", nargs=-1, required=True)
 @click.option("--timeout", type=float, default=None)
+@click.option("--break-lock", is_flag=True, help="First break the endpoint's lock if a process that is gone holds it.")
 @provider_options
 @output_option
-def traffic(endpoint, split, timeout, provider, profile, output):
+def traffic(endpoint, split, timeout, break_lock, provider, profile, output):
     """Set ENDPOINT's split, e.g. `cloudeploy traffic house-price v1=90 v2=10`."""
     from cloudeploy.api import set_traffic
     from cloudeploy.types import TrafficSplit
 
     status = set_traffic(endpoint, TrafficSplit.parse(split), provider=provider, profile=profile,
-                         timeout=timeout, progress=progress_printer(output))
+                         timeout=timeout, progress=progress_printer(output), break_lock=break_lock)
     emit(output, status.to_dict(), _render_split("traffic on"))
 
 
 @click.command()
 @click.argument("endpoint")
 @click.option("--timeout", type=float, default=None)
+@click.option("--break-lock", is_flag=True, help="First break the endpoint's lock if a process that is gone holds it.")
 @provider_options
 @output_option
-def rollback(endpoint, timeout, provider, profile, output):
-    """Return ENDPOINT to its split before the last traffic change."""
+def rollback(endpoint, timeout, break_lock, provider, profile, output):
+    """Return ENDPOINT to its split before the last traffic change (again: one further back)."""
     from cloudeploy.api import rollback as roll_back
 
     status = roll_back(endpoint, provider=provider, profile=profile, timeout=timeout,
-                       progress=progress_printer(output))
+                       progress=progress_printer(output), break_lock=break_lock)
     emit(output, status.to_dict(), _render_split("rolled back"))
 
 

@@ -46,7 +46,9 @@ from cloudeploy.errors import (
     ValidationError,
 )
 from cloudeploy.providers.base import ProgressCallback, no_progress
+from cloudeploy.providers.state_store import LockLost, host_name
 from cloudeploy.rollout import result as actions
+from cloudeploy.rollout.endpoint import record_change
 from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
 from cloudeploy.rollout.plan import RolloutPlan, format_duration
 from cloudeploy.rollout.result import Decision, PromotionResult
@@ -158,7 +160,7 @@ class RolloutExecutor:
         if state.status == ROLLING_BACK:
             return self._roll_back(state.step_index, self._percent(state.step_index),
                                    f"{state.reason} (finished after a restart)", {}, [])
-        state.status, state.pid = RUNNING, os.getpid()
+        state.status, state.pid, state.host = RUNNING, os.getpid(), host_name()
         self._save()
         try:
             if self.plan.shadow is not None and state.step_index < 0:  # shadow phase (rollout/shadow.py)
@@ -179,6 +181,8 @@ class RolloutExecutor:
                     self._decide(actions.PROCEED, index, percent, "gates passed", *self._last_reading)
                     crash_point("promote.after_judge")
             return self._finish_promoted()
+        except LockLost:
+            raise  # another process owns the endpoint now: write nothing more
         except BaseException as error:
             if state.status == RUNNING:
                 state.status = INTERRUPTED
@@ -208,6 +212,8 @@ class RolloutExecutor:
         self.progress(f"step {index + 1}/{len(self.plan.steps)}: {state.to_version} at {percent}%")
         if percent == 100:
             crash_point("promote.before_final_traffic")
+        self._check_traffic_untouched(split)
+        record_change(self.provider, state.endpoint, self.from_split, by=f"promote {state.to_version}")
         self.provider.set_traffic(state.endpoint, split, timeout=self.timeout, progress=self.progress)
         crash_point("promote.after_final_traffic" if percent == 100 else "promote.after_set_traffic")
         if not resuming:
@@ -262,6 +268,31 @@ class RolloutExecutor:
         window = StepWindow(self.provider, state.endpoint, state.to_version, new, base, self.plan.min_requests)
         return new, base, [gate.evaluate(window) for gate in self.gates]
 
+    def _check_traffic_untouched(self, about_to_set: TrafficSplit) -> None:
+        """Refuse to go on if the endpoint's lock was broken, or its split is not one this rollout set.
+
+        The endpoint's lock keeps cloudeploy commands out while a promote runs;
+        this catches a change made around it (the cloud console, another tool,
+        a broken lock), so that the next step never silently undoes it: the
+        rollout stops (interrupted, resumable) and says what it found.
+        """
+        self.store.check_lock()
+        state = self.state
+        applied = [d["split"] for d in state.decisions if d["action"] == actions.STEP]
+        expected = [applied[-1] if applied else state.from_split, about_to_set.to_dict()]
+        if state.status == ROLLING_BACK:
+            expected.extend(applied)
+        now = self.provider.get_endpoint(state.endpoint).traffic.to_dict()
+        if any(_served(now) == _served(split) for split in expected):
+            return
+        raise ConflictError(
+            f"traffic on {state.endpoint} was changed outside this promote (now {_split_text(_served(now))}, "
+            f"this rollout last set {_split_text(_served(expected[0]))}); the promote ends here without "
+            f"touching traffic",
+            hint=f"keep the change and drop the rollout: cloudeploy promote {state.endpoint} --to VERSION anew; "
+                 f"or continue it anyway (undoing the change): cloudeploy promote {state.endpoint} --resume",
+        )
+
     # -- endings ----------------------------------------------------------------
 
     def _roll_back(self, index: int, percent: int, reason: str, metrics: dict, gates: list) -> PromotionResult:
@@ -269,6 +300,7 @@ class RolloutExecutor:
         self.state.status, self.state.reason = ROLLING_BACK, reason
         self._save()  # decided: a restart from here finishes the rollback, never the rollout
         crash_point("promote.before_rollback_traffic")
+        self._check_traffic_untouched(self.from_split)
         self.provider.set_traffic(self.state.endpoint, self.from_split, timeout=self.timeout, progress=self.progress)
         crash_point("promote.after_rollback_traffic")
         self.state.status, self.state.reason = ROLLED_BACK, reason
@@ -351,6 +383,7 @@ def run_promotion(
     store: RolloutStore | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    break_lock: bool = False,
 ) -> PromotionResult:
     """Promote ``to`` on ``endpoint`` step by step under ``plan``, or ``resume`` a stopped rollout.
 
@@ -363,14 +396,20 @@ def run_promotion(
     - if ``to`` already serves 100% of the endpoint, nothing changes and the
       result says ``promoted``.
 
-    Raises ConflictError if another promote holds the endpoint, or if a stopped
-    rollout of another version or plan exists (resume it or roll it back
-    first); ValidationError/NotFoundError for a bad version or plan. On Ctrl-C
-    or an error the rollout is left ``interrupted`` and resumable.
+    The run holds the endpoint's lock (:mod:`cloudeploy.rollout.endpoint`)
+    throughout, wherever it runs; state lives in the provider's state store,
+    so ``resume`` works from any machine with the profile. Raises
+    ConflictError (LockHeld) naming the holder if another process holds the
+    endpoint; ``break_lock`` breaks such a lock first (the holder is reported
+    through ``progress``). Also ConflictError if a stopped rollout of another
+    version or plan exists (resume it or roll it back first);
+    ValidationError/NotFoundError for a bad version or plan. On Ctrl-C or an
+    error the rollout is left ``interrupted`` and resumable.
     """
     store = store or store_for(provider, endpoint)
     plan = plan or RolloutPlan()
-    with store.locked():
+    purpose = "promote (resume)" if resume and not to else f"promote {to}"
+    with store.locked(purpose, break_lock=break_lock, progress=progress):
         previous = store.load()
         if resume:
             state = _resumable(previous, endpoint, to)
@@ -389,7 +428,7 @@ def run_promotion(
                                    timeout=timeout, clock=clock, sleep=sleep)
         if resume:
             executor._decide(actions.RESUME, state.step_index, executor._percent(state.step_index),
-                             f"resumed by pid {os.getpid()}")
+                             f"resumed by pid {os.getpid()} on {host_name()}")
         return executor.run()
 
 
@@ -483,18 +522,21 @@ def rollback_stopped(
     progress: ProgressCallback = no_progress,
     timeout: float | None = None,
     store: RolloutStore | None = None,
+    break_lock: bool = False,
 ) -> PromotionResult | None:
     """Undo the endpoint's rollout if one is stopped (or ended promoted and still
     serves the promoted split): set its starting split and record the decision.
 
     Returns None when there is no such rollout (the caller falls back to the
-    provider's previous split). ConflictError if a promote is running right now.
+    provider's previous split). ConflictError (LockHeld) naming the holder if
+    another process holds the endpoint (a promote running right now), unless
+    ``break_lock``.
     """
     store = store or store_for(provider, endpoint)
     state = store.load()
     if state is None or state.status == ROLLED_BACK:
         return None
-    with store.locked():
+    with store.locked("rollback", break_lock=break_lock, progress=progress):
         state = store.load()
         if state is None or state.status == ROLLED_BACK:
             return None
@@ -510,7 +552,7 @@ def rollback_stopped(
         state.status, state.reason = ROLLED_BACK, f"rolled back by request ({was} at step {state.step_index + 1})"
         decision = Decision(actions.ROLLBACK, state.step_index, 0, from_split.to_dict(), state.reason)
         state.decisions.append(decision.to_dict())
-        state.pid = os.getpid()
+        state.pid, state.host = os.getpid(), host_name()
         store.save(state)
         return result_of(state, provider.get_endpoint(endpoint).traffic.to_dict())
 
@@ -548,6 +590,10 @@ def _value_text(result: GateResult) -> str:
             text = f"{result.new:.2%} vs {result.baseline:.2%}" if result.baseline is not None else f"{result.new:.2%}"
         return f"{text} ({result.detail})"
     return f"{result.value:.3g} > {result.threshold:g} ({result.detail})"
+
+
+def _served(split: TrafficSplit | dict[str, int]) -> dict[str, int]:
+    return {v: p for v, p in dict(split).items() if p}
 
 
 def _split_text(split: TrafficSplit | dict[str, int]) -> str:

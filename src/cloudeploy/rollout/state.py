@@ -1,34 +1,37 @@
-"""Persisted rollout state, so a killed ``promote`` can be resumed or rolled back.
+"""Persisted rollout state, so a killed ``promote`` can be resumed or rolled back from anywhere.
 
 A :class:`RolloutState` holds everything needed to continue or undo a rollout:
 the plan, the split it started from, the target version, the current step and
 when it started, the decision log, the status (running, interrupted, rolling_back,
-promoted, rolled_back), and the pid and heartbeat of the
-process running it.
+promoted, rolled_back), and the host, pid and heartbeat of the process running it.
 
-A :class:`RolloutStore` keeps one state per endpoint and the lock that makes
-two promotes on one endpoint impossible. The default, :class:`FileRolloutStore`,
-writes ``<home>/rollouts/<provider>-<endpoint>.json`` atomically (temporary
-file, then rename) and locks ``<same>.lock`` with an exclusive ``fcntl.flock``:
-the OS releases the lock of a killed holder, which is what lets ``--resume``
-and ``rollback`` take over after SIGKILL. A provider may keep state in the
-cloud instead (resource labels/tags, a bucket object) by offering
-``rollout_store(endpoint) -> RolloutStore``; :func:`store_for` picks it up.
+A :class:`RolloutStore` keeps one state per endpoint and the endpoint's lock,
+in the provider's state store (:meth:`Provider.state_store`, see
+:mod:`cloudeploy.providers.state_store`): SQLite under the local provider's
+home, an object in the staging bucket on Vertex AI, an S3 object on SageMaker.
+So a rollout started on one machine (a CI runner that is gone) is resumed or
+rolled back from any other that has the profile. The record is
+``rollouts/<endpoint>``; every save is a compare-and-swap against the record
+this store last read or wrote, so a runner whose lock was broken cannot
+overwrite its successor's state. The lock is the endpoint's lock
+(:mod:`cloudeploy.rollout.endpoint`), which every command that changes the
+endpoint's traffic takes too: while a promote holds it, nothing else changes
+the split through cloudeploy.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
-from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError, ValidationError
-from cloudeploy.private import private_dir, private_opener
+from cloudeploy.errors import ValidationError
+from cloudeploy.providers.base import ProgressCallback, no_progress
+from cloudeploy.providers.state_store import LockLost, PreconditionFailed, StateStore, host_name
+from cloudeploy.rollout.endpoint import EndpointLock, state_store_of
 
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider
@@ -64,6 +67,7 @@ class RolloutState:
     updated_at: float = field(default_factory=time.time)
     heartbeat: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=host_name)
     reason: str = ""
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -80,123 +84,98 @@ class RolloutState:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-class RolloutStore(ABC):
-    """Where one endpoint's rollout state and lock live."""
+class RolloutStore:
+    """One endpoint's rollout state (``rollouts/<endpoint>``) and lock, in a provider's state store."""
 
-    @abstractmethod
+    def __init__(self, store: StateStore, provider: str, endpoint: str) -> None:
+        self.store = store
+        self.provider = provider
+        self.endpoint = endpoint
+        self.key = f"rollouts/{endpoint}"
+        self.lock = EndpointLock(store, endpoint)
+        self._version: str | None = None
+        self._loaded = False
+
     def load(self) -> RolloutState | None:
         """The recorded state, or None if no rollout was ever recorded."""
+        record = self.store.get(self.key)
+        self._version, self._loaded = (record.version if record else None), True
+        if record is None:
+            return None
+        try:
+            return RolloutState.from_dict(record.value)
+        except (ValueError, TypeError) as error:
+            raise ValidationError(
+                f"rollout state {self.key} in {self.store.location} is unreadable: {error}",
+                hint="delete it if no rollout is in progress on this endpoint",
+            ) from None
 
-    @abstractmethod
     def save(self, state: RolloutState) -> None:
-        """Record ``state`` so that a crash at any point leaves the old or the new one, whole."""
+        """Record ``state``, whole, if the record is still the one this store last read or wrote.
 
-    @abstractmethod
-    def acquire(self) -> None:
-        """Take the endpoint's rollout lock or raise ConflictError if another process holds it."""
+        ConflictError (LockLost) if someone else changed it meanwhile: this
+        process lost the endpoint to another (its lock was broken).
+        """
+        self.lock.check_not_lost()
+        state.updated_at = time.time()
+        if not self._loaded:
+            current = self.store.get(self.key)
+            self._version, self._loaded = (current.version if current else None), True
+        try:
+            if self._version is None:
+                record = self.store.create(self.key, state.to_dict())
+            else:
+                record = self.store.replace(self.key, state.to_dict(), self._version)
+        except PreconditionFailed:
+            raise LockLost(
+                f"the rollout state of {self.endpoint} was changed by another process "
+                f"(was the lock broken?); this run stops without touching traffic",
+                hint=f"see where it stands: cloudeploy promote {self.endpoint} --dry-run",
+            ) from None
+        self._version = record.version
 
-    @abstractmethod
+    def clear(self) -> None:
+        """Forget the recorded rollout (tests; an operator cleaning up by hand)."""
+        self.store.delete(self.key)
+        self._version, self._loaded = None, True
+
+    # -- the lock: the endpoint's --------------------------------------------------
+
+    def acquire(self, purpose: str = "promote", *, break_lock: bool = False,
+                progress: ProgressCallback = no_progress) -> None:
+        """Take the endpoint's lock; LockHeld (a ConflictError) naming the holder otherwise.
+
+        Waits a while for a short command holding it, never for a promote.
+        """
+        self.lock.acquire(purpose, break_lock=break_lock, progress=progress)
+
     def release(self) -> None:
-        """Give the lock back (a no-op if not held)."""
+        self.lock.release()
 
     @property
-    @abstractmethod
     def holds_lock(self) -> bool:
-        """Whether this store object holds the lock."""
+        return self.lock.held
+
+    def check_lock(self) -> None:
+        """LockLost if the lock this process holds was broken (reads the store)."""
+        self.lock.check()
 
     def is_locked(self) -> bool:
-        """Whether another process holds the lock right now (never this store's own hold)."""
+        """Whether another process holds the endpoint's lock right now (never this store's own hold)."""
         if self.holds_lock:
             return False
-        try:
-            self.acquire()
-        except ConflictError:
-            return True
-        self.release()
-        return False
+        return self.lock.holder() is not None
 
     @contextlib.contextmanager
-    def locked(self):
-        self.acquire()
+    def locked(self, purpose: str = "promote", *, break_lock: bool = False,
+               progress: ProgressCallback = no_progress) -> Iterator[RolloutStore]:
+        self.acquire(purpose, break_lock=break_lock, progress=progress)
         try:
             yield self
         finally:
             self.release()
 
 
-class FileRolloutStore(RolloutStore):
-    """A JSON file and an flock'ed lock file under ``<home>/rollouts/``."""
-
-    def __init__(self, home: str | Path, provider: str, endpoint: str) -> None:
-        self.directory = Path(home) / "rollouts"
-        stem = f"{provider}-{endpoint}".replace(os.sep, "_")
-        self.path = self.directory / f"{stem}.json"
-        self.lock_path = self.directory / f"{stem}.lock"
-        self._lock_fd: int | None = None
-
-    def load(self) -> RolloutState | None:
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
-            return None
-        try:
-            return RolloutState.from_dict(json.loads(text))
-        except (ValueError, TypeError) as error:
-            raise ValidationError(
-                f"rollout state {self.path} is unreadable: {error}",
-                hint="delete the file if no rollout is in progress on this endpoint",
-            ) from None
-
-    def save(self, state: RolloutState) -> None:
-        private_dir(self.directory)
-        state.updated_at = time.time()
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", opener=private_opener) as handle:
-            json.dump(state.to_dict(), handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-
-    def acquire(self) -> None:
-        import fcntl
-
-        if self._lock_fd is not None:
-            return
-        private_dir(self.directory)
-        fd = private_opener(str(self.lock_path), os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            state = self.load()
-            who = f" (pid {state.pid}, promoting {state.to_version})" if state else ""
-            raise ConflictError(
-                f"another promote is running on endpoint {self._endpoint_label()}{who}",
-                hint="wait for it to finish, or stop it (Ctrl-C) and then use --resume or cloudeploy rollback",
-            ) from None
-        self._lock_fd = fd
-
-    @property
-    def holds_lock(self) -> bool:
-        return self._lock_fd is not None
-
-    def release(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor drops the flock
-            self._lock_fd = None
-
-    def _endpoint_label(self) -> str:
-        return self.path.stem.split("-", 1)[-1]
-
-
 def store_for(provider: Provider, endpoint: str) -> RolloutStore:
-    """The provider's own store if it offers one, else a file store.
-
-    Files go under the provider's ``home`` (the local provider), else under
-    ``$CLOUDEPLOY_HOME`` (default ``./.cloudeploy``).
-    """
-    factory = getattr(provider, "rollout_store", None)
-    if callable(factory):
-        return factory(endpoint)
-    home = getattr(provider, "home", None) or os.environ.get("CLOUDEPLOY_HOME") or ".cloudeploy"
-    return FileRolloutStore(Path(home).resolve(), provider.name or "provider", endpoint)
+    """The rollout store of ``endpoint``, in the provider's state store (:func:`state_store_of`)."""
+    return RolloutStore(state_store_of(provider), provider.name or "provider", endpoint)
