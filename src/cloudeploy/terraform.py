@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.config import write_profile
 from cloudeploy.errors import ConfigError, ValidationError
 
 PROVIDER_OUTPUT = "cloudeploy_provider"
@@ -474,8 +475,6 @@ def from_terraform(
     a profile of that name and keeping the rest of the file. Returns the handoff
     and the path written.
     """
-    from cloudeploy.config import write_profile
-
     if not _PROFILE_NAME.match(profile):
         raise ValidationError(f"profile name {profile!r} must be letters, digits, '-' or '_'")
     label = "standard input" if str(source) == "-" else str(source)

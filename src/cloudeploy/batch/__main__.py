@@ -18,14 +18,15 @@ import os
 import sys
 from pathlib import Path
 
+from cloudeploy.batch.engine import run_job
+from cloudeploy.batch.jobdir import JobDir
+from cloudeploy.errors import CloudeployError
+from cloudeploy.lifetime import die_with_parent, outlive_parent
+
 
 def main(argv: list[str]) -> int:
     if argv == ["-"]:
         return _prestarted()
-    from cloudeploy.batch.engine import run_job
-    from cloudeploy.batch.jobdir import JobDir
-    from cloudeploy.errors import CloudeployError
-
     if len(argv) != 1:
         print("usage: python -m cloudeploy.batch JOB_DIR|-", file=sys.stderr)
         return 2
@@ -38,12 +39,7 @@ def main(argv: list[str]) -> int:
 
 
 def _prestarted() -> int:
-    from cloudeploy.lifetime import die_with_parent, outlive_parent
-
     die_with_parent()
-    import cloudeploy.batch.engine  # noqa: F401
-    import cloudeploy.packaging  # noqa: F401
-
     with contextlib.suppress(ImportError):
         import sklearn.base  # noqa: F401  - most of what loading a model costs
     job_dir = sys.stdin.readline().strip()

@@ -26,6 +26,8 @@ from typing import Any
 from cloudeploy.batch.home import local_home
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.jobs import BatchJob, BatchStatus
+from cloudeploy.batch.model import resolve_model, split_reference
+from cloudeploy.batch.plan import SourceFiles, derive_job_id, resolve_carry
 from cloudeploy.batch.spec import BatchSpec, errors_uri
 from cloudeploy.batch.staging import (
     Staged,
@@ -36,6 +38,7 @@ from cloudeploy.batch.staging import (
 )
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import NotFoundError
+from cloudeploy.packaging.manifest import read_manifest
 from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.providers.capabilities import CloudBatchBackend
 
@@ -139,9 +142,6 @@ def registered_version(spec: BatchSpec, provider: Any, progress: Any, schema_of:
     (``name``, ``name@v3``, ``name@alias``) is resolved, and ``schema_of(uri)``
     reads the schema from the stored artifact.
     """
-    from cloudeploy.batch.model import resolve_model, split_reference
-    from cloudeploy.packaging import read_manifest
-
     if Path(spec.model).expanduser().exists():
         resolved = resolve_model(spec.model, None, local_home(provider))
         manifest = read_manifest(resolved.package_dir)
@@ -172,8 +172,6 @@ def submit_cloud(
     Crash points ``<name>.batch.after_register`` and ``after_stage`` mark the
     shared steps (the backend marks its own).
     """
-    from cloudeploy.batch.plan import SourceFiles, derive_job_id, resolve_carry
-
     provider = backend.provider
     source = SourceFiles.of(spec.source, provider)
     if spec.carries_all:

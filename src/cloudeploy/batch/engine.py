@@ -30,10 +30,15 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.batch import io, remote
 from cloudeploy.batch.jobdir import JobDir, write_json
 from cloudeploy.batch.spec import PREDICTION_COLUMN, BatchSpec
+from cloudeploy.batch.validate import check_rows
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import OperationFailed
+from cloudeploy.lifetime import die_with_parent
+from cloudeploy.packaging.load import load_package
+from cloudeploy.packaging.manifest import read_manifest
 
 #: ``progress(chunks_done, chunks_total, rows_done)``
 ChunkProgress = Callable[[int, int, int], None]
@@ -113,8 +118,6 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
         return
     import multiprocessing
 
-    from cloudeploy.lifetime import die_with_parent
-
     # fork shares the model loaded above; it is safe because run_job runs in
     # its own runner process (python -m cloudeploy.batch) that starts no threads.
     pool = ProcessPoolExecutor(
@@ -152,8 +155,6 @@ def _context(job: JobDir, record: dict, spec: BatchSpec) -> dict[str, Any]:
 
 
 def _finish(job: JobDir, record: dict, spec: BatchSpec) -> dict[str, Any]:
-    from cloudeploy.batch import io
-
     finished = job.finished()
     chunks = record["chunks"]
     records = failed = written = 0
@@ -193,8 +194,6 @@ def _finish(job: JobDir, record: dict, spec: BatchSpec) -> dict[str, Any]:
 
 def _publish(path: Path, uri: str) -> None:
     """Upload ``path`` to a cloud ``uri``; a local ``uri`` is ``path`` itself."""
-    from cloudeploy.batch import remote
-
     if remote.is_remote(uri):
         remote.object_store(uri).upload(path, uri)
 
@@ -207,8 +206,6 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(context: dict[str, Any]) -> None:
     """Load the model once per process (and keep pyarrow to one thread: the workers are the parallelism)."""
     import pyarrow as pa
-
-    from cloudeploy.packaging import load_package
 
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
@@ -224,9 +221,6 @@ def _init_worker(context: dict[str, Any]) -> None:
 
 def process_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
     """Score one chunk; write its part, its failed rows, then its finished record. Returns the record."""
-    from cloudeploy.batch import io
-    from cloudeploy.batch.validate import check_rows
-
     context = _WORKER["context"]
     model = _WORKER["model"]
     job = JobDir(Path(context["job_dir"]))
@@ -325,8 +319,6 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
     keeps the choice of its first run, so every chunk is scored the same way.
     None (the package's only runtime) when there is nothing to choose.
     """
-    from cloudeploy.packaging import load_package, read_manifest
-
     status = job.status_record()
     if status.get("runtime"):
         return status["runtime"]
@@ -370,9 +362,6 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
 
 def _first_rows(context: dict[str, Any], chunk: dict[str, Any], manifest) -> Any:
     """Model input for the first rows of ``chunk`` that pass the checks, or None."""
-    from cloudeploy.batch import io
-    from cloudeploy.batch.validate import check_rows
-
     numeric = {
         c for c, f in zip(context["features"], manifest.schema.features, strict=True) if f.type in ("number", "integer")
     }

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import NotFoundError, ValidationError
+from cloudeploy.packaging.build import build_package
+from cloudeploy.packaging.manifest import MANIFEST_NAME, read_manifest
 
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider
@@ -47,8 +49,6 @@ def resolve_model(model: Any, provider: Provider | None, workdir: Path, *, trust
     ``.skops``, ``.onnx``), a fitted estimator, or a registry reference resolved
     through ``provider`` (``name``, ``name@v3``, ``name@alias``).
     """
-    from cloudeploy.packaging import MANIFEST_NAME, read_manifest
-
     if isinstance(model, (str, Path)):
         path = Path(model).expanduser()
         if (path / MANIFEST_NAME).is_file():
@@ -83,8 +83,6 @@ def resolve_model(model: Any, provider: Provider | None, workdir: Path, *, trust
 
 def _built(model: Any, workdir: Path, label: str, *, trust: bool) -> ResolvedModel:
     """Package ``model`` under ``workdir/packages/<digest>`` (once per digest)."""
-    from cloudeploy.packaging import build_package
-
     packages = workdir / "packages"
     packages.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=packages))

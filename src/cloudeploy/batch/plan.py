@@ -18,10 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from cloudeploy.batch import io, remote
 from cloudeploy.batch.jobdir import JobDir
+from cloudeploy.batch.model import resolve_model
 from cloudeploy.batch.spec import CARRY_ALL, PREDICTION_COLUMN, BatchSpec, errors_uri
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import ConflictError, ValidationError
+from cloudeploy.packaging.manifest import read_manifest
 
 
 def derive_job_id(spec: BatchSpec, model_digest: str, input_fingerprint: list[dict[str, Any]]) -> str:
@@ -43,9 +46,6 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
     API). Re-planning a spec whose job exists returns that job unchanged; a job
     id given explicitly with a different spec is a ConflictError.
     """
-    from cloudeploy.batch import io
-    from cloudeploy.batch.model import resolve_model
-
     home = Path(home)
     resolved = resolve_model(spec.model if model is None else model, provider, home, trust=trust)
     source = SourceFiles.of(spec.source, provider)
@@ -65,8 +65,6 @@ def plan_job(spec: BatchSpec, home: Path, *, model: Any = None, provider: Any = 
                 hint="use another --job-id, or leave it out to derive one from the spec",
             )
         return job
-    from cloudeploy.packaging import read_manifest
-
     files = source.materialize(job.path / "input")
     schema = read_manifest(resolved.package_dir).schema
     names = input_columns(files[0], spec.input_format)  # type: ignore[arg-type]
@@ -232,8 +230,6 @@ class SourceFiles:
     @classmethod
     def of(cls, source: str, provider: Any = None) -> SourceFiles:
         """List ``source`` (a path, glob, ``gs://`` or ``s3://`` URI); NotFoundError when empty."""
-        from cloudeploy.batch import io, remote
-
         if remote.is_remote(source):
             store = remote.object_store(source, provider)
             objects = store.list(source)
@@ -258,15 +254,11 @@ class SourceFiles:
         """Local paths of the input files (downloading cloud objects into ``folder`` once)."""
         if self._objects is None:
             return self._files
-        from cloudeploy.batch import remote
-
         return remote.fetch(self._objects, self._store, folder)
 
 
 def outputs_of(spec: BatchSpec, job: JobDir) -> dict[str, str]:
     """Where a job's output and failed rows go, and where they are written first."""
-    from cloudeploy.batch import remote
-
     if remote.is_remote(spec.destination):
         return {
             "destination": spec.destination,

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from cloudeploy.batch import io
 from cloudeploy.batch.jobdir import JobDir, read_json, write_json
+from cloudeploy.batch.plan import feature_columns, input_columns
 from cloudeploy.batch.spec import PREDICTION_COLUMN, BatchSpec
+from cloudeploy.batch.validate import check_rows
 from cloudeploy.errors import OperationFailed
 
 if TYPE_CHECKING:
@@ -60,9 +62,6 @@ def stage_input(
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from cloudeploy.batch.plan import feature_columns, input_columns
-    from cloudeploy.batch.validate import check_rows
 
     marker = job.path / "staged.json"
     if marker.is_file():

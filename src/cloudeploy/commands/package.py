@@ -9,8 +9,7 @@ import click
 
 from cloudeploy.commands._output import emit, output_option, stderr_console
 from cloudeploy.errors import ValidationError
-from cloudeploy.packaging import build_package
-from cloudeploy.packaging.build import CompileWarning
+from cloudeploy.packaging.build import CompileWarning, build_package
 
 
 @click.command()

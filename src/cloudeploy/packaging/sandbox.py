@@ -191,6 +191,7 @@ def _will_drop_root() -> bool:
     """Whether the child will run as nobody (root parent, installation readable by others)."""
     if sys.platform != "linux" or os.geteuid() != 0:
         return False
+    # Linux only (this module also runs elsewhere): _linux_confine loads libc at import.
     from cloudeploy.packaging._linux_confine import closed_to_others
 
     return closed_to_others() is None
@@ -560,7 +561,7 @@ def _confine(job: dict, isolation: dict[str, Any]) -> None:
             "resource limits, a clean environment and a throwaway directory only"
         )
         return
-    from cloudeploy.packaging import _linux_confine
+    from cloudeploy.packaging import _linux_confine  # Linux only: it loads libc at import
 
     _linux_confine.confine(Path(job["workdir"]), isolation)
 

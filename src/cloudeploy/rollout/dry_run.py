@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import NotFoundError
 from cloudeploy.rollout.executor import step_split
-from cloudeploy.rollout.plan import format_duration
+from cloudeploy.rollout.native import compile_native
+from cloudeploy.rollout.plan import RolloutPlan, format_duration
 from cloudeploy.rollout.state import store_for
 from cloudeploy.types import TrafficSplit
 
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider
-    from cloudeploy.rollout.plan import RolloutPlan
 
 
 def describe_rollout(
@@ -27,8 +27,6 @@ def describe_rollout(
     status = provider.get_endpoint(endpoint)
     resume_from = 0
     if to is None:
-        from cloudeploy.rollout.plan import RolloutPlan
-
         state = store_for(provider, endpoint).load()
         if state is None or state.finished:
             raise NotFoundError(f"no stopped rollout on {endpoint} to resume")
@@ -57,7 +55,5 @@ def describe_rollout(
         "resume": to is None,
     }
     if native and plan is not None:
-        from cloudeploy.rollout.native import compile_native
-
         data["native"] = compile_native(provider, plan, endpoint=endpoint, version=version)
     return data
