@@ -124,3 +124,53 @@ def test_lightgbm_is_served_by_the_serving_image_with_labels(provider, data, tmp
     (deployment,) = provider.get_endpoint(name).deployments
     assert deployment.runtime == f"{package.manifest.runtime} (cloudeploy serving image)"
     assert version.framework == "lightgbm"
+
+
+# -- the image choice, without the emulation ----------------------------------------
+
+
+def test_each_xgboost_release_with_an_image_gets_its_tag():
+    from cloudeploy.providers.sagemaker.images import choose
+
+    choice = choose(
+        model_format="xgboost", frameworks={"xgboost": "1.7.6", "scikit-learn": "1.2.2"},
+        region="eu-west-1", serving_image="ours:1",
+    )  # fmt: skip
+    assert choice.image == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    assert (choice.runtime, choice.framework, choice.framework_version) == ("xgboost", "xgboost", "1.7.6")
+    assert "application/json" not in choice.content_types
+
+
+def test_an_xgboost_release_without_an_image_never_gets_the_scikit_learn_one():
+    from cloudeploy.providers.sagemaker.images import choose
+
+    choice = choose(
+        model_format="xgboost", frameworks={"xgboost": "2.1.4", "scikit-learn": "1.2.2"},
+        region="eu-west-1", serving_image="ours:1",
+    )  # fmt: skip
+    assert (choice.image, choice.runtime) == ("ours:1", "cloudeploy")
+    assert "XGBoost 2.1.4" in choice.reason
+
+
+def test_lightgbm_without_a_serving_image_is_a_config_error_saying_why():
+    from cloudeploy.errors import ConfigError
+    from cloudeploy.providers.sagemaker.images import choose
+
+    with pytest.raises(ConfigError, match="no prebuilt LightGBM"):
+        choose(
+            model_format="lightgbm", frameworks={"lightgbm": "4.5.0"}, region="us-east-1",
+            serving_image=None,
+        )  # fmt: skip
+
+
+def test_predict_sends_csv_only_where_the_xgboost_image_may_answer():
+    from cloudeploy.errors import ValidationError
+    from cloudeploy.providers.sagemaker import payloads
+
+    xgb = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0"
+    assert payloads.request([[1, 2.5]], ["ours:1"]) == (b"[[1, 2.5]]", "application/json")
+    assert payloads.request([[1, 2.5], [None, 3]], ["ours:1", xgb]) == (b"1.0,2.5\n,3.0", "text/csv")
+    with pytest.raises(ValidationError, match="CSV numbers"):
+        payloads.request([["a", 1]], [xgb])
+    assert payloads.predictions({"predictions": [{"score": 0.25}, {"score": 0.75}]}) == [0.25, 0.75]
+    assert payloads.predictions([1, 0]) == [1, 0]
