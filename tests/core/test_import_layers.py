@@ -46,20 +46,33 @@ def test_import_contract_is_kept(contract):
     assert run.returncode == 0, f"import contract {contract!r} broken:\n{run.stdout}\n{run.stderr}"
 
 
-def test_every_top_level_module_has_a_layer():
-    """A new module or package cannot escape the contract by not being listed."""
-    listed = {
-        name.strip()
-        for line in _contracts()["importlinter:contract:layers"]["layers"].splitlines()
-        for name in line.split("|")
-        if name.strip()
-    }
-    present = {
-        f"cloudeploy.{path.stem if path.is_file() else path.name}"
-        for path in PACKAGE.iterdir()
+def _listed(contract: str, option: str) -> set[str]:
+    text = _contracts()[f"importlinter:contract:{contract}"][option]
+    return {name.strip() for line in text.splitlines() for name in line.split("|") if name.strip()}
+
+
+def _children(package: Path, prefix: str) -> set[str]:
+    return {
+        f"{prefix}.{path.stem if path.is_file() else path.name}"
+        for path in package.iterdir()
         if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()
     }
-    assert present - listed == set(), "add these to the layers of .importlinter"
+
+
+def test_every_top_level_module_has_a_layer():
+    """A new module or package cannot escape the layer contract by not being listed."""
+    assert _children(PACKAGE, "cloudeploy") - _listed("layers", "layers") == set(), \
+        "add these to the layers of .importlinter"
+
+
+def test_every_module_outside_the_cloud_providers_is_kept_from_the_sdks():
+    """Only providers/vertex, providers/sagemaker and testing/ may import a cloud SDK."""
+    outside = (_children(PACKAGE, "cloudeploy") - {"cloudeploy.testing", "cloudeploy.providers"}) | (
+        _children(PACKAGE / "providers", "cloudeploy.providers")
+        - {"cloudeploy.providers.vertex", "cloudeploy.providers.sagemaker"}
+    )
+    assert outside - _listed("sdk", "source_modules") == set(), \
+        "add these to the source_modules of the sdk contract in .importlinter"
 
 
 def test_no_command_help_imports_anything_heavy():
