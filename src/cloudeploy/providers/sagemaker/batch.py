@@ -35,6 +35,7 @@ from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.providers.capabilities import CloudBatchBackend
 from cloudeploy.providers.sagemaker import naming
 from cloudeploy.providers.sagemaker.errors import translated
+from cloudeploy.providers.sagemaker.options import SageMakerOptions
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 _STATES = {"InProgress": "running", "Stopping": "running", "Completed": "succeeded", "Failed": "failed", "Stopped": "failed"}
@@ -124,11 +125,12 @@ class SageMakerBatch(CloudBatchBackend):
 
 
 def _request(spec: Any, job_id: str, model_name: str, record: dict[str, Any]) -> dict[str, Any]:
+    options = SageMakerOptions.parse(spec.options, step="batch")
     request = {
         "TransformJobName": job_id,
         "ModelName": model_name,
-        "BatchStrategy": spec.options.get("batch_strategy", "MultiRecord"),
-        "MaxPayloadInMB": int(spec.options.get("max_payload_mb", 6)),
+        "BatchStrategy": options.batch_strategy or "MultiRecord",
+        "MaxPayloadInMB": 6 if options.max_payload_mb is None else options.max_payload_mb,
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": record["input_uri"] + "/"}},
             "ContentType": "text/csv",
