@@ -1,17 +1,17 @@
-"""``MonitoringBackend``: what monitoring needs from one provider, and where specs are kept.
+"""``MonitoringBackend``: monitoring on one provider, and where specs are kept.
 
 A backend answers four questions for an endpoint: which version serves most of
 its traffic, what that version's training baseline is, where its captured
 requests are (as cloudeploy capture files, see ``capture``), and how to
-configure and publish monitoring in the provider's own services. The local
-backend publishes nothing; SageMaker publishes CloudWatch metrics and alarms;
-Vertex AI configures a model deployment monitoring job.
+configure and publish monitoring in the provider's own services.
 
-``backend_for(provider)`` is the provider's own backend
+What differs per provider comes from its monitoring hooks
 (``provider.monitoring_hooks()``, a
-:class:`~cloudeploy.providers.capabilities.MonitoringHooks`); the built-in ones
-subclass :class:`MonitoringBackend` in their provider's package
-(``providers/<name>/monitoring.py``), imported only when asked for.
+:class:`~cloudeploy.providers.capabilities.MonitoringHooks` in its package,
+``providers/<name>/monitoring.py``): reading the package's manifest and files,
+the captured requests, and the provider's own services (the local provider has
+none; SageMaker: data capture, CloudWatch metrics and alarms; Vertex AI: a model
+deployment monitoring job). ``backend_for(provider)`` wraps them.
 """
 
 from __future__ import annotations
@@ -23,15 +23,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import NotFoundError, ValidationError
-from cloudeploy.providers.capabilities import MonitoringHooks
 
 if TYPE_CHECKING:
     from cloudeploy.monitoring.result import MonitoringResult
     from cloudeploy.monitoring.spec import MonitorSpec
     from cloudeploy.providers.base import Provider
+    from cloudeploy.providers.capabilities import MonitoringHooks
 
-class MonitoringBackend(MonitoringHooks):
-    """Monitoring on one provider. Subclasses implement ``baseline`` and ``capture``."""
+
+class MonitoringBackend:
+    """Monitoring on one provider: the shared steps around the provider's ``hooks``."""
+
+    def __init__(self, provider: Provider, hooks: MonitoringHooks) -> None:
+        self.provider = provider
+        self.hooks = hooks
+        self._packages: dict[tuple[str, str], tuple[Path, Any]] = {}
 
     # -- what every provider answers the same way ----------------------------
 
@@ -71,26 +77,52 @@ class MonitoringBackend(MonitoringHooks):
         path.write_text(json.dumps(spec.to_dict(), indent=2))
         return path
 
-    # -- per provider ---------------------------------------------------------
+    # -- through the provider's hooks -------------------------------------------
 
     def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
         """The training baseline in ``version``'s package manifest; ValidationError if none."""
-        raise NotImplementedError
+        return require_baseline(self.hooks.manifest(endpoint, version).baseline, version)
 
     def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
-        """A directory of cloudeploy capture files holding ``version``'s requests in the window."""
-        raise NotImplementedError
+        """A directory of cloudeploy capture files holding ``version``'s requests in the window.
+
+        Where the provider keeps none itself, its captured records are written as
+        capture files into a fresh folder beside the spec.
+        """
+        from cloudeploy.monitoring.capture import write_capture
+
+        kept = self.hooks.capture_dir(endpoint, version)
+        if kept is not None:
+            return Path(kept)
+        features = [f["name"] for f in self.baseline(endpoint, version)["features"]]
+        records = self.hooks.captured(endpoint, version, features, since=since, until=until)
+        target = self.fresh_capture_dir(endpoint, version)
+        write_capture(target, ({**r, "version": version} for r in records))
+        return target
 
     def novelty(self, endpoint: str, version: str) -> Any:
         """``version``'s novelty detector (digest-checked), or None when its package has none."""
-        return None
+        from cloudeploy.monitoring.artifacts import load_novelty
+
+        folder, manifest = self._package(endpoint, version)
+        return load_novelty(folder, manifest.files)
 
     def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
-        """``(model, training attribution record)`` of ``version``, or None when there is none.
+        """``(model, training attribution record)`` of ``version``, or None when there is none."""
+        from cloudeploy.monitoring.artifacts import load_attribution, load_explained_model
 
-        Raises ValidationError where the provider does not offer it yet.
-        """
-        raise ValidationError(f"attribution drift is not available on the {self.provider.name} provider yet")
+        folder, manifest = self._package(endpoint, version)
+        record = load_attribution(folder, manifest.files)
+        if record is None:
+            return None
+        return load_explained_model(folder, manifest, record), record
+
+    def _package(self, endpoint: str, version: str) -> tuple[Path, Any]:
+        """``(folder, manifest)`` of ``version``'s package on this machine, once per backend."""
+        if (endpoint, version) not in self._packages:
+            self._packages[(endpoint, version)] = self.hooks.package(
+                endpoint, version, self.package_file_dir(endpoint, version))
+        return self._packages[(endpoint, version)]
 
     def package_file_dir(self, endpoint: str, version: str) -> Path:
         """A folder to put files copied out of ``version``'s package in (emptied first)."""
@@ -100,17 +132,27 @@ class MonitoringBackend(MonitoringHooks):
         return target
 
     def configure(self, endpoint: str, spec: MonitorSpec) -> dict[str, Any]:
-        """Set monitoring up in the provider (capture, jobs, alarms); returns what was done."""
-        return {"spec_file": str(self.save_spec(endpoint, spec))}
+        """Save ``spec`` and set monitoring up in the provider (capture, jobs, alarms); returns what was done."""
+        done: dict[str, Any] = {"spec_file": str(self.save_spec(endpoint, spec))}
+
+        def serving() -> tuple[str, list[str]]:
+            version = self.serving_version(endpoint)
+            features = [f["name"] for f in self.baseline(endpoint, version)["features"]
+                        if spec.features is None or f["name"] in spec.features]
+            return version, features
+
+        done.update(self.hooks.configure(endpoint, spec, serving=serving, saved=self.saved_spec(endpoint)))
+        return done
 
     def publish(self, endpoint: str, result: MonitoringResult, spec: MonitorSpec) -> dict[str, Any]:
         """Send ``result`` to the provider's own monitoring service; returns what was sent."""
-        return {}
+        return self.hooks.publish(endpoint, result, spec, saved=self.saved_spec(endpoint))
 
     def status(self, endpoint: str) -> dict[str, Any]:
         """What is configured for ``endpoint``: the saved spec and the provider's own state."""
         spec = self.saved_spec(endpoint)
-        return {"configured": spec is not None, "spec": spec.to_dict() if spec else None}
+        return {"configured": spec is not None, "spec": spec.to_dict() if spec else None,
+                **self.hooks.status(endpoint)}
 
 
 def require_baseline(manifest_baseline: dict[str, Any] | None, version: str) -> dict[str, Any]:
@@ -123,35 +165,6 @@ def require_baseline(manifest_baseline: dict[str, Any] | None, version: str) -> 
     return manifest_baseline
 
 
-def backend_for(provider: Provider) -> MonitoringHooks:
-    """The monitoring backend of ``provider`` (CapabilityError when it has none)."""
-    return provider.monitoring_hooks()
-
-
-class CopiedPackageMonitoring(MonitoringBackend):
-    """A backend that copies a version's package out of the cloud's storage (``_package``).
-
-    The novelty detector and the training attributions are then read from that copy,
-    the same way on every cloud.
-    """
-
-    def _package(self, endpoint: str, version: str) -> tuple[Path, Any]:
-        """``(folder, manifest)`` of ``version``'s package copied to this machine."""
-        raise NotImplementedError
-
-    def novelty(self, endpoint: str, version: str) -> Any:
-        from cloudeploy.monitoring.artifacts import load_novelty
-
-        folder, manifest = self._package(endpoint, version)
-        return load_novelty(folder, manifest.files)
-
-    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
-        from cloudeploy.monitoring.artifacts import load_attribution
-        from cloudeploy.packaging.load import load_package
-
-        folder, manifest = self._package(endpoint, version)
-        record = load_attribution(folder, manifest.files)
-        if record is None:
-            return None
-        runtime = manifest.format if manifest.format in ("xgboost", "lightgbm") else "sklearn"
-        return load_package(folder, runtime=runtime, allowed_globals=manifest.trusted_types).model, record
+def backend_for(provider: Provider) -> MonitoringBackend:
+    """Monitoring on ``provider`` through its hooks (CapabilityError when it has none)."""
+    return MonitoringBackend(provider, provider.monitoring_hooks())

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import ConflictError
+from cloudeploy.errors import ConflictError, ValidationError
 from cloudeploy.providers.base import ProgressCallback, VersionMetrics, no_progress
 
 if TYPE_CHECKING:
@@ -134,54 +134,59 @@ class CloudBatchBackend(BatchBackend, ABC):
 
 
 class MonitoringHooks(ABC):
-    """What monitoring needs from one provider.
+    """What monitoring needs from one provider; ``cloudeploy.monitoring`` does the rest.
 
-    Manifest reading (``baseline``, ``novelty``, ``attribution``), captured
-    requests (``capture``: turned into cloudeploy capture files), and the
-    provider's own monitoring services: capture/logging and jobs/alarms
-    (``configure``), metrics (``publish``) and their state (``status``).
-    ``monitoring.backend.MonitoringBackend`` implements the shared parts
-    (which version serves, where specs are kept); providers subclass it.
+    Manifest reading (:meth:`manifest`, :meth:`package`), captured requests
+    (:meth:`capture_dir` where the provider keeps cloudeploy capture files,
+    else :meth:`captured` records read from its own capture/logging), and its
+    own monitoring services: capture, jobs and alarms (:meth:`configure`),
+    metrics (:meth:`publish`) and their state (:meth:`status`). The workflow
+    (``monitoring.backend.MonitoringBackend``) resolves versions, keeps the
+    specs, writes capture files and loads the package's artifacts.
     """
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
     @abstractmethod
-    def serving_version(self, endpoint: str, version: str | None = None) -> str:
-        """``version`` resolved, or the version with the largest share of ``endpoint``'s traffic."""
+    def manifest(self, endpoint: str, version: str) -> Any:
+        """The :class:`~cloudeploy.packaging.manifest.Manifest` of ``version``'s stored package."""
 
     @abstractmethod
-    def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
-        """The training baseline in ``version``'s package manifest; ValidationError if none."""
+    def package(self, endpoint: str, version: str, folder: Path) -> tuple[Path, Any]:
+        """``(directory, manifest)`` of ``version``'s package on this machine: copied into the
+        empty ``folder`` (manifest and every file it lists; a name leaving ``folder`` is never
+        written), or the provider's own local copy. Files are digest-checked when loaded."""
 
-    @abstractmethod
-    def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
-        """A directory of cloudeploy capture files holding ``version``'s requests in the window."""
-
-    def novelty(self, endpoint: str, version: str) -> Any:
-        """``version``'s novelty detector (digest-checked), or None when its package has none."""
+    def capture_dir(self, endpoint: str, version: str) -> Path | None:
+        """The directory where ``version``'s requests already are cloudeploy capture files, or None."""
         return None
 
-    def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
-        """``(model, training attribution record)`` of ``version``, or None when there is none."""
-        return None
+    def captured(self, endpoint: str, version: str, features: Sequence[str], *, since: float | None,
+                 until: float | None) -> Iterable[dict[str, Any]]:
+        """``version``'s captured requests in ``[since, until)`` as capture records (``ts``,
+        ``request_id``, ``features``, ``instances`` as rows in ``features`` order,
+        ``predictions``). ValidationError (one-line hint) when the endpoint captures nothing."""
+        raise ValidationError(f"the {self.provider.name} provider keeps no captured requests",
+                              hint="score an export with `cloudeploy monitor run ENDPOINT --capture DIR`")
 
-    @abstractmethod
-    def configure(self, endpoint: str, spec: Any) -> dict[str, Any]:
-        """Set monitoring up in the provider (capture, jobs, alarms); returns what was done."""
+    def configure(self, endpoint: str, spec: Any, *, serving: Callable[[], tuple[str, list[str]]],
+                  saved: Any) -> dict[str, Any]:
+        """Set monitoring up in the provider's services for ``spec``; returns what was done.
 
-    def publish(self, endpoint: str, result: Any, spec: Any) -> dict[str, Any]:
+        ``serving()`` gives (on demand: it reads the manifest) the version serving most
+        traffic and the monitored feature names; ``saved`` is the spec saved for the
+        endpoint (this one), or None.
+        """
+        return {}
+
+    def publish(self, endpoint: str, result: Any, spec: Any, *, saved: Any) -> dict[str, Any]:
         """Send a pass's result to the provider's own monitoring service; returns what was sent."""
         return {}
 
-    @abstractmethod
     def status(self, endpoint: str) -> dict[str, Any]:
-        """What is configured for ``endpoint``: the saved spec and the provider's own state."""
-
-    @abstractmethod
-    def saved_spec(self, endpoint: str) -> Any:
-        """The spec ``configure`` saved for ``endpoint``, or None."""
+        """What the provider's own services have configured for ``endpoint``."""
+        return {}
 
 
 # -- native rollout ---------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Monitoring on SageMaker: data capture to S3, scores published to CloudWatch with alarms.
+"""Monitoring hooks of SageMaker: data capture to S3, scores published to CloudWatch with alarms.
 
 - ``configure`` turns the endpoint's data capture on (a new endpoint config
   with ``DataCaptureConfig``, same variants and weights, applied by
   UpdateEndpoint through ``endpoint_config.update_config``, which waits like
   every provider call) and, when the spec has alert e-mails, an SNS topic they
   subscribe to, which every alarm notifies.
-- ``capture`` reads the capture objects under
+- ``captured`` reads the capture objects under
   ``{DestinationS3Uri}/{endpoint}/{variant}/yyyy/mm/dd/hh/`` for the window's
   hours and rewrites them as cloudeploy capture files (see ``capture``), so
   the engine scores them exactly as it scores the local server's.
@@ -21,7 +21,7 @@
   the feature's *severity* instead (breached above 1, see ``FeatureResult``)
   and every alarm's threshold is 1.
 
-The baseline comes from the version's ``model.tar.gz`` (its ``cloudeploy.json``).
+The manifest (and the package's files) come from the version's ``model.tar.gz``.
 """
 
 from __future__ import annotations
@@ -29,13 +29,16 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudeploy.errors import NotFoundError
-from cloudeploy.monitoring.backend import CopiedPackageMonitoring, require_baseline
+from cloudeploy.errors import NotFoundError, ValidationError
+from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
 from cloudeploy.providers.base import no_progress
+from cloudeploy.providers.capabilities import MonitoringHooks
 from cloudeploy.providers.sagemaker import capture as capture_format
+from cloudeploy.providers.sagemaker.errors import translated
 
 if TYPE_CHECKING:
     from cloudeploy.monitoring.result import MonitoringResult
@@ -44,46 +47,43 @@ if TYPE_CHECKING:
 NAMESPACE = "cloudeploy/Monitoring"
 
 
-class SageMakerMonitoring(CopiedPackageMonitoring):
-    # -- baseline ---------------------------------------------------------------
+class SageMakerMonitoring(MonitoringHooks):
+    # -- the package ------------------------------------------------------------
 
-    def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
-        from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
-        from cloudeploy.providers.sagemaker.errors import translated
+    def _tarball(self, endpoint: str, version: str) -> tuple[str, bytes]:
+        """``(uri, bytes)`` of ``version``'s ``model.tar.gz`` (read once per hooks object)."""
+        cache = self.__dict__.setdefault("_tarballs", {})
+        if (endpoint, version) not in cache:
+            model = self.provider.get_endpoint(endpoint).model
+            uri = self.provider.get_model_version(model, version).uri
+            bucket, key = capture_format.split_s3(uri)
+            with translated(f"reading the package {uri}"):
+                cache[(endpoint, version)] = uri, self.provider.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return cache[(endpoint, version)]
 
-        model = self.provider.get_endpoint(endpoint).model
-        uri = self.provider.get_model_version(model, version).uri
-        bucket, key = capture_format.split_s3(uri)
-        with translated(f"reading the package {uri}"):
-            body = self.provider.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    def manifest(self, endpoint: str, version: str) -> Manifest:
+        uri, body = self._tarball(endpoint, version)
         with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
-            member = archive.extractfile(MANIFEST_NAME)
-            manifest = Manifest.from_dict(json.loads(member.read())) if member else None
-            if manifest is not None:
-                self._extract_package(endpoint, version, archive, manifest)
-        return require_baseline(manifest.baseline if manifest else None, version)
+            member = archive.extractfile(MANIFEST_NAME) if MANIFEST_NAME in archive.getnames() else None
+            if member is None:
+                raise ValidationError(f"{uri} holds no {MANIFEST_NAME}: version {version} is not a cloudeploy package")
+            return Manifest.from_dict(json.loads(member.read()))
 
-    def _extract_package(self, endpoint: str, version: str, archive: Any, manifest: Any) -> None:
-        """Copy the package (manifest and every file it lists) out of the tarball, for the
-        novelty detector and the attributions; each file is digest-checked when loaded."""
-        from cloudeploy.packaging.manifest import MANIFEST_NAME
-
-        self._artifacts = getattr(self, "_artifacts", {})
-        folder = self.package_file_dir(endpoint, version)
-        for name in [MANIFEST_NAME, *manifest.files]:
-            target = (folder / name).resolve()
-            if not target.is_relative_to(folder.resolve()):
-                continue  # a name leaving the folder is never written
-            member = archive.extractfile(name) if name in archive.getnames() else None
-            if member is not None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(member.read())
-        self._artifacts[(endpoint, version)] = (folder, manifest)
-
-    def _package(self, endpoint: str, version: str) -> tuple[Path, Any]:
-        if (endpoint, version) not in getattr(self, "_artifacts", {}):
-            self.baseline(endpoint, version)
-        return self._artifacts[(endpoint, version)]
+    def package(self, endpoint: str, version: str, folder: Path) -> tuple[Path, Manifest]:
+        """The package (manifest and every file it lists) copied out of the tarball."""
+        manifest = self.manifest(endpoint, version)
+        _, body = self._tarball(endpoint, version)
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+            names = set(archive.getnames())
+            for name in [MANIFEST_NAME, *manifest.files]:
+                target = (folder / name).resolve()
+                if not target.is_relative_to(folder.resolve()):
+                    continue  # a name leaving the folder is never written
+                member = archive.extractfile(name) if name in names else None
+                if member is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(member.read())
+        return folder, manifest
 
     # -- capture ----------------------------------------------------------------
 
@@ -93,18 +93,14 @@ class SageMakerMonitoring(CopiedPackageMonitoring):
         config = sm.describe_endpoint_config(EndpointConfigName=name).get("DataCaptureConfig")
         return config if config and config.get("EnableCapture", True) else None
 
-    def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
-        from cloudeploy.errors import ValidationError
-        from cloudeploy.monitoring.capture import write_capture
-        from cloudeploy.providers.sagemaker.errors import translated
-
+    def captured(self, endpoint: str, version: str, features: Sequence[str], *, since: float | None,
+                 until: float | None) -> Iterator[dict[str, Any]]:
+        """The capture events under ``{destination}/{endpoint}/{version}/`` in the window's hours."""
         with translated(f"reading the data capture settings of {endpoint}"):
             config = self._capture_config(endpoint)
         if config is None:
             raise ValidationError(f"endpoint {endpoint} does not capture its requests",
                                   hint=f"cloudeploy monitor configure {endpoint} --provider sagemaker")
-        features = [f["name"] for f in self.baseline(endpoint, version)["features"]]
-        target = self.fresh_capture_dir(endpoint, version)
         bucket, root = capture_format.split_s3(f"{config['DestinationS3Uri'].rstrip('/')}/{endpoint}/{version}/")
         s3 = self.provider.clients.s3
         with translated(f"reading the captures of {endpoint}/{version}"):
@@ -112,30 +108,23 @@ class SageMakerMonitoring(CopiedPackageMonitoring):
                 for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                     for item in page.get("Contents", []):
                         text = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
-                        records = (_record(line, features) for line in text.splitlines())
-                        write_capture(target, ({**r, "version": version} for r in records if r))
-        return target
+                        yield from (r for r in (_record(line, list(features)) for line in text.splitlines()) if r)
 
     # -- configure / publish --------------------------------------------------------
 
-    def configure(self, endpoint: str, spec: MonitorSpec) -> dict[str, Any]:
-        from cloudeploy.providers.sagemaker.errors import translated
-
-        done = super().configure(endpoint, spec)
+    def configure(self, endpoint: str, spec: MonitorSpec, *, serving: Callable[[], tuple[str, list[str]]],
+                  saved: Any) -> dict[str, Any]:
+        done: dict[str, Any] = {}
         with translated(f"enabling data capture on {endpoint}"):
             done["data_capture"] = self._enable_capture(endpoint, round(spec.sample_rate * 100))
         with translated(f"creating the alert topic of {endpoint}"):
-            done["sns_topic"] = self._topic(endpoint, spec)
-        version = self.serving_version(endpoint)
-        features = [f["name"] for f in self.baseline(endpoint, version)["features"]
-                    if spec.features is None or f["name"] in spec.features]
+            done["sns_topic"] = self._topic(endpoint, spec, saved)
+        version, features = serving()
         with translated(f"creating the alarms of {endpoint}"):
             done["alarms"] = self._alarms(endpoint, version, features, spec, "skew", done["sns_topic"])
         return done
 
-    def publish(self, endpoint: str, result: MonitoringResult, spec: MonitorSpec) -> dict[str, Any]:
-        from cloudeploy.providers.sagemaker.errors import translated
-
+    def publish(self, endpoint: str, result: MonitoringResult, spec: MonitorSpec, *, saved: Any) -> dict[str, Any]:
         version = result.labels["version"]
         metric = f"feature_{result.kind}"
         data = [
@@ -148,12 +137,10 @@ class SageMakerMonitoring(CopiedPackageMonitoring):
                 self.provider.clients.cloudwatch.put_metric_data(Namespace=NAMESPACE,
                                                                  MetricData=data[start:start + 20])
             alarms = self._alarms(endpoint, version, [f.name for f in result.features], spec, result.kind,
-                                  self._topic(endpoint, spec, create=False))
+                                  self._topic(endpoint, spec, saved, create=False))
         return {"namespace": NAMESPACE, "metric": metric, "datapoints": len(data), "alarms": alarms}
 
     def status(self, endpoint: str) -> dict[str, Any]:
-        from cloudeploy.providers.sagemaker.errors import translated
-
         with translated(f"describing monitoring of {endpoint}"):
             config = self._capture_config(endpoint)
             pages = self.provider.clients.cloudwatch.get_paginator("describe_alarms").paginate(
@@ -161,7 +148,7 @@ class SageMakerMonitoring(CopiedPackageMonitoring):
             # The prefix of "mon" also matches "mon-2"'s alarms: keep those of this endpoint.
             states = {a["AlarmName"]: a["StateValue"] for page in pages for a in page["MetricAlarms"]
                       if a.get("Namespace") == NAMESPACE and _endpoint_of(a) == endpoint}
-        return {**super().status(endpoint), "data_capture": config, "alarms": states,
+        return {"data_capture": config, "alarms": states,
                 "alarms_in_alarm": sorted(name for name, state in states.items() if state == "ALARM")}
 
     def _enable_capture(self, endpoint: str, percent: int) -> dict[str, Any]:
@@ -186,13 +173,12 @@ class SageMakerMonitoring(CopiedPackageMonitoring):
                                    f"`cloudeploy monitor configure {endpoint}`")
         return wanted
 
-    def _topic(self, endpoint: str, spec: MonitorSpec, *, create: bool = True) -> str | None:
+    def _topic(self, endpoint: str, spec: MonitorSpec, saved: Any, *, create: bool = True) -> str | None:
         """The SNS topic the alarms notify; None when neither ``spec`` nor the saved spec has alert e-mails.
 
         A pass run with a spec of its own (a window, a webhook) keeps the topic
         that ``configure`` set up, so its alarms still notify the e-mails.
         """
-        saved = self.saved_spec(endpoint)
         emails = spec.alert_emails or (saved.alert_emails if saved else ())
         if not emails:
             return None

@@ -1,4 +1,4 @@
-"""Monitoring on Vertex AI: a model deployment monitoring job does the analysis.
+"""Monitoring hooks of Vertex AI: a model deployment monitoring job does the analysis.
 
 ``configure`` creates (or updates) the endpoint's ModelDeploymentMonitoringJob:
 one objective per deployed model with the training dataset
@@ -9,7 +9,7 @@ watches drift only (Vertex AI needs the training data for skew).
 
 Vertex AI keeps captured requests in the endpoint's request-response logging:
 a BigQuery table (``predictRequestResponseLoggingConfig``; the monitoring job
-turns it on at its sampling rate). ``capture`` reads that table with the
+turns it on at its sampling rate). ``captured`` reads that table with the
 BigQuery client (``list_rows``; the window is applied client-side, so a
 pass reads the whole table) and rewrites the rows of the version's deployed
 model as cloudeploy capture files, so ``monitor run`` and the ``drift``
@@ -24,12 +24,15 @@ format instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import NotFoundError, ValidationError
-from cloudeploy.monitoring.backend import CopiedPackageMonitoring, require_baseline
+from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
+from cloudeploy.providers.capabilities import MonitoringHooks
 from cloudeploy.providers.vertex import request_log
+from cloudeploy.providers.vertex.errors import translated
 from cloudeploy.providers.vertex.request_log import logging_table
 
 if TYPE_CHECKING:
@@ -42,34 +45,26 @@ UPDATE_MASK = (
 )
 
 
-class VertexMonitoring(CopiedPackageMonitoring):
-    def baseline(self, endpoint: str, version: str) -> dict[str, Any]:
-        from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
-        from cloudeploy.providers.vertex.errors import translated
-
-        model = self.provider.get_endpoint(endpoint).model
-        uri = self.provider.get_model_version(model, version).uri.rstrip("/")
-        bucket, _, prefix = uri.removeprefix("gs://").partition("/")
-        with translated(f"reading {uri}/{MANIFEST_NAME}"):
-            blob = self.provider.clients.storage.bucket(bucket).blob(f"{prefix}/{MANIFEST_NAME}".lstrip("/"))
-            manifest = Manifest.from_dict(json.loads(blob.download_as_bytes()))
-        return require_baseline(manifest.baseline, version)
-
-    def _package(self, endpoint: str, version: str) -> tuple[Path, Any]:
-        """The package copied from the bucket (manifest and every file it lists), once per pass."""
-        from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
-        from cloudeploy.providers.vertex.errors import translated
-
-        cache = self.__dict__.setdefault("_packages", {})
-        if (endpoint, version) in cache:
-            return cache[(endpoint, version)]
+class VertexMonitoring(MonitoringHooks):
+    def _artifact(self, endpoint: str, version: str) -> tuple[str, Any, str]:
+        """``(uri, bucket, prefix)`` of ``version``'s package in Cloud Storage."""
         model = self.provider.get_endpoint(endpoint).model
         uri = self.provider.get_model_version(model, version).uri.rstrip("/")
         bucket_name, _, prefix = uri.removeprefix("gs://").partition("/")
-        bucket = self.provider.clients.storage.bucket(bucket_name)
-        folder = self.package_file_dir(endpoint, version)
+        return uri, self.provider.clients.storage.bucket(bucket_name), prefix
+
+    def _manifest_bytes(self, endpoint: str, version: str) -> tuple[str, Any, str, bytes]:
+        uri, bucket, prefix = self._artifact(endpoint, version)
         with translated(f"reading {uri}/{MANIFEST_NAME}"):
             raw = bucket.blob(f"{prefix}/{MANIFEST_NAME}".lstrip("/")).download_as_bytes()
+        return uri, bucket, prefix, raw
+
+    def manifest(self, endpoint: str, version: str) -> Manifest:
+        return Manifest.from_dict(json.loads(self._manifest_bytes(endpoint, version)[3]))
+
+    def package(self, endpoint: str, version: str, folder: Path) -> tuple[Path, Manifest]:
+        """The package copied from the bucket: the manifest and every file it lists."""
+        uri, bucket, prefix, raw = self._manifest_bytes(endpoint, version)
         manifest = Manifest.from_dict(json.loads(raw))
         (folder / MANIFEST_NAME).write_bytes(raw)
         for name in manifest.files:
@@ -79,25 +74,19 @@ class VertexMonitoring(CopiedPackageMonitoring):
             target.parent.mkdir(parents=True, exist_ok=True)
             with translated(f"reading {uri}/{name}"):
                 target.write_bytes(bucket.blob(f"{prefix}/{name}".lstrip("/")).download_as_bytes())
-        cache[(endpoint, version)] = (folder, manifest)
         return folder, manifest
 
-    def capture(self, endpoint: str, version: str, *, since: float | None, until: float | None) -> Path:
-        """``version``'s logged requests in ``[since, until)`` as capture files (one per hour)."""
-        from cloudeploy.monitoring.capture import write_capture
-        from cloudeploy.providers.vertex.errors import translated
-
+    def captured(self, endpoint: str, version: str, features: Sequence[str], *, since: float | None,
+                 until: float | None) -> Iterator[dict[str, Any]]:
+        """``version``'s logged requests in ``[since, until)`` (the whole table is read)."""
         table, deployed_id = self._request_log(endpoint, version)
-        features = [f["name"] for f in self.baseline(endpoint, version)["features"]]
-        target = self.fresh_capture_dir(endpoint, version)
         with translated(f"reading the request-response log {table} of {endpoint}"):
-            rows = self.provider.clients.bigquery.list_rows(table)
-            records = (_record(row, features, version) for row in rows if row["deployed_model_id"] == deployed_id)
-            write_capture(target, (
-                r for r in records
-                if r and (since is None or r["ts"] >= since) and (until is None or r["ts"] < until)
-            ))  # fmt: skip
-        return target
+            for row in self.provider.clients.bigquery.list_rows(table):
+                if row["deployed_model_id"] != deployed_id:
+                    continue
+                record = _record(row, list(features), version)
+                if record and (since is None or record["ts"] >= since) and (until is None or record["ts"] < until):
+                    yield record
 
     def _request_log(self, endpoint: str, version: str) -> tuple[str, str]:
         """The endpoint's logging table (``project.dataset.table``) and ``version``'s deployed-model id."""
@@ -120,8 +109,6 @@ class VertexMonitoring(CopiedPackageMonitoring):
 
     def _logging_config(self, endpoint: str) -> tuple[Any, Any]:
         """The endpoint's ``Endpoint`` proto and its ``predict_request_response_logging_config``."""
-        from cloudeploy.providers.vertex.errors import translated
-
         with translated(f"reading the request-response logging settings of {endpoint}"):
             resource = self.provider.clients.endpoints.get_endpoint(name=self._endpoint_resource(endpoint))
         return resource, resource.predict_request_response_logging_config
@@ -135,13 +122,10 @@ class VertexMonitoring(CopiedPackageMonitoring):
             parent=self.provider.settings.parent)
         return next((job for job in pager if job.endpoint == resource), None)
 
-    def configure(self, endpoint: str, spec: MonitorSpec) -> dict[str, Any]:
-        from cloudeploy.providers.vertex.errors import translated
-
-        done = super().configure(endpoint, spec)
+    def configure(self, endpoint: str, spec: MonitorSpec, *, serving: Callable[[], tuple[str, list[str]]],
+                  saved: Any) -> dict[str, Any]:
         status = self.provider.get_endpoint(endpoint)
-        features = [f["name"] for f in self.baseline(endpoint, self.serving_version(endpoint))["features"]
-                    if spec.features is None or f["name"] in spec.features]
+        _, features = serving()
         job = _job_spec(endpoint, self._endpoint_resource(endpoint),
                         [d.provider_id for d in status.deployments], features, spec)
         jobs = self.provider.clients.jobs
@@ -159,13 +143,10 @@ class VertexMonitoring(CopiedPackageMonitoring):
                     model_deployment_monitoring_job=job,
                     update_mask=field_mask_pb2.FieldMask(paths=UPDATE_MASK.split(",")),
                 ).result(timeout=600)
-        done.update(monitoring_job=name, skew=bool(spec.training_data),
-                    interval_hours=spec.interval_hours, alert_emails=list(spec.alert_emails))
-        return done
+        return {"monitoring_job": name, "skew": bool(spec.training_data), "interval_hours": spec.interval_hours,
+                "alert_emails": list(spec.alert_emails)}
 
     def status(self, endpoint: str) -> dict[str, Any]:
-        from cloudeploy.providers.vertex.errors import translated
-
         with translated(f"reading the monitoring job of {endpoint}"):
             job = self._job(endpoint)
         state = None if job is None else {"name": job.name, "state": job.state.name,
@@ -174,7 +155,7 @@ class VertexMonitoring(CopiedPackageMonitoring):
         logging = {"enabled": config.enabled, "sampling_rate": round(config.sampling_rate, 6),
                    "table": logging_table(config.bigquery_destination.output_uri, resource,
                                           self.provider.settings.project)}
-        return {**super().status(endpoint), "monitoring_job": state, "request_logging": logging}
+        return {"monitoring_job": state, "request_logging": logging}
 
 
 def _record(row: Any, features: list[str], version: str) -> dict[str, Any] | None:
