@@ -174,3 +174,25 @@ def test_predict_sends_csv_only_where_the_xgboost_image_may_answer():
         payloads.request([["a", 1]], [xgb])
     assert payloads.predictions({"predictions": [{"score": 0.25}, {"score": 0.75}]}) == [0.25, 0.75]
     assert payloads.predictions([1, 0]) == [1, 0]
+
+
+def test_batch_prediction_runs_in_the_xgboost_container(provider, classifier, data, tmp_path):
+    """The transform job sends CSV lines and the container answers one probability per line."""
+    import pandas as pd
+    import xgboost
+
+    from cloudeploy import batch_predict
+    from cloudeploy.packaging import build_package
+
+    X = data[0][:40]
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    frame.insert(0, "id", [f"row-{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    package = build_package(classifier, tmp_path / "package", name=f"batch-{uuid.uuid4().hex[:6]}")
+    job = batch_predict(str(package.path), str(tmp_path / "in.csv"), str(tmp_path / "out.csv"),
+                        id_column="id", provider=provider, timeout=300)  # fmt: skip
+    assert job.status().state == "succeeded"
+    out = pd.read_csv(job.outputs()[0])
+    assert out["id"].tolist() == frame["id"].tolist()
+    expected = classifier.get_booster().predict(xgboost.DMatrix(X))
+    assert np.allclose(out["prediction"], expected, atol=1e-6)

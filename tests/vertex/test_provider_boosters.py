@@ -124,3 +124,25 @@ def test_lightgbm_is_served_by_the_serving_image(provider, data, tmp_path):
     registered = provider.clients.models.get_model(name=version.provider_id)
     assert registered.container_spec.image_uri == provider.settings.serving_image
     assert provider.predict(name, X[:6].tolist()).predictions == model.predict(X[:6]).tolist()
+
+
+def test_batch_prediction_runs_in_the_prebuilt_xgboost_image(provider, classifier, data, tmp_path):
+    import pandas as pd
+    import xgboost
+
+    from cloudeploy import batch_predict
+    from cloudeploy.packaging import build_package
+
+    X = data[0][:40]
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    frame.insert(0, "id", [f"row-{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    package = build_package(classifier, tmp_path / "package", name=f"batch-{uuid.uuid4().hex[:6]}")
+    _saved_with_xgboost(package.path, "2.1.4")
+    job = batch_predict(str(package.path), str(tmp_path / "in.csv"), str(tmp_path / "out.csv"),
+                        id_column="id", provider=provider, timeout=300)  # fmt: skip
+    assert job.status().state == "succeeded"
+    out = pd.read_csv(job.outputs()[0])
+    assert out["id"].tolist() == frame["id"].tolist()
+    expected = classifier.get_booster().predict(xgboost.DMatrix(X))
+    assert np.allclose(out["prediction"], expected, atol=1e-6)
