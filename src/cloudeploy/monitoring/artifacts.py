@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cloudeploy.errors import PackageError
 from cloudeploy.monitoring.attribution import ATTRIBUTION_FILE, baseline_attributions, load_record
 from cloudeploy.monitoring.novelty import NOVELTY_FILE, NoveltyDetector, fit_novelty
+from cloudeploy.packaging.load import load_package
 from cloudeploy.packaging.manifest import sha256_file
 
 if TYPE_CHECKING:
@@ -45,9 +46,15 @@ def _training_frame(data: Any, names: list[str]) -> Any:
 
 
 def write_artifacts(
-    staging: Path, data: Any, baseline: dict[str, Any] | None, schema: InputSchema, estimator: Any = None
+    staging: Path, data: Any, baseline: dict[str, Any] | None, schema: InputSchema, estimator: Any = None,
+    *, graph: Any = None, graph_output: str | None = None,
 ) -> dict[str, str]:
-    """Write the monitoring artefacts for training ``data`` into ``staging``; ``{file: sha256}``."""
+    """Write the monitoring artefacts for training ``data`` into ``staging``; ``{file: sha256}``.
+
+    The attributions explain ``estimator``, or, when there is none (an untrusted
+    model file is never unpickled here), the package's compiled ``graph`` and its
+    ``graph_output`` (see :func:`~cloudeploy.monitoring.attribution.baseline_attributions`).
+    """
     if data is None or isinstance(data, dict) or not baseline:
         return {}
     written: dict[str, str] = {}
@@ -58,9 +65,11 @@ def write_artifacts(
     except Exception as error:  # noqa: BLE001 - an artefact never fails the package
         warnings.warn(f"no novelty detector in the package: {type(error).__name__}: {error}",
                       ArtifactWarning, stacklevel=3)
-    if estimator is not None:
+    if estimator is not None or (graph is not None and graph_output is not None):
         try:
-            record = baseline_attributions(estimator, _training_frame(data, schema.names), schema.names)
+            explained = estimator if estimator is not None else graph
+            record = baseline_attributions(explained, _training_frame(data, schema.names), schema.names,
+                                           graph_output=None if estimator is not None else graph_output)
             path = staging / ATTRIBUTION_FILE
             path.write_text(json.dumps(record, sort_keys=True, indent=1) + "\n")
             written[ATTRIBUTION_FILE] = sha256_file(path)
@@ -79,6 +88,19 @@ def load_attribution(package_dir: str | Path, files: dict[str, str]) -> dict[str
         raise PackageError(f"{path} does not match the digest in the package manifest",
                            hint="the package was modified after it was built; rebuild it")
     return load_record(path)
+
+
+def load_explained_model(package_dir: str | Path, manifest: Any, record: dict[str, Any]) -> Any:
+    """What ``record``'s explainer explains, loaded from the package at ``package_dir``.
+
+    A record made from the compiled graph (``runtime: "onnx"``: the model file was
+    never trusted) gets the graph, and nothing is unpickled; otherwise the model
+    file, under the package's allowlist.
+    """
+    if record["explainer"].get("runtime") == "onnx":
+        return load_package(package_dir, runtime="onnx").model
+    runtime = manifest.format if manifest.format in ("xgboost", "lightgbm") else "sklearn"
+    return load_package(package_dir, runtime=runtime, allowed_globals=manifest.trusted_types).model
 
 
 def load_novelty(package_dir: str | Path, files: dict[str, str] | None = None) -> NoveltyDetector | None:
