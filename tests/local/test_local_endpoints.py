@@ -57,7 +57,7 @@ def test_endpoint_keeps_serving_after_stop_and_start(local_provider, tmp_path):
     with pytest.raises(ProviderError, match="stopped"):
         local_provider.predict("ep", sample_instances(1))
     started = local_provider.start_endpoint("ep")
-    assert started.state == "running"
+    assert (started.state, started.native_state) == ("serving", "running")
     assert started.traffic.to_dict() == {"v1": 100}
     assert local_provider.predict("ep", sample_instances(1)).version == "v1"
 

@@ -15,3 +15,10 @@ class TestVertexConformance(ProviderConformance):
 
         settings = vertex_emulator.profile_settings(bucket="conformance")
         return VertexProvider(Profile(name="emulator", provider="vertex", settings=settings))
+
+    def serve_nothing(self, provider, endpoint):
+        """An empty ``traffic_split``: what the console or gcloud can leave (every version at 0%)."""
+        provider.clients.endpoints.update_endpoint(
+            endpoint={"name": provider._endpoint_name(endpoint), "traffic_split": {}},
+            update_mask={"paths": ["traffic_split"]},
+        )

@@ -30,7 +30,7 @@ def endpoint_table(console: Any, endpoints: list[dict[str, Any]]) -> None:
 
 
 def _state(state: str) -> str:
-    colour = {"running": "green", "stopped": "yellow", "down": "red"}.get(state, "white")
+    colour = {"serving": "green", "idle": "yellow", "stopped": "yellow", "failed": "red"}.get(state, "white")
     return f"[{colour}]{state}[/{colour}]"
 
 

@@ -14,17 +14,32 @@ reused by each filesystem. Subclass it in a test module and provide a
 ``make_package(seed)`` (overridable) builds small packages whose digests differ
 by seed; ``predict_tolerance`` lets float predictions differ in the last bits on
 providers whose wire format goes through float32 or protobuf.
+
+A subclass also implements :meth:`ProviderConformance.serve_nothing`: put an
+endpoint in the state no cloudeploy call makes (every version at 0%) through
+the provider's own API, so the suite can check that such an endpoint reads and
+can be repaired.
+
+The tests under "contract" are one per sentence of the contract decided in
+``cloudeploy.providers.base.Provider`` (docs/providers.md lists them).
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
 
-from cloudeploy.errors import CloudeployError, ConflictError, NotFoundError, ValidationError
-from cloudeploy.types import Scaling, TrafficSplit
+from cloudeploy.errors import (
+    CloudeployError,
+    ConflictError,
+    NotFoundError,
+    OperationTimeout,
+    ValidationError,
+)
+from cloudeploy.types import ENDPOINT_STATES, Scaling, TrafficSplit
 
 _names = itertools.count()
 
@@ -59,6 +74,10 @@ class ProviderConformance:
     @pytest.fixture
     def provider(self):  # pragma: no cover - subclasses provide it
         raise NotImplementedError("subclass ProviderConformance and provide a `provider` fixture")
+
+    def serve_nothing(self, provider, endpoint: str) -> None:  # pragma: no cover - subclasses provide it
+        """Give every version of ``endpoint`` 0% through the provider's own API."""
+        raise NotImplementedError("subclass ProviderConformance and implement serve_nothing")
 
     @pytest.fixture
     def make_package(self, tmp_path: Path):
@@ -251,3 +270,113 @@ class ProviderConformance:
         with pytest.raises(CloudeployError) as raised:
             provider.predict(endpoint, [[1.0, 2.0]])
         assert not isinstance(raised.value, NotFoundError)
+
+    # -- contract (one test per sentence of Provider's docstrings) ----------------
+
+    def test_percents_are_whole_ints_bools_and_fractions_are_refused(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        for bad in (True, 12.5, 12.0, "10", -1, 101):
+            with pytest.raises(ValidationError):
+                provider.deploy(endpoint, v2, traffic=bad)
+        provider.deploy(endpoint, v2, traffic=0)
+        for bad in ({"v1": True, "v2": 99}, {"v1": 87.5, "v2": 12.5}, {"v1": 50.0, "v2": 50}):
+            with pytest.raises(ValidationError):
+                provider.set_traffic(endpoint, bad)
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100, "v2": 0}
+
+    def test_the_empty_split_is_refused_while_a_version_is_deployed(self, provider, deployed):
+        endpoint, _ = deployed
+        with pytest.raises(ValidationError, match="serving nothing"):
+            provider.set_traffic(endpoint, {})
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100}
+
+    def test_an_endpoint_serving_nothing_reads_as_idle_and_set_traffic_repairs_it(self, provider, deployed):
+        endpoint, _ = deployed
+        self.serve_nothing(provider, endpoint)
+        status = provider.get_endpoint(endpoint)
+        assert status.traffic.to_dict() == {}
+        assert status.state == "idle"
+        assert [d.version for d in status.deployments] == ["v1"]
+        assert endpoint in [e.name for e in provider.list_endpoints()]
+        provider.previous_traffic(endpoint)  # never raises
+        repaired = provider.set_traffic(endpoint, {"v1": 100})
+        assert repaired.traffic.to_dict() == {"v1": 100}
+        assert provider.predict(endpoint, sample_instances(1)).version == "v1"
+
+    def test_predict_where_no_version_receives_traffic_is_a_conflict(self, provider, model_name):
+        provider.create_endpoint(model_name, model=model_name)
+        try:
+            with pytest.raises(ConflictError, match="no version") as raised:
+                provider.predict(model_name, sample_instances(1))
+            assert raised.value.exit_code == 5
+        finally:
+            provider.delete_endpoint(model_name, force=True)
+
+    def test_undeploying_the_last_version_is_refused(self, provider, deployed):
+        endpoint, _ = deployed
+        with pytest.raises(ConflictError, match="last version"):
+            provider.undeploy(endpoint, "v1")
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100}
+
+    def test_create_endpoint_for_another_model_is_refused(self, provider, deployed):
+        endpoint, v1 = deployed
+        with pytest.raises(ConflictError, match="serves model"):
+            provider.create_endpoint(endpoint, model=f"{v1.model}-other")
+        assert provider.get_endpoint(endpoint).model == v1.model
+
+    def test_endpoint_states_come_from_one_vocabulary(self, provider, deployed, model_name):
+        endpoint, _ = deployed
+        serving = provider.get_endpoint(endpoint)
+        assert serving.state == "serving"
+        assert serving.native_state
+        empty = f"{model_name}-empty"
+        provider.create_endpoint(empty, model=endpoint)
+        try:
+            assert provider.get_endpoint(empty).state == "idle"
+            assert {e.state for e in provider.list_endpoints()} <= set(ENDPOINT_STATES)
+        finally:
+            provider.delete_endpoint(empty)
+
+    def test_predictions_keep_the_types_the_model_answers(self, provider, deployed):
+        endpoint, _ = deployed
+        instances = sample_instances()
+        expected = fitted_classifier(0).predict(instances).tolist()
+        for pinned in (None, "v1"):
+            predictions = provider.predict(endpoint, instances, version=pinned).predictions
+            assert predictions == expected
+            assert [type(p) for p in predictions] == [int] * len(expected)
+
+    def test_timeout_0_returns_at_once_and_the_change_is_still_applied(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        provider.deploy(endpoint, v2, traffic=10, timeout=0)
+        deadline = time.monotonic() + 120
+        status = provider.get_endpoint(endpoint)
+        while status.traffic.to_dict() != {"v1": 90, "v2": 10} or status.state != "serving":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+            status = provider.get_endpoint(endpoint)
+        assert provider.predict(endpoint, sample_instances(2), version="v2").version == "v2"
+
+    def test_a_timeout_bounds_the_whole_call(self, provider, deployed, make_package):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        started = time.monotonic()
+        with pytest.raises(OperationTimeout, match="may still be in progress"):
+            provider.deploy(endpoint, v2, traffic=10, timeout=0.01)
+        assert time.monotonic() - started < 30
+
+    def test_a_missing_capability_is_a_cloudeploy_error(self, provider, deployed):
+        endpoint, _ = deployed
+        checks = {
+            "supports_stop": lambda: provider.stop_endpoint(endpoint),
+            "supports_version_metrics": lambda: provider.version_metrics(endpoint, "v1", since=time.time() - 60),
+        }
+        for flag, call in checks.items():
+            assert isinstance(getattr(type(provider), flag), bool)
+            if not getattr(provider, flag):
+                with pytest.raises(CloudeployError, match="cannot|does not"):
+                    call()
+        if provider.supports_version_metrics:
+            assert provider.version_metrics(endpoint, "v1", since=time.time() - 60).version == "v1"

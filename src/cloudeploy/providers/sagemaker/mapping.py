@@ -64,7 +64,8 @@ def status_of(
 ) -> EndpointStatus:
     """EndpointStatus from DescribeEndpoint (None: no SageMaker endpoint yet) and its config."""
     if description is None:
-        return EndpointStatus(name=name, provider="sagemaker", model=model, state="empty", url=url)
+        # Only cloudeploy's record: nothing deployed yet.
+        return EndpointStatus(name=name, provider="sagemaker", model=model, state="idle", url=url)
     traffic = traffic_of(description).to_dict()
     specs = {v["VariantName"]: v for v in (config or {}).get("ProductionVariants", [])}
     deployments = []
@@ -90,12 +91,30 @@ def status_of(
             )
         )
     deployments.sort(key=lambda d: int(d.version[1:]))
+    native = description["EndpointStatus"]
     return EndpointStatus(
         name=name,
         provider="sagemaker",
         model=model,
-        state=description["EndpointStatus"],
+        state=endpoint_state(native, serving=any(d.traffic for d in deployments)),
         url=url,
         deployments=tuple(deployments),
         provider_id=description["EndpointArn"],
+        native_state=native,
     )
+
+
+def endpoint_state(native: str, *, serving: bool) -> str:
+    """SageMaker's ``EndpointStatus`` in cloudeploy's vocabulary (``types.ENDPOINT_STATES``)."""
+    if native == "InService":
+        return "serving" if serving else "idle"
+    return {
+        "Creating": "creating",
+        "Updating": "updating",
+        "SystemUpdating": "updating",
+        "RollingBack": "updating",
+        "UpdateRollbackFailed": "failed",
+        "Deleting": "deleting",
+        "Failed": "failed",
+        "OutOfService": "failed",
+    }.get(native, "failed")
