@@ -196,3 +196,32 @@ def test_batch_prediction_runs_in_the_xgboost_container(provider, classifier, da
     assert out["id"].tolist() == frame["id"].tolist()
     expected = classifier.get_booster().predict(xgboost.DMatrix(X))
     assert np.allclose(out["prediction"], expected, atol=1e-6)
+
+
+def test_cli_deploy_of_a_booster_file_then_status_shows_the_container(
+    sagemaker_emulator_session, provider, classifier, data, tmp_path, monkeypatch
+):
+    import json
+
+    from click.testing import CliRunner
+
+    from cloudeploy.cli import cli
+    from cloudeploy.config import write_profile
+
+    config = write_profile(
+        "emu", "sagemaker", sagemaker_emulator_session.profile_settings(), path=tmp_path / "c.toml"
+    )
+    monkeypatch.setenv("CLOUDEPLOY_CONFIG", str(config))
+    monkeypatch.delenv("CLOUDEPLOY_PROFILE", raising=False)
+    model_file = tmp_path / "model.json"
+    classifier.save_model(str(model_file))
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    runner = CliRunner()
+    deployed = runner.invoke(cli, ["deploy", str(model_file), "--name", name, "--profile", "emu"])
+    assert deployed.exit_code == 0, deployed.output
+    shown = runner.invoke(cli, ["status", "--profile", "emu", "--output", "json"])
+    assert shown.exit_code == 0, shown.output
+    (endpoint,) = [e for e in json.loads(shown.stdout)["endpoints"] if e["name"] == name]
+    assert endpoint["deployments"][0]["runtime"].startswith("xgboost (sagemaker-xgboost:")
+    table = runner.invoke(cli, ["status", "--profile", "emu"], terminal_width=200)
+    assert "sagemaker-xgboost" in table.output
