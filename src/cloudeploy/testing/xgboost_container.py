@@ -6,6 +6,9 @@ classifier: one number per row for ``binary:logistic``, a list per row for
 ``multi:softprob``; the value for a regressor). The emulators answer the same,
 with the real xgboost library on the real model file, in the emulator process
 (a model server process still runs for the version's lifecycle: health, stop).
+Like the images, it unpickles ``model.joblib`` / ``model.pkl`` / pickled boosters
+in the emulator process: the emulation trusts what the test itself uploaded to
+its own emulated bucket (never point it at files you would not unpickle).
 
 Vertex AI ``xgboost-cpu.M-m`` (the ``sk_xg_prediction_lib`` of the prebuilt
 images, and ``google.cloud.aiplatform.prediction.xgboost.predictor``):
