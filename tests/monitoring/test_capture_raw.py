@@ -87,7 +87,7 @@ def served(package, tmp_path_factory):
 
 def test_every_request_shape_reads_back_in_feature_order(served):
     folder, answers = served
-    records = {r["request_id"]: r for r in read_capture(folder)}
+    records = {r["request_id"]: r for r in read_capture(folder, compact=False)}
     assert set(records) == set(answers)  # the refused request is not captured
     assert records["lists"]["instances"] == [[70.5, "lyon"], [95.0, "paris"]]
     assert records["objects"]["instances"] == [[81, "nice"]]
@@ -114,10 +114,11 @@ def test_files_are_private_and_ended(served):
 
 def test_histograms_equal_those_of_the_same_records_in_jsonl(served, tmp_path):
     folder, _ = served
-    records = list(read_capture(folder))
+    records = list(read_capture(folder, compact=False))
     write_capture(tmp_path / "jsonl", records)
     baseline = compute_baseline(_frame([row for r in records for row in r["instances"]]))
-    assert capture_histograms(folder, baseline).to_dict() == capture_histograms(tmp_path / "jsonl", baseline).to_dict()
+    expected = capture_histograms(tmp_path / "jsonl", baseline).to_dict()
+    assert capture_histograms(folder, baseline, compact=False).to_dict() == expected
 
 
 def _frame(rows):
@@ -152,7 +153,7 @@ def test_numeric_bodies_take_the_columnar_path_and_count_like_records(tmp_path, 
     calls = []
     real = capture_fast.csv_columns
     monkeypatch.setattr(capture_fast, "csv_columns", lambda *a: calls.append(real(*a)) or calls[-1])
-    counted = capture_histograms(tmp_path, baseline).to_dict()
+    counted = capture_histograms(tmp_path, baseline, compact=False).to_dict()
     assert calls and calls[0] is not None  # compact and spaced bodies alike
     expected = capture_histograms(_as_jsonl(tmp_path), baseline).to_dict()
     assert counted == expected
@@ -160,7 +161,7 @@ def test_numeric_bodies_take_the_columnar_path_and_count_like_records(tmp_path, 
 
 def _as_jsonl(folder):
     target = folder / "as-jsonl"
-    write_capture(target, list(read_capture(folder)))
+    write_capture(target, list(read_capture(folder, compact=False)))
     return target
 
 
@@ -175,10 +176,29 @@ def test_a_client_chosen_request_id_cannot_break_the_line(tmp_path):
 
 def test_time_and_version_filters(tmp_path):
     numeric_spool(tmp_path, 40).close()
-    kept = list(read_capture(tmp_path, since=HOUR + 10, until=HOUR + 20))
-    assert [r["request_id"] for r in kept] == [str(i) for i in range(10, 20)]
-    assert list(read_capture(tmp_path, version="v9")) == []
-    assert len(list(read_capture(tmp_path, version="v1"))) == 40
+    for compact in (False, True):  # raw, then compacted by the first read
+        kept = list(read_capture(tmp_path, since=HOUR + 10, until=HOUR + 20, compact=compact))
+        assert [r["request_id"] for r in kept] == [str(i) for i in range(10, 20)]
+        assert list(read_capture(tmp_path, version="v9", compact=compact)) == []
+        assert len(list(read_capture(tmp_path, version="v1", compact=compact))) == 40
+    assert [f.suffix for f in capture_files(tmp_path)] == [".arrow"]
+
+
+def test_a_file_another_reader_is_compacting_is_read_raw_meanwhile(served, tmp_path):
+    import os
+    import shutil
+
+    folder, _ = served
+    shutil.copytree(folder, tmp_path / "busy")
+    expected = list(read_capture(tmp_path / "busy", compact=False))
+    [raw] = capture_files(tmp_path / "busy")
+    partial = raw.with_suffix(".arrow.partial")
+    partial.write_bytes(b"")  # the other reader's file in progress
+    assert list(read_capture(tmp_path / "busy")) == expected
+    assert [f.suffix for f in capture_files(tmp_path / "busy")] == [".raw"]
+    os.utime(partial, (0, 0))  # that reader died long ago: its leftover is replaced
+    assert len(list(read_capture(tmp_path / "busy"))) == len(expected)
+    assert sorted(p.suffix for p in (tmp_path / "busy").iterdir()) == [".arrow"]
 
 
 def test_a_file_being_written_is_read_up_to_its_last_whole_line(tmp_path):
@@ -227,17 +247,17 @@ def test_an_unwritable_folder_drops_and_counts(tmp_path):
     assert spool.dropped == 1
 
 
-def test_compaction_rewrites_a_finished_file_as_arrow(served, tmp_path):
+def test_reading_compacts_a_finished_file_into_arrow_once(served, tmp_path):
     import shutil
 
     folder, _ = served
     shutil.copytree(folder, tmp_path / "c")
-    before = list(read_capture(tmp_path / "c"))
-    arrow = capture_raw.compact(capture_files(tmp_path / "c")[0])
-    assert arrow is not None and arrow.suffix == ".arrow"
-    assert [f.suffix for f in capture_files(tmp_path / "c")] == [".arrow"]
-    assert stat.S_IMODE(arrow.stat().st_mode) == 0o600
+    before = list(read_capture(tmp_path / "c", compact=False))
+    assert [f.suffix for f in capture_files(tmp_path / "c")] == [".raw"]
     after = list(read_capture(tmp_path / "c"))
+    [arrow] = capture_files(tmp_path / "c")
+    assert arrow.suffix == ".arrow" and sorted(p.name for p in (tmp_path / "c").iterdir()) == [arrow.name]
+    assert stat.S_IMODE(arrow.stat().st_mode) == 0o600
     for old, new in zip(before, after, strict=True):
         assert new["request_id"] == old["request_id"]
         assert [[None if v is None else (float(v) if isinstance(v, int) else v) for v in row]
@@ -247,8 +267,8 @@ def test_compaction_rewrites_a_finished_file_as_arrow(served, tmp_path):
 
 def test_capture_columns_read_raw_files(tmp_path):
     numeric_spool(tmp_path, 10).close()
-    chunks = list(capture_columns(tmp_path, ["b", "a"]))
-    rows = [row for r in read_capture(tmp_path) for row in r["instances"]]
+    chunks = list(capture_columns(tmp_path, ["b", "a"], compact=False))
+    rows = [row for r in read_capture(tmp_path, compact=False) for row in r["instances"]]
     assert np.allclose(chunks[0]["a"], [row[0] for row in rows])
     assert np.allclose(chunks[0]["b"], [row[1] for row in rows])
 
@@ -263,3 +283,39 @@ def test_the_writer_defaults_to_raw_and_other_formats_stay_available(tmp_path, m
     jsonl.close()
     assert [r["instances"] for r in read_capture(tmp_path / "raw")] == [[[1.5]]]
     assert [r["instances"] for r in read_capture(tmp_path / "jsonl")] == [[[1.5]]]
+
+
+@pytest.mark.parametrize("label", [int, lambda i: i + 0.5])
+def test_numeric_files_compact_through_the_columnar_path_to_the_same_records(tmp_path, monkeypatch, label):
+    spool = RawSpool(tmp_path, model="m", version="v1", features=["a", "b"], types=["number", "integer"])
+    rng = np.random.default_rng(4)
+    for i in range(50):
+        rows = [[float(rng.normal()), int(rng.integers(0, 9))] for _ in range(1 + i % 3)]
+        answer = {"predictions": [label(i % 2)] * len(rows), "modelVersionId": "v1"}
+        spool.add(f"r{i}", orjson.dumps({"instances": rows}), orjson.dumps(answer), 1.0)
+    spool.close()
+    before = list(read_capture(tmp_path, compact=False))
+    calls = []
+    real = capture_raw._fast_batch
+    monkeypatch.setattr(capture_raw, "_fast_batch", lambda *a: calls.append(real(*a)) or calls[-1])
+    capture_raw.compact(capture_files(tmp_path)[0])
+    assert calls and calls[0] is not None
+    after = list(read_capture(tmp_path))
+    assert [f.suffix for f in capture_files(tmp_path)] == [".arrow"]
+    assert len(after) == len(before) == 50
+    for old, new in zip(before, after, strict=True):
+        assert (new["ts"], new["request_id"], new["version"]) == (old["ts"], old["request_id"], "v1")
+        assert new["instances"] == [[float(v) for v in row] for row in old["instances"]]
+        assert new["predictions"] == old["predictions"]
+        assert [type(p) for p in new["predictions"]] == [type(p) for p in old["predictions"]]
+
+
+def test_files_end_after_max_file_seconds_so_readers_can_compact_them(tmp_path):
+    spool = RawSpool(tmp_path, features=["a", "b"], max_file_seconds=10)
+    for i in range(25):
+        spool.submit({"ts": HOUR + i, "request_id": str(i), "features": ["a", "b"], "instances": [[1.0, 2.0]]})
+    time.sleep(0.3)  # written, and the writer still running
+    files = capture_files(tmp_path)
+    assert len(files) == 3 and [capture_raw.finished(f) for f in files] == [True, True, False]
+    spool.close()
+    assert [r["request_id"] for r in read_capture(tmp_path)] == [str(i) for i in range(25)]

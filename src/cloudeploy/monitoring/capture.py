@@ -1,9 +1,17 @@
 """Reading request/response capture files written by the model server.
 
-Two formats are read, told apart by suffix. The model server writes columnar
-Arrow streams, ``capture-<pid>-<YYYYmmddHH>[-<n>].arrow`` (format in
-:mod:`cloudeploy.serving.capture`; read column by column by
-:mod:`cloudeploy.monitoring.capture_arrow`, nothing parsed as text). The JSON
+Three formats are read, told apart by suffix (all described in
+:mod:`cloudeploy.serving.capture`). The model server writes raw JSON lines by
+default, ``capture-<pid>-<YYYYmmddHH>[-<n>].raw``: the request and answer bodies
+as they were, which cost the server almost nothing to write and
+:mod:`cloudeploy.monitoring.capture_raw` converts. **Reading compacts**: each
+finished raw file (its writer rotated or closed it) is rewritten once as an
+Arrow file of the same records and removed, so its text is parsed once and every
+later read takes the columnar path; pass ``compact=False`` to leave files alone
+(a read-only folder is read raw anyway). Arrow streams,
+``capture-<pid>-<YYYYmmddHH>[-<n>].arrow`` (written by ``format="arrow"`` servers
+and by compaction), are read column by column by
+:mod:`cloudeploy.monitoring.capture_arrow`, nothing parsed as text. The JSON
 format — written by older servers, by ``CLOUDEPLOY_CAPTURE_FORMAT=jsonl``, and
 by the SageMaker and Vertex AI backends when they convert what the cloud
 captured — is read as before: files
@@ -139,7 +147,31 @@ def capture_files(source: Any, *, since: Any = None, until: Any = None) -> list[
             continue
         kept.append(path)
     unique = dict.fromkeys(path.resolve() for path in kept)  # a file named twice is read once
-    return sorted(unique, key=_file_order)
+    # A raw file whose Arrow twin exists was compacted a moment ago (its removal comes next).
+    return sorted((p for p in unique if not (_is_raw(p) and p.with_suffix(".arrow") in unique)), key=_file_order)
+
+
+def _compacted(paths: list[Path], compact: bool) -> list[Path]:
+    """``paths`` with each finished raw file compacted to Arrow first (best effort: a file
+    that cannot be compacted — read-only folder, a reader already at it — is read raw)."""
+    if not compact:
+        return paths
+    result = []
+    for path in paths:
+        if _is_raw(path):
+            try:
+                path = capture_raw.compact(path) or path
+            except Exception as error:  # noqa: BLE001 - reading must not depend on it
+                logger.debug("%s: not compacted (%s), read as it is", path, error)
+        result.append(path)
+    return result
+
+
+def _current(path: Path) -> Path:
+    """A raw file that another reader compacted since it was listed: its Arrow file."""
+    if _is_raw(path) and not path.exists() and path.with_suffix(".arrow").exists():
+        return path.with_suffix(".arrow")
+    return path
 
 
 def _file_order(path: Path) -> tuple[float, str, int, str]:
@@ -225,13 +257,16 @@ def read_capture(
     until: Any = None,
     version: str | None = None,
     block_bytes: int = BLOCK_BYTES,
+    compact: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Capture records (dicts) from ``source``, oldest file first, streaming.
 
     Records with ``since <= ts < until`` and, when given, ``version`` are kept.
+    ``compact``: finished raw files are compacted to Arrow first (see the module docstring).
     """
     keep = _RecordFilter(since, until, version)
-    for path in capture_files(source, since=since, until=until):
+    for path in _compacted(capture_files(source, since=since, until=until), compact):
+        path = _current(path)
         if _is_arrow(path):
             yield from read_records(path, since=keep.since, until=keep.until, version=version)
             continue
@@ -266,6 +301,7 @@ def capture_histograms(
     until: Any = None,
     version: str | None = None,
     block_bytes: int = BLOCK_BYTES,
+    compact: bool = True,
 ) -> HistogramSet:
     """Histograms of the captured instances on ``baseline``'s bins, in one streaming pass.
 
@@ -274,7 +310,8 @@ def capture_histograms(
     """
     histograms = HistogramSet(baseline, features)
     keep = _RecordFilter(since, until, version)
-    for path in capture_files(source, since=since, until=until):
+    for path in _compacted(capture_files(source, since=since, until=until), compact):
+        path = _current(path)
         in_window = _file_inside(path, keep.since, keep.until)
         if _is_arrow(path) or _is_raw(path):
             add = add_file if _is_arrow(path) else capture_raw.add_file
@@ -296,11 +333,13 @@ def capture_columns(
     until: Any = None,
     version: str | None = None,
     chunk_rows: int = 50_000,
+    compact: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """``{name: column}`` chunks of the captured instances, for scorers that need whole rows
     (the novelty detector). Same filters as :func:`read_capture`; columns in ``names`` order."""
     keep = _RecordFilter(since, until, version)
-    for path in capture_files(source, since=since, until=until):
+    for path in _compacted(capture_files(source, since=since, until=until), compact):
+        path = _current(path)
         if _is_arrow(path):
             yield from arrow_columns(path, names, since=keep.since, until=keep.until, version=version)
             continue
@@ -309,7 +348,7 @@ def capture_columns(
                                            chunk_rows=chunk_rows)
             continue
         rows: list[list[Any]] = []
-        for record in read_capture(path, since=since, until=until, version=version):
+        for record in read_capture(path, since=since, until=until, version=version, compact=False):
             features = record.get("features") or []
             positions = {name: i for i, name in enumerate(features)}
             missing = [n for n in names if n not in positions]

@@ -28,6 +28,7 @@ import csv
 import io
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ logger = logging.getLogger("cloudeploy.monitoring.capture")
 MAGIC = "cloudeploy-raw/1"
 END_LINE = b'{"capture_end":true}'
 BLOCK_BYTES = 16 << 20
+#: A ``.arrow.partial`` file older than this was left by a compaction that died.
+STALE_SECONDS = 600.0
 
 
 class Header:
@@ -58,39 +61,47 @@ class Header:
 def header(path: Path) -> Header | None:
     """The file's header, or None for a file without a complete one (just created, not ours)."""
     with path.open("rb") as handle:
-        first = handle.readline(1 << 20)
+        return _header(handle.readline(1 << 20), path)
+
+
+def _header(first: bytes, path: Path) -> Header | None:
     if not first.endswith(b"\n"):
         return None
     try:
         data = orjson.loads(first)
     except orjson.JSONDecodeError:
-        return None
+        data = None
     if not isinstance(data, dict) or data.get("capture") != MAGIC:
         logger.warning("%s: not a raw capture file (no header), skipped", path)
         return None
     return Header(data)
 
 
-def _blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
-    """Blocks of whole record lines (header, end line and a partial last line left out)."""
-    with path.open("rb") as handle:
-        handle.readline(1 << 20)  # the header
-        rest = b""
-        while True:
-            data = handle.read(block_bytes)
-            if not data:
-                break
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest += data
-                continue
-            block = b"".join((rest, memoryview(data)[:cut]))
-            rest = data[cut + 1:]
-            if block.endswith(END_LINE):
-                block = block[: -len(END_LINE)].rstrip(b"\n")
-            if block:
-                yield block
-        # ``rest``: a line still being written (every complete line ends in a newline).
+def _open(path: Path) -> tuple[Header | None, Any]:
+    """The header and the open handle, positioned after it (read the blocks with
+    :func:`_blocks`): a file compacted (removed) by another reader meanwhile is still read whole."""
+    handle = path.open("rb")
+    return _header(handle.readline(1 << 20), path), handle
+
+
+def _blocks(handle: Any, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Blocks of whole record lines (end line and a partial last line left out), after the header."""
+    rest = b""
+    while True:
+        data = handle.read(block_bytes)
+        if not data:
+            break
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest += data
+            continue
+        block = b"".join((rest, memoryview(data)[:cut]))
+        rest = data[cut + 1:]
+        if block.endswith(END_LINE):
+            block = block[: -len(END_LINE)].rstrip(b"\n")
+        if block:
+            yield block
+    # ``rest``: a line still being written (every complete line ends in a newline).
 
 
 def finished(path: Path) -> bool:
@@ -109,10 +120,15 @@ def _in_filter(meta: Header, version: str | None) -> bool:
 def read_records(path: Path, *, since: float | None = None, until: float | None = None,
                  version: str | None = None) -> Iterator[dict[str, Any]]:
     """The file's records in the shared shape, ``since <= ts < until`` and of ``version``."""
-    meta = header(path)
-    if meta is None or not _in_filter(meta, version):
-        return
-    for block in _blocks(path):
+    meta, handle = _open(path)
+    with handle:
+        if meta is not None and _in_filter(meta, version):
+            yield from _records_of(_blocks(handle), meta, path, since, until)
+
+
+def _records_of(blocks: Iterator[bytes], meta: Header, path: Path, since: float | None,
+                until: float | None) -> Iterator[dict[str, Any]]:
+    for block in blocks:
         for number, line in enumerate(block.split(b"\n")):
             if not line.strip():
                 continue
@@ -209,17 +225,22 @@ def _number(cell: str) -> Any:
 def add_file(histograms: HistogramSet, path: Path, *, since: float | None, until: float | None,
              version: str | None) -> None:
     """Count the file's instances into ``histograms`` (``since``/``until`` None: no time filter)."""
+    meta, handle = _open(path)
+    with handle:
+        if meta is not None and _in_filter(meta, version):
+            _add_blocks(histograms, _blocks(handle), meta, path, since, until)
+
+
+def _add_blocks(histograms: HistogramSet, blocks: Iterator[bytes], meta: Header, path: Path,
+                since: float | None, until: float | None) -> None:
     from cloudeploy.monitoring.capture_fast import csv_columns
     from cloudeploy.monitoring.columns import to_chunk
 
-    meta = header(path)
-    if meta is None or not _in_filter(meta, version):
-        return
     missing = [n for n in histograms.names if n not in meta.features]
     if missing:
         raise ValidationError(f"{path}: captured requests have no feature(s) {', '.join(missing)}")
     kinds = {name: histogram.kind for name, histogram in histograms.histograms.items()}
-    for block in _blocks(path):
+    for block in blocks:
         if since is None and until is None:
             compact_block = block.replace(b'"instances": [[', b'"instances":[[')
             columns = csv_columns(compact_block, meta.features, block.count(b"\n") + 1, kinds)
@@ -272,13 +293,16 @@ def columns(path: Path, names: list[str], *, since: float | None, until: float |
         yield to_chunk(rows, names)
 
 
-def compact(path: Path, *, batch_records: int = 8192) -> Path | None:
+def compact(path: Path) -> Path | None:
     """Rewrite a finished raw file as an Arrow capture file beside it; returns its path.
 
     Returns None (and leaves the file alone) when the writer has not ended it yet.
-    The Arrow file is written under a temporary name and renamed into place before
-    the raw file is removed, so a reader never sees neither; for that instant it may
-    see both.
+    A block whose requests are all ``{"instances": [[numbers...], ...]}`` with one
+    number per instance as answer is converted by pyarrow's JSON reader in one C++
+    call (:func:`_fast_batch`); any other block record by record. The Arrow file is
+    written under a temporary name and renamed into place before the raw file is
+    removed, so a reader never sees neither (for that instant it may see both).
+    Records whose types do not fit the file's schema go to ``<name>-spill.jsonl``.
     """
     import pyarrow as pa
 
@@ -287,40 +311,54 @@ def compact(path: Path, *, batch_records: int = 8192) -> Path | None:
 
     if not finished(path):
         return None
-    meta = header(path)
     target = path.with_suffix(".arrow")
     temporary = path.with_suffix(".arrow.partial")
+    meta = header(path)
     if meta is None or target.exists():
         return None
-    with open(temporary, "wb", opener=private_opener) as handle:
-        sink = pa.PythonFile(handle, mode="w")
-        writer = None
-        schema = None
-        pending: list[dict[str, Any]] = []
+    try:
+        handle = open(temporary, "xb", opener=private_opener)  # noqa: SIM115 - closed below
+    except FileExistsError:  # another reader is compacting it, or one died doing so
+        if time.time() - temporary.stat().st_mtime < STALE_SECONDS:
+            return None
+        temporary.unlink(missing_ok=True)
+        return compact(path)
+    writer: Any = None
+    schema: Any = None
+    try:
+        with handle, path.open("rb") as source:
+            source.readline(1 << 20)
+            blocks = _blocks(source)
+            sink = pa.PythonFile(handle, mode="w")
 
-        def flush() -> None:
-            nonlocal writer, schema
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for record in pending:
-                groups.setdefault(tuple(record["features"]), []).append(record)
-            for names, group in groups.items():
-                batch = record_batch(list(names), group, schema)
+            def write(batch: Any, records: Any) -> None:
+                nonlocal writer, schema
                 if writer is None:
                     schema = batch.schema
                     writer = pa.ipc.new_stream(sink, schema)
-                if batch.schema.equals(schema, check_metadata=True):
-                    writer.write_batch(batch)
-                else:  # another schema mid-file (a feature turned from numbers to text): JSONL beside it
-                    _spill(path, group)
-            pending.clear()
+                if not batch.schema.equals(schema, check_metadata=True):
+                    try:
+                        batch = pa.Table.from_batches([batch]).cast(schema).combine_chunks().to_batches()[0]
+                    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
+                        _spill(path, records())  # a feature turned from numbers to text mid-file
+                        return
+                writer.write_batch(batch)
 
-        for record in read_records(path):
-            pending.append(record)
-            if len(pending) >= batch_records:
-                flush()
-        flush()
-        if writer is not None:
-            writer.close()
+            for block in blocks:
+                batch = _fast_batch(block, meta)
+                if batch is not None:
+                    write(batch, lambda block=block: _block_records(block, meta))
+                    continue
+                groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+                for record in _block_records(block, meta):
+                    groups.setdefault(tuple(record["features"]), []).append(record)
+                for names, group in groups.items():
+                    write(record_batch(list(names), group, schema), lambda group=group: group)
+            if writer is not None:
+                writer.close()
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     if writer is None:
         temporary.unlink()
         path.unlink()
@@ -328,6 +366,86 @@ def compact(path: Path, *, batch_records: int = 8192) -> Path | None:
     os.replace(temporary, target)
     path.unlink()
     return target
+
+
+def _block_records(block: bytes, meta: Header) -> list[dict[str, Any]]:
+    records = []
+    for line in block.split(b"\n"):
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(data, dict):
+            records.append(to_record(data, meta))
+    return records
+
+
+def _fast_batch(block: bytes, meta: Header) -> Any:
+    """The block as one Arrow batch in the server's Arrow layout, or None when it is not
+    the plain numeric case (every feature a number, list instances, scalar answers)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pa_json
+
+    from cloudeploy.monitoring.capture_arrow import FEATURES_KEY, feature_column
+
+    width = len(meta.features)
+    if not width or any(t not in ("number", "integer") for t in meta.types or ["?"]):
+        return None
+    if b'"request_csv"' in block or b'"response_csv"' in block:
+        return None
+    schema = pa.schema([
+        ("ts", pa.float64()), ("request_id", pa.string()), ("latency_ms", pa.float64()),
+        ("request", pa.struct([("instances", pa.list_(pa.list_(pa.float64())))])),
+    ])
+    try:
+        table = pa_json.read_json(
+            io.BytesIO(block),
+            read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(block) + 1)),
+            parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+        ).combine_chunks()
+        if "response" not in table.column_names or table.num_rows != block.count(b"\n") + 1:
+            return None
+        instances = pc.struct_field(table["request"].chunk(0), "instances")
+        answers = pc.struct_field(table["response"].chunk(0), "predictions")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
+        return None
+    if instances.null_count or answers.null_count or not pa.types.is_list(answers.type):
+        return None
+    prediction = answers.flatten()
+    rows = instances.flatten()
+    if (pa.types.is_nested(prediction.type) or pa.types.is_null(prediction.type) or rows.null_count
+            or len(prediction) != len(rows)
+            or pc.any(pc.not_equal(pc.list_value_length(rows), width)).as_py()):
+        return None
+    counts = pc.list_value_length(instances).to_numpy(zero_copy_only=False)
+    if not np.array_equal(counts, pc.list_value_length(answers).to_numpy(zero_copy_only=False)):
+        return None
+    matrix = rows.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    total = int(counts.sum())
+    position = (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)).astype(np.int32)
+    repeat = np.repeat(np.arange(len(counts)), counts)
+    arrays = [
+        pa.array(table["ts"].to_numpy()[repeat]),
+        table["request_id"].take(pa.array(repeat)).chunk(0) if table["request_id"].num_chunks else None,
+        pa.array(np.full(total, meta.model, dtype=object), pa.string()),
+        pa.array(np.full(total, meta.version, dtype=object), pa.string()),
+        pa.array(table["latency_ms"].to_numpy()[repeat]),
+        pa.array(position),
+    ]
+    if arrays[1] is None or table["ts"].null_count or table["latency_ms"].null_count:
+        return None
+    names = ["ts", "request_id", "model", "version", "latency_ms", "index"]
+    columns = np.ascontiguousarray(matrix.T)
+    for name, column in zip(meta.features, columns, strict=True):
+        arrays.append(pa.array(column))
+        names.append(feature_column(name))
+    arrays.append(prediction)
+    names.append("prediction")
+    fields = [pa.field(name, array.type) for name, array in zip(names, arrays, strict=True)]
+    metadata = {FEATURES_KEY: "\x1f".join(meta.features).encode()}
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 
 def _spill(path: Path, records: list[dict[str, Any]]) -> None:

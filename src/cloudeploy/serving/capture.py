@@ -116,7 +116,7 @@ class CaptureWriter:
         types: list[str] | tuple[str, ...] = (),
         batch_rows: int = 8192,
         linger: float | None = None,
-        max_file_bytes: int = 256 << 20,
+        max_file_bytes: int | None = None,
     ) -> None:
         chosen = format or os.environ.get("CLOUDEPLOY_CAPTURE_FORMAT") or "raw"
         if chosen not in FORMATS:
@@ -130,7 +130,7 @@ class CaptureWriter:
             self._raw = RawSpool(
                 self.directory, model=model, version=version, features=self._features, types=types,
                 max_pending=max_pending, linger=0.1 if linger is None else linger,
-                max_file_bytes=max_file_bytes, on_drop=on_drop,
+                max_file_bytes=max_file_bytes or 64 << 20, on_drop=on_drop,
             )
             self.add = self._raw.add  # type: ignore[method-assign]  # the request path: one call, no hop
             self.submit = self._raw.submit  # type: ignore[method-assign]
@@ -141,7 +141,7 @@ class CaptureWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._sink: _JsonlSink | _ArrowSink = (
-            _ArrowSink(self.directory, max_file_bytes) if chosen == "arrow" else _JsonlSink(self.directory)
+            _ArrowSink(self.directory, max_file_bytes or 256 << 20) if chosen == "arrow" else _JsonlSink(self.directory)
         )
         self._batch_rows = batch_rows
         self._linger = 0.05 if linger is None else linger

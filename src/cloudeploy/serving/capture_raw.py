@@ -47,6 +47,9 @@ class RawSpool:
     dropped and counted (``dropped``, ``on_drop()``). ``submit(record)`` takes a
     record dict in the shared shape instead (written with orjson by the thread).
     ``close()`` writes what is buffered, ends the file and stops the thread.
+    A file is ended and the next one begun at the UTC hour, after
+    ``max_file_seconds`` and past ``max_file_bytes``, so that readers soon find
+    finished files to compact.
     """
 
     def __init__(
@@ -60,7 +63,8 @@ class RawSpool:
         max_pending: int = 50_000,
         max_pending_bytes: int = 64 << 20,
         linger: float = 0.1,
-        max_file_bytes: int = 256 << 20,
+        max_file_bytes: int = 64 << 20,
+        max_file_seconds: float = 300.0,
         on_drop: Callable[[], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
@@ -73,6 +77,7 @@ class RawSpool:
         self._max_bytes = max_pending_bytes
         self._linger = linger
         self._max_file_bytes = max_file_bytes
+        self._max_file_seconds = max_file_seconds
         self._on_drop = on_drop
         self._pending: deque[Any] = deque()
         # Bytes added (only the request side writes it) and written (only the thread):
@@ -82,7 +87,7 @@ class RawSpool:
         self._closing = threading.Event()
         self._fd = -1
         self._file_bytes = 0
-        self._hour_end = 0.0
+        self._hour_end = 0.0  # the open file takes records with ts in [_hour_start, _hour_end)
         self._hour_start = 0.0
         self._warned = False
         self._thread = threading.Thread(target=self._run, name="cloudeploy-capture", daemon=True)
@@ -177,7 +182,8 @@ class RawSpool:
     def _rotate(self, ts: float) -> None:
         self._end_file()
         hour = int(ts // 3600) * 3600.0
-        self._hour_start, self._hour_end = hour, hour + 3600.0
+        # Files end at the hour and after max_file_seconds, so readers find finished files to compact.
+        self._hour_start, self._hour_end = hour, min(hour + 3600.0, max(ts, hour) + self._max_file_seconds)
         self._file_bytes = 0
         try:
             private_dir(self.directory)
