@@ -71,8 +71,7 @@ class Target:
 
     def reset(self) -> None:
         self.provider.set_traffic(ENDPOINT, TrafficSplit(STARTING))
-        store = store_for(self.provider, ENDPOINT)
-        store.path.unlink(missing_ok=True)
+        store_for(self.provider, ENDPOINT).clear()
 
 
 def _deploy_two_versions(provider, packages) -> None:
@@ -152,7 +151,7 @@ def target(request, monkeypatch, tmp_path):
 
     In-process CLI runs use this very provider object (its ``set_traffic`` is
     counted in ``target.traffic_calls``); rollout state of the cloud providers
-    lives under a fresh ``$CLOUDEPLOY_HOME``, shared with the killed subprocess.
+    lives with the endpoint (the provider's state store), shared with the killed subprocess.
     """
     target = request.getfixturevalue(f"{request.param}_target")
     if target.name != "local":
@@ -184,10 +183,10 @@ def run_again(target: Target, args: tuple[str, ...]):
 
 def assert_further_run_changes_nothing(target: Target, args: tuple[str, ...], exit_code: int = 0) -> None:
     store = store_for(target.provider, ENDPOINT)
-    before = (target.changes(), store.path.read_bytes(), len(target.traffic_calls))
+    before = (target.changes(), store.store.get(store.key), len(target.traffic_calls))
     again = run_again(target, args)
     assert again.exit_code == exit_code, again.output
-    assert (target.changes(), store.path.read_bytes(), len(target.traffic_calls)) == before
+    assert (target.changes(), store.store.get(store.key), len(target.traffic_calls)) == before
 
 
 def steps_applied(decisions: list[dict]) -> list[int]:

@@ -127,11 +127,12 @@ def _gate_overrides(flags: dict) -> dict[str, object]:
 
 def _promote_now(backend, endpoint, to, timeout, output, break_lock=False):
     from cloudeploy.api import promote as promote_version
+    from cloudeploy.commands.traffic import lock_aware_progress
 
     status = backend.get_endpoint(endpoint)
     version = backend.get_model_version(status.model, to).version
     status = promote_version(endpoint, version, provider=backend, timeout=timeout,
-                             progress=progress_printer(output), break_lock=break_lock)
+                             progress=lock_aware_progress(output), break_lock=break_lock)
 
     def render(console, data):
         from cloudeploy.commands._render import split_line
@@ -167,12 +168,15 @@ def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout
 
 
 def _run(promote_version, endpoint, to, kwargs, use_live, console, output):
+    from cloudeploy.commands.traffic import lock_aware_progress
+
     if use_live:
         from cloudeploy.rollout.live import LiveView
 
         with LiveView(console) as view:
-            return promote_version(endpoint, to, on_event=view, **kwargs)
-    return promote_version(endpoint, to, progress=progress_printer(output), **kwargs)
+            return promote_version(endpoint, to, on_event=view, progress=lock_aware_progress(output, others=False),
+                                   **kwargs)
+    return promote_version(endpoint, to, progress=lock_aware_progress(output), **kwargs)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,22 @@ import click
 
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
 
+LOCK_MESSAGES = ("broke the lock", "took over the lock")
+
+
+def lock_aware_progress(output: str, *, others: bool = True):
+    """``progress_printer(output)``, except that breaking or taking over an endpoint's lock is
+    always said on stderr, even with ``--output json`` (``others=False``: only that)."""
+    quiet = progress_printer(output) if others else (lambda message: None)
+
+    def report(message: str) -> None:
+        if message.startswith(LOCK_MESSAGES):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            quiet(message)
+
+    return report
+
 
 def _render_split(verb):
     def render(console, data):
@@ -34,7 +50,7 @@ def traffic(endpoint, split, timeout, break_lock, provider, profile, output):
     from cloudeploy.types import TrafficSplit
 
     status = set_traffic(endpoint, TrafficSplit.parse(split), provider=provider, profile=profile,
-                         timeout=timeout, progress=progress_printer(output), break_lock=break_lock)
+                         timeout=timeout, progress=lock_aware_progress(output), break_lock=break_lock)
     emit(output, status.to_dict(), _render_split("traffic on"))
 
 
@@ -49,7 +65,7 @@ def rollback(endpoint, timeout, break_lock, provider, profile, output):
     from cloudeploy.api import rollback as roll_back
 
     status = roll_back(endpoint, provider=provider, profile=profile, timeout=timeout,
-                       progress=progress_printer(output), break_lock=break_lock)
+                       progress=lock_aware_progress(output), break_lock=break_lock)
     emit(output, status.to_dict(), _render_split("rolled back"))
 
 

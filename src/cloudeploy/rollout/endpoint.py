@@ -137,10 +137,10 @@ def refusal(endpoint: str, holder: Holder, purpose: str) -> LockHeld:
         hint = (f"its holder stopped heartbeating at {iso(holder.heartbeat)} and may be gone; if no process "
                 f"works on {endpoint} any more, break the lock explicitly with --break-lock")
     elif holder.purpose.startswith(PROMOTE):
-        hint = (f"wait for the promote to end, or stop it (Ctrl-C / cancel its job) and then "
-                f"cloudeploy rollback {endpoint} or cloudeploy promote {endpoint} --resume")
+        hint = (f"wait for the promote to end or stop it (Ctrl-C, cancel its job; then cloudeploy rollback "
+                f"{endpoint} or promote --resume); if its runner is gone for good, add --break-lock")
     else:
-        hint = "retry in a moment; if its holder is gone for good, break the lock with --break-lock"
+        hint = "retry in a moment; if its holder is gone for good, add --break-lock"
     return LockHeld(message, holder=holder, stale=stale, hint=hint)
 
 
