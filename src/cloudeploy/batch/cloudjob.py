@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.batch.home import local_home
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.jobs import BatchJob, BatchStatus
@@ -41,6 +42,9 @@ from cloudeploy.errors import NotFoundError
 from cloudeploy.packaging.manifest import read_manifest
 from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.providers.capabilities import CloudBatchBackend
+
+pa = lazy.module("pyarrow")
+pq = lazy.module("pyarrow.parquet")
 
 
 class CloudBatchJob(BatchJob):
@@ -225,13 +229,9 @@ def cloud_job(job_id: str, backend: CloudBatchBackend) -> CloudBatchJob:
 
 def _staged_ids(job: JobDir, index: int) -> Any:
     """The carried columns of staged part ``index`` (written by staging, in row order)."""
-    import pyarrow.parquet as pq
-
     return pq.read_table(job.path / "ids" / f"part-{index:05d}.parquet")
 
 
 def _with_ids(ids: Any, features: Any) -> Any:
     """One table: the carried columns, then the features (names may repeat)."""
-    import pyarrow as pa
-
     return pa.Table.from_arrays([*ids.columns, *features.columns], names=[*ids.column_names, *features.column_names])

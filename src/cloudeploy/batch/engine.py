@@ -30,6 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.batch import io, remote
 from cloudeploy.batch.jobdir import JobDir, write_json
 from cloudeploy.batch.spec import PREDICTION_COLUMN, BatchSpec
@@ -39,6 +40,9 @@ from cloudeploy.errors import OperationFailed
 from cloudeploy.lifetime import die_with_parent
 from cloudeploy.packaging.load import load_package
 from cloudeploy.packaging.manifest import read_manifest
+
+np = lazy.module("numpy")
+pa = lazy.module("pyarrow")
 
 #: ``progress(chunks_done, chunks_total, rows_done)``
 ChunkProgress = Callable[[int, int, int], None]
@@ -205,8 +209,6 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(context: dict[str, Any]) -> None:
     """Load the model once per process (and keep pyarrow to one thread: the workers are the parallelism)."""
-    import pyarrow as pa
-
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     key = (context["package_dir"], context["trust"], context.get("runtime"))
@@ -291,8 +293,6 @@ def array_predict(model) -> Callable[[Any], Any]:
     value), which pyarrow takes without a Python object per row. Other outputs
     (probabilities, ONNX models) go through ``LoadedModel.predict``.
     """
-    import numpy as np
-
     if model.runtime == "onnx" and hasattr(model.model, "array_predictor"):
         return model.model.array_predictor(model.output_kind)  # a compiled graph
     if model.manifest.format == "onnx" or model.output_kind not in ("class_labels", "regression"):
@@ -387,8 +387,6 @@ PREDICT_BYTES = 2 << 20
 
 def _predict_in_slices(predict: Callable[[Any], Any], model_input) -> tuple[Any, dict[int, str]]:
     """:func:`_predict` over slices of about :data:`PREDICT_BYTES` of ``model_input``, joined."""
-    import numpy as np
-
     shape = getattr(model_input, "shape", (len(model_input), 1))
     rows = max(1024, PREDICT_BYTES // (4 * max(1, shape[1] if len(shape) > 1 else 1)))
     if len(model_input) <= rows:
@@ -438,8 +436,6 @@ def _output_table(table, carry: list[str], ok, predictions: list[Any], fmt: str)
 
     CSV has no list type: a list-valued prediction (probabilities) is written as JSON text.
     """
-    import pyarrow as pa
-
     if fmt == "csv" and len(predictions) and isinstance(predictions[0], (list, dict)):
         predictions = [json.dumps(p) for p in predictions]
     column = pa.array(predictions) if len(predictions) else pa.array([], pa.float64())

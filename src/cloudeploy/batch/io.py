@@ -29,10 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+np = lazy.module("numpy")
+pa = lazy.module("pyarrow")
+pacsv = lazy.module("pyarrow.csv")
+pajson = lazy.module("pyarrow.json")
+pq = lazy.module("pyarrow.parquet")
 
 _SAMPLE_BYTES = 1 << 20
 PART_EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}
@@ -78,8 +85,6 @@ def plan_chunks(files: list[str], fmt: str, chunk_rows: int) -> list[dict[str, A
 
 
 def _plan_parquet(name: str) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
     try:
         metadata = pq.ParquetFile(name).metadata
     except Exception as error:  # pyarrow raises several types for a bad file
@@ -171,10 +176,6 @@ def _missing(have: list[str], needed: list[str], where: str) -> None:
 
 
 def _read_csv(path: str, header: bytes, data: bytes, features, numeric, carry) -> ChunkBatch:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     names = pacsv.read_csv(io.BytesIO(header), read_options=pacsv.ReadOptions(use_threads=False)).column_names
     needed = list(dict.fromkeys([*carry, *features]))
     _missing(names, needed, f"CSV file {path}")
@@ -213,10 +214,6 @@ def _read_csv(path: str, header: bytes, data: bytes, features, numeric, carry) -
 
 
 def _read_jsonl(data: bytes, features, numeric, carry) -> ChunkBatch:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.json as pajson
-
     needed = list(dict.fromkeys([*carry, *features]))
     schema = pa.schema([(f, pa.float64()) for f in features if f in numeric and f not in carry])
     try:
@@ -239,10 +236,7 @@ def _read_jsonl(data: bytes, features, numeric, carry) -> ChunkBatch:
 
 def _read_jsonl_by_line(data: bytes, needed: list[str], numeric: set[str]) -> ChunkBatch:
     """The slow path, for chunks with invalid JSON or mixed value types."""
-    import numpy as np
     import orjson
-    import pyarrow as pa
-
     columns: dict[str, list[Any]] = {c: [] for c in needed}
     records: list[int] = []
     rejected: list[tuple[int, str]] = []
@@ -273,16 +267,11 @@ def _read_jsonl_by_line(data: bytes, needed: list[str], numeric: set[str]) -> Ch
 
 
 def _read_parquet(chunk, features, carry, batch_rows) -> Iterator[ChunkBatch]:
-    import numpy as np
-    import pyarrow.parquet as pq
-
     parquet = pq.ParquetFile(chunk["path"])
     needed = list(dict.fromkeys([*carry, *features]))
     _missing(parquet.schema_arrow.names, needed, f"Parquet file {chunk['path']}")
     offset = 0
     for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[chunk["row_group"]], columns=needed):
-        import pyarrow as pa
-
         table = pa.Table.from_batches([batch])
         yield ChunkBatch(table, np.arange(offset, offset + table.num_rows), [], table.num_rows)
         offset += table.num_rows
@@ -310,8 +299,6 @@ class PartWriter:
         if table.num_rows == 0:
             return
         if self.fmt == "parquet":
-            import pyarrow.parquet as pq
-
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self._tmp, table.schema)
             elif table.schema != self._parquet.schema:
@@ -344,8 +331,6 @@ class PartWriter:
 def encode(table: pa.Table, fmt: str, *, header: bool) -> bytes:
     """``table`` as CSV (optionally with its header) or JSON Lines bytes."""
     if fmt == "csv":
-        import pyarrow as pa
-
         # Unquoted unless a value holds a comma, quote or newline ("needed" would quote every text value).
         try:
             return _csv_bytes(table, header, "none")
@@ -357,16 +342,12 @@ def encode(table: pa.Table, fmt: str, *, header: bool) -> bytes:
 
 
 def _csv_bytes(table: pa.Table, header: bool, quoting: str) -> bytes:
-    import pyarrow.csv as pacsv
-
     buffer = io.BytesIO()
     pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=header, quoting_style=quoting))
     return buffer.getvalue()
 
 
 def csv_header(names: list[str]) -> bytes:
-    import pyarrow as pa
-
     return encode(pa.table({n: pa.array([], pa.string()) for n in names}), "csv", header=True)
 
 
@@ -407,9 +388,6 @@ def _append(source: Any, target: Any) -> None:
 
 
 def _assemble_parquet(parts: list[Path], tmp: Path, columns: list[str]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     schemas = [pq.read_schema(p) for p in parts if p.stat().st_size]
     try:
         schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else None

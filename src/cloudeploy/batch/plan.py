@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from cloudeploy import lazy
 from cloudeploy.batch import io, remote
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.model import resolve_model
@@ -25,6 +26,8 @@ from cloudeploy.batch.spec import CARRY_ALL, PREDICTION_COLUMN, BatchSpec, error
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import ConflictError, ValidationError
 from cloudeploy.packaging.manifest import read_manifest
+
+pq = lazy.module("pyarrow.parquet")
 
 
 def derive_job_id(spec: BatchSpec, model_digest: str, input_fingerprint: list[dict[str, Any]]) -> str:
@@ -135,8 +138,6 @@ def input_columns(source: str | IO[bytes], fmt: str) -> list[str] | None:
         with open(source, "rb") as handle:
             return input_columns(handle, fmt)
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
         try:
             return pq.read_schema(source).names
         except Exception as error:  # pyarrow raises several types for a bad file

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy import lazy
 from cloudeploy.batch import io
 from cloudeploy.batch.jobdir import JobDir, read_json, write_json
 from cloudeploy.batch.plan import feature_columns, input_columns
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from cloudeploy.packaging.schema import InputSchema
+
+pa = lazy.module("pyarrow")
+pq = lazy.module("pyarrow.parquet")
 
 #: ``upload(index, features)``: store one part of the job's input (a table of the good rows' features).
 UploadPart = Callable[[int, "pa.Table"], None]
@@ -60,9 +64,6 @@ def stage_input(
     Idempotent: a job directory that already holds ``staged.json`` is not staged again.
     Raises OperationFailed when more than ``spec.max_error_rate`` of the rows fail.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     marker = job.path / "staged.json"
     if marker.is_file():
         return Staged.from_dict(read_json(marker))
@@ -113,8 +114,6 @@ def stage_input(
 
 
 def _features_table(model_input: Any, schema: InputSchema) -> pa.Table:
-    import pyarrow as pa
-
     if hasattr(model_input, "columns"):
         return pa.Table.from_pandas(model_input, preserve_index=False)
     return pa.table({name: model_input[:, i] for i, name in enumerate(schema.names)})
@@ -132,9 +131,6 @@ def assemble_output(
 
     ``predictions_of(index)`` yields the predictions of part ``index`` in input order.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     fmt = spec.output_format
     parts_dir = job.path / "out"
     parts_dir.mkdir(exist_ok=True)

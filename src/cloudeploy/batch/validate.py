@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
     from cloudeploy.packaging.schema import Feature, InputSchema
 
+from cloudeploy import lazy
+
+np = lazy.module("numpy")
+pa = lazy.module("pyarrow")
+pd = lazy.module("pandas")
+
 NUMERIC = ("number", "integer")
 
 
@@ -38,8 +44,6 @@ def check_rows(table: pa.Table, columns: list[str], schema: InputSchema) -> Chec
     ``failures`` maps a row index of ``table`` to the first problem found in it,
     in feature order.
     """
-    import numpy as np
-
     n = table.num_rows
     ok = np.ones(n, dtype=bool)
     failures: dict[int, str] = {}
@@ -61,9 +65,6 @@ def check_rows(table: pa.Table, columns: list[str], schema: InputSchema) -> Chec
 
 
 def _numeric(column: pa.ChunkedArray, name: str, feature: Feature):
-    import numpy as np
-    import pyarrow as pa
-
     problems = []
     nulls = column.is_null().to_numpy(zero_copy_only=False) if column.null_count else np.zeros(len(column), bool)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
@@ -72,8 +73,6 @@ def _numeric(column: pa.ChunkedArray, name: str, feature: Feature):
             return _numeric(column.cast(pa.float64()), name, feature)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-        import pandas as pd
-
         raw = column.to_numpy(zero_copy_only=False)
         values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=float)
         unparsed = np.isnan(values) & ~nulls
@@ -101,8 +100,6 @@ def _numeric(column: pa.ChunkedArray, name: str, feature: Feature):
 
 
 def _other(column: pa.ChunkedArray, name: str, feature: Feature):
-    import numpy as np
-
     values = column.to_numpy(zero_copy_only=False).astype(object)
     nulls = column.is_null().to_numpy(zero_copy_only=False)
     problems = []
@@ -121,11 +118,7 @@ def _other(column: pa.ChunkedArray, name: str, feature: Feature):
 
 def _model_input(columns: list[Any], schema: InputSchema):
     """What the model's predict takes: a DataFrame for named schemas, else an array."""
-    import numpy as np
-
     if schema.named:
-        import pandas as pd
-
         return pd.DataFrame(dict(zip(schema.names, columns, strict=True)), columns=schema.names)
     if all(f.type in NUMERIC for f in schema.features):
         if not columns:

@@ -7,9 +7,12 @@ from typing import Any
 
 import click
 
+from cloudeploy import lazy
 from cloudeploy.commands._output import emit, output_option, stderr_console
 from cloudeploy.errors import ValidationError
 from cloudeploy.packaging.build import CompileWarning, build_package
+
+pd = lazy.module("pandas")
 
 
 @click.command()
@@ -147,8 +150,6 @@ def parse_feature_names(text: str | None) -> list[str] | dict[str, str] | None:
 
 
 def _read_csv(path: Path) -> Any:
-    import pandas as pd
-
     try:
         return pd.read_csv(path)
     except (ValueError, OSError) as error:

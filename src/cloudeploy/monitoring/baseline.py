@@ -32,12 +32,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.columns import as_float, category_keys, column_chunks, is_numeric_column
 from cloudeploy.monitoring.grid import CELLS_PER_BIN, GridHistogram
 
 if TYPE_CHECKING:
     from cloudeploy.packaging.schema import InputSchema
+
+np = lazy.module("numpy")
+pd = lazy.module("pandas")
 
 BASELINE_FORMAT = "cloudeploy-baseline/1"
 QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99]
@@ -57,8 +61,6 @@ class _CategoryCounter:
         self.missing = 0
 
     def add(self, column) -> None:
-        import numpy as np
-
         keys, missing = category_keys(column)
         self.missing += missing
         if keys.size:
@@ -216,8 +218,6 @@ def baseline_from_csv(
     With a schema only its columns are read, numerical ones as floats and
     categorical ones as strings; memory stays bounded by one chunk.
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"baseline file {path} does not exist")

@@ -19,8 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.histogram import CategoryCounts, HistogramSet
+
+np = lazy.module("numpy")
+pa = lazy.module("pyarrow")
+pc = lazy.module("pyarrow.compute")
 
 logger = logging.getLogger("cloudeploy.monitoring.capture")
 
@@ -42,8 +47,6 @@ def feature_names(schema: Any) -> list[str]:
 
 def batches(path: Path) -> Iterator[Any]:
     """The whole record batches of the stream in ``path``."""
-    import pyarrow as pa
-
     with pa.OSFile(str(path), "rb") as source:
         try:
             reader = pa.ipc.open_stream(source)
@@ -63,8 +66,6 @@ def batches(path: Path) -> Iterator[Any]:
 
 def chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
     """Tables of about ``rows`` rows made of consecutive batches of ``path``."""
-    import pyarrow as pa
-
     pending: list[Any] = []
     count = 0
     for batch in batches(path):
@@ -81,8 +82,6 @@ def chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
 
 
 def _filtered(table: Any, since: float | None, until: float | None, version: str | None) -> Any:
-    import pyarrow.compute as pc
-
     mask = None
     for condition in (
         pc.greater_equal(table["ts"], since) if since is not None else None,
@@ -103,10 +102,6 @@ def add_file(
     version: str | None = None,
 ) -> None:
     """Count the instances of ``path`` in ``[since, until)`` (and of ``version``) into ``histograms``."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     for table in chunks(path):
         names = feature_names(table.schema)
         missing = [n for n in histograms.names if n not in names]
@@ -147,8 +142,6 @@ def read_records(
 ) -> Iterator[dict[str, Any]]:
     """The requests of ``path`` as capture records (the JSONL format's dicts), oldest first."""
     import orjson
-    import pyarrow as pa
-
     for batch in batches(path):
         table = _filtered(pa.Table.from_batches([batch]), since, until, version)
         if table.num_rows == 0:

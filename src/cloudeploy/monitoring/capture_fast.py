@@ -29,6 +29,11 @@ import orjson
 from cloudeploy import lazy
 from cloudeploy.monitoring.histogram import CategoryCounts
 
+pa = lazy.module("pyarrow")
+pa_csv = lazy.module("pyarrow.csv")
+pa_json = lazy.module("pyarrow.json")
+pc = lazy.module("pyarrow.compute")
+
 np = lazy.module("numpy")
 
 INSTANCES_KEY = b'"instances":[['
@@ -68,9 +73,6 @@ def csv_columns(
     records (from :func:`shared_features`); the block must hold exactly one
     compact ``"instances":[[`` per record.
     """
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
     parts = block.split(INSTANCES_KEY)
     if len(parts) - 1 != records:
         return None
@@ -135,8 +137,6 @@ def _cut_cleanly(body: bytes, pieces: list[bytes]) -> bool:
 
 def _category_counts(tokens: Any) -> CategoryCounts | None:
     """Raw JSON tokens of a categorical column counted by ``str`` of their value."""
-    import pyarrow.compute as pc
-
     counts: dict[str, int] = {}
     missing = 0
     for entry in pc.value_counts(tokens).to_pylist():
@@ -168,10 +168,6 @@ def json_table_columns(
     version: str | None,
 ) -> dict[str, np.ndarray] | None:
     """The instances of the records with ``since <= ts < until`` (and ``version``) as float columns."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.json as pa_json
-
     schema = pa.schema(
         [
             ("ts", pa.float64()),

@@ -16,6 +16,8 @@ from typing import Any
 from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
 
+pd = lazy.module("pandas")
+
 np = lazy.module("numpy")
 
 #: One chunk of rows, column by column (numpy arrays); a string so numpy stays unimported.
@@ -226,8 +228,6 @@ def category_keys(column: np.ndarray) -> tuple[np.ndarray, int]:
     None, NaN and pandas' NA are missing. ``str`` is what the model server's schema
     coercion produces for string features, so training and serving keys agree.
     """
-    import pandas as pd
-
     series = pd.Series(column, dtype=object)
     present = series.notna().to_numpy()
     keys = series[present].astype(str).to_numpy(dtype=object)

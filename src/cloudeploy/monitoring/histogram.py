@@ -20,6 +20,8 @@ from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.baseline import baseline_features
 from cloudeploy.monitoring.columns import category_keys, column_chunks
 
+pd = lazy.module("pandas")
+
 np = lazy.module("numpy")
 
 
@@ -64,8 +66,6 @@ class FeatureHistogram:
     def add_numbers(self, values: np.ndarray) -> None:
         """Count numerical values; strings that are not numbers count as missing."""
         if values.dtype.kind not in "fiu":
-            import pandas as pd
-
             values = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
                 np.float64
             )

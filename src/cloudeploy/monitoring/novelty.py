@@ -37,6 +37,8 @@ from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.baseline import baseline_features
 from cloudeploy.monitoring.columns import column_chunks
 
+pd = lazy.module("pandas")
+
 np = lazy.module("numpy")
 
 NOVELTY_FILE = "novelty.npz"
@@ -67,8 +69,6 @@ class Encoding:
 
     def encode(self, columns: dict[str, Any]) -> np.ndarray:
         """The matrix for ``{name: column}`` (numbers, strings, None)."""
-        import pandas as pd
-
         width = len(self.names)
         rows = len(next(iter(columns.values()))) if columns else 0
         matrix = np.empty((rows, width), dtype=np.float64)

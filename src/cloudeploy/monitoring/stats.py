@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
+
+np = lazy.module("numpy")
 
 
 def _distribution(counts: Any, label: str):
-    import numpy as np
-
     values = np.asarray(counts, dtype=float)
     if values.ndim != 1 or values.size == 0:
         raise ValidationError(
@@ -40,8 +41,6 @@ def _distribution(counts: Any, label: str):
 
 def js_divergence(p_counts: Sequence[float], q_counts: Sequence[float]) -> float:
     """Jensen–Shannon divergence (base 2, in [0, 1]) between two histograms on the same bins."""
-    import numpy as np
-
     p = _distribution(p_counts, "baseline histogram")
     q = _distribution(q_counts, "serving histogram")
     if p.shape != q.shape:

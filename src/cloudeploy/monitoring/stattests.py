@@ -34,7 +34,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
+
+np = lazy.module("numpy")
+stats = lazy.module("scipy.stats")
 
 #: The share an empty bin gets in :func:`psi` (Evidently's ``0.0001``).
 PSI_EMPTY_SHARE = 1e-4
@@ -43,8 +47,6 @@ MIN_SCALE = 1e-3
 
 
 def _pair(p_counts: Any, q_counts: Any, *, integers: bool = False):
-    import numpy as np
-
     sides = []
     for counts, label in ((p_counts, "reference counts"), (q_counts, "current counts")):
         values = np.asarray(counts, dtype=float)
@@ -66,8 +68,6 @@ def _pair(p_counts: Any, q_counts: Any, *, integers: bool = False):
 
 def psi(p_counts: Sequence[float], q_counts: Sequence[float]) -> float:
     """Population stability index of ``q`` (current) against ``p`` (reference), ≥ 0."""
-    import numpy as np
-
     p, q = _pair(p_counts, q_counts)
     p = np.where(p > 0, p / p.sum(), PSI_EMPTY_SHARE)
     q = np.where(q > 0, q / q.sum(), PSI_EMPTY_SHARE)
@@ -76,22 +76,17 @@ def psi(p_counts: Sequence[float], q_counts: Sequence[float]) -> float:
 
 def ks_test(p_counts: Sequence[int], q_counts: Sequence[int]) -> tuple[float, float]:
     """``(statistic, p_value)`` of the two-sided two-sample KS test on binned counts."""
-    import numpy as np
-    from scipy.stats import kstwo
-
     p, q = _pair(p_counts, q_counts, integers=True)
     n, m = p.sum(), q.sum()
     statistic = float(np.max(np.abs(np.cumsum(p) / n - np.cumsum(q) / m)))
     big, small = max(n, m), min(n, m)
     effective = round(big * small / (big + small))
-    p_value = float(kstwo.sf(statistic, max(effective, 1)))
+    p_value = float(stats.kstwo.sf(statistic, max(effective, 1)))
     return statistic, min(1.0, max(0.0, p_value))
 
 
 def bin_centres(edges: Sequence[float]):
     """Midpoints of the bins between consecutive ``edges``."""
-    import numpy as np
-
     edges = np.asarray(edges, dtype=float)
     if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
         raise ValidationError("bin edges must be at least two increasing numbers")
@@ -102,8 +97,6 @@ def wasserstein(
     edges: Sequence[float], p_counts: Sequence[float], q_counts: Sequence[float], scale: float
 ) -> float:
     """1-Wasserstein distance of the binned distributions over ``max(scale, 1e-3)``."""
-    import numpy as np
-
     p, q = _pair(p_counts, q_counts)
     centres = bin_centres(edges)
     if centres.size != p.size:
@@ -119,8 +112,6 @@ def wasserstein(
 
 def binned_std(edges: Sequence[float], counts: Sequence[float]) -> float:
     """Standard deviation (ddof 0) of a histogram with each bin's mass at its centre."""
-    import numpy as np
-
     centres = bin_centres(edges)
     weights = np.asarray(counts, dtype=float)
     if weights.sum() <= 0:
@@ -131,9 +122,6 @@ def binned_std(edges: Sequence[float], counts: Sequence[float]) -> float:
 
 def chi2_test(p_counts: Sequence[int], q_counts: Sequence[int]) -> tuple[float, float]:
     """``(statistic, p_value)`` of Pearson's chi² test that both sides share one distribution."""
-    import numpy as np
-    from scipy.stats import chi2
-
     p, q = _pair(p_counts, q_counts, integers=True)
     table = np.vstack([p, q])
     table = table[:, table.sum(axis=0) > 0]
@@ -141,5 +129,5 @@ def chi2_test(p_counts: Sequence[int], q_counts: Sequence[int]) -> tuple[float, 
         return 0.0, 1.0  # one category on both sides: nothing can differ
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
-    p_value = float(chi2.sf(statistic, table.shape[1] - 1))
+    p_value = float(stats.chi2.sf(statistic, table.shape[1] - 1))
     return statistic, min(1.0, max(0.0, p_value))

@@ -51,6 +51,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from cloudeploy import lazy
+
+np = lazy.module("numpy")
+
 ALLOWED_PREFIXES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.")
 
 #: Exact names outside the prefixes that scikit-learn / NumPy pickles need.
@@ -491,8 +495,6 @@ def is_vetted_callable(obj: Any) -> bool:
     """
     if id(obj) in _vetted_function_ids():
         return True
-    import numpy as np
-
     if isinstance(obj, np.ufunc):
         name = getattr(obj, "__name__", "") or ""
         if "vectorized" in name:

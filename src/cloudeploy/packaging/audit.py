@@ -37,8 +37,11 @@ from __future__ import annotations
 import types
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import UnsafeModelError
 from cloudeploy.packaging.allowlist import Allowlist, canonical_name, is_vetted_callable
+
+np = lazy.module("numpy")
 
 #: Attributes holding method names that scikit-learn resolves with getattr at predict time.
 METHOD_NAME_ATTRIBUTES = frozenset({"response_method", "stack_method_", "_response_method"})
@@ -73,8 +76,6 @@ def audit_model(model: Any, allowlist: Allowlist | None = None, *, source: str =
 
 def find_problems(model: Any, allowlist: Allowlist) -> list[str]:
     """``"<where>: <what>"`` for each refused object in the graph (empty = clean)."""
-    import numpy as np
-
     extra_ids = {id(obj) for obj in allowlist.extra_objects()}
     problems: list[str] = []
     seen: set[int] = set()
@@ -208,8 +209,6 @@ _FUNCTION_TYPES = (
 def _is_function_like(obj: Any) -> bool:
     import functools
 
-    import numpy as np
-
     if isinstance(obj, (*_FUNCTION_TYPES, np.ufunc, functools.partial)):
         return True
     # numpy's array-function dispatchers (numpy.take, numpy.clip ...) are their own type.
@@ -238,8 +237,6 @@ def _instance_allowed(obj: Any, allowlist: Allowlist) -> bool:
 
 
 def _type_value_allowed(obj: type, allowlist: Allowlist, extra_ids: set[int]) -> bool:
-    import numpy as np
-
     if id(obj) in extra_ids or obj in _SCALAR_TYPES:
         return True
     if issubclass(obj, (np.generic, np.dtype)):

@@ -34,6 +34,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.packaging.allowlist import Allowlist
 from cloudeploy.packaging.infer import (
     _category_values,
@@ -46,6 +47,8 @@ from cloudeploy.packaging.infer import (
 from cloudeploy.packaging.load import load_model_file
 from cloudeploy.packaging.onnx_format import CompiledGraph
 from cloudeploy.packaging.schema import InputError, InputSchema
+
+np = lazy.module("numpy")
 
 #: Largest accepted |onnx - original| / max(1, |original|) for probabilities and regression values.
 TOLERANCE = 1e-4
@@ -389,8 +392,6 @@ def _flat(value: Any) -> list[float]:
 
 def _original_answers(model: Any, schema: InputSchema, output_kind: str, rows: list[list[Any]]):
     """(rows the model accepts, its labels or None, its probabilities/values or None), or a failure line."""
-    import numpy as np
-
     rows = _accepted_rows(model, schema, rows)
     if not rows:
         return "the model refuses every verification row"
@@ -446,8 +447,6 @@ def verification_rows(
 
 
 def _data_rows(data: Any, schema: InputSchema, seed: int) -> list[list[Any]]:
-    import numpy as np
-
     columns = getattr(data, "columns", None)
     if columns is not None:
         if schema.named and all(name in columns for name in schema.names):
@@ -473,8 +472,6 @@ def _data_rows(data: Any, schema: InputSchema, seed: int) -> list[list[Any]]:
 
 def _generated_rows(model: Any, schema: InputSchema, baseline: dict[str, Any] | None, seed: int) -> list[list[Any]]:
     """Rows within the schema: baseline ranges and categories when known, else a spread of magnitudes."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     stats = {f.get("name"): f for f in (baseline or {}).get("features", [])}
     categories = _fitted_categories(model, schema)
@@ -494,8 +491,6 @@ def _generated_rows(model: Any, schema: InputSchema, baseline: dict[str, Any] | 
 
 
 def _generate_column(feature, stat: dict, fitted: list | None, rng) -> list[Any]:
-    import numpy as np
-
     n = GENERATED_ROWS
     if feature.categories is not None or fitted or stat.get("categories"):
         pool = list(feature.categories or fitted or stat.get("categories", {}).keys())
@@ -523,8 +518,6 @@ def _generate_column(feature, stat: dict, fitted: list | None, rng) -> list[Any]
 def _fitted_ranges(model: Any, schema: InputSchema) -> dict[str, dict[str, float]]:
     """Per-feature ``{"min", "max"}`` the model itself knows: a first scaler's fitted
     statistics, or the split thresholds of a tree model fed the raw features."""
-    import numpy as np
-
     first = _first_step(model)
     columns: dict[int, list[float]] = {}
     if type(first).__name__ == "ColumnTransformer" and schema.named:

@@ -15,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import PackageError, ValidationError
 from cloudeploy.packaging.schema import Feature, InputSchema
+
+pd = lazy.module("pandas")
 
 FEATURE_TYPES = ("number", "integer", "string", "boolean")
 OUTPUT_KINDS = ("class_labels", "probabilities", "regression")
@@ -190,8 +193,6 @@ def _column_types(
 
 def _category_values(fitted: Any) -> tuple:
     """The fitted categories as JSON scalars, missing-value categories left out (nullable covers them)."""
-    import pandas as pd
-
     values = fitted.tolist() if hasattr(fitted, "tolist") else list(fitted)
     return tuple(
         value.item() if hasattr(value, "item") else value for value in values if not pd.isna(value)

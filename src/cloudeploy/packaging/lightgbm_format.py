@@ -12,7 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import PackageError, ProviderUnavailable
+
+np = lazy.module("numpy")
 
 INSTALL_HINT = "pip install 'cloudeploy[lightgbm]'"
 SUFFIXES = (".txt",)
@@ -60,8 +63,6 @@ class LightGBMModel:
     """
 
     def __init__(self, booster: Any, classes: list[Any] | None = None) -> None:
-        import numpy as np
-
         self.booster = booster
         objective = str(booster.dump_model().get("objective", "regression")).split()[0]
         self.objective = objective
@@ -80,14 +81,10 @@ class LightGBMModel:
         return True
 
     def predict_proba(self, data: Any) -> Any:
-        import numpy as np
-
         raw = np.asarray(self.booster.predict(data))
         return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
 
     def predict(self, data: Any) -> Any:
-        import numpy as np
-
         if self._estimator_type == "classifier":
             return self.classes_[np.argmax(self.predict_proba(data), axis=1)]
         return np.asarray(self.booster.predict(data), dtype=float)

@@ -11,8 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import PackageError, ProviderUnavailable
 from cloudeploy.packaging.schema import InputSchema
+
+np = lazy.module("numpy")
 
 INSTALL_HINT = "pip install 'cloudeploy[onnx]'"
 _CLASS_ATTRIBUTES = ("classlabels_ints", "classlabels_int64s", "classlabels_strings")
@@ -67,8 +70,6 @@ def _classes(path: Path) -> list[Any] | None:
 
 def onnx_predict(session: Any, output_kind: str, classes: list[Any] | None):
     """The per-call function for an onnxruntime session."""
-    import numpy as np
-
     input_name = session.get_inputs()[0].name
     run = session.run
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.packaging.manifest import Manifest
 from cloudeploy.packaging.schema import InputSchema
+
+np = lazy.module("numpy")
 
 Predict = Callable[[Any], list]
 
@@ -73,7 +76,5 @@ def sklearn_predict(model: Any, output_kind: str) -> Predict:
         return lambda data: predict_proba(data).tolist()
     predict = model.predict
     if output_kind == "regression":
-        import numpy as np
-
         return lambda data: np.asarray(predict(data), dtype=float).tolist()
     return lambda data: predict(data).tolist()

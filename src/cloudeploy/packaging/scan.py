@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from cloudeploy import lazy
 from cloudeploy.packaging.allowlist import (
     BIT_GENERATOR_CTOR,
     CALLS_ITS_ARGUMENT,
@@ -41,6 +42,8 @@ from cloudeploy.packaging.allowlist import (
     Allowlist,
     global_name,
 )
+
+np = lazy.module("numpy")
 
 NUMPY_ARRAY_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 _CLASS_FIRST_ARG = ("copyreg._reconstructor",)
@@ -530,8 +533,6 @@ def _materialize_dtype(value: Any, depth: int = 0) -> Any:
     Only ``numpy.dtype(literals)`` plus its pickled state is accepted; the
     loader reads ``dtype.itemsize`` bytes per element, so the scan must too.
     """
-    import numpy as np
-
     if not (
         isinstance(value, _Call) and isinstance(value.func, _Global) and value.func.path in _DTYPE
     ):

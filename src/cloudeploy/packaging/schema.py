@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
+
+np = lazy.module("numpy")
+pd = lazy.module("pandas")
 
 FeatureType = Literal["number", "integer", "string", "boolean"]
 _NUMERIC = ("number", "integer")
@@ -206,11 +210,7 @@ class InputSchema:
 
         Imports numpy (and pandas for named schemas) lazily.
         """
-        import numpy as np
-
         if self.named:
-            import pandas as pd
-
             return pd.DataFrame(rows, columns=self.names)
         if self.all_numeric:
             return np.asarray(rows, dtype=float)
