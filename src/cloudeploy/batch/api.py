@@ -117,7 +117,9 @@ def submit(
         raise ValidationError(
             f"unknown batch option(s) for the {backend.name} provider: {', '.join(unknown)} (known: {known})"
         )
-    backend.check_options(spec.options, step="batch")  # kinds: a wrong value is refused by name
+    # The provider's typed options check the kinds of those it declares (a wrong value is refused by name).
+    declared = backend.options_class.specs()
+    backend.check_options({k: v for k, v in spec.options.items() if k in declared}, step="batch")
     if isinstance(runner, CloudBatchBackend):
         from cloudeploy.batch.cloudjob import submit_cloud
 

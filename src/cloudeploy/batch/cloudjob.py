@@ -149,7 +149,7 @@ def registered_version(spec: BatchSpec, provider: Any, progress: Any, schema_of:
     if Path(spec.model).expanduser().exists():
         resolved = resolve_model(spec.model, None, local_home(provider))
         manifest = read_manifest(resolved.package_dir)
-        name = provider.check_options(spec.options, step="batch").model_name or manifest.name
+        name = spec.options.get("model_name") or manifest.name  # checked by submit (batch/api.py)
         progress(f"registering {spec.model} as a version of {name}")
         return provider.upload_model(resolved.package_dir, name, progress=progress), manifest.schema
     name, label = split_reference(spec.model)
