@@ -76,6 +76,7 @@ def update_config(
     timeout: float | Deadline | None = None,
     progress: ProgressCallback = no_progress,
     crash_prefix: str | None = None,
+    always_update: bool = False,
     failure_hint: str = "the previous versions still serve; fix the cause and re-run",
 ) -> str:
     """Make ``endpoint`` serve a config of ``variants`` (see the module docstring); returns its name.
@@ -84,13 +85,15 @@ def update_config(
     exist yet and is created). ``timeout`` is seconds or the calling method's
     :class:`~cloudeploy.providers.deadline.Deadline` (the wait shares it). ``crash_prefix`` names the crash points
     ``<prefix>.after_create_config``, ``after_create_endpoint``,
-    ``after_update_endpoint``.
+    ``after_update_endpoint``. An endpoint already serving the config is left
+    alone, unless ``always_update``: its weights may have moved since (a
+    blue/green update must run even to the config it started from).
     """
     kms = provider.settings.kms_key_id
     name = name or config_name(provider, endpoint, variants, capture=capture, shadow=shadow)
     serving = (description or {}).get("EndpointConfigName")
     pending = ((description or {}).get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
-    if serving == name:
+    if serving == name and not always_update:
         return name
     sm = provider.clients.sagemaker
     with translated(f"updating endpoint {endpoint}"):

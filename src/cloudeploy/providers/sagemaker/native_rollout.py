@@ -193,7 +193,7 @@ class SageMakerNativeRollout(NativeRollout):
                 provider.clients.cloudwatch.put_metric_alarm(**alarm)
         update_config(provider, endpoint, variants, description=description, capture=capture,
                       name=new_config_name, deployment_config=compiled.deployment_config, wait=False,
-                      progress=progress)
+                      always_update=True, progress=progress)
         routing = compiled.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
         log("step", 0, f"UpdateEndpoint to {new_config_name} with {routing['Type']} routing "
             f"and {len(compiled.alarms)} rollback alarm(s)", from_split)
