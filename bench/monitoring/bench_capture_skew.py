@@ -141,8 +141,11 @@ def measure(capture_dir: str, baseline_path: str) -> dict:
     import pyarrow.compute  # noqa: F401
     import pyarrow.ipc  # noqa: F401
 
-    import cloudeploy.monitoring.capture  # noqa: F401
+    import cloudeploy.monitoring.capture
     from cloudeploy.monitoring.detection import compute_skew
+
+    if os.environ.get("BENCH_NO_COMPACT"):
+        cloudeploy.monitoring.capture._compacted = lambda paths, compact: paths
 
     baseline = json.loads(Path(baseline_path).read_text())
     before = resource.getrusage(resource.RUSAGE_SELF)
@@ -173,8 +176,10 @@ def scenario(rows: int, features: int, batch_rows: int, runs: int, fmt: str = "a
         baseline_path.write_text(json.dumps(training_baseline(features)))
         measurements = []
         for _ in range(runs):
+            # Raw files are read as they are here (reading would compact them: measured next).
             output = subprocess.run([sys.executable, __file__, "--measure", str(capture_dir), str(baseline_path)],
-                                    capture_output=True, text=True, check=True)
+                                    capture_output=True, text=True, check=True,
+                                    env={**os.environ, "BENCH_NO_COMPACT": "1"})
             measurements.append(json.loads(output.stdout))
         compacted_in = compact_all(capture_dir) if fmt == "raw+compact" else None
         compacted_size = None

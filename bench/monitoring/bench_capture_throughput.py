@@ -2,11 +2,14 @@
 
 Two ``cloudeploy serve`` processes serve the same package (the serving
 benchmark's 100-tree forest on breast-cancer, 30 features, ``--workers 2``):
-one with ``--capture-dir`` (every request captured, columnar Arrow format by
-default), one without. ``wrk`` sends single-row JSON ``POST /predict`` at
+one with ``--capture-dir`` (every request captured, in the server's default raw
+format unless ``--format arrow|jsonl``), one without. ``wrk`` sends single-row JSON ``POST /predict`` at
 concurrency 64 to one, then the other, in short alternating cells (the order
 flips every round), so a busy machine's drifts hit both alike; the result is the
-median over rounds of each server's requests/s and the ratio.
+median over rounds of each server's requests/s and the ratio, and the median
+server CPU per request (psutil, the whole process tree), which a busy machine
+disturbs much less than throughput. Reading the captures back at the end
+compacts the raw files (see ``cloudeploy.monitoring.capture``), after the clock.
 
     .venv/bin/python bench/monitoring/bench_capture_throughput.py                  # 6 rounds of 5 s
     .venv/bin/python bench/monitoring/bench_capture_throughput.py --rounds 4 --duration 3 --format jsonl
