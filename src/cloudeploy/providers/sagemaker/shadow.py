@@ -105,7 +105,11 @@ def stop_shadow(provider: SageMakerProvider, endpoint: str, variants: list[dict[
     """Serve ``variants`` (as ``start_shadow`` recorded them) again, without the shadow variant."""
     description = provider._ready_description(endpoint, timeout, progress)
     progress(f"removing the shadow variant from {endpoint}")
-    provider._apply(endpoint, variants, description, {}, wait=True, timeout=timeout, progress=progress)
+    current = provider._config((description or {}).get("EndpointConfigName")) or {}
+    name = update_config(provider, endpoint, variants, description=description,
+                         capture=current.get("DataCaptureConfig"), timeout=timeout, progress=progress,
+                         failure_hint="the shadow variant may still receive copies; run the command again")
+    provider._delete_old_configs(endpoint, keep=name)
 
 
 def shadow_metrics(provider: SageMakerProvider, endpoint: str, candidate: str, *, since: float,
