@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudeploy.errors import ConflictError, NotFoundError, SchemaMismatchError, ValidationError
+from cloudeploy.errors import (
+    CloudeployError,
+    ConflictError,
+    NotFoundError,
+    SchemaMismatchError,
+    ValidationError,
+)
 from cloudeploy.instances import json_ready
 from cloudeploy.providers import get_provider
 from cloudeploy.providers.base import Prediction, ProgressCallback, Provider, no_progress
@@ -228,7 +234,7 @@ def _check_schema(backend: Provider, endpoint: str, package_dir: Path, *, allow_
         return
     for other in versions:
         deployed = other
-        old_schema = _schema_of(backend, other)
+        old_schema = _schema_of(backend, endpoint, other)
         if old_schema is None or _features(old_schema) == _features(new_schema):
             continue
         message = (
@@ -248,13 +254,19 @@ def _features(schema: dict) -> list[tuple[str, str]]:
     return [(f["name"], f.get("type", "")) for f in schema.get("features", [])]
 
 
-def _schema_of(backend: Provider, version: ModelVersion) -> dict | None:
-    """The version's input schema as a dict, when the provider can tell."""
+def _schema_of(backend: Provider, endpoint: str, version: ModelVersion) -> dict | None:
+    """The version's input schema as a dict, when the provider can tell: from its
+    package on this machine, else through the provider's manifest reading (the
+    package stored in the cloud)."""
     from cloudeploy.packaging.manifest import read_manifest
 
     try:
         return read_manifest(version.uri).schema.to_dict()
     except Exception:  # remote URIs: the provider does not keep a local copy
+        pass
+    try:
+        return backend.monitoring_hooks().manifest(endpoint, version.version).schema.to_dict()
+    except CloudeployError:  # a provider without manifest reading, or a version that is no package
         return None
 
 

@@ -105,3 +105,16 @@ def test_strict_without_a_serving_image_is_a_config_error(settings, package, emu
     provider = make_provider({k: v for k, v in settings.items() if k != "serving_image"})
     with pytest.raises(ConfigError, match="strict needs the cloudeploy serving image"):
         provider.upload_model(package(), "house", options={"strict": True})
+
+
+def test_a_version_taking_other_inputs_is_refused_on_a_sagemaker_endpoint(provider, package):
+    from sklearn.linear_model import LogisticRegression
+
+    from cloudeploy.errors import SchemaMismatchError
+
+    cloudeploy.deploy(package(), "house", provider=provider)
+    rows = sample_instances(20, seed=3)
+    narrower = LogisticRegression().fit([r[:2] for r in rows], [int(r[0] > 0) for r in rows])
+    with pytest.raises(SchemaMismatchError, match="takes inputs .2 features.* but v1 on house takes .4 features"):
+        cloudeploy.deploy(narrower, "house", provider=provider)
+    assert [v.version for v in provider.list_versions("house")] == ["v1"]

@@ -116,3 +116,17 @@ def test_strict_without_a_serving_image_is_a_config_error(settings, package):
     provider = make_provider({k: v for k, v in settings.items() if k != "serving_image"})
     with pytest.raises(ConfigError, match="strict needs the cloudeploy serving image"):
         provider.upload_model(package(), "house-price", options={"strict": True})
+
+
+def test_a_version_taking_other_inputs_is_refused_on_a_vertex_endpoint(provider, package, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from cloudeploy.errors import SchemaMismatchError
+    from tests.vertex.conftest import training_data
+
+    cloudeploy.deploy(package(), "house-price", provider=provider)
+    X, y = training_data(5)
+    wider = LogisticRegression().fit(X[:, :2], y)
+    with pytest.raises(SchemaMismatchError, match="takes inputs .2 features.* but v1 on house-price takes .3 features"):
+        cloudeploy.deploy(wider, "house-price", provider=provider)
+    assert [v.version for v in provider.list_versions("house-price")] == ["v1"]
