@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from cloudeploy.batch.engine import run_job, worker_count
 from cloudeploy.batch.home import local_home
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.jobs import LocalBatchJob, dismiss_runner, prestart_runner
+from cloudeploy.batch.plan import plan_job
 from cloudeploy.batch.spec import BatchSpec
 from cloudeploy.errors import NotFoundError
 from cloudeploy.providers.base import ProgressCallback, no_progress
@@ -22,16 +24,12 @@ from cloudeploy.providers.base import ProgressCallback, no_progress
 
 def plan_local(spec: BatchSpec, provider: Any, model: Any = None, *, trust: bool = False) -> LocalBatchJob:
     """The local job for ``spec``, planned (or found, when it exists)."""
-    from cloudeploy.batch.plan import plan_job
-
     return LocalBatchJob(plan_job(spec, local_home(provider), model=model, provider=provider, trust=trust))
 
 
 def submit_local(spec: BatchSpec, provider: Any, model: Any = None, *, trust: bool = False, wait: bool = True,
                  timeout: float | None = None, progress: ProgressCallback = no_progress) -> LocalBatchJob:
     """Run ``spec`` with the local engine; see :func:`cloudeploy.batch.api.batch_predict`."""
-    from cloudeploy.batch.engine import worker_count
-
     in_process = wait and timeout is None and (spec.workers or os.cpu_count() or 1) == 1
     # A job run in the background gets a runner that imports scikit-learn while the plan is made.
     runner = None if in_process else prestart_runner()
@@ -45,8 +43,6 @@ def submit_local(spec: BatchSpec, provider: Any, model: Any = None, *, trust: bo
             progress(f"batch job {job.job_id} is already running; following it")
         elif wait and timeout is None and worker_count(job.job) == 1:
             # One worker needs no process of its own: run here and spare a Python start.
-            from cloudeploy.batch.engine import run_job
-
             progress(f"running batch job {job.job_id}")
             run_job(job.job, progress=lambda done, total, rows: progress(f"{done}/{total} chunks, {rows} rows"))
             return job

@@ -36,7 +36,12 @@ from typing import Any
 import orjson
 
 from cloudeploy.errors import ValidationError
+from cloudeploy.monitoring import capture_fast
+from cloudeploy.monitoring.capture_arrow import FEATURES_KEY, feature_column
+from cloudeploy.monitoring.columns import to_chunk
 from cloudeploy.monitoring.histogram import HistogramSet
+from cloudeploy.private import private_opener
+from cloudeploy.serving.capture import record_batch
 
 logger = logging.getLogger("cloudeploy.monitoring.capture")
 
@@ -233,9 +238,6 @@ def add_file(histograms: HistogramSet, path: Path, *, since: float | None, until
 
 def _add_blocks(histograms: HistogramSet, blocks: Iterator[bytes], meta: Header, path: Path,
                 since: float | None, until: float | None) -> None:
-    from cloudeploy.monitoring.capture_fast import csv_columns
-    from cloudeploy.monitoring.columns import to_chunk
-
     missing = [n for n in histograms.names if n not in meta.features]
     if missing:
         raise ValidationError(f"{path}: captured requests have no feature(s) {', '.join(missing)}")
@@ -243,7 +245,7 @@ def _add_blocks(histograms: HistogramSet, blocks: Iterator[bytes], meta: Header,
     for block in blocks:
         if since is None and until is None:
             compact_block = block.replace(b'"instances": [[', b'"instances":[[')
-            columns = csv_columns(compact_block, meta.features, block.count(b"\n") + 1, kinds)
+            columns = capture_fast.csv_columns(compact_block, meta.features, block.count(b"\n") + 1, kinds)
             if columns is not None:
                 histograms.add_chunk(columns)
                 continue
@@ -276,8 +278,6 @@ def _parsed(line: bytes, meta: Header, since: float | None, until: float | None,
 def columns(path: Path, names: list[str], *, since: float | None, until: float | None, version: str | None,
             chunk_rows: int = 50_000) -> Iterator[dict[str, Any]]:
     """``{name: column}`` chunks of the file's instances, columns in ``names`` order."""
-    from cloudeploy.monitoring.columns import to_chunk
-
     rows: list[list[Any]] = []
     for record in read_records(path, since=since, until=until, version=version):
         positions = {name: i for i, name in enumerate(record["features"])}
@@ -305,9 +305,6 @@ def compact(path: Path) -> Path | None:
     Records whose types do not fit the file's schema go to ``<name>-spill.jsonl``.
     """
     import pyarrow as pa
-
-    from cloudeploy.private import private_opener
-    from cloudeploy.serving.capture import record_batch
 
     if not finished(path):
         return None
@@ -388,8 +385,6 @@ def _fast_batch(block: bytes, meta: Header) -> Any:
     import pyarrow.compute as pc
     import pyarrow.json as pa_json
 
-    from cloudeploy.monitoring.capture_arrow import FEATURES_KEY, feature_column
-
     width = len(meta.features)
     if not width or any(t not in ("number", "integer") for t in meta.types or ["?"]):
         return None
@@ -402,7 +397,7 @@ def _fast_batch(block: bytes, meta: Header) -> Any:
     try:
         table = pa_json.read_json(
             io.BytesIO(block),
-            read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(block) + 1)),
+            read_options=pa_json.ReadOptions(block_size=4 << 20),  # blocks parsed on both cores
             parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
         ).combine_chunks()
         if "response" not in table.column_names or table.num_rows != block.count(b"\n") + 1:
@@ -449,7 +444,5 @@ def _fast_batch(block: bytes, meta: Header) -> Any:
 
 
 def _spill(path: Path, records: list[dict[str, Any]]) -> None:
-    from cloudeploy.private import private_opener
-
     with open(path.with_name(path.stem + "-spill.jsonl"), "ab", opener=private_opener) as handle:
         handle.writelines(orjson.dumps(record) + b"\n" for record in records)
