@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ import pytest
 
 from cloudeploy.config import Profile
 from cloudeploy.errors import CapabilityError
+from cloudeploy.packaging.manifest import Manifest
 from cloudeploy.packaging.schema import Feature, InputSchema
 from cloudeploy.providers.base import Provider, no_progress
-from cloudeploy.providers.capabilities import CloudBatchBackend
-from cloudeploy.types import ModelVersion
+from cloudeploy.providers.capabilities import CloudBatchBackend, MonitoringHooks
+from cloudeploy.types import DeployedVersion, EndpointStatus, ModelVersion, Scaling
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "cloudeploy"
 SDKS = ("boto3", "botocore", "google")
@@ -229,3 +231,60 @@ def test_batch_on_a_provider_without_a_backend_is_a_capability_error(tmp_path):
 
     with pytest.raises(CapabilityError, match="the acme provider has no batch backend"):
         batch_predict("scorer@v1", "in.csv", str(tmp_path / "out.csv"), provider=_acme())
+
+
+# -- monitoring through a third party's hooks --------------------------------------------
+
+
+class MemoryMonitoring(MonitoringHooks):
+    """Monitoring hooks over dicts: one package, two logged requests, a job registry."""
+
+    jobs: dict[str, Any] = {}
+
+    def manifest(self, endpoint: str, version: str) -> Manifest:
+        baseline = {"features": [{"name": "f0"}, {"name": "f1"}]}
+        return Manifest(name="scorer", format="joblib", model_file="model.joblib", files={}, schema=SCHEMA,
+                        baseline=baseline)
+
+    def package(self, endpoint: str, version: str, folder: Path) -> tuple[Path, Manifest]:
+        return folder, self.manifest(endpoint, version)
+
+    def captured(self, endpoint: str, version: str, features: Sequence[str], *, since: float | None,
+                 until: float | None) -> Iterable[dict[str, Any]]:
+        for ts, row in ((1000.0, [1.0, 2.0]), (2000.0, [3.0, 4.0])):
+            if (since is None or ts >= since) and (until is None or ts < until):
+                yield {"ts": ts, "request_id": f"r{ts:g}", "features": list(features), "instances": [row],
+                       "predictions": [sum(row)]}
+
+    def configure(self, endpoint: str, spec: Any, *, serving: Callable[[], tuple[str, list[str]]],
+                  saved: Any) -> dict[str, Any]:
+        version, features = serving()
+        self.jobs[endpoint] = {"version": version, "features": features}
+        return {"acme_job": f"watch-{endpoint}"}
+
+    def status(self, endpoint: str) -> dict[str, Any]:
+        return {"acme_job": self.jobs.get(endpoint)}
+
+
+def _acme_endpoint(self: Provider, name: str) -> EndpointStatus:
+    deployed = DeployedVersion(version="v1", traffic=100, scaling=Scaling())
+    return EndpointStatus(name=name, provider="acme", model="scorer", state="serving", url="mem://",
+                          deployments=(deployed,))
+
+
+def test_monitoring_reaches_a_third_party_providers_hooks(tmp_path, monkeypatch):
+    from cloudeploy.monitoring import MonitorSpec, configure, status
+    from cloudeploy.monitoring.backend import backend_for
+    from cloudeploy.monitoring.capture import capture_files
+
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(tmp_path / "home"))
+    provider = _acme(get_endpoint=_acme_endpoint, monitoring_hooks=lambda self: MemoryMonitoring(self))
+
+    configured = configure("ep", MonitorSpec(features=["f1"]), provider=provider)
+    shown = status("ep", provider=provider)
+    folder = backend_for(provider).capture("ep", "v1", since=1500.0, until=None)
+
+    assert configured["acme_job"] == "watch-ep" and configured["provider"] == "acme"
+    assert shown["configured"] is True and shown["acme_job"] == {"version": "v1", "features": ["f1"]}
+    lines = [json.loads(line) for path in capture_files(folder) for line in path.read_text().splitlines()]
+    assert [(r["request_id"], r["version"], r["instances"]) for r in lines] == [("r2000", "v1", [[3.0, 4.0]])]
