@@ -417,6 +417,12 @@ class Provider(ABC):
     def list_endpoints(self) -> list[EndpointStatus]:
         """Every endpoint managed by cloudeploy, sorted by name."""
 
+    def _current(self, endpoint: str, *, deadline: Deadline, progress: ProgressCallback) -> EndpointStatus:
+        """The endpoint a change starts from (``get_endpoint``). A provider that refuses
+        a change while another is in progress (SageMaker) waits here for it to end,
+        within ``deadline`` (or its default bound when the caller does not wait)."""
+        return self.get_endpoint(endpoint)
+
     def deploy(
         self,
         endpoint: str,
@@ -448,7 +454,7 @@ class Provider(ABC):
         if scaling is not None and not isinstance(scaling, Scaling):
             raise ValidationError(f"scaling must be a Scaling, got {type(scaling).__name__}")
         deadline = self._deadline(wait, timeout)
-        current = self.get_endpoint(endpoint)
+        current = self._current(endpoint, deadline=deadline, progress=progress)
         if current.model and version.model != current.model:
             raise ValidationError(
                 f"endpoint {endpoint!r} serves model {current.model!r}; {version.ref} is another model"
@@ -510,7 +516,7 @@ class Provider(ABC):
         if split and sum(split.values()) != 100:  # pragma: no cover - TrafficSplit refuses it already
             raise ValidationError(f"traffic split must sum to 100, got {sum(split.values())}")
         deadline = self._deadline(wait, timeout)
-        current = self.get_endpoint(endpoint)
+        current = self._current(endpoint, deadline=deadline, progress=progress)
         full = full_split(split, current)
         if not full:
             return current
@@ -552,7 +558,7 @@ class Provider(ABC):
         """
         label = normalize_version(version)
         deadline = self._deadline(wait, timeout)
-        current = self.get_endpoint(endpoint)
+        current = self._current(endpoint, deadline=deadline, progress=progress)
         if current.deployment(label) is None:
             return current
         others = [d.version for d in current.deployments if d.version != label]
@@ -598,8 +604,8 @@ class Provider(ABC):
         try:
             return self._predict(endpoint, instances, version=label)
         except CloudeployError as error:
-            if label is not None:
-                raise
+            if label is not None or isinstance(error, ValidationError):
+                raise  # a pinned version, or bad input: nothing to do with the split
             try:
                 status = self.get_endpoint(endpoint)
             except CloudeployError:

@@ -383,6 +383,12 @@ class SageMakerProvider(Provider):
                     if name != keep and pattern.match(name):
                         sm.delete_endpoint_config(EndpointConfigName=name)
 
+    def _current(self, endpoint: str, *, deadline: Deadline, progress=no_progress) -> EndpointStatus:
+        """The endpoint once no update is in progress: SageMaker refuses a change meanwhile,
+        and the variants of an endpoint still Updating are not the ones it will serve."""
+        description = self._ready_description(endpoint, deadline if deadline.waits else None, progress)
+        return self._status(endpoint, description, self.records.get(endpoint))
+
     def _ready_description(
         self, endpoint: str, timeout: float | Deadline | None, progress
     ) -> dict[str, Any] | None:
