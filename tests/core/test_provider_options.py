@@ -110,6 +110,11 @@ def test_an_option_the_step_does_not_read_is_refused(options_class, given, step,
         options_class.parse(given, step=step)
 
 
+def test_an_option_the_step_does_not_read_is_refused_whatever_its_value():
+    with pytest.raises(ValidationError, match="'capture_sample' does not apply to deploy"):
+        LocalOptions.parse({"capture_sample": "lots"}, step="deploy")
+
+
 def test_parse_gives_the_typed_values_and_none_for_what_was_not_given():
     options = LocalOptions.parse({"capture_sample": 0, "port": 8123}, step="create_endpoint")
     assert options.capture_sample == 0.0 and isinstance(options.capture_sample, float)

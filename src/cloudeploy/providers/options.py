@@ -240,18 +240,18 @@ class ProviderOptions:
         }
 
     @classmethod
-    def _check(cls, options: Mapping[str, Any] | ProviderOptions | None) -> dict[str, Any]:
-        """The given options, checked for name and kind (not yet for a step)."""
-        if isinstance(options, ProviderOptions):
-            if not isinstance(options, cls):
-                raise ValidationError(
-                    f"{type(options).__name__} are not options of {cls._who()}"
-                )
-            return options.given()
-        if options is not None and not isinstance(options, Mapping):
+    def _check(
+        cls, options: Mapping[str, Any] | ProviderOptions | None, *, steps: Sequence[str], flow: str
+    ) -> dict[str, Any]:
+        """The given options (None values are "not given"), checked in this order: the
+        name is known, one of ``steps`` reads it (``flow`` names them in the message),
+        the value is of its kind. Returns the values as the provider reads them."""
+        if isinstance(options, ProviderOptions) and not isinstance(options, cls):
+            raise ValidationError(f"{type(options).__name__} are not options of {cls._who()}")
+        if options is not None and not isinstance(options, (Mapping, ProviderOptions)):
             raise ValidationError(f"options must be a mapping of option names to values, got {type(options).__name__}")
         specs = cls.specs()
-        given = dict(options or {})
+        given = options.given() if isinstance(options, ProviderOptions) else dict(options or {})
         unknown = sorted(str(name) for name in given if name not in specs)
         if unknown:
             raise ValidationError(
@@ -263,6 +263,12 @@ class ProviderOptions:
         for name, value in given.items():
             if value is None:
                 continue
+            if not set(specs[name].steps) & set(steps):
+                raise ValidationError(
+                    f"option {name!r} does not apply to {flow} on {cls._who()}: "
+                    f"it is read by {', '.join(specs[name].steps)}",
+                    hint="see docs/options.md",
+                )
             try:
                 checked[name] = specs[name].kind.check(value)
             except ValueError as error:
@@ -272,19 +278,10 @@ class ProviderOptions:
     @classmethod
     def parse(cls: type[Options], options: Mapping[str, Any] | ProviderOptions | None, *, step: str) -> Options:
         """The typed options for ``step``; ValidationError naming any option that is
-        unknown, of the wrong kind, or not read by ``step``."""
+        unknown, not read by ``step``, or of the wrong kind."""
         if step not in STEPS:
             raise ValueError(f"step must be one of {STEPS}, got {step!r}")
-        checked = cls._check(options)
-        specs = cls.specs()
-        for name in checked:
-            if step not in specs[name].steps:
-                raise ValidationError(
-                    f"option {name!r} does not apply to {step} on {cls._who()}: "
-                    f"it is read by {', '.join(specs[name].steps)}",
-                    hint="see docs/options.md",
-                )
-        return cls(**checked)
+        return cls(**cls._check(options, steps=(step,), flow=step))
 
     @classmethod
     def split(
@@ -292,16 +289,9 @@ class ProviderOptions:
     ) -> dict[str, Options]:
         """Typed options for each of ``steps`` (a flow such as a deploy): each gets the
         options it reads. An option that none of ``steps`` reads is a ValidationError."""
-        checked = cls._check(options)
+        flow = "deploy" if tuple(steps) == DEPLOY_FLOW else ", ".join(steps)
+        checked = cls._check(options, steps=steps, flow=flow)
         specs = cls.specs()
-        for name in checked:
-            if not set(specs[name].steps) & set(steps):
-                flow = "deploy" if tuple(steps) == DEPLOY_FLOW else ", ".join(steps)
-                raise ValidationError(
-                    f"option {name!r} does not apply to {flow} on {cls._who()}: "
-                    f"it is read by {', '.join(specs[name].steps)}",
-                    hint="see docs/options.md",
-                )
         return {
             step: cls(**{name: value for name, value in checked.items() if step in specs[name].steps})
             for step in steps
@@ -318,7 +308,7 @@ class ProviderOptions:
             if not sep or not name:
                 raise ValidationError(f"--option takes KEY=VALUE, got {pair!r}")
             if name not in specs:
-                cls._check({name: raw})  # the unknown-option message
+                cls._check({name: raw}, steps=STEPS, flow="any step")  # the unknown-option message
             try:
                 values[name] = specs[name].kind.from_text(raw)
             except ValueError as error:

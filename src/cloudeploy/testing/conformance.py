@@ -367,6 +367,19 @@ class ProviderConformance:
             provider.deploy(endpoint, v2, traffic=10, timeout=0.01)
         assert time.monotonic() - started < 30
 
+    def test_an_option_unknown_or_not_read_by_the_step_is_refused_and_changes_nothing(
+        self, provider, deployed, make_package
+    ):
+        endpoint, _ = deployed
+        v2 = provider.upload_model(make_package(1), endpoint)
+        with pytest.raises(ValidationError, match="unknown option 'no_such_option'"):
+            provider.deploy(endpoint, v2, traffic=50, options={"no_such_option": 1})
+        specs = provider.options_class.specs()
+        for name in [n for n, spec in specs.items() if "deploy" not in spec.steps]:
+            with pytest.raises(ValidationError, match=f"'{name}' does not apply to deploy"):
+                provider.deploy(endpoint, v2, traffic=50, options={name: object()})
+        assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100}
+
     def test_a_missing_capability_is_a_cloudeploy_error(self, provider, deployed):
         endpoint, _ = deployed
         checks = {
