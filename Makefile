@@ -21,7 +21,7 @@ quickstart: venv
 ## The whole test suite (what CI runs), on two workers: most tests wait on servers and
 ## emulators, so two processes keep both cores busy (a module's tests share one worker).
 test: venv
-	$(PY) -m pytest -q -n 2 --dist loadscope
+	$(PY) -m pytest -q -n 2 --dist loadscope --durations=30
 
 ## ruff, then the import contracts of .importlinter (the layer diagram of DESIGN.md).
 lint: venv
