@@ -244,3 +244,15 @@ def test_cli_deploy_refuses_a_bad_option_in_one_line(home, model_file, option, m
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (home / "artifacts").exists() or not any((home / "artifacts").iterdir())
+
+
+def test_cli_batch_refuses_an_option_the_provider_does_not_have_in_one_line(home, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("a,b\n1,2\n")
+    result = CliRunner().invoke(
+        cli, ["batch", "house@v1", "--source", str(source), "--destination", str(tmp_path / "out.csv"),
+              "--option", "batch_strategy=SingleRecord"],
+    )
+    assert result.exit_code == 2
+    assert "unknown option 'batch_strategy' for the local provider" in result.output
+    assert "Traceback" not in result.output

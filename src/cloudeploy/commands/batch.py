@@ -49,11 +49,14 @@ from cloudeploy.errors import ValidationError
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the job to end.")
 @click.option("--timeout", type=float, default=None, help="Seconds to wait (the job may go on after).")
 @click.option("--status", "status_of", default=None, metavar="JOB_ID", help="Report the job JOB_ID and exit.")
+@click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A provider batch option (repeatable), e.g. batch_strategy=SingleRecord (sagemaker). "
+                   "See docs/options.md.")
 @provider_options
 @output_option
 def batch(model, source, destination, input_format, output_format, id_column, carry_columns, carry_all, features,
           machine_type, replicas, max_replicas, max_error_rate, chunk_rows, workers, job_id, trust, wait,
-          timeout, status_of, provider, profile, output):
+          timeout, status_of, option_pairs, provider, profile, output):
     """Score the rows of --source with MODEL into --destination.
 
     MODEL is a registered name (NAME, NAME@VERSION, NAME@ALIAS), a model file or
@@ -78,6 +81,7 @@ def batch(model, source, destination, input_format, output_format, id_column, ca
         output_format=output_format, carry_columns=tuple(carry), features=tuple(features),
         machine_type=machine_type, replica_count=replicas, max_replica_count=max_replicas,
         max_error_rate=max_error_rate, chunk_rows=chunk_rows, workers=workers, job_id=job_id,
+        options=backend.options_class.from_text(option_pairs),
     )
     job = submit(spec, provider=backend, trust=trust, wait=False, progress=progress_printer(output))
     status = _wait_with_bar(job, timeout, show=output != "json") if wait else job.status()
