@@ -62,5 +62,6 @@ def start(name, timeout, provider, profile, output):
 @output_option
 def delete(name, force, provider, profile, output):
     """Delete NAME (refused while it serves a version, unless --force)."""
-    api.resolve_provider(provider, profile).delete_endpoint(name, force=force, progress=progress_printer(output))
+    # Under the endpoint's lock (refused while a promote runs); forgets its rollout state and split history.
+    api.delete_endpoint(name, force=force, provider=provider, profile=profile, progress=progress_printer(output))
     emit(output, {"deleted": name}, lambda console, d: console.print(f"deleted endpoint {name}"))

@@ -63,19 +63,36 @@ class MonitoringBackend:
         return target
 
     def saved_spec(self, endpoint: str) -> MonitorSpec | None:
-        """The spec ``configure`` saved for ``endpoint``, or None."""
+        """The spec ``configure`` saved for ``endpoint``, or None.
+
+        Kept with the endpoint, in the provider's state store (``monitors/<endpoint>``,
+        docs/state.md), when it has one; else in a file under ``$CLOUDEPLOY_HOME``.
+        """
         from cloudeploy.monitoring.spec import MonitorSpec
 
+        store = self._state_store()
+        if store is not None:
+            record = store.get(f"monitors/{endpoint}")
+            return MonitorSpec.from_dict(record.value) if record else None
         path = self.spec_path(endpoint)
         if not path.is_file():
             return None
         return MonitorSpec.from_dict(json.loads(path.read_text()))
 
-    def save_spec(self, endpoint: str, spec: MonitorSpec) -> Path:
+    def _state_store(self) -> Any:
+        factory = getattr(self.provider, "state_store", None)
+        return factory() if callable(factory) else None
+
+    def save_spec(self, endpoint: str, spec: MonitorSpec) -> str:
+        """Save ``spec`` where :meth:`saved_spec` reads it; where that is."""
+        store = self._state_store()
+        if store is not None:
+            store.put(f"monitors/{endpoint}", spec.to_dict())
+            return f"{store.location}/monitors/{endpoint}"
         path = self.spec_path(endpoint)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(spec.to_dict(), indent=2))
-        return path
+        return str(path)
 
     # -- through the provider's hooks -------------------------------------------
 

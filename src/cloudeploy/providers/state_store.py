@@ -398,8 +398,11 @@ class Lease:
             try:
                 record = self.store.replace(self.key, renewed.to_dict(), self._version or "")
             except PreconditionFailed:
-                self._lost = self._lost_message()
-                raise LockLost(self._lost) from None
+                written_anyway = self.store.get(self.key)
+                if written_anyway is None or written_anyway.value != renewed.to_dict():
+                    self._lost = self._lost_message(written_anyway)
+                    raise LockLost(self._lost) from None
+                record = written_anyway  # a retried write whose first attempt had landed
             self.holder, self._version = renewed, record.version
 
     def check(self) -> None:

@@ -127,6 +127,10 @@ class RolloutStore:
             else:
                 record = self.store.replace(self.key, state.to_dict(), self._version)
         except PreconditionFailed:
+            current = self.store.get(self.key)
+            if current is not None and current.value == state.to_dict():
+                self._version = current.version  # a retried write whose first attempt had landed
+                return
             raise LockLost(
                 f"the rollout state of {self.endpoint} was changed by another process "
                 f"(was the lock broken?); this run stops without touching traffic",
