@@ -319,3 +319,13 @@ def test_files_end_after_max_file_seconds_so_readers_can_compact_them(tmp_path):
     assert len(files) == 3 and [capture_raw.finished(f) for f in files] == [True, True, False]
     spool.close()
     assert [r["request_id"] for r in read_capture(tmp_path)] == [str(i) for i in range(25)]
+
+
+@pytest.mark.parametrize("fmt", ["raw", "arrow", "jsonl"])
+def test_every_format_writes_private_files(tmp_path, fmt):
+    writer = CaptureWriter(tmp_path / "c", format=fmt, features=["a"])
+    writer.add("r", b'{"instances":[[1.5]]}', b'{"predictions":[2]}', 1.0, rows=[[1.5]], predictions=[2])
+    writer.close()
+    [path] = capture_files(tmp_path / "c")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "c").stat().st_mode) == 0o700

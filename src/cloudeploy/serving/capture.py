@@ -70,6 +70,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from cloudeploy.private import private_dir, private_file, private_opener
 from cloudeploy.serving.capture_raw import RawSpool
 
 logger = logging.getLogger("cloudeploy.serving")
@@ -268,8 +269,8 @@ class _JsonlSink:
             path = capture_path(self.directory, record.get("ts", time.time()))
             if path != self._path:
                 self.close()
-                self.directory.mkdir(parents=True, exist_ok=True)
-                self._handle, self._path = path.open("ab"), path
+                private_dir(self.directory)
+                self._handle, self._path = open(path, "ab", opener=private_opener), path  # noqa: SIM115
             assert self._handle is not None
             self._handle.write(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
             self._handle.flush()
@@ -317,10 +318,11 @@ class _ArrowSink:
     def _open(self, hour: str, ts: float, schema: Any) -> None:
         import pyarrow as pa
 
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         sequence = 0
         while (path := capture_path(self.directory, ts, suffix="arrow", sequence=sequence)).exists():
             sequence += 1  # never append a second stream to a file (a restarted pid, a rotation)
+        private_file(path)  # 0600 before a byte is written
         self._file = pa.OSFile(str(path), "wb")
         self._writer = pa.ipc.new_stream(self._file, schema)
         self._hour, self._schema = hour, schema
