@@ -122,12 +122,13 @@ def with_runtimes(status: EndpointStatus, endpoint: Any, get_model: Callable[...
             if not runtime:
                 try:
                     model = get_model(name=key)
-                except Exception:  # noqa: BLE001 - deleted meanwhile, or no permission
-                    model = None
-                if model is not None:
                     runtime = describe_runtime(
-                        model.container_spec.image_uri, dict(model.labels).get(RUNTIME_LABEL, "")
+                        str(model.container_spec.image_uri),
+                        str(dict(model.labels).get(RUNTIME_LABEL, "")),
                     )
+                except Exception:  # noqa: BLE001 - deleted meanwhile, or no permission
+                    runtime = ""
+                if runtime:
                     with _RUNTIMES_LOCK:
                         _RUNTIMES[key] = runtime
         deployments.append(replace(deployment, runtime=runtime) if runtime else deployment)
