@@ -329,3 +329,14 @@ def test_every_format_writes_private_files(tmp_path, fmt):
     [path] = capture_files(tmp_path / "c")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "c").stat().st_mode) == 0o700
+
+
+def test_foreign_empty_or_garbled_raw_files_read_as_no_records(tmp_path, caplog):
+    (tmp_path / "capture-7-2026112010.raw").write_bytes(b"")
+    (tmp_path / "capture-8-2026112010.raw").write_bytes(b"\xff\xfe not json at all\n\x00\x01")
+    (tmp_path / "capture-9-2026112010.raw").write_bytes(b'{"capture":"cloudeploy-raw/1","features":["a"]}\n'
+                                                         b'{"ts":1,"request_id":"x","request":{"inst\n'
+                                                         b'{"ts":2,"request_id":"y","request":[[3]],"response":[4]}\n'
+                                                         b'{"capture_end":true}\n')
+    assert [(r["request_id"], r["instances"], r["predictions"]) for r in read_capture(tmp_path)] == [("y", [[3]], [4])]
+    assert "not a raw capture file" in caplog.text and "malformed" in caplog.text

@@ -344,10 +344,10 @@ def compact(path: Path) -> Path | None:
             for block in blocks:
                 batch = _fast_batch(block, meta)
                 if batch is not None:
-                    write(batch, lambda block=block: _block_records(block, meta))
+                    write(batch, lambda block=block: _block_records(block, meta, path))
                     continue
                 groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-                for record in _block_records(block, meta):
+                for record in _block_records(block, meta, path):
                     groups.setdefault(tuple(record["features"]), []).append(record)
                 for names, group in groups.items():
                     write(record_batch(list(names), group, schema), lambda group=group: group)
@@ -365,12 +365,14 @@ def compact(path: Path) -> Path | None:
     return target
 
 
-def _block_records(block: bytes, meta: Header) -> list[dict[str, Any]]:
+def _block_records(block: bytes, meta: Header, path: Path | None = None) -> list[dict[str, Any]]:
     records = []
     for line in block.split(b"\n"):
         try:
             data = orjson.loads(line)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as error:
+            if line.strip():
+                logger.warning("%s: skipping a malformed capture line (%s)", path, error)
             continue
         if isinstance(data, dict):
             records.append(to_record(data, meta))
