@@ -61,6 +61,8 @@ from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.columns import to_chunk
 
+pd = lazy.module("pandas")
+
 np = lazy.module("numpy")
 
 ATTRIBUTION_FILE = "attribution.json"
@@ -120,8 +122,6 @@ def _output(model: Any):
 
 
 def _frame(columns: dict[str, Any], names: list[str]):
-    import pandas as pd
-
     return pd.DataFrame({n: np.asarray(columns[n]) for n in names}, columns=names)
 
 
@@ -171,8 +171,6 @@ class Explainer:
         return self._sampled(model, frame)
 
     def _sampled(self, model: Any, frame: Any) -> np.ndarray:
-        import pandas as pd
-
         output = _graph_output(model, self.graph_output) if self.runtime == "onnx" else _output(model)
         background = pd.DataFrame(self.background, columns=self.names)
         base = output(frame)

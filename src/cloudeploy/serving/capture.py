@@ -70,8 +70,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from cloudeploy import lazy
 from cloudeploy.private import private_dir, private_file, private_opener
 from cloudeploy.serving.capture_raw import RawSpool
+
+np = lazy.module("numpy")
+pa = lazy.module("pyarrow")
 
 logger = logging.getLogger("cloudeploy.serving")
 
@@ -202,8 +206,6 @@ class CaptureWriter:
 
     def _run(self) -> None:
         if self.format == "arrow":
-            import pyarrow as pa
-
             pa.array([0.0])
         try:
             stopping = False
@@ -316,8 +318,6 @@ class _ArrowSink:
         self._file.flush()
 
     def _open(self, hour: str, ts: float, schema: Any) -> None:
-        import pyarrow as pa
-
         private_dir(self.directory)
         sequence = 0
         while (path := capture_path(self.directory, ts, suffix="arrow", sequence=sequence)).exists():
@@ -340,8 +340,6 @@ class _ArrowSink:
 def pack(record: dict[str, Any]) -> tuple:
     """A record as the tuple :func:`record_batch` takes: numeric instances as one float64
     array; rows with strings, booleans or None stay lists."""
-    import numpy as np
-
     instances = record.get("instances")
     instances = instances if isinstance(instances, list) else []
     values: Any = instances
@@ -369,8 +367,6 @@ def pack(record: dict[str, Any]) -> tuple:
 def pack_many(records: list[Any]) -> list[tuple]:
     """:func:`pack` for many records at once: their numeric rows become one float matrix in a
     single conversion (the writer thread's work, off the request path)."""
-    import numpy as np
-
     dicts = [r for r in records if isinstance(r, dict)]
     if not dicts:
         return list(records)
@@ -408,9 +404,6 @@ def record_batch(names: list[str], records: list[Any], schema: Any = None) -> An
     ``schema``, the open file's, is tried first so that batches keep one schema
     (a column of floats stays float64 in a batch whose values happen to be whole).
     """
-    import numpy as np
-    import pyarrow as pa
-
     items = [pack(r) if isinstance(r, dict) else r for r in records]
     counts = np.fromiter((len(item[6]) for item in items), dtype=np.int64, count=len(items))
     arrays = [
@@ -436,9 +429,6 @@ def record_batch(names: list[str], records: list[Any], schema: Any = None) -> An
 
 def _feature_arrays(names: list[str], items: list[tuple], known: dict[str, Any]) -> list[Any]:
     """One array per feature: straight from the float matrices when every request was numeric."""
-    import numpy as np
-    import pyarrow as pa
-
     matrices = [item[5] for item in items]
     if matrices and all(isinstance(m, np.ndarray) and m.shape[1] == len(names) for m in matrices):
         wanted = [known.get(feature_column(n)) for n in names]
@@ -466,8 +456,6 @@ def _columns(rows: list[Any], width: int) -> list[list[Any]]:
 
 
 def _feature_array(values: list[Any], wanted: Any) -> Any:
-    import pyarrow as pa
-
     if wanted is not None:
         try:
             return _typed(values, wanted)
@@ -483,8 +471,6 @@ def _feature_array(values: list[Any], wanted: Any) -> Any:
 
 def _typed(values: list[Any], wanted: Any) -> Any:
     """``values`` as an array of the file's type; pyarrow refuses what does not convert."""
-    import pyarrow as pa
-
     if pa.types.is_string(wanted):
         return pa.array([v if v is None or isinstance(v, str) else str(v) for v in values], pa.string())
     if pa.types.is_boolean(wanted) and not all(v is None or v is True or v is False for v in values):
@@ -494,8 +480,6 @@ def _typed(values: list[Any], wanted: Any) -> Any:
 
 def _prediction_array(values: list[Any], wanted: Any) -> Any:
     import orjson
-    import pyarrow as pa
-
     if wanted is not None:
         try:
             array = pa.array(values, wanted)
