@@ -15,7 +15,8 @@ package names it at module top through this helper instead::
 
 Contract:
 
-- :func:`module` returns a stand-in at once; the first attribute read imports the
+- :func:`module` returns a stand-in at once; the first attribute read (but for the
+  few that tools probe any object for, such as ``__wrapped__``) imports the
   real module (``importlib.import_module``, so ``sys.modules`` caches it) and copies
   its namespace, so later reads cost what a plain module's do. Nothing else
   triggers the import.
@@ -47,6 +48,11 @@ EXTRAS: dict[str, str] = {
 }
 
 
+#: Attributes that tools probe any object for (inspect, mock, typing); reading one is not a use.
+_PROBES = frozenset({"__wrapped__", "__signature__", "__func__", "__self__", "__code__", "__origin__",
+                     "__args__", "__parameters__"})
+
+
 class LazyModule(ModuleType):
     """Stands in for module ``name`` until an attribute is read, then forwards to it."""
 
@@ -64,8 +70,8 @@ class LazyModule(ModuleType):
         return loaded
 
     def __getattr__(self, attribute: str) -> Any:
-        if attribute.startswith("__") and attribute.endswith("__"):
-            raise AttributeError(attribute)  # copy/pickle/inspect probing must not import
+        if attribute in _PROBES:
+            raise AttributeError(attribute)
         return getattr(self._lazy_load(), attribute)
 
     def __dir__(self) -> list[str]:

@@ -34,6 +34,12 @@ def test_missing_package_without_extra_is_the_plain_import_error():
         getattr(lazy.module("cloudeploy_absent_pkg"), "anything")  # noqa: B009
 
 
-def test_dunder_probing_does_not_import():
+def test_probing_by_tools_does_not_import():
     stand_in = lazy.module("cloudeploy_absent_pkg")
-    assert not hasattr(stand_in, "__wrapped__")  # inspect/copy probe dunders; no ImportError
+    assert not hasattr(stand_in, "__wrapped__")  # inspect.unwrap probes it: no ImportError
+
+
+def test_a_dunder_the_module_defines_is_a_use():
+    import json
+
+    assert lazy.module("json").__version__ == json.__version__
