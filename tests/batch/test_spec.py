@@ -217,11 +217,12 @@ def test_carry_all_of_a_gcs_input_reads_the_schema_from_the_bucket(vertex_emulat
 @pytest.mark.parametrize("provider", ["vertex", "sagemaker"])
 def test_cloud_runners_receive_the_carried_columns_by_name(tmp_path, monkeypatch, rows, provider):
     import importlib
-    from types import SimpleNamespace
 
     import cloudeploy.batch.api
     import cloudeploy.batch.cloudjob
     from cloudeploy.batch.api import submit
+    from cloudeploy.config import Profile
+    from cloudeploy.providers.base import Provider
     from tests.batch.helpers import write_frame
 
     class Registered(Exception):
@@ -235,9 +236,11 @@ def test_cloud_runners_receive_the_carried_columns_by_name(tmp_path, monkeypatch
 
     module = importlib.import_module(f"cloudeploy.providers.{provider}.batch")
     backend_class = getattr(module, {"vertex": "VertexBatch", "sagemaker": "SageMakerBatch"}[provider])
-    fake = SimpleNamespace(name=provider)
-    fake.batch_backend = lambda: backend_class(fake)
-    fake.check_options = lambda options, step: options
+    # A provider offering only the cloud's batch backend (the cloud is never called).
+    stubs = {name: None for name in Provider.__abstractmethods__}
+    fake = type("Fake", (Provider,), {**stubs, "name": provider,
+                                            "batch_backend": lambda self: backend_class(self)})(
+        Profile(name="fake", provider=provider))
     monkeypatch.setattr(cloudeploy.batch.api, "resolve_provider", lambda *_: fake)
     monkeypatch.setattr(cloudeploy.batch.cloudjob, "registered_version", registered_version)
     source = write_frame(rows(5)[["id", "f1", "f0"]], tmp_path / "in.csv")
