@@ -254,7 +254,7 @@ def test_reading_compacts_a_finished_file_into_arrow_once(served, tmp_path):
     shutil.copytree(folder, tmp_path / "c")
     before = list(read_capture(tmp_path / "c", compact=False))
     assert [f.suffix for f in capture_files(tmp_path / "c")] == [".raw"]
-    after = list(read_capture(tmp_path / "c"))
+    after = list(read_capture(tmp_path / "c"))  # text features too: through the CSV path where it can
     [arrow] = capture_files(tmp_path / "c")
     assert arrow.suffix == ".arrow" and sorted(p.name for p in (tmp_path / "c").iterdir()) == [arrow.name]
     assert stat.S_IMODE(arrow.stat().st_mode) == 0o600
@@ -285,8 +285,9 @@ def test_the_writer_defaults_to_raw_and_other_formats_stay_available(tmp_path, m
     assert [r["instances"] for r in read_capture(tmp_path / "jsonl")] == [[[1.5]]]
 
 
+@pytest.mark.parametrize("path", ["_fast_batch_csv", "_fast_batch"])
 @pytest.mark.parametrize("label", [int, lambda i: i + 0.5])
-def test_numeric_files_compact_through_the_columnar_path_to_the_same_records(tmp_path, monkeypatch, label):
+def test_numeric_files_compact_through_a_columnar_path_to_the_same_records(tmp_path, monkeypatch, label, path):
     spool = RawSpool(tmp_path, model="m", version="v1", features=["a", "b"], types=["number", "integer"])
     rng = np.random.default_rng(4)
     for i in range(50):
@@ -296,8 +297,10 @@ def test_numeric_files_compact_through_the_columnar_path_to_the_same_records(tmp
     spool.close()
     before = list(read_capture(tmp_path, compact=False))
     calls = []
-    real = capture_raw._fast_batch
-    monkeypatch.setattr(capture_raw, "_fast_batch", lambda *a: calls.append(real(*a)) or calls[-1])
+    real = getattr(capture_raw, path)
+    if path == "_fast_batch_csv":  # the CSV reader's path, taken when the JSON one steps aside
+        monkeypatch.setattr(capture_raw, "_fast_batch", lambda *a: None)
+    monkeypatch.setattr(capture_raw, path, lambda *a: calls.append(real(*a)) or calls[-1])
     capture_raw.compact(capture_files(tmp_path)[0])
     assert calls and calls[0] is not None
     after = list(read_capture(tmp_path))
@@ -340,3 +343,34 @@ def test_foreign_empty_or_garbled_raw_files_read_as_no_records(tmp_path, caplog)
                                                          b'{"capture_end":true}\n')
     assert [(r["request_id"], r["instances"], r["predictions"]) for r in read_capture(tmp_path)] == [("y", [[3]], [4])]
     assert "not a raw capture file" in caplog.text and "malformed" in caplog.text
+
+
+def test_text_and_boolean_features_compact_through_the_csv_path_exactly(tmp_path, monkeypatch):
+    spool = RawSpool(tmp_path, model="m", version="v1", features=["area", "city", "new"],
+                     types=["number", "string", "boolean"])
+    cities = ["lyon", "saint-étienne", "a,b", "null", "", 'say "hi"', None]
+    for i in range(len(cities)):
+        rows = [[80.5 + i, cities[i], i % 2 == 0], [None, "paris", None]]
+        spool.add(f"r{i}", orjson.dumps({"instances": rows}), orjson.dumps({"predictions": ["yes", "no"]}), 1.0)
+    spool.close()
+    before = list(read_capture(tmp_path, compact=False))
+    results = []
+    real = capture_raw._fast_batch_csv
+    monkeypatch.setattr(capture_raw, "_fast_batch_csv", lambda *a: results.append(real(*a)) or results[-1])
+    after = list(read_capture(tmp_path))
+    assert results  # it was tried; blocks with commas, quotes or escapes in strings step aside
+    assert [f.suffix for f in capture_files(tmp_path)] == [".arrow"]
+    assert [r["instances"] for r in after] == [r["instances"] for r in before]
+    assert [r["predictions"] for r in after] == [["yes", "no"]] * len(cities)
+    clean = RawSpool(tmp_path / "clean", features=["area", "city", "new"], types=["number", "string", "boolean"])
+    clean.add("c", b'{"instances":[[1.5,"lyon",true],[null,"saint-\xc3\xa9tienne",false]]}', b'{"predictions":[1,0]}', 1.0)
+    clean.close()
+    [path] = capture_files(tmp_path / "clean")
+    meta, handle = capture_raw._open(path)
+    with handle:
+        batch = real(next(capture_raw._blocks(handle)), meta)
+    assert batch is not None
+    assert batch.column("f:city").to_pylist() == ["lyon", "saint-étienne"]
+    assert batch.column("f:new").to_pylist() == [True, False]
+    assert batch.column("f:area").to_pylist() == [1.5, None]
+    assert batch.column("prediction").to_pylist() == [1, 0]

@@ -298,8 +298,10 @@ def compact(path: Path) -> Path | None:
 
     Returns None (and leaves the file alone) when the writer has not ended it yet.
     A block whose requests are all ``{"instances": [[numbers...], ...]}`` with one
-    number per instance as answer is converted by pyarrow's JSON reader in one C++
-    call (:func:`_fast_batch`); any other block record by record. The Arrow file is
+    scalar per instance as answer is converted by pyarrow's JSON reader in one C++
+    call (:func:`_fast_batch`, ~7 µs per row on this machine), one with text or
+    boolean features by its CSV reader (:func:`_fast_batch_csv`, ~10 µs); any
+    other block record by record (30–50 µs). The Arrow file is
     written under a temporary name and renamed into place before the raw file is
     removed, so a reader never sees neither (for that instant it may see both).
     Records whose types do not fit the file's schema go to ``<name>-spill.jsonl``.
@@ -342,7 +344,9 @@ def compact(path: Path) -> Path | None:
                 writer.write_batch(batch)
 
             for block in blocks:
-                batch = _fast_batch(block, meta)
+                batch = _fast_batch(block, meta)  # all-numeric features: cheapest
+                if batch is None:
+                    batch = _fast_batch_csv(block, meta)  # text and boolean features too
                 if batch is not None:
                     write(batch, lambda block=block: _block_records(block, meta, path))
                     continue
@@ -448,3 +452,119 @@ def _fast_batch(block: bytes, meta: Header) -> Any:
 def _spill(path: Path, records: list[dict[str, Any]]) -> None:
     with open(path.with_name(path.stem + "-spill.jsonl"), "ab", opener=private_opener) as handle:
         handle.writelines(orjson.dumps(record) + b"\n" for record in records)
+
+
+_CSV_TYPES = {"number": "float64", "integer": "float64", "boolean": "bool_", "string": "string"}
+
+
+def _fast_batch_csv(block: bytes, meta: Header) -> Any:
+    """The block as one Arrow batch, instances parsed by pyarrow's CSV reader (it takes text
+    and boolean features, which :func:`_fast_batch` cannot); None when the block is
+    not one it can take exactly: every request ``{"instances": [[...], ...]}`` in compact
+    rows, strings without escapes or brackets, answers of one scalar type (the type of the
+    first line's), values of each feature's declared type."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+    import pyarrow.json as pa_json
+
+    width, types = len(meta.features), meta.types
+    if not width or len(types) != width or any(t not in _CSV_TYPES for t in types):
+        return None
+    if b'"request_csv"' in block or b'"response_csv"' in block or b"\\" in block:
+        return None
+    records = block.count(b"\n") + 1
+    parts = block.replace(b'"instances": [[', b'"instances":[[').split(capture_fast.INSTANCES_KEY)
+    if len(parts) - 1 != records:
+        return None
+    pieces = []
+    for tail in parts[1:]:
+        end = tail.find(b"]]")
+        if end < 0:
+            return None
+        pieces.append(tail[:end])
+    counts = np.fromiter((piece.count(b"],[") + 1 for piece in pieces), np.int64, len(pieces))
+    text = b"\n".join(pieces).replace(b"],[", b"\n")
+    if any(mark in text for mark in (b"[", b"]", b"{", b"}")) or any(p.count(b'"') % 2 for p in pieces):
+        return None
+    first = _first_answer_type(block)
+    if first is None:
+        return None
+    names = [f"c{j}" for j in range(width)]
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(text),
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=4 << 20),
+            parse_options=pa_csv.ParseOptions(quote_char=False, newlines_in_values=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: getattr(pa, _CSV_TYPES[t])() for n, t in zip(names, types, strict=True)},
+                null_values=["null"], strings_can_be_null=True, true_values=["true"], false_values=["false"],
+            ),
+        ).combine_chunks()
+        meta_schema = pa.schema([("ts", pa.float64()), ("request_id", pa.string()), ("latency_ms", pa.float64()),
+                                 ("response", pa.struct([("predictions", pa.list_(first))]))])
+        rows = pa_json.read_json(
+            io.BytesIO(block), read_options=pa_json.ReadOptions(block_size=4 << 20),
+            parse_options=pa_json.ParseOptions(explicit_schema=meta_schema, unexpected_field_behavior="ignore"),
+        ).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    total = int(counts.sum())
+    if table.num_rows != total or rows.num_rows != records or rows["ts"].null_count or rows["latency_ms"].null_count:
+        return None
+    answers = pc.struct_field(rows["response"].chunk(0), "predictions")
+    if answers.null_count or not np.array_equal(pc.list_value_length(answers).to_numpy(zero_copy_only=False), counts):
+        return None
+    columns = []
+    for name, kind in zip(names, types, strict=True):
+        column = table[name].chunk(0)
+        if kind == "string":  # JSON strings keep their quotes here: every value must be one
+            present = column.drop_null()
+            if len(present) and not (pc.all(pc.starts_with(present, '"')).as_py()
+                                     and pc.all(pc.ends_with(present, '"')).as_py()
+                                     and pc.min(pc.utf8_length(present)).as_py() >= 2):
+                return None
+            column = pc.utf8_slice_codeunits(column, 1, -1)
+        columns.append(column)
+    repeat = pa.array(np.repeat(np.arange(records), counts))
+    position = (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)).astype(np.int32)
+    arrays = [
+        rows["ts"].chunk(0).take(repeat),
+        rows["request_id"].chunk(0).take(repeat),
+        pa.array(np.full(total, meta.model, dtype=object), pa.string()),
+        pa.array(np.full(total, meta.version, dtype=object), pa.string()),
+        rows["latency_ms"].chunk(0).take(repeat),
+        pa.array(position),
+        *columns,
+        answers.flatten(),
+    ]
+    fields = ["ts", "request_id", "model", "version", "latency_ms", "index",
+              *(feature_column(name) for name in meta.features), "prediction"]
+    metadata = {FEATURES_KEY: "\x1f".join(meta.features).encode()}
+    schema = pa.schema([pa.field(f, a.type) for f, a in zip(fields, arrays, strict=True)], metadata=metadata)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _first_answer_type(block: bytes) -> Any:
+    """The Arrow type of the first line's answers when they are scalars of one type, else None."""
+    import pyarrow as pa
+
+    end = block.find(b"\n")
+    try:
+        answer = orjson.loads(block if end < 0 else block[:end]).get("response")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    values = answer.get("predictions") if isinstance(answer, dict) else None
+    if not isinstance(values, list) or not values:
+        return None
+    kinds = {type(v) for v in values}
+    if kinds == {bool}:
+        return pa.bool_()
+    if kinds == {int}:
+        return pa.int64()
+    if kinds <= {int, float}:
+        return pa.float64()
+    if kinds == {str}:
+        return pa.string()
+    return None
