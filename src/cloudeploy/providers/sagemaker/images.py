@@ -159,7 +159,7 @@ def describe_runtime(image: str, package_runtime: str = "") -> str:
     return f"{package_runtime or 'cloudeploy'} (cloudeploy serving image)"
 
 
-#: SageMaker model name -> what answers in it (a model's container never changes).
+#: SageMaker model (ARN and creation time) -> what answers in it (a model's container never changes).
 _RUNTIMES: dict[str, str] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
@@ -175,23 +175,25 @@ def with_runtimes(
     """
     deployments = []
     for deployment in status.deployments:
-        name = deployment.provider_id
-        with _RUNTIMES_LOCK:
-            runtime = _RUNTIMES.get(name, "")
-        if name and not runtime:
-            try:
-                model = sagemaker.describe_model(ModelName=name)
-                container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-                image = container.get("Image", "")
-                inner = ""
-                if runtime_of_image(image) == "cloudeploy" and status.model:
-                    inner = package_runtime(status.model, deployment.version)
-                runtime = describe_runtime(image, inner)
-            except Exception:  # noqa: BLE001 - deleted meanwhile, or no permission
-                runtime = ""
-            if runtime:
+        runtime = ""
+        try:
+            if deployment.provider_id:
+                model = sagemaker.describe_model(ModelName=deployment.provider_id)
+                # A model deleted and created again under its name is another key.
+                key = f"{model.get('ModelArn', '')}#{model.get('CreationTime', '')}"
                 with _RUNTIMES_LOCK:
-                    _RUNTIMES[name] = runtime
+                    runtime = _RUNTIMES.get(key, "")
+                if not runtime:
+                    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+                    image = container.get("Image", "")
+                    inner = ""
+                    if runtime_of_image(image) == "cloudeploy" and status.model:
+                        inner = package_runtime(status.model, deployment.version)
+                    runtime = describe_runtime(image, inner)
+                    with _RUNTIMES_LOCK:
+                        _RUNTIMES[key] = runtime
+        except Exception:  # noqa: BLE001 - deleted meanwhile, or no permission
+            runtime = ""
         deployments.append(replace(deployment, runtime=runtime) if runtime else deployment)
     return replace(status, deployments=tuple(deployments))
 

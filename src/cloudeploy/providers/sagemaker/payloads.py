@@ -11,7 +11,8 @@ Answers with ``Accept: application/json``: a JSON list (scikit-learn image),
 class probabilities for a classifier); :func:`predictions` reads all three.
 
 The variant -> image map is read from the endpoint's config and models, and
-kept per endpoint config name (a config never changes once created).
+kept per (endpoint, config name, last modification): one DescribeEndpoint per
+call once known.
 """
 
 from __future__ import annotations
@@ -25,19 +26,22 @@ from typing import Any
 from cloudeploy.errors import ValidationError
 from cloudeploy.providers.sagemaker import images
 
-_CACHE: dict[str, dict[str, str]] = {}
+_CACHE: dict[str, tuple[str, dict[str, str]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def variant_images(sagemaker: Any, endpoint: str) -> dict[str, str]:
     """Variant name -> container image of ``endpoint``'s current config ({} if unreadable)."""
     try:
-        config_name = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+        description = sagemaker.describe_endpoint(EndpointName=endpoint)
+        config_name = description["EndpointConfigName"]
     except Exception:  # noqa: BLE001 - invoke_endpoint reports a missing endpoint itself
         return {}
+    # Any update changes LastModifiedTime, so a config name used again is another key.
+    key = f"{description.get('EndpointArn', endpoint)}#{config_name}#{description.get('LastModifiedTime', '')}"
     with _CACHE_LOCK:
-        known = _CACHE.get(config_name)
-    if known is not None:
+        cached_key, known = _CACHE.get(endpoint, ("", {}))
+    if cached_key == key:
         return known
     found: dict[str, str] = {}
     try:
@@ -49,7 +53,7 @@ def variant_images(sagemaker: Any, endpoint: str) -> dict[str, str]:
     except Exception:  # noqa: BLE001 - a model deleted meanwhile: fall back to JSON
         return found
     with _CACHE_LOCK:
-        _CACHE[config_name] = found
+        _CACHE[endpoint] = (key, found)  # the latest config of each endpoint only
     return found
 
 

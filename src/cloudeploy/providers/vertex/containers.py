@@ -98,7 +98,7 @@ def describe_runtime(image_uri: str, package_runtime: str = "") -> str:
 
 #: The model label recording the package's runtime (``Manifest.runtime``: onnx, sklearn, ...).
 RUNTIME_LABEL = "cloudeploy-runtime"
-#: "models/ID@VERSION" -> what answers in it (a model version's image never changes).
+#: "models/ID@VERSION#deployed id#deploy time" -> what answers in it (a version's image never changes).
 _RUNTIMES: dict[str, str] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
@@ -116,12 +116,15 @@ def with_runtimes(status: EndpointStatus, endpoint: Any, get_model: Callable[...
         deployed = by_id.get(deployment.provider_id)
         runtime = ""
         if deployed is not None:
-            key = f"{deployed.model}@{deployed.model_version_id or '1'}"
+            name = f"{deployed.model}@{deployed.model_version_id or '1'}"
+            # The deployment's own id and time too: an emulator restarted in the same
+            # process hands out the same model ids again.
+            key = f"{name}#{deployed.id}#{deployed.create_time}"
             with _RUNTIMES_LOCK:
                 runtime = _RUNTIMES.get(key, "")
             if not runtime:
                 try:
-                    model = get_model(name=key)
+                    model = get_model(name=name)
                     runtime = describe_runtime(
                         str(model.container_spec.image_uri),
                         str(dict(model.labels).get(RUNTIME_LABEL, "")),
