@@ -145,3 +145,42 @@ def test_a_package_tarball_fails_the_health_check(
         wait_in_service(sm, name)
     reason = sm.describe_endpoint(EndpointName=name)["FailureReason"]
     assert "cloudeploy.json cannot be loaded" in reason
+
+
+def test_selectable_inference_output_answers_the_chosen_keys(
+    sm, smr, role_arn, bucket, classifier, data, tmp_path_factory
+):
+    """``SAGEMAKER_INFERENCE_OUTPUT`` in the model's environment: labels and probabilities per row."""
+    url = _upload(bucket, {"xgboost-model": _booster_bytes(classifier, tmp_path_factory)})
+    model = unique("model")
+    sm.create_model(
+        ModelName=model,
+        ExecutionRoleArn=role_arn,
+        PrimaryContainer={
+            "Image": XGBOOST_IMAGE,
+            "ModelDataUrl": url,
+            "Environment": {"SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probability"},
+        },
+    )
+    name = unique("endpoint")
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": model, "InstanceType": "ml.m5.large",
+             "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}
+        ],
+    )  # fmt: skip
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    wait_in_service(sm, name)
+    rows = data[0][:4]
+    answer = smr.invoke_endpoint(
+        EndpointName=name, ContentType="text/csv", Accept="application/json", Body=_csv(rows)
+    )
+    predictions = json.loads(answer["Body"].read())["predictions"]
+    assert [p["predicted_label"] for p in predictions] == classifier.predict(rows).tolist()
+    assert [p["probability"] for p in predictions] == pytest.approx(
+        _expected(classifier, rows), abs=1e-6
+    )
+    csv_answer = smr.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=_csv(rows))
+    first = csv_answer["Body"].read().decode().splitlines()[0].split(",")
+    assert int(first[0]) == classifier.predict(rows[:1])[0]

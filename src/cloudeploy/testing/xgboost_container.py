@@ -33,7 +33,8 @@ SageMaker ``sagemaker-xgboost`` in algorithm mode (``aws/sagemaker-xgboost-conta
 - answers ``Accept`` (default ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``, else
   ``text/csv``): CSV one prediction per line (``np.savetxt``), or for
   ``application/json`` ``{"predictions": [{"score": p}, ...]}``; other Accept is 406;
-  an empty body is 204; a prediction failure is 400.
+  an empty body is 204; a prediction failure is 400; with ``SAGEMAKER_INFERENCE_OUTPUT``
+  the selected keys per row (``predicted_label``, ``probability``, ...).
 """
 
 from __future__ import annotations
@@ -217,9 +218,10 @@ class SageMakerXGBoostContainer(_Container):
                 "text/plain",
             )
         try:
-            predictions = self._predict(matrix).tolist()
+            raw = self._predict(matrix)
         except Exception as error:  # noqa: BLE001
             return 400, f"Unable to evaluate payload provided: {error}".encode(), "text/plain"
+        predictions = raw.tolist()
         accept = (accept or "").split(";")[0].strip().lower()
         if not accept or accept == "*/*":
             accept = self.environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv")
@@ -232,6 +234,8 @@ class SageMakerXGBoostContainer(_Container):
                 ).encode(),
                 "text/plain",
             )
+        if "SAGEMAKER_INFERENCE_OUTPUT" in self.environment:
+            return self._selected(raw, accept)
         if accept == "application/json":
             return (
                 200,
@@ -243,6 +247,72 @@ class SageMakerXGBoostContainer(_Container):
         if accept == "application/jsonlines":
             return 200, "\n".join(json.dumps(p) for p in predictions).encode(), accept
         return 406, b"application/x-recordio-protobuf answers are not emulated", "text/plain"
+
+
+    def _selected(self, raw: Any, accept: str) -> tuple[int, bytes, str]:
+        """Selectable inference output (``SAGEMAKER_INFERENCE_OUTPUT``, ``serve_utils.get_selected_predictions``)."""
+        keys = self.environment["SAGEMAKER_INFERENCE_OUTPUT"].replace(" ", "").lower().split(",")
+        try:
+            config = json.loads(self.models[0].save_config())["learner"]
+            objective = config["objective"]["name"]
+            num_class = config["learner_model_param"].get("num_class", "")
+            if objective not in _SELECTABLE:
+                raise ValueError(f"Objective `{objective}` unsupported for selectable inference predictions.")
+            rows = [_selected_row(value, keys, objective, num_class) for value in raw]
+            if accept == "application/json":
+                return 200, json.dumps({"predictions": rows}).encode(), accept
+            if accept == "text/csv":
+                lines = [
+                    ",".join(f'"{row[k]}"' if isinstance(row[k], list) else str(row[k]) for k in keys)
+                    for row in rows
+                ]
+                return 200, "\n".join(lines).encode(), accept
+            raise RuntimeError(f"Cannot encode selected predictions into accept type '{accept}'.")
+        except Exception as error:  # noqa: BLE001 - the container answers 500 with the message
+            return 500, str(error).encode(), "text/plain"
+
+
+#: Objective -> the selectable keys valid for it (``serve_utils.VALID_OBJECTIVES``).
+_CLASSIFYING = ["predicted_label", "labels", "raw_score", "raw_scores"]
+_SELECTABLE = {
+    **dict.fromkeys(
+        ("reg:squarederror", "reg:logistic", "reg:gamma", "reg:absoluteerror", "reg:tweedie"),
+        ["predicted_score"],
+    ),
+    "binary:logistic": [*_CLASSIFYING, "probability", "probabilities"],
+    "binary:logitraw": _CLASSIFYING,
+    "binary:hinge": _CLASSIFYING,
+    "multi:softmax": _CLASSIFYING,
+    "multi:softprob": [*_CLASSIFYING, "probability", "probabilities"],
+}
+
+
+def _selected_row(value: Any, keys: list[str], objective: str, num_class: str) -> dict[str, Any]:
+    """One prediction's selected content; a key the objective does not give is NaN."""
+    import numpy as np
+
+    multi = objective == "multi:softprob"
+    one = None if multi else float(np.asarray(value).item())
+    content = {
+        "predicted_label": (
+            int(np.argmax(value)) if multi
+            else int(one > 0.5) if objective == "binary:logistic"
+            else int(one > 0) if objective == "binary:logitraw"
+            else one
+        ),
+        "labels": (
+            [0, 1] if objective.startswith("binary:")
+            else list(range(int(num_class))) if num_class
+            else float("nan")
+        ),
+        "probability": float(np.max(value)) if multi else one,
+        "probabilities": np.asarray(value).tolist() if multi else [1.0 - one, one],
+        "raw_score": float(np.max(value)) if multi else one,
+        "raw_scores": np.asarray(value).tolist() if multi else [1.0 - one, one],
+        "predicted_score": one,
+    }
+    valid = _SELECTABLE[objective]
+    return {key: content[key] if key in valid else float("nan") for key in keys}
 
 
 def _csv_matrix(body: bytes) -> Any:
