@@ -225,3 +225,17 @@ def test_cli_deploy_of_a_booster_file_then_status_shows_the_container(
     assert endpoint["deployments"][0]["runtime"].startswith("xgboost (sagemaker-xgboost:")
     table = runner.invoke(cli, ["status", "--profile", "emu"], terminal_width=200)
     assert "sagemaker-xgboost" in table.output
+
+
+def test_a_regressor_answers_its_values_in_the_xgboost_container(provider, data, tmp_path):
+    import xgboost
+
+    from cloudeploy.packaging import build_package
+
+    X, _ = data
+    target = X[:, 0] * 2.0 - X[:, 1]
+    regressor = xgboost.XGBRegressor(n_estimators=6, max_depth=3).fit(X, target)
+    name, version = _deploy(provider, build_package(regressor, tmp_path / "package").path)
+    assert version.framework == "xgboost"
+    answers = provider.predict(name, X[:5].tolist()).predictions
+    assert np.allclose(answers, regressor.predict(X[:5]), rtol=1e-5)
