@@ -42,11 +42,12 @@ from cloudeploy.monitoring.columns import to_chunk
 from cloudeploy.monitoring.histogram import HistogramSet
 from cloudeploy.private import private_opener
 from cloudeploy.serving.capture import record_batch
+from cloudeploy.serving.capture_raw import END_LINE as _WRITTEN_END_LINE
+from cloudeploy.serving.capture_raw import MAGIC
 
 logger = logging.getLogger("cloudeploy.monitoring.capture")
 
-MAGIC = "cloudeploy-raw/1"
-END_LINE = b'{"capture_end":true}'
+END_LINE = _WRITTEN_END_LINE.rstrip(b"\n")
 BLOCK_BYTES = 16 << 20
 #: A ``.arrow.partial`` file older than this was left by a compaction that died.
 STALE_SECONDS = 600.0

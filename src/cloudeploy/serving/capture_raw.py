@@ -6,8 +6,9 @@ appended to a deque (atomic under the GIL: no lock, no condition, no thread woke
 after two length checks. The writer thread sleeps ``linger`` seconds at a time,
 takes what piled up, frames it by byte concatenation (``bytes % tuple``; the
 request id, which a client chose, is JSON-escaped by orjson; CSV bodies become
-JSON strings) and writes it with one ``os.write``. Nothing is parsed, converted
-or kept alive as Python containers, so the collector never scans captured data.
+JSON strings) and writes it with one ``os.write``. Nothing is parsed or
+converted, and a pending request is one small tuple of bytes, str and floats (no
+lists or dicts for the collector to walk). pyarrow is never imported.
 """
 
 from __future__ import annotations
