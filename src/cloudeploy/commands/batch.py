@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import click
 
-from cloudeploy import api
 from cloudeploy.batch.api import job_handle, submit
 from cloudeploy.batch.spec import CARRY_ALL, BatchSpec
 from cloudeploy.commands._output import (
@@ -20,6 +19,7 @@ from cloudeploy.commands._output import (
     stderr_console,
 )
 from cloudeploy.errors import ValidationError
+from cloudeploy.providers import resolve_provider
 
 
 @click.command()
@@ -66,7 +66,7 @@ def batch(model, source, destination, input_format, output_format, id_column, ca
     fail are written to DEST.errors.jsonl with their row number and reason. Running the same
     command again resumes an interrupted job and skips finished chunks.
     """
-    backend = api.resolve_provider(provider, profile)
+    backend = resolve_provider(provider, profile)
     if status_of:
         emit(output, job_handle(status_of, provider=backend).status().to_dict(), _render)
         return

@@ -13,7 +13,6 @@ import sys
 
 import click
 
-from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, provider_options
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.backend import backend_for
@@ -24,6 +23,7 @@ from cloudeploy.monitoring.run import monitor as monitor_endpoint
 from cloudeploy.monitoring.run import report_history
 from cloudeploy.monitoring.run import status as monitoring_status
 from cloudeploy.monitoring.spec import MonitorSpec
+from cloudeploy.providers import resolve_provider
 
 EXIT_BREACHED = 8  # not an error: the data breached a threshold (README, "Exit codes")
 EXIT_NOT_JUDGED = 9  # nothing to compare: a window held no captured rows
@@ -155,7 +155,7 @@ def run(endpoint, window, preset, kind, version, capture, webhook, no_alert, no_
 
 def _run(endpoint, window, kind, version, capture, provider, profile, *, webhook=None, alert=True, publish=True,
          preset=None):
-    backend = api.resolve_provider(provider, profile)
+    backend = resolve_provider(provider, profile)
     spec = _spec(window, webhook, base=backend_for(backend).saved_spec(endpoint), preset=preset)
     return monitor_endpoint(endpoint, spec, kind=kind, version=version, provider=backend, capture=capture,
                             alert=alert, publish=publish)
@@ -225,7 +225,7 @@ def report(endpoint, html_path, json_path, window, preset, kind, version, captur
     """Write ENDPOINT's skew or drift report: a self-contained HTML page plus JSON."""
     from pathlib import Path
 
-    backend = api.resolve_provider(provider, profile)
+    backend = resolve_provider(provider, profile)
     result = _run(endpoint, window, kind, version, capture, backend, profile, alert=False, publish=False,
                   preset=preset)
     spec = _spec(window, None, base=backend_for(backend).saved_spec(endpoint), preset=preset)
@@ -274,7 +274,7 @@ def status(endpoint, provider, profile, output):
 @output_option
 def evaluate(endpoint, labels, window, task, version, capture, provider, profile, output):
     """Join ground-truth labels to ENDPOINT's captured predictions; accuracy or error per window."""
-    backend = backend_for(api.resolve_provider(provider, profile))
+    backend = backend_for(resolve_provider(provider, profile))
     version = backend.serving_version(endpoint, version)
     source = capture or backend.capture(endpoint, version, since=None, until=None)
     data = {"endpoint": endpoint, "version": version,

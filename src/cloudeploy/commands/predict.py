@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, provider_options
 from cloudeploy.errors import ValidationError
 from cloudeploy.instances import json_ready
+from cloudeploy.providers import resolve_provider
 
 
 def parse_instances(value: str) -> list[Any]:
@@ -88,7 +88,7 @@ def _number(text: str) -> Any:
 def predict(endpoint, instances, version, provider, profile, output):
     """Send instances to ENDPOINT and print the predictions and the version that served them."""
     rows = parse_instances(instances)
-    result = api.resolve_provider(provider, profile).predict(endpoint, rows, version=version)
+    result = resolve_provider(provider, profile).predict(endpoint, rows, version=version)
 
     def render(console, data):
         request = f", request {data['request_id']}" if data.get("request_id") else ""

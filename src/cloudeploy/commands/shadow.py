@@ -15,10 +15,10 @@ import sys
 
 import click
 
-from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
 from cloudeploy.commands._plan_flags import parse_gates, with_shadow
 from cloudeploy.errors import RolledBack
+from cloudeploy.providers import resolve_provider
 from cloudeploy.rollout.plan import RolloutPlan
 from cloudeploy.rollout.shadow import run_shadow
 
@@ -51,7 +51,7 @@ def shadow(endpoint, to, duration, share, min_agreement, tolerance, min_requests
     if plan.shadow is None and duration is None:
         duration = "10m"
     plan = with_shadow(plan.with_overrides(**overrides), duration, share, min_agreement, tolerance)
-    backend = api.resolve_provider(provider, profile)
+    backend = resolve_provider(provider, profile)
     result = run_shadow(backend, endpoint, to, plan, progress=progress_printer(output))
     emit(output, result.to_dict(), render_shadow)
     if not result.passed:

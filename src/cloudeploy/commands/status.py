@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, provider_options
 from cloudeploy.commands._render import endpoint_table
+from cloudeploy.providers import resolve_provider
 
 
 @click.command()
@@ -14,7 +14,7 @@ from cloudeploy.commands._render import endpoint_table
 @output_option
 def status(provider, profile, output):
     """Show every endpoint with its versions, traffic and replicas."""
-    backend = api.resolve_provider(provider, profile)
+    backend = resolve_provider(provider, profile)
     data = {"provider": backend.name, "profile": backend.profile.name,
             "endpoints": [e.to_dict() for e in backend.list_endpoints()]}
 
