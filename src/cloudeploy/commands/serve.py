@@ -32,7 +32,7 @@ def _default_port() -> int:
 @click.option("--allow-global", "allowed_globals", multiple=True, metavar="MODULE.NAME", help="Let the model file import this global (repeatable; MODULE.* for a module).")
 @click.option("--allow-version-mismatch", is_flag=True, help="Serve a model saved with another scikit-learn version.")
 @click.option("--runtime", type=click.Choice(["onnx", "sklearn"]), default=None, envvar="CLOUDEPLOY_RUNTIME", help="Force the compiled graph (onnx) or the original model file (sklearn). [default: the package's verified graph if it has one]")
-@click.option("--capture-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="CLOUDEPLOY_CAPTURE_DIR", help="Write sampled request/response capture (JSONL) here.")
+@click.option("--capture-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="CLOUDEPLOY_CAPTURE_DIR", help="Write sampled request/response capture here (raw .raw files; the monitor turns finished ones into Arrow).")
 @click.option("--capture-sample", type=float, default=None, help="Share of requests captured, 0..1. [default: 1.0 with --capture-dir]")
 @click.option("--max-body-bytes", type=int, default=10 * 1024 * 1024, show_default=True, help="Larger bodies get 413.")
 @click.option("--max-queue", type=int, default=1024, show_default=True, help="Requests admitted per process; beyond it 503 + Retry-After.")
