@@ -299,6 +299,11 @@ class Lease:
     def held(self) -> bool:
         return self._shared is not None or self.holder is not None
 
+    @property
+    def lost(self) -> str | None:
+        """Why the lease was lost, once a heartbeat or :meth:`check` found it broken (no store read)."""
+        return self._shared.lost if self._shared is not None else self._lost
+
     def acquire(self, *, wait: float = 0.0, report: Callable[[str], None] | None = None,
                 refuse_wait: Callable[[Holder], bool] | None = None) -> Lease:
         """Take the lease, waiting up to ``wait`` seconds for a live holder to give it back.

@@ -124,8 +124,8 @@ class EndpointLock:
 
     def check_not_lost(self) -> None:
         """LockLost if the heartbeat already found the lock broken (no store read)."""
-        if self._lease is not None and self._lease._lost is not None and self._lease._shared is None:
-            raise LockLost(self._lease._lost)
+        if self._lease is not None and self._lease.lost is not None:
+            raise LockLost(self._lease.lost)
 
 
 def refusal(endpoint: str, holder: Holder, purpose: str) -> LockHeld:
