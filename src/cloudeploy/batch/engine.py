@@ -249,8 +249,6 @@ def process_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
             ok = checked.ok
             predictions, rejected = _predict_in_slices(_WORKER["predict"], checked.model_input)
             if rejected:
-                import numpy as np
-
                 kept = np.flatnonzero(ok)
                 for position, reason in rejected.items():
                     failed[int(kept[position])] = reason
