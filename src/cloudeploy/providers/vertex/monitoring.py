@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from cloudeploy.errors import NotFoundError, ValidationError
 from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
 from cloudeploy.providers.capabilities import MonitoringHooks
-from cloudeploy.providers.vertex import request_log
+from cloudeploy.providers.vertex import explanations, request_log
 from cloudeploy.providers.vertex.errors import translated
 from cloudeploy.providers.vertex.request_log import logging_table
 
@@ -126,8 +126,9 @@ class VertexMonitoring(MonitoringHooks):
                   saved: Any) -> dict[str, Any]:
         status = self.provider.get_endpoint(endpoint)
         _, features = serving()
+        explained = self._explained(endpoint)
         job = _job_spec(endpoint, self._endpoint_resource(endpoint),
-                        [d.provider_id for d in status.deployments], features, spec)
+                        [d.provider_id for d in status.deployments], features, spec, explained=explained)
         jobs = self.provider.clients.jobs
         with translated(f"configuring the monitoring job of {endpoint}"):
             existing = self._job(endpoint)
@@ -144,7 +145,18 @@ class VertexMonitoring(MonitoringHooks):
                     update_mask=field_mask_pb2.FieldMask(paths=UPDATE_MASK.split(",")),
                 ).result(timeout=600)
         return {"monitoring_job": name, "skew": bool(spec.training_data), "interval_hours": spec.interval_hours,
-                "alert_emails": list(spec.alert_emails)}
+                "alert_emails": list(spec.alert_emails),
+                "feature_attributions": sorted(i for i, on in explained.items() if on)}
+
+    def _explained(self, endpoint: str) -> dict[str, bool]:
+        """Deployed model id -> whether its model version has an explanation spec (explanations.py)."""
+        resource, _ = self._logging_config(endpoint)
+        found = {}
+        for deployed in resource.deployed_models:
+            with translated(f"reading model {deployed.model}@{deployed.model_version_id}"):
+                model = self.provider.clients.models.get_model(name=f"{deployed.model}@{deployed.model_version_id}")
+            found[deployed.id] = explanations.has_explanation_spec(model)
+        return found
 
     def status(self, endpoint: str) -> dict[str, Any]:
         with translated(f"reading the monitoring job of {endpoint}"):
@@ -184,8 +196,12 @@ def _training_dataset(uri: str) -> Any:
 
 
 def _job_spec(endpoint: str, resource: str, deployed_ids: list[str], features: list[str],
-              spec: MonitorSpec) -> Any:
-    """The ModelDeploymentMonitoringJob that ``spec`` describes, for every deployed model."""
+              spec: MonitorSpec, *, explained: dict[str, bool] | None = None) -> Any:
+    """The ModelDeploymentMonitoringJob that ``spec`` describes, for every deployed model.
+
+    A deployed model whose version has an explanation spec (``explained``) also gets
+    Vertex AI's feature-attribution monitoring, at ``spec.attribution_threshold``.
+    """
     from google.cloud.aiplatform_v1 import types
     from google.protobuf import duration_pb2
 
@@ -196,12 +212,20 @@ def _job_spec(endpoint: str, resource: str, deployed_ids: list[str], features: l
         objective.training_dataset = _training_dataset(spec.training_data)
         objective.training_prediction_skew_detection_config = Objective.TrainingPredictionSkewDetectionConfig(
             skew_thresholds=_thresholds(features, spec, "skew"))
+    attributed = Objective.deserialize(Objective.serialize(objective))
+    attributed.explanation_config = Objective.ExplanationConfig(enable_feature_attributes=True)
+    by_feature = {name: types.ThresholdConfig(value=spec.attribution_threshold) for name in features}
+    attributed.prediction_drift_detection_config.attribution_score_drift_thresholds = by_feature
+    if spec.training_data:
+        attributed.training_prediction_skew_detection_config.attribution_score_skew_thresholds = by_feature
+    explained = explained or {}
     Sampling = types.SamplingStrategy
     return types.ModelDeploymentMonitoringJob(
         display_name=f"cloudeploy-{endpoint}",
         endpoint=resource,
         model_deployment_monitoring_objective_configs=[
-            types.ModelDeploymentMonitoringObjectiveConfig(deployed_model_id=i, objective_config=objective)
+            types.ModelDeploymentMonitoringObjectiveConfig(
+                deployed_model_id=i, objective_config=attributed if explained.get(i) else objective)
             for i in deployed_ids
         ],
         logging_sampling_strategy=Sampling(random_sample_config=Sampling.RandomSampleConfig(

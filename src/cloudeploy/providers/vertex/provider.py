@@ -35,7 +35,7 @@ from cloudeploy.providers.base import (
     wait_until,
 )
 from cloudeploy.providers.deadline import Deadline
-from cloudeploy.providers.vertex import containers, mapping, retries
+from cloudeploy.providers.vertex import containers, explanations, mapping, retries
 from cloudeploy.providers.vertex.containers import (
     PREBUILT_FILE_NAMES,
     choose_container,
@@ -363,6 +363,9 @@ class VertexProvider(Provider):
             )
         if self.settings.encryption_key:
             spec["encryption_spec"] = {"kms_key_name": self.settings.encryption_key}
+        explanation = explanations.explanation_spec(manifest)
+        if explanation is not None:  # Vertex's feature-attribution monitoring needs it (explanations.py)
+            spec["explanation_spec"] = explanation
         return spec
 
     def _release_aliases(

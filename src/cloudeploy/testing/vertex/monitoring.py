@@ -95,8 +95,13 @@ def _check_thresholds(thresholds: dict[str, Any], what: str) -> None:
             )
 
 
-def check_spec(spec: dict[str, Any], deployed_ids: set[str]) -> None:
-    """Refuse a monitoring configuration the service would refuse, naming the field."""
+def check_spec(spec: dict[str, Any], deployed_ids: set[str], explained: dict[str, bool] | None = None) -> None:
+    """Refuse a monitoring configuration the service would refuse, naming the field.
+
+    ``explained``: deployed model id -> whether its model has an ``explanation_spec``
+    (feature-attribution monitoring is "only applicable if the Model has
+    explanation_spec populated").
+    """
     objectives = spec.get("modelDeploymentMonitoringObjectiveConfigs") or []
     if not objectives:
         raise invalid("model_deployment_monitoring_objective_configs must not be empty.")
@@ -115,6 +120,18 @@ def check_spec(spec: dict[str, Any], deployed_ids: set[str]) -> None:
             raise invalid(
                 f"Objective for deployed model {deployed_id} configures neither skew nor drift detection."
             )
+        attributions = bool((config.get("explanationConfig") or {}).get("enableFeatureAttributes"))
+        if attributions and explained is not None and not explained.get(deployed_id):
+            raise invalid(
+                f"Feature attribution monitoring of deployed model {deployed_id} needs an explanation_spec "
+                "on its model (explanation_config.enable_feature_attributes is set)."
+            )
+        for part, field_name in ((skew, "attributionScoreSkewThresholds"), (drift, "attributionScoreDriftThresholds")):
+            if part and part.get(field_name) and not attributions:
+                raise invalid(
+                    f"{field_name} for deployed model {deployed_id} needs "
+                    "objective_config.explanation_config.enable_feature_attributes."
+                )
         if skew:
             dataset = config.get("trainingDataset") or {}
             if not any(k in dataset for k in ("gcsSource", "bigquerySource", "dataset")):
@@ -146,6 +163,14 @@ def check_spec(spec: dict[str, Any], deployed_ids: set[str]) -> None:
             raise invalid(f"Invalid alert e-mail address {email!r}.")
 
 
+def _explained(endpoint: Any) -> dict[str, bool]:
+    """Deployed model id -> whether it has an explanation spec (its own, or its model version's)."""
+    return {
+        deployed_id: bool(deployed.spec.get("explanationSpec") or deployed.version.spec.get("explanationSpec"))
+        for deployed_id, deployed in endpoint.deployed.items()
+    }
+
+
 class MonitoringJobStore:
     """Model deployment monitoring jobs of one project and region."""
 
@@ -171,7 +196,7 @@ class MonitoringJobStore:
                 "ALREADY_EXISTS",
                 f"Endpoint {endpoint.name} already has a model deployment monitoring job.",
             )
-        check_spec(body, set(endpoint.deployed))
+        check_spec(body, set(endpoint.deployed), _explained(endpoint))
         name = f"{self.parent}/modelDeploymentMonitoringJobs/{self._ids.next()}"
         tables = [
             {
@@ -235,7 +260,8 @@ class MonitoringJobStore:
             if key not in UPDATABLE:
                 raise invalid(f"update_mask field {path!r} cannot be updated.")
             updated[key] = body.get(key)
-        check_spec(updated, set(self._endpoints.endpoint(job.spec["endpoint"]).deployed))
+        endpoint = self._endpoints.endpoint(job.spec["endpoint"])
+        check_spec(updated, set(endpoint.deployed), _explained(endpoint))
         job.spec, job.update_time = updated, now()
 
         def advance() -> dict[str, Any]:
