@@ -32,6 +32,7 @@ Rules every provider follows:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
 from abc import ABC, abstractmethod
@@ -262,6 +263,11 @@ class Provider(ABC):
     def _deadline(self, wait: bool, timeout: float | None) -> Deadline:
         return Deadline.start(timeout, wait=wait, default=self.default_timeout)
 
+    def _within(self, deadline: Deadline) -> contextlib.AbstractContextManager[Any]:
+        """A scope every step of a public call runs in, reads included: a provider
+        whose SDK retries bounds those retries by ``deadline`` here (Vertex AI)."""
+        return contextlib.nullcontext()
+
     # -- registry -------------------------------------------------------------
 
     def upload_model(
@@ -288,9 +294,10 @@ class Provider(ABC):
         if isinstance(aliases, str):
             aliases = [aliases]
         deadline = self._deadline(wait, timeout)
-        return self._upload_model(
-            Path(package_dir), model, aliases=tuple(aliases), deadline=deadline, progress=progress, options=options
-        )
+        with self._within(deadline):
+            return self._upload_model(
+                Path(package_dir), model, aliases=tuple(aliases), deadline=deadline, progress=progress, options=options
+            )
 
     @abstractmethod
     def _upload_model(
@@ -342,17 +349,18 @@ class Provider(ABC):
         if not self.supports_delete_model_version:
             raise CloudeployError(f"the {self.name} provider cannot delete model versions")
         deadline = self._deadline(wait, timeout)
-        try:
-            target = self.get_model_version(model, version)
-        except NotFoundError:
-            return
-        in_use = [s.name for s in self.list_endpoints() if s.model == model and s.deployment(target.version)]
-        if in_use:
-            raise ConflictError(
-                f"{model}@{target.version} is deployed on {', '.join(in_use)}",
-                hint=f"undeploy it first: cloudeploy undeploy {in_use[0]} {target.version}",
-            )
-        self._delete_model_version(target, deadline=deadline, progress=progress)
+        with self._within(deadline):
+            try:
+                target = self.get_model_version(model, version)
+            except NotFoundError:
+                return
+            in_use = [s.name for s in self.list_endpoints() if s.model == model and s.deployment(target.version)]
+            if in_use:
+                raise ConflictError(
+                    f"{model}@{target.version} is deployed on {', '.join(in_use)}",
+                    hint=f"undeploy it first: cloudeploy undeploy {in_use[0]} {target.version}",
+                )
+            self._delete_model_version(target, deadline=deadline, progress=progress)
 
     def _delete_model_version(self, target: ModelVersion, *, deadline: Deadline, progress: ProgressCallback) -> None:
         """Primitive of :meth:`delete_model_version` (``target`` exists and is deployed nowhere)."""
@@ -379,18 +387,19 @@ class Provider(ABC):
         """
         options = self.check_options(options, step=CREATE_ENDPOINT)
         deadline = self._deadline(wait, timeout)
-        try:
-            existing: EndpointStatus | None = self.get_endpoint(name)
-        except NotFoundError:
-            existing = None
-        if existing is not None and existing.model and existing.model != model:
-            raise ConflictError(
-                f"endpoint {name!r} serves model {existing.model!r}, not {model!r}",
-                hint="use another endpoint name, or deploy versions of the same model",
+        with self._within(deadline):
+            try:
+                existing: EndpointStatus | None = self.get_endpoint(name)
+            except NotFoundError:
+                existing = None
+            if existing is not None and existing.model and existing.model != model:
+                raise ConflictError(
+                    f"endpoint {name!r} serves model {existing.model!r}, not {model!r}",
+                    hint="use another endpoint name, or deploy versions of the same model",
+                )
+            return self._create_endpoint(
+                name, model=model, existing=existing, deadline=deadline, progress=progress, options=options
             )
-        return self._create_endpoint(
-            name, model=model, existing=existing, deadline=deadline, progress=progress, options=options
-        )
 
     @abstractmethod
     def _create_endpoint(
@@ -454,24 +463,25 @@ class Provider(ABC):
         if scaling is not None and not isinstance(scaling, Scaling):
             raise ValidationError(f"scaling must be a Scaling, got {type(scaling).__name__}")
         deadline = self._deadline(wait, timeout)
-        current = self._current(endpoint, deadline=deadline, progress=progress)
-        if current.model and version.model != current.model:
-            raise ValidationError(
-                f"endpoint {endpoint!r} serves model {current.model!r}; {version.ref} is another model"
+        with self._within(deadline):
+            current = self._current(endpoint, deadline=deadline, progress=progress)
+            if current.model and version.model != current.model:
+                raise ValidationError(
+                    f"endpoint {endpoint!r} serves model {current.model!r}; {version.ref} is another model"
+                )
+            split = deploy_split(current, version.version, traffic)
+            return self._deploy(
+                endpoint,
+                version,
+                split=split,
+                traffic=traffic,
+                scaling=scaling,
+                machine_type=machine_type,
+                current=current,
+                deadline=deadline,
+                progress=progress,
+                options=options,
             )
-        split = deploy_split(current, version.version, traffic)
-        return self._deploy(
-            endpoint,
-            version,
-            split=split,
-            traffic=traffic,
-            scaling=scaling,
-            machine_type=machine_type,
-            current=current,
-            deadline=deadline,
-            progress=progress,
-            options=options,
-        )
 
     @abstractmethod
     def _deploy(
@@ -516,11 +526,12 @@ class Provider(ABC):
         if split and sum(split.values()) != 100:  # pragma: no cover - TrafficSplit refuses it already
             raise ValidationError(f"traffic split must sum to 100, got {sum(split.values())}")
         deadline = self._deadline(wait, timeout)
-        current = self._current(endpoint, deadline=deadline, progress=progress)
-        full = full_split(split, current)
-        if not full:
-            return current
-        return self._set_traffic(endpoint, full, current=current, deadline=deadline, progress=progress)
+        with self._within(deadline):
+            current = self._current(endpoint, deadline=deadline, progress=progress)
+            full = full_split(split, current)
+            if not full:
+                return current
+            return self._set_traffic(endpoint, full, current=current, deadline=deadline, progress=progress)
 
     @abstractmethod
     def _set_traffic(
@@ -558,22 +569,23 @@ class Provider(ABC):
         """
         label = normalize_version(version)
         deadline = self._deadline(wait, timeout)
-        current = self._current(endpoint, deadline=deadline, progress=progress)
-        if current.deployment(label) is None:
-            return current
-        others = [d.version for d in current.deployments if d.version != label]
-        if not others:
-            raise ConflictError(
-                f"{label} is the last version deployed on endpoint {endpoint}",
-                hint=f"delete the endpoint instead: cloudeploy endpoints delete {endpoint} --force",
-            )
-        if current.traffic.get(label, 0) == 100:
-            raise ConflictError(
-                f"{label} carries all of endpoint {endpoint}'s traffic",
-                hint=f"move traffic to another version first: cloudeploy traffic {endpoint} {others[0]}=100",
-            )
-        remaining = undeploy_split(current, label)
-        return self._undeploy(endpoint, label, split=remaining, current=current, deadline=deadline, progress=progress)
+        with self._within(deadline):
+            current = self._current(endpoint, deadline=deadline, progress=progress)
+            if current.deployment(label) is None:
+                return current
+            others = [d.version for d in current.deployments if d.version != label]
+            if not others:
+                raise ConflictError(
+                    f"{label} is the last version deployed on endpoint {endpoint}",
+                    hint=f"delete the endpoint instead: cloudeploy endpoints delete {endpoint} --force",
+                )
+            if current.traffic.get(label, 0) == 100:
+                raise ConflictError(
+                    f"{label} carries all of endpoint {endpoint}'s traffic",
+                    hint=f"move traffic to another version first: cloudeploy traffic {endpoint} {others[0]}=100",
+                )
+            remaining = undeploy_split(current, label)
+            return self._undeploy(endpoint, label, split=remaining, current=current, deadline=deadline, progress=progress)
 
     @abstractmethod
     def _undeploy(
@@ -636,16 +648,17 @@ class Provider(ABC):
         the whole call, every undeploy included.
         """
         deadline = self._deadline(wait, timeout)
-        try:
-            current: EndpointStatus | None = self.get_endpoint(name)
-        except NotFoundError:
-            current = None
-        if current is not None and current.deployments and not force:
-            raise ConflictError(
-                f"endpoint {name!r} still serves {', '.join(d.version for d in current.deployments)}",
-                hint=f"undeploy them first, or pass force=True (CLI: cloudeploy endpoints delete {name} --force)",
-            )
-        self._delete_endpoint(name, current=current, deadline=deadline, progress=progress)
+        with self._within(deadline):
+            try:
+                current: EndpointStatus | None = self.get_endpoint(name)
+            except NotFoundError:
+                current = None
+            if current is not None and current.deployments and not force:
+                raise ConflictError(
+                    f"endpoint {name!r} still serves {', '.join(d.version for d in current.deployments)}",
+                    hint=f"undeploy them first, or pass force=True (CLI: cloudeploy endpoints delete {name} --force)",
+                )
+            self._delete_endpoint(name, current=current, deadline=deadline, progress=progress)
 
     @abstractmethod
     def _delete_endpoint(

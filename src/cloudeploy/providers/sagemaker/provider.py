@@ -393,8 +393,26 @@ class SageMakerProvider(Provider):
         self, endpoint: str, timeout: float | Deadline | None, progress
     ) -> dict[str, Any] | None:
         """The endpoint's description once no change is in progress (SageMaker refuses
-        an update meanwhile); None when only the record exists."""
-        description = self._describe(endpoint)
+        an update meanwhile); None when only the record exists.
+
+        A throttled DescribeEndpoint says nothing about the endpoint: it is asked
+        again, within ``timeout``, as the polls of :meth:`_settle` are.
+        """
+
+        def read() -> tuple[dict[str, Any] | None] | None:
+            try:
+                return (self._describe(endpoint),)
+            except TransientError as error:
+                progress(f"endpoint {endpoint}: {error.message}; asking again")
+                return None
+
+        (description,) = wait_until(
+            read,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            what=f"a description of endpoint {endpoint}",
+            how_to_check=f"`cloudeploy endpoints show {endpoint}`",
+            progress=progress,
+        )
         if description is None:
             if self.records.get(endpoint) is None:
                 raise NotFoundError(

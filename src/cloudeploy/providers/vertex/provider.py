@@ -110,6 +110,11 @@ class VertexProvider(Provider):
 
     # -- helpers -------------------------------------------------------------
 
+    def _within(self, deadline: Deadline) -> Any:
+        """Every call a public method makes, reads included, stops retrying at its deadline
+        (see :func:`_retries_within_timeout`)."""
+        return retries.deadline(deadline.remaining_or_none() if deadline.waits else None)
+
     def _model_name(self, model: str) -> str:
         return f"{self.settings.parent}/models/{mapping.check_name(model, 'model')}"
 
