@@ -353,7 +353,9 @@ class LocalProvider(Provider):
             answer = httpx.post(
                 f"{_url(row)}/_cloudeploy/reload",
                 params=None if deadline.waits else {"wait": "0"},
-                timeout=max(deadline.remaining(), 0.5) if deadline.waits else 10.0,
+                # Reaching the gateway is not bounded by the deadline (the request must
+                # arrive to be in progress at all); waiting for its answer is.
+                timeout=httpx.Timeout(deadline.remaining() if deadline.waits else 10.0, connect=10.0, write=10.0),
             )
         except httpx.TimeoutException:
             from cloudeploy.errors import OperationTimeout
