@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
 
+from cloudeploy.config import Profile, load_profile
 from cloudeploy.errors import ConfigError, ProviderUnavailable
 from cloudeploy.providers.base import Provider
-
-if TYPE_CHECKING:
-    from cloudeploy.config import Profile
 
 ENTRY_POINT_GROUP = "cloudeploy.providers"
 
@@ -69,8 +66,6 @@ def get_provider(profile: Profile | str | None = None, *, provider: str | None =
 
     ``provider`` overrides the profile's provider name.
     """
-    from cloudeploy.config import Profile, load_profile
-
     if not isinstance(profile, Profile):
         profile = load_profile(profile, provider=provider)
     elif provider and provider != profile.provider:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from cloudeploy.errors import (
     CapabilityError,
     CloudeployError,
+    ConfigError,
     ConflictError,
     NotFoundError,
     ValidationError,
@@ -85,8 +86,6 @@ MAX_ATTEMPTS_LIMIT = 20
 
 def max_attempts_setting(profile: str, settings: Mapping[str, Any]) -> int:
     """A cloud profile's ``max_attempts`` (default 5); ConfigError unless a whole number 1..20."""
-    from cloudeploy.errors import ConfigError
-
     value = settings.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPTS_LIMIT:
         raise ConfigError(
