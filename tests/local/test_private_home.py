@@ -41,7 +41,10 @@ def test_home_folders_and_files_are_private(home, permissive_umask):
     for _ in range(3):
         deployment.predict(sample_instances(4))
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not any("capture" in p and os.path.isfile(home / p) for p in _modes(home)):
+    # capture files (capture/<endpoint>/<version>/...), not endpoints/<name>.capture.json, which exists at once
+    while time.monotonic() < deadline and not any(
+        p.startswith("capture") and os.path.isfile(home / p) for p in _modes(home)
+    ):
         deployment.predict(sample_instances(4))
         time.sleep(0.5)
 

@@ -53,6 +53,21 @@ def provider(local):
     return local
 
 
+#: A window given to the CLI as a width ends at the CLI's own "now", which on a busy machine
+#: comes a moment after the test computed the width: the tests that score through the CLI
+#: leave this much quiet time before their rows, so the window may start late without
+#: losing any row, and still reaches back to no earlier test's rows.
+QUIET_S = 2.0
+
+
+def quiet_then(provider, rows):
+    """Wait QUIET_S with no traffic, then :func:`traffic_window`; (quiet start, end, predictions)."""
+    quiet = time.time()
+    time.sleep(QUIET_S)
+    _, end, predictions = traffic_window(provider, rows)
+    return quiet, end, predictions
+
+
 def traffic_window(provider, rows):
     """Send ``rows``; return (start, end) bracketing their capture timestamps."""
     start = time.time()
@@ -94,7 +109,7 @@ def test_shifted_traffic_alerts_exactly_the_shifted_features(provider):
 def test_run_json_lets_anyone_recompute_every_score(provider, monkeypatch):
     from cloudeploy.cli import cli
 
-    start, end, _ = traffic_window(provider, serving_rows(200, shifted=SHIFTED))
+    start, end, _ = quiet_then(provider, serving_rows(200, shifted=SHIFTED))
     monkeypatch.setenv("CLOUDEPLOY_HOME", str(provider.home))
     time.sleep(max(0.0, end + 0.01 - time.time()))
     window = f"{time.time() - start:.3f}s"
@@ -112,7 +127,7 @@ def test_run_json_lets_anyone_recompute_every_score(provider, monkeypatch):
 def test_report_writes_html_and_json(provider, monkeypatch, tmp_path):
     from cloudeploy.cli import cli
 
-    start, _, _ = traffic_window(provider, serving_rows(100, shifted=SHIFTED))
+    start, _, _ = quiet_then(provider, serving_rows(100, shifted=SHIFTED))
     monkeypatch.setenv("CLOUDEPLOY_HOME", str(provider.home))
     html = tmp_path / "report.html"
     answer = CliRunner().invoke(cli, ["monitor", "report", ENDPOINT, "--provider", "local", "-o", str(html),
@@ -189,7 +204,7 @@ def test_drift_compares_the_last_window_with_the_one_before(provider):
 def test_run_with_the_sensitive_preset_scores_by_wasserstein_and_flags_the_shift(provider, monkeypatch):
     from cloudeploy.cli import cli
 
-    start, end, _ = traffic_window(provider, serving_rows(200, shifted=SHIFTED, seed=5))
+    start, end, _ = quiet_then(provider, serving_rows(200, shifted=SHIFTED, seed=5))
     monkeypatch.setenv("CLOUDEPLOY_HOME", str(provider.home))
     time.sleep(max(0.0, end + 0.01 - time.time()))
     answer = CliRunner().invoke(cli, ["monitor", "run", ENDPOINT, "--provider", "local", "--preset", "sensitive",
@@ -197,6 +212,7 @@ def test_run_with_the_sensitive_preset_scores_by_wasserstein_and_flags_the_shift
     assert answer.exit_code == 8, answer.output
     document = json.loads(answer.output)
     assert {f["metric"] for f in document["features"]} == {"wasserstein"}  # 2,000 baseline rows
+    assert document["serving_rows"] == 200  # exactly this test's rows: the flag below is theirs
     assert sorted(document["breached"]) == SHIFTED_NAMES
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -49,12 +50,19 @@ def predict_and_label(provider, endpoint: str, labels_csv) -> tuple[set[str], in
 
 
 def evaluate_cli(endpoint: str, provider_name: str, labels_csv, *profile_args: str) -> dict:
+    """``monitor evaluate``'s answer, once every label met its capture (capture is written
+    asynchronously, a batch every ~100 ms: the last requests may still be on their way)."""
     from cloudeploy.cli import cli
 
-    answer = CliRunner().invoke(cli, ["monitor", "evaluate", endpoint, *profile_args, "--provider", provider_name,
-                                       "--labels", str(labels_csv), "--output", "json"])
-    assert answer.exit_code == 0, answer.output
-    return json.loads(answer.output)
+    deadline = time.monotonic() + 30
+    while True:
+        answer = CliRunner().invoke(cli, ["monitor", "evaluate", endpoint, *profile_args, "--provider",
+                                           provider_name, "--labels", str(labels_csv), "--output", "json"])
+        assert answer.exit_code == 0, answer.output
+        data = json.loads(answer.output)
+        if data["unmatched_labels"] == 0 or time.monotonic() > deadline:
+            return data
+        time.sleep(0.5)
 
 
 def assert_joined(data: dict, rows: int, right: int) -> None:
