@@ -223,7 +223,8 @@ def test_cli_deploy_of_a_booster_file_then_status_shows_the_container(
     assert shown.exit_code == 0, shown.output
     (endpoint,) = [e for e in json.loads(shown.stdout)["endpoints"] if e["name"] == name]
     assert endpoint["deployments"][0]["runtime"].startswith("xgboost (sagemaker-xgboost:")
-    table = runner.invoke(cli, ["status", "--profile", "emu"], terminal_width=200)
+    monkeypatch.setenv("COLUMNS", "400")  # the session's emulator holds other tests' endpoints too
+    table = runner.invoke(cli, ["endpoints", "show", name, "--profile", "emu"])
     assert "sagemaker-xgboost" in table.output
 
 
