@@ -18,10 +18,11 @@ venv: $(VENV)/.installed
 quickstart: venv
 	$(PY) examples/quickstart.py
 
-## The whole test suite (what CI runs), on two workers: most tests wait on servers and
-## emulators, so two processes keep both cores busy (a module's tests share one worker).
+## The whole test suite (what CI runs), on three workers for two cores: most tests wait on
+## servers, emulator clocks and bakes, so a third process fills the waits (a module's tests
+## share one worker and its module-scoped emulator endpoints).
 test: venv
-	$(PY) -m pytest -q -n 2 --dist loadscope --durations=30
+	$(PY) -m pytest -q -n 3 --dist loadscope --durations=30
 
 ## ruff, then the import contracts of .importlinter (the layer diagram of DESIGN.md).
 lint: venv
