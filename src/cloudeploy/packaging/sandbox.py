@@ -51,7 +51,8 @@ reported as a :class:`SandboxWarning`, never silently skipped):
 - **Everywhere (POSIX)**: resource limits (``RLIMIT_AS`` memory, ``RLIMIT_CPU``,
   ``RLIMIT_NOFILE``, ``RLIMIT_FSIZE``, no core files), a clean environment
   (``PATH``, ``HOME``/``TMPDIR`` = the working directory, one BLAS thread),
-  ``python -I`` (no user site, no ``PYTHON*`` variables), a throwaway working
+  ``python -s -P`` with only the variables above (no user site, no ``PYTHON*``
+  variables but ``PYTHONHASHSEED=0``, so a model compiles to the same bytes), a throwaway working
   directory removed afterwards, its own session (the whole group is killed on
   timeout) and die-with-parent (:mod:`cloudeploy.lifetime`, Linux).
 - **macOS and other POSIX systems**: only the previous point; there is no
@@ -212,6 +213,9 @@ def _child_env(workdir: Path) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        # One string-hash order for every child: skl2onnx walks sets of names, so with random
+        # hashing the same model compiled to different graph bytes, hence different digests.
+        "PYTHONHASHSEED": "0",
     }
     if sys.platform == "win32":
         env["SYSTEMROOT"] = os.environ.get("SYSTEMROOT", "")
@@ -219,7 +223,8 @@ def _child_env(workdir: Path) -> dict[str, str]:
 
 
 def _run_child(job: dict, workdir: Path, limits: Limits) -> tuple[bytes, bytes]:
-    command = [sys.executable, "-I", "-m", "cloudeploy.packaging.sandbox"]
+    # -s -P with the clean environment above: what -I does, except that PYTHONHASHSEED is read.
+    command = [sys.executable, "-s", "-P", "-m", "cloudeploy.packaging.sandbox"]
     popen: dict[str, Any] = {}
     if os.name == "posix":
         popen = {"start_new_session": True, "preexec_fn": die_with_parent}
@@ -505,7 +510,7 @@ def _rows_for_the_child(data: Any) -> Any:
 
 
 def _child_main() -> None:
-    """Entry point of ``python -I -m cloudeploy.packaging.sandbox``: confine, run, answer."""
+    """Entry point of ``python -s -P -m cloudeploy.packaging.sandbox``: confine, run, answer."""
     result_channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # library prints go to stderr, never into the answer
     job = json.loads(sys.stdin.buffer.read())
