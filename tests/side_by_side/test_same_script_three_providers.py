@@ -80,6 +80,13 @@ def script(model_files: list[str]) -> list[list[str]]:
 
 
 def transcript(runner: CliRunner, model_files: list[str], profile: str) -> list[tuple[str, int, Any]]:
+    try:
+        return _transcript(runner, model_files, profile)
+    finally:  # the script ends by deleting the endpoint; a failure halfway must not leave it serving
+        runner.invoke(cli, ["endpoints", "delete", ENDPOINT, "--force", "--profile", profile])
+
+
+def _transcript(runner: CliRunner, model_files: list[str], profile: str) -> list[tuple[str, int, Any]]:
     lines = []
     for command in script(model_files):
         result = runner.invoke(cli, [*command, "--profile", profile, "--output", "json"])
