@@ -10,40 +10,20 @@ breach, and features without their own threshold get ``default_threshold``
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cloudeploy import durations
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.metrics import check_preset, metric_info, preset_metric
 
 DEFAULT_THRESHOLD = 0.3
 Kind = Literal["skew", "drift"]
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
 def parse_duration(value: str | float | int, *, what: str = "duration") -> float:
-    """Seconds in ``value``: a number of seconds, or ``"90s"``, ``"15m"``, ``"1h"``, ``"2d"``.
-
-    Raises ValidationError naming ``what`` for anything else or a non-positive value.
-    """
-    if isinstance(value, bool):
-        raise ValidationError(f"{what} must be a duration such as 3600 or '1h', got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION_RE.match(str(value))
-        if not match:
-            raise ValidationError(
-                f"{what} must be a duration such as 3600, '90s', '15m', '1h' or '1d', got {value!r}"
-            )
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValidationError(f"{what} must be positive, got {value!r}")
-    return seconds
+    """Seconds in ``value`` (:func:`cloudeploy.durations.parse_duration`); windows and intervals are positive."""
+    return durations.parse_duration(value, what=what, positive=True)
 
 
 def _check_threshold(label: str, value: Any) -> float:

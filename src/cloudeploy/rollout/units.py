@@ -7,40 +7,10 @@ ValidationError naming the value and the accepted forms.
 
 from __future__ import annotations
 
-import re
-
+from cloudeploy.durations import format_duration, parse_duration  # noqa: F401 - re-exported
 from cloudeploy.errors import ValidationError
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: str | float | int, *, what: str = "duration") -> float:
-    """Seconds for ``"10m"``, ``"30s"``, ``"1h"``, ``"500ms"`` or a bare number of seconds."""
-    if isinstance(value, bool):
-        raise ValidationError(f"invalid {what} {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION_RE.match(str(value))
-        if not match:
-            raise ValidationError(
-                f"invalid {what} {value!r}", hint="durations look like 500ms, 30s, 10m or 1h"
-            )
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds < 0:
-        raise ValidationError(f"{what} must not be negative, got {value!r}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest of ``500ms``, ``30s``, ``10m``, ``1h`` that says ``seconds`` exactly."""
-    if seconds and seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
+# One parser for every workflow: cloudeploy.durations (a leaf).
 
 
 def parse_rate(value: str | float | int, *, what: str = "error rate") -> float:
