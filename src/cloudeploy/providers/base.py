@@ -751,8 +751,16 @@ class Provider(ABC):
         endpoint locks, split history) lives with the endpoint, for every machine that reaches it.
 
         None: this provider keeps none; workflows then keep it in SQLite under
-        ``$CLOUDEPLOY_HOME``, on this machine only. Return the same object on every call.
+        ``$CLOUDEPLOY_HOME``, on this machine only. The same object on every call: made
+        once by :meth:`_new_state_store`, which a provider overrides.
         """
+        store = self.__dict__.get("_state_store")
+        if store is None:
+            store = self.__dict__["_state_store"] = self._new_state_store()
+        return store
+
+    def _new_state_store(self) -> StateStore | None:
+        """A new store for :meth:`state_store` (None: this provider keeps none)."""
         return None
 
 

@@ -658,13 +658,11 @@ class LocalProvider(Provider):
     }
 
     # -- state store --
-    def state_store(self) -> Any:
+    def _new_state_store(self) -> Any:
         """SQLite under the home (:mod:`.state_store`)."""
         from cloudeploy.providers.local.state_store import LocalStateStore
 
-        if getattr(self, "_state_store", None) is None:
-            self._state_store = LocalStateStore(self.home)
-        return self._state_store
+        return LocalStateStore(self.home)
 
 
 def _url(row: EndpointRow) -> str:

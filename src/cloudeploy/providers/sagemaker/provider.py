@@ -647,10 +647,8 @@ class SageMakerProvider(Provider):
     }
 
     # -- state store --
-    def state_store(self) -> Any:
+    def _new_state_store(self) -> Any:
         """S3 objects in the profile's bucket, conditional writes (:mod:`.state_store`)."""
         from cloudeploy.providers.sagemaker.state_store import S3StateStore
 
-        if getattr(self, "_state_store", None) is None:
-            self._state_store = S3StateStore(self.clients)
-        return self._state_store
+        return S3StateStore(self.clients)

@@ -925,13 +925,11 @@ class VertexProvider(Provider):
     }
 
     # -- state store --
-    def state_store(self) -> Any:
+    def _new_state_store(self) -> Any:
         """Objects in the staging bucket, generation-match preconditions (:mod:`.state_store`)."""
         from cloudeploy.providers.vertex.state_store import GcsStateStore
 
-        if getattr(self, "_state_store", None) is None:
-            self._state_store = GcsStateStore(self.clients)
-        return self._state_store
+        return GcsStateStore(self.clients)
 
 
 def _serving(split: TrafficSplit) -> dict[str, int]:
