@@ -10,7 +10,10 @@ know a gateway is there):
 
 Every answer carries ``X-Cloudeploy-Version``. A forward that fails before the
 replica answered (connection refused: the replica died) is retried on another
-replica; predictions have no side effects, so a read error is retried too.
+replica, or on the same one if it is the version's only one (a pooled connection
+the replica had just closed); predictions have no side effects, so a read error
+is retried too. No failure inside the gateway becomes a bare 500: it is logged
+with its traceback and answered as an error of the version it was meant for.
 
 Every answer is recorded for its version with its error class (the model
 server's ``X-Cloudeploy-Error-Class``, else the status), latency and, when it
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 
@@ -52,6 +56,8 @@ from cloudeploy.providers.local.gateway.supervisor import Supervisor
 from cloudeploy.serving import bodies
 from cloudeploy.serving.guard import LoopbackGuard
 from cloudeploy.serving.settings import DEFAULT_MAX_BODY_BYTES
+
+log = logging.getLogger("cloudeploy.gateway")
 
 FORWARD_ATTEMPTS = 3
 #: The body limit: the replicas' own (a bigger body would only be refused by them).
@@ -104,6 +110,9 @@ def create_gateway_app(
         in_flight += 1
         try:
             return await forward_admitted(request, path, version)
+        except Exception as error:  # answered here, the client's connection stays open
+            log.exception("forwarding a request to %s failed", endpoint)
+            return _error(500, f"the gateway failed: {type(error).__name__}", "INTERNAL", version=version)
         finally:
             in_flight -= 1
 
@@ -133,7 +142,10 @@ def create_gateway_app(
         started = time.perf_counter()
         last_error = ""
         for _ in range(FORWARD_ATTEMPTS):
-            replica = supervisor.table.pick_replica(version, exclude=tried)
+            table = supervisor.table
+            # Another replica if there is one, else the same again: a pooled connection the
+            # replica had just closed fails the first try of a version with one replica.
+            replica = table.pick_replica(version, exclude=tried) or table.pick_replica(version)
             if replica is None:
                 break
             tried += (replica,)
@@ -148,28 +160,43 @@ def create_gateway_app(
             except httpx.TransportError as error:
                 last_error = f"{type(error).__name__}: {error}"
                 continue
+            except Exception as error:  # an HTTP stack error httpx did not map: still this replica's failure
+                log.exception("forwarding to %s of %s failed", replica.url, version)
+                last_error = f"{type(error).__name__}: {error}"
+                continue
             finally:
                 replica.in_flight -= 1
-            latency_ms = (time.perf_counter() - started) * 1000
-            parsed = _parsed(answer)
-            kind = answer.headers.get("x-cloudeploy-output-kind")
-            metrics.record(version, answer.status_code, latency_ms,
-                           declared_class=answer.headers.get("x-cloudeploy-error-class"),
-                           predictions=summarize_predictions(parsed, kind) if parsed is not None else None)
-            out_headers = {
-                k.lower(): v for k, v in answer.headers.items()
-                if k.lower() in ("content-type", "retry-after", "x-request-id") or k.lower().startswith("x-cloudeploy")
-            }
-            out_headers["x-cloudeploy-version"] = version
-            response = Response(answer.content, status_code=answer.status_code, headers=out_headers)
-            if not pinned:  # after the answer is built; never blocks (gateway/mirror.py)
-                mirror.offer(version=version, path=path, body=body, headers=headers, status=answer.status_code,
-                             latency_ms=latency_ms, content=answer.content,
-                             content_type=answer.headers.get("content-type", ""), predictions=parsed)
-            return response
+            try:
+                return answered(version, path, body, headers, answer, started, pinned=pinned)
+            except Exception as error:  # never an unversioned 500 that also closes the client's connection
+                log.exception("relaying the answer of %s failed", version)
+                metrics.record(version, 500, (time.perf_counter() - started) * 1000)
+                return _error(500, f"the gateway failed relaying {version}'s answer: {type(error).__name__}",
+                              "INTERNAL", version=version)
         metrics.record(version, 503, (time.perf_counter() - started) * 1000)
         return _error(503, f"no replica of {version} could answer ({last_error or 'none ready'})", "UNAVAILABLE",
                       version=version)
+
+    def answered(version: str, path: str, body: bytes, headers: dict[str, str], answer: httpx.Response,
+                 started: float, *, pinned: bool) -> Response:
+        """Record a replica's answer for its version, offer it to the mirror, and relay it."""
+        latency_ms = (time.perf_counter() - started) * 1000
+        parsed = _parsed(answer)
+        kind = answer.headers.get("x-cloudeploy-output-kind")
+        metrics.record(version, answer.status_code, latency_ms,
+                       declared_class=answer.headers.get("x-cloudeploy-error-class"),
+                       predictions=summarize_predictions(parsed, kind) if parsed is not None else None)
+        out_headers = {
+            k.lower(): v for k, v in answer.headers.items()
+            if k.lower() in ("content-type", "retry-after", "x-request-id") or k.lower().startswith("x-cloudeploy")
+        }
+        out_headers["x-cloudeploy-version"] = version
+        response = Response(answer.content, status_code=answer.status_code, headers=out_headers)
+        if not pinned:  # after the answer is built; never blocks (gateway/mirror.py)
+            mirror.offer(version=version, path=path, body=body, headers=headers, status=answer.status_code,
+                         latency_ms=latency_ms, content=answer.content,
+                         content_type=answer.headers.get("content-type", ""), predictions=parsed)
+        return response
 
     async def predict(request: Request) -> Response:
         pinned = request.headers.get("x-cloudeploy-target-version")
