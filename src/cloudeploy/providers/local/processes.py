@@ -13,14 +13,8 @@ from pathlib import Path
 
 from cloudeploy.errors import ConflictError
 from cloudeploy.lifetime import die_with_parent
+from cloudeploy.ports import free_port  # noqa: F401 - the local provider's port picker
 from cloudeploy.private import CHILD_UMASK, private_dir, private_opener
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def ensure_port_free(host: str, port: int) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from cloudeploy.ports import free_port
 from cloudeploy.serving.launcher import launch_server
 
 _LIVE: set[ModelServer] = set()
@@ -37,10 +37,6 @@ class ServerStartError(RuntimeError):
     """The model server exited or did not answer /ping in time."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ModelServer:

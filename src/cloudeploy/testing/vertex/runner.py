@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.ports import free_port
 from cloudeploy.serving import launcher
 from cloudeploy.testing.vertex._wire import ApiError
 
@@ -26,10 +26,6 @@ from cloudeploy.testing.vertex._wire import ApiError
 PREDICT_TIMEOUT = 30.0
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class ModelServer:
