@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cloudeploy.config import Profile
-from cloudeploy.errors import CloudeployError, ValidationError
+from cloudeploy.errors import CloudeployError
 from cloudeploy.providers.sagemaker import SageMakerProvider
 from cloudeploy.testing.conformance import fitted_classifier, sample_instances
 
@@ -30,21 +30,6 @@ def window(provider, action) -> object:
     since = time.time()
     action()
     return provider.version_metrics("house", "v1", since=since, until=time.time() + 0.01)
-
-
-def test_a_request_refused_by_the_server_is_an_input_error_not_a_model_error(provider):
-    def act():
-        provider.predict("house", sample_instances(1))
-        with pytest.raises(ValidationError):
-            provider.predict("house", [[1.0]])
-
-    metrics = window(provider, act)
-    assert (metrics.requests, metrics.input_errors, metrics.model_errors, metrics.errors) == (
-        2,
-        1,
-        0,
-        1,
-    )
 
 
 def test_a_crashed_container_is_a_model_error_with_no_container_status(

@@ -8,7 +8,7 @@ import pytest
 from google.api import distribution_pb2
 
 from cloudeploy.config import Profile
-from cloudeploy.errors import CloudeployError, ConfigError, NotFoundError, ValidationError
+from cloudeploy.errors import CloudeployError, ConfigError, NotFoundError
 from cloudeploy.providers.vertex.metrics import percentile
 from tests.vertex.conftest import fitted_model, instances
 
@@ -61,16 +61,6 @@ def deployed(vertex_emulator, tmp_path):
     provider.create_endpoint("scored", model="m")
     provider.deploy("scored", version)
     return provider
-
-
-def test_rejected_input_counts_as_an_input_error_not_a_model_error(deployed):
-    since = time.time()
-    deployed.predict("scored", instances(1))
-    with pytest.raises(ValidationError):
-        deployed.predict("scored", [["not", "a", "number"]])
-    metrics = deployed.version_metrics("scored", "v1", since=since, until=time.time() + 0.01)
-    assert (metrics.requests, metrics.input_errors, metrics.model_errors, metrics.timeouts) == (2, 1, 0, 0)
-    assert metrics.errors == 1
 
 
 def test_a_crashed_model_server_counts_as_model_errors(deployed, vertex_emulator):

@@ -380,6 +380,24 @@ class ProviderConformance:
                 provider.deploy(endpoint, v2, traffic=50, options={name: object()})
         assert provider.get_endpoint(endpoint).traffic.to_dict() == {"v1": 100}
 
+    def test_gates_count_a_refused_request_as_an_input_error_apart_from_model_errors(self, provider, deployed):
+        """VersionMetrics' error classes: a request the server refuses (4xx) is an input
+        error, not a model error; ``errors`` is the sum of the classes; every answer is a request."""
+        endpoint, v1 = deployed
+        since = time.time()
+        if not provider.supports_version_metrics:
+            with pytest.raises(CloudeployError):
+                provider.version_metrics(endpoint, v1.version, since=since)
+            return
+        provider.predict(endpoint, sample_instances(2))
+        provider.predict(endpoint, sample_instances(1), version=v1.version)
+        with pytest.raises(ValidationError):
+            provider.predict(endpoint, [[1.0]])
+        metrics = provider.version_metrics(endpoint, v1.version, since=since, until=time.time() + 0.01)
+        assert (metrics.requests, metrics.input_errors, metrics.model_errors, metrics.timeouts) == (3, 1, 0, 0)
+        assert metrics.errors == metrics.input_errors + metrics.model_errors + metrics.timeouts
+        assert metrics.error_rate == pytest.approx(1 / 3)
+
     def test_a_missing_capability_is_a_cloudeploy_error(self, provider, deployed):
         endpoint, _ = deployed
         checks = {
