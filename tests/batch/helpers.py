@@ -42,3 +42,29 @@ def read_output(path):
     if path.endswith(".jsonl"):
         return pd.read_json(path, lines=True, dtype={"id": str})
     return pd.read_parquet(path)
+
+
+def submit_here_follow_elsewhere(provider, package_dir, folder, monkeypatch):
+    """Submit a cloud job from one runner's home (not waiting), then follow it by id from an empty one.
+
+    Returns ``(frame, handle followed from the second runner, its final status)``; the
+    output is written where the spec says (``folder/out.parquet``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from cloudeploy import batch_predict
+    from cloudeploy.batch.api import job_handle
+
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame(rng.normal(size=(40, N_FEATURES)), columns=FEATURES)
+    frame.insert(0, "id", [f"id-{i}" for i in range(40)])
+    frame = frame.astype({"f2": object})
+    frame.loc[7, "f2"] = "not a number"
+    source = write_frame(frame, folder / "in.csv")
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(folder / "first-runner"))
+    submitted = batch_predict(package_dir, source, str(folder / "out.parquet"), id_column="id",
+                              provider=provider, wait=False)
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(folder / "second-runner"))
+    followed = job_handle(submitted.job_id, provider=provider)
+    return frame, followed, followed.wait(300)

@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from cloudeploy import batch_predict
-from tests.batch.helpers import FEATURES, expected_predictions, read_output, write_frame
+from tests.batch.helpers import (
+    FEATURES,
+    expected_predictions,
+    read_output,
+    submit_here_follow_elsewhere,
+    write_frame,
+)
 
 BAD_ROWS = [3, 420]
 
@@ -101,3 +107,18 @@ def test_running_the_spec_again_follows_the_same_job(package_run, vertex, module
 
     assert again.job_id == remote.job_id
     assert len(list(vertex.clients.jobs.list_batch_prediction_jobs(parent=vertex.settings.parent))) == 1
+
+
+def test_a_job_submitted_on_one_runner_is_finished_by_another_with_an_empty_home(
+    vertex, forest_package, tmp_path, monkeypatch
+):
+    frame, followed, status = submit_here_follow_elsewhere(vertex, forest_package, tmp_path, monkeypatch)
+
+    assert status.state == "succeeded"
+    assert str(tmp_path / "second-runner") in status.extra["job_dir"]
+    output = read_output(tmp_path / "out.parquet")
+    good = frame.drop(index=7)
+    assert output["id"].tolist() == good["id"].tolist()
+    np.testing.assert_allclose(output["prediction"].to_numpy(dtype=float),
+                               expected_predictions(forest_package, good.astype({"f2": float}), followed))
+    assert [e["row"] for e in followed.errors()] == [8] and followed.errors()[0]["id"] == "id-7"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudeploy import lazy
+from cloudeploy.batch import records
 from cloudeploy.batch.home import local_home
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.jobs import BatchJob, BatchStatus
@@ -110,13 +111,21 @@ class CloudBatchJob(BatchJob):
         return self.backend.remote_ids(self.record)
 
     def _finish(self) -> dict[str, Any]:
+        # A runner other than the submitter (restored from the state store) fetches what the join reads.
+        parts = sorted(self.staged.parts)
+        records.fetch_staged(
+            self.backend.provider, self.job, [staged_path(self.job, self.backend, i) for i in parts],
+            [self.job.path / "ids" / f"part-{i:05d}.parquet" for i in parts] if self.spec.carry_columns else [],
+        )
         destination = local_destination(self.spec, self.job)
         rows = assemble_output(self.spec, self.job, self.staged, self.predictions_of, destination)
         if "://" in self.spec.destination:
             self.upload(destination, self.spec.destination)
             self.upload(self.job.path / "errors.jsonl", errors_uri(self.spec.destination))
         crash_point(f"{self.provider}.batch.after_write_output")
-        return self.job.write_status(state="succeeded", rows=rows, finished_at=time.time(), message="")
+        status = self.job.write_status(state="succeeded", rows=rows, finished_at=time.time(), message="")
+        records.publish(self.backend.provider, self.job)
+        return status
 
     def outputs(self) -> list[str]:
         return list(self.status().outputs)
@@ -205,14 +214,21 @@ def submit_cloud(
                 features = _with_ids(_staged_ids(job, index), features)
             path.write_bytes(csv_lines(features))
         backend.upload(path, f"{record['input_uri']}/{path.name}")
+        if spec.carry_columns:  # for a runner that joins the output without this directory
+            ids = job.path / "ids" / f"part-{index:05d}.parquet"
+            backend.upload(ids, f"{records.staged_uris(record)['ids']}/{ids.name}")
 
     files = source.materialize(job.path / "input")
+    errors = job.path / "errors.jsonl"
     try:
-        staged = stage_input(spec, schema, files, job, upload_part, job.path / "errors.jsonl")
+        staged = stage_input(spec, schema, files, job, upload_part, errors)
     finally:
         publish_errors(spec, job)
+    errors.touch()
+    backend.upload(errors, records.staged_uris(record)["errors"])
     crash_point(f"{backend.name}.batch.after_stage")
     backend.start(spec, record, version, sorted(staged.parts), save=job.create, progress=progress)
+    records.publish(provider, job)
     handle = CloudBatchJob(job, backend)
     if wait:
         handle.wait(timeout, progress=lambda s: progress(f"{backend.job_kind} {job_id}: {s.state}"), interval=1.0)
@@ -220,10 +236,13 @@ def submit_cloud(
 
 
 def cloud_job(job_id: str, backend: CloudBatchBackend) -> CloudBatchJob:
-    """The recorded job ``job_id``; NotFoundError when this machine has no record of it."""
-    job = JobDir(local_home(backend.provider) / job_id)
-    if not job.exists():
-        raise NotFoundError(f"no {backend.name} batch job {job_id!r} recorded under {local_home(backend.provider)}")
+    """The recorded job ``job_id``: this machine's job directory, else the provider's record
+    of it (a job submitted from another runner); NotFoundError when neither has it."""
+    home = local_home(backend.provider)
+    job = JobDir(home / job_id)
+    if not job.exists() and records.restore(backend.provider, job_id, home) is None:
+        raise NotFoundError(f"no {backend.name} batch job {job_id!r}: none recorded under {home} "
+                            "nor in the provider's state store")
     return CloudBatchJob(job, backend)
 
 
