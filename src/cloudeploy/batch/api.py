@@ -20,7 +20,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cloudeploy.batch.cloudjob import cloud_job, submit_cloud
 from cloudeploy.batch.jobs import BatchJob
+from cloudeploy.batch.local import local_job, submit_local
 from cloudeploy.batch.spec import BatchSpec
 from cloudeploy.errors import ConfigError, ValidationError
 from cloudeploy.providers import resolve_provider
@@ -121,12 +123,8 @@ def submit(
     declared = backend.options_class.specs()
     backend.check_options({k: v for k, v in spec.options.items() if k in declared}, step="batch")
     if isinstance(runner, CloudBatchBackend):
-        from cloudeploy.batch.cloudjob import submit_cloud
-
         return submit_cloud(spec, runner, wait=wait, timeout=timeout, progress=progress)
     if isinstance(runner, EngineBatch):
-        from cloudeploy.batch.local import submit_local
-
         return submit_local(spec, backend, model, trust=trust, wait=wait, timeout=timeout, progress=progress)
     raise _unknown_kind(runner)
 
@@ -136,12 +134,8 @@ def job_handle(job_id: str, *, provider: Any = None, profile: Any = None) -> Bat
     backend = resolve_provider(provider, profile)
     runner = backend.batch_backend()
     if isinstance(runner, CloudBatchBackend):
-        from cloudeploy.batch.cloudjob import cloud_job
-
         return cloud_job(job_id, runner)
     if isinstance(runner, EngineBatch):
-        from cloudeploy.batch.local import local_job
-
         return local_job(job_id, backend)
     raise _unknown_kind(runner)
 
