@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from pathlib import Path
+
 import click
 
+from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+from cloudeploy.commands._render import split_line
+from cloudeploy.errors import PackageError
+from cloudeploy.packaging import build_package
+from cloudeploy.types import Scaling
 
 
 @click.command()
@@ -41,19 +50,15 @@ def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target,
            aliases, port, trust, allow_schema_change, strict, option_pairs, timeout, code_paths, runtime, provider,
            profile, output):
     """Upload MODEL (a model file or package directory) and deploy it to endpoint --name."""
-    from cloudeploy.api import deploy as deploy_model
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.types import Scaling
-
     scaling = Scaling(min_replicas=min_replicas, max_replicas=max_replicas, target=target, metric=scale_on)
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     # Checked before anything is packaged: a bad option is one line naming it.
     options = backend.options_class.from_text(option_pairs)
     if port is not None:
         options["port"] = port
     backend.options_class.split(options)
     with _with_code(model, code_paths, model_name or name, trust, runtime) as model:
-        deployment = deploy_model(
+        deployment = api.deploy(
             model, name, provider=backend, traffic=traffic, scaling=scaling,
             machine_type=machine_type, model_name=model_name, aliases=aliases, trust=trust, allow_schema_change=allow_schema_change,
             strict=strict, timeout=timeout, progress=progress_printer(output), options=options or None,
@@ -62,8 +67,6 @@ def deploy(model, name, model_name, traffic, min_replicas, max_replicas, target,
     data = {"endpoint": status.to_dict(), "version": deployment.version}
 
     def render(console, data):
-        from cloudeploy.commands._render import split_line
-
         console.print(f"[green]deployed[/green] {data['version']} to [bold]{name}[/bold] at {status.url}")
         console.print(f"traffic: {split_line(status.traffic.to_dict())}")
 
@@ -77,20 +80,12 @@ def _with_code(model, code_paths, name, trust, runtime=None):
     the compiled graph, a package directory re-packaged without it; ``onnx``: a
     PackageError in one line when the model has no verified graph).
     """
-    import contextlib
-    import tempfile
-    from pathlib import Path
-
-    from cloudeploy.errors import PackageError
-
     @contextlib.contextmanager
     def packaged():
         is_package = Path(model).is_dir()
         if runtime is None and (not code_paths or is_package):
             yield model
             return
-        from cloudeploy.packaging import build_package
-
         with tempfile.TemporaryDirectory(prefix="cloudeploy-") as workdir:
             built = build_package(
                 model, Path(workdir) / "package", name=None if is_package else name, trust=trust,

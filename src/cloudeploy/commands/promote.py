@@ -21,12 +21,29 @@ when it was held).
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
 
 import click
 
-from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+from cloudeploy import api
+from cloudeploy.commands._output import (
+    emit,
+    output_option,
+    progress_printer,
+    provider_options,
+    stderr_console,
+)
 from cloudeploy.commands._plan_flags import parse_gates, with_shadow
+from cloudeploy.commands._render import split_line
+from cloudeploy.commands.traffic import lock_aware_progress
+from cloudeploy.errors import CloudeployError, RolledBack, ValidationError
+from cloudeploy.providers import state_store
+from cloudeploy.rollout.dry_run import describe_rollout
+from cloudeploy.rollout.live import LiveView
+from cloudeploy.rollout.plan import RolloutPlan
+from cloudeploy.rollout.state import INTERRUPTED, store_for
 
 EXIT_INTERRUPTED = 130
 
@@ -79,9 +96,6 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
             max_drift, gates, shadow, shadow_share, min_agreement, plan_file, native, resume, dry_run, live, timeout, provider, profile, output,
             break_lock=False, **gate_flags):
     """Move ENDPOINT's traffic to version --to, at once or step by step with guardrails."""
-    from cloudeploy.api import resolve_provider
-    from cloudeploy.errors import ValidationError
-
     if max_drift is not None:
         gates = (*gates, f"drift:max={max_drift}")
     overrides = dict(steps=steps, bake_s=bake, min_requests=min_requests, max_wait_s=max_wait,
@@ -96,8 +110,6 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
         raise ValidationError("say which version to promote: --to VERSION")
     plan = None
     if wants_plan or native:
-        from cloudeploy.rollout.plan import RolloutPlan
-
         plan = RolloutPlan.from_file(plan_file) if plan_file else RolloutPlan()
         if gates:
             overrides["gates"] = {**plan.gates, **parse_gates(gates)}
@@ -106,7 +118,7 @@ def promote(endpoint, to, steps, bake, min_requests, max_wait, max_error_rate, m
             plan = with_shadow(plan, *shadow_flags)
         if native and plan.shadow is not None:
             raise ValidationError("a shadow phase runs client-side: drop --native, or drop --shadow")
-    backend = resolve_provider(provider, profile)
+    backend = api.resolve_provider(provider, profile)
     if dry_run:
         _dry_run(backend, endpoint, to, plan, native, output)
         return
@@ -126,33 +138,24 @@ def _gate_overrides(flags: dict) -> dict[str, object]:
 
 
 def _promote_now(backend, endpoint, to, timeout, output, break_lock=False):
-    from cloudeploy.api import promote as promote_version
-    from cloudeploy.commands.traffic import lock_aware_progress
-
     status = backend.get_endpoint(endpoint)
     version = backend.get_model_version(status.model, to).version
-    status = promote_version(endpoint, version, provider=backend, timeout=timeout,
+    status = api.promote(endpoint, version, provider=backend, timeout=timeout,
                              progress=lock_aware_progress(output), break_lock=break_lock)
 
     def render(console, data):
-        from cloudeploy.commands._render import split_line
-
         console.print(f"[green]promoted[/green] {version} on [bold]{endpoint}[/bold]: {split_line(data['traffic'])}")
 
     emit(output, status.to_dict(), render)
 
 
 def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout, output, break_lock=False):
-    from cloudeploy.api import promote as promote_version
-    from cloudeploy.commands._output import stderr_console
-    from cloudeploy.errors import CloudeployError, RolledBack
-
     console = stderr_console()
     use_live = (console.is_terminal if live is None else live) and output != "json" and not native
     kwargs = dict(plan=plan, resume=resume, native=native, provider=backend, timeout=timeout, break_lock=break_lock)
     try:
         with _sigterm_as_interrupt():
-            result = _run(promote_version, endpoint, to, kwargs, use_live, console, output)
+            result = _run(endpoint, to, kwargs, use_live, console, output)
     except KeyboardInterrupt:
         _interrupted(backend, endpoint, output, timeout)
         return
@@ -167,23 +170,17 @@ def _promote_stepwise(backend, endpoint, to, plan, resume, native, live, timeout
         sys.exit(RolledBack.exit_code)
 
 
-def _run(promote_version, endpoint, to, kwargs, use_live, console, output):
-    from cloudeploy.commands.traffic import lock_aware_progress
-
+def _run(endpoint, to, kwargs, use_live, console, output):
     if use_live:
-        from cloudeploy.rollout.live import LiveView
-
         with LiveView(console) as view:
-            return promote_version(endpoint, to, on_event=view, progress=lock_aware_progress(output, others=False),
-                                   **kwargs)
-    return promote_version(endpoint, to, progress=lock_aware_progress(output), **kwargs)
+            return api.promote(endpoint, to, on_event=view, progress=lock_aware_progress(output, others=False),
+                               **kwargs)
+    return api.promote(endpoint, to, progress=lock_aware_progress(output), **kwargs)
 
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """Treat SIGTERM (a cancelled CI job) like Ctrl-C, so the rollout is saved as interrupted."""
-    import signal
-
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
@@ -205,20 +202,13 @@ def _interactive() -> bool:
 
 def _stopped_here(backend, endpoint) -> bool:
     """Whether this process left a stopped rollout behind (as opposed to being refused one)."""
-    import os
-
-    from cloudeploy.providers.state_store import host_name
-    from cloudeploy.rollout.state import INTERRUPTED, store_for
-
     state = store_for(backend, endpoint).load()
     return (state is not None and state.status == INTERRUPTED and state.pid == os.getpid()
-            and state.host == host_name())
+            and state.host == state_store.host_name())
 
 
 def _interrupted(backend, endpoint, output, timeout):
     """After Ctrl-C: offer to roll back now or leave the rollout for ``--resume``."""
-    from cloudeploy.commands._output import stderr_console
-
     console = stderr_console()
     console.print(f"[yellow]promotion of {endpoint} interrupted[/yellow]; traffic stays where it was.")
     if output != "json" and _interactive():
@@ -227,9 +217,7 @@ def _interrupted(backend, endpoint, output, timeout):
         except (click.Abort, KeyboardInterrupt):
             roll_back = False
         if roll_back:
-            from cloudeploy.api import rollback
-
-            status = rollback(endpoint, provider=backend, timeout=timeout, progress=progress_printer(output))
+            status = api.rollback(endpoint, provider=backend, timeout=timeout, progress=progress_printer(output))
             console.print(f"rolled back {endpoint}: " + ", ".join(f"{v}={p}%" for v, p in status.traffic.items()))
             sys.exit(EXIT_INTERRUPTED)
     console.print(f"resume by running the same command again (or cloudeploy promote {endpoint} --resume)   "
@@ -238,8 +226,6 @@ def _interrupted(backend, endpoint, output, timeout):
 
 
 def _dry_run(backend, endpoint, to, plan, native, output):
-    from cloudeploy.rollout.dry_run import describe_rollout
-
     data = describe_rollout(backend, endpoint, to, plan, native=native)
 
     def render(console, data):

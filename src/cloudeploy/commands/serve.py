@@ -67,9 +67,9 @@ def serve(
     Prints "cloudeploy serve: ready on http://HOST:PORT" on stderr once the model
     is loaded; on SIGTERM finishes in-flight requests and exits 0.
     """
-    # Here, not at the top: serving.server imports uvicorn and starlette, and
-    # `cloudeploy serve --help` must not (tests/core/test_cli_startup.py).
-    from cloudeploy.serving.server import serve as run_server
+    # `cloudeploy serve --help` must not load the server stack, and it cannot load lazily:
+    # serving.server subclasses uvicorn's Server, serving.app builds on starlette.
+    from cloudeploy.serving.server import serve as run_server  # inside: uvicorn, not for --help
 
     package_dir = _resolve_package_dir(package_dir)
     settings = ServerSettings(

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import click
 
+from cloudeploy import api
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
+from cloudeploy.commands._render import split_line
+from cloudeploy.types import TrafficSplit
 
 LOCK_MESSAGES = ("broke the lock", "took over the lock")
 
@@ -30,8 +33,6 @@ def lock_aware_progress(output: str, *, others: bool = True):
 
 def _render_split(verb):
     def render(console, data):
-        from cloudeploy.commands._render import split_line
-
         console.print(f"{verb} [bold]{data['name']}[/bold]: {split_line(data['traffic'])}")
 
     return render
@@ -46,11 +47,8 @@ def _render_split(verb):
 @output_option
 def traffic(endpoint, split, timeout, break_lock, provider, profile, output):
     """Set ENDPOINT's split, e.g. `cloudeploy traffic house-price v1=90 v2=10`."""
-    from cloudeploy.api import set_traffic
-    from cloudeploy.types import TrafficSplit
-
-    status = set_traffic(endpoint, TrafficSplit.parse(split), provider=provider, profile=profile,
-                         timeout=timeout, progress=lock_aware_progress(output), break_lock=break_lock)
+    status = api.set_traffic(endpoint, TrafficSplit.parse(split), provider=provider, profile=profile,
+                             timeout=timeout, progress=lock_aware_progress(output), break_lock=break_lock)
     emit(output, status.to_dict(), _render_split("traffic on"))
 
 
@@ -62,10 +60,8 @@ def traffic(endpoint, split, timeout, break_lock, provider, profile, output):
 @output_option
 def rollback(endpoint, timeout, break_lock, provider, profile, output):
     """Return ENDPOINT to its split before the last traffic change (again: one further back)."""
-    from cloudeploy.api import rollback as roll_back
-
-    status = roll_back(endpoint, provider=provider, profile=profile, timeout=timeout,
-                       progress=lock_aware_progress(output), break_lock=break_lock)
+    status = api.rollback(endpoint, provider=provider, profile=profile, timeout=timeout,
+                          progress=lock_aware_progress(output), break_lock=break_lock)
     emit(output, status.to_dict(), _render_split("rolled back"))
 
 
@@ -82,10 +78,7 @@ def undeploy(endpoint, version, split, timeout, provider, profile, output):
     Refused while VERSION receives traffic, unless SPLIT moves it away in the same
     call: `cloudeploy undeploy house-price v2 v1=100`.
     """
-    from cloudeploy.api import undeploy as undeploy_version
-    from cloudeploy.types import TrafficSplit
-
-    status = undeploy_version(endpoint, version, traffic=TrafficSplit.parse(split) if split else None,
-                              provider=provider, profile=profile, timeout=timeout,
-                              progress=progress_printer(output))
+    status = api.undeploy(endpoint, version, traffic=TrafficSplit.parse(split) if split else None,
+                          provider=provider, profile=profile, timeout=timeout,
+                          progress=progress_printer(output))
     emit(output, status.to_dict(), _render_split(f"undeployed {version} from"))
