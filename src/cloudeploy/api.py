@@ -27,6 +27,8 @@ from cloudeploy.errors import (
     ValidationError,
 )
 from cloudeploy.instances import json_ready
+from cloudeploy.packaging import build_package
+from cloudeploy.packaging.manifest import MANIFEST_NAME, read_manifest
 from cloudeploy.providers import get_provider
 from cloudeploy.providers.base import Prediction, ProgressCallback, Provider, no_progress
 from cloudeploy.providers.options import (
@@ -46,6 +48,8 @@ from cloudeploy.rollout.endpoint import (
     record_change,
     rollback_target,
 )
+from cloudeploy.rollout.executor import rollback_stopped, run_promotion
+from cloudeploy.rollout.native import run_native_promotion
 from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
 
 log = logging.getLogger("cloudeploy")
@@ -106,9 +110,6 @@ def package_model(
     trust: bool = False,
 ) -> Path:
     """A package directory for ``model``: used as-is if it already is one, else built in ``workdir``."""
-    from cloudeploy.packaging import build_package
-    from cloudeploy.packaging.manifest import MANIFEST_NAME
-
     if isinstance(model, (str, Path)) and (Path(model) / MANIFEST_NAME).is_file() and baseline is None and schema is None:
         return Path(model)
     return build_package(
@@ -218,8 +219,6 @@ def _check_schema(backend: Provider, endpoint: str, package_dir: Path, *, allow_
     Runs before the upload, so a refused version is never registered. A package
     already deployed on the endpoint (same digest: a re-run) is not judged again.
     """
-    from cloudeploy.packaging.manifest import read_manifest
-
     try:
         status = backend.get_endpoint(endpoint)
     except NotFoundError:
@@ -258,8 +257,6 @@ def _schema_of(backend: Provider, endpoint: str, version: ModelVersion) -> dict 
     """The version's input schema as a dict, when the provider can tell: from its
     package on this machine, else through the provider's manifest reading (the
     package stored in the cloud)."""
-    from cloudeploy.packaging.manifest import read_manifest
-
     try:
         return read_manifest(version.uri).schema.to_dict()
     except Exception:  # remote URIs: the provider does not keep a local copy
@@ -429,14 +426,10 @@ def promote(
     """
     backend = resolve_provider(provider, profile)
     if native:
-        from cloudeploy.rollout.native import run_native_promotion
-
         with endpoint_lock(backend, endpoint, f"promote {to} (native)", break_lock=break_lock, progress=progress):
             _remember_split(backend, endpoint, f"promote {to}")
             return run_native_promotion(backend, endpoint, to, plan, progress=progress, timeout=timeout)
     if plan is not None or resume:
-        from cloudeploy.rollout import run_promotion
-
         extra = {"on_event": on_event} if on_event is not None else {}
         return run_promotion(backend, endpoint, to, plan, resume=resume, progress=progress,
                              timeout=timeout, break_lock=break_lock, **extra)
@@ -468,8 +461,6 @@ def rollback(
     never forward again. A promote running right now is not interrupted:
     ConflictError naming it (``break_lock`` breaks a lock whose holder is gone).
     """
-    from cloudeploy.rollout import rollback_stopped
-
     backend = resolve_provider(provider, profile)
     with endpoint_lock(backend, endpoint, "rollback", break_lock=break_lock, progress=progress):
         if rollback_stopped(backend, endpoint, progress=progress, timeout=timeout) is not None:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import CapabilityError, ValidationError
 from cloudeploy.providers.base import ProgressCallback, no_progress
+from cloudeploy.rollout.plan import RolloutPlan
 from cloudeploy.rollout.result import Decision, PromotionResult
 
 if TYPE_CHECKING:
     from cloudeploy.providers.base import Provider
     from cloudeploy.providers.capabilities import NativeRollout
-    from cloudeploy.rollout.plan import RolloutPlan
 
 
 def native_rollout(provider: Provider) -> NativeRollout:
@@ -54,8 +54,6 @@ def run_native_promotion(
     be in progress) and returns ``promoted``, or ``rolled_back`` with the
     service's reason.
     """
-    from cloudeploy.rollout.plan import RolloutPlan
-
     runner = native_rollout(provider)
     if not to:
         raise ValidationError("say which version to promote (--to VERSION)")

@@ -43,6 +43,7 @@ from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.providers.capabilities import ShadowWindow
 from cloudeploy.providers.shadow_metrics import flat_values
 from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
+from cloudeploy.rollout.state import ROLLED_BACK
 from cloudeploy.rollout.units import format_duration, parse_duration, parse_rate
 
 if TYPE_CHECKING:
@@ -371,8 +372,6 @@ def shadow_phase(executor: Any) -> Any:
     ``set_traffic`` call is made). A phase already passed (a resumed rollout) is
     not run again.
     """
-    from cloudeploy.rollout.state import ROLLED_BACK
-
     state, plan = executor.state, executor.plan
     if any(d["action"] == SHADOW and (d.get("metrics") or {}).get("passed") for d in state.decisions):
         return None
