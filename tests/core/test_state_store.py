@@ -50,7 +50,7 @@ def sagemaker_store(sagemaker_emulator_session):
 def store(request, tmp_path):
     """A state store of each provider (the class its ``state_store()`` hands out), keys unique to the test."""
     if request.param == "local":
-        from cloudeploy.providers.local.state_store import LocalStateStore
+        from cloudeploy.providers.sqlite_store import LocalStateStore
 
         found = LocalStateStore(tmp_path)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cloudeploy.errors import ConflictError, NotFoundError, ValidationError
-from cloudeploy.providers.local.state_store import LocalStateStore
+from cloudeploy.providers.sqlite_store import LocalStateStore
 from cloudeploy.rollout import RolloutPlan, gates, rollback_stopped, run_promotion
 from cloudeploy.rollout.gates import Gate, GateResult, register_gate
 from cloudeploy.rollout.state import RolloutStore, store_for

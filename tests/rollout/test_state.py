@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from cloudeploy.errors import ConflictError, ValidationError
-from cloudeploy.providers.local.state_store import LocalStateStore
+from cloudeploy.providers.sqlite_store import LocalStateStore
 from cloudeploy.providers.state_store import LockHeld, LockLost, break_lease
 from cloudeploy.rollout.state import RolloutState, RolloutStore
 
@@ -58,7 +58,7 @@ def test_corrupt_state_file_is_one_error_naming_the_file(tmp_path):
 def test_lock_held_by_another_process_is_refused_naming_it_and_taken_over_when_it_died(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import time; from cloudeploy.providers.local.state_store import LocalStateStore; "
+         "import time; from cloudeploy.providers.sqlite_store import LocalStateStore; "
          "from cloudeploy.rollout.state import RolloutStore; "
          f"s = RolloutStore(LocalStateStore({str(tmp_path)!r}), 'local', 'ep'); s.acquire('promote v2'); "
          "print('held', flush=True); time.sleep(60)"],

@@ -1,4 +1,4 @@
-"""The local provider's state store: one SQLite table under the provider's home.
+"""A state store in one SQLite file: the local provider's, and the fallback for a provider without one.
 
 ``<home>/workflow.db`` (0600 in a 0700 folder) holds ``records(key, data,
 version)``; a conditional write is one ``BEGIN IMMEDIATE`` transaction, so it

@@ -21,12 +21,15 @@ further back instead of flipping between two splits.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.providers.base import ProgressCallback, no_progress
+from cloudeploy.providers.sqlite_store import LocalStateStore
 from cloudeploy.providers.state_store import (
     Holder,
     Lease,
@@ -63,11 +66,6 @@ def state_store_of(provider: Provider) -> StateStore:
     if found is not None:
         return found
     if provider not in _FALLBACK:
-        import os
-        from pathlib import Path
-
-        from cloudeploy.providers.local.state_store import LocalStateStore
-
         home = getattr(provider, "home", None) or os.environ.get("CLOUDEPLOY_HOME") or ".cloudeploy"
         _FALLBACK[provider] = LocalStateStore(Path(home).resolve())
     return _FALLBACK[provider]

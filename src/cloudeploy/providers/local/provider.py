@@ -32,10 +32,14 @@ from cloudeploy.errors import (
     ConflictError,
     NotFoundError,
     OperationFailed,
+    OperationTimeout,
     ProviderError,
     TransientError,
+    UnsafeModelError,
     ValidationError,
 )
+from cloudeploy.packaging import read_manifest, scan_pickle, verify_package
+from cloudeploy.packaging.code import allowlist_entries, code_modules
 from cloudeploy.providers.base import (
     Prediction,
     ProgressCallback,
@@ -56,6 +60,7 @@ from cloudeploy.providers.local.processes import (
     terminate,
 )
 from cloudeploy.providers.local.state import DeploymentRow, EndpointRow, StateStore, VersionRow
+from cloudeploy.providers.sqlite_store import LocalStateStore
 from cloudeploy.types import (
     DeployedVersion,
     EndpointStatus,
@@ -124,8 +129,6 @@ class LocalProvider(Provider):
         progress: ProgressCallback,
         options: LocalOptions,
     ) -> ModelVersion:
-        from cloudeploy.packaging import verify_package
-
         check_name("model", model)
         aliases = [check_alias(a) for a in aliases]
         progress(f"verifying package {package_dir}")
@@ -151,10 +154,6 @@ class LocalProvider(Provider):
         """Refuse pickle-based packages that import globals outside the allowlist."""
         if manifest.format not in ("joblib", "pickle"):
             return
-        from cloudeploy.errors import UnsafeModelError
-        from cloudeploy.packaging import scan_pickle
-        from cloudeploy.packaging.code import allowlist_entries, code_modules
-
         # The package's own --code modules are allowed, as load_package allows them.
         own_code = allowlist_entries(code_modules(manifest.files))
         offending = scan_pickle(package_dir / manifest.model_file, allowed_globals=own_code)
@@ -358,8 +357,6 @@ class LocalProvider(Provider):
                 timeout=httpx.Timeout(deadline.remaining() if deadline.waits else 10.0, connect=10.0, write=10.0),
             )
         except httpx.TimeoutException:
-            from cloudeploy.errors import OperationTimeout
-
             raise OperationTimeout(
                 f"endpoint {row.name} is still applying the change; it may still be in progress",
                 hint=f"cloudeploy endpoints show {row.name}",
@@ -383,8 +380,6 @@ class LocalProvider(Provider):
 
     def _runtime_of(self, model: str, version: str) -> str:
         """What the version's replicas answer with (its package manifest's runtime)."""
-        from cloudeploy.packaging import read_manifest
-
         try:
             return read_manifest(self.get_model_version(model, version).uri).runtime
         except CloudeployError:
@@ -660,8 +655,6 @@ class LocalProvider(Provider):
     # -- state store --
     def _new_state_store(self) -> Any:
         """SQLite under the home (:mod:`.state_store`)."""
-        from cloudeploy.providers.local.state_store import LocalStateStore
-
         return LocalStateStore(self.home)
 
 
