@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import NotFoundError, ValidationError
+from cloudeploy.monitoring.artifacts import load_attribution, load_explained_model, load_novelty
+from cloudeploy.monitoring.capture import write_capture
+from cloudeploy.monitoring.spec import MonitorSpec
 
 if TYPE_CHECKING:
     from cloudeploy.monitoring.result import MonitoringResult
-    from cloudeploy.monitoring.spec import MonitorSpec
     from cloudeploy.providers.base import Provider
     from cloudeploy.providers.capabilities import MonitoringHooks
 
@@ -68,8 +70,6 @@ class MonitoringBackend:
         Kept with the endpoint, in the provider's state store (``monitors/<endpoint>``,
         docs/state.md), when it has one; else in a file under ``$CLOUDEPLOY_HOME``.
         """
-        from cloudeploy.monitoring.spec import MonitorSpec
-
         store = self._state_store()
         if store is not None:
             record = store.get(f"monitors/{endpoint}")
@@ -106,8 +106,6 @@ class MonitoringBackend:
         Where the provider keeps none itself, its captured records are written as
         capture files into a fresh folder beside the spec.
         """
-        from cloudeploy.monitoring.capture import write_capture
-
         kept = self.hooks.capture_dir(endpoint, version)
         if kept is not None:
             return Path(kept)
@@ -119,15 +117,11 @@ class MonitoringBackend:
 
     def novelty(self, endpoint: str, version: str) -> Any:
         """``version``'s novelty detector (digest-checked), or None when its package has none."""
-        from cloudeploy.monitoring.artifacts import load_novelty
-
         folder, manifest = self._package(endpoint, version)
         return load_novelty(folder, manifest.files)
 
     def attribution(self, endpoint: str, version: str) -> tuple[Any, dict[str, Any]] | None:
         """``(model, training attribution record)`` of ``version``, or None when there is none."""
-        from cloudeploy.monitoring.artifacts import load_attribution, load_explained_model
-
         folder, manifest = self._package(endpoint, version)
         record = load_attribution(folder, manifest.files)
         if record is None:
