@@ -7,6 +7,7 @@ itself globally, and the startup checks need a clean ``sys.modules``.
 
 from __future__ import annotations
 
+import ast
 import configparser
 import subprocess
 import sys
@@ -87,3 +88,45 @@ def test_no_command_help_imports_anything_heavy():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def _function_level_internal_imports(path: Path) -> list[int]:
+    """Lines of ``path`` where a function imports a cloudeploy module without saying why (``# inside:``)."""
+    source = path.read_text()
+    lines = source.splitlines()
+    found = set()
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.ImportFrom):
+                internal = node.level > 0 or (node.module or "").split(".")[0] == "cloudeploy"
+            elif isinstance(node, ast.Import):
+                internal = any(alias.name.split(".")[0] == "cloudeploy" for alias in node.names)
+            else:
+                continue
+            said_why = any("# inside:" in line for line in lines[node.lineno - 1:node.end_lineno])
+            if internal and not said_why:
+                found.add(node.lineno)
+    return sorted(found)
+
+
+def test_internal_imports_sit_at_module_top():
+    """A function-level import of a cloudeploy module hides an edge of the import graph.
+
+    Internal imports belong at module top (heavy third-party packages load through
+    ``cloudeploy.lazy`` instead); the few that must stay inside a function (a
+    platform-only module, the server stack for ``serve --help``) say why on their
+    line with ``# inside: <reason>``. testing/ (emulators, pytest plugin) is exempt.
+    """
+    hidden = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "testing" not in path.relative_to(PACKAGE).parts
+        for line in _function_level_internal_imports(path)
+    ]
+    assert hidden == [], (
+        "move these cloudeploy imports to module top (a heavy third-party package the imported module "
+        "needs goes through cloudeploy.lazy), or say on the line why one must stay: "
+        "'# inside: <reason>'\n" + "\n".join(hidden)
+    )

@@ -192,10 +192,9 @@ def _will_drop_root() -> bool:
     """Whether the child will run as nobody (root parent, installation readable by others)."""
     if sys.platform != "linux" or os.geteuid() != 0:
         return False
-    # Linux only (this module also runs elsewhere): _linux_confine loads libc at import.
-    from cloudeploy.packaging._linux_confine import closed_to_others
+    from cloudeploy.packaging import _linux_confine  # inside: Linux only, loads libc at import
 
-    return closed_to_others() is None
+    return _linux_confine.closed_to_others() is None
 
 
 def _give_to_nobody(workdir: Path) -> None:
@@ -566,7 +565,7 @@ def _confine(job: dict, isolation: dict[str, Any]) -> None:
             "resource limits, a clean environment and a throwaway directory only"
         )
         return
-    from cloudeploy.packaging import _linux_confine  # Linux only: it loads libc at import
+    from cloudeploy.packaging import _linux_confine  # inside: Linux only, loads libc at import
 
     _linux_confine.confine(Path(job["workdir"]), isolation)
 
