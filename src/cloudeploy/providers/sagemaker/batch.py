@@ -31,11 +31,13 @@ from typing import Any
 
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import NotFoundError, OperationFailed
+from cloudeploy.packaging import MANIFEST_NAME, Manifest
 from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.providers.capabilities import CloudBatchBackend
 from cloudeploy.providers.sagemaker import naming
 from cloudeploy.providers.sagemaker.errors import translated
 from cloudeploy.providers.sagemaker.options import SageMakerOptions
+from cloudeploy.providers.sagemaker.storage import S3Objects
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 _STATES = {"InProgress": "running", "Stopping": "running", "Completed": "succeeded", "Failed": "failed", "Stopped": "failed"}
@@ -53,8 +55,6 @@ class SageMakerBatch(CloudBatchBackend):
     def objects(self, scheme: str) -> Any:
         if scheme != "s3":
             return None
-        from cloudeploy.providers.sagemaker.storage import S3Objects
-
         return S3Objects(self.provider.clients.s3)
 
     def staging_uri(self, job_id: str) -> str:
@@ -62,8 +62,6 @@ class SageMakerBatch(CloudBatchBackend):
 
     def schema_of(self, uri: str) -> Any:
         """The input schema in the ``cloudeploy.json`` of a registered ``model.tar.gz``."""
-        from cloudeploy.packaging import MANIFEST_NAME, Manifest
-
         bucket, key = _split(uri)
         with translated(f"reading {uri}"):
             body = self.provider.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()

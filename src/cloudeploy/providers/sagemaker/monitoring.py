@@ -38,6 +38,8 @@ from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
 from cloudeploy.providers.base import no_progress
 from cloudeploy.providers.capabilities import MonitoringHooks
 from cloudeploy.providers.sagemaker import capture as capture_format
+from cloudeploy.providers.sagemaker import naming
+from cloudeploy.providers.sagemaker.endpoint_config import capture_config, update_config
 from cloudeploy.providers.sagemaker.errors import translated
 
 if TYPE_CHECKING:
@@ -155,9 +157,6 @@ class SageMakerMonitoring(MonitoringHooks):
         """Data capture on at ``percent``: the endpoint's variants (live weights) in a new config with
         capture (:func:`~cloudeploy.providers.sagemaker.endpoint_config.update_config`), kept
         where an earlier capture wrote. Nothing changes when capture is on at ``percent`` already."""
-        from cloudeploy.providers.sagemaker import naming
-        from cloudeploy.providers.sagemaker.endpoint_config import capture_config, update_config
-
         description = self.provider._ready_description(endpoint, None, no_progress)
         if description is None:
             raise NotFoundError(f"endpoint {endpoint!r} does not exist on sagemaker yet", hint="deploy to it first")

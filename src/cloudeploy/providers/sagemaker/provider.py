@@ -37,14 +37,17 @@ from cloudeploy.errors import (
 )
 from cloudeploy.providers.base import Prediction, Provider, VersionMetrics, no_progress, wait_until
 from cloudeploy.providers.deadline import Deadline
-from cloudeploy.providers.sagemaker import images, mapping, naming, payloads
+from cloudeploy.providers.sagemaker import images, mapping, metrics, naming, payloads
 from cloudeploy.providers.sagemaker import scaling as autoscaling
+from cloudeploy.providers.sagemaker.capture import CaptureReader
 from cloudeploy.providers.sagemaker.client import Clients
+from cloudeploy.providers.sagemaker.endpoint_config import capture_config, update_config
 from cloudeploy.providers.sagemaker.errors import error_code, translated
 from cloudeploy.providers.sagemaker.options import SageMakerOptions
 from cloudeploy.providers.sagemaker.records import EndpointRecords
 from cloudeploy.providers.sagemaker.registry import Registry
 from cloudeploy.providers.sagemaker.settings import SageMakerSettings
+from cloudeploy.providers.sagemaker.state_store import S3StateStore
 from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
 
 if TYPE_CHECKING:
@@ -334,8 +337,6 @@ class SageMakerProvider(Provider):
             return None
         wanted = {} if wanted is True else dict(wanted)
         percent = wanted.get("sampling_percentage", 100)
-        from cloudeploy.providers.sagemaker.endpoint_config import capture_config
-
         return capture_config(self, percent, wanted.get("destination"))
 
     def _apply(
@@ -354,8 +355,6 @@ class SageMakerProvider(Provider):
         ``timeout`` is the call's deadline (or seconds): waiting for the update
         shares it with whatever the call waited for before.
         """
-        from cloudeploy.providers.sagemaker.endpoint_config import update_config
-
         name = update_config(
             self, endpoint, variants, description=description,
             capture=self._capture_config(options, description),
@@ -618,9 +617,6 @@ class SageMakerProvider(Provider):
         self, endpoint: str, version: str, *, since: float, until: float | None = None
     ) -> VersionMetrics:
         """The variant's CloudWatch invocation metrics and captured answers (see ``metrics``)."""
-        from cloudeploy.providers.sagemaker import metrics
-        from cloudeploy.providers.sagemaker.capture import CaptureReader
-
         label = normalize_version(version)
         until = time.time() if until is None else until
         with translated(f"reading metrics of {endpoint}/{label}"):
@@ -649,6 +645,4 @@ class SageMakerProvider(Provider):
     # -- state store --
     def _new_state_store(self) -> Any:
         """S3 objects in the profile's bucket, conditional writes (:mod:`.state_store`)."""
-        from cloudeploy.providers.sagemaker.state_store import S3StateStore
-
         return S3StateStore(self.clients)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudeploy.errors import NotFoundError, ValidationError
+from cloudeploy.packaging.manifest import read_manifest
 from cloudeploy.providers.sagemaker import images, naming
 from cloudeploy.providers.sagemaker.client import Clients
 from cloudeploy.providers.sagemaker.errors import error_code, translated
@@ -165,8 +166,6 @@ class Registry:
         """Register the package (idempotent by digest). ``serving_image`` overrides the
         profile's; ``strict`` registers it with the serving image, never a prebuilt one,
         and refuses an existing version of the same package that a prebuilt image serves."""
-        from cloudeploy.packaging.manifest import read_manifest
-
         naming.check_name(model, "model")
         aliases = _check_aliases(aliases)
         manifest = read_manifest(package_dir)

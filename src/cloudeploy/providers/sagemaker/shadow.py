@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cloudeploy.errors import ConflictError, NotFoundError
@@ -37,7 +38,7 @@ from cloudeploy.providers.capabilities import (
     ShadowUnavailable,
     ShadowWindow,
 )
-from cloudeploy.providers.sagemaker import naming
+from cloudeploy.providers.sagemaker import metrics, naming
 from cloudeploy.providers.sagemaker.capture import (
     CapturedEvent,
     _file_time,
@@ -115,10 +116,6 @@ def stop_shadow(provider: SageMakerProvider, endpoint: str, variants: list[dict[
 def shadow_metrics(provider: SageMakerProvider, endpoint: str, candidate: str, *, since: float,
                    until: float) -> VersionMetrics:
     """The shadow variant's CloudWatch metrics in the window, labelled as ``candidate``."""
-    from dataclasses import replace
-
-    from cloudeploy.providers.sagemaker import metrics
-
     with translated(f"reading metrics of the shadow variant of {candidate} on {endpoint}"):
         found = metrics.version_metrics(provider.clients.cloudwatch, endpoint=endpoint,
                                         variant=shadow_variant(candidate), since=since, until=until)

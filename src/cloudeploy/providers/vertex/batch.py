@@ -25,9 +25,11 @@ from typing import Any
 
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import OperationFailed
+from cloudeploy.packaging import MANIFEST_NAME, Manifest
 from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.providers.capabilities import CloudBatchBackend
 from cloudeploy.providers.vertex.errors import translated
+from cloudeploy.providers.vertex.storage import GcsObjects
 
 DEFAULT_MACHINE_TYPE = "n1-standard-2"
 #: Result shards of a batch job: ``prediction.results-NNNNN-of-MMMMM`` for custom models
@@ -54,8 +56,6 @@ class VertexBatch(CloudBatchBackend):
     def objects(self, scheme: str) -> Any:
         if scheme != "gs":
             return None
-        from cloudeploy.providers.vertex.storage import GcsObjects
-
         return GcsObjects(self.provider.clients.storage)
 
     def staging_uri(self, job_id: str) -> str:
@@ -64,8 +64,6 @@ class VertexBatch(CloudBatchBackend):
 
     def schema_of(self, uri: str) -> Any:
         """The input schema in the manifest stored beside a registered version's model in Cloud Storage."""
-        from cloudeploy.packaging import MANIFEST_NAME, Manifest
-
         bucket_name, _, prefix = uri[len("gs://"):].partition("/")
         with translated(f"reading {uri}/{MANIFEST_NAME}"):
             blob = self.provider.clients.storage.bucket(bucket_name).blob(f"{prefix.rstrip('/')}/{MANIFEST_NAME}")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from cloudeploy.errors import NotFoundError, ValidationError
 from cloudeploy.packaging.manifest import MANIFEST_NAME, Manifest
 from cloudeploy.providers.capabilities import MonitoringHooks
-from cloudeploy.providers.vertex import explanations, request_log
+from cloudeploy.providers.vertex import explanations, mapping, request_log
 from cloudeploy.providers.vertex.errors import translated
 from cloudeploy.providers.vertex.request_log import logging_table
 
@@ -90,8 +90,6 @@ class VertexMonitoring(MonitoringHooks):
 
     def _request_log(self, endpoint: str, version: str) -> tuple[str, str]:
         """The endpoint's logging table (``project.dataset.table``) and ``version``'s deployed-model id."""
-        from cloudeploy.providers.vertex import mapping
-
         resource, config = self._logging_config(endpoint)
         if not config.enabled:
             raise ValidationError(

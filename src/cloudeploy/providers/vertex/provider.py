@@ -27,6 +27,7 @@ from cloudeploy.errors import (
     TransientError,
     ValidationError,
 )
+from cloudeploy.packaging.manifest import read_manifest
 from cloudeploy.providers.base import (
     Prediction,
     ProgressCallback,
@@ -35,7 +36,7 @@ from cloudeploy.providers.base import (
     wait_until,
 )
 from cloudeploy.providers.deadline import Deadline
-from cloudeploy.providers.vertex import containers, explanations, mapping, retries
+from cloudeploy.providers.vertex import containers, explanations, mapping, metrics, retries
 from cloudeploy.providers.vertex.containers import (
     PREBUILT_FILE_NAMES,
     choose_container,
@@ -44,8 +45,10 @@ from cloudeploy.providers.vertex.containers import (
 from cloudeploy.providers.vertex.errors import translate, translated
 from cloudeploy.providers.vertex.options import VertexOptions
 from cloudeploy.providers.vertex.pending import unfinished
+from cloudeploy.providers.vertex.request_log import RequestLogReader, logging_table
 from cloudeploy.providers.vertex.sdk import VertexClients
 from cloudeploy.providers.vertex.settings import VertexSettings
+from cloudeploy.providers.vertex.state_store import GcsStateStore
 from cloudeploy.types import EndpointStatus, ModelVersion, Scaling, TrafficSplit, normalize_version
 
 if TYPE_CHECKING:
@@ -248,8 +251,6 @@ class VertexProvider(Provider):
         once Vertex AI has assigned it; the deadline bounds that wait (the
         provider's default when the caller does not wait).
         """
-        from cloudeploy.packaging.manifest import read_manifest
-
         timeout = deadline if deadline.waits else None
         aliases = mapping.check_aliases(list(aliases))
         model_name = self._model_name(model)
@@ -827,9 +828,6 @@ class VertexProvider(Provider):
         The version's deployed model on ``endpoint`` is looked up now, so a version
         that is no longer deployed raises NotFoundError.
         """
-        from cloudeploy.providers.vertex import metrics
-        from cloudeploy.providers.vertex.request_log import RequestLogReader, logging_table
-
         label = normalize_version(version)
         resource = self._endpoint(endpoint)
         deployed = mapping.deployed_versions(resource)
@@ -927,8 +925,6 @@ class VertexProvider(Provider):
     # -- state store --
     def _new_state_store(self) -> Any:
         """Objects in the staging bucket, generation-match preconditions (:mod:`.state_store`)."""
-        from cloudeploy.providers.vertex.state_store import GcsStateStore
-
         return GcsStateStore(self.clients)
 
 

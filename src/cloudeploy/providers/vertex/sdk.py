@@ -19,6 +19,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.errors import ConfigError
 from cloudeploy.providers.vertex.retries import RetryingClient, policy
 from cloudeploy.providers.vertex.settings import VertexSettings
 
@@ -89,8 +90,6 @@ class VertexClients:
                 transport=MetricServiceGrpcTransport(channel=channel)
             )
         if self.settings.api_endpoint:
-            from cloudeploy.errors import ConfigError
-
             raise ConfigError(
                 "the profile points at an emulator (api_endpoint) but has no monitoring_endpoint",
                 hint="add the emulator's monitoring_endpoint (host:port) to the profile; "
@@ -110,8 +109,6 @@ class VertexClients:
                 client_options={"api_endpoint": self.settings.bigquery_endpoint},
             )
         if self.settings.api_endpoint:
-            from cloudeploy.errors import ConfigError
-
             raise ConfigError(
                 "the profile points at an emulator (api_endpoint) but has no bigquery_endpoint",
                 hint="add the emulator's bigquery_endpoint (its api_endpoint) to the profile",

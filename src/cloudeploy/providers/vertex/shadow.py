@@ -37,6 +37,8 @@ from cloudeploy.providers.capabilities import (
     ShadowWindow,
 )
 from cloudeploy.providers.shadow_metrics import metrics_from_answers, row_pairs
+from cloudeploy.providers.vertex import mapping
+from cloudeploy.providers.vertex.request_log import logging_table, parse_row
 
 MAX_REPLAYS_PER_READ = 200
 
@@ -61,9 +63,6 @@ class VertexShadow(ShadowSource):
 
     def start(self, endpoint: str, serving: str, candidate: str, share: float, *,
               progress: ProgressCallback = no_progress) -> None:
-        from cloudeploy.providers.vertex import mapping
-        from cloudeploy.providers.vertex.request_log import logging_table
-
         self.check(endpoint)
         resource, logging = self._logging(endpoint)
         deployed = mapping.deployed_versions(resource)
@@ -83,8 +82,6 @@ class VertexShadow(ShadowSource):
 
     def read(self, endpoint: str, serving: str, candidate: str, *, since: float, until: float) -> ShadowWindow:
         from google.api_core.exceptions import NotFound
-
-        from cloudeploy.providers.vertex.request_log import parse_row
 
         run = self._runs[endpoint]
         try:
