@@ -240,3 +240,58 @@ def test_a_regressor_answers_its_values_in_the_xgboost_container(provider, data,
     assert version.framework == "xgboost"
     answers = provider.predict(name, X[:5].tolist()).predictions
     assert np.allclose(answers, regressor.predict(X[:5]), rtol=1e-5)
+
+
+def _describe_calls(provider) -> list[str]:
+    calls: list[str] = []
+    provider.clients.sagemaker.meta.events.register(
+        "before-call.sagemaker.DescribeEndpoint", lambda **_: calls.append("DescribeEndpoint")
+    )
+    return calls
+
+
+def test_predictions_make_no_control_plane_call_once_the_images_are_known(provider, xgb_endpoint, data):
+    name, _ = xgb_endpoint
+    calls = _describe_calls(provider)
+    X, _ = data
+    for row in X[:5]:
+        provider.predict(name, [row.tolist()])
+    assert len(calls) <= 1  # read once (or not at all: known from an earlier call)
+
+
+def test_a_switch_to_the_xgboost_image_made_by_another_runner_is_still_answered(
+    provider, classifier, data, tmp_path, sagemaker_emulator_session
+):
+    from cloudeploy.packaging import build_package
+
+    X, _ = data
+    name = f"switch-{uuid.uuid4().hex[:6]}"
+    sklearn_pkg = build_package(_sklearn_on(data), tmp_path / "sk").path
+    v1 = provider.upload_model(sklearn_pkg, name)
+    provider.create_endpoint(name, model=name)
+    provider.deploy(name, v1, scaling=Scaling(1, 1))
+    assert len(provider.predict(name, [X[0].tolist()]).predictions) == 1  # JSON to the serving image; map known
+
+    from cloudeploy.providers.sagemaker import payloads
+
+    known = dict(payloads._CACHE)  # what this runner knows; another process would not drop it
+    other_runner = SageMakerProvider(Profile(name="emulation", provider="sagemaker",
+                                             settings=sagemaker_emulator_session.profile_settings()))
+    v2 = other_runner.upload_model(build_package(classifier, tmp_path / "xgb").path, name)
+    other_runner.deploy(name, v2, traffic=100, scaling=Scaling(1, 1))
+    payloads._CACHE.update(known)
+    assert "xgboost" not in "".join(payloads.variant_images(provider.clients.sagemaker, name).values())
+
+    answer = provider.predict(name, [X[0].tolist()])  # this runner's map still says JSON
+    assert answer.version == v2.version
+    import xgboost
+
+    expected = classifier.get_booster().predict(xgboost.DMatrix(X[:1]))[0]
+    assert answer.predictions[0] == pytest.approx(float(expected), abs=1e-6)
+
+
+def _sklearn_on(data):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = data
+    return LogisticRegression(max_iter=500).fit(X, y)

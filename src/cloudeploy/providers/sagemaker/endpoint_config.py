@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import OperationFailed
 from cloudeploy.providers.base import ProgressCallback, no_progress
-from cloudeploy.providers.sagemaker import naming
+from cloudeploy.providers.sagemaker import naming, payloads
 from cloudeploy.providers.sagemaker.errors import translated
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def update_config(
     alone, unless ``always_update``: its weights may have moved since (a
     blue/green update must run even to the config it started from).
     """
+    payloads.forget(endpoint)  # the variants' images may change: predict reads them again
     kms = provider.settings.kms_key_id
     name = name or config_name(provider, endpoint, variants, capture=capture, shadow=shadow)
     serving = (description or {}).get("EndpointConfigName")

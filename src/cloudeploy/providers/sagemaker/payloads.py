@@ -10,9 +10,14 @@ Answers with ``Accept: application/json``: a JSON list (scikit-learn image),
 ``{"predictions": [{"score": p}, ...]}`` (XGBoost image: ``Booster.predict``,
 class probabilities for a classifier); :func:`predictions` reads all three.
 
-The variant -> image map is read from the endpoint's config and models, and
-kept per (endpoint, config name, last modification): one DescribeEndpoint per
-call once known.
+The variant -> image map is read from the endpoint's config and models and
+kept for :data:`MAX_AGE_S` seconds per endpoint, so a prediction makes no
+control-plane call (DescribeEndpoint has a low request-rate quota, and cost
+as much as the prediction itself). This process's own changes to the
+endpoint drop the entry (:func:`forget`); a change made elsewhere that
+switches the payload format is caught when the container refuses the request
+(``provider._predict`` reads the map afresh and, if the format changed,
+sends once more).
 """
 
 from __future__ import annotations
@@ -20,18 +25,34 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from cloudeploy.errors import ValidationError
 from cloudeploy.providers.sagemaker import images
 
-_CACHE: dict[str, tuple[str, dict[str, str]]] = {}
+#: Seconds a variant -> image map is used before it is read again.
+MAX_AGE_S = 30.0
+
+#: endpoint -> (read at, monotonic; key of the config it describes; variant -> image)
+_CACHE: dict[str, tuple[float, str, dict[str, str]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def variant_images(sagemaker: Any, endpoint: str) -> dict[str, str]:
-    """Variant name -> container image of ``endpoint``'s current config ({} if unreadable)."""
+def forget(endpoint: str) -> None:
+    """Drop ``endpoint``'s map (this process just changed the endpoint)."""
+    with _CACHE_LOCK:
+        _CACHE.pop(endpoint, None)
+
+
+def variant_images(sagemaker: Any, endpoint: str, *, max_age: float = MAX_AGE_S) -> dict[str, str]:
+    """Variant name -> container image of ``endpoint``'s current config ({} if unreadable);
+    a map read less than ``max_age`` seconds ago is used as it is."""
+    with _CACHE_LOCK:
+        read_at, cached_key, known = _CACHE.get(endpoint, (0.0, "", {}))
+    if read_at and time.monotonic() - read_at < max_age:
+        return known
     try:
         description = sagemaker.describe_endpoint(EndpointName=endpoint)
         config_name = description["EndpointConfigName"]
@@ -39,9 +60,9 @@ def variant_images(sagemaker: Any, endpoint: str) -> dict[str, str]:
         return {}
     # Any update changes LastModifiedTime, so a config name used again is another key.
     key = f"{description.get('EndpointArn', endpoint)}#{config_name}#{description.get('LastModifiedTime', '')}"
-    with _CACHE_LOCK:
-        cached_key, known = _CACHE.get(endpoint, ("", {}))
     if cached_key == key:
+        with _CACHE_LOCK:
+            _CACHE[endpoint] = (time.monotonic(), key, known)
         return known
     found: dict[str, str] = {}
     try:
@@ -53,7 +74,7 @@ def variant_images(sagemaker: Any, endpoint: str) -> dict[str, str]:
     except Exception:  # noqa: BLE001 - a model deleted meanwhile: fall back to JSON
         return found
     with _CACHE_LOCK:
-        _CACHE[endpoint] = (key, found)  # the latest config of each endpoint only
+        _CACHE[endpoint] = (time.monotonic(), key, found)  # the latest config of each endpoint only
     return found
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import (
+    CloudeployError,
     NotFoundError,
     OperationFailed,
     TransientError,
@@ -556,6 +557,36 @@ class SageMakerProvider(Provider):
         # (np.array(json.loads(body))) and what cloudeploy's serving image accepts too;
         # CSV when the prebuilt XGBoost container may answer (see payloads).
         reached = payloads.variant_images(self.clients.sagemaker, endpoint)
+        request = self._invocation(endpoint, instances, version, reached)
+        try:
+            with translated(f"predicting on {endpoint}"):
+                answer = self.clients.runtime.invoke_endpoint(**request)
+                body = answer["Body"].read()
+        except CloudeployError:
+            # The images may have changed since they were read (a deploy from elsewhere):
+            # if the payload format changed with them, send once more in the new one.
+            fresh = payloads.variant_images(self.clients.sagemaker, endpoint, max_age=0)
+            retry = self._invocation(endpoint, instances, version, fresh)
+            if retry["ContentType"] == request["ContentType"]:
+                raise
+            request = retry
+            with translated(f"predicting on {endpoint}"):
+                answer = self.clients.runtime.invoke_endpoint(**request)
+                body = answer["Body"].read()
+        data = json.loads(body)
+        predictions = payloads.predictions(data)
+        return Prediction(
+            predictions=predictions,
+            version=answer.get("InvokedProductionVariant", version or ""),
+            model=data.get("model", "") if isinstance(data, dict) else "",
+            raw=data if isinstance(data, dict) else {"predictions": data},
+            request_id=request["InferenceId"],
+        )
+
+    @staticmethod
+    def _invocation(endpoint: str, instances: list[Any], version: str | None,
+                    reached: dict[str, str]) -> dict[str, Any]:
+        """InvokeEndpoint's arguments for ``instances``, in the format the reached containers read."""
         body, content_type = payloads.request(
             instances, [reached.get(version, "")] if version is not None else reached.values()
         )
@@ -570,22 +601,12 @@ class SageMakerProvider(Provider):
         # Our own id, recorded by data capture as eventMetadata.inferenceId: the key
         # `monitor evaluate` joins ground truth on (the service's RequestId is not captured).
         request["InferenceId"] = uuid.uuid4().hex
-        with translated(f"predicting on {endpoint}"):
-            answer = self.clients.runtime.invoke_endpoint(**request)
-            body = answer["Body"].read()
-        data = json.loads(body)
-        predictions = payloads.predictions(data)
-        return Prediction(
-            predictions=predictions,
-            version=answer.get("InvokedProductionVariant", version or ""),
-            model=data.get("model", "") if isinstance(data, dict) else "",
-            raw=data if isinstance(data, dict) else {"predictions": data},
-            request_id=request["InferenceId"],
-        )
+        return request
 
     def _delete_endpoint(
         self, name: str, *, current: EndpointStatus | None, deadline: Deadline, progress=no_progress
     ) -> None:
+        payloads.forget(name)
         description = self._describe(name)
         if description is None:
             # Nothing on SageMaker (or an earlier delete finished): drop the record and
