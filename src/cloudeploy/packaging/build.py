@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import ConflictError, NotFoundError, PackageError, ValidationError
 from cloudeploy.packaging import code as user_code
 from cloudeploy.packaging import lightgbm_format, xgboost_format
@@ -54,6 +55,8 @@ from cloudeploy.packaging.versions import (
     installed_version,
     python_version,
 )
+
+joblib = lazy.module("joblib")
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 XGBOOST_SUFFIXES = (".json", ".ubj")
@@ -215,8 +218,6 @@ def build_package(
 
 
 def _package_estimator(model: Any, staging: Path, target: Path, options: _Options) -> Manifest:
-    import joblib
-
     check_fitted(model)
     # XGBoost and LightGBM estimators are saved in their own formats: no pickle to scan or trust.
     if xgboost_format.is_xgboost_estimator(model):

@@ -49,6 +49,15 @@ from cloudeploy.packaging.onnx_format import CompiledGraph
 from cloudeploy.packaging.schema import InputError, InputSchema
 
 np = lazy.module("numpy")
+skl2onnx = lazy.module("skl2onnx")
+skl2onnx_types = lazy.module("skl2onnx.common.data_types")
+skl2onnx_shapes = lazy.module("skl2onnx.common.shape_calculator")
+onnxmltools = lazy.module("onnxmltools")
+onnxmltools_types = lazy.module("onnxmltools.convert.common.data_types")
+xgboost = lazy.module("xgboost")
+xgboost_converter = lazy.module("onnxmltools.convert.xgboost.operator_converters.XGBoost")
+lightgbm = lazy.module("lightgbm")
+lightgbm_converter = lazy.module("onnxmltools.convert.lightgbm.operator_converters.LightGbm")
 
 #: Largest accepted |onnx - original| / max(1, |original|) for probabilities and regression values.
 TOLERANCE = 1e-4
@@ -197,20 +206,17 @@ class _Refused(Exception):
 def convert(model: Any, schema: InputSchema, output_kind: str, *, precision: str = "float32") -> bytes:
     """The ONNX graph of ``model`` (serialized), with inputs laid out for ``schema``."""
     try:
-        from skl2onnx import convert_sklearn
+        convert_sklearn = skl2onnx.convert_sklearn
     except ImportError:
         raise _Refused("skl2onnx is not installed (pip install 'cloudeploy[onnx]')") from None
     _register_boosters()
     initial_types = _initial_types(schema, precision, input_layout(model, schema))
     if type(model).__name__ == "LightGBMModel":  # a LightGBM booster read from its text file
-        from onnxmltools import convert_lightgbm
-        from onnxmltools.convert.common.data_types import FloatTensorType
-
         if precision != "float32" or input_layout(model, schema) != "matrix":
             raise _Refused("a LightGBM booster compiles to a float32 graph with one numeric input only")
-        graph = convert_lightgbm(
+        graph = onnxmltools.convert_lightgbm(
             model.booster,
-            initial_types=[("X", FloatTensorType([None, len(schema)]))],
+            initial_types=[("X", onnxmltools_types.FloatTensorType([None, len(schema)]))],
             zipmap=False,
             target_opset=15,  # onnxmltools' LightGBM converter goes up to 15
         )
@@ -243,14 +249,7 @@ def input_layout(model: Any, schema: InputSchema) -> str:
 
 
 def _initial_types(schema: InputSchema, precision: str, layout: str) -> list:
-    from skl2onnx.common.data_types import (
-        DoubleTensorType,
-        FloatTensorType,
-        Int64TensorType,
-        StringTensorType,
-    )
-
-    number = DoubleTensorType if precision == "float64" else FloatTensorType
+    number = skl2onnx_types.DoubleTensorType if precision == "float64" else skl2onnx_types.FloatTensorType
     if layout == "matrix":
         return [("X", number([None, len(schema)]))]
     if not schema.named:
@@ -258,9 +257,9 @@ def _initial_types(schema: InputSchema, precision: str, layout: str) -> list:
     types = []
     for feature in schema.features:
         if feature.type == "string":
-            types.append((feature.name, StringTensorType([None, 1])))
+            types.append((feature.name, skl2onnx_types.StringTensorType([None, 1])))
         elif feature.type == "integer" and not feature.nullable:
-            types.append((feature.name, Int64TensorType([None, 1])))
+            types.append((feature.name, skl2onnx_types.Int64TensorType([None, 1])))
         elif feature.type in ("number", "integer"):
             types.append((feature.name, number([None, 1])))
         else:
@@ -295,16 +294,14 @@ def _register_boosters() -> None:
     if _REGISTERED:
         return
     _REGISTERED = True
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common.shape_calculator import (
-        calculate_linear_classifier_output_shapes,
-        calculate_linear_regressor_output_shapes,
-    )
+    update_registered_converter = skl2onnx.update_registered_converter
+    calculate_linear_classifier_output_shapes = skl2onnx_shapes.calculate_linear_classifier_output_shapes
+    calculate_linear_regressor_output_shapes = skl2onnx_shapes.calculate_linear_regressor_output_shapes
 
     classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
     try:
-        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-        from xgboost import XGBClassifier, XGBRegressor
+        convert_xgboost = xgboost_converter.convert_xgboost
+        XGBClassifier, XGBRegressor = xgboost.XGBClassifier, xgboost.XGBRegressor  # noqa: N806
     except ImportError:
         pass
     else:
@@ -316,8 +313,8 @@ def _register_boosters() -> None:
             XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, convert_xgboost
         )
     try:
-        from lightgbm import LGBMClassifier, LGBMRegressor
-        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+        LGBMClassifier, LGBMRegressor = lightgbm.LGBMClassifier, lightgbm.LGBMRegressor  # noqa: N806
+        convert_lightgbm = lightgbm_converter.convert_lightgbm
     except ImportError:
         pass
     else:

@@ -20,6 +20,9 @@ from cloudeploy.errors import PackageError, ValidationError
 from cloudeploy.packaging.schema import Feature, InputSchema
 
 pd = lazy.module("pandas")
+sklearn_base = lazy.module("sklearn.base")
+sklearn_exceptions = lazy.module("sklearn.exceptions")
+sklearn_validation = lazy.module("sklearn.utils.validation")
 
 FEATURE_TYPES = ("number", "integer", "string", "boolean")
 OUTPUT_KINDS = ("class_labels", "probabilities", "regression")
@@ -33,12 +36,9 @@ def check_fitted(model: Any) -> None:
         raise PackageError(
             f"{type(model).__name__} has no predict(): not a model cloudeploy can serve"
         )
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
     try:
-        check_is_fitted(model)
-    except NotFittedError:
+        sklearn_validation.check_is_fitted(model)
+    except sklearn_exceptions.NotFittedError:
         raise PackageError(
             f"{type(model).__name__} is not fitted: call fit() before packaging"
         ) from None
@@ -233,19 +233,15 @@ def infer_output_kind(model: Any, requested: str | None) -> str:
 
 
 def _is_classifier(model: Any) -> bool:
-    from sklearn.base import is_classifier
-
     try:
-        return bool(is_classifier(model)) or hasattr(model, "classes_")
+        return bool(sklearn_base.is_classifier(model)) or hasattr(model, "classes_")
     except Exception:  # noqa: BLE001 - foreign objects may fail sklearn's tag lookup
         return hasattr(model, "classes_")
 
 
 def _is_regressor(model: Any) -> bool:
-    from sklearn.base import is_regressor
-
     try:
-        return bool(is_regressor(model))
+        return bool(sklearn_base.is_regressor(model))
     except Exception:  # noqa: BLE001
         return False
 

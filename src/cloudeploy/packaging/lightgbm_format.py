@@ -24,7 +24,7 @@ _HEADER = b"tree\n"
 
 def _lightgbm():
     try:
-        import lightgbm
+        lightgbm = lazy.load("lightgbm")  # a probe: missing lightgbm is ProviderUnavailable
     except ImportError:
         raise ProviderUnavailable("LightGBM models need the lightgbm package", hint=INSTALL_HINT) from None
     return lightgbm

@@ -8,10 +8,12 @@ the scikit-learn version check, and returns a :class:`LoadedModel`.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from cloudeploy import lazy
 from cloudeploy.errors import CloudeployError, IntegrityError, PackageError, UnsafeModelError
 from cloudeploy.packaging import lightgbm_format, unpickle, xgboost_format
 from cloudeploy.packaging.allowlist import Allowlist
@@ -21,6 +23,8 @@ from cloudeploy.packaging.onnx_format import CompiledGraph, onnx_predict, open_s
 from cloudeploy.packaging.predictor import LoadedModel, sklearn_predict
 from cloudeploy.packaging.skops_format import load_skops
 from cloudeploy.packaging.versions import check_sklearn_version
+
+sklearn_exceptions = lazy.module("sklearn.exceptions")
 
 PICKLE_FORMATS = ("joblib", "pickle")
 
@@ -218,10 +222,6 @@ def load_model_file(
 def _quietly(load):
     """Run ``load`` without scikit-learn's version warning: the version is checked explicitly."""
     with warnings.catch_warnings():
-        try:
-            from sklearn.exceptions import InconsistentVersionWarning
-
-            warnings.simplefilter("ignore", InconsistentVersionWarning)
-        except ImportError:  # scikit-learn < 1.3
-            pass
+        with contextlib.suppress(ImportError, AttributeError):  # no scikit-learn, or scikit-learn < 1.3
+            warnings.simplefilter("ignore", sklearn_exceptions.InconsistentVersionWarning)
         return load()

@@ -16,6 +16,7 @@ from cloudeploy.errors import PackageError, ProviderUnavailable
 from cloudeploy.packaging.schema import InputSchema
 
 np = lazy.module("numpy")
+onnxruntime = lazy.module("onnxruntime")
 
 INSTALL_HINT = "pip install 'cloudeploy[onnx]'"
 _CLASS_ATTRIBUTES = ("classlabels_ints", "classlabels_int64s", "classlabels_strings")
@@ -23,13 +24,13 @@ _CLASS_ATTRIBUTES = ("classlabels_ints", "classlabels_int64s", "classlabels_stri
 
 def open_session(path: Path) -> Any:
     try:
-        import onnxruntime
+        runtime = lazy.load("onnxruntime")  # a probe: missing onnxruntime is ProviderUnavailable
     except ImportError:
         raise ProviderUnavailable(
             "running ONNX models needs onnxruntime", hint=INSTALL_HINT
         ) from None
     try:
-        session = onnxruntime.InferenceSession(
+        session = runtime.InferenceSession(
             str(path), sess_options=session_options(1), providers=["CPUExecutionProvider"]
         )
     except Exception as error:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph types
@@ -56,7 +57,7 @@ def describe(path: Path) -> tuple[InputSchema | None, str, list[Any] | None]:
 
 def _classes(path: Path) -> list[Any] | None:
     try:
-        import onnx
+        onnx = lazy.load("onnx")  # a probe: without onnx the classes are unknown
     except ImportError:
         return None
     graph = onnx.load(str(path)).graph
@@ -113,8 +114,6 @@ _INPUT_DTYPES = {
 
 def session_options(threads: int = 1) -> Any:
     """onnxruntime options for a serving process: ``threads`` intra-op threads, no inter-op pool."""
-    import onnxruntime
-
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -142,13 +141,12 @@ class CompiledGraph:
     def __init__(self, source: bytes | str | Path, schema: InputSchema, classes: list[Any] | None = None,
                  *, threads: int = 1, labels_from: str = "label", inputs: str = "matrix") -> None:
         try:
-            import numpy as np
-            import onnxruntime
+            runtime = lazy.load("onnxruntime")  # a probe: missing onnxruntime is ProviderUnavailable
         except ImportError:
             raise ProviderUnavailable("running compiled models needs onnxruntime", hint=INSTALL_HINT) from None
         self._np = np
         data = source if isinstance(source, bytes) else str(source)
-        self.session = onnxruntime.InferenceSession(
+        self.session = runtime.InferenceSession(
             data, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
         )
         self.schema = schema

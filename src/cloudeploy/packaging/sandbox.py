@@ -77,12 +77,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudeploy import errors
+from cloudeploy import errors, lazy
 from cloudeploy.errors import PackageError
 from cloudeploy.lifetime import die_with_parent
 from cloudeploy.packaging.compile import MAX_ROWS
 from cloudeploy.packaging.infer import OUTPUT_KINDS
 from cloudeploy.packaging.schema import InputSchema
+
+onnx = lazy.module("onnx")
 
 _BYTES_KEY = "$bytes"
 _NOBODY = 65534
@@ -435,8 +437,6 @@ def check_onnx_bytes(data: Any) -> None:
     """Raise ValueError unless ``data`` is a well-formed ONNX model (parsed, never run)."""
     if not isinstance(data, bytes):
         raise ValueError("the ONNX model is not bytes")
-    import onnx
-
     try:
         model = onnx.load_model_from_string(data)
         onnx.checker.check_model(model)

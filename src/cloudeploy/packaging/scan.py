@@ -44,6 +44,7 @@ from cloudeploy.packaging.allowlist import (
 )
 
 np = lazy.module("numpy")
+joblib_utils = lazy.module("joblib.numpy_pickle_utils")
 
 NUMPY_ARRAY_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 _CLASS_FIRST_ARG = ("copyreg._reconstructor",)
@@ -81,12 +82,10 @@ def scan_pickle(source: str | Path | bytes, allowed_globals: Iterable[str] = ())
 
 def scan_file(source: str | Path | bytes, allowlist: Allowlist) -> ScanResult:
     """Scan ``source`` (a path or the file's bytes) and return the full result."""
-    from joblib.numpy_pickle_utils import _detect_compressor, _validate_fileobject_and_memmap
-
     result = ScanResult()
     raw: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     try:
-        compressor = _detect_compressor(raw)
+        compressor = joblib_utils._detect_compressor(raw)
         if compressor == "compat":
             result.flag("<joblib < 0.10 file with companion files: not supported>")
             return result
@@ -103,7 +102,7 @@ def scan_file(source: str | Path | bytes, allowlist: Allowlist) -> ScanResult:
                 result.flag(f"<not a pickle: {result.not_a_pickle}>")
                 return result
         try:
-            with _validate_fileobject_and_memmap(raw, str(source)[:200]) as (stream, _):
+            with joblib_utils._validate_fileobject_and_memmap(raw, str(source)[:200]) as (stream, _):
                 _Machine(stream, allowlist, result).run()
         except ScanError as error:
             result.flag(f"<unreadable pickle: {error}>")

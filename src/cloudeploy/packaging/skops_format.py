@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import PackageError, ProviderUnavailable
 from cloudeploy.packaging.allowlist import Allowlist
 from cloudeploy.packaging.unpickle import unsafe_error
@@ -20,7 +21,7 @@ INSTALL_HINT = "pip install 'cloudeploy[skops]'"
 
 def _skops_io():
     try:
-        import skops.io as sio
+        sio = lazy.load("skops.io")  # a probe: missing skops is ProviderUnavailable
     except ImportError:
         raise ProviderUnavailable(
             "loading .skops files needs the skops package", hint=INSTALL_HINT

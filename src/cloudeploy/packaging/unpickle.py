@@ -25,6 +25,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import PackageError, UnsafeModelError
 from cloudeploy.packaging.allowlist import (
     BIT_GENERATOR_CTOR,
@@ -37,6 +38,10 @@ from cloudeploy.packaging.allowlist import (
 )
 from cloudeploy.packaging.audit import _is_function_like, audit_model
 from cloudeploy.packaging.scan import ScanResult, scan_file
+
+joblib = lazy.module("joblib")
+joblib_pickle = lazy.module("joblib.numpy_pickle")
+joblib_utils = lazy.module("joblib.numpy_pickle_utils")
 
 
 def unsafe_error(
@@ -76,19 +81,15 @@ def load_pickle_file(path: Path, *, trust: bool = False, allowlist: Allowlist | 
     The caller has already scanned an untrusted file (``check_pickle_file``);
     the restricted unpickler re-checks every global and call as it goes.
     """
-    import joblib
-
     if trust:
         try:
             return joblib.load(path)
         except Exception as error:  # noqa: BLE001 - any unpickling failure
             raise PackageError(f"cannot load {path}: {type(error).__name__}: {error}") from None
-    from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
-
     allowlist = allowlist or Allowlist()
     with (
         open(path, "rb") as handle,
-        _validate_fileobject_and_memmap(handle, str(path)) as (stream, _),
+        joblib_utils._validate_fileobject_and_memmap(handle, str(path)) as (stream, _),
     ):
         if isinstance(stream, str):
             raise PackageError(f"{path}: joblib files older than 0.10 are not supported")
@@ -115,8 +116,8 @@ def _restricted_unpickler_class():
 
 
 def _make_restricted_unpickler():
-    from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
-    from joblib.numpy_pickle_utils import _ensure_native_byte_order
+    NumpyArrayWrapper, NumpyUnpickler = joblib_pickle.NumpyArrayWrapper, joblib_pickle.NumpyUnpickler  # noqa: N806
+    _ensure_native_byte_order = joblib_utils._ensure_native_byte_order
 
     class RestrictedUnpickler(NumpyUnpickler):
         dispatch = NumpyUnpickler.dispatch.copy()

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import PackageError, ProviderUnavailable
 
 INSTALL_HINT = "pip install 'cloudeploy[xgboost]'"
@@ -22,7 +23,7 @@ _CLASSIFYING = ("binary:", "multi:")
 
 def _xgboost():
     try:
-        import xgboost
+        xgboost = lazy.load("xgboost")  # a probe: missing xgboost is ProviderUnavailable
     except ImportError:
         raise ProviderUnavailable("XGBoost models need the xgboost package", hint=INSTALL_HINT) from None
     return xgboost
