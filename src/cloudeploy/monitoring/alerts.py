@@ -27,7 +27,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.monitoring.result import MonitoringResult
+
+httpx = lazy.module("httpx")
 
 logger = logging.getLogger("cloudeploy.monitoring.alerts")
 
@@ -133,7 +136,6 @@ def send_alerts(
         log.warning("attribution drift breached%s: feature %s", f" ({where})" if where else "", name)
     if not names or not webhook_url:
         return AlertDelivery(breached=names, logged=len(names), webhook_url=webhook_url)
-    import httpx
 
     errors: list[str] = []
     status: int | None = None

@@ -105,10 +105,10 @@ def _is_classifier(model: Any) -> bool:
     if getattr(model, "_estimator_type", None) == "classifier":
         return True
     try:
-        from sklearn.base import is_classifier
+        sklearn_base = lazy.load("sklearn.base")  # a probe: without scikit-learn, not a classifier
     except ImportError:
         return False
-    return bool(is_classifier(model))
+    return bool(sklearn_base.is_classifier(model))
 
 
 def _output(model: Any):
@@ -153,7 +153,7 @@ class Explainer:
             raise ValidationError("no rows to explain")
         if self.method == "tree_shap":
             try:
-                import shap
+                shap = lazy.load("shap")  # a probe: missing shap is a ValidationError
             except ImportError:
                 raise ValidationError("tree SHAP needs the shap library",
                                       hint="pip install 'cloudeploy[explain]'") from None

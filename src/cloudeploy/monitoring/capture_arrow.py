@@ -26,6 +26,7 @@ from cloudeploy.monitoring.histogram import CategoryCounts, HistogramSet
 np = lazy.module("numpy")
 pa = lazy.module("pyarrow")
 pc = lazy.module("pyarrow.compute")
+orjson = lazy.module("orjson")
 
 logger = logging.getLogger("cloudeploy.monitoring.capture")
 
@@ -141,7 +142,6 @@ def read_records(
     version: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The requests of ``path`` as capture records (the JSONL format's dicts), oldest first."""
-    import orjson
     for batch in batches(path):
         table = _filtered(pa.Table.from_batches([batch]), since, until, version)
         if table.num_rows == 0:

@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring import capture_fast
 from cloudeploy.monitoring.capture_arrow import FEATURES_KEY, feature_column
@@ -44,6 +45,12 @@ from cloudeploy.private import private_opener
 from cloudeploy.serving.capture import record_batch
 from cloudeploy.serving.capture_raw import END_LINE as _WRITTEN_END_LINE
 from cloudeploy.serving.capture_raw import MAGIC
+
+np = lazy.module("numpy")
+pa = lazy.module("pyarrow")
+pa_csv = lazy.module("pyarrow.csv")
+pa_json = lazy.module("pyarrow.json")
+pc = lazy.module("pyarrow.compute")
 
 logger = logging.getLogger("cloudeploy.monitoring.capture")
 
@@ -307,7 +314,6 @@ def compact(path: Path) -> Path | None:
     removed, so a reader never sees neither (for that instant it may see both).
     Records whose types do not fit the file's schema go to ``<name>-spill.jsonl``.
     """
-    import pyarrow as pa
 
     if not finished(path):
         return None
@@ -387,10 +393,6 @@ def _block_records(block: bytes, meta: Header, path: Path | None = None) -> list
 def _fast_batch(block: bytes, meta: Header) -> Any:
     """The block as one Arrow batch in the server's Arrow layout, or None when it is not
     the plain numeric case (every feature a number, list instances, scalar answers)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.json as pa_json
 
     width = len(meta.features)
     if not width or any(t not in ("number", "integer") for t in meta.types or ["?"]):
@@ -464,11 +466,6 @@ def _fast_batch_csv(block: bytes, meta: Header) -> Any:
     not one it can take exactly: every request ``{"instances": [[...], ...]}`` in compact
     rows, strings without escapes or brackets, answers of one scalar type (the type of the
     first line's), values of each feature's declared type."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pa_csv
-    import pyarrow.json as pa_json
 
     width, types = len(meta.features), meta.types
     if not width or len(types) != width or any(t not in _CSV_TYPES for t in types):
@@ -549,7 +546,6 @@ def _fast_batch_csv(block: bytes, meta: Header) -> Any:
 
 def _first_answer_type(block: bytes) -> Any:
     """The Arrow type of the first line's answers when they are scalars of one type, else None."""
-    import pyarrow as pa
 
     end = block.find(b"\n")
     try:

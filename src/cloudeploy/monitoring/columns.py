@@ -57,11 +57,9 @@ def _frame_chunk(frame: Any, names: list[str] | None) -> Chunk:
 
 def _series_array(series: Any) -> np.ndarray:
     """A column's values; nullable numeric dtypes (``Int64``, ``Float64``) become floats with NaN."""
-    from pandas.api.extensions import ExtensionDtype
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
     dtype = series.dtype
-    if isinstance(dtype, ExtensionDtype) and is_numeric_dtype(dtype) and not is_bool_dtype(dtype):
+    numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and numeric:
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     return series.to_numpy()
 

@@ -40,6 +40,7 @@ from cloudeploy.monitoring.columns import column_chunks
 pd = lazy.module("pandas")
 
 np = lazy.module("numpy")
+sklearn_ensemble = lazy.module("sklearn.ensemble")
 
 NOVELTY_FILE = "novelty.npz"
 FORMAT = "cloudeploy-novelty/1"
@@ -202,8 +203,6 @@ def fit_novelty(
     that quantile of the training scores: 1% of training rows count as
     outliers, so a window's share well above 0.01 means unusual traffic.
     """
-    from sklearn.ensemble import IsolationForest
-
     encoding = _encoding(baseline, names)
     matrices = [encoding.encode(chunk) for chunk in column_chunks(data, names)]
     matrix = np.concatenate(matrices) if matrices else np.empty((0, len(names)))
@@ -212,8 +211,9 @@ def fit_novelty(
     rng = np.random.default_rng(seed)
     if matrix.shape[0] > MAX_FIT_ROWS:
         matrix = matrix[rng.choice(matrix.shape[0], MAX_FIT_ROWS, replace=False)]
-    forest = IsolationForest(n_estimators=n_estimators, contamination=contamination,
-                             random_state=seed).fit(matrix)
+    forest = sklearn_ensemble.IsolationForest(
+        n_estimators=n_estimators, contamination=contamination, random_state=seed
+    ).fit(matrix)
     return from_isolation_forest(forest, encoding)
 
 

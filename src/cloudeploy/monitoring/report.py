@@ -25,8 +25,13 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cloudeploy import lazy
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.result import FeatureResult, MonitoringResult
+
+mpl_agg = lazy.module("matplotlib.backends.backend_agg")
+mpl_dates = lazy.module("matplotlib.dates")
+mpl_figure = lazy.module("matplotlib.figure")
 
 #: Categorical plots show at most this many categories (the largest on either side).
 MAX_CATEGORIES_DRAWN = 25
@@ -47,12 +52,7 @@ def _frequencies(counts: tuple[int, ...]) -> list[float]:
 
 def _plot(feature: FeatureResult) -> str:
     """The feature's two distributions as a base64 PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 3.2), dpi=90)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    figure, axes = _figure(8, 3.2)
     reference_label = "baseline" if feature.kind == "skew" else "previous window"
     serving_label = "serving" if feature.kind == "skew" else "current window"
     reference, serving = _frequencies(feature.baseline_counts), _frequencies(feature.serving_counts)
@@ -130,11 +130,8 @@ def _png(figure) -> str:
 
 
 def _figure(width: float = 8, height: float = 2.8):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=90)
-    FigureCanvasAgg(figure)
+    figure = mpl_figure.Figure(figsize=(width, height), dpi=90)
+    mpl_agg.FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
 
 
@@ -143,9 +140,7 @@ def _times(history: list[dict]) -> list:
 
 
 def _time_axis(axes) -> None:
-    from matplotlib.dates import DateFormatter
-
-    axes.xaxis.set_major_formatter(DateFormatter("%Y-%m-%dT%H:%MZ", tz=UTC))
+    axes.xaxis.set_major_formatter(mpl_dates.DateFormatter("%Y-%m-%dT%H:%MZ", tz=UTC))
     for label in axes.get_xticklabels():
         label.set_rotation(20)
         label.set_fontsize(7)
