@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cloudeploy import lazy
 from cloudeploy.errors import ConfigError
+
+tomlkit = lazy.module("tomlkit")
 
 CONFIG_FILENAME = "cloudeploy.toml"
 DEFAULT_PROVIDER = "local"
@@ -98,7 +101,6 @@ def write_profile(
 
     Comments and other profiles in an existing file are preserved.
     """
-    import tomlkit
 
     path = path or config_path()
     document = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
