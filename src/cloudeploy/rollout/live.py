@@ -14,10 +14,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from cloudeploy import lazy
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from cloudeploy.rollout.executor import RolloutEvent
+
+rich_console = lazy.module("rich.console")
+rich_live = lazy.module("rich.live")
+rich_panel = lazy.module("rich.panel")
+rich_table = lazy.module("rich.table")
+rich_text = lazy.module("rich.text")
 
 _ACTION_STYLE = {"rollback": "red", "promoted": "green", "proceed": "green", "interrupt": "yellow"}
 
@@ -41,10 +49,8 @@ class LiveView:
             self._live.refresh()
 
     def __enter__(self) -> LiveView:
-        from rich.live import Live
-
-        self._live = Live(self, console=self.console, refresh_per_second=self.refresh_per_second,
-                          transient=False)
+        self._live = rich_live.Live(self, console=self.console,
+                                    refresh_per_second=self.refresh_per_second, transient=False)
         self._live.__enter__()
         return self
 
@@ -53,23 +59,18 @@ class LiveView:
         live.__exit__(*exc_info)
 
     def __rich__(self) -> Any:
-        from rich.console import Group
-        from rich.panel import Panel
-        from rich.table import Table
-        from rich.text import Text
-
         event = self.event
         if event is None:
-            return Text("starting rollout …", style="dim")
+            return rich_text.Text("starting rollout …", style="dim")
         state, plan = event.state, event.plan
         lines: list[Any] = []
         split = ", ".join(f"{v}={p}%" for v, p in event.split.items())
-        lines.append(Text.assemble(
+        lines.append(rich_text.Text.assemble(
             (f"step {event.step + 1}/{len(plan.steps)}", "bold"),
             f"  {state.to_version} at {event.percent}%   ", (split, "cyan"),
         ))
-        lines.append(Text(self._countdown(event), style="yellow"))
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
+        lines.append(rich_text.Text(self._countdown(event), style="yellow"))
+        table = rich_table.Table(box=None, pad_edge=False, show_header=True, header_style="dim")
         baseline_name = event.baseline.version if event.baseline is not None else "current"
         for column in ("gate", state.to_version, baseline_name, "judged", "threshold", ""):
             table.add_column(column)
@@ -85,9 +86,10 @@ class LiveView:
         lines.append(table)
         for decision in state.decisions[-4:]:
             style = _ACTION_STYLE.get(decision["action"], "dim")
-            lines.append(Text(f"{decision['action']:>9}  {decision['reason']}", style=style))
-        return Panel(Group(*lines), title=f"promote {state.to_version} on {state.endpoint}",
-                     subtitle=state.status, expand=False)
+            lines.append(rich_text.Text(f"{decision['action']:>9}  {decision['reason']}", style=style))
+        return rich_panel.Panel(rich_console.Group(*lines),
+                                title=f"promote {state.to_version} on {state.endpoint}",
+                                subtitle=state.status, expand=False)
 
     @staticmethod
     def _countdown(event: RolloutEvent) -> str:
