@@ -76,6 +76,7 @@ from cloudeploy.serving.capture_raw import RawSpool
 
 np = lazy.module("numpy")
 pa = lazy.module("pyarrow")
+orjson = lazy.module("orjson")
 
 logger = logging.getLogger("cloudeploy.serving")
 
@@ -265,8 +266,6 @@ class _JsonlSink:
         self._path: Path | None = None
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        import orjson
-
         for record in records:
             path = capture_path(self.directory, record.get("ts", time.time()))
             if path != self._path:
@@ -479,7 +478,6 @@ def _typed(values: list[Any], wanted: Any) -> Any:
 
 
 def _prediction_array(values: list[Any], wanted: Any) -> Any:
-    import orjson
     if wanted is not None:
         try:
             array = pa.array(values, wanted)

@@ -29,6 +29,11 @@ from __future__ import annotations
 
 import os
 
+from cloudeploy import lazy
+
+prometheus = lazy.module("prometheus_client")
+prometheus_multiprocess = lazy.module("prometheus_client.multiprocess")
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
@@ -37,50 +42,48 @@ class ServerMetrics:
     """The metric objects of one app, with label children cached for the hot path."""
 
     def __init__(self, model: str, version: str, *, runtime: str = "", model_format: str = "") -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
         self.model = model
         self.version = version
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = prometheus.CollectorRegistry(auto_describe=True)
         labels = ("model", "version")
-        self._requests = Counter(
+        self._requests = prometheus.Counter(
             "cloudeploy_requests_total", "Prediction requests answered.",
             (*labels, "route", "code"), registry=self.registry,
         )
-        self._errors = Counter(
+        self._errors = prometheus.Counter(
             "cloudeploy_request_errors_total", "Prediction requests answered with 4xx or 5xx.",
             (*labels, "route", "code"), registry=self.registry,
         )
-        self._classes = Counter(
+        self._classes = prometheus.Counter(
             "cloudeploy_errors_total", "Prediction requests answered with an error, by error class.",
             (*labels, "route", "class"), registry=self.registry,
         )
-        self._duration = Histogram(
+        self._duration = prometheus.Histogram(
             "cloudeploy_request_duration_seconds", "Prediction request latency, receipt to response.",
             (*labels, "route"), buckets=LATENCY_BUCKETS, registry=self.registry,
         )
-        self._batch_rows = Histogram(
+        self._batch_rows = prometheus.Histogram(
             "cloudeploy_batch_rows", "Rows per predict call.",
             labels, buckets=BATCH_BUCKETS, registry=self.registry,
         ).labels(model, version)
-        self._batch_requests = Histogram(
+        self._batch_requests = prometheus.Histogram(
             "cloudeploy_batch_requests", "Requests coalesced into one predict call.",
             labels, buckets=BATCH_BUCKETS, registry=self.registry,
         ).labels(model, version)
-        self._predict_duration = Histogram(
+        self._predict_duration = prometheus.Histogram(
             "cloudeploy_predict_duration_seconds", "Duration of one predict call.",
             labels, buckets=LATENCY_BUCKETS, registry=self.registry,
         ).labels(model, version)
-        self.inflight = Gauge(
+        self.inflight = prometheus.Gauge(
             "cloudeploy_inflight_requests", "Prediction requests admitted and not yet answered.",
             labels, multiprocess_mode="livesum", registry=self.registry,
         ).labels(model, version)
-        self._capture_dropped = Counter(
+        self._capture_dropped = prometheus.Counter(
             "cloudeploy_capture_dropped_total", "Capture records dropped (queue full or write failed).",
             labels, registry=self.registry,
         ).labels(model, version)
         self._children: dict[tuple[str, int, str | None], tuple] = {}
-        Gauge(
+        prometheus.Gauge(
             "cloudeploy_model_info", "The model being served: what answers (runtime) and its package format.",
             (*labels, "runtime", "format"), multiprocess_mode="max", registry=self.registry,
         ).labels(model, version, runtime, model_format).set(1)
@@ -118,12 +121,8 @@ class ServerMetrics:
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            from prometheus_client import multiprocess
-
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            registry = prometheus.CollectorRegistry()
+            prometheus_multiprocess.MultiProcessCollector(registry)
+            return prometheus.generate_latest(registry), prometheus.CONTENT_TYPE_LATEST
+        return prometheus.generate_latest(self.registry), prometheus.CONTENT_TYPE_LATEST
