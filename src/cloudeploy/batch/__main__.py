@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from cloudeploy import lazy
 from cloudeploy.batch.engine import run_job
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.errors import CloudeployError
@@ -41,7 +42,7 @@ def main(argv: list[str]) -> int:
 def _prestarted() -> int:
     die_with_parent()
     with contextlib.suppress(ImportError):
-        import sklearn.base  # noqa: F401  - most of what loading a model costs
+        lazy.load("sklearn.base")  # imported ahead: most of what loading a model costs
     job_dir = sys.stdin.readline().strip()
     if not job_dir:
         return 0

@@ -40,6 +40,7 @@ pa = lazy.module("pyarrow")
 pacsv = lazy.module("pyarrow.csv")
 pajson = lazy.module("pyarrow.json")
 pq = lazy.module("pyarrow.parquet")
+orjson = lazy.module("orjson")
 
 _SAMPLE_BYTES = 1 << 20
 PART_EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}
@@ -236,7 +237,6 @@ def _read_jsonl(data: bytes, features, numeric, carry) -> ChunkBatch:
 
 def _read_jsonl_by_line(data: bytes, needed: list[str], numeric: set[str]) -> ChunkBatch:
     """The slow path, for chunks with invalid JSON or mixed value types."""
-    import orjson
     columns: dict[str, list[Any]] = {c: [] for c in needed}
     records: list[int] = []
     rejected: list[tuple[int, str]] = []
@@ -336,7 +336,6 @@ def encode(table: pa.Table, fmt: str, *, header: bool) -> bytes:
             return _csv_bytes(table, header, "none")
         except pa.ArrowInvalid:
             return _csv_bytes(table, header, "needed")
-    import orjson
 
     return b"".join(orjson.dumps(row) + b"\n" for row in table.to_pylist())
 

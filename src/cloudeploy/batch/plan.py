@@ -28,6 +28,7 @@ from cloudeploy.errors import ConflictError, ValidationError
 from cloudeploy.packaging.manifest import read_manifest
 
 pq = lazy.module("pyarrow.parquet")
+orjson = lazy.module("orjson")
 
 
 def derive_job_id(spec: BatchSpec, model_digest: str, input_fingerprint: list[dict[str, Any]]) -> str:
@@ -132,7 +133,6 @@ def input_columns(source: str | IO[bytes], fmt: str) -> list[str] | None:
     ``source`` is a path or a binary file open at its start; only the header
     (CSV, JSON Lines) or the footer (Parquet) is read.
     """
-    import orjson
 
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as handle:
