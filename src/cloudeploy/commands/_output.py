@@ -14,6 +14,10 @@ from typing import Any
 
 import click
 
+from cloudeploy import lazy
+
+rich_console = lazy.module("rich.console")
+
 OUTPUT_CHOICES = click.Choice(["text", "json"])
 
 
@@ -58,17 +62,14 @@ def stdout_console():
     import os
     import sys
 
-    from rich.console import Console
 
     if os.environ.get("COLUMNS") or sys.stdout.isatty():
-        return Console()
-    return Console(width=PIPED_WIDTH)
+        return rich_console.Console()
+    return rich_console.Console(width=PIPED_WIDTH)
 
 
 def stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return rich_console.Console(stderr=True)
 
 
 def emit(output: str, data: Any, render: Callable[[Any, Any], None] | None = None) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudeploy import lazy
+
+rich_table = lazy.module("rich.table")
+
 
 def endpoint_table(console: Any, endpoints: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(title="endpoints", title_justify="left")
+    table = rich_table.Table(title="endpoints", title_justify="left")
     for column in ("endpoint", "provider", "state", "url", "version", "runtime", "traffic", "replicas", "scaling"):
         table.add_column(column)
     for endpoint in endpoints:

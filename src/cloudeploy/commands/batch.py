@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from cloudeploy import lazy
 from cloudeploy.batch.api import job_handle, submit
 from cloudeploy.batch.spec import CARRY_ALL, BatchSpec
 from cloudeploy.commands._output import (
@@ -20,6 +21,8 @@ from cloudeploy.commands._output import (
 )
 from cloudeploy.errors import ValidationError
 from cloudeploy.providers import resolve_provider
+
+rich_progress = lazy.module("rich.progress")
 
 
 @click.command()
@@ -92,11 +95,11 @@ def _wait_with_bar(job, timeout, *, show: bool):
     """Wait for ``job``, drawing a progress bar of its chunks on stderr."""
     if not show:
         return job.wait(timeout)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn())
-    with Progress(*columns, console=stderr_console(), transient=True) as bar:
+    columns = (rich_progress.TextColumn("[bold]{task.description}"), rich_progress.BarColumn(),
+               rich_progress.MofNCompleteColumn(), rich_progress.TextColumn("{task.fields[rows]} rows"),
+               rich_progress.TimeElapsedColumn())
+    with rich_progress.Progress(*columns, console=stderr_console(), transient=True) as bar:
         task = bar.add_task(job.job_id, total=None, rows=0)
 
         def update(status) -> None:

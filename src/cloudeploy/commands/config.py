@@ -6,9 +6,12 @@ from pathlib import Path
 
 import click
 
+from cloudeploy import lazy
 from cloudeploy.commands._output import emit, output_option
 from cloudeploy.config import config_path, load_profile, read_config
 from cloudeploy.terraform import from_terraform as handoff
+
+rich_table = lazy.module("rich.table")
 
 _CONFIG_FILE = click.option(
     "--config",
@@ -66,12 +69,10 @@ def show(profile, config_file, output):
 
 
 def _render_show(console, data) -> None:
-    from rich.table import Table
-
     where = data["config_path"] if data["exists"] else f"{data['config_path']} (not found)"
     console.print(f"config file: {where}")
     if data["profiles"]:
-        table = Table("profile", "provider", "in use")
+        table = rich_table.Table("profile", "provider", "in use")
         for row in data["profiles"]:
             table.add_row(row["name"], row["provider"], "*" if row["in_use"] else "")
         console.print(table)

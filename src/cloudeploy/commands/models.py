@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
-from cloudeploy import api
+from cloudeploy import api, lazy
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
 from cloudeploy.errors import ValidationError
+
+rich_table = lazy.module("rich.table")
 
 
 @click.group()
@@ -26,9 +28,7 @@ def list_models(provider, profile, output):
         rows.append({"model": name, "versions": len(versions), "latest": versions[-1].to_dict()})
 
     def render(console, rows):
-        from rich.table import Table
-
-        table = Table(title="models", title_justify="left")
+        table = rich_table.Table(title="models", title_justify="left")
         for column in ("model", "versions", "latest", "aliases", "digest"):
             table.add_column(column)
         for row in rows:
@@ -52,9 +52,7 @@ def show_model(model, provider, profile, output):
     data = [v.to_dict() for v in versions]
 
     def render(console, data):
-        from rich.table import Table
-
-        table = Table(title=name, title_justify="left")
+        table = rich_table.Table(title=name, title_justify="left")
         for column in ("version", "aliases", "digest", "scikit-learn", "created"):
             table.add_column(column)
         for v in data:

@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from cloudeploy import lazy
 from cloudeploy.commands._output import emit, output_option, provider_options
 from cloudeploy.errors import ValidationError
 from cloudeploy.monitoring.backend import backend_for
@@ -24,6 +25,8 @@ from cloudeploy.monitoring.run import report_history
 from cloudeploy.monitoring.run import status as monitoring_status
 from cloudeploy.monitoring.spec import MonitorSpec
 from cloudeploy.providers import resolve_provider
+
+rich_table = lazy.module("rich.table")
 
 EXIT_BREACHED = 8  # not an error: the data breached a threshold (README, "Exit codes")
 EXIT_NOT_JUDGED = 9  # nothing to compare: a window held no captured rows
@@ -162,11 +165,9 @@ def _run(endpoint, window, kind, version, capture, provider, profile, *, webhook
 
 
 def _render_run(console, data):
-    from rich.table import Table
-
     labels = data["labels"]
-    table = Table(title=f"{data['kind']} of {data['endpoint']} {data['version']} "
-                        f"({data['serving_rows']} serving rows vs {data['baseline_rows']})", title_justify="left")
+    table = rich_table.Table(title=f"{data['kind']} of {data['endpoint']} {data['version']} "
+                                   f"({data['serving_rows']} serving rows vs {data['baseline_rows']})", title_justify="left")
     for column in ("feature", "metric", "score", "threshold", "status"):
         table.add_column(column)
     for feature in data["features"]:
@@ -281,9 +282,7 @@ def evaluate(endpoint, labels, window, task, version, capture, provider, profile
             **evaluate_predictions(source, labels, window=window, task=task).to_dict()}
 
     def render(console, data):
-        from rich.table import Table
-
-        table = Table(title=f"{task} of {endpoint} {version}", title_justify="left")
+        table = rich_table.Table(title=f"{task} of {endpoint} {version}", title_justify="left")
         for column in ("window start", "count", "accuracy" if task == "classification" else "mae / rmse"):
             table.add_column(column)
         for row in data["windows"]:

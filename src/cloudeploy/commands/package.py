@@ -13,6 +13,7 @@ from cloudeploy.errors import ValidationError
 from cloudeploy.packaging.build import CompileWarning, build_package
 
 pd = lazy.module("pandas")
+rich_table = lazy.module("rich.table")
 
 
 @click.command()
@@ -182,8 +183,6 @@ def _runtime_line(data: dict) -> str:
 
 
 def _render(console, data: dict) -> None:
-    from rich.table import Table
-
     console.print(f"Package [bold]{data['name']}[/bold] written to [bold]{data['path']}[/bold]")
     console.print(f"  digest      {data['digest']}")
     console.print(f"  model       {data['model_file']} ({data['format']})")
@@ -203,7 +202,7 @@ def _render(console, data: dict) -> None:
     console.print(
         f"  baseline    {'none' if baseline is None else str(baseline['features']) + ' features'}"
     )
-    table = Table("feature", "type", "nullable", title=None, box=None, padding=(0, 2))
+    table = rich_table.Table("feature", "type", "nullable", title=None, box=None, padding=(0, 2))
     for feature in data["schema"]["features"]:
         table.add_row(feature["name"], feature["type"], "yes" if feature["nullable"] else "")
     console.print(table)

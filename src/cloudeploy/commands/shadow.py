@@ -15,12 +15,15 @@ import sys
 
 import click
 
+from cloudeploy import lazy
 from cloudeploy.commands._output import emit, output_option, progress_printer, provider_options
 from cloudeploy.commands._plan_flags import parse_gates, with_shadow
 from cloudeploy.errors import RolledBack
 from cloudeploy.providers import resolve_provider
 from cloudeploy.rollout.plan import RolloutPlan
 from cloudeploy.rollout.shadow import run_shadow
+
+rich_table = lazy.module("rich.table")
 
 
 @click.command()
@@ -59,22 +62,20 @@ def shadow(endpoint, to, duration, share, min_agreement, tolerance, min_requests
 
 
 def render_shadow(console, data) -> None:
-    from rich.table import Table
-
     verdict = "[green]passed[/green]" if data["passed"] else "[red]refused[/red]"
     console.print(f"shadow {verdict}: [bold]{data['candidate']}[/bold] against {data['serving']} on "
                   f"[bold]{data['endpoint']}[/bold] ({data['share']:.0%} of requests copied: "
                   f"{data['mirrored']} sent, {data['dropped']} dropped)")
     console.print(f"  {data['reason']}")
     new, base = data["metrics"].get("new") or {}, data["metrics"].get("baseline") or {}
-    table = Table(show_edge=False)
+    table = rich_table.Table(show_edge=False)
     for column in ("", data["serving"] + " (serving)", data["candidate"] + " (candidate)"):
         table.add_column(column, justify="right" if column else "left")
     for key, label in (("requests", "requests"), ("input_errors", "4xx"), ("model_errors", "model errors"),
                        ("timeouts", "timeouts"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms")):
         table.add_row(label, _cell(base.get(key)), _cell(new.get(key)))
     console.print(table)
-    gates = Table(show_edge=False)
+    gates = rich_table.Table(show_edge=False)
     for column in ("gate", data["candidate"], data["serving"], "judged", "threshold", "verdict", "detail"):
         gates.add_column(column)
     for gate in data["gates"]:
