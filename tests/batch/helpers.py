@@ -68,3 +68,19 @@ def submit_here_follow_elsewhere(provider, package_dir, folder, monkeypatch):
     monkeypatch.setenv("CLOUDEPLOY_HOME", str(folder / "second-runner"))
     followed = job_handle(submitted.job_id, provider=provider)
     return frame, followed, followed.wait(300)
+
+
+def assert_finished_by_the_second_runner(frame, followed, status, *, folder, package_dir) -> None:
+    """What :func:`submit_here_follow_elsewhere` must give: the job ended on the second runner,
+    its output holds the good rows' ids in input order with the model's predictions, and the
+    refused row (input row 8) is reported with its id."""
+    import numpy as np
+
+    assert status.state == "succeeded"
+    assert str(folder / "second-runner") in status.extra["job_dir"]
+    output = read_output(folder / "out.parquet")
+    good = frame.drop(index=7)
+    assert output["id"].tolist() == good["id"].tolist()
+    np.testing.assert_allclose(output["prediction"].to_numpy(dtype=float),
+                               expected_predictions(package_dir, good.astype({"f2": float}), followed))
+    assert [e["row"] for e in followed.errors()] == [8] and followed.errors()[0]["id"] == "id-7"

@@ -13,6 +13,7 @@ import pytest
 from cloudeploy import batch_predict
 from tests.batch.helpers import (
     FEATURES,
+    assert_finished_by_the_second_runner,
     expected_predictions,
     read_output,
     submit_here_follow_elsewhere,
@@ -112,13 +113,5 @@ def test_running_the_spec_again_follows_the_same_job(package_run, vertex, module
 def test_a_job_submitted_on_one_runner_is_finished_by_another_with_an_empty_home(
     vertex, forest_package, tmp_path, monkeypatch
 ):
-    frame, followed, status = submit_here_follow_elsewhere(vertex, forest_package, tmp_path, monkeypatch)
-
-    assert status.state == "succeeded"
-    assert str(tmp_path / "second-runner") in status.extra["job_dir"]
-    output = read_output(tmp_path / "out.parquet")
-    good = frame.drop(index=7)
-    assert output["id"].tolist() == good["id"].tolist()
-    np.testing.assert_allclose(output["prediction"].to_numpy(dtype=float),
-                               expected_predictions(forest_package, good.astype({"f2": float}), followed))
-    assert [e["row"] for e in followed.errors()] == [8] and followed.errors()[0]["id"] == "id-7"
+    run = submit_here_follow_elsewhere(vertex, forest_package, tmp_path, monkeypatch)
+    assert_finished_by_the_second_runner(*run, folder=tmp_path, package_dir=forest_package)
