@@ -130,3 +130,55 @@ def test_internal_imports_sit_at_module_top():
         "needs goes through cloudeploy.lazy), or say on the line why one must stay: "
         "'# inside: <reason>'\n" + "\n".join(hidden)
     )
+
+
+#: Heavy third-party packages: outside the provider packages they load through cloudeploy.lazy.
+LAZY_ONLY = frozenset({
+    "numpy", "pandas", "pyarrow", "sklearn", "scipy", "onnx", "onnxruntime", "skl2onnx", "onnxmltools",
+    "xgboost", "lightgbm", "shap", "rich", "matplotlib", "skops", "joblib", "uvicorn", "starlette",
+    "prometheus_client", "orjson", "httpx", "tomlkit", "hcl2", "psutil", "jinja2", "yaml",
+})
+
+
+def _function_level_heavy_imports(path: Path) -> list[int]:
+    """Lines of ``path`` where a function imports a :data:`LAZY_ONLY` package without saying why."""
+    source = path.read_text()
+    lines = source.splitlines()
+    found = set()
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else []
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            heavy = any(name.split(".")[0] in LAZY_ONLY for name in names)
+            said_why = any("# inside:" in line for line in lines[node.lineno - 1:node.end_lineno])
+            if heavy and not said_why:
+                found.add(node.lineno)
+    return sorted(found)
+
+
+def test_heavy_packages_load_through_the_lazy_helper():
+    """Outside providers/ and testing/, a function does not import a heavy package itself.
+
+    It names the package at module top, ``np = lazy.module("numpy")`` (imported at the
+    first attribute read), or probes an optional one with ``lazy.load("shap")`` inside
+    ``try/except ImportError``; a function-level import that must stay (the sandbox
+    child's minimal import set, say) says why on its line: ``# inside: <reason>``.
+    The provider packages keep their SDK imports as statements (the sdk contract of
+    .importlinter reads them).
+    """
+    hidden = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not {"testing", "providers"} & set(path.relative_to(PACKAGE).parts)
+        for line in _function_level_heavy_imports(path)
+    ]
+    assert hidden == [], (
+        "load these through cloudeploy.lazy (a module-level handle, or lazy.load in a probe), "
+        "or say on the line why one must stay: '# inside: <reason>'\n" + "\n".join(hidden)
+    )
