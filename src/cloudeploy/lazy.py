@@ -17,9 +17,14 @@ Contract:
 
 - :func:`module` returns a stand-in at once; the first attribute read (but for the
   few that tools probe any object for, such as ``__wrapped__``) imports the
-  real module (``importlib.import_module``, so ``sys.modules`` caches it) and copies
-  its namespace, so later reads are plain attribute reads (tens of ns). Nothing else
-  triggers the import.
+  real module (``importlib.import_module``, so ``sys.modules`` caches it). Nothing
+  else triggers the import.
+- At that first use, the module that called :func:`module` gets the real module in
+  place of the stand-in (every global name bound to it is rebound), so its later
+  reads are plain reads of the real module: as fast as an import at module top, and
+  a test that patches ``joblib.load`` is seen by code calling ``joblib.load``. A
+  stand-in held anywhere else forwards every read to the real module (slower, the
+  same answers).
 - A package that is not installed raises :class:`ImportError` at that first use,
   naming the module and the extra that installs it (:data:`EXTRAS`); callers that
   treat a missing optional package as "not available" keep catching ImportError.
@@ -29,6 +34,7 @@ Contract:
 from __future__ import annotations
 
 import importlib
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -56,17 +62,20 @@ _PROBES = frozenset({"__wrapped__", "__signature__", "__func__", "__self__", "__
 class LazyModule(ModuleType):
     """Stands in for module ``name`` until an attribute is read, then forwards to it."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, owner: dict[str, Any] | None = None) -> None:
         super().__init__(name)
         self.__dict__["_lazy_loaded"] = None
+        self.__dict__["_lazy_owner"] = owner
 
     def _lazy_load(self) -> ModuleType:
         loaded = self.__dict__["_lazy_loaded"]
         if loaded is None:
-            loaded = load(self.__name__)
-            # Later reads find the attributes here, without a call through __getattr__.
-            self.__dict__.update(vars(loaded))
-            self.__dict__["_lazy_loaded"] = loaded
+            loaded = self.__dict__["_lazy_loaded"] = load(self.__name__)
+            owner = self.__dict__["_lazy_owner"]
+            if owner is not None:  # the module that asked for the stand-in now holds the real one
+                for key, value in list(owner.items()):
+                    if value is self:
+                        owner[key] = loaded
         return loaded
 
     def __getattr__(self, attribute: str) -> Any:
@@ -83,8 +92,8 @@ class LazyModule(ModuleType):
 
 
 def module(name: str) -> ModuleType:
-    """A stand-in for ``name`` that imports it on first attribute access."""
-    return LazyModule(name)
+    """A stand-in for ``name`` that imports it on first attribute access (see the module docstring)."""
+    return LazyModule(name, sys._getframe(1).f_globals)
 
 
 def load(name: str) -> ModuleType:

@@ -43,3 +43,24 @@ def test_a_dunder_the_module_defines_is_a_use():
     import json
 
     assert lazy.module("json").__version__ == json.__version__
+
+
+def test_a_patch_of_the_real_module_is_seen_through_the_stand_in(monkeypatch):
+    import json
+
+    stand_in = lazy.module("json")
+    assert stand_in.dumps([1]) == "[1]"  # loaded
+
+    monkeypatch.setattr(json, "dumps", lambda value: "patched")
+
+    assert stand_in.dumps([1]) == "patched"
+
+
+def test_the_module_that_asked_holds_the_real_module_after_first_use():
+    code = (
+        "import sys\nfrom cloudeploy import lazy\n"
+        "js = lazy.module('json')\nassert type(js).__name__ == 'LazyModule'\n"
+        "js.dumps\nassert js is sys.modules['json'], js\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
