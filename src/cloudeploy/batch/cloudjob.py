@@ -221,11 +221,11 @@ def submit_cloud(
     files = source.materialize(job.path / "input")
     errors = job.path / "errors.jsonl"
     try:
-        staged = stage_input(spec, schema, files, job, upload_part, errors)
+        # The refused rows go to the bucket with the staging, once: for a runner that joins the output.
+        staged = stage_input(spec, schema, files, job, upload_part, errors,
+                             before_marker=lambda: backend.upload(errors, records.staged_uris(record)["errors"]))
     finally:
         publish_errors(spec, job)
-    errors.touch()
-    backend.upload(errors, records.staged_uris(record)["errors"])
     crash_point(f"{backend.name}.batch.after_stage")
     backend.start(spec, record, version, sorted(staged.parts), save=job.create, progress=progress)
     records.publish(provider, job)

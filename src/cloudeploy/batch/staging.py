@@ -57,11 +57,14 @@ class Staged:
 
 
 def stage_input(
-    spec: BatchSpec, schema: InputSchema, files: list[str], job: JobDir, upload: UploadPart, errors_path: Path
+    spec: BatchSpec, schema: InputSchema, files: list[str], job: JobDir, upload: UploadPart, errors_path: Path,
+    *, before_marker: Callable[[], None] | None = None,
 ) -> Staged:
     """Check every row of ``files``, upload the good rows' features part by part, keep their ids.
 
     Idempotent: a job directory that already holds ``staged.json`` is not staged again.
+    ``before_marker()`` runs once everything is staged, before ``staged.json`` marks it
+    so (what must be done exactly once with the staging, such as publishing the errors).
     Raises OperationFailed when more than ``spec.max_error_rate`` of the rows fail.
     """
     marker = job.path / "staged.json"
@@ -109,6 +112,8 @@ def stage_input(
             hint="fix the input, or raise --max-error-rate to accept the rest",
         )
     staged = Staged(parts=parts, records=records, failed=failed)
+    if before_marker is not None:
+        before_marker()
     write_json(marker, staged.to_dict())
     return staged
 
