@@ -116,6 +116,10 @@ def model_files(tmp_path_factory) -> list[str]:
 
 @pytest.fixture(scope="module")
 def transcripts(model_files, _vertex_emulator_session, _sagemaker_emulator_session, tmp_path_factory):
+    # `status` lists every endpoint: start from emulators without other modules' endpoints
+    # (a worker's emulators serve every module it runs).
+    _vertex_emulator_session.reset()
+    _sagemaker_emulator_session.reset()
     directory = tmp_path_factory.mktemp("side-by-side")
     config = directory / "cloudeploy.toml"
     write_profile("local", "local", {"home": str(directory / "home")}, path=config)
