@@ -90,8 +90,9 @@ def test_no_command_help_imports_anything_heavy():
     assert run.stdout.strip().splitlines()[-1] == "HEAVY="
 
 
-def _function_level_internal_imports(path: Path) -> list[int]:
-    """Lines of ``path`` where a function imports a cloudeploy module without saying why (``# inside:``)."""
+def _unexplained_function_imports(path: Path, packages: frozenset[str]) -> list[int]:
+    """Lines of ``path`` where a function imports one of ``packages`` (top-level names; a
+    relative import counts as ``cloudeploy``) without saying why on its line (``# inside:``)."""
     source = path.read_text()
     lines = source.splitlines()
     found = set()
@@ -100,13 +101,13 @@ def _function_level_internal_imports(path: Path) -> list[int]:
             continue
         for node in ast.walk(function):
             if isinstance(node, ast.ImportFrom):
-                internal = node.level > 0 or (node.module or "").split(".")[0] == "cloudeploy"
+                names = ["cloudeploy"] if node.level > 0 else [node.module or ""]
             elif isinstance(node, ast.Import):
-                internal = any(alias.name.split(".")[0] == "cloudeploy" for alias in node.names)
+                names = [alias.name for alias in node.names]
             else:
                 continue
             said_why = any("# inside:" in line for line in lines[node.lineno - 1:node.end_lineno])
-            if internal and not said_why:
+            if any(name.split(".")[0] in packages for name in names) and not said_why:
                 found.add(node.lineno)
     return sorted(found)
 
@@ -123,7 +124,7 @@ def test_internal_imports_sit_at_module_top():
         f"{path.relative_to(ROOT)}:{line}"
         for path in sorted(PACKAGE.rglob("*.py"))
         if "testing" not in path.relative_to(PACKAGE).parts
-        for line in _function_level_internal_imports(path)
+        for line in _unexplained_function_imports(path, frozenset({"cloudeploy"}))
     ]
     assert hidden == [], (
         "move these cloudeploy imports to module top (a heavy third-party package the imported module "
@@ -140,28 +141,6 @@ LAZY_ONLY = frozenset({
 })
 
 
-def _function_level_heavy_imports(path: Path) -> list[int]:
-    """Lines of ``path`` where a function imports a :data:`LAZY_ONLY` package without saying why."""
-    source = path.read_text()
-    lines = source.splitlines()
-    found = set()
-    for function in ast.walk(ast.parse(source)):
-        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        for node in ast.walk(function):
-            if isinstance(node, ast.ImportFrom):
-                names = [node.module or ""] if node.level == 0 else []
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            heavy = any(name.split(".")[0] in LAZY_ONLY for name in names)
-            said_why = any("# inside:" in line for line in lines[node.lineno - 1:node.end_lineno])
-            if heavy and not said_why:
-                found.add(node.lineno)
-    return sorted(found)
-
-
 def test_heavy_packages_load_through_the_lazy_helper():
     """Outside providers/ and testing/, a function does not import a heavy package itself.
 
@@ -176,7 +155,7 @@ def test_heavy_packages_load_through_the_lazy_helper():
         f"{path.relative_to(ROOT)}:{line}"
         for path in sorted(PACKAGE.rglob("*.py"))
         if not {"testing", "providers"} & set(path.relative_to(PACKAGE).parts)
-        for line in _function_level_heavy_imports(path)
+        for line in _unexplained_function_imports(path, LAZY_ONLY)
     ]
     assert hidden == [], (
         "load these through cloudeploy.lazy (a module-level handle, or lazy.load in a probe), "

@@ -104,34 +104,40 @@ def gateway():
         listener.close()
 
 
-def test_a_version_with_one_replica_survives_a_dropped_connection(gateway):
-    replica = DroppingReplica(drops=1)
-    try:
-        url = gateway(replica.port)
-        answer = httpx.post(f"{url}/predict", json={"instances": [[1.0]]}, timeout=10)
-    finally:
-        replica.close()
+@pytest.fixture
+def replica():
+    """``replica(drops)``: a :class:`DroppingReplica`, closed after the test."""
+    made = []
+
+    def make(drops: int) -> DroppingReplica:
+        made.append(DroppingReplica(drops))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def test_a_version_with_one_replica_survives_a_dropped_connection(gateway, replica):
+    dropping = replica(drops=1)
+    answer = httpx.post(f"{gateway(dropping.port)}/predict", json={"instances": [[1.0]]}, timeout=10)
 
     assert answer.status_code == 200, answer.text
     assert answer.headers["x-cloudeploy-version"] == "v1"
-    assert replica.connections == 2  # dropped once, answered on the retry
+    assert dropping.connections == 2  # dropped once, answered on the retry
 
 
-def test_a_replica_that_drops_every_try_is_a_503_of_its_version(gateway):
-    replica = DroppingReplica(drops=10)
-    try:
-        url = gateway(replica.port)
-        answer = httpx.post(f"{url}/predict", json={"instances": [[1.0]]}, timeout=10)
-    finally:
-        replica.close()
+def test_a_replica_that_drops_every_try_is_a_503_of_its_version(gateway, replica):
+    dropping = replica(drops=10)
+    answer = httpx.post(f"{gateway(dropping.port)}/predict", json={"instances": [[1.0]]}, timeout=10)
 
     assert answer.status_code == 503
     assert answer.headers["x-cloudeploy-version"] == "v1"
-    assert replica.connections == gateway_app.FORWARD_ATTEMPTS
+    assert dropping.connections == gateway_app.FORWARD_ATTEMPTS
 
 
-def test_a_bug_in_the_gateway_is_an_error_of_the_version_and_the_connection_stays_open(gateway, monkeypatch):
-    replica = DroppingReplica(drops=0)
+def test_a_bug_in_the_gateway_is_an_error_of_the_version_and_the_connection_stays_open(gateway, replica, monkeypatch):
+    answering = replica(drops=0)
     calls = {"n": 0}
     real_parsed = gateway_app._parsed
 
@@ -142,14 +148,11 @@ def test_a_bug_in_the_gateway_is_an_error_of_the_version_and_the_connection_stay
         return real_parsed(answer)
 
     monkeypatch.setattr(gateway_app, "_parsed", broken_once)
-    try:
-        url = gateway(replica.port)
-        with httpx.Client(timeout=10) as client:
-            first = client.post(f"{url}/predict", json={"instances": [[1.0]]})
-            second = client.post(f"{url}/predict", json={"instances": [[1.0]]})
-            connections = client._transport._pool.connections
-    finally:
-        replica.close()
+    url = gateway(answering.port)
+    with httpx.Client(timeout=10) as client:
+        first = client.post(f"{url}/predict", json={"instances": [[1.0]]})
+        second = client.post(f"{url}/predict", json={"instances": [[1.0]]})
+        connections = client._transport._pool.connections
 
     assert first.status_code == 500
     assert first.headers["x-cloudeploy-version"] == "v1"
