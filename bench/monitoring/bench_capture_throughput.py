@@ -5,14 +5,22 @@ benchmark's 100-tree forest on breast-cancer, 30 features, ``--workers 2``):
 one with ``--capture-dir`` (every request captured, in the server's default raw
 format unless ``--format arrow|jsonl``), one without. ``wrk`` sends single-row JSON ``POST /predict`` at
 concurrency 64 to one, then the other, in short alternating cells (the order
-flips every round), so a busy machine's drifts hit both alike; the result is the
-median over rounds of each server's requests/s and the ratio, and the median
-server CPU per request (psutil, the whole process tree), which a busy machine
-disturbs much less than throughput. Reading the captures back at the end
+flips every round), so a busy machine's drifts hit both alike. The cost is
+read from the rounds' pairs: each round's on/off throughput ratio (and CPU per
+request ratio, psutil, the whole process tree), the median of those ratios, and
+a bootstrap 90% interval of that median. Pairs are what the alternation is for:
+the machine's speed drifts by more than capture costs between rounds (a round's
+two cells run back to back), so the ratio of the two servers' medians over all
+rounds, printed beside it, mixes cells taken at different speeds. Reading the captures back at the end
 compacts the raw files (see ``cloudeploy.monitoring.capture``), after the clock.
 
-    .venv/bin/python bench/monitoring/bench_capture_throughput.py                  # 6 rounds of 5 s
+    .venv/bin/python bench/monitoring/bench_capture_throughput.py                  # 16 rounds of 4 s
     .venv/bin/python bench/monitoring/bench_capture_throughput.py --rounds 4 --duration 3 --format jsonl
+    .venv/bin/python bench/monitoring/bench_capture_throughput.py --save runs/a.json   # keep the report
+    .venv/bin/python bench/monitoring/bench_capture_throughput.py --pool bench/monitoring/capture_cost_runs.json
+
+``--pool FILE...`` runs nothing: it pools the per-round pairs of saved reports (one
+report, or a list of them, per file) into one median and interval.
 
 Needs wrk (apt-get install -y wrk). Prints a Markdown table and the raw cells as JSON.
 """
@@ -55,15 +63,29 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
+def _median_interval(values: list[float], level: float = 0.9, resamples: int = 10_000) -> list[float]:
+    """Percentile-bootstrap interval of the median of ``values`` (seeded: same data, same interval)."""
+    import random
+
+    chooser = random.Random(0)
+    medians = sorted(statistics.median(chooser.choices(values, k=len(values))) for _ in range(resamples))
+    tail = (1 - level) / 2
+    return [medians[int(tail * resamples)], medians[int((1 - tail) * resamples) - 1]]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per cell")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--duration", type=int, default=4, help="seconds per cell")
+    parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--format", choices=["raw", "arrow", "jsonl"], default="raw")
     parser.add_argument("--capture-sample", type=float, default=1.0, help="share of requests captured")
+    parser.add_argument("--save", type=Path, default=None, help="also write the JSON report to this file")
+    parser.add_argument("--pool", type=Path, nargs="+", default=None, help="pool saved reports; run nothing")
     args = parser.parse_args()
+    if args.pool:
+        return _pool(args.pool)
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -112,8 +134,13 @@ def main() -> int:
     summary = {name: statistics.median(c["requests_per_s"] for c in runs) for name, runs in cells.items()}
     cost = 1 - summary["capture on"] / summary["capture off"]
     cpu = {name: statistics.median(c["server_cpu_us_per_request"] for c in runs) for name, runs in cells.items()}
-    ratios = [on["requests_per_s"] / off["requests_per_s"]
-              for on, off in zip(cells["capture on"], cells["capture off"], strict=True)]
+    pairs = list(zip(cells["capture on"], cells["capture off"], strict=True))
+    ratios = [on["requests_per_s"] / off["requests_per_s"] for on, off in pairs]
+    cpu_ratios = [on["server_cpu_us_per_request"] / off["server_cpu_us_per_request"] for on, off in pairs]
+    paired_cost = 1 - statistics.median(ratios)
+    paired_cost_interval = [1 - high for high in reversed(_median_interval(ratios))]
+    paired_cpu = statistics.median(cpu_ratios) - 1
+    paired_cpu_interval = [low - 1 for low in _median_interval(cpu_ratios)]
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "format": args.format,
@@ -122,10 +149,15 @@ def main() -> int:
         "rounds": args.rounds,
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "median_requests_per_s": summary,
-        "throughput_cost": cost,
+        "paired_throughput_cost": paired_cost,
+        "paired_throughput_cost_90": paired_cost_interval,
+        "paired_cpu_cost": paired_cpu,
+        "paired_cpu_cost_90": paired_cpu_interval,
+        "throughput_cost_of_medians": cost,
         "median_server_cpu_us_per_request": cpu,
-        "cpu_cost": cpu["capture on"] / cpu["capture off"] - 1,
+        "cpu_cost_of_medians": cpu["capture on"] / cpu["capture off"] - 1,
         "per_round_ratio_on_off": ratios,
+        "per_round_cpu_ratio_on_off": cpu_ratios,
         "capture_files": [f.name for f in files],
         "captured_rows": captured,
         "answered_with_capture_on_including_warmup": answered,
@@ -137,11 +169,41 @@ def main() -> int:
     for name, runs in cells.items():
         print(f"| {name} ({args.format if name == 'capture on' else '-'}) | {summary[name]:.0f} "
               f"| {statistics.median(c['p99_ms'] for c in runs):.1f} | {cpu[name]:.0f} µs |")
-    print(f"\nserver CPU per request with capture: {cpu['capture on'] / cpu['capture off'] - 1:+.1%}")
-    print(f"throughput cost of capture: {cost:.1%} (per-round on/off ratios "
-          f"{', '.join(f'{r:.3f}' for r in ratios)}); load average {load_before[0]:.1f} -> "
+    print(f"\nthroughput cost of capture, median of the {len(ratios)} rounds' pairs: {paired_cost:.1%} "
+          f"(90% interval {paired_cost_interval[0]:.1%} .. {paired_cost_interval[1]:.1%}; per-round on/off "
+          f"ratios {', '.join(f'{r:.3f}' for r in ratios)})")
+    print(f"server CPU per request with capture, median of pairs: {paired_cpu:+.1%} "
+          f"(90% interval {paired_cpu_interval[0]:+.1%} .. {paired_cpu_interval[1]:+.1%})")
+    print(f"ratio of the medians over all rounds: throughput cost {cost:.1%}, CPU per request "
+          f"{cpu['capture on'] / cpu['capture off'] - 1:+.1%}; load average {load_before[0]:.1f} -> "
           f"{os.getloadavg()[0]:.1f}; {captured} rows captured in {len(files)} file(s)")
     print("\n```json\n" + json.dumps(report, indent=1) + "\n```")
+    if args.save is not None:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def _pool(paths: list[Path]) -> int:
+    """Print the pooled paired cost of saved reports (``per_round_ratio_on_off`` of each)."""
+    reports = []
+    for path in paths:
+        loaded = json.loads(path.read_text())
+        reports.extend(loaded if isinstance(loaded, list) else [loaded])
+    ratios: list[float] = []
+    print("| run (UTC) | rounds × s | load before → after | paired cost | 90% interval |")
+    print("|---|---:|---:|---:|---:|")
+    for report in reports:
+        own = report["per_round_ratio_on_off"]
+        ratios.extend(own)
+        low, high = (1 - r for r in reversed(_median_interval(own)))
+        load = report.get("load_average", {})
+        print(f"| {report['date']} | {len(own)} × {report['duration_s']} "
+              f"| {load.get('before', [0])[0]:.1f} → {load.get('after', [0])[0]:.1f} "
+              f"| {1 - statistics.median(own):.1%} | {low:.1%} .. {high:.1%} |")
+    low, high = (1 - r for r in reversed(_median_interval(ratios)))
+    print(f"\npooled, {len(ratios)} pairs of {len(reports)} runs: throughput cost {1 - statistics.median(ratios):.1%} "
+          f"(90% interval {low:.1%} .. {high:.1%}); mean of the ratios: {1 - statistics.mean(ratios):.1%}")
     return 0
 
 

@@ -57,3 +57,30 @@ def test_a_package_without_a_graph_has_nothing_to_choose(home, forest_and_rows):
     assert job.status().extra["runtime"] == "sklearn"
     assert "one runtime" in job.status().extra["runtime_choice"]["reason"]
     assert np.array_equal(pd.read_csv(home / "out.csv")["prediction"], forest.predict(X[:50]))
+
+
+def test_the_measurement_predicts_one_slice_of_a_large_chunk_and_the_choice_is_loaded_once(
+    home, forest_and_rows, monkeypatch
+):
+    """A CSV block can hold far more rows than a predict call takes: the runtimes are
+    timed on one call's worth (what scoring does), and the workers score with the
+    model the measurement loaded instead of loading it a third time."""
+    from cloudeploy.batch import engine
+
+    forest, X, frame = forest_and_rows
+    package = build_package(forest, home / "package", baseline=X).path
+    repeats = 40  # 569 rows × 40 = 22,760 rows, one chunk, more than one predict slice
+    big = pd.concat([frame] * repeats, ignore_index=True)
+    big["id"] = [f"r{i}" for i in range(len(big))]
+    big.to_csv(home / "in.csv", index=False)
+    loads: list[str | None] = []
+    real_load = engine.load_package
+    monkeypatch.setattr(engine, "load_package", lambda *a, **k: loads.append(k.get("runtime")) or real_load(*a, **k))
+
+    job = batch_predict(str(package), str(home / "in.csv"), str(home / "out.csv"), id_column="id", workers=1,
+                        chunk_rows=len(big))
+
+    slice_rows = engine.PREDICT_BYTES // (4 * X.shape[1])
+    assert job.status().extra["runtime_choice"]["sample_rows"] == min(slice_rows, engine.RUNTIME_SAMPLE_ROWS)
+    assert sorted(loads) == ["onnx", "sklearn"]
+    assert pd.read_csv(home / "out.csv")["prediction"].tolist() == forest.predict(np.tile(X, (repeats, 1))).tolist()

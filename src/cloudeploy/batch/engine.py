@@ -112,7 +112,7 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
     workers = worker_count(job)
     context = _context(job, record, spec)
     context["runtime"] = choose_runtime(job, context, pending[0])
-    _init_worker(context)
+    _init_worker(context)  # the chosen runtime's model, if the choice loaded it, is kept
     if workers <= 1:
         for chunk in pending:
             rows += process_chunk(chunk)["records"]
@@ -205,6 +205,11 @@ def _publish(path: Path, uri: str) -> None:
 # -- the worker ----------------------------------------------------------------
 
 _WORKER: dict[str, Any] = {}
+
+
+def _keep_worker_model(context: dict[str, Any], model, predict: Callable[[Any], Any], runtime: str) -> None:
+    """Hand a model the runner already loaded (for ``runtime``) to :func:`_init_worker`."""
+    _WORKER.update(model=model, predict=predict, key=(context["package_dir"], context["trust"], runtime))
 
 
 def _init_worker(context: dict[str, Any]) -> None:
@@ -301,7 +306,12 @@ def array_predict(model) -> Callable[[Any], Any]:
     return estimator_predict
 
 
-#: Rows of the first chunk both runtimes predict before a job picks the faster.
+#: At most this many rows of the first chunk are predicted by both runtimes
+#: before a job picks the faster: one predict slice (:data:`PREDICT_BYTES`), the
+#: size scoring calls the model with, since a forest's CPU per row in
+#: scikit-learn depends on it (for the bench's forest 7.4 µs at 8,192 rows, 6.6 at
+#: 17,476, against onnxruntime's 6.5–6.7 at both). The measurement runs before
+#: the workers start, so it is serial time: ~0.45 CPU-s for that forest.
 RUNTIME_SAMPLE_ROWS = 20_000
 
 
@@ -312,8 +322,9 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
     original model; which is faster depends on the model and the chunk size (a
     deep forest over 50,000-row chunks can be faster in scikit-learn than in a
     one-thread onnxruntime). Both predict the same sample of the first chunk
-    (up to :data:`RUNTIME_SAMPLE_ROWS` rows; CPU time, interleaved, best of two)
-    and the faster wins. A resumed job
+    (one predict call's rows, at most :data:`RUNTIME_SAMPLE_ROWS`; CPU time,
+    interleaved, best of two) and the faster wins; the runner keeps the winner's
+    loaded model for the workers. A resumed job
     keeps the choice of its first run, so every chunk is scored the same way.
     None (the package's only runtime) when there is nothing to choose.
     """
@@ -326,14 +337,14 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
         return None
     sample = _first_rows(context, chunk, manifest)
     predictors: dict[str, Callable[[Any], Any]] = {}
+    models = {}
     for runtime in ("onnx", "sklearn"):
         try:
-            predictors[runtime] = array_predict(
-                load_package(context["package_dir"], trust=context["trust"], runtime=runtime)
-            )
+            models[runtime] = load_package(context["package_dir"], trust=context["trust"], runtime=runtime)
         except Exception as error:  # noqa: BLE001 - e.g. the original refused by the allowlist
             job.write_status(runtime="onnx", runtime_choice={"reason": f"{runtime} unavailable: {error}"})
             return "onnx"
+        predictors[runtime] = array_predict(models[runtime])
     if sample is None or not len(sample):
         job.write_status(runtime="onnx", runtime_choice={"reason": "no sample rows to measure"})
         return "onnx"
@@ -347,6 +358,7 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
             _predict(predict, sample)  # rows the model refuses are set aside, as when scoring
             timings[runtime] = min(timings[runtime], time.process_time() - started)
     chosen = min(timings, key=timings.__getitem__)
+    _keep_worker_model(context, models[chosen], predictors[chosen], chosen)
     rows = len(sample)
     job.write_status(
         runtime=chosen,
@@ -371,8 +383,9 @@ def _first_rows(context: dict[str, Any], chunk: dict[str, Any], manifest) -> Any
         carry=context["carry"],
         batch_rows=min(context["batch_rows"], RUNTIME_SAMPLE_ROWS),
     )
-    for batch in batches:
-        return check_rows(batch.table, context["features"], manifest.schema).model_input
+    for batch in batches:  # a CSV block can hold more rows than asked for
+        model_input = check_rows(batch.table, context["features"], manifest.schema).model_input
+        return _slicer(model_input)(0, min(RUNTIME_SAMPLE_ROWS, _slice_rows(model_input)))
     return None
 
 
@@ -385,8 +398,7 @@ PREDICT_BYTES = 2 << 20
 
 def _predict_in_slices(predict: Callable[[Any], Any], model_input) -> tuple[Any, dict[int, str]]:
     """:func:`_predict` over slices of about :data:`PREDICT_BYTES` of ``model_input``, joined."""
-    shape = getattr(model_input, "shape", (len(model_input), 1))
-    rows = max(1024, PREDICT_BYTES // (4 * max(1, shape[1] if len(shape) > 1 else 1)))
+    rows = _slice_rows(model_input)
     if len(model_input) <= rows:
         return _predict(predict, model_input)
     take = _slicer(model_input)
@@ -398,6 +410,12 @@ def _predict_in_slices(predict: Callable[[Any], Any], model_input) -> tuple[Any,
     if all(isinstance(piece, np.ndarray) for piece in pieces):
         return np.concatenate(pieces), rejected
     return [value for piece in pieces for value in piece], rejected
+
+
+def _slice_rows(model_input) -> int:
+    """Rows per predict call: about :data:`PREDICT_BYTES` of float32 input."""
+    shape = getattr(model_input, "shape", (len(model_input), 1))
+    return max(1024, PREDICT_BYTES // (4 * max(1, shape[1] if len(shape) > 1 else 1)))
 
 
 def _slicer(model_input) -> Callable[[int, int], Any]:
