@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cloudeploy.crashpoints import crash_point
 from cloudeploy.errors import (
     CloudeployError,
     ConflictError,
@@ -40,11 +41,13 @@ from cloudeploy.providers.options import (
 )
 from cloudeploy.rollout.endpoint import (
     WAIT_S,
+    begin_rollback,
     endpoint_lock,
     forget_endpoint,
     forget_newest,
     history,
     history_started,
+    pending_rollback,
     record_change,
     rollback_target,
 )
@@ -466,13 +469,20 @@ def rollback(
         if rollback_stopped(backend, endpoint, progress=progress, timeout=timeout) is not None:
             return backend.get_endpoint(endpoint)
         status = backend.get_endpoint(endpoint)
-        target = rollback_target(backend, endpoint, status.traffic, {d.version for d in status.deployments})
+        deployed = {d.version for d in status.deployments}
+        # A rollback killed after its traffic change goes nowhere further: it finishes.
+        target = pending_rollback(backend, endpoint, deployed) or rollback_target(
+            backend, endpoint, status.traffic, deployed
+        )
         if target is not None:
             split, consumed = target
+            begin_rollback(backend, endpoint, split, consumed)
             progress(f"rolling back to {', '.join(f'{v}={p}%' for v, p in split.items())}")
-            changed = backend.set_traffic(endpoint, TrafficSplit(split), timeout=timeout, progress=progress)
+            if {str(v): int(p) for v, p in dict(status.traffic).items() if p} != split:
+                status = backend.set_traffic(endpoint, TrafficSplit(split), timeout=timeout, progress=progress)
+            crash_point("rollback.after_traffic")
             forget_newest(backend, endpoint, consumed)
-            return changed
+            return status
         if history(backend, endpoint):
             raise ConflictError(f"endpoint {endpoint!r} has no earlier traffic split to go back to",
                                 hint="the remembered splits name versions no longer deployed, or none differs")

@@ -3,6 +3,8 @@
 - Repeated ``rollback`` walks back the splits the endpoint had, one change per
   call, instead of flipping between the last two; it stops, in one line, when
   nothing older is remembered.
+- A rollback killed between its traffic change and its history update ends,
+  run again, where it was going, instead of going one change further back.
 - Two traffic changes at once are serialized by the endpoint's lock: the second
   reads the split only after the first wrote it (nothing lost from the history).
 - A split changed around the lock (a console, another tool) while a promote
@@ -11,6 +13,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -48,6 +53,36 @@ def test_repeated_rollbacks_walk_back_the_history_instead_of_flipping(local):
     with pytest.raises(ConflictError, match="no earlier traffic split"):
         api.rollback(ENDPOINT, provider=local)
     assert served(local) == {"v1": 100}
+
+
+def test_a_rollback_killed_after_its_traffic_change_finishes_when_run_again(local, endpoint):
+    for split in ({"v1": 50, "v2": 50}, {"v2": 100}):
+        api.set_traffic(ENDPOINT, split, provider=local)
+
+    killed = subprocess.run(
+        [sys.executable, "-m", "cloudeploy.cli", "rollback", ENDPOINT],
+        env={**endpoint.env(), "CLOUDEPLOY_TEST_CRASH_AT": "rollback.after_traffic"},
+        capture_output=True, text=True, timeout=180,
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert served(local) == {"v1": 50, "v2": 50}  # the change was made, the history not yet updated
+    assert served(api.rollback(ENDPOINT, provider=local)) == {"v1": 50, "v2": 50}  # finished, not further
+    assert served(api.rollback(ENDPOINT, provider=local)) == {"v1": 100}  # the next one walks on
+    with pytest.raises(ConflictError, match="no earlier traffic split"):
+        api.rollback(ENDPOINT, provider=local)
+
+
+def test_a_change_after_a_rollback_that_died_ends_that_rollback(local):
+    """A traffic change made after a killed rollback is what the next rollback undoes."""
+    from cloudeploy.rollout.endpoint import begin_rollback
+
+    api.set_traffic(ENDPOINT, {"v1": 50, "v2": 50}, provider=local)
+    api.set_traffic(ENDPOINT, {"v2": 100}, provider=local)
+    begin_rollback(local, ENDPOINT, {"v1": 50, "v2": 50}, 1)  # as a rollback killed before its change
+    api.set_traffic(ENDPOINT, {"v2": 70, "v3": 30}, provider=local)
+
+    assert served(api.rollback(ENDPOINT, provider=local)) == {"v2": 100}
 
 
 def test_a_change_after_a_rollback_is_rolled_back_first(local):

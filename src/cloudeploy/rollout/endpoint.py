@@ -178,7 +178,8 @@ def record_change(provider: Provider, endpoint: str, before: dict[str, int] | An
     def push(value: dict[str, Any] | None) -> dict[str, Any] | None:
         entries = list((value or {}).get("splits", []))
         if entries and _served(entries[-1]["split"]) == split:
-            return None
+            # A change after a rollback that died half-way: the rollback is over.
+            return {k: v for k, v in value.items() if k != "rollback"} if "rollback" in (value or {}) else None
         entries.append({"split": split, "at": time.time(), "by": by})
         return {"endpoint": endpoint, "splits": entries[-HISTORY_SIZE:]}
 
@@ -212,15 +213,38 @@ def rollback_target(provider: Provider, endpoint: str, current: dict[str, int] |
     return None
 
 
+def begin_rollback(provider: Provider, endpoint: str, split: dict[str, int], consumed: int) -> None:
+    """Remember, before its traffic change, where a rollback goes and what it consumes.
+
+    A rollback killed between its traffic change and :func:`forget_newest` would
+    otherwise, run again, see the split it went to as the current one and go one
+    change further back. :func:`pending_rollback` reads the mark; ``forget_newest``
+    and a new change (:func:`record_change`) clear it.
+    """
+    def mark(value: dict[str, Any] | None) -> dict[str, Any]:
+        return {**(value or {"endpoint": endpoint, "splits": []}),
+                "rollback": {"split": _served(split), "consumes": consumed}}
+
+    state_store_of(provider).update(_history_key(endpoint), mark)
+
+
+def pending_rollback(provider: Provider, endpoint: str, deployed: set[str]) -> tuple[dict[str, int], int] | None:
+    """The target and count of a rollback that began and did not finish, if its versions are still deployed."""
+    record = state_store_of(provider).get(_history_key(endpoint))
+    pending = record.value.get("rollback") if record else None
+    if not pending or not set(pending["split"]) <= deployed:
+        return None
+    return _served(pending["split"]), int(pending["consumes"])
+
+
 def forget_newest(provider: Provider, endpoint: str, count: int) -> None:
-    """Drop the ``count`` newest remembered splits (those a rollback went back over)."""
-    if count <= 0:
-        return
+    """Drop the ``count`` newest remembered splits (those a rollback went back over), and its mark."""
 
     def drop(value: dict[str, Any] | None) -> dict[str, Any] | None:
         if not value:
             return None
-        return {**value, "splits": list(value.get("splits", []))[:-count]}
+        kept = {k: v for k, v in value.items() if k != "rollback"}
+        return {**kept, "splits": list(value.get("splits", []))[:-count]} if count > 0 else kept
 
     state_store_of(provider).update(_history_key(endpoint), drop)
 
