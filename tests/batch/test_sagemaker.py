@@ -326,3 +326,62 @@ def test_a_job_submitted_on_one_runner_is_finished_by_another_with_an_empty_home
 ):
     run = submit_here_follow_elsewhere(sagemaker, forest_package, tmp_path, monkeypatch)
     assert_finished_by_the_second_runner(*run, folder=tmp_path, package_dir=forest_package)
+
+
+def _submitted_with_staged_errors_uri(sagemaker, package, folder, monkeypatch):
+    """Submit a job from a first runner (not waiting); its handle and where its refused rows are staged."""
+    from cloudeploy.batch.jobdir import JobDir
+    from cloudeploy.batch.records import staged_uris
+
+    frame = pd.DataFrame(np.random.default_rng(5).normal(size=(20, len(FEATURES))), columns=FEATURES)
+    frame.insert(0, "id", [f"id-{i}" for i in range(20)])
+    source = write_frame(frame, folder / "in.csv")
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(folder / "first-runner"))
+    submitted = batch_predict(package, source, str(folder / "out.parquet"), id_column="id",
+                              provider=sagemaker, wait=False)
+    # (not submitted.status(): polling may finish the job on this runner)
+    (job_json,) = (folder / "first-runner").rglob(f"{submitted.job_id}/job.json")
+    monkeypatch.setenv("CLOUDEPLOY_HOME", str(folder / "second-runner"))
+    return submitted, staged_uris(JobDir(job_json.parent).record())["errors"]
+
+
+def test_a_second_runner_names_the_job_when_its_staged_files_are_gone(
+    sagemaker, forest_package, tmp_path, monkeypatch
+):
+    """The follower fetches what the submitter staged; an object deleted from the bucket
+    in between is one line naming the job and the object, not an SDK error."""
+    from cloudeploy.batch.api import job_handle
+    from cloudeploy.batch.remote import split
+    from cloudeploy.errors import NotFoundError
+
+    submitted, errors_uri = _submitted_with_staged_errors_uri(sagemaker, forest_package, tmp_path, monkeypatch)
+    _, bucket, key = split(errors_uri)
+    sagemaker.batch_backend().objects("s3").client.delete_object(Bucket=bucket, Key=key)
+
+    with pytest.raises(NotFoundError) as raised:
+        job_handle(submitted.job_id, provider=sagemaker).wait(300)
+
+    assert submitted.job_id in str(raised.value) and errors_uri in str(raised.value)
+    assert not list((tmp_path / "second-runner").rglob("*.part"))  # no half-downloaded file left
+
+
+def test_a_second_runner_reports_a_refused_read_as_refused_not_as_gone(
+    sagemaker, forest_package, tmp_path, monkeypatch
+):
+    """Only a missing object is "gone": a read the bucket refuses says so (and keeps its cause)."""
+    from botocore.exceptions import ClientError
+
+    from cloudeploy.batch.api import job_handle
+    from cloudeploy.errors import CloudeployError, NotFoundError
+
+    submitted, errors_uri = _submitted_with_staged_errors_uri(sagemaker, forest_package, tmp_path, monkeypatch)
+
+    def refused(bucket, key, path, *args, **kwargs):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+
+    monkeypatch.setattr(sagemaker.batch_backend().objects("s3").client, "download_file", refused)
+    with pytest.raises(CloudeployError) as raised:
+        job_handle(submitted.job_id, provider=sagemaker).wait(300)
+
+    assert not isinstance(raised.value, NotFoundError)
+    assert "Access Denied" in str(raised.value) and "AccessDenied" in str(raised.value)

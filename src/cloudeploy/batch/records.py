@@ -95,10 +95,9 @@ def fetch_staged(provider: Any, job: JobDir, parts: list[Path], ids: list[Path])
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             object_store(uri, provider).download(uri, path)
-        except Exception as error:  # the SDKs' not-found errors differ; the message names the object
+        except NotFoundError:  # the providers' stores translate their SDK's not-found; other errors pass
             raise NotFoundError(
-                f"batch job {job.job_id}: cannot read {uri} ({type(error).__name__}), so this runner cannot "
-                "join the job's output",
+                f"batch job {job.job_id}: {uri} is gone, so this runner cannot join the job's output",
                 hint="follow the job on the runner that submitted it, or run the job again",
             ) from None
 

@@ -83,7 +83,11 @@ class ObjectStore:
         _, bucket, key = split(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
-        self.client.download(bucket, key, str(tmp))
+        try:
+            self.client.download(bucket, key, str(tmp))
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # an SDK may leave an empty file behind a failed download
+            raise
         tmp.replace(path)
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:

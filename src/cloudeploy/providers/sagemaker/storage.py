@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from cloudeploy.providers.sagemaker.errors import translated
+
 
 class S3Objects:
     """Object primitives over one S3 client."""
@@ -25,7 +27,9 @@ class S3Objects:
                 yield item["Key"], int(item["Size"]), item.get("ETag", "")
 
     def download(self, bucket: str, key: str, path: str) -> None:
-        self.client.download_file(bucket, key, path)
+        """Write the object to ``path``; NotFoundError when it does not exist (other failures translated too)."""
+        with translated(f"downloading s3://{bucket}/{key}"):
+            self.client.download_file(bucket, key, path)
 
     def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
         """Bytes ``start..end`` (inclusive) of the object."""

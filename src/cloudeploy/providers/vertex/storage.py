@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from cloudeploy.providers.vertex.errors import translated
+
 
 class GcsObjects:
     """Object primitives over one Cloud Storage client."""
@@ -24,7 +26,9 @@ class GcsObjects:
             yield blob.name, int(blob.size or 0), str(blob.generation or blob.etag or "")
 
     def download(self, bucket: str, key: str, path: str) -> None:
-        self.client.bucket(bucket).blob(key).download_to_filename(path)
+        """Write the object to ``path``; NotFoundError when it does not exist (other failures translated too)."""
+        with translated(f"downloading gs://{bucket}/{key}"):
+            self.client.bucket(bucket).blob(key).download_to_filename(path)
 
     def read_range(self, bucket: str, key: str, start: int, end: int) -> bytes:
         """Bytes ``start..end`` (inclusive) of the object."""
