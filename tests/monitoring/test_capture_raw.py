@@ -374,3 +374,34 @@ def test_text_and_boolean_features_compact_through_the_csv_path_exactly(tmp_path
     assert batch.column("f:new").to_pylist() == [True, False]
     assert batch.column("f:area").to_pylist() == [1.5, None]
     assert batch.column("prediction").to_pylist() == [1, 0]
+
+
+def test_a_served_capture_is_json_lines_to_a_reader_we_did_not_write(package, tmp_path):
+    """Bodies are embedded as the client sent them, not re-encoded: whatever valid JSON or
+    CSV a client sends (CRLF and tabs between tokens, \\u escapes, exponents, quoted CSV
+    fields, a request id with quotes and backslashes), every line of the server's raw file
+    must still be one JSON document to the standard library's strict parser."""
+    from cloudeploy.packaging import load_package
+    from cloudeploy.serving import ServerSettings, create_app
+
+    folder = tmp_path / "capture"
+    bodies = {
+        "crlf": (b'{\r\n\t"instances" :\r\n [ [ 70.5 , "lyon" ] ]\r\n}', "application/json"),
+        "escapes": (b'{"instances":[{"city":"ly\\u006fn","area":7.05E1}]}', "application/json"),
+        "quoted-csv": (b'area,city\r\n70.5,"lyon"\r\n', "text/csv"),
+        'quote"and\\backslash': (b'{"instances":[[70.5,"lyon"]]}', "application/json"),
+    }
+    started = time.time()
+    with TestClient(create_app(load_package(package.path), ServerSettings(capture_dir=folder))) as client:
+        for request_id, (body, content_type) in bodies.items():
+            path = "/invocations" if content_type == "text/csv" else "/predict"
+            answer = client.post(path, content=body, headers={"content-type": content_type, "x-request-id": request_id})
+            assert answer.status_code == 200, answer.text
+
+    lines = [line for path in folder.glob("*.raw") for line in path.read_bytes().decode("utf-8").split("\n") if line]
+    documents = [json.loads(line) for line in lines]  # strict: raises on anything but one JSON value per line
+    captured = [d for d in documents if "latency_ms" in d]
+    assert len(captured) == len(bodies)
+    assert all(started - 1 <= d["ts"] <= time.time() + 1 and d["latency_ms"] >= 0 for d in captured)
+    records = read_capture(folder, compact=False)
+    assert [r["instances"] for r in records] == [[[70.5, "lyon"]]] * len(bodies)
