@@ -50,6 +50,7 @@ from cloudeploy.rollout.endpoint import (
     pending_rollback,
     record_change,
     rollback_target,
+    served_split,
 )
 from cloudeploy.rollout.executor import rollback_stopped, run_promotion
 from cloudeploy.rollout.native import run_native_promotion
@@ -478,7 +479,7 @@ def rollback(
             split, consumed = target
             begin_rollback(backend, endpoint, split, consumed)
             progress(f"rolling back to {', '.join(f'{v}={p}%' for v, p in split.items())}")
-            if {str(v): int(p) for v, p in dict(status.traffic).items() if p} != split:
+            if served_split(status.traffic) != split:
                 status = backend.set_traffic(endpoint, TrafficSplit(split), timeout=timeout, progress=progress)
             crash_point("rollback.after_traffic")
             forget_newest(backend, endpoint, consumed)

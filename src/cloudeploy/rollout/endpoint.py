@@ -161,7 +161,8 @@ def _history_key(endpoint: str) -> str:
     return f"history/{endpoint}"
 
 
-def _served(split: dict[str, int] | Any) -> dict[str, int]:
+def served_split(split: dict[str, int] | Any) -> dict[str, int]:
+    """The versions of ``split`` that get traffic, and their percentages (zeros dropped)."""
     return {str(v): int(p) for v, p in dict(split).items() if p}
 
 
@@ -171,13 +172,13 @@ def record_change(provider: Provider, endpoint: str, before: dict[str, int] | An
     Call it under the endpoint's lock, right before the change. An empty split
     or one equal to the newest remembered is not recorded twice.
     """
-    split = _served(before)
+    split = served_split(before)
     if not split:
         return
 
     def push(value: dict[str, Any] | None) -> dict[str, Any] | None:
         entries = list((value or {}).get("splits", []))
-        if entries and _served(entries[-1]["split"]) == split:
+        if entries and served_split(entries[-1]["split"]) == split:
             # A change after a rollback that died half-way: the rollback is over.
             return {k: v for k, v in value.items() if k != "rollback"} if "rollback" in (value or {}) else None
         entries.append({"split": split, "at": time.time(), "by": by})
@@ -205,9 +206,9 @@ def rollback_target(provider: Provider, endpoint: str, current: dict[str, int] |
     ``deployed`` versions; None if there is none.
     """
     entries = history(provider, endpoint)
-    now = _served(current)
+    now = served_split(current)
     for consumed, entry in enumerate(reversed(entries), start=1):
-        split = _served(entry["split"])
+        split = served_split(entry["split"])
         if split != now and set(split) <= deployed:
             return split, consumed
     return None
@@ -223,7 +224,7 @@ def begin_rollback(provider: Provider, endpoint: str, split: dict[str, int], con
     """
     def mark(value: dict[str, Any] | None) -> dict[str, Any]:
         return {**(value or {"endpoint": endpoint, "splits": []}),
-                "rollback": {"split": _served(split), "consumes": consumed}}
+                "rollback": {"split": served_split(split), "consumes": consumed}}
 
     state_store_of(provider).update(_history_key(endpoint), mark)
 
@@ -234,7 +235,7 @@ def pending_rollback(provider: Provider, endpoint: str, deployed: set[str]) -> t
     pending = record.value.get("rollback") if record else None
     if not pending or not set(pending["split"]) <= deployed:
         return None
-    return _served(pending["split"]), int(pending["consumes"])
+    return served_split(pending["split"]), int(pending["consumes"])
 
 
 def forget_newest(provider: Provider, endpoint: str, count: int) -> None:

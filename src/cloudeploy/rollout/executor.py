@@ -48,7 +48,7 @@ from cloudeploy.errors import (
 from cloudeploy.providers.base import ProgressCallback, no_progress
 from cloudeploy.providers.state_store import LockLost, host_name
 from cloudeploy.rollout import result as actions
-from cloudeploy.rollout.endpoint import record_change
+from cloudeploy.rollout.endpoint import record_change, served_split
 from cloudeploy.rollout.gates import GateResult, StepWindow, build_gates
 from cloudeploy.rollout.plan import RolloutPlan, format_duration
 from cloudeploy.rollout.result import Decision, PromotionResult
@@ -283,11 +283,11 @@ class RolloutExecutor:
         if state.status == ROLLING_BACK:
             expected.extend(applied)
         now = self.provider.get_endpoint(state.endpoint).traffic.to_dict()
-        if any(_served(now) == _served(split) for split in expected):
+        if any(served_split(now) == served_split(split) for split in expected):
             return
         raise ConflictError(
-            f"traffic on {state.endpoint} was changed outside this promote (now {_split_text(_served(now))}, "
-            f"this rollout last set {_split_text(_served(expected[0]))}); the promote ends here without "
+            f"traffic on {state.endpoint} was changed outside this promote (now {_split_text(served_split(now))}, "
+            f"this rollout last set {_split_text(served_split(expected[0]))}); the promote ends here without "
             f"touching traffic",
             hint=f"keep the change and drop the rollout: cloudeploy promote {state.endpoint} --to VERSION anew; "
                  f"or continue it anyway (undoing the change): cloudeploy promote {state.endpoint} --resume",
@@ -543,7 +543,7 @@ def rollback_stopped(
         current = provider.get_endpoint(endpoint).traffic.to_dict()
         if state.status == PROMOTED:
             final = TrafficSplit(state.from_split).with_new_version(state.to_version, 100).to_dict()
-            if {v: p for v, p in current.items() if p} != {v: p for v, p in final.items() if p}:
+            if served_split(current) != served_split(final):
                 return None  # traffic moved on since the promotion: not ours to undo
         from_split = TrafficSplit(state.from_split)
         progress(f"rolling back the rollout of {state.to_version}: {_split_text(from_split)}")
@@ -590,10 +590,6 @@ def _value_text(result: GateResult) -> str:
             text = f"{result.new:.2%} vs {result.baseline:.2%}" if result.baseline is not None else f"{result.new:.2%}"
         return f"{text} ({result.detail})"
     return f"{result.value:.3g} > {result.threshold:g} ({result.detail})"
-
-
-def _served(split: TrafficSplit | dict[str, int]) -> dict[str, int]:
-    return {v: p for v, p in dict(split).items() if p}
 
 
 def _split_text(split: TrafficSplit | dict[str, int]) -> str:
