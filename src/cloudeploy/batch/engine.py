@@ -111,8 +111,8 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
         return
     workers = worker_count(job)
     context = _context(job, record, spec)
-    context["runtime"] = choose_runtime(job, context, pending[0])
-    _init_worker(context)  # the chosen runtime's model, if the choice loaded it, is kept
+    context["runtime"], measured = choose_runtime(job, context, pending[0])
+    _init_worker(context, measured)  # forked workers share the model the measurement loaded
     if workers <= 1:
         for chunk in pending:
             rows += process_chunk(chunk)["records"]
@@ -207,18 +207,14 @@ def _publish(path: Path, uri: str) -> None:
 _WORKER: dict[str, Any] = {}
 
 
-def _keep_worker_model(context: dict[str, Any], model, predict: Callable[[Any], Any], runtime: str) -> None:
-    """Hand a model the runner already loaded (for ``runtime``) to :func:`_init_worker`."""
-    _WORKER.update(model=model, predict=predict, key=(context["package_dir"], context["trust"], runtime))
-
-
-def _init_worker(context: dict[str, Any]) -> None:
-    """Load the model once per process (and keep pyarrow to one thread: the workers are the parallelism)."""
+def _init_worker(context: dict[str, Any], loaded: Any = None) -> None:
+    """Load the model once per process, unless ``loaded`` (the model for ``context``'s runtime)
+    is given; keep pyarrow to one thread: the workers are the parallelism."""
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     key = (context["package_dir"], context["trust"], context.get("runtime"))
     if _WORKER.get("key") != key:
-        _WORKER["model"] = load_package(
+        _WORKER["model"] = loaded if loaded is not None else load_package(
             context["package_dir"], trust=context["trust"], runtime=context.get("runtime")
         )
         _WORKER["predict"] = array_predict(_WORKER["model"])
@@ -315,26 +311,26 @@ def array_predict(model) -> Callable[[Any], Any]:
 RUNTIME_SAMPLE_ROWS = 20_000
 
 
-def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) -> str | None:
-    """The runtime this job scores with, recorded in its status (``runtime``, ``runtime_choice``).
+def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) -> tuple[str | None, Any]:
+    """The runtime this job scores with, recorded in its status (``runtime``, ``runtime_choice``),
+    and that runtime's model when the measurement loaded it (else None).
 
     A package with a verified compiled graph can run on onnxruntime or on the
     original model; which is faster depends on the model and the chunk size (a
     deep forest over 50,000-row chunks can be faster in scikit-learn than in a
     one-thread onnxruntime). Both predict the same sample of the first chunk
     (one predict call's rows, at most :data:`RUNTIME_SAMPLE_ROWS`; CPU time,
-    interleaved, best of two) and the faster wins; the runner keeps the winner's
-    loaded model for the workers. A resumed job
+    interleaved, best of two) and the faster wins. A resumed job
     keeps the choice of its first run, so every chunk is scored the same way.
     None (the package's only runtime) when there is nothing to choose.
     """
     status = job.status_record()
     if status.get("runtime"):
-        return status["runtime"]
+        return status["runtime"], None
     manifest = read_manifest(context["package_dir"])
     if manifest.runtime != "onnx" or manifest.format == "onnx":
         job.write_status(runtime=manifest.runtime, runtime_choice={"reason": "the package has one runtime"})
-        return None
+        return None, None
     sample = _first_rows(context, chunk, manifest)
     predictors: dict[str, Callable[[Any], Any]] = {}
     models = {}
@@ -343,11 +339,11 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
             models[runtime] = load_package(context["package_dir"], trust=context["trust"], runtime=runtime)
         except Exception as error:  # noqa: BLE001 - e.g. the original refused by the allowlist
             job.write_status(runtime="onnx", runtime_choice={"reason": f"{runtime} unavailable: {error}"})
-            return "onnx"
+            return "onnx", models.get("onnx")
         predictors[runtime] = array_predict(models[runtime])
     if sample is None or not len(sample):
         job.write_status(runtime="onnx", runtime_choice={"reason": "no sample rows to measure"})
-        return "onnx"
+        return "onnx", models["onnx"]
     timings = {runtime: float("inf") for runtime in predictors}
     for predict in predictors.values():
         _predict(predict, _slicer(sample)(0, 10))  # warm up
@@ -358,7 +354,6 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
             _predict(predict, sample)  # rows the model refuses are set aside, as when scoring
             timings[runtime] = min(timings[runtime], time.process_time() - started)
     chosen = min(timings, key=timings.__getitem__)
-    _keep_worker_model(context, models[chosen], predictors[chosen], chosen)
     rows = len(sample)
     job.write_status(
         runtime=chosen,
@@ -367,7 +362,7 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
             "cpu_seconds_per_million_rows": {k: round(v / rows * 1e6, 3) for k, v in timings.items()},
         },
     )
-    return chosen
+    return chosen, models[chosen]
 
 
 def _first_rows(context: dict[str, Any], chunk: dict[str, Any], manifest) -> Any:
