@@ -182,11 +182,28 @@ def _runtime_line(data: dict) -> str:
     return str(data["runtime"])
 
 
+def _batch_line(data: dict) -> str | None:
+    """How batch jobs score the compiled model, and how fast both runtimes were here; None without a graph."""
+    batch = (data.get("compiled") or {}).get("batch")
+    if not (data.get("compiled") or {}).get("file") or not batch:
+        return None
+    graph = (f"{batch['file']} ({batch.get('blocks')} blocks of trees, verified like the graph)"
+             if batch.get("file") else "the same graph")
+    speeds = batch.get("cpu_seconds_per_million_rows") or {}
+    if "onnx" in speeds and "original" in speeds:
+        graph += (f"; CPU-s per million rows here: onnx {speeds['onnx']:.3g}, original {speeds['original']:.3g}"
+                  f" ({batch.get('speed_rows')}-row batches)")
+    return graph
+
+
 def _render(console, data: dict) -> None:
     console.print(f"Package [bold]{data['name']}[/bold] written to [bold]{data['path']}[/bold]")
     console.print(f"  digest      {data['digest']}")
     console.print(f"  model       {data['model_file']} ({data['format']})")
     console.print(f"  runtime     {_runtime_line(data)}")
+    batch = _batch_line(data)
+    if batch:
+        console.print(f"  batch       {batch}")
     console.print(
         f"  output      {data['output_kind']}"
         + (f", classes {data['classes']}" if data["classes"] else "")

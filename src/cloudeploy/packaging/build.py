@@ -66,6 +66,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 SchemaLike = InputSchema | Sequence[str] | Mapping[str, str] | None
 COMPILED_FILE = "model.onnx"
+#: The compiled graph as batch scoring runs it, when that differs (a forest in blocks of trees).
+BATCH_FILE = "model.batch.onnx"
 
 #: What profiles the training data when a package is built from it (``baseline=X_train``):
 #: the baseline statistics, then monitoring's package-time artefacts (novelty detector,
@@ -454,6 +456,8 @@ def _manifest(info: _Model, staging: Path, options: _Options, *, default_name: s
         compiled = _compile(estimator, schema, kind, classes, staging, options)
     if compiled is not None and compiled.get("file"):
         files[COMPILED_FILE] = sha256_file(staging / COMPILED_FILE)
+        if (compiled.get("batch") or {}).get("file"):
+            files[BATCH_FILE] = sha256_file(staging / BATCH_FILE)
         for library, version in framework_versions("onnx").items():
             frameworks.setdefault(library, version)
     baseline = _baseline(options.baseline, schema)
@@ -514,6 +518,9 @@ def _compiled_record(result: dict[str, Any], staging: Path) -> dict[str, Any]:
     onnx_bytes = result.get("onnx")
     if onnx_bytes:
         (staging / COMPILED_FILE).write_bytes(onnx_bytes)
+        if result.get("batch_onnx") and isinstance(record.get("batch"), dict):
+            (staging / BATCH_FILE).write_bytes(result["batch_onnx"])
+            record["batch"] = {**record["batch"], "file": BATCH_FILE}
         return {"file": COMPILED_FILE, **record}
     warnings.warn(
         f"not compiled, serving with the original runtime: {record.get('reason', 'no graph')}",

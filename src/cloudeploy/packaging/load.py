@@ -92,6 +92,7 @@ def load_package(
     allowed_globals: Iterable[str] = (),
     allow_version_mismatch: bool = False,
     runtime: str | None = None,
+    batch: bool = False,
 ) -> LoadedModel:
     """Verify the package at ``path`` and load its model.
 
@@ -99,7 +100,9 @@ def load_package(
     on onnxruntime when there is one: then nothing is unpickled or imported from
     the model file); ``"onnx"`` requires a graph (PackageError naming why there is
     none); ``"sklearn"`` (or the native ``"xgboost"`` / ``"lightgbm"``) loads the
-    original model file.
+    original model file. ``batch``: the compiled graph as batch scoring runs it
+    (``compiled.batch.file``: a forest with its trees in blocks), when the
+    package has one; it answers like the serving graph.
 
     Pickle-based files are scanned and unpickled under the allowlist unless
     ``trust`` (UnsafeModelError lists what they would import); skops files load
@@ -111,13 +114,17 @@ def load_package(
     manifest = verify_package(root)
     chosen = choose_runtime(manifest, runtime, source=str(root))
     if chosen == "onnx" and manifest.compiled_file:
+        compiled = manifest.compiled or {}
+        graph_record = (compiled.get("batch") or {}) if batch else {}
+        if not graph_record.get("file"):
+            graph_record = compiled
         try:
             graph = CompiledGraph(
-                root / manifest.compiled_file,
+                root / graph_record["file"],
                 manifest.schema,
                 manifest.classes,
-                labels_from=(manifest.compiled or {}).get("labels_from", "label"),
-                inputs=(manifest.compiled or {}).get("inputs", "matrix"),
+                labels_from=graph_record.get("labels_from", "label"),
+                inputs=compiled.get("inputs", "matrix"),
             )
         except CloudeployError:
             raise

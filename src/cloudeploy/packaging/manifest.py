@@ -39,6 +39,17 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: Keys of ``compiled["batch"]`` that hold timings of the building machine (not in the digest).
+TIMING_KEYS = ("speed_rows", "cpu_seconds_per_million_rows")
+
+
+def _without_timings(compiled: dict[str, Any] | None) -> dict[str, Any] | None:
+    batch = (compiled or {}).get("batch")
+    if not isinstance(batch, dict):
+        return compiled
+    return {**compiled, "batch": {k: v for k, v in batch.items() if k not in TIMING_KEYS}}  # type: ignore[dict-item]
+
+
 def _canonical_sha256(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -80,11 +91,14 @@ class Manifest:
     def digest(self) -> str:
         """The package's identity: sha256 over the sorted ``path:sha256`` lines,
         then the schema's, (when there is one) the baseline's and (when there is a
-        compiled graph) its verification record's canonical JSON."""
+        compiled graph) its verification record's canonical JSON, less the
+        batch speeds measured while building (:data:`TIMING_KEYS`): like
+        ``created_at`` they describe the build, and the same model packaged
+        twice is the same package."""
         lines = [f"{path}:{sha}" for path, sha in sorted(self.files.items())]
         lines.append(f"schema:{_canonical_sha256(self.schema.to_dict())}")
         if self.compiled_file:
-            lines.append(f"compiled:{_canonical_sha256(self.compiled)}")
+            lines.append(f"compiled:{_canonical_sha256(_without_timings(self.compiled))}")
         if self.baseline is not None:
             lines.append(f"baseline:{_canonical_sha256(self.baseline)}")
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()

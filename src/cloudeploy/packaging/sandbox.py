@@ -414,7 +414,7 @@ def check_compiled(value: Any) -> dict[str, Any]:
 
     The schema must parse as an InputSchema, the output kind be a known one,
     classes a list of scalars or None, ``record`` a dict, and the ONNX bytes
-    (when present) parse and pass ``onnx.checker``.
+    (when present, the batch graph's too) parse and pass ``onnx.checker``.
     """
     if not isinstance(value, dict) or not set(value) >= _COMPILED_KEYS:
         raise ValueError(f"expected a dict with {sorted(_COMPILED_KEYS)}")
@@ -430,6 +430,10 @@ def check_compiled(value: Any) -> dict[str, Any]:
         raise ValueError("record must be a dict")
     if value["onnx"] is not None:
         check_onnx_bytes(value["onnx"])
+    if value.get("batch_onnx") is not None:
+        if value["onnx"] is None or not isinstance(value["record"].get("batch"), dict):
+            raise ValueError("a batch graph without a verified graph and its record")
+        check_onnx_bytes(value["batch_onnx"])
     return value
 
 
