@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from cloudeploy import batch_predict
 from tests.batch.helpers import expected_predictions, read_output, write_frame
 
@@ -47,8 +49,6 @@ def test_a_killed_job_resumes_without_redoing_or_duplicating_chunks(workdir, slo
 
 
 def test_an_interrupted_job_says_so_and_how_to_resume(workdir, slow_package, rows):
-    import pytest
-
     from cloudeploy.errors import OperationFailed
 
     source = write_frame(rows(1000), workdir / "in.csv")
@@ -64,13 +64,25 @@ def test_an_interrupted_job_says_so_and_how_to_resume(workdir, slow_package, row
     assert "resume" in (raised.value.hint or "")
 
 
-def test_a_prestarted_runner_given_no_job_exits():
+@pytest.mark.parametrize("runtime", ["sklearn", "onnx"])
+def test_a_prestarted_runner_given_no_job_exits(runtime):
     from cloudeploy.batch.jobs import prestart_runner
 
-    runner = prestart_runner()
+    runner = prestart_runner(runtime)
     runner.stdin.close()
 
     assert runner.wait(timeout=60) == 0
+
+
+def test_a_runner_asked_to_preload_something_else_says_how_it_is_called():
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "cloudeploy.batch", "-", "os"], capture_output=True, text=True,
+                         timeout=60, input="")
+
+    assert run.returncode == 2
+    assert run.stderr.strip().startswith("usage: python -m cloudeploy.batch JOB_DIR | - [sklearn|onnx]")
 
 
 def test_a_prestarted_runner_dies_with_its_caller(tmp_path):

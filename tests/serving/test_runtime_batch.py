@@ -1,6 +1,14 @@
-"""Batch jobs pick the faster runtime per job, measured on the first chunk, and record the choice."""
+"""Batch jobs pick the faster runtime per job and record the choice.
+
+The package records how fast both runtimes predicted a batch when it was built;
+a job whose original could not save it the time loading the original costs
+scores with the compiled graph without loading the original, and any other job
+(or one of a package without those figures) times both on its first chunk.
+"""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -8,6 +16,7 @@ import pytest
 
 from cloudeploy import batch_predict
 from cloudeploy.packaging import build_package
+from cloudeploy.packaging.manifest import MANIFEST_NAME, read_manifest
 
 
 @pytest.fixture
@@ -31,9 +40,52 @@ def forest_and_rows():
     return forest, X, frame
 
 
-def test_a_job_times_both_runtimes_and_records_the_faster(home, forest_and_rows):
+def _record_speeds(package, speeds: dict | None) -> None:
+    """Rewrite the package's build timings (not part of its digest): None drops them,
+    as in a package built before they were recorded."""
+    path = package / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    batch = data["compiled"]["batch"]
+    if speeds is None:
+        batch.pop("cpu_seconds_per_million_rows")
+    else:
+        batch["cpu_seconds_per_million_rows"] = speeds
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list:
+    """The runtimes the batch engine loads packages with, in order."""
+    from cloudeploy.batch import engine
+
+    seen: list[str | None] = []
+    real_load = engine.load_package
+    monkeypatch.setattr(engine, "load_package", lambda *a, **k: seen.append(k.get("runtime")) or real_load(*a, **k))
+    return seen
+
+
+def test_a_job_the_original_cannot_speed_up_never_loads_it(home, forest_and_rows, loads):
     forest, X, frame = forest_and_rows
     package = build_package(forest, home / "package", baseline=X).path
+    frame.to_csv(home / "in.csv", index=False)
+
+    job = batch_predict(str(package), str(home / "in.csv"), str(home / "out.csv"), id_column="id", workers=1)
+
+    extra = job.status().extra
+    assert extra["runtime"] == "onnx" and loads == ["onnx"]
+    assert "not loaded" in extra["runtime_choice"]["reason"]
+    assert extra["runtime_choice"]["estimated_rows"] >= len(frame)
+    recorded = read_manifest(package).compiled["batch"]["cpu_seconds_per_million_rows"]
+    assert extra["runtime_choice"]["package_time_cpu_seconds_per_million_rows"] == recorded
+    assert pd.read_csv(home / "out.csv")["prediction"].tolist() == forest.predict(X).tolist()
+
+
+def test_a_job_of_a_package_without_build_timings_times_both_runtimes_and_records_the_faster(
+    home, forest_and_rows, loads
+):
+    forest, X, frame = forest_and_rows
+    package = build_package(forest, home / "package", baseline=X).path
+    _record_speeds(package, None)
     frame.to_csv(home / "in.csv", index=False)
 
     job = batch_predict(str(package), str(home / "in.csv"), str(home / "out.csv"), id_column="id", workers=1)
@@ -43,6 +95,7 @@ def test_a_job_times_both_runtimes_and_records_the_faster(home, forest_and_rows)
     assert set(measured) == {"onnx", "sklearn"}
     assert extra["runtime"] == min(measured, key=measured.get)
     assert extra["runtime_choice"]["sample_rows"] == len(frame)
+    assert sorted(loads[:2]) == ["onnx", "sklearn"]
     output = pd.read_csv(home / "out.csv")
     assert output["prediction"].tolist() == forest.predict(X).tolist()  # labels are identical either way
 
@@ -59,23 +112,23 @@ def test_a_package_without_a_graph_has_nothing_to_choose(home, forest_and_rows):
     assert np.array_equal(pd.read_csv(home / "out.csv")["prediction"], forest.predict(X[:50]))
 
 
-def test_the_measurement_predicts_one_slice_of_a_large_chunk_and_the_choice_is_loaded_once(
-    home, forest_and_rows, monkeypatch
+def test_a_big_job_of_a_model_much_faster_in_its_original_runtime_races_them_on_one_slice(
+    home, forest_and_rows, loads
 ):
-    """A CSV block can hold far more rows than a predict call takes: the runtimes are
-    timed on one call's worth (what scoring does), and the workers score with the
+    """The recorded timings say the original could save this job more than loading it
+    costs, so the job times both on its first chunk: on one predict call's worth of it
+    (a CSV block holds more rows than a call takes), and the workers score with the
     model the measurement loaded instead of loading it a third time."""
     from cloudeploy.batch import engine
 
     forest, X, frame = forest_and_rows
     package = build_package(forest, home / "package", baseline=X).path
     repeats = 40  # 569 rows × 40 = 22,760 rows, one chunk, more than one predict slice
+    saving_per_row = engine.ORIGINAL_TRIAL_SECONDS / (len(frame) * repeats) * 1e6 * 1.5
+    _record_speeds(package, {"onnx": saving_per_row + 1.0, "original": 1.0})
     big = pd.concat([frame] * repeats, ignore_index=True)
     big["id"] = [f"r{i}" for i in range(len(big))]
     big.to_csv(home / "in.csv", index=False)
-    loads: list[str | None] = []
-    real_load = engine.load_package
-    monkeypatch.setattr(engine, "load_package", lambda *a, **k: loads.append(k.get("runtime")) or real_load(*a, **k))
 
     job = batch_predict(str(package), str(home / "in.csv"), str(home / "out.csv"), id_column="id", workers=1,
                         chunk_rows=len(big))
@@ -84,3 +137,19 @@ def test_the_measurement_predicts_one_slice_of_a_large_chunk_and_the_choice_is_l
     assert job.status().extra["runtime_choice"]["sample_rows"] == min(slice_rows, engine.RUNTIME_SAMPLE_ROWS)
     assert sorted(loads) == ["onnx", "sklearn"]
     assert pd.read_csv(home / "out.csv")["prediction"].tolist() == forest.predict(np.tile(X, (repeats, 1))).tolist()
+
+
+def test_the_same_timings_settle_a_small_job_on_the_graph(home, forest_and_rows, loads):
+    """What the original could save scales with the job: 569 rows cannot repay loading it."""
+    from cloudeploy.batch import engine
+
+    forest, X, frame = forest_and_rows
+    package = build_package(forest, home / "package", baseline=X).path
+    saving_per_row = engine.ORIGINAL_TRIAL_SECONDS / (len(frame) * 40) * 1e6 * 1.5
+    _record_speeds(package, {"onnx": saving_per_row + 1.0, "original": 1.0})
+    frame.to_csv(home / "in.csv", index=False)
+
+    job = batch_predict(str(package), str(home / "in.csv"), str(home / "out.csv"), id_column="id", workers=1)
+
+    assert job.status().extra["runtime"] == "onnx" and loads == ["onnx"]
+    assert pd.read_csv(home / "out.csv")["prediction"].tolist() == forest.predict(X).tolist()

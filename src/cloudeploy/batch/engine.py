@@ -111,8 +111,10 @@ def _score(job: JobDir, record: dict, spec: BatchSpec, pending: list[dict], tota
         return
     workers = worker_count(job)
     context = _context(job, record, spec)
-    context["runtime"], measured = choose_runtime(job, context, pending[0])
+    rows_ahead = sum(c.get("rows") or c.get("rows_estimate") or spec.chunk_rows for c in pending)
+    context["runtime"], measured = choose_runtime(job, context, pending[0], rows=rows_ahead, workers=workers)
     _init_worker(context, measured)  # forked workers share the model the measurement loaded
+    io.import_formats(context["input_format"], context["output_format"])
     if workers <= 1:
         for chunk in pending:
             rows += process_chunk(chunk)["records"]
@@ -215,7 +217,7 @@ def _init_worker(context: dict[str, Any], loaded: Any = None) -> None:
     key = (context["package_dir"], context["trust"], context.get("runtime"))
     if _WORKER.get("key") != key:
         _WORKER["model"] = loaded if loaded is not None else load_package(
-            context["package_dir"], trust=context["trust"], runtime=context.get("runtime")
+            context["package_dir"], trust=context["trust"], runtime=context.get("runtime"), batch=True
         )
         _WORKER["predict"] = array_predict(_WORKER["model"])
         _WORKER["key"] = key
@@ -303,26 +305,36 @@ def array_predict(model) -> Callable[[Any], Any]:
 
 
 #: At most this many rows of the first chunk are predicted by both runtimes
-#: before a job picks the faster: one predict slice (:data:`PREDICT_BYTES`), the
+#: when a job measures them: one predict slice (:data:`PREDICT_BYTES`), the
 #: size scoring calls the model with, since a forest's CPU per row in
 #: scikit-learn depends on it (for the bench's forest 7.4 µs at 8,192 rows, 6.6 at
-#: 17,476, against onnxruntime's 6.5–6.7 at both). The measurement runs before
-#: the workers start, so it is serial time: ~0.45 CPU-s for that forest.
+#: 17,476). The measurement runs before the workers start: serial time.
 RUNTIME_SAMPLE_ROWS = 20_000
 
+#: Wall seconds that loading the original model and racing it against the
+#: compiled graph cost before any row is scored: importing scikit-learn takes
+#: 1.1–1.5 CPU-s on this machine, unpickling a forest and predicting the sample
+#: with both runtimes ~0.5 s more.
+ORIGINAL_TRIAL_SECONDS = 2.0
 
-def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) -> tuple[str | None, Any]:
+
+def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any], *, rows: int = 0,
+                   workers: int = 1) -> tuple[str | None, Any]:
     """The runtime this job scores with, recorded in its status (``runtime``, ``runtime_choice``),
-    and that runtime's model when the measurement loaded it (else None).
+    and that runtime's model when the choice loaded it (else None).
 
-    A package with a verified compiled graph can run on onnxruntime or on the
-    original model; which is faster depends on the model and the chunk size (a
-    deep forest over 50,000-row chunks can be faster in scikit-learn than in a
-    one-thread onnxruntime). Both predict the same sample of the first chunk
-    (one predict call's rows, at most :data:`RUNTIME_SAMPLE_ROWS`; CPU time,
-    interleaved, best of two) and the faster wins. A resumed job
-    keeps the choice of its first run, so every chunk is scored the same way.
-    None (the package's only runtime) when there is nothing to choose.
+    A package with a verified compiled graph can run on onnxruntime (its batch
+    graph: a forest in blocks of trees) or on the original model. Building the
+    package timed both on a batch of rows (``compiled.batch``). When the
+    original could not save this job (about ``rows`` rows on ``workers``
+    workers) more than loading and racing it costs (:data:`ORIGINAL_TRIAL_SECONDS`),
+    the job scores with the graph and never loads the original
+    (:func:`package_time_choice`). Otherwise, or for a package without those
+    figures, both predict the same sample of the first chunk (one predict
+    call's rows, at most :data:`RUNTIME_SAMPLE_ROWS`; CPU time, interleaved,
+    best of two) and the faster wins. A resumed job keeps the choice of its
+    first run, so every chunk is scored the same way. None (the package's only
+    runtime) when there is nothing to choose.
     """
     status = job.status_record()
     if status.get("runtime"):
@@ -331,12 +343,43 @@ def choose_runtime(job: JobDir, context: dict[str, Any], chunk: dict[str, Any]) 
     if manifest.runtime != "onnx" or manifest.format == "onnx":
         job.write_status(runtime=manifest.runtime, runtime_choice={"reason": "the package has one runtime"})
         return None, None
+    settled = package_time_choice(manifest, rows, workers)
+    if settled is not None:
+        job.write_status(runtime="onnx", runtime_choice=settled)
+        return "onnx", None
+    return _measured_choice(job, context, chunk, manifest)
+
+
+def package_time_choice(manifest, rows: int, workers: int) -> dict[str, Any] | None:
+    """The ``runtime_choice`` of a job of ``rows`` rows on ``workers`` workers that the package's
+    recorded speeds settle on the compiled graph, or None when the original might be enough
+    faster to repay loading it (or the package recorded no speeds)."""
+    batch = (manifest.compiled or {}).get("batch") or {}
+    speeds = batch.get("cpu_seconds_per_million_rows") or {}
+    graph, original = speeds.get("onnx"), speeds.get("original")
+    if not manifest.compiled_file or graph is None or original is None:
+        return None
+    saving = (graph - original) * rows / 1e6 / max(1, workers)
+    if saving > ORIGINAL_TRIAL_SECONDS:
+        return None
+    return {
+        "reason": "the original model could not save this job the time loading it costs; it is not loaded",
+        "estimated_rows": rows,
+        "package_time_cpu_seconds_per_million_rows": speeds,
+        "package_time_rows": batch.get("speed_rows"),
+    }
+
+
+def _measured_choice(job: JobDir, context: dict[str, Any], chunk: dict[str, Any], manifest) -> tuple[str, Any]:
+    """Both runtimes timed on the first rows of ``chunk``: the faster, recorded, and its model."""
     sample = _first_rows(context, chunk, manifest)
     predictors: dict[str, Callable[[Any], Any]] = {}
     models = {}
     for runtime in ("onnx", "sklearn"):
         try:
-            models[runtime] = load_package(context["package_dir"], trust=context["trust"], runtime=runtime)
+            models[runtime] = load_package(
+                context["package_dir"], trust=context["trust"], runtime=runtime, batch=True
+            )
         except Exception as error:  # noqa: BLE001 - e.g. the original refused by the allowlist
             job.write_status(runtime="onnx", runtime_choice={"reason": f"{runtime} unavailable: {error}"})
             return "onnx", models.get("onnx")

@@ -136,16 +136,16 @@ class BatchJob(ABC):
 _RUNNER = [sys.executable, "-m", "cloudeploy.batch"]
 
 
-def prestart_runner() -> subprocess.Popen:
+def prestart_runner(runtime: str = "sklearn") -> subprocess.Popen:
     """Start a job runner before the job is planned; give it the job with :meth:`LocalBatchJob.start`.
 
-    The runner imports the engine and scikit-learn while the caller plans,
-    which takes that second or so off the job's critical path. Until it gets
-    a job it dies with the caller; :func:`dismiss_runner` ends it when no job
-    needs running.
+    The runner imports the engine, the input readers and what the expected
+    ``runtime`` loads with (``sklearn``: scikit-learn; ``onnx``: onnxruntime)
+    while the caller plans, which takes that second or so off the job's critical path. Until it gets a job it
+    dies with the caller; :func:`dismiss_runner` ends it when no job needs running.
     """
     return subprocess.Popen(
-        [*_RUNNER, "-"],
+        [*_RUNNER, "-", runtime],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,15 +10,17 @@ background.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from cloudeploy.batch.engine import run_job, worker_count
+from cloudeploy.batch.engine import package_time_choice, run_job, worker_count
 from cloudeploy.batch.home import local_home
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.jobs import LocalBatchJob, dismiss_runner, prestart_runner
 from cloudeploy.batch.plan import plan_job
 from cloudeploy.batch.spec import BatchSpec
 from cloudeploy.errors import NotFoundError
+from cloudeploy.packaging.manifest import MANIFEST_NAME, read_manifest
 from cloudeploy.providers.base import ProgressCallback, no_progress
 
 
@@ -31,8 +33,8 @@ def submit_local(spec: BatchSpec, provider: Any, model: Any = None, *, trust: bo
                  timeout: float | None = None, progress: ProgressCallback = no_progress) -> LocalBatchJob:
     """Run ``spec`` with the local engine; see :func:`cloudeploy.batch.api.batch_predict`."""
     in_process = wait and timeout is None and (spec.workers or os.cpu_count() or 1) == 1
-    # A job run in the background gets a runner that imports scikit-learn while the plan is made.
-    runner = None if in_process else prestart_runner()
+    # A job run in the background gets a runner that imports what the model needs while the plan is made.
+    runner = None if in_process else prestart_runner(_expected_runtime(spec, model))
     try:
         job = plan_local(spec, provider, model, trust=trust)
         state = job.status().state
@@ -69,3 +71,15 @@ def local_job(job_id: str, provider: Any) -> LocalBatchJob:
     if not job.exists():
         raise NotFoundError(f"no local batch job {job_id!r} under {home}")
     return LocalBatchJob(job)
+
+
+def _expected_runtime(spec: BatchSpec, model: Any) -> str:
+    """The runtime the prestarted runner imports ahead: ``onnx`` for a package whose compiled graph
+    was no slower than the original at package time (:func:`~cloudeploy.batch.engine.package_time_choice`
+    settles any job of it on the graph), else ``sklearn``."""
+    reference = spec.model if model is None else model
+    if isinstance(reference, (str, os.PathLike)):
+        path = Path(reference).expanduser()
+        if (path / MANIFEST_NAME).is_file() and package_time_choice(read_manifest(path), 10**12, 1) is not None:
+            return "onnx"
+    return "sklearn"
