@@ -216,6 +216,8 @@ def test_compile_model_file_hands_back_plain_data(cancer, tmp_path):
     result = compile_model_file(path, "joblib", data=X.tolist())
     onnx_bytes = result.pop("onnx")
     assert isinstance(onnx_bytes, bytes) and onnx_bytes
+    batch_bytes = result.pop("batch_onnx", None)  # a forest's blocked graph, when it has several blocks
+    assert batch_bytes is None or (isinstance(batch_bytes, bytes) and result["record"]["batch"]["graph"] == "blocked")
     json.dumps(result)  # everything else is JSON
     assert result["output_kind"] == "class_labels" and result["classes"] == [0, 1]
     assert len(result["schema"]["features"]) == X.shape[1]
@@ -239,3 +241,25 @@ def test_package_command_warns_in_one_line_and_exits_0(tmp_path):
     warning_lines = [line for line in result.output.splitlines() if line.startswith("warning:")]
     assert len(warning_lines) == 1 and "original runtime" in warning_lines[0]
     assert read_manifest(tmp_path / "pkg").runtime == "sklearn"
+
+
+def test_a_fully_grown_forest_labels_exact_vote_ties_as_scikit_learn_does(tmp_path):
+    """40 fully grown trees vote 0 or 1, so 20 against 20 is an exact 0.5 tie, where
+    scikit-learn's argmax takes the first class while the graph's float32 sums land a few
+    ulps either side. Training rows never tie (the trees agree on them), so verifying on
+    them cannot show it: these are fresh rows, and ties are what the test is about."""
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = make_classification(n_samples=3000, n_features=8, n_informative=5, flip_y=0.1, random_state=0)
+    forest = RandomForestClassifier(n_estimators=40, random_state=0).fit(X, y)
+    rows = np.random.default_rng(7).normal(scale=2.0, size=(2000, 8))
+    assert (forest.predict_proba(rows)[:, 1] == 0.5).sum() > 20
+
+    package = build_package(forest, tmp_path / "pkg", baseline=X).path
+
+    for batch in (False, True):  # the serving graph and the batch graph
+        loaded = load_package(package, batch=batch)
+        assert loaded.runtime == "onnx"
+        assert loaded.predict(rows.tolist()) == forest.predict(rows).tolist()
+        assert [loaded.predict([row])[0] for row in rows[:300].tolist()] == forest.predict(rows[:300]).tolist()

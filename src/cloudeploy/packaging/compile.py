@@ -374,7 +374,8 @@ def batch_graph(
     blocked = block_trees(onnx_bytes) if inputs == "matrix" else None
     if blocked is not None:
         data, blocks = blocked
-        outcome, blocked_labels_from = _verify_graph(data, schema, answers, inputs=inputs)
+        outcome, blocked_labels_from = _verify_graph(data, schema, answers, inputs=inputs,
+                                                     votes_tie=_votes_tie(onnx_bytes))
         if "failure" not in outcome:
             chosen = data
             record = {"graph": "blocked", "blocks": blocks, "labels_from": blocked_labels_from,
@@ -416,23 +417,46 @@ def _speeds(model: Any, graph: CompiledGraph, schema: InputSchema, output_kind: 
 # -- verification -------------------------------------------------------------
 
 
-def _verify_graph(onnx_bytes: bytes, schema: InputSchema, answers: tuple, *, inputs: str) -> tuple[dict[str, Any], str]:
-    """:func:`verify` with the graph's label output, else with labels from its probabilities.
+def _verify_graph(onnx_bytes: bytes, schema: InputSchema, answers: tuple, *, inputs: str,
+                  votes_tie: bool | None = None) -> tuple[dict[str, Any], str]:
+    """:func:`verify` with one rule for labels, else with the other; the outcome and the
+    ``labels_from`` it holds for.
 
-    ``answers`` is ``(output_kind, classes, rows, labels, values)``. Returns the
-    outcome and the ``labels_from`` it holds for.
+    ``answers`` is ``(output_kind, classes, rows, labels, values)``. A forest's
+    probabilities are vote fractions that tie exactly (20 of 40 trees), where
+    scikit-learn's ``argmax`` takes the first class and the graph's float32 sums
+    land a few ulps either side: its labels come from the probabilities by
+    scikit-learn's rule first (:func:`_votes_tie`). Training rows rarely tie
+    (the trees agree on them), so verifying cannot be left to find this out.
+    Other graphs try their own label output first (an SVC's label is not the
+    argmax of its probabilities). ``votes_tie`` overrides what the graph says
+    of itself (a forest's blocked graph has no classifier node left).
     """
     output_kind, classes, rows, labels, values = answers
-    outcome = verify(onnx_bytes, schema, output_kind, classes, rows, labels, values, inputs=inputs)
-    if "failure" in outcome and outcome.get("label_mismatch") and classes and values is not None:
-        # Maybe only ties broken the other way: scikit-learn's rule on the probabilities.
-        retry = verify(
-            onnx_bytes, schema, output_kind, classes, rows, labels, values,
-            labels_from="probabilities", inputs=inputs,
-        )
-        if "failure" not in retry:
-            return retry, "probabilities"
-    return outcome, "label"
+    rules = ["label"]
+    if classes and values is not None:
+        ties = _votes_tie(onnx_bytes) if votes_tie is None else votes_tie
+        rules = ["probabilities", "label"] if ties else ["label", "probabilities"]
+    outcome: dict[str, Any] = {}
+    for rule in rules:
+        outcome = verify(onnx_bytes, schema, output_kind, classes, rows, labels, values,
+                         labels_from=rule, inputs=inputs)
+        if "failure" not in outcome or not outcome.get("label_mismatch"):
+            return outcome, rule
+    return outcome, rules[-1]
+
+
+def _votes_tie(onnx_bytes: bytes) -> bool:
+    """Whether the graph's probabilities are averaged leaf fractions (a tree or forest
+    classifier without a post-transform), which tie exactly."""
+    onnx = lazy.load("onnx")
+    graph = onnx.load_model_from_string(onnx_bytes).graph
+    for node in graph.node:
+        if node.op_type == "TreeEnsembleClassifier":
+            transform = next((a.s for a in node.attribute if a.name == "post_transform"), b"NONE")
+            if transform == b"NONE":
+                return True
+    return False
 
 
 def _verification(outcome: dict[str, Any], rows: list, source: str) -> dict[str, Any]:
