@@ -67,9 +67,12 @@ class Manifest:
     it was not tried (ONNX files, packages built before compilation existed),
     ``{"file": "model.onnx", "runtime": "onnxruntime", "precision", "inputs",
     "verification": {"rows", "source", "tolerance", "max_deviation",
-    "labels_identical"}}`` for a verified graph (the file is one of ``files``,
-    so the digest covers it), or ``{"reason": "one line"}`` when conversion or
-    verification failed and only the original runtime serves.
+    "labels_identical"}, "batch": {...}}`` for a verified graph (the file is one
+    of ``files``, so the digest covers it), or ``{"reason": "one line"}`` when
+    conversion or verification failed and only the original runtime serves.
+    ``batch`` says what batch jobs score with (``compile.batch_graph``: a
+    forest's blocked graph ``model.batch.onnx`` with its own verification, or
+    the same graph) and the build's timings of both runtimes (:data:`TIMING_KEYS`).
     """
 
     name: str
