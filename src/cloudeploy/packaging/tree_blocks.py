@@ -16,7 +16,10 @@ blocks, which is why serving keeps the original graph.
 :func:`block_trees` rewrites a graph made of exactly one tree-ensemble node whose
 answer is a plain sum (or average) of leaf weights, and answers with the same
 output names and types (a classifier's ``label`` and ``probabilities``, a
-regressor's values). Anything else (a pipeline's graph, a boosted model's
+regressor's values). The blocks' sums are added in double precision, and a
+classifier's label is the first class within :data:`TIE` of the largest
+probability: a tie of votes (20 of 40 trees) gets scikit-learn's label, which
+float32 sums in one node cannot promise. Anything else (a pipeline's graph, a boosted model's
 ``post_transform``, double-precision tensors) gives None. The caller verifies the
 blocked graph like any compiled graph: summing in another order moves float32
 results by ulps, which may flip a label exactly on a tie.
@@ -31,6 +34,11 @@ from cloudeploy import lazy
 
 onnx = lazy.module("onnx")
 helper = lazy.module("onnx.helper")
+
+#: Probabilities (in double) this close to the largest count as a tie, as scikit-learn's
+#: argmax would see them: the leaf weights are float32, which moves a probability by at
+#: most ~6e-8 (a tenth of the serving graph's float32 sums' tie tolerance).
+TIE = 1e-7
 
 #: Nodes per block: a deep tree has a block of its own, shallow trees share one
 #: (a depth-6 tree has ~127 nodes). Smaller blocks only add graph nodes.
@@ -71,20 +79,28 @@ def block_trees(onnx_bytes: bytes, nodes_per_block: int = NODES_PER_BLOCK) -> tu
     nodes, sums = [], []
     for index, trees in enumerate(blocks):
         name = f"block_{index}"
-        sums.append(name)
+        sums.append(f"{name}_double")
         nodes.append(helper.make_node(
             "TreeEnsembleRegressor", [node.input[0]], [name], domain=_ML, name=name,
             n_targets=width, aggregate_function="SUM", post_transform="NONE",
             **_block_attributes(attributes, leaves, trees),
         ))
-    nodes.append(helper.make_node("Sum", sums, ["scores"]))
+        nodes.append(helper.make_node("Cast", [name], [f"{name}_double"], to=onnx.TensorProto.DOUBLE))
+    if leaves["scale"] == 1:
+        nodes.append(helper.make_node("Sum", sums, ["scores"]))
+    else:  # an average over the trees
+        nodes.append(helper.make_node("Sum", sums, ["summed"]))
+        nodes.append(_constant("scale", float(leaves["scale"])))
+        nodes.append(helper.make_node("Div", ["summed", "scale"], ["scores"]))
     outputs = list(node.output)
+    opsets = _opsets(model)
     if node.op_type == "TreeEnsembleClassifier":
-        nodes.extend(_classifier_outputs(attributes, leaves, outputs))
+        opset = next(o.version for o in opsets if o.domain == "")
+        nodes.extend(_classifier_outputs(attributes, leaves, outputs, opset))
     else:
         nodes.extend(_regressor_outputs(attributes, leaves, outputs))
     blocked = helper.make_graph(nodes, f"{graph.name}_blocked", list(graph.input), list(graph.output))
-    result = helper.make_model(blocked, opset_imports=_opsets(model), producer_name="cloudeploy")
+    result = helper.make_model(blocked, opset_imports=opsets, producer_name="cloudeploy")
     result.ir_version = model.ir_version
     onnx.checker.check_model(result)
     return result.SerializeToString(), len(blocks)
@@ -104,17 +120,19 @@ def _classifier_leaves(attributes: dict[str, Any]) -> dict[str, Any] | None:
     if not binary and distinct != list(range(len(labels))):
         return None
     return {
-        "trees": attributes["class_treeids"], "nodes": attributes["class_nodeids"],
-        "ids": ids, "weights": weights, "targets": 1 if binary else len(labels), "binary": binary,
+        "trees": attributes["class_treeids"], "nodes": attributes["class_nodeids"], "ids": ids,
+        "weights": weights, "scale": 1, "targets": 1 if binary else len(labels), "binary": binary,
     }
 
 
 def _regressor_leaves(attributes: dict[str, Any]) -> dict[str, Any] | None:
     if attributes.get("aggregate_function", b"SUM") not in (b"SUM", b"AVERAGE"):
         return None
+    average = attributes.get("aggregate_function", b"SUM") == b"AVERAGE"
     return {
         "trees": attributes["target_treeids"], "nodes": attributes["target_nodeids"],
         "ids": attributes["target_ids"], "weights": attributes["target_weights"],
+        "scale": len(set(attributes["nodes_treeids"])) if average else 1,
         "targets": int(attributes.get("n_targets", 1)), "binary": False,
     }
 
@@ -153,16 +171,22 @@ def _block_attributes(attributes: dict[str, Any], leaves: dict[str, Any], trees:
     return block
 
 
-def _classifier_outputs(attributes: dict[str, Any], leaves: dict[str, Any], outputs: list[str]) -> list[Any]:
-    """``label`` and ``probabilities`` from the summed scores, as the classifier node answers them."""
+def _classifier_outputs(attributes: dict[str, Any], leaves: dict[str, Any], outputs: list[str],
+                        opset: int) -> list[Any]:
+    """``label`` and ``probabilities`` from the scores (double), as the classifier node answers them.
+
+    The label is the first class of largest probability, taken in double
+    precision: a tie of votes (20 of 40 trees) is exact there, as in scikit-learn.
+    """
     label_name, probabilities_name = outputs[0], outputs[1] if len(outputs) > 1 else "probabilities"
     nodes = []
     if leaves["binary"]:  # the score is the second class's probability
-        nodes.append(helper.make_node("Constant", [], ["one"], value_float=1.0))
+        nodes.append(_constant("one", 1.0))
         nodes.append(helper.make_node("Sub", ["one", "scores"], ["complement"]))
-        nodes.append(helper.make_node("Concat", ["complement", "scores"], [probabilities_name], axis=1))
+        nodes.append(helper.make_node("Concat", ["complement", "scores"], ["class_scores"], axis=1))
     else:
-        nodes.append(helper.make_node("Identity", ["scores"], [probabilities_name]))
+        nodes.append(helper.make_node("Identity", ["scores"], ["class_scores"]))
+    nodes.append(helper.make_node("Cast", ["class_scores"], [probabilities_name], to=onnx.TensorProto.FLOAT))
     labels = attributes.get("classlabels_int64s")
     if labels:
         table = helper.make_tensor("class_labels", onnx.TensorProto.INT64, [len(labels)], list(labels))
@@ -170,27 +194,43 @@ def _classifier_outputs(attributes: dict[str, Any], leaves: dict[str, Any], outp
         strings = attributes["classlabels_strings"]
         table = helper.make_tensor("class_labels", onnx.TensorProto.STRING, [len(strings)], list(strings))
     nodes.append(helper.make_node("Constant", [], ["class_table"], value=table))
-    nodes.append(helper.make_node("ArgMax", [probabilities_name], ["class_index"], axis=1, keepdims=0))
+    # The first class within TIE of the largest: scikit-learn's argmax, up to the float32 rounding
+    # of the stored leaf weights (at most ~6e-8 on a probability, summed in double).
+    nodes.extend(_reduce_max("class_scores", "top", opset))
+    nodes.append(_constant("tie", TIE))
+    nodes.append(helper.make_node("Sub", ["top", "tie"], ["floor"]))
+    nodes.append(helper.make_node("GreaterOrEqual", ["class_scores", "floor"], ["near_top"]))
+    nodes.append(helper.make_node("Cast", ["near_top"], ["near_top_int"], to=onnx.TensorProto.INT32))
+    nodes.append(helper.make_node("ArgMax", ["near_top_int"], ["class_index"], axis=1, keepdims=0))
     nodes.append(helper.make_node("Gather", ["class_table", "class_index"], [label_name], axis=0))
     return nodes
 
 
+def _reduce_max(source: str, target: str, opset: int) -> list[Any]:
+    """The row-wise maximum, kept as a column (``axes`` became an input in opset 18)."""
+    if opset >= 18:
+        axes = helper.make_tensor("max_axes", onnx.TensorProto.INT64, [1], [1])
+        return [helper.make_node("Constant", [], ["max_axes"], value=axes),
+                helper.make_node("ReduceMax", [source, "max_axes"], [target], keepdims=1)]
+    return [helper.make_node("ReduceMax", [source], [target], axes=[1], keepdims=1)]
+
+
 def _regressor_outputs(attributes: dict[str, Any], leaves: dict[str, Any], outputs: list[str]) -> list[Any]:
-    """The values: the sum, divided by the trees for an average, plus the base values."""
+    """The values (float32): the scores (already averaged when the node averaged) plus the base values."""
     nodes, current = [], "scores"
-    if attributes.get("aggregate_function", b"SUM") == b"AVERAGE":
-        trees = len(set(attributes["nodes_treeids"]))
-        nodes.append(helper.make_node("Constant", [], ["tree_count"], value_float=float(trees)))
-        nodes.append(helper.make_node("Div", [current, "tree_count"], ["averaged"]))
-        current = "averaged"
     base = attributes.get("base_values") or []
     if any(base):
-        table = helper.make_tensor("base", onnx.TensorProto.FLOAT, [len(base)], list(base))
+        table = helper.make_tensor("base", onnx.TensorProto.DOUBLE, [len(base)], [float(b) for b in base])
         nodes.append(helper.make_node("Constant", [], ["base_values"], value=table))
         nodes.append(helper.make_node("Add", [current, "base_values"], ["with_base"]))
         current = "with_base"
-    nodes.append(helper.make_node("Identity", [current], [outputs[0]]))
+    nodes.append(helper.make_node("Cast", [current], [outputs[0]], to=onnx.TensorProto.FLOAT))
     return nodes
+
+
+def _constant(name: str, value: float) -> Any:
+    """A double scalar constant."""
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, onnx.TensorProto.DOUBLE, [], [value]))
 
 
 def _opsets(model: Any) -> list[Any]:
