@@ -5,10 +5,11 @@ This is the background runner that ``batch_predict(..., wait=False)`` and
 the job directory says the rest.
 
 ``python -m cloudeploy.batch - [RUNTIME]`` is a runner started before its job
-is planned (:func:`cloudeploy.batch.jobs.prestart_runner`): it imports the
-engine and what RUNTIME (``sklearn``, the default, or ``onnx``: :data:`PRELOADS`)
-and the input readers need while the caller plans, then reads the job directory from stdin and runs it (an empty
-line or EOF: it exits). Until it has a job it dies with the caller.
+is planned (:func:`cloudeploy.batch.jobs.prestart_runner`): while the caller
+plans, it imports the engine, what RUNTIME loads with (``sklearn``, the
+default, or ``onnx``) and the input readers (:data:`PRELOADS`), then reads the
+job directory from stdin and runs it (an empty line or EOF: it exits). Until it
+has a job it dies with the caller.
 """
 
 from __future__ import annotations

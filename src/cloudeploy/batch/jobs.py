@@ -141,8 +141,9 @@ def prestart_runner(runtime: str = "sklearn") -> subprocess.Popen:
 
     The runner imports the engine, the input readers and what the expected
     ``runtime`` loads with (``sklearn``: scikit-learn; ``onnx``: onnxruntime)
-    while the caller plans, which takes that second or so off the job's critical path. Until it gets a job it
-    dies with the caller; :func:`dismiss_runner` ends it when no job needs running.
+    while the caller plans, which takes that second or so off the job's
+    critical path. Until it gets a job it dies with the caller;
+    :func:`dismiss_runner` ends it when no job needs running.
     """
     return subprocess.Popen(
         [*_RUNNER, "-", runtime],

@@ -73,13 +73,18 @@ def local_job(job_id: str, provider: Any) -> LocalBatchJob:
     return LocalBatchJob(job)
 
 
+#: Rows of a job bigger than any: settled on the graph even then, the original was no faster per row.
+_ANY_SIZE = 10**15
+
+
 def _expected_runtime(spec: BatchSpec, model: Any) -> str:
     """The runtime the prestarted runner imports ahead: ``onnx`` for a package whose compiled graph
     was no slower than the original at package time (:func:`~cloudeploy.batch.engine.package_time_choice`
-    settles any job of it on the graph), else ``sklearn``."""
+    settles a job of any size on the graph), else ``sklearn``."""
     reference = spec.model if model is None else model
     if isinstance(reference, (str, os.PathLike)):
         path = Path(reference).expanduser()
-        if (path / MANIFEST_NAME).is_file() and package_time_choice(read_manifest(path), 10**12, 1) is not None:
-            return "onnx"
+        if (path / MANIFEST_NAME).is_file():
+            settled = package_time_choice(read_manifest(path), rows=_ANY_SIZE, workers=1)
+            return "onnx" if settled is not None else "sklearn"
     return "sklearn"
