@@ -32,6 +32,21 @@ def test_json_output_reports_the_finished_job(run, workdir, forest_package, rows
     assert list(read_output(workdir / "out.jsonl").columns) == ["id", "prediction"]
 
 
+def test_the_report_says_which_runtime_scored_the_job_and_why(run, workdir, forest_package, rows):
+    source = write_frame(rows(50), workdir / "in.csv")
+
+    result = run("batch", forest_package, "--source", source, "--destination", workdir / "out.csv",
+                 "--id-column", "id", "--workers", "1")
+
+    assert result.exit_code == 0, result.output
+    runtime_line = next(line for line in result.stdout.splitlines() if line.startswith("runtime: "))
+    again = run("batch", forest_package, "--source", source, "--destination", workdir / "out.csv",
+                "--id-column", "id", "--workers", "1", "-O", "json")  # the same spec: the same, finished job
+    report = json.loads(again.stdout)
+    assert runtime_line.startswith(f"runtime: {report['runtime']} (")
+    assert report["runtime_choice"]
+
+
 def test_formats_given_as_options_override_the_extensions(run, workdir, forest_package, rows):
     source = write_frame(rows(30), workdir / "in.data", fmt="csv")
 

@@ -113,9 +113,21 @@ def _render(console, data) -> None:
     colour = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(data["state"], "white")
     console.print(f"batch job [bold]{data['job_id']}[/bold] ({data['provider']}): [{colour}]{data['state']}[/{colour}]")
     console.print(f"rows: {data['rows']}, failed: {data['failed_rows']}, chunks: {data['chunks_done']}/{data['chunks_total']}")
+    if data.get("runtime"):
+        console.print(f"runtime: {data['runtime']}{_runtime_reason(data.get('runtime_choice') or {})}")
     for uri in data["outputs"]:
         console.print(f"output: {uri}")
     if data.get("errors"):
         console.print(f"errors: {data['errors']}")
     if data.get("message"):
         console.print(f"message: {data['message']}")
+
+
+def _runtime_reason(choice: dict) -> str:
+    """Why the job scores with its runtime, in a few words (the JSON output has the figures)."""
+    raced = choice.get("cpu_seconds_per_million_rows")
+    if raced:
+        return " (faster on the first chunk: " + ", ".join(f"{k} {v:.3g}" for k, v in raced.items()) + " CPU-s per 1M rows)"
+    if choice.get("package_time_cpu_seconds_per_million_rows"):
+        return " (the original could not repay loading it, by the package's timings)"
+    return f" ({choice['reason']})" if choice.get("reason") else ""
