@@ -137,7 +137,7 @@ def compile_model(
             result = {"onnx": onnx_bytes, "record": record}
             batch_bytes, record["batch"] = batch_graph(
                 model, onnx_bytes, schema, answers, source=source, inputs=layout, labels_from=labels_from,
-                speed_rows=lambda count: _generated_rows(model, schema, baseline, seed, count),
+                speed_rows=lambda count: _generated_input(model, schema, baseline, seed, count),
             )
             if batch_bytes is not None:
                 result["batch_onnx"] = batch_bytes
@@ -347,7 +347,7 @@ SPEED_ROWS = 20_000
 
 def batch_graph(
     model: Any, onnx_bytes: bytes, schema: InputSchema, answers: tuple, *, source: str, inputs: str,
-    labels_from: str, speed_rows: Callable[[int], list[list[Any]]],
+    labels_from: str, speed_rows: Callable[[int], Any],
 ) -> tuple[bytes | None, dict[str, Any]]:
     """What the batch engine scores the compiled model with, and how fast both runtimes are.
 
@@ -386,16 +386,16 @@ def batch_graph(
 
 
 def _speeds(model: Any, graph: CompiledGraph, schema: InputSchema, output_kind: str,
-            speed_rows: Callable[[int], list[list[Any]]]) -> dict[str, Any]:
-    """``speed_rows`` and ``cpu_seconds_per_million_rows`` of the graph and the original ({} if either fails)."""
+            speed_rows: Callable[[int], Any]) -> dict[str, Any]:
+    """``speed_rows`` and ``cpu_seconds_per_million_rows`` of the graph and the original ({} if either fails).
+
+    ``speed_rows(count)`` gives ``count`` rows as the model takes them.
+    """
     width = max(1, len(schema.names))
+    count = min(SPEED_ROWS, max(1000, (2 << 20) // (4 * width)))
     try:
-        rows = speed_rows(min(SPEED_ROWS, max(1000, (2 << 20) // (4 * width))))
-        count = len(rows)
-        data = schema.to_model_input(rows)
+        data = speed_rows(count)
     except Exception:  # noqa: BLE001 - a speed is a hint; the verified answers are what count
-        return {}
-    if count < 100:
         return {}
     original = model.predict_proba if output_kind == "probabilities" else model.predict
     runtimes = {"onnx": graph.array_predictor(output_kind), "original": original}
@@ -597,18 +597,10 @@ def _data_rows(data: Any, schema: InputSchema, seed: int) -> list[list[Any]]:
     return rows
 
 
-def _generated_rows(model: Any, schema: InputSchema, baseline: dict[str, Any] | None, seed: int,
-                    count: int = GENERATED_ROWS) -> list[list[Any]]:
-    """``count`` rows within the schema (fewer when some fail its checks): baseline ranges and
+def _generated_rows(model: Any, schema: InputSchema, baseline: dict[str, Any] | None, seed: int) -> list[list[Any]]:
+    """Rows within the schema (those that pass its checks): baseline ranges and
     categories when known, else a spread of magnitudes."""
-    rng = np.random.default_rng(seed)
-    stats = {f.get("name"): f for f in (baseline or {}).get("features", [])}
-    categories = _fitted_categories(model, schema)
-    ranges = _fitted_ranges(model, schema)
-    columns = []
-    for feature in schema.features:
-        stat = stats.get(feature.name) or ranges.get(feature.name, {})
-        columns.append(_generate_column(feature, stat, categories.get(feature.name), rng, count))
+    columns = _generated_columns(model, schema, baseline, seed, GENERATED_ROWS)
     rows = [list(values) for values in zip(*columns, strict=True)]
     checked = []
     for row in rows:
@@ -617,6 +609,29 @@ def _generated_rows(model: Any, schema: InputSchema, baseline: dict[str, Any] | 
         except InputError:
             continue
     return checked
+
+
+def _generated_columns(model: Any, schema: InputSchema, baseline: dict[str, Any] | None, seed: int,
+                       count: int) -> list[list[Any]]:
+    rng = np.random.default_rng(seed)
+    stats = {f.get("name"): f for f in (baseline or {}).get("features", [])}
+    categories = _fitted_categories(model, schema)
+    ranges = _fitted_ranges(model, schema)
+    return [
+        _generate_column(feature, stats.get(feature.name) or ranges.get(feature.name, {}),
+                         categories.get(feature.name), rng, count)
+        for feature in schema.features
+    ]
+
+
+def _generated_input(model: Any, schema: InputSchema, baseline: dict[str, Any] | None, seed: int, count: int):
+    """``count`` generated rows as the model takes them (what ``schema.to_model_input`` gives),
+    built column by column: the rows of a speed measurement, not checked one by one (the
+    model refusing some makes the measurement fail, which only means no timings)."""
+    columns = _generated_columns(model, schema, baseline, seed, count)
+    if schema.named:
+        return lazy.load("pandas").DataFrame(dict(zip(schema.names, columns, strict=True)))
+    return np.column_stack([np.asarray(c, dtype=float if schema.all_numeric else object) for c in columns])
 
 
 def _generate_column(feature, stat: dict, fitted: list | None, rng, n: int) -> list[Any]:
