@@ -76,6 +76,7 @@ def block_trees(onnx_bytes: bytes, nodes_per_block: int = NODES_PER_BLOCK) -> tu
     if len(blocks) < 2:
         return None
     width = leaves["targets"]
+    nodes_of, leaves_of = _positions_by_tree(attributes["nodes_treeids"]), _positions_by_tree(leaves["trees"])
     nodes, sums = [], []
     for index, trees in enumerate(blocks):
         name = f"block_{index}"
@@ -83,7 +84,7 @@ def block_trees(onnx_bytes: bytes, nodes_per_block: int = NODES_PER_BLOCK) -> tu
         nodes.append(helper.make_node(
             "TreeEnsembleRegressor", [node.input[0]], [name], domain=_ML, name=name,
             n_targets=width, aggregate_function="SUM", post_transform="NONE",
-            **_block_attributes(attributes, leaves, trees),
+            **_block_attributes(attributes, leaves, trees, nodes_of, leaves_of),
         ))
         nodes.append(helper.make_node("Cast", [name], [f"{name}_double"], to=onnx.TensorProto.DOUBLE))
     if leaves["scale"] == 1:
@@ -153,17 +154,27 @@ def _blocks(attributes: dict[str, Any], nodes_per_block: int) -> list[set[int]]:
     return blocks
 
 
-def _block_attributes(attributes: dict[str, Any], leaves: dict[str, Any], trees: set[int]) -> dict[str, Any]:
-    """The node and leaf attributes of ``trees``, tree ids renumbered from 0."""
+def _positions_by_tree(tree_ids: list[int]) -> dict[int, list[int]]:
+    """Where each tree's entries sit in an attribute list, computed once for all blocks."""
+    positions: dict[int, list[int]] = defaultdict(list)
+    for index, tree in enumerate(tree_ids):
+        positions[tree].append(index)
+    return positions
+
+
+def _block_attributes(attributes: dict[str, Any], leaves: dict[str, Any], trees: set[int],
+                      nodes_of: dict[int, list[int]], leaves_of: dict[int, list[int]]) -> dict[str, Any]:
+    """The node and leaf attributes of ``trees``, tree ids renumbered from 0; ``nodes_of`` and
+    ``leaves_of`` (:func:`_positions_by_tree`) say where each tree's nodes and leaves are."""
     renumber = {tree: index for index, tree in enumerate(sorted(trees))}
-    kept_nodes = [i for i, tree in enumerate(attributes["nodes_treeids"]) if tree in trees]
+    kept_nodes = [i for tree in sorted(trees) for i in nodes_of[tree]]
     block = {"nodes_treeids": [renumber[attributes["nodes_treeids"][i]] for i in kept_nodes]}
     for name in _NODE_ATTRIBUTES:
         values = attributes.get(name)
         if values:
             picked = [values[i] for i in kept_nodes]
             block[name] = [v.decode() for v in picked] if name == "nodes_modes" else picked
-    kept_leaves = [i for i, tree in enumerate(leaves["trees"]) if tree in trees]
+    kept_leaves = [i for tree in sorted(trees) for i in leaves_of[tree]]
     block["target_treeids"] = [renumber[leaves["trees"][i]] for i in kept_leaves]
     block["target_nodeids"] = [leaves["nodes"][i] for i in kept_leaves]
     block["target_ids"] = [leaves["ids"][i] for i in kept_leaves]
