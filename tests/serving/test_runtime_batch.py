@@ -153,3 +153,37 @@ def test_the_same_timings_settle_a_small_job_on_the_graph(home, forest_and_rows,
 
     assert job.status().extra["runtime"] == "onnx" and loads == ["onnx"]
     assert pd.read_csv(home / "out.csv")["prediction"].tolist() == forest.predict(X).tolist()
+
+
+@pytest.mark.parametrize("speeds", [
+    {"onnx": "fast", "original": 1.0},
+    {"onnx": float("nan"), "original": 1.0},
+    {"onnx": 5.0, "original": -1e12},
+    [5.0, 6.0],
+], ids=["text", "nan", "negative", "not-a-mapping"])
+def test_edited_build_timings_only_make_the_job_race_the_runtimes(home, forest_and_rows, loads, speeds):
+    """The timings are outside the digest, so a hand-edited manifest still verifies: what it says
+    there can cost speed (the job races both), never a crash or another answer."""
+    forest, X, frame = forest_and_rows
+    package = build_package(forest, home / "package", baseline=X).path
+    _record_speeds(package, speeds)
+    frame.to_csv(home / "in.csv", index=False)
+
+    job = batch_predict(str(package), str(home / "in.csv"), str(home / "out.csv"), id_column="id", workers=1)
+
+    assert job.status().state == "succeeded"
+    assert sorted(loads[:2]) == ["onnx", "sklearn"]
+    assert pd.read_csv(home / "out.csv")["prediction"].tolist() == forest.predict(X).tolist()
+
+
+def test_a_tampered_batch_graph_is_refused_before_any_row_is_scored(home, forest_and_rows):
+    from cloudeploy.errors import IntegrityError
+    from cloudeploy.packaging.load import load_package
+
+    forest, X, frame = forest_and_rows
+    package = build_package(forest, home / "package", baseline=X).path
+    batch_file = package / read_manifest(package).compiled["batch"]["file"]
+    batch_file.write_bytes((package / "model.onnx").read_bytes())  # a valid graph, not the one packaged
+
+    with pytest.raises(IntegrityError, match="model.batch.onnx"):
+        load_package(package, batch=True)

@@ -23,6 +23,7 @@ destination is written, the final status not yet).
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -354,20 +355,31 @@ def package_time_choice(manifest, rows: int, workers: int) -> dict[str, Any] | N
     """The ``runtime_choice`` of a job of ``rows`` rows on ``workers`` workers that the package's
     recorded speeds settle on the compiled graph, or None when the original might be enough
     faster to repay loading it (or the package recorded no speeds)."""
-    batch = (manifest.compiled or {}).get("batch") or {}
-    speeds = batch.get("cpu_seconds_per_million_rows") or {}
-    graph, original = speeds.get("onnx"), speeds.get("original")
-    if not manifest.compiled_file or graph is None or original is None:
+    speeds = recorded_speeds(manifest)
+    if speeds is None:
         return None
-    saving = (graph - original) * rows / 1e6 / max(1, workers)
+    saving = (speeds["onnx"] - speeds["original"]) * rows / 1e6 / max(1, workers)
     if saving > ORIGINAL_TRIAL_SECONDS:
         return None
     return {
         "reason": "the original model could not save this job the time loading it costs; it is not loaded",
         "estimated_rows": rows,
         "package_time_cpu_seconds_per_million_rows": speeds,
-        "package_time_rows": batch.get("speed_rows"),
+        "package_time_rows": manifest.compiled["batch"].get("speed_rows"),
     }
+
+
+def recorded_speeds(manifest) -> dict[str, float] | None:
+    """The build's CPU-s per million rows of the compiled graph (``onnx``) and the original,
+    or None without a verified graph or without both figures as finite, non-negative numbers
+    (they are outside the digest: an edited manifest may hold anything there)."""
+    speeds = ((manifest.compiled or {}).get("batch") or {}).get("cpu_seconds_per_million_rows")
+    if not manifest.compiled_file or not isinstance(speeds, dict):
+        return None
+    figures = {name: speeds.get(name) for name in ("onnx", "original")}
+    if not all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in figures.values()):
+        return None
+    return figures
 
 
 def _measured_choice(job: JobDir, context: dict[str, Any], chunk: dict[str, Any], manifest) -> tuple[str, Any]:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cloudeploy.batch.engine import package_time_choice, run_job, worker_count
+from cloudeploy.batch.engine import recorded_speeds, run_job, worker_count
 from cloudeploy.batch.home import local_home
 from cloudeploy.batch.jobdir import JobDir
 from cloudeploy.batch.jobs import LocalBatchJob, dismiss_runner, prestart_runner
@@ -73,18 +73,14 @@ def local_job(job_id: str, provider: Any) -> LocalBatchJob:
     return LocalBatchJob(job)
 
 
-#: Rows of a job bigger than any: settled on the graph even then, the original was no faster per row.
-_ANY_SIZE = 10**15
-
-
 def _expected_runtime(spec: BatchSpec, model: Any) -> str:
     """The runtime the prestarted runner imports ahead: ``onnx`` for a package whose compiled graph
-    was no slower than the original at package time (:func:`~cloudeploy.batch.engine.package_time_choice`
-    settles a job of any size on the graph), else ``sklearn``."""
+    was no slower than the original at package time (:func:`~cloudeploy.batch.engine.recorded_speeds`:
+    then no job of it loads the original), else ``sklearn``."""
     reference = spec.model if model is None else model
     if isinstance(reference, (str, os.PathLike)):
         path = Path(reference).expanduser()
         if (path / MANIFEST_NAME).is_file():
-            settled = package_time_choice(read_manifest(path), rows=_ANY_SIZE, workers=1)
-            return "onnx" if settled is not None else "sklearn"
+            speeds = recorded_speeds(read_manifest(path))
+            return "onnx" if speeds is not None and speeds["original"] >= speeds["onnx"] else "sklearn"
     return "sklearn"
